@@ -1,0 +1,38 @@
+# `make run` and `make test` are all a fresh clone needs (Python 3.11+ on the PATH).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint types unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/fuchsia validate examples/hello.yaml
+	$(BIN)/fuchsia run examples/hello.yaml --input '{"name": "Ada"}'
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(VENV)/.dev
+	$(BIN)/mypy
+
+test: lint types
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .fuchsia .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,144 @@
+"""Engine benchmarks W1-W4 (issue 2) on transform nodes; prints a Markdown table.
+
+W1  a 100-node chain: per-step overhead
+W2  one node -> 100 parallel nodes -> a join: fan-out/fan-in latency
+W3  50 executions of 10-node chains started concurrently: steps per second
+W4  `fuchsia run` of a one-node workflow in a fresh process with an empty FUCHSIA_HOME
+
+Each of W1-W3 runs at both SQLite durability settings: `full` (the default, power-loss safe)
+and `normal` (safe against a crash of the process only). Usage: python bench/engine.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fuchsia import Engine, LockedWorkflow
+from fuchsia.definition import lock, parse_text, validate
+
+
+def chain(length: int) -> LockedWorkflow:
+    nodes = ["  n0:\n    transform: {value: 0}"]
+    for i in range(1, length):
+        nodes.append(f"  n{i}:\n    after: n{i - 1}\n    transform: {{value: '{{{{ value + 1 }}}}'}}")
+    return _lock(f"name: chain-{length}\nnodes:\n" + "\n".join(nodes))
+
+
+def fan(width: int) -> LockedWorkflow:
+    nodes = ["  start:\n    transform: {value: 1}"]
+    nodes += [f"  p{i}:\n    after: start\n    transform: {{v: '{{{{ value + {i} }}}}'}}"
+              for i in range(width)]
+    ups = ", ".join(f"p{i}" for i in range(width))
+    nodes.append(f"  join:\n    after: [{ups}]\n    join: all\n    transform: {{n: '{{{{ data | length }}}}'}}")
+    return _lock(f"name: fan-{width}\nnodes:\n" + "\n".join(nodes))
+
+
+def _lock(text: str) -> LockedWorkflow:
+    source = parse_text(text)
+    return lock(validate(source), source)
+
+
+async def _engine(home: Path, synchronous: str) -> Engine:
+    return await Engine.open(f"sqlite:///{home / 'bench.db'}?synchronous={synchronous}")
+
+
+async def w1(home: Path, synchronous: str, repeats: int) -> float:
+    """Milliseconds per step of a 100-node chain (median of runs)."""
+    workflow = chain(100)
+    async with await _engine(home, synchronous) as engine:
+        await engine.run(workflow)  # warm-up: templates compiled, tables hot
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            execution = await engine.run(workflow)
+            samples.append((time.perf_counter() - started) / 100 * 1000)
+            assert execution.status == "completed", execution.error
+    return statistics.median(samples)
+
+
+async def w2(home: Path, synchronous: str, repeats: int) -> float:
+    """Seconds for one -> 100 parallel -> join (median of runs)."""
+    workflow = fan(100)
+    async with await _engine(home, synchronous) as engine:
+        await engine.run(workflow)
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            execution = await engine.run(workflow)
+            samples.append(time.perf_counter() - started)
+            assert execution.status == "completed", execution.error
+    return statistics.median(samples)
+
+
+async def w3(home: Path, synchronous: str, repeats: int) -> float:
+    """Steps per second with 50 concurrent 10-node chains (median of runs)."""
+    workflow = chain(10)
+    async with await _engine(home, synchronous) as engine:
+        await engine.run(workflow)
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            results = await asyncio.gather(*(engine.run(workflow) for _ in range(50)))
+            samples.append(500 / (time.perf_counter() - started))
+            assert all(r.status == "completed" for r in results)
+    return statistics.median(samples)
+
+
+def w4(repeats: int) -> float:
+    """Seconds for `fuchsia run` of a one-node workflow in a fresh process and empty home."""
+    samples = []
+    fuchsia = Path(sys.executable).with_name("fuchsia")
+    with tempfile.TemporaryDirectory() as tmp:
+        flow = Path(tmp) / "one.yaml"
+        flow.write_text("name: one\nnodes:\n  only:\n    transform: {ok: true}\n")
+        for i in range(repeats):
+            env = {**os.environ, "FUCHSIA_HOME": str(Path(tmp) / f"home{i}")}
+            env.pop("FUCHSIA_DB", None)
+            started = time.perf_counter()
+            subprocess.run([str(fuchsia), "run", str(flow), "--json"], env=env, check=True,
+                           capture_output=True)
+            samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+    rows: list[tuple[str, str, Any, Any]] = []
+    results: dict[str, dict[str, float]] = {}
+    for synchronous in ("full", "normal"):
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            results[synchronous] = {
+                "w1": asyncio.run(w1(home, synchronous, repeats)),
+                "w2": asyncio.run(w2(home, synchronous, repeats)),
+                "w3": asyncio.run(w3(home, synchronous, repeats)),
+            }
+    cold = w4(repeats)
+    full, normal = results["full"], results["normal"]
+    rows = [
+        ("W1 100-node chain, per step", "< 0.4 ms", f"{full['w1']:.3f} ms", f"{normal['w1']:.3f} ms"),
+        ("W2 1 -> 100 parallel -> join", "< 0.15 s", f"{full['w2']:.3f} s", f"{normal['w2']:.3f} s"),
+        ("W3 50 concurrent 10-node chains", "> 3,000 steps/s", f"{full['w3']:,.0f} steps/s",
+         f"{normal['w3']:,.0f} steps/s"),
+        ("W4 `fuchsia run`, fresh process, empty home", "< 0.5 s", f"{cold:.3f} s", "-"),
+    ]
+    print("| workload | target | synchronous=full (default) | synchronous=normal |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from fuchsia.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The `fuchsia` command line: one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from fuchsia.cli import definition, run, runs
+from fuchsia.cli.common import EXIT_FAILED, report
+from fuchsia.errors import FuchsiaError
+
+app = typer.Typer(
+    name="fuchsia",
+    help="Fuchsia: durable workflows in which every task runs as a sandboxed component.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+definition.register(app)
+run.register(app)
+app.add_typer(runs.app, name="runs")
+
+
+def main() -> None:
+    """Console entry point: user mistakes become clear messages and exit codes."""
+    try:
+        app()
+    except FuchsiaError as exc:
+        sys.exit(report(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "interrupted; open executions can be continued with `fuchsia runs resume`\n"
+        )
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_FAILED)

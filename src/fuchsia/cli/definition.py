@@ -1,0 +1,85 @@
+"""Commands on workflow files: validate, schema, lock, graph."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fuchsia.cli.common import EXIT_FAILED, err, out, print_json, report
+from fuchsia.definition import load, read_file, validate
+from fuchsia.definition.graph import to_dot, to_mermaid
+from fuchsia.definition.models import WorkflowDef
+from fuchsia.errors import DefinitionError
+
+FileArg = Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON).", show_default=False)]
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate_command)
+    app.command("schema")(schema_command)
+    app.command("lock")(lock_command)
+    app.command("graph")(graph_command)
+
+
+def validate_command(
+    files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
+) -> None:
+    """Check workflow files; print every problem as FILE:LINE:COL: message."""
+    failed = 0
+    for path in files:
+        try:
+            definition = validate(read_file(path))
+            load(path)  # locking reports what this version cannot run yet
+        except DefinitionError as exc:
+            report(exc)
+            failed += 1
+            continue
+        out.print(f"{path}: ok ({len(definition.nodes)} nodes)", markup=False)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def schema_command() -> None:
+    """Print the JSON Schema of workflow files (for editor completion and checking)."""
+    schema = WorkflowDef.model_json_schema(by_alias=True)
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Fuchsia workflow",
+        **schema,
+    }
+    print_json(schema)
+
+
+def lock_command(
+    file: FileArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the locked workflow here.")
+    ] = None,
+) -> None:
+    """Validate and lock a workflow; print its canonical locked JSON and sha256."""
+    locked = load(file)
+    document = {"hash": locked.hash, "workflow": locked.document}
+    if output is None:
+        print_json(document)
+        return
+    output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    err.print(f"locked {locked.name} v{locked.version} {locked.hash} -> {output}", markup=False)
+
+
+def graph_command(
+    file: FileArg,
+    format: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.mermaid,
+) -> None:
+    """Print the workflow's graph as Mermaid (default) or Graphviz DOT."""
+    definition = validate(read_file(file))
+    text = to_dot(definition) if format is GraphFormat.dot else to_mermaid(definition)
+    out.print(text, markup=False)

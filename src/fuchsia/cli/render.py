@@ -1,0 +1,57 @@
+"""Human-readable views of executions for the terminal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+
+from fuchsia.cli.common import out
+from fuchsia.cli.progress import STYLES
+from fuchsia.runtime.views import Execution, iso
+from fuchsia.store.records import ExecutionRecord
+
+
+def _status(status: str) -> str:
+    return f"[{STYLES.get(status, 'bold')}]{status}[/]"
+
+
+def _compact(value: Any, limit: int = 2000) -> str:
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def print_execution(execution: Execution, *, nodes: bool = True) -> None:
+    duration = f" in {execution.duration * 1000:.0f} ms" if execution.duration is not None else ""
+    out.print(
+        f"execution {execution.id}  {execution.workflow} v{execution.version}  "
+        f"{_status(execution.status)}{duration}"
+    )
+    if nodes:
+        table = Table(show_edge=False)
+        for column in ("node", "status", "attempts", "error"):
+            table.add_column(column)
+        for node in execution.nodes:
+            message = (node.error or {}).get("message", "")
+            table.add_row(node.id, _status(node.status), str(len(node.attempts)), message)
+        out.print(table)
+    if execution.error:
+        out.print(f"[red]error:[/red] {execution.error.get('message', execution.error)}")
+    if execution.status.startswith("completed"):
+        out.print("result:", _compact(execution.result), markup=False)
+
+
+def print_list(records: list[ExecutionRecord]) -> None:
+    table = Table(show_edge=False)
+    for column in ("id", "workflow", "status", "created", "duration"):
+        table.add_column(column)
+    for r in records:
+        duration = ""
+        if r.started_at is not None and r.finished_at is not None:
+            duration = f"{(r.finished_at - r.started_at) * 1000:.0f} ms"
+        created = (iso(r.created_at) or "")[:23].replace("T", " ")
+        table.add_row(
+            r.id, f"{r.workflow_name} v{r.workflow_version}", _status(r.status), created, duration
+        )
+    out.print(table)

@@ -1,0 +1,98 @@
+"""`fuchsia runs`: list, show, logs and resume executions in the store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
+from fuchsia.cli.render import print_execution, print_list
+from fuchsia.cli.run import exit_code
+from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.views import Execution, iso, summary
+
+app = typer.Typer(help="Inspect and resume executions.", no_args_is_help=True)
+IdArg = Annotated[
+    str, typer.Argument(help="Execution id (a unique prefix is enough).", show_default=False)
+]
+
+
+@app.command("list")
+def list_command(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 20,
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Executions, newest first."""
+    records = with_engine(db, lambda e: e.list(limit=limit, status=status))
+    if json_output:
+        print_json([summary(r) for r in records])
+    else:
+        print_list(records)
+
+
+@app.command("show")
+def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
+    """One execution with its nodes and attempts."""
+    execution = with_engine(db, lambda e: e.get(execution_id))
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        print_execution(execution)
+
+
+@app.command("logs")
+def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
+    """The execution's event log, oldest first."""
+
+    async def work(engine: Engine) -> list[dict[str, object]]:
+        full = (await engine.get(execution_id)).id
+        return [
+            {"seq": e.seq, "at": iso(e.at), "type": e.type, "node": e.node_id, "data": e.data}
+            for e in await engine.events(full)
+        ]
+
+    events = with_engine(db, work)
+    if json_output:
+        print_json(events)
+        return
+    for event in events:
+        detail = ""
+        data = event["data"]
+        if isinstance(data, dict) and "message" in data:
+            detail = f"  {data['message']}"
+        node = f" {event['node']}" if event["node"] else ""
+        out.print(f"{event['at']}  {event['type']}{node}{detail}", markup=False)
+
+
+@app.command("resume")
+def resume_command(
+    execution_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Executions to resume [default: every interrupted one].", show_default=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Continue executions whose process died; committed nodes are not run again."""
+
+    async def work(engine: Engine) -> list[Execution]:
+        ids = None
+        if execution_ids:
+            ids = [(await engine.get(i)).id for i in execution_ids]
+        resumed = await engine.resume(ids)
+        return [await engine.get(i) for i in resumed]
+
+    executions = with_engine(db, work)
+    if json_output:
+        print_json([e.to_dict() for e in executions])
+    elif not executions:
+        out.print("nothing to resume", markup=False)
+    for execution in executions if not json_output else []:
+        print_execution(execution, nodes=False)
+    codes = [exit_code(e) for e in executions]
+    raise typer.Exit(max(codes, default=0))

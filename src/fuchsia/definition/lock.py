@@ -1,0 +1,256 @@
+"""Locking: a validated definition becomes an immutable `LockedWorkflow` with a sha256.
+
+The locked form is canonical JSON (sorted keys, defaults merged into every node, durations in
+seconds, the graph's downstream edges spelled out), so two files that mean the same thing lock
+to the same hash. Executions store this JSON and run from it, never from the file: editing
+the file cannot change a run in flight. Templates are compiled when a locked workflow is built
+and reused by every execution of it in the process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
+from fuchsia.definition.source import Source, read_file
+from fuchsia.definition.validate import validate
+from fuchsia.errors import DefinitionError, StoreError
+from fuchsia.templates import Renderer, compile_value
+
+FORMAT = 1
+SUPPORTED_KINDS = frozenset({"transform", "http"})
+DEFAULT_HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 1
+    backoff: str = "exponential"
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: bool = False
+
+    def delay(self, failed_attempt: int) -> float:
+        """Seconds to wait after attempt number `failed_attempt` (1-based) failed."""
+        base = self.initial_delay
+        if self.backoff == "exponential":
+            base = self.initial_delay * (2 ** (failed_attempt - 1))
+        base = min(base, self.max_delay)
+        return base * random.uniform(0.5, 1.0) if self.jitter else base
+
+
+@dataclass(frozen=True)
+class LockedNode:
+    id: str
+    kind: str
+    spec: Any
+    after: tuple[str, ...]
+    downstream: tuple[str, ...]
+    join: str | int | None
+    timeout: float | None
+    retry: RetryPolicy
+    on_error: str
+    context: dict[str, Any] | None
+    render: Renderer = field(compare=False, repr=False)
+    render_context: Renderer | None = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class LockedWorkflow:
+    name: str
+    version: int
+    hash: str
+    document: dict[str, Any] = field(compare=False, repr=False)
+    nodes: dict[str, LockedNode] = field(compare=False, repr=False)
+    order: tuple[str, ...] = field(compare=False, repr=False)
+    terminals: tuple[str, ...] = field(compare=False, repr=False)
+    roots: tuple[str, ...] = field(compare=False, repr=False)
+    timeout: float | None = None
+    trigger_schema: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    render_trigger_context: Renderer = field(default=lambda scope: {}, compare=False, repr=False)
+
+    def to_json(self) -> str:
+        return canonical_json(self.document)
+
+    @classmethod
+    def from_json(cls, text: str) -> LockedWorkflow:
+        """Rebuild a locked workflow from its stored JSON (compiled once per hash per process)."""
+        return _from_json(text)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def load(path: str | Path) -> LockedWorkflow:
+    """Read, validate and lock a workflow file."""
+    source = read_file(path)
+    return lock(validate(source), source)
+
+
+def lock(definition: WorkflowDef, source: Source) -> LockedWorkflow:
+    """Lock a validated definition; kinds this version cannot run yet are problems here."""
+    problems = []
+    for node_id, node in definition.nodes.items():
+        unsupported = [m for m in ("foreach", "repeat") if getattr(node, m) is not None]
+        if node.kind not in SUPPORTED_KINDS:
+            unsupported.insert(0, f"`{node.kind}` nodes")
+        for what in unsupported:
+            problems.append(
+                source.problem(
+                    ("nodes", node_id),
+                    f"node {node_id!r}: {what} are not supported yet "
+                    "(this version runs transform and http nodes)",
+                    key=True,
+                )
+            )
+    if problems:
+        raise DefinitionError(problems)
+    return _from_document(_document(definition))
+
+
+def _document(definition: WorkflowDef) -> dict[str, Any]:
+    downstream: dict[str, list[str]] = {node_id: [] for node_id in definition.nodes}
+    for node_id, node in definition.nodes.items():
+        for up in dict.fromkeys(node.after):
+            downstream[up].append(node_id)
+    defaults = definition.defaults
+    nodes = {
+        node_id: _node_document(
+            node, downstream[node_id], defaults.retry, defaults.timeout, defaults.on_error
+        )
+        for node_id, node in definition.nodes.items()
+    }
+    trigger = definition.trigger
+    return {
+        "format": FORMAT,
+        "name": definition.name,
+        "version": definition.version,
+        "description": definition.description,
+        "timeout": definition.timeout,
+        "trigger": {
+            "type": trigger.type,
+            "schema": trigger.schema_,
+            "context": trigger.context,
+            "webhook": trigger.webhook,
+            "poll": trigger.poll,
+            "cron": trigger.cron,
+        },
+        "nodes": nodes,
+    }
+
+
+def _node_document(
+    node: Node,
+    downstream: list[str],
+    default_retry: RetrySpec | None,
+    default_timeout: float | None,
+    default_on_error: str | None,
+) -> dict[str, Any]:
+    kind = node.kind
+    spec: Any = getattr(node, kind)
+    if kind == "http":
+        spec = node.http.model_dump(by_alias=True) if node.http else None
+    retry = RetryPolicy()
+    merged = {
+        **{
+            k: v
+            for k, v in (default_retry.model_dump() if default_retry else {}).items()
+            if v is not None
+        },
+        **{
+            k: v
+            for k, v in (node.retry.model_dump() if node.retry else {}).items()
+            if v is not None
+        },
+    }
+    retry_doc = {**retry.__dict__, **merged}
+    timeout = node.timeout if node.timeout is not None else default_timeout
+    if kind == "http" and timeout is None:
+        timeout = spec.get("timeout") or DEFAULT_HTTP_TIMEOUT
+    join: str | int | None = None
+    if isinstance(node.join, AtLeast):
+        join = node.join.at_least
+    elif node.join is not None:
+        join = node.join
+    return {
+        "kind": kind,
+        "spec": spec,
+        "after": list(dict.fromkeys(node.after)),
+        "downstream": downstream,
+        "join": join,
+        "timeout": timeout,
+        "retry": retry_doc,
+        "on_error": node.on_error or default_on_error or "fail",
+        "context": node.context,
+        "description": node.description,
+    }
+
+
+def _from_document(document: dict[str, Any]) -> LockedWorkflow:
+    text = canonical_json(document)
+    digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    nodes = {
+        node_id: LockedNode(
+            id=node_id,
+            kind=doc["kind"],
+            spec=doc["spec"],
+            after=tuple(doc["after"]),
+            downstream=tuple(doc["downstream"]),
+            join=doc["join"],
+            timeout=doc["timeout"],
+            retry=RetryPolicy(**doc["retry"]),
+            on_error=doc["on_error"],
+            context=doc["context"],
+            render=compile_value(doc["spec"]),
+            render_context=compile_value(doc["context"]) if doc["context"] else None,
+        )
+        for node_id, doc in document["nodes"].items()
+    }
+    trigger = document["trigger"]
+    return LockedWorkflow(
+        name=document["name"],
+        version=document["version"],
+        hash=digest,
+        document=document,
+        nodes=nodes,
+        order=_topological(nodes),
+        terminals=tuple(n for n, node in nodes.items() if not node.downstream),
+        roots=tuple(n for n, node in nodes.items() if not node.after),
+        timeout=document["timeout"],
+        trigger_schema=trigger["schema"],
+        render_trigger_context=compile_value(trigger["context"]),
+    )
+
+
+def _topological(nodes: dict[str, LockedNode]) -> tuple[str, ...]:
+    """Nodes upstream before downstream, ties by id: a stable order for display and scans."""
+    waiting = {node_id: len(node.after) for node_id, node in nodes.items()}
+    ready = sorted(node_id for node_id, count in waiting.items() if count == 0)
+    order: list[str] = []
+    while ready:
+        node_id = ready.pop(0)
+        order.append(node_id)
+        for down in nodes[node_id].downstream:
+            waiting[down] -= 1
+            if waiting[down] == 0:
+                bisect.insort(ready, down)
+    return tuple(order)
+
+
+@lru_cache(maxsize=256)
+def _from_json(text: str) -> LockedWorkflow:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"a stored locked workflow is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise StoreError("a stored locked workflow has an unknown format; upgrade fuchsia")
+    return _from_document(document)

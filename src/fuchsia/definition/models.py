@@ -1,0 +1,228 @@
+"""The workflow file format (DESIGN.md §3) as typed models.
+
+Every model forbids unknown keys. Fields that accept several spellings (`after: a` or
+`after: [a, b]`, `join: any` or `join: {at_least: 2}`, `500ms` or `0.5`) normalise in a
+`BeforeValidator`, so a mistake gets one message instead of one per union member, and the
+models hold a single canonical shape that locking can serialise.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from fuchsia.durations import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_IDS = frozenset({"data", "context", "execution", "secrets", "item", "index", "loop"})
+NODE_KINDS = ("component", "http", "transform", "branch", "wait", "workflow")
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration such as 500ms, 30s, 10m, 1h30m, or a number of seconds",
+        }
+    ),
+]
+
+
+def _string_list(value: object) -> object:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+StringList = Annotated[
+    list[str],
+    BeforeValidator(_string_list),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AtLeast(Model):
+    at_least: int = Field(ge=1)
+
+
+def _join(value: object) -> object:
+    if value in ("all", "any") or isinstance(value, AtLeast):
+        return value
+    if isinstance(value, dict) and set(value) == {"at_least"}:
+        return AtLeast.model_validate(value)
+    raise ValueError(f"join must be 'all', 'any' or {{at_least: N}}, not {value!r}")
+
+
+Join = Annotated[
+    Literal["all", "any"] | AtLeast,
+    BeforeValidator(_join),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": ["all", "any"]},
+                {
+                    "type": "object",
+                    "properties": {"at_least": {"type": "integer", "minimum": 1}},
+                    "required": ["at_least"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
+class RetrySpec(Model):
+    """Retry settings as written; unset fields fall back to `defaults.retry`, then built-ins."""
+
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    backoff: Literal["fixed", "exponential"] | None = None
+    initial_delay: Duration | None = None
+    max_delay: Duration | None = None
+    jitter: bool | None = None
+
+
+class HttpSpec(Model):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, Any] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+    timeout: Duration | None = None
+    expect: list[int] | None = Field(
+        default=None, description="accepted response statuses; default: any 2xx"
+    )
+    follow_redirects: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpSpec:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("an http node takes either `json` or `body`, not both")
+        return self
+
+
+class BranchRule(Model):
+    when: str
+    then: StringList
+
+
+class WaitSpec(Model):
+    signal: str | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    until: str | None = None
+    timeout: Duration | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> WaitSpec:
+        modes = [m for m in (self.signal, self.for_, self.until) if m is not None]
+        if len(modes) != 1:
+            raise ValueError("a wait takes exactly one of `signal`, `for` or `until`")
+        return self
+
+
+class SubWorkflow(Model):
+    name: str | None = None
+    version: int | None = None
+    path: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Foreach(Model):
+    items: str
+    concurrency: int = Field(default=1, ge=1, le=10_000)
+
+
+class Repeat(Model):
+    until: str
+    max_iterations: int = Field(default=100, ge=1)
+    delay: Duration | None = None
+
+
+class Node(Model):
+    description: str | None = None
+    after: StringList = Field(default_factory=list)
+    join: Join | None = None
+    foreach: Foreach | None = None
+    repeat: Repeat | None = None
+    timeout: Duration | None = None
+    retry: RetrySpec | None = None
+    on_error: Literal["fail", "continue"] | None = None
+    context: dict[str, Any] | None = None
+    # node kinds: exactly one of these
+    component: str | None = None
+    task: str | None = None
+    inputs: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    http: HttpSpec | None = None
+    transform: Any = None
+    branch: list[BranchRule] | None = None
+    default: StringList | None = None
+    wait: WaitSpec | None = None
+    workflow: SubWorkflow | None = None
+
+    @property
+    def kind(self) -> str:
+        present = [k for k in NODE_KINDS if getattr(self, k) is not None]
+        return present[0] if len(present) == 1 else ""
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Node:
+        present = [k for k in NODE_KINDS if getattr(self, k) is not None]
+        if not present:
+            raise ValueError(f"a node needs exactly one kind: one of {', '.join(NODE_KINDS)}")
+        if len(present) > 1:
+            raise ValueError(f"a node has exactly one kind, this one has {' and '.join(present)}")
+        kind = present[0]
+        if kind != "component" and (self.task or self.inputs is not None or self.config):
+            raise ValueError("`task`, `inputs` and `config` belong to component nodes")
+        if kind == "component" and not self.task:
+            raise ValueError("a component node needs `task`")
+        if kind != "branch" and self.default is not None:
+            raise ValueError("`default` belongs to branch nodes")
+        return self
+
+
+class Defaults(Model):
+    timeout: Duration | None = None
+    retry: RetrySpec | None = None
+    on_error: Literal["fail", "continue"] | None = None
+
+
+class Trigger(Model):
+    type: Literal["manual", "webhook", "poll", "cron"] = "manual"
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    context: dict[str, Any] = Field(default_factory=dict)
+    webhook: dict[str, Any] | None = None
+    poll: dict[str, Any] | None = None
+    cron: dict[str, Any] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WorkflowDef(Model):
+    """A workflow file, as written."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: int = Field(default=1, ge=1)
+    description: str | None = None
+    timeout: Duration | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    components: dict[str, str] = Field(default_factory=dict)
+    trigger: Trigger = Field(default_factory=Trigger)
+    nodes: dict[str, Node] = Field(min_length=1)

@@ -1,0 +1,11 @@
+"""`transform`: the node's rendered value is its output. Pure data shaping, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuchsia.nodes import NodeContext
+
+
+async def run(spec: Any, ctx: NodeContext) -> Any:
+    return spec

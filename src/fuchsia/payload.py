@@ -1,0 +1,73 @@
+"""Trigger payloads: parsed, bounded and checked against the trigger's schema before anything
+is stored, so a bad payload is a clear error and never a half-created execution."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+
+from fuchsia.errors import PayloadError
+
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+
+
+def parse(text: str | bytes, *, source: str = "payload") -> Any:
+    """Parse a JSON payload, refusing oversized or too deeply nested documents."""
+    size = len(text)
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"{source} is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError(f"{source} is not UTF-8 text") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise PayloadError(f"{source} is nested more than {MAX_DEPTH} levels deep") from None
+    check(value, source=source)
+    return value
+
+
+def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None = None) -> None:
+    """Refuse values that are not JSON data, too deep, too large, or against `schema`."""
+    _check_depth(value, source)
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{source} is not JSON data: {exc}") from None
+    if len(encoded) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(
+            f"{source} is {len(encoded)} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES} bytes"
+        )
+    if schema is not None:
+        validator = jsonschema.Draft202012Validator(schema)
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if errors:
+            lines = [f"{source}{_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
+            raise PayloadError(
+                "payload does not match the trigger schema:\n  " + "\n  ".join(lines)
+            )
+
+
+def _path(parts: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _check_depth(value: Any, source: str) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise PayloadError(f"{source} is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)

@@ -1,0 +1,451 @@
+"""Driving one execution, from its stored state to a final status.
+
+The driver is a thin shell around `scheduler.advance`: it keeps the node states it loaded
+(a cache of the store, changed only after a commit), runs node attempts as tasks, and turns
+every batch of finished attempts into ONE transition: the attempts' results, the successors
+they make ready, those successors' first attempts and the events. Only after that commit does
+it start the successors. So a crash at any point leaves a state from which `resume` continues:
+a committed node never runs again, and an attempt that was running is recorded `interrupted`
+and started afresh (attempts are at least once; committed outputs exactly once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuchsia import scheduler
+from fuchsia.definition.lock import LockedNode, LockedWorkflow
+from fuchsia.errors import InputError, Interrupted, NodeError, NodeTimeout
+from fuchsia.nodes import NodeContext, http, transform
+from fuchsia.runtime.views import iso
+from fuchsia.store.base import Store
+from fuchsia.store.records import (
+    CANCELLED,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TIMED_OUT,
+    AttemptWrite,
+    Event,
+    ExecutionRecord,
+    ExecutionUpdate,
+    NodeRecord,
+    NodeWrite,
+    Transition,
+)
+from fuchsia.templates import RenderError
+
+Executor = Callable[[Any, NodeContext], Awaitable[Any]]
+EXECUTORS: dict[str, Executor] = {"transform": transform.run, "http": http.run}
+Listener = Callable[[str, list[Event]], None]
+
+
+@dataclass
+class Runtime:
+    """What every driver in one engine shares."""
+
+    store: Store
+    owner: str
+    http: Any
+    secrets: dict[str, str] = field(default_factory=dict)
+    listeners: list[Listener] = field(default_factory=list)
+
+    def notify(self, execution_id: str, events: list[Event]) -> None:
+        for listener in list(self.listeners):
+            listener(execution_id, events)
+
+
+@dataclass
+class Outcome:
+    node_id: str
+    attempt: int
+    started_at: float
+    inputs: Any = None
+    output: Any = None
+    context: dict[str, Any] | None = None
+    error: NodeError | None = None
+
+
+@dataclass
+class RetryDue:
+    node_id: str
+
+
+class Driver:
+    def __init__(
+        self,
+        runtime: Runtime,
+        record: ExecutionRecord,
+        workflow: LockedWorkflow,
+        nodes: dict[str, NodeRecord],
+    ) -> None:
+        self.rt = runtime
+        self.record = record
+        self.id = record.id
+        self.wf = workflow
+        self.context: dict[str, Any] = dict(record.context or {})
+        self.started_at = record.started_at
+        self.states: dict[str, str] = {n: r.status for n, r in nodes.items()}
+        self.outputs: dict[str, Any] = {
+            n: r.output for n, r in nodes.items() if r.status == SUCCEEDED
+        }
+        self.numbers: dict[str, int] = {
+            n: max((a.number for a in r.attempts), default=0) for n, r in nodes.items()
+        }
+        self.retry_at: dict[str, float] = {
+            n: r.ready_at or 0.0 for n, r in nodes.items() if r.status == RETRYING
+        }
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.timers: dict[str, asyncio.Task[None]] = {}
+        self.inbox: asyncio.Queue[Outcome | RetryDue] = asyncio.Queue()
+        self.first_error: dict[str, Any] | None = None
+        self.started_iso = iso(self.started_at)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Drive the execution to a final status and return it. Cancelling the task stops
+        driving without writing anything: the execution stays resumable."""
+        try:
+            status = await self._begin()
+            while status is None:
+                item = await self._next()
+                if item is None:
+                    status = await self._abort(
+                        TIMED_OUT,
+                        {
+                            "type": "timeout",
+                            "message": f"the execution exceeded its timeout of {self.wf.timeout}s",
+                        },
+                    )
+                    break
+                status = await self._handle([item, *self._drain()])
+            return status
+        finally:
+            for task in [*self.tasks.values(), *self.timers.values()]:
+                task.cancel()
+
+    async def _begin(self) -> str | None:
+        t = self._transition()
+        if self.record.status == PENDING:
+            self.started_at = time.time()
+            self.started_iso = iso(self.started_at)
+            t.execution = ExecutionUpdate(status=RUNNING, started=True, context=self.context)
+            t.events.append(Event("execution_running"))
+        else:
+            t.events.append(Event("execution_resumed"))
+        for node_id, state in list(self.states.items()):
+            if state == RUNNING:
+                number = self.numbers[node_id]
+                error = Interrupted("the process running this attempt stopped before it finished")
+                t.attempts.append(
+                    AttemptWrite(
+                        node_id,
+                        number,
+                        INTERRUPTED,
+                        error=error.to_record(),
+                        finished_at=time.time(),
+                    )
+                )
+                t.events.append(Event("node_interrupted", node_id, {"attempt": number}))
+                self.states[node_id] = PENDING
+            elif state == "ready":
+                self.states[node_id] = PENDING
+        step = scheduler.advance(self.wf, self.states)
+        status = self._schedule(t, step)
+        await self._commit(t)
+        self._launch(step.ready)
+        for node_id, when in self.retry_at.items():
+            self._arm_retry(node_id, when)
+        return status
+
+    async def _next(self) -> Outcome | RetryDue | None:
+        """The next finished attempt or due retry; None when the execution timed out."""
+        if self.wf.timeout is None or self.started_at is None:
+            return await self.inbox.get()
+        remaining = self.started_at + self.wf.timeout - time.time()
+        try:
+            return await asyncio.wait_for(self.inbox.get(), max(remaining, 0.0))
+        except TimeoutError:
+            return None
+
+    def _drain(self) -> list[Outcome | RetryDue]:
+        items: list[Outcome | RetryDue] = []
+        while not self.inbox.empty():
+            items.append(self.inbox.get_nowait())
+        return items
+
+    async def _handle(self, items: list[Outcome | RetryDue]) -> str | None:
+        t = self._transition()
+        changed: list[str] = []
+        to_start: list[str] = []
+        for item in items:
+            if isinstance(item, RetryDue):
+                self.timers.pop(item.node_id, None)
+                if self.states.get(item.node_id) == RETRYING:
+                    to_start.append(item.node_id)
+                continue
+            self.tasks.pop(item.node_id, None)
+            if self._settle(t, item):
+                changed.append(item.node_id)
+        fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
+        if fatal:
+            return await self._abort(FAILED, self.first_error, t)
+        step = scheduler.advance(self.wf, self.states, changed)
+        step.ready.extend(to_start)
+        status = self._schedule(t, step)
+        await self._commit(t)
+        self._launch(step.ready)
+        return status
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def _transition(self) -> Transition:
+        return Transition(self.id, self.rt.owner)
+
+    def _schedule(self, t: Transition, step: scheduler.Step) -> str | None:
+        """Add the start of `step.ready` and the skips to `t`; finish if nothing is left."""
+        now = time.time()
+        for node_id in step.skipped:
+            self.states[node_id] = SKIPPED
+            t.nodes.append(NodeWrite(node_id, SKIPPED, self.numbers.get(node_id, 0)))
+            t.events.append(Event("node_skipped", node_id))
+        for node_id in step.ready:
+            number = self.numbers.get(node_id, 0) + 1
+            self.numbers[node_id] = number
+            self.states[node_id] = RUNNING
+            t.nodes.append(NodeWrite(node_id, RUNNING, number))
+            t.attempts.append(AttemptWrite(node_id, number, RUNNING, started_at=now))
+            t.events.append(Event("node_running", node_id, {"attempt": number}))
+        if self.tasks or step.ready or self.timers or self.retry_at:
+            return None
+        return self._finish(t)
+
+    def _finish(self, t: Transition) -> str:
+        for node_id in self.wf.order:
+            if self.states.get(node_id, PENDING) == PENDING:
+                # unreachable after a settled graph, but never leave a node without a verdict
+                self.states[node_id] = SKIPPED
+                t.nodes.append(NodeWrite(node_id, SKIPPED, 0))
+        status = scheduler.outcome(self.wf, self.states)
+        error = None
+        if status != "completed":
+            failed = [n for n in self.wf.order if self.states.get(n) in scheduler.ERRORED]
+            error = (
+                self.first_error
+                if status == FAILED
+                else {
+                    "type": "node_errors",
+                    "message": f"{len(failed)} node(s) failed with on_error: continue",
+                    "nodes": failed,
+                }
+            )
+        t.execution = ExecutionUpdate(
+            status=status,
+            result=scheduler.result(self.wf, self.states, self.outputs),
+            has_result=True,
+            error=error,
+            finished=True,
+            context=self.context,
+        )
+        t.events.append(Event(f"execution_{status}", data=error))
+        return status
+
+    def _settle(self, t: Transition, o: Outcome) -> bool:
+        """Record a finished attempt; True when the node settled (no retry follows)."""
+        node = self.wf.nodes[o.node_id]
+        now = time.time()
+        inputs = self._mask(o.inputs)
+        if o.error is None:
+            self.states[o.node_id] = SUCCEEDED
+            self.outputs[o.node_id] = o.output
+            if o.context:
+                self.context.update(o.context)
+                t.execution = ExecutionUpdate(context=self.context)
+            t.nodes.append(NodeWrite(o.node_id, SUCCEEDED, o.attempt))
+            t.attempts.append(
+                AttemptWrite(
+                    o.node_id,
+                    o.attempt,
+                    SUCCEEDED,
+                    inputs=inputs,
+                    output=o.output,
+                    started_at=o.started_at,
+                    finished_at=now,
+                )
+            )
+            t.events.append(Event("node_succeeded", o.node_id, {"attempt": o.attempt}))
+            return True
+        error = {**o.error.to_record(), "node": o.node_id, "attempt": o.attempt}
+        status = TIMED_OUT if isinstance(o.error, NodeTimeout) else FAILED
+        t.attempts.append(
+            AttemptWrite(
+                o.node_id,
+                o.attempt,
+                status,
+                inputs=inputs,
+                error=error,
+                started_at=o.started_at,
+                finished_at=now,
+            )
+        )
+        if o.error.retryable and o.attempt < node.retry.max_attempts:
+            when = now + node.retry.delay(o.attempt)
+            self.states[o.node_id] = RETRYING
+            self.retry_at[o.node_id] = when
+            t.nodes.append(NodeWrite(o.node_id, RETRYING, o.attempt, ready_at=when, error=error))
+            t.events.append(Event("node_retrying", o.node_id, {**error, "retry_at": iso(when)}))
+            self._arm_retry(o.node_id, when)
+            return False
+        self.states[o.node_id] = status
+        t.nodes.append(NodeWrite(o.node_id, status, o.attempt, error=error))
+        t.events.append(Event(f"node_{status}", o.node_id, error))
+        if self.first_error is None and node.on_error == "fail":
+            self.first_error = error
+        return True
+
+    async def _abort(
+        self, status: str, error: dict[str, Any] | None, t: Transition | None = None
+    ) -> str:
+        """Stop every running attempt and close the execution with `status` (fail fast)."""
+        t = t or self._transition()
+        running = list(self.tasks.items())
+        for _, task in running:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+        self.tasks.clear()
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        self.retry_at.clear()
+        now = time.time()
+        attempt_status = TIMED_OUT if status == TIMED_OUT else CANCELLED
+        for node_id in self.wf.order:
+            state = self.states.get(node_id, PENDING)
+            if state in (RUNNING, RETRYING, PENDING):
+                self.states[node_id] = attempt_status if state == RUNNING else CANCELLED
+                number = self.numbers.get(node_id, 0)
+                t.nodes.append(NodeWrite(node_id, self.states[node_id], number))
+                if state == RUNNING:
+                    t.attempts.append(
+                        AttemptWrite(node_id, number, attempt_status, finished_at=now)
+                    )
+                t.events.append(Event(f"node_{self.states[node_id]}", node_id))
+        t.execution = ExecutionUpdate(
+            status=status,
+            error=error,
+            finished=True,
+            has_result=True,
+            result=None,
+            context=self.context,
+        )
+        t.events.append(Event(f"execution_{status}", data=error))
+        await self._commit(t)
+        return status
+
+    async def _commit(self, t: Transition) -> None:
+        await self.rt.store.apply(t)
+        if self.rt.listeners:
+            self.rt.notify(self.id, t.events)
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def _launch(self, node_ids: list[str]) -> None:
+        for node_id in node_ids:
+            self.retry_at.pop(node_id, None)
+            self.tasks[node_id] = asyncio.create_task(
+                self._attempt(self.wf.nodes[node_id], self.numbers[node_id]),
+                name=f"{self.id}:{node_id}",
+            )
+
+    def _arm_retry(self, node_id: str, when: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, when - time.time()))
+            self.inbox.put_nowait(RetryDue(node_id))
+
+        self.timers[node_id] = asyncio.create_task(later(), name=f"{self.id}:{node_id}:retry")
+
+    async def _attempt(self, node: LockedNode, number: int) -> None:
+        outcome = Outcome(node.id, number, time.time())
+        try:
+            scope = self._scope(node, number)
+            try:
+                outcome.inputs = node.render(scope)
+            except RenderError as exc:
+                field = f"{node.kind}.{exc.path}" if exc.path else node.kind
+                raise InputError(f"{field}: {exc.message}") from None
+            ctx = NodeContext(self.id, node.id, number, node.timeout, self.rt.http)
+            run = EXECUTORS[node.kind](outcome.inputs, ctx)
+            if node.timeout is not None and node.kind != "transform":
+                try:
+                    async with asyncio.timeout(node.timeout):
+                        outcome.output = await run
+                except TimeoutError:
+                    raise NodeTimeout(f"node timed out after {node.timeout}s") from None
+            else:
+                outcome.output = await run
+            if node.render_context is not None:
+                outcome.context = self._render_context(node, scope, outcome.output)
+        except NodeError as exc:
+            exc.execution_id, exc.node_id = self.id, node.id
+            outcome.error = exc
+        except Exception as exc:  # a bug in a node kind must fail the node, not the engine
+            outcome.error = NodeError(
+                f"internal error: {type(exc).__name__}: {exc}", retryable=False
+            )
+        self.inbox.put_nowait(outcome)
+
+    def _scope(self, node: LockedNode, number: int) -> dict[str, Any]:
+        data: Any
+        if not node.after:
+            data = self.record.payload
+        elif node.join is None:
+            data = self.outputs.get(node.after[0])
+        else:
+            data = {up: self.outputs[up] for up in node.after if up in self.outputs}
+        scope = dict(data) if isinstance(data, dict) else {}
+        scope["data"] = data
+        scope["context"] = self.context
+        scope["secrets"] = self.rt.secrets
+        scope["execution"] = {
+            "id": self.id,
+            "workflow": self.wf.name,
+            "version": self.wf.version,
+            "node": node.id,
+            "attempt": number,
+            "started_at": self.started_iso,
+        }
+        return scope
+
+    def _render_context(self, node: LockedNode, scope: dict[str, Any], output: Any) -> Any:
+        assert node.render_context is not None
+        own = dict(output) if isinstance(output, dict) else {}
+        own.update({k: scope[k] for k in ("context", "secrets", "execution")}, data=output)
+        try:
+            values = node.render_context(own)
+        except RenderError as exc:
+            raise InputError(f"context.{exc.path}: {exc.message}") from None
+        return values
+
+    def _mask(self, value: Any) -> Any:
+        """Replace secret values in what is persisted (DESIGN.md §4: never persisted)."""
+        if not self.rt.secrets or value is None:
+            return value
+        secrets = [s for s in self.rt.secrets.values() if s]
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask(v) for v in value]
+        return value

@@ -1,0 +1,75 @@
+"""Who runs an execution, and whether that process is still alive.
+
+An owner is one engine in one process. It proves it is alive by a heartbeat row in the store.
+A process on the same host that is gone (or is a zombie, or whose pid now belongs to a newer
+process) is known dead at once, so `fuchsia runs resume` after a `kill -9` need not wait for
+a lease; an owner on another host is dead once its heartbeat is older than the lease.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fuchsia.store.records import OwnerRecord
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    host: str
+    pid: int
+    started_at: float
+
+
+def current_identity() -> Identity:
+    host = socket.gethostname()
+    pid = os.getpid()
+    started = process_start_time(pid) or time.time()
+    return Identity(f"{host}:{pid}:{os.urandom(4).hex()}", host, pid, started)
+
+
+def process_start_time(pid: int) -> float | None:
+    """The start time of a live, non-zombie process (Linux /proc), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None if not _pid_exists(pid) else time.time()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    ticks = float(fields[19])
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_dead(
+    owner: OwnerRecord | None, *, lease: float, me: Identity, now: float | None = None
+) -> bool:
+    """True when an execution's owner can no longer make progress."""
+    if owner is None:
+        return True
+    if owner.host == me.host:
+        running_since = process_start_time(owner.pid)
+        if running_since is None:
+            return True
+        if abs(running_since - owner.started_at) > 2.0:
+            return True  # the pid was reused by a newer process
+    return (now if now is not None else time.time()) - owner.heartbeat_at > lease

@@ -1,0 +1,149 @@
+"""What the Python API, the CLI's `--json` and (later) the HTTP API show of an execution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fuchsia.definition.lock import LockedWorkflow
+from fuchsia.store.records import ExecutionRecord, NodeRecord
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    status: str
+    started_at: float
+    finished_at: float | None
+    error: dict[str, Any] | None
+    inputs: Any
+    output: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    id: str
+    status: str
+    attempts: list[Attempt]
+    output: Any
+    error: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution with its node runs, as stored."""
+
+    id: str
+    workflow: str
+    version: int
+    workflow_hash: str
+    status: str
+    payload: Any
+    result: Any
+    error: dict[str, Any] | None
+    idempotency_key: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    nodes: list[NodeRun]
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def node(self, node_id: str) -> NodeRun:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "status": self.status,
+            "result": self.result,
+            "error": self.error,
+            "idempotency_key": self.idempotency_key,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "nodes": [n.to_dict() for n in self.nodes],
+        }
+
+
+def summary(record: ExecutionRecord) -> dict[str, Any]:
+    """The short form `runs list --json` prints."""
+    return {
+        "id": record.id,
+        "workflow": record.workflow_name,
+        "version": record.workflow_version,
+        "status": record.status,
+        "created_at": iso(record.created_at),
+        "started_at": iso(record.started_at),
+        "finished_at": iso(record.finished_at),
+        "error": record.error,
+    }
+
+
+def execution_view(
+    record: ExecutionRecord, nodes: dict[str, NodeRecord], workflow: LockedWorkflow
+) -> Execution:
+    """Node runs in the workflow's own order, including nodes that never started."""
+    runs = []
+    for node_id in workflow.order:
+        stored = nodes.get(node_id)
+        attempts = [
+            Attempt(a.number, a.status, a.started_at, a.finished_at, a.error, a.inputs, a.output)
+            for a in (stored.attempts if stored else [])
+        ]
+        runs.append(
+            NodeRun(
+                id=node_id,
+                status=stored.status if stored else "pending",
+                attempts=attempts,
+                output=stored.output if stored else None,
+                error=stored.error if stored else None,
+            )
+        )
+    return Execution(
+        id=record.id,
+        workflow=record.workflow_name,
+        version=record.workflow_version,
+        workflow_hash=record.workflow_hash,
+        status=record.status,
+        payload=record.payload,
+        result=record.result,
+        error=record.error,
+        idempotency_key=record.idempotency_key,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        nodes=runs,
+    )

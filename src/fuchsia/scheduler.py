@@ -1,0 +1,128 @@
+"""The scheduler: a pure function from node states to what happens next (no I/O, no clock).
+
+Because it holds no state of its own, any process that loads an execution's node states from
+the store can advance it, which is what makes resume after a crash ordinary work.
+
+Readiness of a node with upstreams, by its `join` (s = succeeded upstreams, n = all upstreams,
+open = upstreams that may still succeed):
+
+| join          | ready when | skipped when         |
+|---------------|------------|----------------------|
+| (one upstream)| s == 1     | it settled otherwise |
+| all           | all settled and s >= 1 | all settled and s == 0 |
+| any           | s >= 1     | all settled and s == 0 |
+| {at_least: k} | s >= k     | s + open < k          |
+
+A failed upstream with `on_error: continue` counts as settled without success.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuchsia.definition.lock import LockedNode, LockedWorkflow
+from fuchsia.store.records import (
+    CANCELLED,
+    COMPLETED,
+    COMPLETED_WITH_ERRORS,
+    FAILED,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TIMED_OUT,
+)
+
+SETTLED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED, TIMED_OUT})
+ACTIVE = frozenset({"ready", RUNNING, RETRYING})
+ERRORED = frozenset({FAILED, TIMED_OUT})
+
+
+@dataclass
+class Step:
+    """What changed: nodes that may start now, and nodes that will never run."""
+
+    ready: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def advance(
+    workflow: LockedWorkflow, states: Mapping[str, str], changed: Iterable[str] | None = None
+) -> Step:
+    """Decide the pending successors of `changed` (every node when None).
+
+    Skips propagate: a node skipped here is treated as settled for its own successors within
+    the same call, so one call returns the whole consequence of a change.
+    """
+    view = dict(states)
+    step = Step()
+    frontier = deque(workflow.order if changed is None else _successors(workflow, changed))
+    while frontier:
+        node_id = frontier.popleft()
+        if view.get(node_id, PENDING) != PENDING:
+            continue
+        verdict = _verdict(workflow.nodes[node_id], workflow, view)
+        if verdict == "ready":
+            step.ready.append(node_id)
+            view[node_id] = "ready"
+        elif verdict == SKIPPED:
+            step.skipped.append(node_id)
+            view[node_id] = SKIPPED
+            frontier.extend(workflow.nodes[node_id].downstream)
+    return step
+
+
+def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for node_id in changed:
+        out.extend(workflow.nodes[node_id].downstream)
+    return out
+
+
+def _verdict(node: LockedNode, workflow: LockedWorkflow, view: Mapping[str, str]) -> str | None:
+    if not node.after:
+        return "ready"
+    succeeded = settled = 0
+    for up in node.after:
+        status = view.get(up, PENDING)
+        if status == SUCCEEDED:
+            succeeded += 1
+            settled += 1
+        elif status in SETTLED:
+            settled += 1
+    total = len(node.after)
+    join = node.join
+    if join is None or join == "all":
+        if settled < total:
+            return None
+        return "ready" if succeeded else SKIPPED
+    need = 1 if join == "any" else int(join)
+    if succeeded >= need:
+        return "ready"
+    if succeeded + (total - settled) < need:
+        return SKIPPED
+    return None
+
+
+def is_fatal(node: LockedNode, status: str) -> bool:
+    """A node failure that fails the whole execution (fail fast)."""
+    return status in ERRORED and node.on_error == "fail"
+
+
+def outcome(workflow: LockedWorkflow, states: Mapping[str, str]) -> str:
+    """The final status of an execution whose nodes have all settled."""
+    errored = [n for n in workflow.order if states.get(n) in ERRORED]
+    if any(workflow.nodes[n].on_error == "fail" for n in errored):
+        return FAILED
+    return COMPLETED_WITH_ERRORS if errored else COMPLETED
+
+
+def result(workflow: LockedWorkflow, states: Mapping[str, str], outputs: Mapping[str, Any]) -> Any:
+    """The execution's result: the one terminal node's output, or a map by terminal node id."""
+    if len(workflow.terminals) == 1:
+        return outputs.get(workflow.terminals[0])
+    return {n: outputs.get(n) for n in workflow.terminals if states.get(n) == SUCCEEDED}

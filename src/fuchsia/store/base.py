@@ -1,0 +1,599 @@
+"""The store interface, and the SQL machinery both backends share.
+
+`Store` is the protocol the runtime, CLI and tests program against. `SqlStore` implements it
+for any DB-API connection: every write goes through one writer thread that takes all writes
+queued while the previous commit was in flight and commits them together (group commit). A
+chain of nodes therefore pays one durable commit per step, and fifty concurrent executions
+share one commit per round instead of paying fifty. Reads use a second connection off the
+event loop. Backends supply the connections, the migration files and the dialect details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from importlib import resources
+from typing import Any, Protocol, TypeVar
+
+from fuchsia.errors import ExecutionNotFound, StoreError
+from fuchsia.store.records import (
+    ArtifactRef,
+    AttemptRecord,
+    EventRecord,
+    ExecutionRecord,
+    NewExecution,
+    NodeRecord,
+    OpenExecution,
+    OwnerRecord,
+    Transition,
+    new_id,
+)
+
+T = TypeVar("T")
+Row = Sequence[Any]
+
+
+class OwnershipLost(StoreError):
+    """A transition was refused because another owner has taken the execution over."""
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Store(Protocol):
+    """Everything Fuchsia keeps. Both backends pass the same test suite."""
+
+    url: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]: ...
+    async def apply(self, transition: Transition) -> None: ...
+    async def get_execution(self, execution_id: str) -> ExecutionRecord: ...
+    async def resolve_id(self, prefix: str) -> str: ...
+    async def list_executions(
+        self, *, limit: int = 50, status: str | None = None
+    ) -> list[ExecutionRecord]: ...
+    async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]: ...
+    async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]: ...
+    async def get_workflow(self, workflow_hash: str) -> str: ...
+    async def heartbeat(self, owner: OwnerRecord) -> None: ...
+    async def forget_owner(self, owner_id: str) -> None: ...
+    async def open_executions(self) -> list[OpenExecution]: ...
+    async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
+    async def put_artifact(
+        self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
+    ) -> ArtifactRef: ...
+    async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]: ...
+    async def get_blob(self, content_hash: str) -> bytes: ...
+    async def kv_get(self, scope: str, key: str) -> str | None: ...
+    async def kv_set(self, scope: str, key: str, value: str) -> None: ...
+    async def kv_delete(self, scope: str, key: str) -> None: ...
+
+
+def load_queries(placeholder: str) -> dict[str, str]:
+    """Read `queries.sql` into {name: sql}, with `?` replaced by the backend's placeholder."""
+    text = resources.files("fuchsia.store").joinpath("queries.sql").read_text()
+    queries: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            name = line.split(":", 1)[1].strip()
+            queries[name] = ""
+        elif name and not line.startswith("--"):
+            queries[name] += line + "\n"
+    return {k: v.strip().rstrip(";").replace("?", placeholder) for k, v in queries.items()}
+
+
+def migrations(backend: str) -> list[tuple[int, str, str]]:
+    """The numbered migration files for a backend: (version, name, sql), in order."""
+    folder = resources.files("fuchsia.store").joinpath("migrations", backend)
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+_WriteJob = tuple[Callable[[Cursor], Any], Future[Any]]
+
+
+class SqlStore:
+    """A `Store` over DB-API connections with a group-committing writer thread."""
+
+    backend = ""
+    placeholder = "?"
+    begin = "BEGIN"
+    max_batch = 512
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.q = load_queries(self.placeholder)
+        self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._write_conn: Any = None
+        self._read_conn: Any = None
+        self._read_lock = threading.Lock()
+
+    # -- backend hooks -------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _migrate(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _is_busy(self, exc: Exception) -> bool:
+        return False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+
+    def _open_sync(self) -> None:
+        self._write_conn = self._connect()
+        self._migrate(self._write_conn)
+        self._read_conn = self._connect()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="fuchsia-store-writer", daemon=True
+        )
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        for conn in (self._write_conn, self._read_conn):
+            if conn is not None:
+                conn.close()
+        self._write_conn = self._read_conn = None
+
+    # -- the writer ----------------------------------------------------------------------
+
+    async def _write(self, job: Callable[[Cursor], T]) -> T:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return await asyncio.wrap_future(future)
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._commit(batch)
+                    return
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_WriteJob]) -> None:
+        """Run a batch in one transaction; a job that raises is rolled back alone."""
+        for delay in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 0.0):
+            try:
+                outcomes = self._run_batch(batch)
+                break
+            except Exception as exc:
+                self._rollback_quietly()
+                if self._is_busy(exc) and delay:
+                    time.sleep(delay)
+                    continue
+                error = StoreError(f"store write failed: {exc}")
+                for _, future in batch:
+                    future.set_exception(error)
+                return
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _run_batch(self, batch: list[_WriteJob]) -> list[tuple[bool, Any]]:
+        cur = self._write_conn.cursor()
+        cur.execute(self.begin)
+        outcomes: list[tuple[bool, Any]] = []
+        isolate = len(batch) > 1
+        for job, _ in batch:
+            if isolate:
+                cur.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, job(cur)))
+            except Exception as exc:
+                if self._is_busy(exc):
+                    raise
+                if not isolate:
+                    cur.execute("ROLLBACK")
+                    return [(False, exc)]
+                cur.execute("ROLLBACK TO SAVEPOINT job")
+                outcomes.append((False, exc))
+            if isolate:
+                cur.execute("RELEASE SAVEPOINT job")
+        cur.execute("COMMIT")
+        return outcomes
+
+    def _rollback_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # nothing may be open to roll back
+            self._write_conn.cursor().execute("ROLLBACK")
+
+    async def _read(self, job: Callable[[Cursor], T]) -> T:
+        def run() -> T:
+            with self._read_lock:
+                cur = self._read_conn.cursor()
+                try:
+                    return job(cur)
+                finally:
+                    self._end_read(cur)
+
+        return await asyncio.to_thread(run)
+
+    def _end_read(self, cur: Cursor) -> None:
+        """Backends whose reads open a transaction end it here."""
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """Insert an execution, or return the existing one with the same idempotency key."""
+        q = self.q
+        now = time.time()
+
+        def job(cur: Cursor) -> tuple[str, bool]:
+            cur.execute(
+                q["insert_workflow"],
+                (
+                    new.workflow_hash,
+                    new.workflow_name,
+                    new.workflow_version,
+                    new.workflow_document,
+                    now,
+                ),
+            )
+            if new.idempotency_key is not None:
+                cur.execute(q["select_execution_by_key"], (new.idempotency_key,))
+                row = cur.fetchone()
+                if row is not None:
+                    return row[0], False
+            cur.execute(
+                q["insert_execution"],
+                (
+                    new.id,
+                    new.workflow_hash,
+                    new.workflow_name,
+                    new.workflow_version,
+                    new.status,
+                    dumps(new.payload),
+                    dumps(new.context),
+                    new.idempotency_key,
+                    new.owner,
+                    now,
+                    now,
+                ),
+            )
+            return new.id, True
+
+        execution_id, created = await self._write(job)
+        return await self.get_execution(execution_id), created
+
+    async def apply(self, transition: Transition) -> None:
+        await self._write(lambda cur: self._apply(cur, transition))
+
+    def _apply(self, cur: Cursor, t: Transition) -> None:
+        q = self.q
+        now = time.time()
+        cur.execute(q["select_execution_owner"], (t.execution_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise ExecutionNotFound(t.execution_id)
+        if row[0] != t.owner:
+            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
+        if t.nodes:
+            cur.executemany(
+                q["upsert_node"],
+                [
+                    (
+                        t.execution_id,
+                        n.node_id,
+                        n.status,
+                        n.attempts,
+                        n.ready_at,
+                        None if n.error is None else dumps(n.error),
+                        now,
+                    )
+                    for n in t.nodes
+                ],
+            )
+        if t.attempts:
+            cur.executemany(
+                q["upsert_attempt"],
+                [
+                    (
+                        t.execution_id,
+                        a.node_id,
+                        a.number,
+                        a.status,
+                        None if a.inputs is None else dumps(a.inputs),
+                        None if a.output is None else dumps(a.output),
+                        None if a.error is None else dumps(a.error),
+                        a.started_at if a.started_at is not None else now,
+                        a.finished_at,
+                    )
+                    for a in t.attempts
+                ],
+            )
+        if t.execution is not None:
+            e = t.execution
+            cur.execute(
+                q["update_execution"],
+                (
+                    e.status,
+                    None if e.context is None else dumps(e.context),
+                    e.has_result,
+                    dumps(e.result) if e.has_result else None,
+                    None if e.error is None else dumps(e.error),
+                    e.started,
+                    now,
+                    e.finished,
+                    now if e.finished else None,
+                    now,
+                    t.execution_id,
+                ),
+            )
+        if t.events:
+            cur.executemany(
+                q["insert_event"],
+                [
+                    (
+                        t.execution_id,
+                        ev.node_id,
+                        ev.type,
+                        None if ev.data is None else dumps(ev.data),
+                        now,
+                    )
+                    for ev in t.events
+                ],
+            )
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_execution"], (execution_id,))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return _execution(row)
+
+    async def resolve_id(self, prefix: str) -> str:
+        """The full id of the one execution whose id starts with `prefix`."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_execution_ids_by_prefix"], (len(prefix), prefix))
+            return cur.fetchall()
+
+        rows = await self._read(job)
+        if len(rows) != 1:
+            if rows:
+                raise StoreError(f"id prefix {prefix!r} matches several executions; give more")
+            raise ExecutionNotFound(prefix)
+        return str(rows[0][0])
+
+    async def list_executions(
+        self, *, limit: int = 50, status: str | None = None
+    ) -> list[ExecutionRecord]:
+        def job(cur: Cursor) -> list[Row]:
+            if status is None:
+                cur.execute(self.q["list_executions"], (limit,))
+            else:
+                cur.execute(self.q["list_executions_by_status"], (status, limit))
+            return cur.fetchall()
+
+        return [_execution(row) for row in await self._read(job)]
+
+    async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
+        def job(cur: Cursor) -> tuple[list[Row], list[Row]]:
+            cur.execute(self.q["select_nodes"], (execution_id,))
+            nodes = cur.fetchall()
+            cur.execute(self.q["select_attempts"], (execution_id,))
+            return nodes, cur.fetchall()
+
+        node_rows, attempt_rows = await self._read(job)
+        attempts: dict[str, list[AttemptRecord]] = {}
+        for r in attempt_rows:
+            attempts.setdefault(r[0], []).append(
+                AttemptRecord(
+                    number=r[1],
+                    status=r[2],
+                    inputs=_loads(r[3]),
+                    output=_loads(r[4]),
+                    error=_loads(r[5]),
+                    started_at=r[6],
+                    finished_at=r[7],
+                )
+            )
+        return {
+            r[0]: NodeRecord(
+                node_id=r[0],
+                status=r[1],
+                attempts=attempts.get(r[0], []),
+                ready_at=r[3],
+                error=_loads(r[4]),
+            )
+            for r in node_rows
+        }
+
+    async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_events"], (execution_id, after))
+            return cur.fetchall()
+
+        return [
+            EventRecord(
+                seq=r[0], execution_id=r[1], node_id=r[2], type=r[3], data=_loads(r[4]), at=r[5]
+            )
+            for r in await self._read(job)
+        ]
+
+    async def get_workflow(self, workflow_hash: str) -> str:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_workflow"], (workflow_hash,))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        if row is None:
+            raise StoreError(f"no locked workflow {workflow_hash} in the store")
+        return str(row[0])
+
+    # -- ownership -----------------------------------------------------------------------
+
+    async def heartbeat(self, owner: OwnerRecord) -> None:
+        row = (owner.id, owner.host, owner.pid, owner.started_at, owner.heartbeat_at)
+        await self._write(lambda cur: cur.execute(self.q["upsert_owner"], row))
+
+    async def forget_owner(self, owner_id: str) -> None:
+        await self._write(lambda cur: cur.execute(self.q["delete_owner"], (owner_id,)))
+
+    async def open_executions(self) -> list[OpenExecution]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_open_executions"])
+            return cur.fetchall()
+
+        return [
+            OpenExecution(
+                id=r[0],
+                owner_id=r[1],
+                owner=None
+                if r[2] is None
+                else OwnerRecord(id=r[2], host=r[3], pid=r[4], started_at=r[5], heartbeat_at=r[6]),
+            )
+            for r in await self._read(job)
+        ]
+
+    async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
+        """Take an execution over, only if its owner is still `previous` (compare-and-swap)."""
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["claim_execution"], (owner, time.time(), execution_id, previous))
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
+    # -- artifacts and kv ------------------------------------------------------------------
+
+    async def put_artifact(
+        self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
+    ) -> ArtifactRef:
+        ref = ArtifactRef(
+            id=new_id(),
+            hash="sha256:" + hashlib.sha256(data).hexdigest(),
+            name=name,
+            content_type=content_type,
+            size=len(data),
+        )
+
+        def job(cur: Cursor) -> None:
+            cur.execute(self.q["insert_blob"], (ref.hash, ref.size, data))
+            cur.execute(
+                self.q["insert_artifact"],
+                (
+                    ref.id,
+                    execution_id,
+                    node_id,
+                    ref.hash,
+                    name,
+                    content_type,
+                    ref.size,
+                    time.time(),
+                ),
+            )
+
+        await self._write(job)
+        return ref
+
+    async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_artifacts"], (execution_id,))
+            return cur.fetchall()
+
+        return [
+            ArtifactRef(id=r[0], hash=r[1], name=r[2], content_type=r[3], size=r[4])
+            for r in await self._read(job)
+        ]
+
+    async def get_blob(self, content_hash: str) -> bytes:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_blob"], (content_hash,))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        if row is None:
+            raise StoreError(f"no blob {content_hash} in the store")
+        return bytes(row[0])
+
+    async def kv_get(self, scope: str, key: str) -> str | None:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_kv"], (scope, key))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        return None if row is None else str(row[0])
+
+    async def kv_set(self, scope: str, key: str, value: str) -> None:
+        params = (scope, key, value, time.time())
+        await self._write(lambda cur: cur.execute(self.q["upsert_kv"], params))
+
+    async def kv_delete(self, scope: str, key: str) -> None:
+        await self._write(lambda cur: cur.execute(self.q["delete_kv"], (scope, key)))
+
+
+def _execution(r: Row) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=r[0],
+        workflow_name=r[1],
+        workflow_version=r[2],
+        workflow_hash=r[3],
+        status=r[4],
+        payload=_loads(r[5]),
+        context=_loads(r[6]),
+        idempotency_key=r[7],
+        result=_loads(r[8]),
+        error=_loads(r[9]),
+        owner=r[10],
+        created_at=r[11],
+        started_at=r[12],
+        finished_at=r[13],
+        parent_id=r[14],
+    )

@@ -1,0 +1,74 @@
+"""PostgreSQL backend (psycopg 3): the same tables and queries as SQLite.
+
+Commits use PostgreSQL's default durability. Migrations run under an advisory lock, so
+several processes opening one database at once apply each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from fuchsia.errors import StoreError
+from fuchsia.store.base import Cursor, SqlStore, migrations
+from fuchsia.store.sqlite import _statements
+
+_MIGRATION_LOCK = 7_402_113_901
+
+
+class PostgresStore(SqlStore):
+    backend = "postgres"
+    placeholder = "%s"
+    begin = "BEGIN"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {_redact(self.url)}: {exc}"
+            ) from None
+
+    def _is_busy(self, exc: Exception) -> bool:
+        return isinstance(
+            exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected
+        )
+
+    def _migrate(self, conn: Any) -> None:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+                for version, name, sql in migrations(self.backend):
+                    if version in applied:
+                        continue
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                        (version, name, time.time()),
+                    )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot migrate the PostgreSQL store: {exc}") from None
+
+    def _end_read(self, cur: Cursor) -> None:
+        """Reads run in autocommit mode: nothing to end."""
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a connection URL before it appears in a message."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

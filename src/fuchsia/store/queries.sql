@@ -1,0 +1,121 @@
+-- Every query the store runs, for both backends. Placeholders are `?`; the PostgreSQL
+-- backend rewrites them to `%s`. Column lists are explicit because rows are read by position.
+
+-- name: insert_workflow
+INSERT INTO workflows (hash, name, version, document, created_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (hash) DO NOTHING;
+
+-- name: select_workflow
+SELECT document FROM workflows WHERE hash = ?;
+
+-- name: insert_execution
+INSERT INTO executions (id, workflow_hash, workflow_name, workflow_version, status, payload,
+                        context, idempotency_key, owner, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: select_execution
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+FROM executions WHERE id = ?;
+
+-- name: select_execution_by_key
+SELECT id FROM executions WHERE idempotency_key = ?;
+
+-- name: select_execution_ids_by_prefix
+SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
+
+-- name: list_executions
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: list_executions_by_status
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: select_execution_owner
+SELECT owner FROM executions WHERE id = ?;
+
+-- name: update_execution
+UPDATE executions
+SET status = COALESCE(?, status),
+    context = COALESCE(?, context),
+    result = CASE WHEN ? THEN ? ELSE result END,
+    error = COALESCE(?, error),
+    started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,
+    finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+    updated_at = ?
+WHERE id = ?;
+
+-- name: upsert_node
+INSERT INTO node_runs (execution_id, node_id, status, attempts, ready_at, error, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (execution_id, node_id) DO UPDATE
+SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.ready_at,
+    error = excluded.error, updated_at = excluded.updated_at;
+
+-- name: upsert_attempt
+INSERT INTO attempts (execution_id, node_id, number, status, inputs, output, error,
+                      started_at, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (execution_id, node_id, number) DO UPDATE
+SET status = excluded.status,
+    inputs = COALESCE(excluded.inputs, attempts.inputs),
+    output = excluded.output, error = excluded.error, finished_at = excluded.finished_at;
+
+-- name: insert_event
+INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
+
+-- name: select_nodes
+SELECT node_id, status, attempts, ready_at, error FROM node_runs WHERE execution_id = ?;
+
+-- name: select_attempts
+SELECT node_id, number, status, inputs, output, error, started_at, finished_at
+FROM attempts WHERE execution_id = ? ORDER BY node_id, number;
+
+-- name: select_events
+SELECT seq, execution_id, node_id, type, data, at
+FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq;
+
+-- name: upsert_owner
+INSERT INTO owners (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: delete_owner
+DELETE FROM owners WHERE id = ?;
+
+-- name: select_open_executions
+SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at
+FROM executions e LEFT JOIN owners o ON o.id = e.owner
+WHERE e.status IN ('pending', 'running')
+ORDER BY e.created_at;
+
+-- name: claim_execution
+UPDATE executions SET owner = ?, updated_at = ?
+WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running');
+
+-- name: insert_blob
+INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
+
+-- name: insert_artifact
+INSERT INTO artifacts (id, execution_id, node_id, hash, name, content_type, size, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: select_artifacts
+SELECT id, hash, name, content_type, size FROM artifacts WHERE execution_id = ? ORDER BY created_at;
+
+-- name: select_blob
+SELECT data FROM blobs WHERE hash = ?;
+
+-- name: select_kv
+SELECT value FROM kv WHERE scope = ? AND key = ?;
+
+-- name: upsert_kv
+INSERT INTO kv (scope, key, value, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at;
+
+-- name: delete_kv
+DELETE FROM kv WHERE scope = ? AND key = ?;

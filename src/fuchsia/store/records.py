@@ -1,0 +1,189 @@
+"""What the store keeps, and the one kind of write the runtime makes: a `Transition`.
+
+A transition is everything that changes together for one execution (a node finishing, the
+successors it makes ready, their first attempts, the events), applied in one transaction.
+That is the transactional-outbox rule of DESIGN.md §2: no hand-off is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Execution statuses
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TIMED_OUT = "timed_out"
+OPEN_STATUSES = (PENDING, RUNNING)
+FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, TIMED_OUT)
+
+# Node statuses (execution's PENDING/RUNNING/FAILED/... names are shared)
+READY = "ready"
+SUCCEEDED = "succeeded"
+SKIPPED = "skipped"
+RETRYING = "retrying"
+# Attempt-only status: the process running it died before it committed.
+INTERRUPTED = "interrupted"
+
+
+def new_id() -> str:
+    """A 26-hex-digit id that sorts by creation time (48-bit milliseconds + 56 random bits)."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(7).hex()}"
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    id: str
+    workflow_name: str
+    workflow_version: int
+    workflow_hash: str
+    status: str
+    payload: Any
+    context: dict[str, Any]
+    idempotency_key: str | None
+    result: Any
+    error: dict[str, Any] | None
+    owner: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    number: int
+    status: str
+    inputs: Any
+    output: Any
+    error: dict[str, Any] | None
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    node_id: str
+    status: str
+    attempts: list[AttemptRecord]
+    ready_at: float | None
+    error: dict[str, Any] | None
+
+    @property
+    def output(self) -> Any:
+        for attempt in reversed(self.attempts):
+            if attempt.status == SUCCEEDED:
+                return attempt.output
+        return None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    execution_id: str
+    node_id: str | None
+    type: str
+    data: dict[str, Any] | None
+    at: float
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+
+
+@dataclass(frozen=True)
+class OpenExecution:
+    """An execution that has not finished, with what is known about its owner."""
+
+    id: str
+    owner: OwnerRecord | None
+    owner_id: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    id: str
+    hash: str
+    name: str
+    content_type: str
+    size: int
+
+
+@dataclass
+class NewExecution:
+    id: str
+    workflow_hash: str
+    workflow_name: str
+    workflow_version: int
+    workflow_document: str
+    payload: Any
+    context: dict[str, Any]
+    idempotency_key: str | None
+    owner: str | None
+    status: str = PENDING
+
+
+@dataclass
+class ExecutionUpdate:
+    """Fields to change on the execution row; None leaves a field as it is."""
+
+    status: str | None = None
+    context: dict[str, Any] | None = None
+    result: Any = None
+    has_result: bool = False
+    error: dict[str, Any] | None = None
+    started: bool = False
+    finished: bool = False
+
+
+@dataclass
+class NodeWrite:
+    node_id: str
+    status: str
+    attempts: int
+    ready_at: float | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class AttemptWrite:
+    node_id: str
+    number: int
+    status: str
+    inputs: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class Event:
+    type: str
+    node_id: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class Transition:
+    """One atomic change to an execution. `owner` fences it: it applies only while the
+    execution is still owned by that owner, so a process that lost an execution cannot
+    overwrite the work of the one that took it over."""
+
+    execution_id: str
+    owner: str | None
+    execution: ExecutionUpdate | None = None
+    nodes: list[NodeWrite] = field(default_factory=list)
+    attempts: list[AttemptWrite] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
