@@ -29,16 +29,21 @@ from fuchsia.definition import lock, parse_text, validate
 def chain(length: int) -> LockedWorkflow:
     nodes = ["  n0:\n    transform: {value: 0}"]
     for i in range(1, length):
-        nodes.append(f"  n{i}:\n    after: n{i - 1}\n    transform: {{value: '{{{{ value + 1 }}}}'}}")
+        nodes.append(
+            f"  n{i}:\n    after: n{i - 1}\n    transform: {{value: '{{{{ value + 1 }}}}'}}"
+        )
     return _lock(f"name: chain-{length}\nnodes:\n" + "\n".join(nodes))
 
 
 def fan(width: int) -> LockedWorkflow:
     nodes = ["  start:\n    transform: {value: 1}"]
-    nodes += [f"  p{i}:\n    after: start\n    transform: {{v: '{{{{ value + {i} }}}}'}}"
-              for i in range(width)]
+    nodes += [
+        f"  p{i}:\n    after: start\n    transform: {{v: '{{{{ value + {i} }}}}'}}"
+        for i in range(width)
+    ]
     ups = ", ".join(f"p{i}" for i in range(width))
-    nodes.append(f"  join:\n    after: [{ups}]\n    join: all\n    transform: {{n: '{{{{ data | length }}}}'}}")
+    count = "{{ data | length }}"
+    nodes.append(f"  join:\n    after: [{ups}]\n    join: all\n    transform: {{n: '{count}'}}")
     return _lock(f"name: fan-{width}\nnodes:\n" + "\n".join(nodes))
 
 
@@ -104,8 +109,9 @@ def w4(repeats: int) -> float:
             env = {**os.environ, "FUCHSIA_HOME": str(Path(tmp) / f"home{i}")}
             env.pop("FUCHSIA_DB", None)
             started = time.perf_counter()
-            subprocess.run([str(fuchsia), "run", str(flow), "--json"], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [str(fuchsia), "run", str(flow), "--json"], env=env, check=True, capture_output=True
+            )
             samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 
@@ -128,10 +134,24 @@ def main() -> None:
     cold = w4(repeats)
     full, normal = results["full"], results["normal"]
     rows = [
-        ("W1 100-node chain, per step", "< 0.4 ms", f"{full['w1']:.3f} ms", f"{normal['w1']:.3f} ms"),
-        ("W2 1 -> 100 parallel -> join", "< 0.15 s", f"{full['w2']:.3f} s", f"{normal['w2']:.3f} s"),
-        ("W3 50 concurrent 10-node chains", "> 3,000 steps/s", f"{full['w3']:,.0f} steps/s",
-         f"{normal['w3']:,.0f} steps/s"),
+        (
+            "W1 100-node chain, per step",
+            "< 0.4 ms",
+            f"{full['w1']:.3f} ms",
+            f"{normal['w1']:.3f} ms",
+        ),
+        (
+            "W2 1 -> 100 parallel -> join",
+            "< 0.15 s",
+            f"{full['w2']:.3f} s",
+            f"{normal['w2']:.3f} s",
+        ),
+        (
+            "W3 50 concurrent 10-node chains",
+            "> 3,000 steps/s",
+            f"{full['w3']:,.0f} steps/s",
+            f"{normal['w3']:,.0f} steps/s",
+        ),
         ("W4 `fuchsia run`, fresh process, empty home", "< 0.5 s", f"{cold:.3f} s", "-"),
     ]
     print("| workload | target | synchronous=full (default) | synchronous=normal |")

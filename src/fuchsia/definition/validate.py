@@ -14,6 +14,7 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
@@ -154,6 +155,14 @@ def _graph_problems(source: Source) -> list[Problem]:
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
         problems.extend(_template_problems(source, ("trigger", "context"), trigger["context"]))
+    if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
+        try:
+            jsonschema.Draft202012Validator.check_schema(trigger["schema"])
+        except jsonschema.SchemaError as exc:
+            at: Loc = ("trigger", "schema", *(str(p) for p in exc.absolute_path))
+            problems.append(
+                source.problem(at, f"trigger.schema is not a valid JSON Schema: {exc.message}")
+            )
     return problems
 
 

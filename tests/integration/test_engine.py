@@ -1,0 +1,310 @@
+"""The runtime's behaviour through the public `Engine` API, on transform nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fuchsia import Engine, Execution, PayloadError
+from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
+
+
+def locked(text: str) -> LockedWorkflow:
+    source = parse_text(text, "test.yaml")
+    return lock(validate(source), source)
+
+
+def run(db: str, workflow: LockedWorkflow | str, payload: Any = None, **kw: Any) -> Execution:
+    async def main() -> Execution:
+        async with await Engine.open(db) as engine:
+            return await engine.run(workflow, payload, **kw)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "fuchsia.db")
+
+
+def test_chain_passes_each_output_to_the_next_node_only(db: str) -> None:
+    wf = locked("""
+name: chain
+nodes:
+  a:
+    transform: {x: "{{ start }}", keep: secret-ish}
+  b:
+    after: a
+    transform: {y: "{{ x + 1 }}", saw_keep: "{{ keep }}"}
+  c:
+    after: b
+    transform: {z: "{{ y * 10 }}", a_visible: "{{ 'keep' in data }}"}
+""")
+    execution = run(db, wf, {"start": 1})
+    assert execution.status == "completed"
+    assert execution.result == {"z": 20, "a_visible": False}
+    assert [n.status for n in execution.nodes] == ["succeeded"] * 3
+
+
+def test_join_all_sees_a_map_keyed_by_upstream_id(db: str) -> None:
+    wf = locked("""
+name: fan
+nodes:
+  start: {transform: {n: 2}}
+  double: {after: start, transform: {v: "{{ n * 2 }}"}}
+  square: {after: start, transform: {v: "{{ n * n }}"}}
+  total:
+    after: [double, square]
+    join: all
+    transform: {sum: "{{ double.v + square.v }}", keys: "{{ data | list | sort }}"}
+""")
+    execution = run(db, wf)
+    assert execution.result == {"sum": 8, "keys": ["double", "square"]}
+
+
+def test_failed_node_fails_the_execution_and_cancels_what_is_left(db: str) -> None:
+    wf = locked("""
+name: failing
+nodes:
+  a: {transform: {x: 1}}
+  bad: {after: a, transform: {y: "{{ missing_name }}"}}
+  after_bad: {after: bad, transform: {z: 1}}
+""")
+    execution = run(db, wf)
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["node"] == "bad"
+    assert "missing_name" in execution.error["message"]
+    assert execution.node("bad").status == "failed"
+    assert execution.node("after_bad").status == "cancelled"
+    # a template error is not retryable: exactly one attempt even with retries configured
+    assert len(execution.node("bad").attempts) == 1
+
+
+def test_template_errors_are_not_retried_even_with_a_retry_policy(db: str) -> None:
+    wf = locked("""
+name: no-retry
+nodes:
+  bad:
+    retry: {max_attempts: 5, initial_delay: 1ms}
+    transform: {y: "{{ 1 / 0 }}"}
+""")
+    execution = run(db, wf)
+    assert execution.status == "failed"
+    assert len(execution.node("bad").attempts) == 1
+    assert execution.node("bad").attempts[0].error is not None
+
+
+def test_on_error_continue_completes_with_errors_and_skips_dependents(db: str) -> None:
+    wf = locked("""
+name: tolerant
+nodes:
+  a: {transform: {x: 1}}
+  bad: {after: a, on_error: continue, transform: {y: "{{ nope }}"}}
+  needs_bad: {after: bad, transform: {z: 1}}
+  fine: {after: a, transform: {w: "{{ x }}"}}
+""")
+    execution = run(db, wf)
+    assert execution.status == "completed_with_errors"
+    assert execution.node("bad").status == "failed"
+    assert execution.node("needs_bad").status == "skipped"
+    assert execution.node("fine").status == "succeeded"
+    assert execution.result == {"fine": {"w": 1}}
+
+
+def test_join_any_runs_once_on_the_first_success(db: str) -> None:
+    wf = locked("""
+name: any
+nodes:
+  a: {transform: {x: 1}}
+  left: {after: a, transform: {side: left}}
+  right: {after: a, transform: {side: right}}
+  first:
+    after: [left, right]
+    join: any
+    transform: {seen: "{{ data | length }}"}
+""")
+    execution = run(db, wf)
+    assert execution.status == "completed"
+    assert len(execution.node("first").attempts) == 1
+    assert execution.result["seen"] >= 1
+
+
+def test_join_at_least_is_skipped_when_too_few_upstreams_can_succeed(db: str) -> None:
+    wf = locked("""
+name: quorum
+nodes:
+  a: {transform: {x: 1}}
+  ok: {after: a, transform: {v: 1}}
+  bad1: {after: a, on_error: continue, transform: {v: "{{ nope }}"}}
+  bad2: {after: a, on_error: continue, transform: {v: "{{ nope }}"}}
+  quorum:
+    after: [ok, bad1, bad2]
+    join: {at_least: 2}
+    transform: {n: "{{ data | length }}"}
+""")
+    execution = run(db, wf)
+    assert execution.node("quorum").status == "skipped"
+    assert execution.status == "completed_with_errors"
+
+
+def test_join_at_least_runs_when_enough_upstreams_succeed(db: str) -> None:
+    wf = locked("""
+name: quorum-ok
+nodes:
+  a: {transform: {x: 1}}
+  one: {after: a, transform: {v: 1}}
+  two: {after: a, transform: {v: 2}}
+  bad: {after: a, on_error: continue, transform: {v: "{{ nope }}"}}
+  quorum:
+    after: [one, two, bad]
+    join: {at_least: 2}
+    transform: {n: "{{ data | length }}"}
+""")
+    execution = run(db, wf)
+    assert execution.node("quorum").status == "succeeded"
+    assert execution.result["n"] >= 2
+
+
+def test_node_context_writes_are_visible_downstream(db: str) -> None:
+    wf = locked("""
+name: ctx
+trigger:
+  context: {order: "{{ order_id }}"}
+nodes:
+  a:
+    transform: {total: 42}
+    context: {total: "{{ total }}"}
+  b:
+    after: a
+    transform: {line: "order {{ context.order }} totals {{ context.total }}"}
+""")
+    execution = run(db, wf, {"order_id": "A-1"})
+    assert execution.result == {"line": "order A-1 totals 42"}
+
+
+def test_execution_metadata_is_visible_to_templates(db: str) -> None:
+    wf = locked("""
+name: meta
+nodes:
+  a: {transform: {id: "{{ execution.id }}", wf: "{{ execution.workflow }}",
+                  attempt: "{{ execution.attempt }}"}}
+""")
+    execution = run(db, wf)
+    assert execution.result == {"id": execution.id, "wf": "meta", "attempt": 1}
+
+
+def test_secrets_render_but_are_masked_in_stored_inputs(db: str) -> None:
+    wf = locked("""
+name: secret
+nodes:
+  a: {transform: {header: "Bearer {{ secrets.token }}"}}
+""")
+
+    async def main() -> Execution:
+        async with await Engine.open(db, secrets={"token": "s3cr3t"}) as engine:
+            return await engine.run(wf)
+
+    execution = asyncio.run(main())
+    assert execution.status == "completed"
+    stored_inputs = execution.node("a").attempts[0].inputs
+    assert stored_inputs == {"header": "Bearer ***"}
+
+
+def test_idempotency_key_returns_the_existing_execution(db: str) -> None:
+    wf = locked("name: once\nnodes:\n  a: {transform: {x: 1}}\n")
+
+    async def main() -> tuple[Execution, Execution, int]:
+        async with await Engine.open(db) as engine:
+            first = await engine.run(wf, {}, idempotency_key="order-7")
+            second = await engine.run(wf, {}, idempotency_key="order-7")
+            return first, second, len(await engine.list())
+
+    first, second, count = asyncio.run(main())
+    assert first.id == second.id
+    assert count == 1
+    assert len(second.node("a").attempts) == 1
+
+
+def test_payload_against_the_trigger_schema_is_refused_before_anything_is_stored(db: str) -> None:
+    wf = locked("""
+name: typed
+trigger:
+  schema: {type: object, required: [n], properties: {n: {type: integer}}}
+nodes:
+  a: {transform: {x: "{{ n }}"}}
+""")
+
+    async def main() -> int:
+        async with await Engine.open(db) as engine:
+            await engine.run(wf, {"n": 1})
+            with pytest.raises(PayloadError, match=r"payload\.n: 'x' is not of type 'integer'"):
+                await engine.run(wf, {"n": "x"})
+            return len(await engine.list())
+
+    assert asyncio.run(main()) == 1
+
+
+def test_an_edited_file_does_not_change_a_stored_execution(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("name: flow\nnodes:\n  a: {transform: {v: one}}\n")
+    first = run(db, str(path))
+    path.write_text("name: flow\nnodes:\n  a: {transform: {v: two}}\n")
+    second = run(db, str(path))
+    assert first.result == {"v": "one"}
+    assert second.result == {"v": "two"}
+    assert first.workflow_hash != second.workflow_hash
+
+    async def reread() -> Execution:
+        async with await Engine.open(db) as engine:
+            return await engine.get(first.id)
+
+    assert asyncio.run(reread()).result == {"v": "one"}
+
+
+def test_execution_timeout_marks_the_run_timed_out(db: str) -> None:
+    wf = locked("""
+name: slow
+timeout: 100ms
+nodes:
+  a:
+    retry: {max_attempts: 50, backoff: fixed, initial_delay: 1s}
+    http: {url: "http://127.0.0.1:9/unreachable", timeout: 50ms}
+""")
+    execution = run(db, wf)
+    assert execution.status == "timed_out"
+    assert execution.node("a").status == "cancelled"
+
+
+def test_events_record_every_transition_in_order(db: str) -> None:
+    wf = locked("name: ev\nnodes:\n  a: {transform: {x: 1}}\n  b: {after: a, transform: {y: 2}}\n")
+
+    async def main() -> list[str]:
+        async with await Engine.open(db) as engine:
+            execution = await engine.run(wf)
+            return [f"{e.type}:{e.node_id or ''}" for e in await engine.events(execution.id)]
+
+    assert asyncio.run(main()) == [
+        "execution_running:",
+        "node_running:a",
+        "node_succeeded:a",
+        "node_running:b",
+        "node_succeeded:b",
+        "execution_completed:",
+    ]
+
+
+def test_list_is_newest_first_and_get_accepts_a_unique_prefix(db: str) -> None:
+    wf = locked("name: many\nnodes:\n  a: {transform: {x: 1}}\n")
+
+    async def main() -> None:
+        async with await Engine.open(db) as engine:
+            ids = [(await engine.run(wf)).id for _ in range(3)]
+            listed = [r.id for r in await engine.list()]
+            assert listed == list(reversed(ids))
+            assert (await engine.get(ids[0][:20])).id == ids[0]
+
+    asyncio.run(main())

@@ -1,0 +1,35 @@
+"""The public surface is small and deliberate: changing it must change this test."""
+
+import fuchsia
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(fuchsia.__all__) == [
+        "Attempt",
+        "DefinitionError",
+        "Engine",
+        "Execution",
+        "ExecutionNotFound",
+        "FuchsiaError",
+        "HttpError",
+        "InputError",
+        "LockedWorkflow",
+        "NodeError",
+        "NodeRun",
+        "NodeTimeout",
+        "PayloadError",
+        "Problem",
+        "StoreError",
+        "__version__",
+        "load",
+        "run",
+    ]
+    for name in fuchsia.__all__:
+        assert hasattr(fuchsia, name), name
+
+
+def test_every_error_is_a_fuchsia_error() -> None:
+    for name in fuchsia.__all__:
+        value = getattr(fuchsia, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, fuchsia.FuchsiaError), name

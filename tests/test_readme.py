@@ -1,0 +1,43 @@
+"""The README is part of the product: its Python example must run as written."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_readme_python_example_runs(tmp_path: Path) -> None:
+    blocks = python_blocks()
+    assert blocks, "the README has no Python example"
+    script = tmp_path / "example.py"
+    script.write_text(blocks[0])
+    env = {**os.environ, "FUCHSIA_HOME": str(tmp_path / "home")}
+    env.pop("FUCHSIA_DB", None)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "completed HELLO, ADA! Your name has 3 letters: A-d-a." in done.stdout
+    assert "summary succeeded 1" in done.stdout
+
+
+def test_readme_quick_start_is_the_two_make_targets() -> None:
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
+    assert "make run" in quick and "make test" in quick
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, flags=re.MULTILINE)
+    assert re.search(r"^test:", makefile, flags=re.MULTILINE)
