@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
-from fuchsia.errors import ExecutionNotFound, StoreError
+from fuchsia.errors import ExecutionNotFound, FuchsiaError, StoreError
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
@@ -200,6 +200,11 @@ class SqlStore:
 
     def _commit(self, batch: list[_WriteJob]) -> None:
         """Run a batch in one transaction; a job that raises is rolled back alone."""
+        # A write whose caller was cancelled while it waited in the queue is dropped. Once a
+        # future is running it can no longer be cancelled, so setting its outcome is safe.
+        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if not batch:
+            return
         for delay in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 0.0):
             try:
                 outcomes = self._run_batch(batch)
@@ -234,9 +239,9 @@ class SqlStore:
                     raise
                 if not isolate:
                     cur.execute("ROLLBACK")
-                    return [(False, exc)]
+                    return [(False, _job_error(exc))]
                 cur.execute("ROLLBACK TO SAVEPOINT job")
-                outcomes.append((False, exc))
+                outcomes.append((False, _job_error(exc)))
             if isolate:
                 cur.execute("RELEASE SAVEPOINT job")
         cur.execute("COMMIT")
@@ -299,7 +304,15 @@ class SqlStore:
                     now,
                 ),
             )
-            return new.id, True
+            if cur.rowcount == 1:
+                return new.id, True
+            # Another process committed the same idempotency key after the look-up above.
+            if new.idempotency_key is not None:
+                cur.execute(q["select_execution_by_key"], (new.idempotency_key,))
+                row = cur.fetchone()
+                if row is not None:
+                    return row[0], False
+            raise StoreError(f"an execution with id {new.id} already exists")
 
         execution_id, created = await self._write(job)
         return await self.get_execution(execution_id), created
@@ -577,6 +590,16 @@ class SqlStore:
 
     async def kv_delete(self, scope: str, key: str) -> None:
         await self._write(lambda cur: cur.execute(self.q["delete_kv"], (scope, key)))
+
+
+def _job_error(exc: Exception) -> Exception:
+    """What a failed write raises: Fuchsia's own errors as they are, and a database error
+    (a constraint violation, say) as a `StoreError`, the same for both backends."""
+    if isinstance(exc, FuchsiaError):
+        return exc
+    error = StoreError(f"store write failed: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _execution(r: Row) -> ExecutionRecord:

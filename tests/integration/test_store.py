@@ -1,0 +1,694 @@
+"""The Store interface, run against SQLite and PostgreSQL alike (the `store_url` fixture).
+
+Every test is a plain function that drives the async store with `asyncio.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from fuchsia.errors import ExecutionNotFound, StoreError
+from fuchsia.store import OwnershipLost, SqlStore, open_store
+from fuchsia.store.base import migrations
+from fuchsia.store.records import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    READY,
+    RUNNING,
+    SUCCEEDED,
+    AttemptWrite,
+    Event,
+    ExecutionUpdate,
+    NewExecution,
+    NodeWrite,
+    OwnerRecord,
+    Transition,
+    new_id,
+)
+
+OWNER = "owner-a"
+WORKFLOW_HASH = "sha256:" + "0" * 64
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[SqlStore]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def with_store(url: str, body: Callable[[SqlStore], Any]) -> Any:
+    """Open a store at `url`, run `await body(store)`, close the store."""
+
+    async def main() -> Any:
+        async with opened(url) as store:
+            return await body(store)
+
+    return asyncio.run(main())
+
+
+def new_execution(**fields: Any) -> NewExecution:
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "workflow_hash": WORKFLOW_HASH,
+        "workflow_name": "demo",
+        "workflow_version": 3,
+        "workflow_document": '{"name":"demo"}',
+        "payload": {"n": 1},
+        "context": {},
+        "idempotency_key": None,
+        "owner": OWNER,
+    }
+    values.update(fields)
+    return NewExecution(**values)
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the store's database, outside the store."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as pg:
+            return pg.execute(sql).fetchall()
+    with closing(sqlite3.connect(url)) as lite:
+        return lite.execute(sql).fetchall()
+
+
+def backend(url: str) -> str:
+    return "postgres" if url.startswith("postgresql://") else "sqlite"
+
+
+def node_transition(execution_id: str, node_id: str, owner: str | None = OWNER) -> Transition:
+    """A node that ran and succeeded, with its attempt and an event."""
+    return Transition(
+        execution_id,
+        owner,
+        nodes=[NodeWrite(node_id, SUCCEEDED, 1)],
+        attempts=[
+            AttemptWrite(
+                node_id,
+                1,
+                SUCCEEDED,
+                inputs={"node": node_id},
+                output={"node": node_id},
+                finished_at=time.time(),
+            )
+        ],
+        events=[Event("node_succeeded", node_id)],
+    )
+
+
+@asynccontextmanager
+async def writer_held(store: SqlStore) -> AsyncIterator[None]:
+    """Keep the store's writer thread busy: the writes queued meanwhile form one batch."""
+    started, gate = threading.Event(), threading.Event()
+
+    def block(_: Any) -> None:
+        started.set()
+        gate.wait()
+
+    blocker = asyncio.ensure_future(store._write(block))
+    await asyncio.to_thread(started.wait)
+    try:
+        yield
+        await asyncio.sleep(0)  # let the tasks the body created queue their writes
+    finally:
+        gate.set()
+        await blocker
+
+
+# -- opening and migrations ------------------------------------------------------------------
+
+
+def test_open_applies_every_migration_once_and_reopening_keeps_data(store_url: str) -> None:
+    created = with_store(store_url, lambda s: s.create_execution(new_execution()))
+    record, _ = created
+    again = with_store(store_url, lambda s: s.get_execution(record.id))
+
+    assert again == record
+    expected = [(version, name) for version, name, _ in migrations(backend(store_url))]
+    assert expected and expected[0][0] == 1
+    rows = query(store_url, "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert rows == expected
+
+
+def test_unsupported_url_scheme_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="unsupported store URL"):
+        open_store("mysql://localhost/fuchsia")
+
+
+def test_sqlite_url_accepts_synchronous_normal(tmp_path: Path) -> None:
+    path = tmp_path / "normal.db"
+    store = open_store(f"sqlite:///{path}?synchronous=normal")  # absolute: sqlite:////...
+    assert getattr(store, "synchronous", None) == "normal"
+
+    async def main() -> Any:
+        await store.open()
+        try:
+            record, _ = await store.create_execution(new_execution())
+            return await store.get_execution(record.id)
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()).workflow_name == "demo"
+    assert path.exists()
+
+
+@pytest.mark.parametrize("query_string", ["?journal=delete", "?synchronous=off"])
+def test_sqlite_url_rejects_unknown_options_and_values(tmp_path: Path, query_string: str) -> None:
+    with pytest.raises(StoreError):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}{query_string}")
+
+
+def test_writing_to_a_closed_store_is_a_store_error(store_url: str) -> None:
+    async def main() -> None:
+        store = open_store(store_url)
+        await store.open()
+        await store.close()
+        with pytest.raises(StoreError, match="not open"):
+            await store.kv_set("s", "k", "v")
+
+    asyncio.run(main())
+
+
+# -- executions ------------------------------------------------------------------------------
+
+
+def test_created_execution_round_trips_payload_context_and_workflow(store_url: str) -> None:
+    payload = {"text": "grüße ✓", "n": 1.5, "list": [1, None, True], "nested": {"a": {"b": []}}}
+    context = {"env": "test", "numbers": [1, 2, 3]}
+    new = new_execution(payload=payload, context=context)
+
+    async def body(store: SqlStore) -> Any:
+        record, created = await store.create_execution(new)
+        return (
+            record,
+            created,
+            await store.get_execution(new.id),
+            await store.get_workflow(WORKFLOW_HASH),
+        )
+
+    record, created, fetched, document = with_store(store_url, body)
+    assert created is True
+    assert fetched == record
+    assert (record.id, record.payload, record.context) == (new.id, payload, context)
+    assert (record.workflow_name, record.workflow_version, record.workflow_hash) == (
+        "demo",
+        3,
+        WORKFLOW_HASH,
+    )
+    assert (record.status, record.owner, record.idempotency_key) == (PENDING, OWNER, None)
+    assert record.result is None and record.error is None
+    assert record.started_at is None and record.finished_at is None
+    assert record.created_at > 0
+    assert document == '{"name":"demo"}'
+
+
+def test_unknown_execution_and_workflow_are_errors(store_url: str) -> None:
+    async def body(store: SqlStore) -> None:
+        with pytest.raises(ExecutionNotFound):
+            await store.get_execution("nope")
+        with pytest.raises(StoreError, match="no locked workflow"):
+            await store.get_workflow("sha256:missing")
+        assert await store.get_nodes("nope") == {}
+        assert await store.get_events("nope") == []
+
+    with_store(store_url, body)
+
+
+def test_idempotency_key_returns_the_existing_execution(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        first, created_first = await store.create_execution(
+            new_execution(idempotency_key="order-42", payload={"try": 1})
+        )
+        second, created_second = await store.create_execution(
+            new_execution(idempotency_key="order-42", payload={"try": 2})
+        )
+        # the same key twice in one group-committed batch: still one execution
+        racing = await asyncio.gather(
+            *(store.create_execution(new_execution(idempotency_key="order-43")) for _ in range(5))
+        )
+        return first, created_first, second, created_second, racing, await store.list_executions()
+
+    first, created_first, second, created_second, racing, listed = with_store(store_url, body)
+    assert created_first is True and created_second is False
+    assert second == first and second.payload == {"try": 1}
+    assert [created for _, created in racing].count(True) == 1
+    assert len({record.id for record, _ in racing}) == 1
+    assert len(listed) == 2
+
+
+def test_idempotency_key_committed_by_another_writer_meanwhile_returns_that_execution(
+    fresh_pg_url: str,
+) -> None:
+    """Another process commits the same key after our look-up but before our insert: we
+    must get its execution back, not a 'created' id that was never written."""
+    url = fresh_pg_url
+    theirs = new_execution(idempotency_key="shared-key")
+
+    async def body(store: SqlStore) -> Any:
+        await store.create_execution(new_execution())  # the workflow row exists, committed
+        with psycopg.connect(url) as other, psycopg.connect(url, autocommit=True) as watch:
+            other.execute(
+                "INSERT INTO executions (id, workflow_hash, workflow_name, workflow_version, "
+                "status, payload, context, idempotency_key, owner, created_at, updated_at) "
+                "VALUES (%s, %s, 'demo', 3, 'pending', '{}', '{}', %s, 'owner-b', 0, 0)",
+                (theirs.id, WORKFLOW_HASH, theirs.idempotency_key),
+            )
+            ours = asyncio.ensure_future(
+                store.create_execution(new_execution(idempotency_key="shared-key"))
+            )
+            deadline = time.monotonic() + 30
+            while not watch.execute(  # wait until our insert waits on their row lock
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchall():
+                assert time.monotonic() < deadline, "our insert never blocked on theirs"
+                await asyncio.sleep(0.01)
+            other.commit()
+        return await ours
+
+    record, created = with_store(url, body)
+    assert (record.id, created) == (theirs.id, False)
+
+
+def test_list_executions_is_newest_first_with_limit_and_status_filter(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        ids = [(await store.create_execution(new_execution()))[0].id for _ in range(4)]
+        await store.apply(Transition(ids[1], OWNER, execution=ExecutionUpdate(status=RUNNING)))
+        await store.apply(Transition(ids[2], OWNER, execution=ExecutionUpdate(status=RUNNING)))
+        return (
+            ids,
+            await store.list_executions(),
+            await store.list_executions(limit=2),
+            await store.list_executions(status=RUNNING),
+            await store.list_executions(status=COMPLETED),
+        )
+
+    ids, everything, two, running, completed = with_store(store_url, body)
+    assert [r.id for r in everything] == ids[::-1]
+    assert [r.id for r in two] == [ids[3], ids[2]]
+    assert [r.id for r in running] == [ids[2], ids[1]]
+    assert all(r.status == RUNNING for r in running)
+    assert completed == []
+
+
+def test_resolve_id_by_unique_prefix(store_url: str) -> None:
+    ids = ["aaaa1111" + "0" * 18, "aaaa2222" + "0" * 18, "bbbb3333" + "0" * 18]
+
+    async def body(store: SqlStore) -> None:
+        for execution_id in ids:
+            await store.create_execution(new_execution(id=execution_id))
+        assert await store.resolve_id("aaaa1") == ids[0]
+        assert await store.resolve_id("b") == ids[2]
+        assert await store.resolve_id(ids[1]) == ids[1]
+        with pytest.raises(StoreError, match="several executions"):
+            await store.resolve_id("aaaa")
+        with pytest.raises(ExecutionNotFound):
+            await store.resolve_id("cccc")
+        with pytest.raises(ExecutionNotFound):
+            await store.resolve_id(ids[0] + "0")
+
+    with_store(store_url, body)
+
+
+# -- transitions -----------------------------------------------------------------------------
+
+
+def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        eid = record.id
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                execution=ExecutionUpdate(status=RUNNING, started=True, context={"step": 1}),
+                nodes=[NodeWrite("fetch", RUNNING, 1), NodeWrite("parse", PENDING, 0)],
+                attempts=[AttemptWrite("fetch", 1, RUNNING, inputs={"url": "https://x.test"})],
+                events=[Event("execution_started"), Event("node_started", "fetch", {"attempt": 1})],
+            )
+        )
+        running = await store.get_execution(eid)
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                nodes=[
+                    NodeWrite("fetch", SUCCEEDED, 1),
+                    NodeWrite("parse", READY, 0, ready_at=5.0),
+                ],
+                attempts=[
+                    AttemptWrite(
+                        "fetch", 1, SUCCEEDED, output={"body": "ok"}, finished_at=time.time()
+                    )
+                ],
+                events=[Event("node_succeeded", "fetch")],
+            )
+        )
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                execution=ExecutionUpdate(
+                    status=COMPLETED, has_result=True, result=[1, "two"], finished=True
+                ),
+                nodes=[NodeWrite("parse", FAILED, 1, error={"type": "boom"})],
+                attempts=[
+                    AttemptWrite(
+                        "parse",
+                        1,
+                        FAILED,
+                        inputs={"body": "ok"},
+                        error={"type": "boom"},
+                        finished_at=time.time(),
+                    )
+                ],
+                events=[
+                    Event("node_failed", "parse", {"type": "boom"}),
+                    Event("execution_completed"),
+                ],
+            )
+        )
+        return (
+            running,
+            await store.get_execution(eid),
+            await store.get_nodes(eid),
+            await store.get_events(eid),
+        )
+
+    running, done, nodes, events = with_store(store_url, body)
+    assert running.status == RUNNING and running.started_at is not None
+    assert running.context == {"step": 1} and running.finished_at is None
+
+    assert done.status == COMPLETED and done.result == [1, "two"]
+    assert done.context == {"step": 1}  # an update without a context keeps it
+    assert done.started_at == running.started_at
+    assert done.finished_at is not None and done.finished_at >= done.started_at
+
+    assert set(nodes) == {"fetch", "parse"}
+    fetch, parse = nodes["fetch"], nodes["parse"]
+    assert (fetch.status, fetch.error, len(fetch.attempts)) == (SUCCEEDED, None, 1)
+    attempt = fetch.attempts[0]
+    assert attempt.number == 1 and attempt.status == SUCCEEDED
+    assert attempt.inputs == {"url": "https://x.test"}  # kept when the finish omits them
+    assert attempt.output == {"body": "ok"} and attempt.error is None
+    assert attempt.finished_at is not None and attempt.finished_at >= attempt.started_at
+    assert fetch.output == {"body": "ok"}
+    assert (parse.status, parse.error, parse.ready_at) == (FAILED, {"type": "boom"}, None)
+    assert parse.attempts[0].error == {"type": "boom"} and parse.output is None
+
+    assert [(e.type, e.node_id) for e in events] == [
+        ("execution_started", None),
+        ("node_started", "fetch"),
+        ("node_succeeded", "fetch"),
+        ("node_failed", "parse"),
+        ("execution_completed", None),
+    ]
+    assert events[1].data == {"attempt": 1} and events[0].data is None
+    assert [e.seq for e in events] == sorted({e.seq for e in events})
+    assert {e.execution_id for e in events} == {done.id}
+
+
+def test_get_events_after_a_sequence_number_returns_only_later_events(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        other, _ = await store.create_execution(new_execution())
+        for n in range(3):
+            await store.apply(Transition(record.id, OWNER, events=[Event(f"e{n}")]))
+            await store.apply(Transition(other.id, OWNER, events=[Event(f"other{n}")]))
+        events = await store.get_events(record.id)
+        return events, await store.get_events(record.id, after=events[0].seq)
+
+    events, later = with_store(store_url, body)
+    assert [e.type for e in events] == ["e0", "e1", "e2"]
+    assert later == events[1:]
+
+
+def test_node_output_is_the_succeeded_attempts_output(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        await store.apply(
+            Transition(
+                record.id,
+                OWNER,
+                nodes=[NodeWrite("flaky", SUCCEEDED, 2), NodeWrite("broken", FAILED, 1)],
+                attempts=[
+                    AttemptWrite(
+                        "flaky", 1, FAILED, output={"partial": True}, error={"type": "http"}
+                    ),
+                    AttemptWrite("flaky", 2, SUCCEEDED, output={"value": 42}),
+                    AttemptWrite(
+                        "broken", 1, FAILED, output={"partial": True}, error={"type": "http"}
+                    ),
+                ],
+            )
+        )
+        return await store.get_nodes(record.id)
+
+    nodes = with_store(store_url, body)
+    assert [a.number for a in nodes["flaky"].attempts] == [1, 2]
+    assert nodes["flaky"].output == {"value": 42}
+    assert nodes["broken"].output is None
+
+
+def test_transition_fenced_by_a_stale_owner_raises_and_writes_nothing(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution(owner="owner-b"))
+        with pytest.raises(OwnershipLost):
+            await store.apply(
+                Transition(
+                    record.id,
+                    OWNER,
+                    execution=ExecutionUpdate(status=COMPLETED, finished=True),
+                    nodes=[NodeWrite("a", SUCCEEDED, 1)],
+                    attempts=[AttemptWrite("a", 1, SUCCEEDED, output=1)],
+                    events=[Event("node_succeeded", "a")],
+                )
+            )
+        with pytest.raises(ExecutionNotFound):
+            await store.apply(node_transition("no-such-execution", "a"))
+        return (
+            record,
+            await store.get_execution(record.id),
+            await store.get_nodes(record.id),
+            await store.get_events(record.id),
+        )
+
+    before, after, nodes, events = with_store(store_url, body)
+    assert after == before
+    assert nodes == {} and events == []
+
+
+def test_many_concurrent_applies_all_land(store_url: str) -> None:
+    count = 300
+
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        results = await asyncio.gather(
+            *(store.apply(node_transition(record.id, f"n{i}")) for i in range(count))
+        )
+        return results, await store.get_nodes(record.id), await store.get_events(record.id)
+
+    results, nodes, events = with_store(store_url, body)
+    assert results == [None] * count
+    assert set(nodes) == {f"n{i}" for i in range(count)}
+    assert all(node.output == {"node": node.node_id} for node in nodes.values())
+    assert sorted(e.node_id or "" for e in events) == sorted(f"n{i}" for i in range(count))
+    assert len({e.seq for e in events}) == count
+
+
+def test_a_failing_write_does_not_lose_the_other_writes_of_its_batch(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        stale, _ = await store.create_execution(new_execution(owner="owner-b"))
+        async with writer_held(store):
+            good = [
+                asyncio.ensure_future(store.apply(node_transition(record.id, f"n{i}")))
+                for i in range(20)
+            ]
+            unknown = asyncio.ensure_future(store.apply(node_transition("missing", "x")))
+            fenced = asyncio.ensure_future(store.apply(node_transition(stale.id, "x")))
+            # an attempt of a node that has no node row violates a foreign key in the database
+            # after the transition's event was written: the event must be rolled back with it
+            broken = asyncio.ensure_future(
+                store.apply(
+                    Transition(
+                        record.id,
+                        OWNER,
+                        events=[Event("orphan")],
+                        attempts=[AttemptWrite("orphan", 1, RUNNING)],
+                    )
+                )
+            )
+            more = [
+                asyncio.ensure_future(store.apply(node_transition(record.id, f"m{i}")))
+                for i in range(20)
+            ]
+        outcomes = await asyncio.gather(
+            *good, unknown, fenced, broken, *more, return_exceptions=True
+        )
+        return (
+            outcomes,
+            await store.get_nodes(record.id),
+            await store.get_events(record.id),
+            await store.get_nodes(stale.id),
+        )
+
+    outcomes, nodes, events, stale_nodes = with_store(store_url, body)
+    assert outcomes[:20] == [None] * 20 and outcomes[23:] == [None] * 20
+    unknown, fenced, broken = outcomes[20:23]
+    assert isinstance(unknown, ExecutionNotFound)
+    assert isinstance(fenced, OwnershipLost)
+    assert isinstance(broken, StoreError) and not isinstance(broken, OwnershipLost)
+    assert set(nodes) == {f"n{i}" for i in range(20)} | {f"m{i}" for i in range(20)}
+    assert "orphan" not in {e.type for e in events} and len(events) == 40
+    assert stale_nodes == {}
+
+
+def test_a_cancelled_write_does_not_stop_the_store(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        async with writer_held(store):
+            cancelled = asyncio.ensure_future(store.kv_set("s", "cancelled", "1"))
+            await asyncio.sleep(0)  # its write is queued
+            cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        # the writer is still alive: later writes complete (the timeout only guards a hang)
+        await asyncio.wait_for(store.kv_set("s", "after", "2"), 30)
+        return await store.kv_get("s", "cancelled"), await store.kv_get("s", "after")
+
+    assert with_store(store_url, body) == (None, "2")
+
+
+# -- ownership -------------------------------------------------------------------------------
+
+
+def test_claim_is_a_compare_and_swap_on_the_owner(store_url: str) -> None:
+    async def body(store: SqlStore) -> None:
+        owned, _ = await store.create_execution(new_execution(owner="owner-a"))
+        unowned, _ = await store.create_execution(new_execution(owner=None))
+        finished, _ = await store.create_execution(new_execution(owner="owner-a"))
+        await store.apply(
+            Transition(
+                finished.id, "owner-a", execution=ExecutionUpdate(status=COMPLETED, finished=True)
+            )
+        )
+
+        assert await store.claim(owned.id, "owner-b", "owner-a") is True
+        assert await store.claim(owned.id, "owner-c", "owner-a") is False  # stale previous
+        assert (await store.get_execution(owned.id)).owner == "owner-b"
+        with pytest.raises(OwnershipLost):
+            await store.apply(node_transition(owned.id, "late", owner="owner-a"))
+        await store.apply(node_transition(owned.id, "on-time", owner="owner-b"))
+        assert set(await store.get_nodes(owned.id)) == {"on-time"}
+
+        assert await store.claim(unowned.id, "owner-b", "owner-a") is False
+        assert await store.claim(unowned.id, "owner-b", None) is True
+        assert (await store.get_execution(unowned.id)).owner == "owner-b"
+
+        assert await store.claim(finished.id, "owner-b", "owner-a") is False
+        assert await store.claim("missing", "owner-b", None) is False
+
+    with_store(store_url, body)
+
+
+def test_open_executions_report_owners_joined_from_heartbeats(store_url: str) -> None:
+    alive = OwnerRecord(id="owner-a", host="host-1", pid=101, started_at=10.0, heartbeat_at=20.0)
+
+    async def body(store: SqlStore) -> Any:
+        await store.heartbeat(alive)
+        await store.heartbeat(OwnerRecord("owner-a", "ignored", 0, 0.0, heartbeat_at=30.0))
+        live, _ = await store.create_execution(new_execution(owner="owner-a"))
+        orphan, _ = await store.create_execution(new_execution(owner="owner-gone"))
+        unowned, _ = await store.create_execution(new_execution(owner=None))
+        done, _ = await store.create_execution(new_execution(owner="owner-a"))
+        await store.apply(
+            Transition(done.id, "owner-a", execution=ExecutionUpdate(status=FAILED, finished=True))
+        )
+        await store.apply(
+            Transition(live.id, "owner-a", execution=ExecutionUpdate(status=RUNNING, started=True))
+        )
+        first = await store.open_executions()
+        await store.forget_owner("owner-a")
+        return [live.id, orphan.id, unowned.id], first, await store.open_executions()
+
+    ids, first, after_forget = with_store(store_url, body)
+    assert [o.id for o in first] == ids
+    live, orphan, unowned = first
+    assert live.owner_id == "owner-a"
+    assert live.owner == OwnerRecord("owner-a", "host-1", 101, 10.0, heartbeat_at=30.0)
+    assert (orphan.owner_id, orphan.owner) == ("owner-gone", None)
+    assert (unowned.owner_id, unowned.owner) == (None, None)
+    assert [(o.id, o.owner_id, o.owner) for o in after_forget] == [
+        (ids[0], "owner-a", None),
+        (ids[1], "owner-gone", None),
+        (ids[2], None, None),
+    ]
+
+
+# -- artifacts and kv ------------------------------------------------------------------------
+
+
+def test_artifacts_round_trip_and_identical_blobs_are_stored_once(store_url: str) -> None:
+    data = b"\x00binary\xffdata" * 100
+
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        other, _ = await store.create_execution(new_execution())
+        first = await store.put_artifact(record.id, "render", "page.html", "text/html", data)
+        copy = await store.put_artifact(record.id, None, "copy.html", "text/html", data)
+        small = await store.put_artifact(other.id, "x", "note.txt", "text/plain", b"hi")
+        with pytest.raises(StoreError, match="no blob"):
+            await store.get_blob("sha256:" + "f" * 64)
+        return (
+            first,
+            copy,
+            small,
+            await store.list_artifacts(record.id),
+            await store.list_artifacts(other.id),
+            await store.get_blob(first.hash),
+            await store.get_blob(small.hash),
+        )
+
+    first, copy, small, listed, other_listed, blob, small_blob = with_store(store_url, body)
+    assert first.hash == copy.hash == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert first.id != copy.id
+    assert (first.name, first.content_type, first.size) == ("page.html", "text/html", len(data))
+    assert listed == [first, copy]
+    assert other_listed == [small]
+    assert blob == data and small_blob == b"hi"
+    assert query(store_url, "SELECT count(*) FROM blobs") == [(2,)]
+
+
+def test_kv_get_set_overwrite_delete(store_url: str) -> None:
+    async def body(store: SqlStore) -> list[str | None]:
+        seen = [await store.kv_get("scope", "key")]
+        await store.kv_set("scope", "key", "one")
+        await store.kv_set("other", "key", "elsewhere")
+        seen.append(await store.kv_get("scope", "key"))
+        await store.kv_set("scope", "key", "two")
+        seen.append(await store.kv_get("scope", "key"))
+        await store.kv_delete("scope", "key")
+        await store.kv_delete("scope", "never-set")
+        seen.append(await store.kv_get("scope", "key"))
+        seen.append(await store.kv_get("other", "key"))
+        return seen
+
+    assert with_store(store_url, body) == [None, "one", "two", None, "elsewhere"]
