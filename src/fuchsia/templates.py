@@ -69,7 +69,8 @@ def _compile_string(text: str) -> Renderer:
     single = _SINGLE.match(text)
     if single:
         expression = _ENV.compile_expression(single.group("expr"), undefined_to_none=False)
-        return lambda scope: _native(expression(**scope))
+        # the scope goes in as one mapping: as keywords, a key `self` would collide
+        return lambda scope: _native(expression(scope))
     template = _ENV.from_string(text)
     return lambda scope: template.render(scope)
 

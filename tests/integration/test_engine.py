@@ -308,3 +308,26 @@ def test_list_is_newest_first_and_get_accepts_a_unique_prefix(db: str) -> None:
             assert (await engine.get(ids[0][:20])).id == ids[0]
 
     asyncio.run(main())
+
+
+def test_runs_and_resumes_on_both_stores(store_url: str) -> None:
+    wf = locked("""
+name: both
+nodes:
+  start: {transform: {n: 3}}
+  left: {after: start, transform: {v: "{{ n + 1 }}"}}
+  right: {after: start, transform: {v: "{{ n * 2 }}"}}
+  total: {after: [left, right], join: all, transform: {sum: "{{ left.v + right.v }}"}}
+""")
+
+    async def main() -> tuple[Execution, Execution, list[str]]:
+        async with await Engine.open(store_url) as engine:
+            direct = await engine.run(wf)
+            parked = await engine.start(wf, detached=True)  # recorded, owned by nobody
+            resumed = await engine.resume()
+            return direct, await engine.get(parked), resumed
+
+    direct, parked, resumed = asyncio.run(main())
+    assert direct.status == parked.status == "completed"
+    assert direct.result == parked.result == {"sum": 10}
+    assert resumed == [parked.id]

@@ -67,9 +67,9 @@ def report(exc: FuchsiaError) -> int:
     """Print a user's mistake as clear lines (never a traceback); return the exit code."""
     if isinstance(exc, DefinitionError):
         for problem in exc.problems:
-            err.print(str(problem), markup=False)
+            err.print(str(problem), markup=False, soft_wrap=True)
         count = len(exc.problems)
         err.print(f"{count} problem{'s' if count != 1 else ''} found", markup=False)
     else:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
     return EXIT_FAILED

@@ -99,14 +99,14 @@ def lock(definition: WorkflowDef, source: Source) -> LockedWorkflow:
     """Lock a validated definition; kinds this version cannot run yet are problems here."""
     problems = []
     for node_id, node in definition.nodes.items():
-        unsupported = [m for m in ("foreach", "repeat") if getattr(node, m) is not None]
+        unsupported = [f"`{m}` is" for m in ("foreach", "repeat") if getattr(node, m) is not None]
         if node.kind not in SUPPORTED_KINDS:
-            unsupported.insert(0, f"`{node.kind}` nodes")
+            unsupported.insert(0, f"`{node.kind}` nodes are")
         for what in unsupported:
             problems.append(
                 source.problem(
                     ("nodes", node_id),
-                    f"node {node_id!r}: {what} are not supported yet "
+                    f"node {node_id!r}: {what} not supported yet "
                     "(this version runs transform and http nodes)",
                     key=True,
                 )
@@ -121,6 +121,8 @@ def _document(definition: WorkflowDef) -> dict[str, Any]:
     for node_id, node in definition.nodes.items():
         for up in dict.fromkeys(node.after):
             downstream[up].append(node_id)
+    for targets in downstream.values():
+        targets.sort()  # derived from the order nodes are written in, which means nothing
     defaults = definition.defaults
     nodes = {
         node_id: _node_document(

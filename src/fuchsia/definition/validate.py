@@ -22,9 +22,6 @@ from fuchsia.definition.source import Loc, Source
 from fuchsia.errors import DefinitionError, Problem
 from fuchsia.templates import check_syntax
 
-# Keys whose string values are CEL, not Jinja, and so are not template-checked.
-_CEL_KEYS = frozenset({"when", "until"})
-
 
 def validate(source: Source) -> WorkflowDef:
     """Return the typed definition, or raise DefinitionError with every problem found."""
@@ -159,7 +156,7 @@ def _graph_problems(source: Source) -> list[Problem]:
         try:
             jsonschema.Draft202012Validator.check_schema(trigger["schema"])
         except jsonschema.SchemaError as exc:
-            at: Loc = ("trigger", "schema", *(str(p) for p in exc.absolute_path))
+            at: Loc = ("trigger", "schema", *exc.absolute_path)
             problems.append(
                 source.problem(at, f"trigger.schema is not a valid JSON Schema: {exc.message}")
             )
@@ -300,9 +297,18 @@ def _peel_acyclic(graph: dict[str, list[str]]) -> None:
         graph[node] = [u for u in ups if u in graph]
 
 
+def _is_cel(loc: Loc) -> bool:
+    """CEL conditions (`branch[i].when`, `repeat.until`) are not Jinja templates; a transform
+    output or an input that happens to be named `when` or `until` still is one."""
+    return loc[:1] == ("nodes",) and (
+        (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
+        or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
+    )
+
+
 def _template_problems(source: Source, loc: Loc, value: Any) -> Iterator[Problem]:
     if isinstance(value, str):
-        if loc and loc[-1] in _CEL_KEYS:
+        if _is_cel(loc):
             return
         error = check_syntax(value)
         if error:

@@ -1,0 +1,560 @@
+"""Validation: every rule of DESIGN.md §3, each problem at its exact line and column, at once."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fuchsia.definition import WorkflowDef, parse_text, read_file, validate
+from fuchsia.definition.models import AtLeast
+from fuchsia.errors import DefinitionError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
+
+
+def problems(text: str, file: str = "w.yaml") -> list[str]:
+    """Every problem validation reports for `text`, as printed lines."""
+    source = parse_text(textwrap.dedent(text), file, is_json=file.endswith(".json"))
+    with pytest.raises(DefinitionError) as exc:
+        validate(source)
+    return [str(p) for p in exc.value.problems]
+
+
+def valid(text: str) -> WorkflowDef:
+    return validate(parse_text(textwrap.dedent(text), "w.yaml"))
+
+
+# --- accepted files ------------------------------------------------------------------------
+
+
+def test_the_example_workflow_is_valid() -> None:
+    definition = validate(read_file(EXAMPLE))
+    assert definition.name == "hello"
+    assert list(definition.nodes) == ["greet", "shout", "spell", "summary"]
+    assert definition.nodes["summary"].after == ["shout", "spell"]
+    assert definition.nodes["summary"].join == "all"
+
+
+def test_after_and_join_accept_their_short_and_long_spellings() -> None:
+    definition = valid("""\
+        name: spellings
+        nodes:
+          a: {transform: 1}
+          b: {transform: 2}
+          c: {after: a, transform: 3}
+          d: {after: [a, b], join: any, transform: 4}
+          e: {after: [a, b], join: {at_least: 2}, transform: 5}
+        """)
+    assert definition.nodes["c"].after == ["a"]
+    assert definition.nodes["d"].join == "any"
+    assert definition.nodes["e"].join == AtLeast(at_least=2)
+
+
+def test_durations_are_read_as_seconds() -> None:
+    definition = valid("""\
+        name: durations
+        timeout: 1h30m
+        defaults: {timeout: 500ms, retry: {initial_delay: 2, max_delay: 1m}}
+        nodes:
+          a: {transform: 1, timeout: 1.5s}
+        """)
+    assert definition.timeout == 5400.0
+    assert definition.defaults.timeout == 0.5
+    assert definition.defaults.retry is not None
+    assert definition.defaults.retry.initial_delay == 2.0
+    assert definition.defaults.retry.max_delay == 60.0
+    assert definition.nodes["a"].timeout == 1.5
+
+
+# --- unknown keys --------------------------------------------------------------------------
+
+
+def test_unknown_keys_are_reported_at_the_key_with_a_did_you_mean() -> None:
+    assert problems("""\
+        name: typos
+        versoin: 2
+        defaults:
+          timout: 5s
+          retry: {max_attempt: 3}
+        trigger:
+          tpye: manual
+        nodes:
+          a:
+            http: {methd: GET, url: "https://example.com"}
+            retries: 2
+          b:
+            after: a
+            transform: 1
+            on_eror: continue
+        """) == [
+        "w.yaml:2:1: workflow: unknown key 'versoin' (did you mean 'version'?)",
+        "w.yaml:4:3: defaults: unknown key 'timout' (did you mean 'timeout'?)",
+        "w.yaml:5:11: defaults.retry: unknown key 'max_attempt' (did you mean 'max_attempts'?)",
+        "w.yaml:7:3: trigger: unknown key 'tpye' (did you mean 'type'?)",
+        "w.yaml:10:12: node 'a': http: unknown key 'methd' (did you mean 'method'?)",
+        "w.yaml:11:5: node 'a': unknown key 'retries' (did you mean 'retry'?)",
+        "w.yaml:15:5: node 'b': unknown key 'on_eror' (did you mean 'on_error'?)",
+    ]
+
+
+def test_an_unknown_key_with_no_close_match_gets_no_suggestion() -> None:
+    assert problems("""\
+        name: typos
+        nodes:
+          a: {transform: 1, zzzzzz: 1}
+        """) == ["w.yaml:3:21: node 'a': unknown key 'zzzzzz'"]
+
+
+def test_unknown_keys_inside_modifiers_suggest_that_modifiers_fields() -> None:
+    assert problems("""\
+        name: typos
+        nodes:
+          a:
+            transform: 1
+            foreach: {items: "{{ xs }}", concurency: 2}
+            repeat: {until: "data.done", max_iteration: 3}
+        """) == [
+        "w.yaml:5:34: node 'a': foreach: unknown key 'concurency' (did you mean 'concurrency'?)",
+        "w.yaml:6:34: node 'a': repeat: unknown key 'max_iteration' "
+        "(did you mean 'max_iterations'?)",
+    ]
+
+
+# --- the graph -----------------------------------------------------------------------------
+
+
+def test_dangling_after_is_reported_at_the_reference_with_a_did_you_mean() -> None:
+    assert problems("""\
+        name: dangling
+        nodes:
+          fetch: {transform: 1}
+          parse:
+            after: fecth
+            transform: 2
+          store:
+            after: [fetch, nowhere]
+            join: all
+            transform: 3
+        """) == [
+        "w.yaml:5:12: node 'parse': `after` names unknown node 'fecth' (did you mean 'fetch'?)",
+        "w.yaml:8:20: node 'store': `after` names unknown node 'nowhere'",
+    ]
+
+
+def test_a_node_after_itself_is_reported() -> None:
+    lines = problems("""\
+        name: selfish
+        nodes:
+          a:
+            after: a
+            transform: 1
+        """)
+    assert "w.yaml:4:12: node 'a': `after` names the node itself" in lines
+
+
+def test_a_cycle_is_reported_once_and_printed_as_a_path() -> None:
+    assert problems("""\
+        name: cyclic
+        nodes:
+          start: {transform: 0}
+          a:
+            after: c
+            transform: 1
+          b:
+            after: a
+            transform: 2
+          c:
+            after: b
+            transform: 3
+          tail:
+            after: c
+            transform: 4
+        """) == ["w.yaml:5:12: cycle: a -> b -> c -> a"]
+
+
+def test_two_separate_cycles_are_both_reported() -> None:
+    assert problems("""\
+        name: cyclic
+        nodes:
+          a: {after: b, transform: 1}
+          b: {after: a, transform: 2}
+          x: {after: y, transform: 3}
+          y: {after: x, transform: 4}
+        """) == [
+        "w.yaml:3:14: cycle: a -> b -> a",
+        "w.yaml:5:14: cycle: x -> y -> x",
+    ]
+
+
+def test_more_than_one_upstream_without_join_is_reported() -> None:
+    assert problems("""\
+        name: joins
+        nodes:
+          a: {transform: 1}
+          b: {transform: 2}
+          c:
+            after: [a, b]
+            transform: 3
+        """) == [
+        "w.yaml:6:12: node 'c' has 2 upstream nodes and needs `join: all`, `join: any` "
+        "or `join: {at_least: N}`"
+    ]
+
+
+def test_an_upstream_written_twice_counts_once() -> None:
+    definition = valid("""\
+        name: joins
+        nodes:
+          a: {transform: 1}
+          b: {after: [a, a], transform: 2}
+        """)
+    assert definition.nodes["b"].after == ["a", "a"]
+
+
+@pytest.mark.parametrize(
+    ("after", "count", "column"),
+    [("after: a", 1, 11), ("", 0, 11)],
+)
+def test_a_join_with_fewer_than_two_upstreams_is_reported(
+    after: str, count: int, column: int
+) -> None:
+    text = f"name: joins\nnodes:\n  a: {{transform: 1}}\n  b:\n    {after}\n    join: any\n"
+    text += "    transform: 2\n"
+    assert problems(text) == [
+        f"w.yaml:6:{column}: node 'b': `join` needs two or more upstream nodes in `after`, "
+        f"it has {count}"
+    ]
+
+
+def test_join_at_least_more_than_the_upstreams_is_reported() -> None:
+    assert problems("""\
+        name: joins
+        nodes:
+          a: {transform: 1}
+          b: {transform: 2}
+          c:
+            after: [a, b]
+            join: {at_least: 3}
+            transform: 3
+        """) == ["w.yaml:7:22: node 'c': join needs at least 3 of only 2 upstream nodes"]
+
+
+@pytest.mark.parametrize(
+    ("join", "expected"),
+    [
+        (
+            "some",
+            "w.yaml:7:11: node 'c': join: join must be 'all', 'any' or {at_least: N}, not 'some'",
+        ),
+        ("{at_least: 0}", "w.yaml:7:22: node 'c': join.at_least: Input should be greater than or "),
+        ("{at_most: 1}", "w.yaml:7:11: node 'c': join: join must be 'all', 'any' or {at_least: N}"),
+    ],
+)
+def test_a_malformed_join_is_reported_at_its_value(join: str, expected: str) -> None:
+    text = (
+        "name: j\nnodes:\n  a: {transform: 1}\n  b: {transform: 2}\n  c:\n"
+        f"    after: [a, b]\n    join: {join}\n    transform: 3\n"
+    )
+    [line] = problems(text)
+    assert line.startswith(expected)
+
+
+def test_a_branch_target_must_be_a_direct_successor() -> None:
+    assert problems("""\
+        name: branches
+        nodes:
+          route:
+            branch:
+              - {when: "data.ok", then: good}
+            default: [bad]
+          good: {after: route, transform: 1}
+          bad: {transform: 2}
+        """) == [
+        "w.yaml:6:15: node 'route': branch target 'bad' must be a direct successor "
+        "(a node with `after: route`)"
+    ]
+
+
+# --- node ids, kinds and shapes ------------------------------------------------------------
+
+
+def test_node_ids_must_be_identifiers_and_not_reserved_names() -> None:
+    assert problems("""\
+        name: ids
+        nodes:
+          9lives: {transform: 1}
+          has-dash: {transform: 2}
+          context: {transform: 3}
+          ok_id: {transform: 4}
+        """) == [
+        "w.yaml:3:3: node id '9lives' must be a letter or _ followed by letters, digits or _",
+        "w.yaml:4:3: node id 'has-dash' must be a letter or _ followed by letters, digits or _",
+        "w.yaml:5:3: node id 'context' is reserved (templates use it); choose another name",
+    ]
+
+
+def test_node_kind_rules_are_each_reported_at_the_node() -> None:
+    assert problems("""\
+        name: kinds
+        nodes:
+          none: {description: nothing to do}
+          two: {transform: 1, http: {url: "https://example.com"}}
+          comp: {component: shop}
+          task_on_transform: {transform: 1, task: t}
+          default_on_transform: {transform: 1, default: x}
+          wait_two: {wait: {signal: go, for: 5s}}
+          wait_none: {wait: {timeout: 5s}}
+          both_bodies: {http: {url: "https://example.com", json: {}, body: "text"}}
+        """) == [
+        "w.yaml:3:9: node 'none': a node needs exactly one kind: one of component, http, "
+        "transform, branch, wait, workflow",
+        "w.yaml:4:8: node 'two': a node has exactly one kind, this one has http and transform",
+        "w.yaml:5:9: node 'comp': a component node needs `task`",
+        "w.yaml:6:22: node 'task_on_transform': `task`, `inputs` and `config` belong to "
+        "component nodes",
+        "w.yaml:7:25: node 'default_on_transform': `default` belongs to branch nodes",
+        "w.yaml:8:20: node 'wait_two': wait: a wait takes exactly one of `signal`, `for` or "
+        "`until`",
+        "w.yaml:9:21: node 'wait_none': wait: a wait takes exactly one of `signal`, `for` or "
+        "`until`",
+        "w.yaml:10:23: node 'both_bodies': http: an http node takes either `json` or `body`, "
+        "not both",
+    ]
+
+
+def test_workflow_level_shapes_are_reported() -> None:
+    assert problems("""\
+        name: Not A Name
+        version: 0
+        nodes: {}
+        """) == [
+        "w.yaml:1:7: name: String should match pattern '^[a-z0-9][a-z0-9_-]*$'",
+        "w.yaml:2:10: version: Input should be greater than or equal to 1",
+        "w.yaml:3:8: nodes: Dictionary should have at least 1 item after validation, not 0",
+    ]
+
+
+def test_missing_required_keys_are_reported_at_their_parent() -> None:
+    assert problems("""\
+        description: no name, no nodes
+        """) == [
+        "w.yaml:1:1: workflow: missing required key 'name'",
+        "w.yaml:1:1: workflow: missing required key 'nodes'",
+    ]
+    assert problems("""\
+        name: m
+        nodes:
+          a: {http: {method: GET}}
+        """) == ["w.yaml:3:13: node 'a': http: missing required key 'url'"]
+
+
+def test_wrong_types_name_the_field() -> None:
+    assert problems("""\
+        name: types
+        nodes:
+          a: 5
+          b:
+            transform: 1
+            on_error: ignore
+          c:
+            http: {url: "https://example.com", method: FETCH}
+        """) == [
+        "w.yaml:3:6: node 'a': Input should be a valid dictionary or instance of Node",
+        "w.yaml:6:15: node 'b': on_error: Input should be 'fail' or 'continue'",
+        "w.yaml:8:48: node 'c': http.method: Input should be 'GET', 'POST', 'PUT', 'PATCH', "
+        "'DELETE', 'HEAD' or 'OPTIONS'",
+    ]
+
+
+def test_nodes_that_are_not_a_mapping_are_reported() -> None:
+    assert problems("""\
+        name: list
+        nodes:
+          - a
+        """) == ["w.yaml:3:3: nodes: Input should be a valid dictionary"]
+
+
+# --- durations -----------------------------------------------------------------------------
+
+
+def test_bad_durations_are_reported_wherever_they_appear() -> None:
+    assert problems("""\
+        name: durations
+        timeout: soon
+        defaults:
+          timeout: -5
+          retry: {initial_delay: 1 s}
+        nodes:
+          a:
+            transform: 1
+            timeout: 5 parsecs
+            repeat: {until: "data.done", delay: 1y}
+          b:
+            wait: {for: .inf}
+        """) == [
+        "w.yaml:2:10: timeout: invalid duration 'soon': expected e.g. 500ms, 30s, 10m, 1h30m",
+        "w.yaml:4:12: defaults.timeout: invalid duration -5: must not be negative",
+        "w.yaml:5:26: defaults.retry.initial_delay: invalid duration '1 s': expected e.g. "
+        "500ms, 30s, 10m, 1h30m",
+        "w.yaml:9:14: node 'a': timeout: invalid duration '5 parsecs': expected e.g. "
+        "500ms, 30s, 10m, 1h30m",
+        "w.yaml:10:41: node 'a': repeat.delay: invalid duration '1y': expected e.g. "
+        "500ms, 30s, 10m, 1h30m",
+        "w.yaml:12:17: node 'b': wait.for: invalid duration inf: must be a finite number of "
+        "seconds",
+    ]
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+def test_template_syntax_errors_are_reported_at_the_value() -> None:
+    assert problems("""\
+        name: templates
+        trigger:
+          context: {who: "{{ name "}
+        nodes:
+          a:
+            transform: {x: "{% if %}", ok: "{{ fine }}"}
+          b:
+            http: {url: "https://example.com/{{ id", headers: {A: "{{ }}"}}
+        """) == [
+        "w.yaml:3:18: trigger.context.who: template error: unexpected end of template, "
+        "expected 'end of print statement'.",
+        "w.yaml:6:20: node 'a': transform.x: template error: Expected an expression, "
+        "got 'end of statement block'",
+        "w.yaml:8:17: node 'b': http.url: template error: unexpected end of template, "
+        "expected 'end of print statement'.",
+        "w.yaml:8:59: node 'b': http.headers.A: template error: unexpected 'end of template'",
+    ]
+
+
+def test_a_template_error_inside_a_literal_block_is_reported_on_its_own_line() -> None:
+    assert problems("""\
+        name: templates
+        nodes:
+          a:
+            transform:
+              text: |
+                Dear {{ name }},
+                {% if %}
+                your order is on its way.
+                {% endif %}
+        """) == [
+        "w.yaml:7:9: node 'a': transform.text: template error: Expected an expression, "
+        "got 'end of statement block'",
+    ]
+
+
+def test_cel_conditions_are_not_checked_as_templates() -> None:
+    definition = valid("""\
+        name: conditions
+        nodes:
+          a:
+            transform: 1
+            repeat: {until: "data.x == '{{'"}
+          route:
+            after: a
+            branch:
+              - {when: "data.y == '{%'", then: b}
+          b: {after: route, transform: 2}
+        """)
+    assert definition.nodes["a"].repeat is not None
+    assert definition.nodes["a"].repeat.until == "data.x == '{{'"
+
+
+def test_a_value_named_when_or_until_outside_a_condition_is_still_a_template() -> None:
+    assert problems("""\
+        name: not-conditions
+        nodes:
+          a:
+            transform: {when: "{{ date ", until: "{{ end }"}
+        """) == [
+        "w.yaml:4:23: node 'a': transform.when: template error: unexpected end of template, "
+        "expected 'end of print statement'.",
+        "w.yaml:4:42: node 'a': transform.until: template error: unexpected '}'",
+    ]
+
+
+def test_an_invalid_trigger_schema_is_reported() -> None:
+    lines = problems("""\
+        name: schema
+        trigger:
+          schema: {type: object, properties: {a: {type: 5}}}
+        nodes:
+          a: {transform: 1}
+        """)
+    assert len(lines) == 1
+    assert lines[0].startswith("w.yaml:3:")
+    assert "trigger.schema is not a valid JSON Schema" in lines[0]
+
+
+# --- all at once ---------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once_in_file_order() -> None:
+    lines = problems("""\
+        name: many
+        nodes:
+          a:
+            transform: {x: "{{ y "}
+            retries: 3
+          b:
+            after: zz
+            transform: 1
+          c:
+            after: [a, b]
+            transform: 2
+            timeout: later
+          d: {after: d, transform: 3}
+          a: {transform: 4}
+        """)
+    assert lines == [
+        "w.yaml:4:20: node 'a': transform.x: template error: unexpected end of template, "
+        "expected 'end of print statement'.",
+        "w.yaml:5:5: node 'a': unknown key 'retries' (did you mean 'retry'?)",
+        "w.yaml:7:12: node 'b': `after` names unknown node 'zz'",
+        "w.yaml:10:12: node 'c' has 2 upstream nodes and needs `join: all`, `join: any` or "
+        "`join: {at_least: N}`",
+        "w.yaml:12:14: node 'c': timeout: invalid duration 'later': expected e.g. 500ms, 30s, "
+        "10m, 1h30m",
+        "w.yaml:13:14: cycle: d -> d",
+        "w.yaml:13:14: node 'd': `after` names the node itself",
+        "w.yaml:14:3: duplicate key 'a' (first defined on line 3)",
+    ]
+
+
+def test_a_type_error_in_one_node_does_not_hide_a_cycle_elsewhere() -> None:
+    lines = problems("""\
+        name: independent
+        nodes:
+          broken: {http: {url: 5}}
+          a: {after: b, transform: 1}
+          b: {after: a, transform: 2}
+        """)
+    assert lines == [
+        "w.yaml:3:24: node 'broken': http.url: Input should be a valid string",
+        "w.yaml:4:14: cycle: a -> b -> a",
+    ]
+
+
+def test_json_files_get_positions_for_every_problem() -> None:
+    text = (
+        "{\n"
+        '  "name": "json",\n'
+        '  "nodes": {\n'
+        '    "a": {"transform": 1, "retires": 1},\n'
+        '    "b": {"after": ["a", "c"], "transform": 2, "timeout": "1 hour"}\n'
+        "  }\n"
+        "}\n"
+    )
+    assert problems(text, "w.json") == [
+        "w.json:4:27: node 'a': unknown key 'retires' (did you mean 'retry'?)",
+        "w.json:5:20: node 'b' has 2 upstream nodes and needs `join: all`, `join: any` or "
+        "`join: {at_least: N}`",
+        "w.json:5:26: node 'b': `after` names unknown node 'c'",
+        "w.json:5:59: node 'b': timeout: invalid duration '1 hour': expected e.g. 500ms, 30s, "
+        "10m, 1h30m",
+    ]
