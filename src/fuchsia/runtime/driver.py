@@ -7,6 +7,10 @@ they make ready, those successors' first attempts and the events. Only after tha
 it start the successors. So a crash at any point leaves a state from which `resume` continues:
 a committed node never runs again, and an attempt that was running is recorded `interrupted`
 and started afresh (attempts are at least once; committed outputs exactly once).
+
+Attempts of `transform` (microseconds of sandboxed rendering) and `http` (non-blocking httpx)
+run as tasks on the event loop: a thread hop would cost more than their work. Node kinds that
+block a thread (WebAssembly components) belong on a thread pool.
 """
 
 from __future__ import annotations
