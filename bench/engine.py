@@ -56,46 +56,35 @@ async def _engine(home: Path, synchronous: str) -> Engine:
     return await Engine.open(f"sqlite:///{home / 'bench.db'}?synchronous={synchronous}")
 
 
-async def w1(home: Path, synchronous: str, repeats: int) -> float:
-    """Milliseconds per step of a 100-node chain (median of runs)."""
-    workflow = chain(100)
+async def _median_seconds(
+    home: Path, synchronous: str, repeats: int, workflow: LockedWorkflow, concurrent: int
+) -> float:
+    """Median wall time of `concurrent` simultaneous runs of `workflow`, after a warm-up run
+    (templates compiled, tables hot)."""
     async with await _engine(home, synchronous) as engine:
-        await engine.run(workflow)  # warm-up: templates compiled, tables hot
+        await engine.run(workflow)
         samples = []
         for _ in range(repeats):
             started = time.perf_counter()
-            execution = await engine.run(workflow)
-            samples.append((time.perf_counter() - started) / 100 * 1000)
-            assert execution.status == "completed", execution.error
+            results = await asyncio.gather(*(engine.run(workflow) for _ in range(concurrent)))
+            samples.append(time.perf_counter() - started)
+            assert all(r.status == "completed" for r in results), results[0].error
     return statistics.median(samples)
+
+
+async def w1(home: Path, synchronous: str, repeats: int) -> float:
+    """Milliseconds per step of a 100-node chain."""
+    return await _median_seconds(home, synchronous, repeats, chain(100), 1) / 100 * 1000
 
 
 async def w2(home: Path, synchronous: str, repeats: int) -> float:
-    """Seconds for one -> 100 parallel -> join (median of runs)."""
-    workflow = fan(100)
-    async with await _engine(home, synchronous) as engine:
-        await engine.run(workflow)
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            execution = await engine.run(workflow)
-            samples.append(time.perf_counter() - started)
-            assert execution.status == "completed", execution.error
-    return statistics.median(samples)
+    """Seconds for one -> 100 parallel -> join."""
+    return await _median_seconds(home, synchronous, repeats, fan(100), 1)
 
 
 async def w3(home: Path, synchronous: str, repeats: int) -> float:
-    """Steps per second with 50 concurrent 10-node chains (median of runs)."""
-    workflow = chain(10)
-    async with await _engine(home, synchronous) as engine:
-        await engine.run(workflow)
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            results = await asyncio.gather(*(engine.run(workflow) for _ in range(50)))
-            samples.append(500 / (time.perf_counter() - started))
-            assert all(r.status == "completed" for r in results)
-    return statistics.median(samples)
+    """Steps per second with 50 concurrent 10-node chains."""
+    return 500 / await _median_seconds(home, synchronous, repeats, chain(10), 50)
 
 
 def w4(repeats: int) -> float:
