@@ -22,17 +22,17 @@ def _request(spec: dict[str, Any]) -> dict[str, Any]:
     url = spec["url"]
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InputError(f"http.url must be an http:// or https:// URL, got {url!r}")
-    headers = spec.get("headers") or {}
-    if not all(isinstance(v, str) for v in headers.values()):
-        raise InputError("http.headers values must render to strings")
+    headers = {name: _header(name, value) for name, value in (spec.get("headers") or {}).items()}
+    params = {
+        k: v if isinstance(v, str) else json.dumps(v) for k, v in (spec.get("query") or {}).items()
+    }
+    if params:
+        # httpx's `params=` replaces the URL's own query string; `query` adds to it instead
+        url = str(httpx.URL(url).copy_merge_params(params))
     request: dict[str, Any] = {
         "method": spec.get("method", "GET"),
         "url": url,
         "headers": headers,
-        "params": {
-            k: v if isinstance(v, str) else json.dumps(v)
-            for k, v in (spec.get("query") or {}).items()
-        },
     }
     if spec.get("json") is not None:
         request["json"] = spec["json"]
@@ -42,6 +42,18 @@ def _request(spec: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
+def _header(name: str, value: Any) -> str:
+    """A header value: a string, or a number or boolean that a `{{ expr }}` kept native."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise InputError(
+        f"http.headers.{name} must render to a string, number or boolean, "
+        f"not {type(value).__name__}"
+    )
+
+
 def _expected(spec: dict[str, Any], status: int) -> bool:
     expect = spec.get("expect")
     return status in expect if expect else 200 <= status < 300
@@ -49,7 +61,9 @@ def _expected(spec: dict[str, Any], status: int) -> bool:
 
 async def run(spec: dict[str, Any], ctx: NodeContext) -> Any:
     request = _request(spec)
-    timeout = ctx.timeout
+    # `http.timeout` limits the request even under a longer node (or defaults) timeout
+    limits = [t for t in (spec.get("timeout"), ctx.timeout) if t is not None]
+    timeout = min(limits) if limits else None
     try:
         async with ctx.http.stream(
             **request, timeout=timeout, follow_redirects=bool(spec.get("follow_redirects"))

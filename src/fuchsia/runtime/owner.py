@@ -8,6 +8,7 @@ a lease; an owner on another host is dead once its heartbeat is older than the l
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -28,12 +29,17 @@ class Identity:
 def current_identity() -> Identity:
     host = socket.gethostname()
     pid = os.getpid()
-    started = process_start_time(pid) or time.time()
+    started = process_start_time(pid)
+    if started is None or math.isnan(started):
+        started = time.time()
     return Identity(f"{host}:{pid}:{os.urandom(4).hex()}", host, pid, started)
 
 
 def process_start_time(pid: int) -> float | None:
-    """The start time of a live, non-zombie process (Linux /proc), else None."""
+    """When a live, non-zombie process started (from Linux /proc); None when it is gone.
+
+    Where /proc is unavailable a live pid's start time is unknown: `math.nan`.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         boot = next(
@@ -42,7 +48,7 @@ def process_start_time(pid: int) -> float | None:
             if line.startswith("btime ")
         )
     except (OSError, StopIteration, ValueError, IndexError):
-        return None if not _pid_exists(pid) else time.time()
+        return math.nan if _pid_exists(pid) else None
     fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
@@ -70,6 +76,6 @@ def is_dead(
         running_since = process_start_time(owner.pid)
         if running_since is None:
             return True
-        if abs(running_since - owner.started_at) > 2.0:
+        if abs(running_since - owner.started_at) > 2.0:  # False for nan: unknown, use the lease
             return True  # the pid was reused by a newer process
     return (now if now is not None else time.time()) - owner.heartbeat_at > lease
