@@ -102,6 +102,11 @@ class Progress:
                 self.workflow.nodes[node_id].kind,
                 f"[{STYLES.get(status, '')}]{status}[/]",
                 str(self.attempts[node_id] or ""),
-                f"{seconds * 1000:.0f} ms" if seconds else "",
+                _milliseconds(seconds) if node_id in self.started else "",
             )
         return table
+
+
+def _milliseconds(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
