@@ -9,7 +9,16 @@ FuchsiaError
 │   ├── InputError           a template did not render or its result is unusable
 │   ├── HttpError            an http node's request failed or got an unexpected status
 │   ├── NodeTimeout          a node exceeded its timeout
-│   └── Interrupted          the process running the attempt died
+│   ├── Cancelled            the attempt was stopped because its execution was cancelled
+│   ├── Interrupted          the process running the attempt died
+│   └── ComponentError       a WebAssembly component could not run the task
+│       ├── ComponentLoadError   not a component, wrong world, digest mismatch, missing export
+│       ├── CapabilityError      the component imports something it was not granted
+│       ├── ComponentTrap        the wasm trapped (carries the trap message)
+│       ├── MemoryLimitExceeded  the component hit its memory limit
+│       ├── OutputError          the output is not JSON, or larger than the cap
+│       └── TaskFailed           the task returned an error (retryable or permanent)
+├── RegistryError            a component cannot be installed, found or removed
 └── StoreError               the store could not be opened or written
 ```
 
@@ -122,3 +131,58 @@ class Interrupted(NodeError):
     """The process running an attempt died before it committed; the attempt is run again."""
 
     kind = "interrupted"
+
+
+class Cancelled(NodeError):
+    """The attempt was stopped because its execution was cancelled."""
+
+    kind = "cancelled"
+    retryable = False
+
+
+class ComponentError(NodeError):
+    """A WebAssembly component could not run the task."""
+
+    kind = "component_error"
+    retryable = False
+
+
+class ComponentLoadError(ComponentError):
+    """The component cannot be loaded: bad bytes, a core module, a wrong world, a digest
+    mismatch or a missing export. Loading again cannot help."""
+
+    kind = "component_load_error"
+
+
+class CapabilityError(ComponentError):
+    """The component imports an interface it was not granted; refused before it runs."""
+
+    kind = "capability_denied"
+
+
+class ComponentTrap(ComponentError):
+    """The wasm trapped in the middle of the call."""
+
+    kind = "trap"
+
+
+class MemoryLimitExceeded(ComponentError):
+    """The component tried to grow its memory past its limit."""
+
+    kind = "memory_limit"
+
+
+class OutputError(ComponentError):
+    """The component's output is not a JSON document, or is larger than the cap."""
+
+    kind = "output_error"
+
+
+class TaskFailed(ComponentError):
+    """The task returned an error; `retryable` follows the variant the component chose."""
+
+    kind = "task_error"
+
+
+class RegistryError(FuchsiaError):
+    """A component cannot be installed, found, verified or removed."""

@@ -32,7 +32,6 @@ def lock_problems(text: str) -> list[str]:
 # --- node kinds and modifiers --------------------------------------------------------------
 
 UNSUPPORTED = {
-    "component": "component: shop\n    task: check\n    inputs: {order: '{{ order }}'}",
     "branch": "branch:\n      - {when: 'data.total > 10', then: big}\n    default: small",
     "wait_signal": "wait: {signal: approval, timeout: 24h}",
     "wait_for": "wait: {for: 5m}",
@@ -53,8 +52,16 @@ def test_an_unsupported_node_kind_parses_but_is_rejected_at_lock_naming_the_node
     label = kind.split("_")[0]
     assert lock_problems(text) == [
         f"w.yaml:4:3: node 'subject': `{label}` nodes are not supported yet "
-        "(this version runs transform and http nodes)"
+        "(this version runs transform, http and component nodes)"
     ]
+
+
+def test_a_component_node_without_a_registry_is_refused_at_its_component_key() -> None:
+    text = (
+        "name: kinds\ncomponents: {shop: acme/shop@1.2.0}\nnodes:\n"
+        "  subject:\n    component: shop\n    task: check\n"
+    )
+    assert lock_problems(text) == ["w.yaml:5:16: node 'subject': component nodes need a registry"]
 
 
 @pytest.mark.parametrize(

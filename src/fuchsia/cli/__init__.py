@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fuchsia.cli import definition, run, runs
+from fuchsia.cli import authoring, component, definition, node, run, runs
 from fuchsia.cli.common import EXIT_FAILED, report
 from fuchsia.errors import FuchsiaError
 
@@ -20,6 +20,9 @@ app = typer.Typer(
 definition.register(app)
 run.register(app)
 app.add_typer(runs.app, name="runs")
+authoring.register(component.app)
+app.add_typer(component.app, name="component")
+app.add_typer(node.app, name="node")
 
 
 def main() -> None:

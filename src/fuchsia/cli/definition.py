@@ -14,6 +14,7 @@ from fuchsia.definition import load, read_file, validate
 from fuchsia.definition.graph import to_dot, to_mermaid
 from fuchsia.definition.models import WorkflowDef
 from fuchsia.errors import DefinitionError
+from fuchsia.runtime.engine import default_registry
 
 FileArg = Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON).", show_default=False)]
 
@@ -38,7 +39,7 @@ def validate_command(
     for path in files:
         try:
             definition = validate(read_file(path))
-            load(path)  # locking reports what this version cannot run yet
+            load(path, default_registry())  # locking reports what cannot run
         except DefinitionError as exc:
             report(exc)
             failed += 1
@@ -66,7 +67,7 @@ def lock_command(
     ] = None,
 ) -> None:
     """Validate and lock a workflow; print its canonical locked JSON and sha256."""
-    locked = load(file)
+    locked = load(file, default_registry())
     document = {"hash": locked.hash, "workflow": locked.document}
     if output is None:
         print_json(document)

@@ -26,7 +26,7 @@ from fuchsia.cli.progress import Progress
 from fuchsia.cli.render import print_execution
 from fuchsia.definition import load
 from fuchsia.errors import PayloadError
-from fuchsia.runtime.engine import Engine, default_db
+from fuchsia.runtime.engine import Engine, default_db, default_registry
 from fuchsia.runtime.views import Execution
 from fuchsia.store.records import COMPLETED, COMPLETED_WITH_ERRORS
 
@@ -76,7 +76,7 @@ def run_command(
     db: DbOption = None,
 ) -> None:
     """Run a workflow file with live progress; exit 0 when it completes, 1 when it fails."""
-    locked = load(file)
+    locked = load(file, default_registry())
     payload = read_payload(input, input_file)
     url = db or default_db()
 

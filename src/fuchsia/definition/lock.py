@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
+from fuchsia.definition.resolve import Resolver, component_spec
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
 from fuchsia.errors import DefinitionError, StoreError
 from fuchsia.templates import Renderer, compile_value
 
 FORMAT = 1
-SUPPORTED_KINDS = frozenset({"transform", "http"})
+SUPPORTED_KINDS = frozenset({"transform", "http", "component"})
 DEFAULT_HTTP_TIMEOUT = 30.0
+DEFAULT_COMPONENT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -89,16 +91,24 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def load(path: str | Path) -> LockedWorkflow:
-    """Read, validate and lock a workflow file."""
+def load(path: str | Path, registry: Resolver | None = None) -> LockedWorkflow:
+    """Read, validate and lock a workflow file (component nodes resolve in `registry`)."""
     source = read_file(path)
-    return lock(validate(source), source)
+    return lock(validate(source), source, registry)
 
 
-def lock(definition: WorkflowDef, source: Source) -> LockedWorkflow:
+def lock(
+    definition: WorkflowDef, source: Source, registry: Resolver | None = None
+) -> LockedWorkflow:
     """Lock a validated definition; kinds this version cannot run yet are problems here."""
     problems = []
+    components: dict[str, dict[str, Any]] = {}
     for node_id, node in definition.nodes.items():
+        if node.kind == "component":
+            spec, found = component_spec(node_id, node, definition, source, registry)
+            problems.extend(found)
+            if spec is not None:
+                components[node_id] = spec
         unsupported = [f"`{m}` is" for m in ("foreach", "repeat") if getattr(node, m) is not None]
         if node.kind not in SUPPORTED_KINDS:
             unsupported.insert(0, f"`{node.kind}` nodes are")
@@ -107,16 +117,16 @@ def lock(definition: WorkflowDef, source: Source) -> LockedWorkflow:
                 source.problem(
                     ("nodes", node_id),
                     f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform and http nodes)",
+                    "(this version runs transform, http and component nodes)",
                     key=True,
                 )
             )
     if problems:
         raise DefinitionError(problems)
-    return _from_document(_document(definition))
+    return _from_document(_document(definition, components))
 
 
-def _document(definition: WorkflowDef) -> dict[str, Any]:
+def _document(definition: WorkflowDef, components: dict[str, dict[str, Any]]) -> dict[str, Any]:
     downstream: dict[str, list[str]] = {node_id: [] for node_id in definition.nodes}
     for node_id, node in definition.nodes.items():
         for up in dict.fromkeys(node.after):
@@ -126,7 +136,12 @@ def _document(definition: WorkflowDef) -> dict[str, Any]:
     defaults = definition.defaults
     nodes = {
         node_id: _node_document(
-            node, downstream[node_id], defaults.retry, defaults.timeout, defaults.on_error
+            node,
+            downstream[node_id],
+            defaults.retry,
+            defaults.timeout,
+            defaults.on_error,
+            components.get(node_id),
         )
         for node_id, node in definition.nodes.items()
     }
@@ -155,11 +170,14 @@ def _node_document(
     default_retry: RetrySpec | None,
     default_timeout: float | None,
     default_on_error: str | None,
+    component: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     kind = node.kind
     spec: Any = getattr(node, kind)
     if kind == "http":
         spec = node.http.model_dump(by_alias=True) if node.http else None
+    elif kind == "component":
+        spec = component
     retry = RetryPolicy()
     merged = {
         **{
@@ -177,6 +195,8 @@ def _node_document(
     timeout = node.timeout if node.timeout is not None else default_timeout
     if kind == "http" and timeout is None:
         timeout = spec.get("timeout") or DEFAULT_HTTP_TIMEOUT
+    if kind == "component" and timeout is None:
+        timeout = DEFAULT_COMPONENT_TIMEOUT
     join: str | int | None = None
     if isinstance(node.join, AtLeast):
         join = node.join.at_least
@@ -211,7 +231,7 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
             retry=RetryPolicy(**doc["retry"]),
             on_error=doc["on_error"],
             context=doc["context"],
-            render=compile_value(doc["spec"]),
+            render=compile_value(_templated(doc["kind"], doc["spec"])),
             render_context=compile_value(doc["context"]) if doc["context"] else None,
         )
         for node_id, doc in document["nodes"].items()
@@ -230,6 +250,14 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
         trigger_schema=trigger["schema"],
         render_trigger_context=compile_value(trigger["context"]),
     )
+
+
+def _templated(kind: str, spec: Any) -> Any:
+    """The part of a node's spec that templates render: a component's inputs and config (not
+    its schemas or grants); the whole spec of other kinds."""
+    if kind == "component":
+        return {"inputs": spec["inputs"], "config": spec["config"]}
+    return spec
 
 
 def _topological(nodes: dict[str, LockedNode]) -> tuple[str, ...]:

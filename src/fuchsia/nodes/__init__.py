@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from fuchsia.nodes.component import ComponentRuntime
+    from fuchsia.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -12,7 +18,12 @@ class NodeContext:
     """What a node kind may use while it runs one attempt."""
 
     execution_id: str
+    workflow: str
     node_id: str
     attempt: int
     timeout: float | None
     http: httpx.AsyncClient
+    spec: Any = None  # the locked spec, before rendering
+    store: Store | None = None
+    components: Callable[[], ComponentRuntime] | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)

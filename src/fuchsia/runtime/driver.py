@@ -24,7 +24,8 @@ from typing import Any
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, Interrupted, NodeError, NodeTimeout
-from fuchsia.nodes import NodeContext, http, transform
+from fuchsia.nodes import NodeContext, component, http, transform
+from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
 from fuchsia.store.base import Store
 from fuchsia.store.records import (
@@ -48,7 +49,11 @@ from fuchsia.store.records import (
 from fuchsia.templates import RenderError
 
 Executor = Callable[[Any, NodeContext], Awaitable[Any]]
-EXECUTORS: dict[str, Executor] = {"transform": transform.run, "http": http.run}
+EXECUTORS: dict[str, Executor] = {
+    "transform": transform.run,
+    "http": http.run,
+    "component": component.run,
+}
 Listener = Callable[[str, list[Event]], None]
 
 
@@ -61,6 +66,7 @@ class Runtime:
     http: Any
     secrets: dict[str, str] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
+    components: Callable[[], ComponentRuntime] | None = None
 
     def notify(self, execution_id: str, events: list[Event]) -> None:
         for listener in list(self.listeners):
@@ -76,6 +82,7 @@ class Outcome:
     output: Any = None
     context: dict[str, Any] | None = None
     error: NodeError | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -268,6 +275,7 @@ class Driver:
         node = self.wf.nodes[o.node_id]
         now = time.time()
         inputs = self._mask(o.inputs)
+        t.events.extend(Event("log", o.node_id, {**line, "attempt": o.attempt}) for line in o.logs)
         if o.error is None:
             self.states[o.node_id] = SUCCEEDED
             self.outputs[o.node_id] = o.output
@@ -377,6 +385,17 @@ class Driver:
 
         self.timers[node_id] = asyncio.create_task(later(), name=f"{self.id}:{node_id}:retry")
 
+    async def attempt_once(self, node_id: str, upstream: Any) -> Outcome:
+        """Run one attempt of one node outside the graph (`fuchsia node run`): `upstream` is
+        what the node's templates see as its data, and nothing is committed."""
+        node = self.wf.nodes[node_id]
+        if node.join is not None and isinstance(upstream, dict):
+            self.outputs.update(upstream)
+        elif node.after:
+            self.outputs[node.after[0]] = upstream
+        await self._attempt(node, 1)
+        return self.inbox.get_nowait()  # type: ignore[return-value]
+
     async def _attempt(self, node: LockedNode, number: int) -> None:
         outcome = Outcome(node.id, number, time.time())
         try:
@@ -386,7 +405,18 @@ class Driver:
             except RenderError as exc:
                 field = f"{node.kind}.{exc.path}" if exc.path else node.kind
                 raise InputError(f"{field}: {exc.message}") from None
-            ctx = NodeContext(self.id, node.id, number, node.timeout, self.rt.http)
+            ctx = NodeContext(
+                self.id,
+                self.wf.name,
+                node.id,
+                number,
+                node.timeout,
+                self.rt.http,
+                spec=node.spec,
+                store=self.rt.store,
+                components=self.rt.components,
+                logs=outcome.logs,
+            )
             run = EXECUTORS[node.kind](outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":
                 try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import difflib
 import os
 import time
 from collections.abc import Callable
@@ -19,9 +20,11 @@ from typing import Any
 import httpx
 
 from fuchsia import payload as payloads
+from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, load
 from fuchsia.errors import FuchsiaError, PayloadError
-from fuchsia.runtime.driver import Driver, Listener, Runtime
+from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
+from fuchsia.runtime.driver import Driver, Listener, Outcome, Runtime
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view
 from fuchsia.store import OwnershipLost, Store, open_store
@@ -38,12 +41,29 @@ DEFAULT_HOME = ".fuchsia"
 WorkflowRef = str | Path | LockedWorkflow
 
 
+def home_path(home: str | Path | None = None) -> Path:
+    """Where Fuchsia keeps its state: `home`, else `FUCHSIA_HOME`, else `.fuchsia`."""
+    return Path(home if home is not None else os.environ.get("FUCHSIA_HOME", DEFAULT_HOME))
+
+
+def cache_dir(home: str | Path | None = None) -> Path:
+    """Where compiled components are cached: `FUCHSIA_CACHE`, else `cache/` under the home.
+    Sharing one cache between homes (CI, test suites) compiles each component once."""
+    if env := os.environ.get("FUCHSIA_CACHE"):
+        return Path(env)
+    return home_path(home) / "cache"
+
+
 def default_db(home: str | Path | None = None) -> str:
-    """The store URL: `FUCHSIA_DB`, else `fuchsia.db` under `FUCHSIA_HOME` (default .fuchsia)."""
+    """The store URL: `FUCHSIA_DB`, else `fuchsia.db` under the home directory."""
     if env := os.environ.get("FUCHSIA_DB"):
         return env
-    base = Path(home if home is not None else os.environ.get("FUCHSIA_HOME", DEFAULT_HOME))
-    return str(base / "fuchsia.db")
+    return str(home_path(home) / "fuchsia.db")
+
+
+def default_registry(home: str | Path | None = None) -> Registry:
+    """The component registry under the home directory."""
+    return Registry(home_path(home) / "components")
 
 
 class Engine:
@@ -60,16 +80,26 @@ class Engine:
         self,
         store: Store,
         *,
+        home: str | Path | None = None,
         secrets: dict[str, str] | None = None,
         lease: float = 30.0,
         heartbeat_every: float = 5.0,
     ) -> None:
         self.store = store
+        self.home = home_path(home)
+        self.registry = default_registry(self.home)
+        self._components: ComponentRuntime | None = None
         self.identity = current_identity()
         self.lease = lease
         self.heartbeat_every = heartbeat_every
         self._http = httpx.AsyncClient()
-        self._runtime = Runtime(store, self.identity.id, self._http, dict(secrets or {}))
+        self._runtime = Runtime(
+            store,
+            self.identity.id,
+            self._http,
+            dict(secrets or {}),
+            components=self._component_runtime,
+        )
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -85,7 +115,7 @@ class Engine:
         """Open the store (creating and migrating it if needed) and register this engine."""
         store = open_store(db or default_db(home))
         await store.open()
-        engine = cls(store, secrets=secrets, lease=lease)
+        engine = cls(store, home=home, secrets=secrets, lease=lease)
         try:
             await engine._beat()
         except BaseException:
@@ -109,8 +139,23 @@ class Engine:
         self._drivers.clear()
         with contextlib.suppress(FuchsiaError):
             await self.store.forget_owner(self.identity.id)
+        if self._components is not None:
+            await asyncio.to_thread(self._components.close)
+            self._components = None
         await self._http.aclose()
         await self.store.close()
+
+    def _component_runtime(self) -> ComponentRuntime:
+        """The wasm host and its thread pool, created when the first component node runs."""
+        if self._components is None:
+            self._components = ComponentRuntime(
+                ComponentSettings(registry=self.registry, cache=cache_dir(self.home))
+            )
+        return self._components
+
+    def load(self, path: str | Path) -> LockedWorkflow:
+        """Validate and lock a workflow file against this engine's component registry."""
+        return load(path, self.registry)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(execution_id, events)` after every commit this engine makes."""
@@ -133,7 +178,7 @@ class Engine:
         execution's id is returned. `detached=True` only records the execution, unowned, for
         another process (`fuchsia runs resume ID`) to drive.
         """
-        locked = workflow if isinstance(workflow, LockedWorkflow) else load(workflow)
+        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
         execution_id = new_id()
@@ -174,6 +219,38 @@ class Engine:
         except RenderError as exc:
             raise PayloadError(f"trigger.context.{exc.path}: {exc.message}") from None
         return values if isinstance(values, dict) else {}
+
+    async def run_node(self, workflow: WorkflowRef, node_id: str, upstream: Any = None) -> Outcome:
+        """Run one node of a workflow in isolation, for debugging: `upstream` is its input
+        data (the payload for a node without `after`, a map by node id for a join). Component
+        kv and artifacts go to a scratch execution id; no execution is recorded."""
+        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
+        if node_id not in locked.nodes:
+            close = difflib.get_close_matches(node_id, list(locked.nodes), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise FuchsiaError(f"{locked.name} has no node {node_id!r}{hint}")
+        root = not locked.nodes[node_id].after
+        payload = upstream if root else {}
+        execution_id = "node-run-" + new_id()
+        now = time.time()
+        record = ExecutionRecord(
+            id=execution_id,
+            workflow_name=locked.name,
+            workflow_version=locked.version,
+            workflow_hash=locked.hash,
+            status="running",
+            payload=payload,
+            context=self._trigger_context(locked, execution_id, payload) if root else {},
+            idempotency_key=None,
+            result=None,
+            error=None,
+            owner=self.identity.id,
+            created_at=now,
+            started_at=now,
+            finished_at=None,
+        )
+        driver = Driver(self._runtime, record, locked, {})
+        return await driver.attempt_once(node_id, upstream)
 
     # -- driving -------------------------------------------------------------------------
 

@@ -1,0 +1,430 @@
+"""The WebAssembly host: one engine, compiled components cached on disk, one store per attempt.
+
+Guarantees:
+- a component is compiled once per digest and engine settings; the compiled artifact is
+  cached on disk (`<cache>/<digest>-<fingerprint>.cwasm`), so another process loads it in
+  milliseconds instead of compiling for seconds;
+- every attempt gets a fresh `Store` and instance: no state survives between attempts;
+- a component's imports are checked against what it was granted before it is instantiated;
+  nothing is granted by default (no filesystem, environment, stdio or sockets);
+- timeouts and cancellation stop the wasm at the next epoch tick (every `tick` seconds), and
+  are reported as such, never as success; memory is capped per store;
+- the calling thread is the only thread that touches the store, and wasmtime releases the GIL
+  while wasm runs, so attempts on different threads run in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
+from wasmtime import _ffi as ffi  # the epoch-deadline callback is not wrapped by wasmtime-py
+from wasmtime.component import Component, Linker, Record, Variant
+
+from fuchsia.components import imports
+from fuchsia.errors import (
+    Cancelled,
+    CapabilityError,
+    ComponentLoadError,
+    ComponentTrap,
+    MemoryLimitExceeded,
+    NodeTimeout,
+    OutputError,
+    TaskFailed,
+)
+
+MiB = 1024 * 1024
+TASK_EXPORT = f"{imports.PLATFORM}/task@{imports.VERSION}"
+LEGACY_TASK_EXPORT = "fuschia:task/task@0.1.0"
+_MEMORY_MARKER = "memory limit exceeded"
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    cache_dir: Path
+    default_memory: int = 256 * MiB
+    max_memory: int = 2048 * MiB
+    max_output: int = 4 * MiB
+    tick: float = 0.01
+    # Instances alive at once (attempts running in parallel in this process).
+    instances: int = 32
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A compiled component with what it imports and exports."""
+
+    digest: str
+    component: Component
+    imports: tuple[str, ...]
+    exports: tuple[str, ...]
+
+    @property
+    def legacy(self) -> bool:
+        return LEGACY_TASK_EXPORT in self.exports and TASK_EXPORT not in self.exports
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What a component's manifest allows."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_paths: tuple[tuple[str, bool], ...] = ()  # (directory, writable)
+    memory_limit: int | None = None
+
+
+@dataclass
+class Call:
+    """One attempt of one task."""
+
+    execution_id: str
+    workflow: str
+    node_id: str
+    task: str
+    attempt: int
+    input: str
+    timeout: float | None = None
+    cancelled: threading.Event | None = None
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    data: Any
+    artifacts: list[imports.ArtifactInfo]
+    logs: list[dict[str, Any]]
+
+
+_DeadlineCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+)
+_Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_NO_FINALIZER = _Finalizer(lambda _: None)
+
+
+class WasmHost:
+    """Owns the wasmtime engine, its epoch ticker, the compiled-component cache and linker."""
+
+    def __init__(self, settings: HostSettings) -> None:
+        self.settings = settings
+        config = Config()
+        config.epoch_interruption = True
+        config.parallel_compilation = True
+        _pooling(config, settings)
+        self.engine = Engine(config)
+        self.fingerprint = hashlib.sha256(
+            f"wasmtime-{_wasmtime_version()}-epoch".encode()
+        ).hexdigest()[:16]
+        self._linker = Linker(self.engine)
+        # WASI is linked, but only components granted allowed_paths get a WASI context
+        self._linker.add_wasip2()
+        imports.build_linker(self._linker)
+        self._loaded: dict[str, Loaded] = {}
+        self._lock = threading.Lock()
+        self._compiling: dict[str, threading.Lock] = {}
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="fuchsia-epoch", daemon=True)
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.settings.tick):
+            self.engine.increment_epoch()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, digest: str, read: Callable[[], bytes]) -> Loaded:
+        """The compiled component for `digest`: from memory, else from the disk cache, else
+        compiled (and cached). `read` returns the wasm bytes after verifying their digest;
+        it runs once per process and digest, so a tampered file is caught on every load."""
+        loaded = self._loaded.get(digest)
+        if loaded is not None:
+            return loaded
+        with self._lock:
+            guard = self._compiling.setdefault(digest, threading.Lock())
+        with guard:
+            loaded = self._loaded.get(digest)
+            if loaded is None:
+                loaded = self._describe(digest, self._compile(digest, read()))
+                self._loaded[digest] = loaded
+        return loaded
+
+    def cache_path(self, digest: str) -> Path:
+        return (
+            self.settings.cache_dir / f"{digest.removeprefix('sha256:')}-{self.fingerprint}.cwasm"
+        )
+
+    def _compile(self, digest: str, wasm: bytes) -> Component:
+        path = self.cache_path(digest)
+        if path.exists():
+            with contextlib.suppress(WasmtimeError):
+                return Component.deserialize_file(self.engine, str(path))
+        _check_component_bytes(wasm)
+        try:
+            component = Component(self.engine, wasm)
+        except WasmtimeError as exc:
+            raise ComponentLoadError(f"not a loadable component: {_first_line(exc)}") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(component.serialize())
+        temporary.replace(path)
+        return component
+
+    def _describe(self, digest: str, component: Component) -> Loaded:
+        kind = component.type
+        return Loaded(
+            digest=digest,
+            component=component,
+            imports=tuple(sorted(kind.imports(self.engine))),
+            exports=tuple(sorted(kind.exports(self.engine))),
+        )
+
+    # -- granting ------------------------------------------------------------------------
+
+    def check_imports(self, loaded: Loaded, grants: Grants) -> None:
+        """Refuse, before instantiation, a component importing what it was not granted."""
+        refused = [
+            f"{name}: {why}"
+            for name in loaded.imports
+            if (why := _refusal(name, grants)) is not None
+        ]
+        if refused:
+            raise CapabilityError(
+                "the component imports what it was not granted:\n  " + "\n  ".join(refused)
+            )
+        if TASK_EXPORT not in loaded.exports and LEGACY_TASK_EXPORT not in loaded.exports:
+            raise ComponentLoadError(
+                f"the component exports no task interface (expected {TASK_EXPORT}); it exports "
+                + (", ".join(loaded.exports) or "nothing")
+            )
+
+    # -- running -------------------------------------------------------------------------
+
+    def run_task(
+        self, loaded: Loaded, grants: Grants, call: Call, services: imports.Services
+    ) -> TaskOutput:
+        """Run one attempt on the calling thread; raise a typed `NodeError` on failure."""
+        self.check_imports(loaded, grants)
+        memory = min(grants.memory_limit or self.settings.default_memory, self.settings.max_memory)
+        store = Store(self.engine)
+        store.set_limits(memory_size=memory)
+        if any(name.startswith("wasi:") for name in loaded.imports):
+            store.set_wasi(_wasi(grants))
+        stop = self._arm(store, call)
+        imports.bind(services)
+        try:
+            raw = self._invoke(store, loaded, call)
+        except WasmtimeError as exc:
+            raise self._classify(exc, stop.reason, memory) from None
+        finally:
+            imports.bind(None)
+            del store
+        return self._output(raw, loaded.legacy, services)
+
+    def _arm(self, store: Store, call: Call) -> _Deadline:
+        deadline = _Deadline(
+            None if call.timeout is None else time.monotonic() + call.timeout, call.cancelled
+        )
+        callback = _DeadlineCallback(deadline)
+        deadline.keep = callback  # ctypes callbacks must outlive the store
+        ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), callback, None, _NO_FINALIZER)
+        store.set_epoch_deadline(1)
+        return deadline
+
+    def _invoke(self, store: Store, loaded: Loaded, call: Call) -> Any:
+        instance = self._linker.instantiate(store, loaded.component)
+        interface = TASK_EXPORT if not loaded.legacy else LEGACY_TASK_EXPORT
+        index = instance.get_export_index(store, interface)
+        execute = instance.get_export_index(store, "execute", index) if index else None
+        func = instance.get_func(store, execute) if execute else None
+        if func is None:
+            raise ComponentLoadError(f"{interface} has no `execute` function")
+        if loaded.legacy:
+            context = imports.record(
+                execution_id=call.execution_id, node_id=call.node_id, task_id=call.task
+            )
+        else:
+            context = imports.record(
+                execution_id=call.execution_id,
+                workflow=call.workflow,
+                node_id=call.node_id,
+                task=call.task,
+                attempt=call.attempt,
+            )
+        result = func(store, context, call.input)
+        func.post_return(store)
+        return result
+
+    def _classify(self, exc: WasmtimeError, reason: str | None, memory: int) -> Exception:
+        if reason == "timeout":
+            return NodeTimeout("the component ran past the node's timeout and was stopped")
+        if reason == "cancelled":
+            return Cancelled("the component was stopped: its execution was cancelled")
+        message = _first_line(exc)
+        return ComponentTrap(f"the component trapped: {message}")
+
+    def _output(self, raw: Any, legacy: bool, services: imports.Services) -> TaskOutput:
+        if isinstance(raw, (Variant, str)):
+            kind, message = ("retryable", raw) if isinstance(raw, str) else (raw.tag, raw.payload)
+            message = str(message)
+            if message.startswith(_MEMORY_MARKER):
+                raise MemoryLimitExceeded(f"the component hit its memory limit ({message})")
+            raise TaskFailed(f"the task failed: {message}", retryable=kind == "retryable")
+        if not isinstance(raw, Record):
+            raise OutputError(f"the component returned {type(raw).__name__}, not an output")
+        text = imports.wit_field(raw, "data")
+        if len(text.encode()) > self.settings.max_output:
+            raise OutputError(
+                f"the output is {len(text.encode())} bytes; the cap is {self.settings.max_output}"
+            )
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OutputError(f"the output is not JSON: {exc.msg} at position {exc.pos}") from None
+        return TaskOutput(data=data, artifacts=list(services.artifacts), logs=list(services.logs))
+
+
+class _Deadline:
+    """The per-store epoch callback: keep going one tick at a time until timed out or cancelled."""
+
+    def __init__(self, end: float | None, cancelled: threading.Event | None) -> None:
+        self.end = end
+        self.cancelled = cancelled
+        self.reason: str | None = None
+        self.keep: Any = None
+
+    def __call__(self, _context: Any, _env: Any, delta: Any, kind: Any) -> int:
+        if self.cancelled is not None and self.cancelled.is_set():
+            self.reason = "cancelled"
+        elif self.end is not None and time.monotonic() >= self.end:
+            self.reason = "timeout"
+        if self.reason is not None:
+            error = ffi.wasmtime_error_new(f"fuchsia: {self.reason}".encode())
+            return ctypes.cast(error, ctypes.c_void_p).value or 0
+        delta[0] = 1
+        kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+        return 0
+
+
+def _pooling(config: Config, settings: HostSettings) -> None:
+    """Use wasmtime's pooling allocator: instance memory slots are reserved once and reused,
+    and up to 64 MiB of each is kept resident and reset in place rather than unmapped and
+    faulted in again. On-demand allocation serialises parallel attempts on the kernel's
+    memory-map lock; pooling lets two threads really run two components at once. The
+    per-component limits fit componentize-py's CPython components (38 core instances)."""
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        per_component = {"core_instances": 128, "memories": 32, "tables": 64}
+        count = settings.instances
+        ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pool, count)
+        ffi.wasmtime_pooling_allocation_config_total_stacks_set(pool, count)
+        ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(
+            pool, per_component["core_instances"]
+        )
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(
+            pool, count * per_component["core_instances"]
+        )
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(
+            pool, per_component["memories"]
+        )
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(
+            pool, count * per_component["memories"]
+        )
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(
+            pool, per_component["tables"]
+        )
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(
+            pool, count * per_component["tables"]
+        )
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, 100_000)
+        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, MiB)
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, settings.max_memory)
+        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, 64 * MiB)
+        ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pool, MiB)
+        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+
+
+_WORLD_EXPORTS = {
+    "task-component": TASK_EXPORT,
+    "fuschia-task": LEGACY_TASK_EXPORT,
+    "trigger-component": f"{imports.PLATFORM}/trigger@{imports.VERSION}",
+}
+
+
+def verify_exports(loaded: Loaded, world: str) -> None:
+    """Refuse a component that does not export the interface its manifest's world promises."""
+    expected = _WORLD_EXPORTS[world]
+    if expected not in loaded.exports:
+        found = ", ".join(e for e in loaded.exports if ":" in e) or "no interfaces"
+        raise ComponentLoadError(
+            f"the manifest declares world {world!r}, so the component must export {expected}; "
+            f"it exports {found}"
+        )
+
+
+_LINKED_WASI = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/")
+
+
+def _wasi(grants: Grants) -> WasiConfig:
+    """A WASI context that grants only the listed directories: no environment, no arguments,
+    no stdio, no sockets."""
+    config = WasiConfig()
+    for directory, writable in grants.allowed_paths:
+        config.preopen_dir(directory, directory, fs_mutable=writable)
+    return config
+
+
+def _refusal(name: str, grants: Grants) -> str | None:
+    """Why an import is refused, naming the capability that would allow what it is for; None
+    when it may be linked. Linking is not granting: WASI gets an empty context (no
+    environment, arguments or stdio) and a filesystem holding only `allowed_paths`."""
+    if name.startswith((f"{imports.PLATFORM}/", *_LINKED_WASI)):
+        return None
+    if name.startswith(("wasi:sockets/", "wasi:http/")):
+        return (
+            "network access is not granted to components; make requests through the "
+            f"{imports.PLATFORM}/http import and list the hosts in capabilities.allowed_hosts"
+        )
+    return "Fuchsia provides no such interface"
+
+
+def _check_component_bytes(wasm: bytes) -> None:
+    if not wasm.startswith(b"\x00asm"):
+        raise ComponentLoadError("not WebAssembly: the bytes do not start with \\0asm")
+    if wasm[4:8] == b"\x01\x00\x00\x00":
+        raise ComponentLoadError(
+            "a core WebAssembly module, not a component; build it with componentize-py"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("wasmtime")
+    except Exception:
+        return getattr(wasmtime, "__version__", "unknown")

@@ -1,0 +1,173 @@
+"""The `fuchsia:platform` imports the host grants a component, and the services behind them.
+
+The linker is built once per host; its functions find the attempt they serve through a
+thread-local, because a component call runs start to finish on one worker thread. Each
+attempt brings its own `Services` (its kv scope, config, log sink, artifact store, allowed
+hosts), so nothing leaks from one attempt or execution to another.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from wasmtime.component import Linker, Record, Variant
+
+from fuchsia.components import outbound
+
+PLATFORM = "fuchsia:platform"
+VERSION = "0.1.0"
+INTERFACES = ("types", "kv", "config", "log", "http", "artifacts")
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    id: str
+    name: str
+    content_type: str
+    size: int
+    hash: str
+
+
+@dataclass
+class Services:
+    """What one attempt's imports act on. Callables run on the worker thread."""
+
+    kv_get: Callable[[str], str | None]
+    kv_set: Callable[[str, str], None]
+    kv_delete: Callable[[str], None]
+    put_artifact: Callable[[str, str, bytes], ArtifactInfo]
+    get_artifact: Callable[[str], bytes]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    allowed_hosts: Sequence[str] = ()
+    http: httpx.Client | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[ArtifactInfo] = field(default_factory=list)
+
+
+_current = threading.local()
+
+
+def bind(services: Services | None) -> None:
+    """Make `services` the target of this thread's import calls (None to unbind)."""
+    _current.services = services
+
+
+def _services() -> Services:
+    services: Services | None = getattr(_current, "services", None)
+    if services is None:
+        raise RuntimeError("a platform import was called outside of an attempt")
+    return services
+
+
+def wit_field(record: Record, name: str) -> Any:
+    """A record field by its WIT name (WIT names may contain `-`)."""
+    return getattr(record, name)
+
+
+def record(**fields: Any) -> Record:
+    """A record from Python keyword names (`content_type` becomes WIT `content-type`)."""
+    value = Record()
+    for name, item in fields.items():
+        setattr(value, name.replace("_", "-"), item)
+    return value
+
+
+def _artifactrecord(info: ArtifactInfo) -> Record:
+    return record(
+        id=info.id, name=info.name, content_type=info.content_type, size=info.size, hash=info.hash
+    )
+
+
+def _config_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _log(_store: Any, level: str, message: str, fields: str) -> None:
+    try:
+        parsed = json.loads(fields) if fields.strip() else {}
+    except json.JSONDecodeError:
+        parsed = {"fields": fields}
+    _services().logs.append({"level": level, "message": message, "fields": parsed})
+
+
+def _fetch(_store: Any, request: Record) -> Record | Variant:
+    services = _services()
+    method = wit_field(request, "method")
+    url = wit_field(request, "url")
+    timeout_ms = wit_field(request, "timeout-ms")
+    client = services.http
+    if client is None:
+        return Variant("failed", "outbound HTTP is not available in this host")
+    result = outbound.fetch(
+        client,
+        method,
+        url,
+        [tuple(h) for h in wit_field(request, "headers")],
+        wit_field(request, "body"),
+        None if timeout_ms is None else timeout_ms / 1000,
+        services.allowed_hosts,
+    )
+    entry: dict[str, Any] = {"method": method.upper(), "url": url}
+    if isinstance(result, outbound.Failure):
+        services.logs.append(
+            {
+                "level": "warn",
+                "message": f"http {result.kind}",
+                "fields": {**entry, "reason": result.message},
+            }
+        )
+        return Variant(result.kind, result.message)
+    services.logs.append(
+        {
+            "level": "info",
+            "message": "http request",
+            "fields": {**entry, "status": result.status, "bytes": len(result.body)},
+        }
+    )
+    return record(status=result.status, headers=result.headers, body=result.body)
+
+
+def _put_artifact(_store: Any, name: str, content_type: str, data: bytes) -> Record | str:
+    services = _services()
+    try:
+        info = services.put_artifact(name, content_type, bytes(data))
+    except Exception as exc:  # a store failure is the component's to handle, as a value
+        return f"could not store artifact {name!r}: {exc}"
+    services.artifacts.append(info)
+    return _artifactrecord(info)
+
+
+def _get_artifact(_store: Any, artifact_id: str) -> bytes | str:
+    try:
+        return _services().get_artifact(artifact_id)
+    except Exception as exc:
+        return f"no artifact {artifact_id!r}: {exc}"
+
+
+def build_linker(linker: Linker) -> None:
+    """Define every `fuchsia:platform` import on `linker`."""
+    with linker.root() as root:
+        with root.add_instance(f"{PLATFORM}/kv@{VERSION}") as kv:
+            kv.add_func("get", lambda _s, key: _services().kv_get(key))
+            kv.add_func("set", lambda _s, key, value: _services().kv_set(key, value))
+            kv.add_func("delete", lambda _s, key: _services().kv_delete(key))
+        with root.add_instance(f"{PLATFORM}/config@{VERSION}") as config:
+            config.add_func("get", lambda _s, key: _optional_config(key))
+            config.add_func("all", lambda _s: json.dumps(dict(_services().config)))
+        with root.add_instance(f"{PLATFORM}/log@{VERSION}") as log:
+            log.add_func("log", _log)
+        with root.add_instance(f"{PLATFORM}/http@{VERSION}") as http:
+            http.add_func("fetch", _fetch)
+        with root.add_instance(f"{PLATFORM}/artifacts@{VERSION}") as artifacts:
+            artifacts.add_func("put", _put_artifact)
+            artifacts.add_func("get", _get_artifact)
+
+
+def _optional_config(key: str) -> str | None:
+    config = _services().config
+    return _config_value(config[key]) if key in config else None

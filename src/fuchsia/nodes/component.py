@@ -1,0 +1,189 @@
+"""`component`: run a task of a WebAssembly component on a worker thread.
+
+The attempt's inputs are checked against the task's input schema before the component is
+called, and its output against the output schema when one is declared. The component's kv
+and artifact imports reach the store through the engine's event loop; everything else it
+does stays on the worker thread, where wasmtime runs without holding the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import jsonschema
+
+from fuchsia.components.registry import Registry
+from fuchsia.errors import ComponentLoadError, InputError, OutputError
+from fuchsia.nodes import NodeContext
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ComponentSettings:
+    registry: Registry
+    cache: Path
+    threads: int = max(2, min(8, os.cpu_count() or 2))
+
+
+class ComponentRuntime:
+    """The wasm host, the registry, a thread pool and an HTTP client for one engine.
+
+    Built the first time a component node runs, so engines that never run one never load
+    wasmtime."""
+
+    def __init__(self, settings: ComponentSettings) -> None:
+        from fuchsia.components.host import HostSettings, WasmHost
+
+        self.registry = settings.registry
+        self.host = WasmHost(
+            HostSettings(
+                cache_dir=settings.cache / "compiled",
+                instances=max(32, settings.threads * 2),
+            )
+        )
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            settings.threads, thread_name_prefix="fuchsia-wasm"
+        )
+        self.http = httpx.Client()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.http.close()
+        self.host.close()
+
+    def execute(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
+        """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
+        from fuchsia.components.host import Grants
+
+        installed = self.registry.resolve(spec["component"])
+        if installed.digest != spec["digest"]:
+            raise ComponentLoadError(
+                f"{spec['component']}: the workflow was locked to {spec['digest']} but the "
+                f"registry has {installed.digest}; lock the workflow again"
+            )
+        loaded = self.host.load(installed.digest, lambda: self.registry.read_wasm(installed))
+        grants = spec["grants"]
+        return self.host.run_task(
+            loaded,
+            Grants(
+                allowed_hosts=tuple(grants["allowed_hosts"]),
+                allowed_paths=tuple(
+                    (path, bool(writable)) for path, writable in grants["allowed_paths"]
+                ),
+                memory_limit=grants["memory_limit"],
+            ),
+            call,
+            services,
+        )
+
+
+async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
+    from fuchsia.components.host import Call
+
+    assert ctx.components is not None and ctx.store is not None
+    spec = ctx.spec
+    inputs = rendered["inputs"]
+    _validate(inputs, spec["input_schema"], InputError, "input")
+    runtime = ctx.components()
+    loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
+    call = Call(
+        execution_id=ctx.execution_id,
+        workflow=ctx.workflow,
+        node_id=ctx.node_id,
+        task=spec["task"],
+        attempt=ctx.attempt,
+        input=json.dumps(inputs),
+        timeout=ctx.timeout,
+        cancelled=cancelled,
+    )
+    services = _services(ctx, rendered["config"], spec["grants"]["allowed_hosts"], runtime, loop)
+    future = loop.run_in_executor(runtime.pool, runtime.execute, spec, call, services)
+    try:
+        result = await asyncio.shield(future)
+    except asyncio.CancelledError:
+        cancelled.set()  # the wasm stops at its next epoch tick
+        raise
+    finally:
+        ctx.logs.extend(services.logs)
+    _validate(result.data, spec["output_schema"], OutputError, "output")
+    data = result.data
+    if result.artifacts:
+        refs = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "hash": a.hash,
+            }
+            for a in result.artifacts
+        ]
+        data = (
+            {**data, "artifacts": refs}
+            if isinstance(data, dict)
+            else {"data": data, "artifacts": refs}
+        )
+    return data
+
+
+def _services(
+    ctx: NodeContext,
+    config: dict[str, Any],
+    allowed_hosts: list[str],
+    runtime: ComponentRuntime,
+    loop: asyncio.AbstractEventLoop,
+) -> Any:
+    from fuchsia.components.imports import ArtifactInfo, Services
+
+    store = ctx.store
+    assert store is not None
+    scope = f"execution:{ctx.execution_id}"
+
+    def on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    def put_artifact(name: str, content_type: str, data: bytes) -> ArtifactInfo:
+        ref = on_loop(store.put_artifact(ctx.execution_id, ctx.node_id, name, content_type, data))
+        return ArtifactInfo(ref.id, ref.name, ref.content_type, ref.size, ref.hash)
+
+    def get_artifact(artifact_id: str) -> bytes:
+        for ref in on_loop(store.list_artifacts(ctx.execution_id)):
+            if ref.id == artifact_id:
+                return on_loop(store.get_blob(ref.hash))
+        raise KeyError(artifact_id)
+
+    return Services(
+        kv_get=lambda key: on_loop(store.kv_get(scope, key)),
+        kv_set=lambda key, value: on_loop(store.kv_set(scope, key, value)),
+        kv_delete=lambda key: on_loop(store.kv_delete(scope, key)),
+        put_artifact=put_artifact,
+        get_artifact=get_artifact,
+        config=config,
+        allowed_hosts=tuple(allowed_hosts),
+        http=runtime.http,
+    )
+
+
+def _validate(value: Any, schema: dict[str, Any] | None, error: type[Exception], what: str) -> None:
+    if schema is None:
+        return
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if problems:
+        lines = [f"{what}{_path(e.absolute_path)}: {e.message}" for e in problems[:5]]
+        raise error(f"the {what} does not match the task's {what} schema: " + "; ".join(lines))
+
+
+def _path(parts: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)

@@ -1,0 +1,529 @@
+"""Component nodes end to end: real components built from source, run by the real host.
+
+Components are built once per source change (tests/support/components.py) and compiled once
+per session into a shared cache (FUCHSIA_CACHE), so each test only installs and runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fuchsia import Engine, Execution
+from fuchsia.components.host import Call, Grants, HostSettings, WasmHost, verify_exports
+from fuchsia.components.imports import ArtifactInfo, Services
+from fuchsia.components.package import digest_of
+from fuchsia.components.registry import Registry
+from fuchsia.errors import Cancelled, ComponentLoadError
+from support.components import CACHE, built_component
+from support.httpserver import LoopbackServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ROOT / "tests" / "components"
+
+
+@pytest.fixture(scope="module")
+def compiled_cache() -> Iterator[Path]:
+    """One compiled-component cache for the whole module (and later sessions)."""
+    path = CACHE / "compiled-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUCHSIA_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def edge_build() -> Path:
+    return built_component(SOURCES / "edge").parent
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+@pytest.fixture
+def home(tmp_path: Path, compiled_cache: Path) -> Path:
+    return tmp_path / "home"
+
+
+def install(home: Path, build: Path, tmp: Path, **manifest_changes: Any) -> str:
+    """Install a built component, with manifest fields changed for this test."""
+    directory = tmp / f"src-{build.name}-{len(list(tmp.glob('src-*')))}"
+    shutil.copytree(build, directory)
+    manifest_path = directory / "component.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text())
+    for key, value in manifest_changes.items():
+        if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+            manifest[key] = {**manifest[key], **value}
+        else:
+            manifest[key] = value
+    manifest_path.write_text(yaml.safe_dump(manifest))
+    return Registry(home / "components").install(directory).ref
+
+
+def run_flow(home: Path, tmp: Path, text: str, payload: Any = None) -> Execution:
+    flow = tmp / "flow.yaml"
+    flow.write_text(text)
+
+    async def main() -> Execution:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            return await engine.run(str(flow), payload)
+
+    return asyncio.run(main())
+
+
+def node_events(home: Path, execution_id: str, kind: str) -> list[dict[str, Any]]:
+    async def main() -> list[dict[str, Any]]:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            return [e.data or {} for e in await engine.events(execution_id) if e.type == kind]
+
+    return asyncio.run(main())
+
+
+def test_kv_is_shared_within_an_execution_and_isolated_between_executions(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    flow = f"""
+name: counting
+nodes:
+  first: {{component: "{ref}", task: counter}}
+  second: {{after: first, component: "{ref}", task: counter}}
+"""
+    one = run_flow(home, tmp_path, flow)
+    two = run_flow(home, tmp_path, flow)
+    assert one.status == two.status == "completed", one.error
+    assert one.node("first").output["count"] == 1
+    assert one.result["count"] == 2
+    assert two.node("first").output["count"] == 1  # a new execution starts with empty kv
+    assert two.result["execution"] == two.id
+
+
+def test_config_merges_manifest_defaults_under_node_config(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: configured
+nodes:
+  read:
+    component: "{ref}"
+    task: settings
+    config: {{level: 3, greeting: "{{{{ who }}}}"}}
+""",
+        {"who": "hi there"},
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result == {
+        "all": {"greeting": "hi there", "level": 3},
+        "greeting": "hi there",
+        "missing": None,
+    }
+
+
+def test_component_logs_are_recorded_with_the_node(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: logging
+nodes:
+  talk: {{component: "{ref}", task: chatty}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    logs = node_events(home, execution.id, "log")
+    assert [(line["level"], line["message"]) for line in logs] == [
+        ("info", "hello from the component"),
+        ("warn", "careful"),
+    ]
+    assert logs[0]["fields"] == {"n": 1}
+    assert logs[0]["attempt"] == 1
+
+
+def test_artifacts_are_stored_with_their_content_type_and_referenced_in_the_output(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: reporting
+nodes:
+  make: {{component: "{ref}", task: report, inputs: {{text: "x,y\\n3,4\\n"}}}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result["read_back"] == "x,y\n3,4\n"
+    [artifact] = execution.result["artifacts"]
+    assert artifact["name"] == "report.csv"
+    assert artifact["content_type"] == "text/csv"
+    assert artifact["hash"] == digest_of(b"x,y\n3,4\n")
+
+    async def stored() -> tuple[list[Any], bytes]:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            refs = await engine.store.list_artifacts(execution.id)
+            return refs, await engine.store.get_blob(refs[0].hash)
+
+    refs, blob = asyncio.run(stored())
+    assert [(r.name, r.content_type, r.size) for r in refs] == [("report.csv", "text/csv", 8)]
+    assert blob == b"x,y\n3,4\n"
+
+
+def test_http_import_allows_listed_hosts_and_denies_others_with_the_pattern_to_add(
+    home: Path, tmp_path: Path, edge_build: Path, server: LoopbackServer
+) -> None:
+    ref = install(
+        home,
+        edge_build,
+        tmp_path,
+        capabilities={"allowed_hosts": [f"http://127.0.0.1:{server.port}"]},
+    )
+    other = server.port + 1 if server.port < 65535 else server.port - 1
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: fetching
+nodes:
+  allowed: {{component: "{ref}", task: fetch, inputs: {{url: "{server.url("/ok/comp")}"}}}}
+  denied: {{component: "{ref}", task: fetch, inputs: {{url: "http://127.0.0.1:{other}/x"}}}}
+  slow:
+    component: "{ref}"
+    task: fetch
+    inputs: {{url: "{server.url("/slow?seconds=3")}", timeout_ms: 200}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    allowed = execution.node("allowed").output
+    assert allowed["status"] == 200 and '"name": "comp"' in allowed["body"]
+    denied = execution.node("denied").output
+    assert denied["error"] == "HttpError_Denied"
+    assert f"http://127.0.0.1:{other}" in denied["message"]
+    assert "allowed_hosts" in denied["message"]
+    assert execution.node("slow").output["error"] == "HttpError_Timeout"
+    requests = [
+        line
+        for line in node_events(home, execution.id, "log")
+        if line["message"].startswith("http")
+    ]
+    assert {line["message"] for line in requests} == {"http request", "http denied", "http timeout"}
+
+
+def test_an_infinite_loop_is_stopped_by_the_node_timeout_and_recorded_as_timed_out(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: spinning
+nodes:
+  spin: {{component: "{ref}", task: spin, timeout: 300ms}}
+  after_spin: {{after: spin, transform: {{never: true}}}}
+""",
+    )
+    assert execution.status == "failed"
+    assert execution.node("spin").status == "timed_out"
+    assert execution.node("after_spin").status == "cancelled"
+
+
+def test_a_memory_hog_is_stopped_by_the_memory_limit(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path, capabilities={"memory_limit": "64MiB"})
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: hogging
+nodes:
+  hog: {{component: "{ref}", task: hog}}
+""",
+    )
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["type"] == "memory_limit"
+
+
+@pytest.mark.parametrize(
+    ("task", "kind", "words"),
+    [
+        ("trap", "trap", "trapped"),
+        ("not-json", "output_error", "not JSON"),
+        ("huge", "output_error", "the cap is"),
+        ("refuse", "task_error", "can never work"),
+    ],
+)
+def test_a_misbehaving_component_fails_its_node_with_a_typed_error_and_the_engine_goes_on(
+    home: Path, tmp_path: Path, edge_build: Path, task: str, kind: str, words: str
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: misbehaving
+nodes:
+  bad: {{component: "{ref}", task: {task}, on_error: continue}}
+  next: {{component: "{ref}", task: echo, inputs: {{name: fine}}}}
+""",
+    )
+    assert execution.status == "completed_with_errors"
+    error = execution.node("bad").error
+    assert error is not None
+    assert error["type"] == kind
+    assert words in error["message"]
+    assert execution.node("next").output["input"] == {"name": "fine"}
+
+
+def test_retryable_task_errors_are_retried_and_permanent_ones_are_not(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: retrying
+defaults:
+  retry: {{max_attempts: 3, initial_delay: 10ms}}
+nodes:
+  flaky: {{component: "{ref}", task: flaky, inputs: {{succeed_on: 2}}}}
+  refuse: {{component: "{ref}", task: refuse, on_error: continue}}
+""",
+    )
+    assert execution.node("flaky").output == {"attempt": 2}
+    assert [a.status for a in execution.node("flaky").attempts] == ["failed", "succeeded"]
+    assert len(execution.node("refuse").attempts) == 1
+
+
+def test_inputs_are_checked_against_the_task_schema_before_the_call(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: typed
+nodes:
+  echo: {{component: "{ref}", task: echo, inputs: {{name: "{{{{ n }}}}"}}}}
+""",
+        {"n": 5},
+    )
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["type"] == "input_error"
+    assert "input.name: 5 is not of type 'string'" in execution.error["message"]
+
+
+def test_a_tampered_wasm_is_refused_naming_both_digests(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    installed = Registry(home / "components").resolve(ref)
+    good = installed.digest
+    data = bytearray(installed.wasm_path.read_bytes())
+    data[-1] ^= 0xFF
+    installed.wasm_path.write_bytes(bytes(data))
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: tampered
+nodes:
+  echo: {{component: "{ref}", task: echo}}
+""",
+    )
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert good in execution.error["message"]
+    assert digest_of(bytes(data)) in execution.error["message"]
+
+
+def test_two_component_nodes_run_at_the_same_time_on_two_threads(
+    home: Path, tmp_path: Path, edge_build: Path, server: LoopbackServer
+) -> None:
+    ref = install(
+        home,
+        edge_build,
+        tmp_path,
+        capabilities={"allowed_hosts": [f"http://127.0.0.1:{server.port}"]},
+    )
+    # the barrier answers only once both requests are in flight at once
+    url = server.url("/barrier/two-nodes?n=2")
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: parallel
+nodes:
+  left: {{component: "{ref}", task: fetch, inputs: {{url: "{url}", timeout_ms: 20000}}}}
+  right: {{component: "{ref}", task: fetch, inputs: {{url: "{url}", timeout_ms: 20000}}}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result["left"]["status"] == 200
+    assert execution.result["right"]["status"] == 200
+
+
+def test_a_component_built_against_the_original_fuschia_interface_runs(
+    home: Path, tmp_path: Path
+) -> None:
+    build = built_component(SOURCES / "legacy").parent
+    ref = install(home, build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: old
+nodes:
+  double: {{component: "{ref}", task: double, inputs: {{n: 21}}}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result == {"legacy": True, "node": "double", "task": "double", "doubled": 42}
+
+
+def test_a_component_importing_network_sockets_is_refused_before_it_runs(
+    home: Path, tmp_path: Path
+) -> None:
+    build = built_component(SOURCES / "networked").parent
+    ref = install(home, build, tmp_path)
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: sockets
+nodes:
+  net: {{component: "{ref}", task: ping}}
+""",
+    )
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["type"] == "capability_denied"
+    assert "wasi:sockets/" in execution.error["message"]
+    assert "capabilities.allowed_hosts" in execution.error["message"]
+    assert len(execution.node("net").attempts) == 1
+
+
+# -- the host itself ---------------------------------------------------------------------------
+
+
+def services() -> Services:
+    def put(name: str, content_type: str, data: bytes) -> ArtifactInfo:
+        return ArtifactInfo("a", name, content_type, len(data), digest_of(data))
+
+    store: dict[str, str] = {}
+
+    def delete(key: str) -> None:
+        store.pop(key, None)
+
+    return Services(
+        kv_get=store.get,
+        kv_set=store.__setitem__,
+        kv_delete=delete,
+        put_artifact=put,
+        get_artifact=lambda _: b"",
+    )
+
+
+def test_cancellation_stops_a_running_component(edge_build: Path, compiled_cache: Path) -> None:
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled"))
+    try:
+        wasm = (edge_build / "component.wasm").read_bytes()
+        loaded = host.load(digest_of(wasm), lambda: wasm)
+        cancel = threading.Event()
+        threading.Timer(0.3, cancel.set).start()
+        with pytest.raises(Cancelled, match="cancelled"):
+            host.run_task(
+                loaded, Grants(), Call("e", "w", "n", "spin", 1, "{}", cancelled=cancel), services()
+            )
+    finally:
+        host.close()
+
+
+@pytest.mark.parametrize(
+    ("wasm", "words"),
+    [
+        (b"this is not wasm at all", "not WebAssembly"),
+        (b"\x00asm\x01\x00\x00\x00", "core WebAssembly module"),
+        (b"\x00asm\x0d\x00\x01\x00\xff\xff", "not a loadable component"),
+    ],
+)
+def test_bad_bytes_are_refused_with_a_clear_load_error(
+    compiled_cache: Path, tmp_path: Path, wasm: bytes, words: str
+) -> None:
+    host = WasmHost(HostSettings(cache_dir=tmp_path))
+    try:
+        with pytest.raises(ComponentLoadError, match=words):
+            host.load(digest_of(wasm), lambda: wasm)
+    finally:
+        host.close()
+
+
+def test_a_component_of_the_wrong_world_is_refused(edge_build: Path, compiled_cache: Path) -> None:
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled"))
+    try:
+        wasm = (edge_build / "component.wasm").read_bytes()
+        loaded = host.load(digest_of(wasm), lambda: wasm)
+        verify_exports(loaded, "task-component")
+        with pytest.raises(ComponentLoadError, match="must export fuchsia:platform/trigger"):
+            verify_exports(loaded, "trigger-component")
+    finally:
+        host.close()
+
+
+def test_a_compiled_component_is_cached_for_the_next_process(
+    edge_build: Path, tmp_path: Path
+) -> None:
+    wasm = edge_build / "component.wasm"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from fuchsia.components.host import HostSettings, WasmHost\n"
+        "from fuchsia.components.package import digest_of\n"
+        "data = Path(sys.argv[1]).read_bytes()\n"
+        "host = WasmHost(HostSettings(cache_dir=Path(sys.argv[2])))\n"
+        "print(host.load(digest_of(data), lambda: data).exports)\n"
+        "print(host.cache_path(digest_of(data)).exists())\n"
+        "host.close()\n"
+    )
+    cache = tmp_path / "compiled"
+    first = subprocess.run(
+        [sys.executable, "-c", script, str(wasm), str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert first.stdout.splitlines()[-1] == "True"
+    entries = list(cache.iterdir())
+    stamp = entries[0].stat().st_mtime_ns
+    second = subprocess.run(
+        [sys.executable, "-c", script, str(wasm), str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert second.stdout == first.stdout
+    assert [e.stat().st_mtime_ns for e in cache.iterdir()] == [stamp]  # loaded, not rewritten
