@@ -20,10 +20,11 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/fuchsia validate examples/hello.yaml
 	$(BIN)/fuchsia run examples/hello.yaml --input '{"name": "Ada"}'
+	$(BIN)/python examples/run_components.py
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 types: $(VENV)/.dev
 	$(BIN)/mypy
@@ -33,6 +34,7 @@ test: lint types
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/components.py
 
 clean:
-	rm -rf $(VENV) .fuchsia .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .fuchsia .cache .mypy_cache .ruff_cache .pytest_cache

@@ -10,8 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def python_blocks() -> list[str]:
+    """The Python examples of the README's "The Python API" section."""
     text = (ROOT / "README.md").read_text()
-    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    section = text.split("## The Python API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
 def test_readme_python_example_runs(tmp_path: Path) -> None:

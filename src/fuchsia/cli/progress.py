@@ -62,7 +62,7 @@ class Progress:
 
     def _apply(self, event: Event) -> None:
         node = event.node_id
-        if node is None or node not in self.states:
+        if node is None or node not in self.states or not event.type.startswith("node_"):
             return
         status = event.type.removeprefix("node_")
         self.states[node] = "pending" if status == "interrupted" else status
@@ -75,6 +75,18 @@ class Progress:
     def _line(self, event: Event) -> None:
         stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
         data = event.data or {}
+        if event.type == "log":
+            fields = data.get("fields") or {}
+            detail = (
+                " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
+            )
+            self.console.print(
+                f"{stamp} {event.node_id} log [{data.get('level')}] {data.get('message')}"
+                + (f" {detail}" if detail else ""),
+                markup=False,
+                highlight=False,
+            )
+            return
         subject, _, status = event.type.partition("_")
         name = event.node_id if subject == "node" else "execution"
         detail = ""

@@ -30,7 +30,7 @@ from typing import Any
 import wasmtime
 from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi  # the epoch-deadline callback is not wrapped by wasmtime-py
-from wasmtime.component import Component, Linker, Record, Variant
+from wasmtime.component import Component, ExportIndex, Linker, Record, Variant
 
 from fuchsia.components import imports
 from fuchsia.errors import (
@@ -59,6 +59,8 @@ class HostSettings:
     tick: float = 0.01
     # Instances alive at once (attempts running in parallel in this process).
     instances: int = 32
+    # Bytes of each instance memory reset in place (memset) instead of unmapped.
+    keep_resident: int = 64 * MiB
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Loaded:
     component: Component
     imports: tuple[str, ...]
     exports: tuple[str, ...]
+    execute: ExportIndex | None  # the task interface's `execute`, found once per component
 
     @property
     def legacy(self) -> bool:
@@ -189,11 +192,15 @@ class WasmHost:
 
     def _describe(self, digest: str, component: Component) -> Loaded:
         kind = component.type
+        exports = tuple(sorted(kind.exports(self.engine)))
+        interface = TASK_EXPORT if TASK_EXPORT in exports else LEGACY_TASK_EXPORT
+        index = component.get_export_index(interface)
         return Loaded(
             digest=digest,
             component=component,
             imports=tuple(sorted(kind.imports(self.engine))),
-            exports=tuple(sorted(kind.exports(self.engine))),
+            exports=exports,
+            execute=component.get_export_index("execute", index) if index else None,
         )
 
     # -- granting ------------------------------------------------------------------------
@@ -250,11 +257,9 @@ class WasmHost:
 
     def _invoke(self, store: Store, loaded: Loaded, call: Call) -> Any:
         instance = self._linker.instantiate(store, loaded.component)
-        interface = TASK_EXPORT if not loaded.legacy else LEGACY_TASK_EXPORT
-        index = instance.get_export_index(store, interface)
-        execute = instance.get_export_index(store, "execute", index) if index else None
-        func = instance.get_func(store, execute) if execute else None
+        func = instance.get_func(store, loaded.execute) if loaded.execute else None
         if func is None:
+            interface = LEGACY_TASK_EXPORT if loaded.legacy else TASK_EXPORT
             raise ComponentLoadError(f"{interface} has no `execute` function")
         if loaded.legacy:
             context = imports.record(
@@ -356,7 +361,9 @@ def _pooling(config: Config, settings: HostSettings) -> None:
         ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, 100_000)
         ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, MiB)
         ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, settings.max_memory)
-        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, 64 * MiB)
+        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(
+            pool, settings.keep_resident
+        )
         ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pool, MiB)
         ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
     finally:
