@@ -16,8 +16,6 @@ import difflib
 import ipaddress
 import math
 import re
-import types
-import typing
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
@@ -38,6 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fuchsia.definition.source import Loc, Source, read_file
+from fuchsia.definition.validate import fields_at
 from fuchsia.errors import DefinitionError, Problem
 
 MANIFEST_FILE = "component.yaml"
@@ -481,7 +480,7 @@ def _problems(source: Source, exc: ValidationError) -> list[Problem]:
         if kind == "extra_forbidden":
             key = str(loc[-1])
             message = f"{_where(loc[:-1])}: unknown key {key!r}"
-            close = difflib.get_close_matches(key, _fields_at(loc[:-1]), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, fields_at(loc[:-1], Manifest), n=1, cutoff=0.6)
             if close:
                 message += f" (did you mean {close[0]!r}?)"
             problems.append(source.problem(loc, message, key=True))
@@ -504,37 +503,3 @@ def _where(loc: Loc) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "component"
-
-
-def _fields_at(loc: Loc) -> list[str]:
-    """The keys the manifest accepts at `loc`, for did-you-mean suggestions."""
-    current: Any = Manifest
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(part, str) and _is_model(current):
-            field = current.model_fields.get(part)
-            if field is None:
-                return []
-            current = field.annotation
-        else:
-            args = typing.get_args(current)
-            current = args[-1] if args else None
-    current = _unwrap(current)
-    return list(current.model_fields) if _is_model(current) else []
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Optional/Annotated down to the model or container they hold."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = members[0]
-        else:
-            return annotation

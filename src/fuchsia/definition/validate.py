@@ -60,7 +60,7 @@ def _model_problems(source: Source, exc: ValidationError) -> Iterator[Problem]:
         if kind == "extra_forbidden":
             key = str(loc[-1])
             message = f"{where(loc[:-1])}: unknown key {key!r}"
-            suggestion = difflib.get_close_matches(key, _fields_at(loc[:-1]), n=1, cutoff=0.6)
+            suggestion = difflib.get_close_matches(key, fields_at(loc[:-1]), n=1, cutoff=0.6)
             if suggestion:
                 message += f" (did you mean {suggestion[0]!r}?)"
             yield source.problem(loc, message, key=True)
@@ -71,9 +71,9 @@ def _model_problems(source: Source, exc: ValidationError) -> Iterator[Problem]:
             yield source.problem(loc, f"{where(loc)}: {text}")
 
 
-def _fields_at(loc: Loc) -> list[str]:
-    """The keys the model accepts at `loc`, for did-you-mean suggestions."""
-    current: Any = WorkflowDef
+def fields_at(loc: Loc, root: type[BaseModel] = WorkflowDef) -> list[str]:
+    """The keys `root` accepts at `loc`, for did-you-mean suggestions."""
+    current: Any = root
     for part in loc:
         current = _model_of(current)
         if current is None:
