@@ -19,7 +19,7 @@ A failed upstream with `on_error: continue` counts as settled without success.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +51,17 @@ class Step:
 
 
 def advance(
-    workflow: LockedWorkflow, states: Mapping[str, str], changed: Iterable[str] | None = None
+    workflow: LockedWorkflow,
+    states: Mapping[str, str],
+    changed: Iterable[str] | None = None,
+    skipped_edges: Collection[tuple[str, str]] = (),
 ) -> Step:
     """Decide the pending successors of `changed` (every node when None).
 
     Skips propagate: a node skipped here is treated as settled for its own successors within
-    the same call, so one call returns the whole consequence of a change.
+    the same call, so one call returns the whole consequence of a change. `skipped_edges`
+    holds (branch, successor) pairs a branch did not choose: for that successor the branch
+    counts as skipped even though it succeeded.
     """
     view = dict(states)
     step = Step()
@@ -65,7 +70,7 @@ def advance(
         node_id = frontier.popleft()
         if view.get(node_id, PENDING) != PENDING:
             continue
-        verdict = _verdict(workflow.nodes[node_id], workflow, view)
+        verdict = _verdict(workflow.nodes[node_id], view, skipped_edges)
         if verdict == "ready":
             step.ready.append(node_id)
             view[node_id] = "ready"
@@ -83,12 +88,16 @@ def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
     return out
 
 
-def _verdict(node: LockedNode, workflow: LockedWorkflow, view: Mapping[str, str]) -> str | None:
+def _verdict(
+    node: LockedNode, view: Mapping[str, str], skipped_edges: Collection[tuple[str, str]]
+) -> str | None:
     if not node.after:
         return "ready"
     succeeded = settled = 0
     for up in node.after:
         status = view.get(up, PENDING)
+        if status == SUCCEEDED and (up, node.id) in skipped_edges:
+            status = SKIPPED
         if status == SUCCEEDED:
             succeeded += 1
             settled += 1

@@ -32,7 +32,6 @@ def lock_problems(text: str) -> list[str]:
 # --- node kinds and modifiers --------------------------------------------------------------
 
 UNSUPPORTED = {
-    "branch": "branch:\n      - {when: 'data.total > 10', then: big}\n    default: small",
     "wait_signal": "wait: {signal: approval, timeout: 24h}",
     "wait_for": "wait: {for: 5m}",
     "wait_until": "wait: {until: '2030-01-01T00:00:00Z'}",
@@ -52,7 +51,7 @@ def test_an_unsupported_node_kind_parses_but_is_rejected_at_lock_naming_the_node
     label = kind.split("_")[0]
     assert lock_problems(text) == [
         f"w.yaml:4:3: node 'subject': `{label}` nodes are not supported yet "
-        "(this version runs transform, http and component nodes)"
+        "(this version runs transform, http, component and branch nodes)"
     ]
 
 

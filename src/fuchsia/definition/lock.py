@@ -26,7 +26,7 @@ from fuchsia.errors import DefinitionError, StoreError
 from fuchsia.templates import Renderer, compile_value
 
 FORMAT = 1
-SUPPORTED_KINDS = frozenset({"transform", "http", "component"})
+SUPPORTED_KINDS = frozenset({"transform", "http", "component", "branch"})
 DEFAULT_HTTP_TIMEOUT = 30.0
 DEFAULT_COMPONENT_TIMEOUT = 60.0
 
@@ -117,7 +117,7 @@ def lock(
                 source.problem(
                     ("nodes", node_id),
                     f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform, http and component nodes)",
+                    "(this version runs transform, http, component and branch nodes)",
                     key=True,
                 )
             )
@@ -178,6 +178,11 @@ def _node_document(
         spec = node.http.model_dump(by_alias=True) if node.http else None
     elif kind == "component":
         spec = component
+    elif kind == "branch":
+        spec = {
+            "rules": [{"when": r.when, "then": list(r.then)} for r in node.branch or []],
+            "default": list(node.default or []),
+        }
     retry = RetryPolicy()
     merged = {
         **{
@@ -257,6 +262,8 @@ def _templated(kind: str, spec: Any) -> Any:
     its schemas or grants); the whole spec of other kinds."""
     if kind == "component":
         return {"inputs": spec["inputs"], "config": spec["config"]}
+    if kind == "branch":
+        return {}  # conditions are CEL, evaluated by the branch itself
     return spec
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
+from fuchsia import expressions
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
 from fuchsia.definition.source import Loc, Source
 from fuchsia.errors import DefinitionError, Problem
@@ -306,9 +307,22 @@ def _is_cel(loc: Loc) -> bool:
     )
 
 
+def _condition_problems(source: Source, loc: Loc, value: str) -> Iterator[Problem]:
+    error = expressions.check_syntax(value)
+    if error:
+        line, column = source.position(loc)
+        yield Problem(
+            source.file,
+            line + error[0] - 1,
+            column,
+            f"{where(loc)}: CEL error at column {error[1]} of the condition: {error[2]}",
+        )
+
+
 def _template_problems(source: Source, loc: Loc, value: Any) -> Iterator[Problem]:
     if isinstance(value, str):
         if _is_cel(loc):
+            yield from _condition_problems(source, loc, value)
             return
         error = check_syntax(value)
         if error:

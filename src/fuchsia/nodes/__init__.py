@@ -27,3 +27,4 @@ class NodeContext:
     store: Store | None = None
     components: Callable[[], ComponentRuntime] | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
+    scope: dict[str, Any] | None = None  # what the node's templates see

@@ -24,7 +24,7 @@ from typing import Any
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, Interrupted, NodeError, NodeTimeout
-from fuchsia.nodes import NodeContext, component, http, transform
+from fuchsia.nodes import NodeContext, branch, component, http, transform
 from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
 from fuchsia.store.base import Store
@@ -53,6 +53,7 @@ EXECUTORS: dict[str, Executor] = {
     "transform": transform.run,
     "http": http.run,
     "component": component.run,
+    "branch": branch.run,
 }
 Listener = Callable[[str, list[Event]], None]
 
@@ -119,6 +120,9 @@ class Driver:
         self.inbox: asyncio.Queue[Outcome | RetryDue] = asyncio.Queue()
         self.first_error: dict[str, Any] | None = None
         self.started_iso = iso(self.started_at)
+        self.skipped_edges: set[tuple[str, str]] = set()
+        for node_id, output in self.outputs.items():
+            self._note_branch(node_id, output)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class Driver:
                 self.states[node_id] = PENDING
             elif state == "ready":
                 self.states[node_id] = PENDING
-        step = scheduler.advance(self.wf, self.states)
+        step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
         status = self._schedule(t, step)
         await self._commit(t)
         self._launch(step.ready)
@@ -210,7 +214,7 @@ class Driver:
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
         if fatal:
             return await self._abort(FAILED, self.first_error, t)
-        step = scheduler.advance(self.wf, self.states, changed)
+        step = scheduler.advance(self.wf, self.states, changed, self.skipped_edges)
         step.ready.extend(to_start)
         status = self._schedule(t, step)
         await self._commit(t)
@@ -279,6 +283,7 @@ class Driver:
         if o.error is None:
             self.states[o.node_id] = SUCCEEDED
             self.outputs[o.node_id] = o.output
+            self._note_branch(o.node_id, o.output)
             if o.context:
                 self.context.update(o.context)
                 t.execution = ExecutionUpdate(context=self.context)
@@ -416,6 +421,7 @@ class Driver:
                 store=self.rt.store,
                 components=self.rt.components,
                 logs=outcome.logs,
+                scope=scope,
             )
             run = EXECUTORS[node.kind](outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":
@@ -437,14 +443,34 @@ class Driver:
             )
         self.inbox.put_nowait(outcome)
 
+    def _note_branch(self, node_id: str, output: Any) -> None:
+        """Remember which successors a finished branch did not choose."""
+        node = self.wf.nodes.get(node_id)
+        if node is None or node.kind != "branch" or not isinstance(output, dict):
+            return
+        taken = set(output.get("taken") or ())
+        for target in branch.conditional_targets(node.spec) - taken:
+            self.skipped_edges.add((node_id, target))
+
+    def _data_of(self, node_id: str) -> Any:
+        """A node's output as its successors see it (a branch passes its input through)."""
+        output = self.outputs.get(node_id)
+        if self.wf.nodes[node_id].kind == "branch" and isinstance(output, dict):
+            return output.get("data")
+        return output
+
     def _scope(self, node: LockedNode, number: int) -> dict[str, Any]:
         data: Any
         if not node.after:
             data = self.record.payload
         elif node.join is None:
-            data = self.outputs.get(node.after[0])
+            data = self._data_of(node.after[0])
         else:
-            data = {up: self.outputs[up] for up in node.after if up in self.outputs}
+            data = {
+                up: self._data_of(up)
+                for up in node.after
+                if up in self.outputs and (up, node.id) not in self.skipped_edges
+            }
         scope = dict(data) if isinstance(data, dict) else {}
         scope["data"] = data
         scope["context"] = self.context

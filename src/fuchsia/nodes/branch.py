@@ -1,0 +1,34 @@
+"""`branch`: choose successors by CEL rules; the first true rule's `then` runs, else `default`.
+
+The branch passes its input data through: its successors see what it saw. The successors it
+did not choose are skipped (DESIGN.md §4); a successor named by no rule always runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuchsia.errors import InputError
+from fuchsia.expressions import ExpressionError, evaluate
+from fuchsia.nodes import NodeContext
+
+
+async def run(_rendered: Any, ctx: NodeContext) -> Any:
+    spec = ctx.spec
+    scope = ctx.scope or {}
+    variables = {key: scope.get(key) for key in ("data", "context", "execution")}
+    chosen: list[str] = list(spec["default"])
+    for index, rule in enumerate(spec["rules"]):
+        try:
+            if evaluate(rule["when"], variables):
+                chosen = list(rule["then"])
+                break
+        except ExpressionError as exc:
+            raise InputError(f"branch[{index}].when: {exc}") from None
+    return {"taken": chosen, "data": variables["data"]}
+
+
+def conditional_targets(spec: dict[str, Any]) -> frozenset[str]:
+    """Every successor some rule or the default names: the ones a branch may skip."""
+    named = {target for rule in spec["rules"] for target in rule["then"]}
+    return frozenset(named | set(spec["default"]))
