@@ -527,3 +527,24 @@ def test_a_compiled_component_is_cached_for_the_next_process(
     )
     assert second.stdout == first.stdout
     assert [e.stat().st_mtime_ns for e in cache.iterdir()] == [stamp]  # loaded, not rewritten
+
+
+def test_cancelling_an_execution_stops_its_running_component(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    flow = tmp_path / "spin.yaml"
+    flow.write_text(
+        f"name: spin\nnodes:\n  spin: {{component: '{ref}', task: spin, timeout: 60s}}\n"
+    )
+
+    async def main() -> Execution:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).node("spin").status != "running":
+                await asyncio.sleep(0.02)
+            return await engine.cancel(execution_id)
+
+    execution = asyncio.run(main())
+    assert execution.status == "cancelled"
+    assert execution.node("spin").status == "cancelled"

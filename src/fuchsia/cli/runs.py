@@ -96,3 +96,15 @@ def resume_command(
         print_execution(execution, nodes=False)
     codes = [exit_code(e) for e in executions]
     raise typer.Exit(max(codes, default=0))
+
+
+@app.command("cancel")
+def cancel_command(
+    execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
+) -> None:
+    """Cancel an execution (running in this or any other process); idempotent."""
+    execution = with_engine(db, lambda e: e.cancel(execution_id))
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        print_execution(execution, nodes=False)

@@ -91,6 +91,17 @@ class RetryDue:
     node_id: str
 
 
+@dataclass
+class Control:
+    """A request from outside the driver (`cancel`), from this process or another."""
+
+    kind: str
+
+
+Item = Outcome | RetryDue | Control
+CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
+
+
 class Driver:
     def __init__(
         self,
@@ -117,7 +128,7 @@ class Driver:
         }
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.Task[None]] = {}
-        self.inbox: asyncio.Queue[Outcome | RetryDue] = asyncio.Queue()
+        self.inbox: asyncio.Queue[Item] = asyncio.Queue()
         self.first_error: dict[str, Any] | None = None
         self.started_iso = iso(self.started_at)
         self.skipped_edges: set[tuple[str, str]] = set()
@@ -148,7 +159,13 @@ class Driver:
             for task in [*self.tasks.values(), *self.timers.values()]:
                 task.cancel()
 
+    def request(self, kind: str) -> None:
+        """Deliver a control request (`cancel`) to the running loop."""
+        self.inbox.put_nowait(Control(kind))
+
     async def _begin(self) -> str | None:
+        if self.record.control == "cancel":
+            return await self._abort(CANCELLED, CANCEL_ERROR)
         t = self._transition()
         if self.record.status == PENDING:
             self.started_at = time.time()
@@ -182,7 +199,7 @@ class Driver:
             self._arm_retry(node_id, when)
         return status
 
-    async def _next(self) -> Outcome | RetryDue | None:
+    async def _next(self) -> Item | None:
         """The next finished attempt or due retry; None when the execution timed out."""
         if self.wf.timeout is None or self.started_at is None:
             return await self.inbox.get()
@@ -192,17 +209,21 @@ class Driver:
         except TimeoutError:
             return None
 
-    def _drain(self) -> list[Outcome | RetryDue]:
-        items: list[Outcome | RetryDue] = []
+    def _drain(self) -> list[Item]:
+        items: list[Item] = []
         while not self.inbox.empty():
             items.append(self.inbox.get_nowait())
         return items
 
-    async def _handle(self, items: list[Outcome | RetryDue]) -> str | None:
+    async def _handle(self, items: list[Item]) -> str | None:
         t = self._transition()
         changed: list[str] = []
         to_start: list[str] = []
+        cancel = False
         for item in items:
+            if isinstance(item, Control):
+                cancel = cancel or item.kind == "cancel"
+                continue
             if isinstance(item, RetryDue):
                 self.timers.pop(item.node_id, None)
                 if self.states.get(item.node_id) == RETRYING:
@@ -211,6 +232,8 @@ class Driver:
             self.tasks.pop(item.node_id, None)
             if self._settle(t, item):
                 changed.append(item.node_id)
+        if cancel:
+            return await self._abort(CANCELLED, CANCEL_ERROR, t)
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
         if fatal:
             return await self._abort(FAILED, self.first_error, t)

@@ -29,6 +29,7 @@ from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view
 from fuchsia.store import OwnershipLost, Store, open_store
 from fuchsia.store.records import (
+    CANCELLED,
     FINAL_STATUSES,
     ExecutionRecord,
     NewExecution,
@@ -101,6 +102,8 @@ class Engine:
             components=self._component_runtime,
         )
         self._drivers: dict[str, asyncio.Task[str]] = {}
+        self._driving: dict[str, Driver] = {}
+        self.control_every = 0.25
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
@@ -260,7 +263,13 @@ class Engine:
         driver = Driver(self._runtime, record, locked, nodes)
         task = asyncio.create_task(self._guarded(driver), name=f"execution:{record.id}")
         self._drivers[record.id] = task
-        task.add_done_callback(lambda _: self._drivers.pop(record.id, None))
+        self._driving[record.id] = driver
+
+        def forget(_: object) -> None:
+            self._drivers.pop(record.id, None)
+            self._driving.pop(record.id, None)
+
+        task.add_done_callback(forget)
 
     async def _guarded(self, driver: Driver) -> str:
         try:
@@ -296,6 +305,25 @@ class Engine:
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
+
+    async def cancel(self, execution_id: str) -> Execution:
+        """Cancel an execution: running attempts are interrupted (components within one epoch
+        tick), pending nodes cancelled, the execution `cancelled`. Idempotent; cancelling a
+        finished execution is an error. Works for executions driven by any process."""
+        full = (await self.get(execution_id)).id
+        record = await self.store.get_execution(full)
+        if record.status == CANCELLED:
+            return await self.get(full)
+        if record.status in FINAL_STATUSES:
+            raise FuchsiaError(f"execution {full} is already {record.status}; nothing to cancel")
+        if not await self.store.request(full, "cancel"):
+            return await self.get(full)  # it finished in the meantime
+        driver = self._driving.get(full)
+        if driver is not None:
+            driver.request("cancel")
+        else:
+            await self.resume([full], wait=False)  # an orphan: take it over, which cancels it
+        return await self.wait(full)
 
     # -- inspecting ----------------------------------------------------------------------
 
@@ -334,10 +362,20 @@ class Engine:
         await self.store.heartbeat(OwnerRecord(me.id, me.host, me.pid, me.started_at, time.time()))
 
     async def _heartbeat_loop(self) -> None:
+        """Renew this owner's lease, and deliver requests other processes left in the store
+        for the executions this engine drives (a cancel from `fuchsia runs cancel`)."""
+        last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(self.heartbeat_every)
+            await asyncio.sleep(self.control_every)
             with contextlib.suppress(FuchsiaError):
-                await self._beat()
+                if self._driving:
+                    for execution_id, control in await self.store.controls(self.identity.id):
+                        driver = self._driving.get(execution_id)
+                        if driver is not None:
+                            driver.request(control)
+                if time.monotonic() - last_beat >= self.heartbeat_every:
+                    await self._beat()
+                    last_beat = time.monotonic()
 
 
 __all__ = ["Engine", "default_db"]

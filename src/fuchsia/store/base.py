@@ -74,6 +74,8 @@ class Store(Protocol):
     async def forget_owner(self, owner_id: str) -> None: ...
     async def open_executions(self) -> list[OpenExecution]: ...
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
+    async def request(self, execution_id: str, control: str) -> bool: ...
+    async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
         self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
     ) -> ArtifactRef: ...
@@ -522,6 +524,24 @@ class SqlStore:
 
         return await self._write(job)
 
+    async def request(self, execution_id: str, control: str) -> bool:
+        """Ask whoever runs an open execution to act (`cancel`); False if it is not open."""
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["set_control"], (control, time.time(), execution_id))
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
+    async def controls(self, owner: str) -> list[tuple[str, str]]:
+        """Requests waiting for the open executions `owner` runs."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_controls"], (owner,))
+            return cur.fetchall()
+
+        return [(str(r[0]), str(r[1])) for r in await self._read(job)]
+
     # -- artifacts and kv ------------------------------------------------------------------
 
     async def put_artifact(
@@ -619,4 +639,5 @@ def _execution(r: Row) -> ExecutionRecord:
         started_at=r[12],
         finished_at=r[13],
         parent_id=r[14],
+        control=r[15],
     )

@@ -17,7 +17,8 @@ ON CONFLICT DO NOTHING;
 
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
-       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -28,12 +29,14 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
-       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
-       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
@@ -119,3 +122,11 @@ ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excl
 
 -- name: delete_kv
 DELETE FROM kv WHERE scope = ? AND key = ?;
+
+-- name: set_control
+UPDATE executions SET control = ?, updated_at = ?
+WHERE id = ? AND status IN ('pending', 'running');
+
+-- name: select_controls
+SELECT id, control FROM executions
+WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running');

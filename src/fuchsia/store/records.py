@@ -54,6 +54,7 @@ class ExecutionRecord:
     started_at: float | None
     finished_at: float | None
     parent_id: str | None = None
+    control: str | None = None  # a request from any process: "cancel"
 
 
 @dataclass(frozen=True)

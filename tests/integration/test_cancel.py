@@ -1,0 +1,116 @@
+"""Cancelling executions: from this engine, from another process, and idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fuchsia import Engine, Execution, FuchsiaError
+from support.httpserver import LoopbackServer
+
+SLOW = """
+name: slow
+nodes:
+  first: {{transform: {{x: 1}}}}
+  wait_long:
+    after: first
+    http: {{url: "{url}", timeout: 60s}}
+  never: {{after: wait_long, transform: {{y: 2}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+def test_cancel_interrupts_running_nodes_and_cancels_the_rest(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    flow = tmp_path / "slow.yaml"
+    flow.write_text(SLOW.format(url=server.url("/slow?seconds=30")))
+
+    async def main() -> tuple[Execution, Execution]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).node("wait_long").status != "running":
+                await asyncio.sleep(0.02)
+            cancelled = await engine.cancel(execution_id)
+            again = await engine.cancel(execution_id)  # idempotent
+            return cancelled, again
+
+    cancelled, again = asyncio.run(main())
+    assert cancelled.status == again.status == "cancelled"
+    assert cancelled.error == {"type": "cancelled", "message": "the execution was cancelled"}
+    statuses = {node.id: node.status for node in cancelled.nodes}
+    assert statuses == {"first": "succeeded", "wait_long": "cancelled", "never": "cancelled"}
+    assert cancelled.node("wait_long").attempts[0].status == "cancelled"
+
+
+def test_cancelling_a_finished_execution_is_a_clear_error(tmp_path: Path) -> None:
+    flow = tmp_path / "quick.yaml"
+    flow.write_text("name: quick\nnodes:\n  a: {transform: {x: 1}}\n")
+
+    async def main() -> None:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            done = await engine.run(str(flow))
+            with pytest.raises(FuchsiaError, match="already completed; nothing to cancel"):
+                await engine.cancel(done.id)
+
+    asyncio.run(main())
+
+
+def test_runs_cancel_stops_an_execution_running_in_another_process(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    flow = tmp_path / "slow.yaml"
+    flow.write_text(SLOW.format(url=server.url("/slow?seconds=30")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env["FUCHSIA_HOME"] = str(tmp_path / "home")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "fuchsia", "run", str(flow), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        execution_id = ""
+        deadline = time.monotonic() + 60
+        while not execution_id and time.monotonic() < deadline:
+            listed = subprocess.run(
+                [sys.executable, "-m", "fuchsia", "runs", "list", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            running = [r for r in json.loads(listed.stdout) if r["status"] == "running"]
+            execution_id = running[0]["id"] if running else ""
+            time.sleep(0.1)
+        assert execution_id, "the execution never started"
+        cancel = subprocess.run(
+            [sys.executable, "-m", "fuchsia", "runs", "cancel", execution_id, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cancel.returncode == 0, cancel.stderr
+        assert json.loads(cancel.stdout)["status"] == "cancelled"
+        out, err = runner.communicate(timeout=60)
+        assert runner.returncode == 1, err  # the running process saw its execution cancelled
+        assert json.loads(out)["status"] == "cancelled"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
