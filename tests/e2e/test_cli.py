@@ -89,10 +89,10 @@ def test_invalid_file_exits_1_with_positioned_problems_and_no_traceback(
 
 def test_unsupported_node_kind_is_refused_naming_the_node(cli: Any, tmp_path: Path) -> None:
     flow = tmp_path / "later.yaml"
-    flow.write_text("name: later\nnodes:\n  approve:\n    wait: {signal: ok}\n")
+    flow.write_text("name: later\nnodes:\n  child:\n    workflow: {name: other, version: 1}\n")
     done = cli("validate", str(flow))
     assert done.returncode == 1
-    assert "node 'approve': `wait` nodes are not supported yet" in done.stderr
+    assert "node 'child': `workflow` nodes are not supported yet" in done.stderr
 
 
 def test_usage_errors_exit_2(cli: Any) -> None:

@@ -116,12 +116,12 @@ def test_every_file_is_checked_and_any_bad_one_fails_the_command(runner: CliRunn
 
 
 def test_validate_reports_node_kinds_this_version_cannot_run(runner: CliRunner) -> None:
-    write("wait.yaml", "name: wait\nnodes:\n  approve: {wait: {signal: ok}}\n")
-    done = runner.invoke(app, ["validate", "wait.yaml"])
+    write("sub.yaml", "name: sub\nnodes:\n  child: {workflow: {name: other, version: 1}}\n")
+    done = runner.invoke(app, ["validate", "sub.yaml"])
     assert done.exit_code == 1
     assert done.stderr.splitlines() == [
-        "wait.yaml:3:3: node 'approve': `wait` nodes are not supported yet "
-        "(this version runs transform, http, component and branch nodes)",
+        "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
+        "(this version runs transform, http, component, branch and wait nodes)",
         "1 problem found",
     ]
 
@@ -226,7 +226,7 @@ def test_lock_refuses_an_unsupported_node_naming_it(
     assert captured.out == ""
     assert captured.err.splitlines() == [
         "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
-        "(this version runs transform, http, component and branch nodes)",
+        "(this version runs transform, http, component, branch and wait nodes)",
         "1 problem found",
     ]
 

@@ -32,9 +32,6 @@ def lock_problems(text: str) -> list[str]:
 # --- node kinds and modifiers --------------------------------------------------------------
 
 UNSUPPORTED = {
-    "wait_signal": "wait: {signal: approval, timeout: 24h}",
-    "wait_for": "wait: {for: 5m}",
-    "wait_until": "wait: {until: '2030-01-01T00:00:00Z'}",
     "workflow": "workflow: {name: notify, version: 2, inputs: {to: '{{ who }}'}}",
 }
 
@@ -51,7 +48,7 @@ def test_an_unsupported_node_kind_parses_but_is_rejected_at_lock_naming_the_node
     label = kind.split("_")[0]
     assert lock_problems(text) == [
         f"w.yaml:4:3: node 'subject': `{label}` nodes are not supported yet "
-        "(this version runs transform, http, component and branch nodes)"
+        "(this version runs transform, http, component, branch and wait nodes)"
     ]
 
 
@@ -85,7 +82,7 @@ def test_every_unsupported_node_is_reported_at_once() -> None:
         name: many
         nodes:
           c: {component: acme/shop@1.0.0, task: t}
-          w: {wait: {signal: go}}
+          w: {workflow: {name: other, version: 1}}
           f: {transform: 1, foreach: {items: "{{ xs }}"}, repeat: {until: "data.done"}}
         """)
     assert [p.split(": ", 2)[1] for p in problems] == [
@@ -399,7 +396,7 @@ def test_load_reads_validates_and_locks_a_file(tmp_path: Path) -> None:
     path.write_text("name: tiny\nnodes:\n  a: {transform: 1}\n")
     workflow = load(path)
     assert (workflow.name, workflow.version, workflow.roots) == ("tiny", 1, ("a",))
-    path.write_text("name: tiny\nnodes:\n  a: {wait: {signal: go}}\n")
+    path.write_text("name: tiny\nnodes:\n  a: {workflow: {name: other, version: 1}}\n")
     with pytest.raises(DefinitionError, match="not supported yet"):
         load(path)
 

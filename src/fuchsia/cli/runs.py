@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from fuchsia import payload as payloads
 from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
 from fuchsia.cli.render import print_execution, print_list
 from fuchsia.cli.run import exit_code
@@ -108,3 +109,16 @@ def cancel_command(
         print_json(execution.to_dict())
     else:
         print_execution(execution, nodes=False)
+
+
+@app.command("signal")
+def signal_command(
+    execution_id: IdArg,
+    name: Annotated[str, typer.Argument(help="The signal's name (a wait node's `signal`).")],
+    payload: Annotated[str | None, typer.Option("--payload", "-p", help="JSON payload.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Send a signal to an open execution; the wait node for it continues with the payload."""
+    value = payloads.parse(payload, source="--payload") if payload is not None else None
+    signal_id = with_engine(db, lambda e: e.signal(execution_id, name, value))
+    out.print(f"signal {name!r} sent (#{signal_id})", markup=False)

@@ -26,7 +26,7 @@ from fuchsia.errors import DefinitionError, StoreError
 from fuchsia.templates import Renderer, compile_value
 
 FORMAT = 1
-SUPPORTED_KINDS = frozenset({"transform", "http", "component", "branch"})
+SUPPORTED_KINDS = frozenset({"transform", "http", "component", "branch", "wait"})
 DEFAULT_HTTP_TIMEOUT = 30.0
 DEFAULT_COMPONENT_TIMEOUT = 60.0
 
@@ -117,7 +117,7 @@ def lock(
                 source.problem(
                     ("nodes", node_id),
                     f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform, http, component and branch nodes)",
+                    "(this version runs transform, http, component, branch and wait nodes)",
                     key=True,
                 )
             )
@@ -178,6 +178,8 @@ def _node_document(
         spec = node.http.model_dump(by_alias=True) if node.http else None
     elif kind == "component":
         spec = component
+    elif kind == "wait":
+        spec = node.wait.model_dump(by_alias=True) if node.wait else None
     elif kind == "branch":
         spec = {
             "rules": [{"when": r.when, "then": list(r.then)} for r in node.branch or []],
@@ -202,6 +204,8 @@ def _node_document(
         timeout = spec.get("timeout") or DEFAULT_HTTP_TIMEOUT
     if kind == "component" and timeout is None:
         timeout = DEFAULT_COMPONENT_TIMEOUT
+    if kind == "wait":
+        timeout = None  # a wait has its own durable `wait.timeout`; node timeouts do not apply
     join: str | int | None = None
     if isinstance(node.join, AtLeast):
         join = node.join.at_least
@@ -264,6 +268,8 @@ def _templated(kind: str, spec: Any) -> Any:
         return {"inputs": spec["inputs"], "config": spec["config"]}
     if kind == "branch":
         return {}  # conditions are CEL, evaluated by the branch itself
+    if kind == "wait":
+        return {"until": spec["until"]}
     return spec
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,3 +29,6 @@ class NodeContext:
     components: Callable[[], ComponentRuntime] | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     scope: dict[str, Any] | None = None  # what the node's templates see
+    since: float | None = None  # when the node's first attempt started (durable waits)
+    consumed: list[int] = field(default_factory=list)  # signals a wait node consumed
+    wakeup: asyncio.Event | None = None  # set when a signal is sent from this process

@@ -24,7 +24,7 @@ from typing import Any
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, Interrupted, NodeError, NodeTimeout
-from fuchsia.nodes import NodeContext, branch, component, http, transform
+from fuchsia.nodes import NodeContext, branch, component, http, transform, wait
 from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
 from fuchsia.store.base import Store
@@ -38,6 +38,7 @@ from fuchsia.store.records import (
     SKIPPED,
     SUCCEEDED,
     TIMED_OUT,
+    WAITING,
     AttemptWrite,
     Event,
     ExecutionRecord,
@@ -54,6 +55,7 @@ EXECUTORS: dict[str, Executor] = {
     "http": http.run,
     "component": component.run,
     "branch": branch.run,
+    "wait": wait.run,
 }
 Listener = Callable[[str, list[Event]], None]
 
@@ -68,6 +70,11 @@ class Runtime:
     secrets: dict[str, str] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     components: Callable[[], ComponentRuntime] | None = None
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def wakeup(self, execution_id: str) -> asyncio.Event:
+        """The event a waiting node of `execution_id` sleeps on; set by a local signal."""
+        return self.wakeups.setdefault(execution_id, asyncio.Event())
 
     def notify(self, execution_id: str, events: list[Event]) -> None:
         for listener in list(self.listeners):
@@ -84,6 +91,7 @@ class Outcome:
     context: dict[str, Any] | None = None
     error: NodeError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -134,6 +142,10 @@ class Driver:
         self.skipped_edges: set[tuple[str, str]] = set()
         for node_id, output in self.outputs.items():
             self._note_branch(node_id, output)
+        self.first_started: dict[str, float] = {
+            n: r.attempts[0].started_at for n, r in nodes.items() if r.attempts
+        }
+        self.status = record.status
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -172,6 +184,7 @@ class Driver:
             self.started_iso = iso(self.started_at)
             t.execution = ExecutionUpdate(status=RUNNING, started=True, context=self.context)
             t.events.append(Event("execution_running"))
+            self.status = RUNNING
         else:
             t.events.append(Event("execution_resumed"))
         for node_id, state in list(self.states.items()):
@@ -259,13 +272,27 @@ class Driver:
         for node_id in step.ready:
             number = self.numbers.get(node_id, 0) + 1
             self.numbers[node_id] = number
+            self.first_started.setdefault(node_id, now)
             self.states[node_id] = RUNNING
             t.nodes.append(NodeWrite(node_id, RUNNING, number))
             t.attempts.append(AttemptWrite(node_id, number, RUNNING, started_at=now))
             t.events.append(Event("node_running", node_id, {"attempt": number}))
         if self.tasks or step.ready or self.timers or self.retry_at:
+            self._note_activity(t)
             return None
         return self._finish(t)
+
+    def _note_activity(self, t: Transition) -> None:
+        """`waiting` while only wait nodes and retry timers are open, else `running`."""
+        running = [n for n, state in self.states.items() if state == RUNNING]
+        status = WAITING if all(self.wf.nodes[n].kind == "wait" for n in running) else RUNNING
+        if status != self.status and self.status in (RUNNING, WAITING, PENDING):
+            self.status = status
+            if t.execution is None:
+                t.execution = ExecutionUpdate(status=status)
+            else:
+                t.execution.status = t.execution.status or status
+            t.events.append(Event(f"execution_{status}"))
 
     def _finish(self, t: Transition) -> str:
         for node_id in self.wf.order:
@@ -307,6 +334,7 @@ class Driver:
             self.states[o.node_id] = SUCCEEDED
             self.outputs[o.node_id] = o.output
             self._note_branch(o.node_id, o.output)
+            t.consumed.extend((signal_id, o.node_id) for signal_id in o.consumed)
             if o.context:
                 self.context.update(o.context)
                 t.execution = ExecutionUpdate(context=self.context)
@@ -445,6 +473,9 @@ class Driver:
                 components=self.rt.components,
                 logs=outcome.logs,
                 scope=scope,
+                since=self.first_started.get(node.id),
+                consumed=outcome.consumed,
+                wakeup=self.rt.wakeup(self.id) if node.kind == "wait" else None,
             )
             run = EXECUTORS[node.kind](outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":

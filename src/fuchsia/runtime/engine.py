@@ -325,6 +325,22 @@ class Engine:
             await self.resume([full], wait=False)  # an orphan: take it over, which cancels it
         return await self.wait(full)
 
+    async def signal(self, execution_id: str, name: str, payload: Any = None) -> int:
+        """Send signal `name` to an open execution; a `wait: {signal: name}` node takes it as
+        its output (now, or when it starts waiting). Returns the signal's id."""
+        full = (await self.get(execution_id)).id
+        record = await self.store.get_execution(full)
+        if record.status in FINAL_STATUSES:
+            raise FuchsiaError(
+                f"execution {full} is {record.status}; signals go to executions still running"
+            )
+        payloads.check(payload, source="signal payload")
+        signal_id = await self.store.send_signal(full, name, payload)
+        event = self._runtime.wakeups.get(full)
+        if event is not None:
+            event.set()
+        return signal_id
+
     # -- inspecting ----------------------------------------------------------------------
 
     async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution:

@@ -75,6 +75,8 @@ class Store(Protocol):
     async def open_executions(self) -> list[OpenExecution]: ...
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
     async def request(self, execution_id: str, control: str) -> bool: ...
+    async def send_signal(self, execution_id: str, name: str, payload: Any) -> int: ...
+    async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
         self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
@@ -383,6 +385,8 @@ class SqlStore:
                     t.execution_id,
                 ),
             )
+        for signal_id, node_id in t.consumed:
+            cur.execute(q["consume_signal"], (f"{t.execution_id}/{node_id}", now, signal_id))
         if t.events:
             cur.executemany(
                 q["insert_event"],
@@ -532,6 +536,26 @@ class SqlStore:
             return bool(cur.rowcount == 1)
 
         return await self._write(job)
+
+    async def send_signal(self, execution_id: str, name: str, payload: Any) -> int:
+        """Record a signal for an execution; a wait node consumes it (oldest first)."""
+
+        def job(cur: Cursor) -> int:
+            cur.execute(self.q["insert_signal"], (execution_id, name, dumps(payload), time.time()))
+            return int(cur.fetchone()[0])
+
+        return await self._write(job)
+
+    async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None:
+        """The oldest signal `name` no wait node has consumed yet."""
+
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_signal"], (execution_id, name))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        return None if row is None else (int(row[0]), _loads(row[1]))
 
     async def controls(self, owner: str) -> list[tuple[str, str]]:
         """Requests waiting for the open executions `owner` runs."""

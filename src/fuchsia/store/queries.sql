@@ -93,12 +93,12 @@ DELETE FROM owners WHERE id = ?;
 -- name: select_open_executions
 SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
-WHERE e.status IN ('pending', 'running')
+WHERE e.status IN ('pending', 'running', 'waiting')
 ORDER BY e.created_at;
 
 -- name: claim_execution
 UPDATE executions SET owner = ?, updated_at = ?
-WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running');
+WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting');
 
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
@@ -125,8 +125,19 @@ DELETE FROM kv WHERE scope = ? AND key = ?;
 
 -- name: set_control
 UPDATE executions SET control = ?, updated_at = ?
-WHERE id = ? AND status IN ('pending', 'running');
+WHERE id = ? AND status IN ('pending', 'running', 'waiting');
 
 -- name: select_controls
 SELECT id, control FROM executions
-WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running');
+WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+
+-- name: insert_signal
+INSERT INTO signals (execution_id, name, payload, created_at) VALUES (?, ?, ?, ?)
+RETURNING id;
+
+-- name: select_signal
+SELECT id, payload FROM signals
+WHERE execution_id = ? AND name = ? AND consumed_by IS NULL ORDER BY id LIMIT 1;
+
+-- name: consume_signal
+UPDATE signals SET consumed_by = ?, consumed_at = ? WHERE id = ? AND consumed_by IS NULL;

@@ -15,12 +15,13 @@ from typing import Any
 # Execution statuses
 PENDING = "pending"
 RUNNING = "running"
+WAITING = "waiting"
 COMPLETED = "completed"
 COMPLETED_WITH_ERRORS = "completed_with_errors"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TIMED_OUT = "timed_out"
-OPEN_STATUSES = (PENDING, RUNNING)
+OPEN_STATUSES = (PENDING, RUNNING, WAITING)
 FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, TIMED_OUT)
 
 # Node statuses (execution's PENDING/RUNNING/FAILED/... names are shared)
@@ -188,3 +189,5 @@ class Transition:
     nodes: list[NodeWrite] = field(default_factory=list)
     attempts: list[AttemptWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # signals consumed by wait nodes in this transition: (signal id, node id)
+    consumed: list[tuple[int, str]] = field(default_factory=list)

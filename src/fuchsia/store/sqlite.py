@@ -35,21 +35,41 @@ class SqliteStore(SqlStore):
         super().__init__(f"sqlite:///{self.path}")
 
     def _connect(self) -> sqlite3.Connection:
+        """Open a connection in WAL mode. Switching a new file to WAL needs a moment of
+        exclusive access and SQLite does not wait for it, so several processes opening one
+        new store at once retry here instead of failing."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.01
+        while True:
+            try:
+                return self._connect_once()
+            except sqlite3.OperationalError as exc:
+                if not self._is_busy(exc) or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"cannot open the SQLite store at {self.path}: {exc}"
+                    ) from None
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _connect_once(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StoreError(f"{self.path}: could not switch the database to WAL mode")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _is_busy(self, exc: Exception) -> bool:

@@ -1,0 +1,76 @@
+"""`wait`: park a node until a signal arrives (`signal`) or a durable timer fires (`for`,
+`until`).
+
+Waiting costs no thread: the attempt is a coroutine that sleeps, and the deadline counts
+from the node's first attempt, which is stored, so a restart resumes the same wait rather
+than starting it over. A signal sent before the node started waiting is kept in the store
+and consumed here (oldest first), in the same transaction that completes the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fuchsia.errors import InputError, NodeTimeout
+from fuchsia.nodes import NodeContext
+
+POLL_MIN, POLL_MAX = 0.05, 1.0
+
+
+async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
+    spec = ctx.spec
+    since = ctx.since if ctx.since is not None else time.time()
+    timeout_at = since + spec["timeout"] if spec.get("timeout") is not None else None
+    if spec.get("for") is not None:
+        return await _sleep_until(since + spec["for"], since)
+    if spec.get("until") is not None:
+        return await _sleep_until(_timestamp(rendered.get("until")), since)
+    return await _signal(ctx, spec["signal"], timeout_at)
+
+
+async def _sleep_until(deadline: float, since: float) -> dict[str, Any]:
+    await asyncio.sleep(max(0.0, deadline - time.time()))
+    return {
+        "waited": round(time.time() - since, 3),
+        "until": datetime.fromtimestamp(deadline, UTC).isoformat(),
+    }
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return moment.timestamp()
+    raise InputError(f"wait.until must be an ISO 8601 timestamp, got {value!r}")
+
+
+async def _signal(ctx: NodeContext, name: str, timeout_at: float | None) -> Any:
+    assert ctx.store is not None
+    delay = POLL_MIN
+    while True:
+        found = await ctx.store.next_signal(ctx.execution_id, name)
+        if found is not None:
+            signal_id, payload = found
+            ctx.consumed.append(signal_id)
+            return payload
+        if timeout_at is not None and time.time() >= timeout_at:
+            raise NodeTimeout(f"no signal {name!r} arrived before the wait's timeout")
+        pause = delay if timeout_at is None else min(delay, max(0.0, timeout_at - time.time()))
+        if ctx.wakeup is not None:
+            ctx.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.wakeup.wait(), pause)
+        else:
+            await asyncio.sleep(pause)
+        delay = min(delay * 2, POLL_MAX)
