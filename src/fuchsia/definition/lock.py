@@ -62,6 +62,8 @@ class LockedNode:
     context: dict[str, Any] | None
     render: Renderer = field(compare=False, repr=False)
     render_context: Renderer | None = field(compare=False, repr=False)
+    foreach: dict[str, Any] | None = None  # {"items": template, "concurrency": n}
+    render_items: Renderer | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def lock(
             problems.extend(found)
             if spec is not None:
                 components[node_id] = spec
-        unsupported = [f"`{m}` is" for m in ("foreach", "repeat") if getattr(node, m) is not None]
+        unsupported = [f"`{m}` is" for m in ("repeat",) if getattr(node, m) is not None]
         if node.kind not in SUPPORTED_KINDS:
             unsupported.insert(0, f"`{node.kind}` nodes are")
         for what in unsupported:
@@ -117,7 +119,7 @@ def lock(
                 source.problem(
                     ("nodes", node_id),
                     f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform, http, component, branch and wait nodes)",
+                    "(this version runs transform, http, component, branch and wait nodes, and foreach)",
                     key=True,
                 )
             )
@@ -222,6 +224,7 @@ def _node_document(
         "on_error": node.on_error or default_on_error or "fail",
         "context": node.context,
         "description": node.description,
+        "foreach": node.foreach.model_dump() if node.foreach else None,
     }
 
 
@@ -242,6 +245,8 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
             context=doc["context"],
             render=compile_value(_templated(doc["kind"], doc["spec"])),
             render_context=compile_value(doc["context"]) if doc["context"] else None,
+            foreach=doc.get("foreach"),
+            render_items=compile_value(doc["foreach"]["items"]) if doc.get("foreach") else None,
         )
         for node_id, doc in document["nodes"].items()
     }

@@ -106,6 +106,36 @@ class Control:
     kind: str
 
 
+@dataclass
+class Fanout:
+    """A running `foreach`: its items, which are done, which run, which wait their turn."""
+
+    number: int  # the parent node's attempt
+    started_at: float
+    items: list[Any]
+    concurrency: int
+    outputs: dict[int, Any] = field(default_factory=dict)
+    errors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    running: set[int] = field(default_factory=set)
+    next_index: int = 0
+
+    def settled(self) -> bool:
+        return len(self.outputs) + len(self.errors) == len(self.items)
+
+
+def unit_key(node_id: str, index: int) -> str:
+    """The key of one foreach item: its own node-run and attempt rows, `node[index]`."""
+    return f"{node_id}[{index}]"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """`node[3]` -> ("node", 3); a node id (never holding brackets) -> (id, None)."""
+    if key.endswith("]") and "[" in key:
+        base, _, index = key[:-1].partition("[")
+        return base, int(index)
+    return key, None
+
+
 Item = Outcome | RetryDue | Control
 CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
 
@@ -146,6 +176,10 @@ class Driver:
             n: r.attempts[0].started_at for n, r in nodes.items() if r.attempts
         }
         self.status = record.status
+        self.fanouts: dict[str, Fanout] = {}
+        self.stored_inputs: dict[str, Any] = {
+            n: r.attempts[-1].inputs for n, r in nodes.items() if r.attempts
+        }
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -202,8 +236,9 @@ class Driver:
                 )
                 t.events.append(Event("node_interrupted", node_id, {"attempt": number}))
                 self.states[node_id] = PENDING
-            elif state == "ready":
-                self.states[node_id] = PENDING
+            elif state == "ready" or (state == RETRYING and split_key(node_id)[1] is not None):
+                self.states[node_id] = PENDING  # an item's retry restarts with its foreach
+                self.retry_at.pop(node_id, None)
         step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
         status = self._schedule(t, step)
         await self._commit(t)
@@ -233,7 +268,9 @@ class Driver:
         changed: list[str] = []
         to_start: list[str] = []
         cancel = False
-        for item in items:
+        work = list(items)
+        while work:
+            item = work.pop(0)
             if isinstance(item, Control):
                 cancel = cancel or item.kind == "cancel"
                 continue
@@ -243,8 +280,15 @@ class Driver:
                     to_start.append(item.node_id)
                 continue
             self.tasks.pop(item.node_id, None)
-            if self._settle(t, item):
-                changed.append(item.node_id)
+            settled = self._settle(t, item)
+            base, index = split_key(item.node_id)
+            if index is None:
+                if settled:
+                    changed.append(item.node_id)
+            elif settled:
+                finished = self._item_settled(base, index, item, to_start)
+                if finished is not None:
+                    work.append(finished)
         if cancel:
             return await self._abort(CANCELLED, CANCEL_ERROR, t)
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
@@ -263,28 +307,126 @@ class Driver:
         return Transition(self.id, self.rt.owner)
 
     def _schedule(self, t: Transition, step: scheduler.Step) -> str | None:
-        """Add the start of `step.ready` and the skips to `t`; finish if nothing is left."""
+        """Add the start of `step.ready` and the skips to `t`; finish if nothing is left.
+
+        A ready `foreach` node starts its first items instead of an attempt of its own, so
+        `step.ready` is rewritten to the keys to launch once `t` is committed."""
         now = time.time()
         for node_id in step.skipped:
             self.states[node_id] = SKIPPED
             t.nodes.append(NodeWrite(node_id, SKIPPED, self.numbers.get(node_id, 0)))
             t.events.append(Event("node_skipped", node_id))
-        for node_id in step.ready:
-            number = self.numbers.get(node_id, 0) + 1
-            self.numbers[node_id] = number
-            self.first_started.setdefault(node_id, now)
-            self.states[node_id] = RUNNING
-            t.nodes.append(NodeWrite(node_id, RUNNING, number))
-            t.attempts.append(AttemptWrite(node_id, number, RUNNING, started_at=now))
-            t.events.append(Event("node_running", node_id, {"attempt": number}))
-        if self.tasks or step.ready or self.timers or self.retry_at:
+        launch: list[str] = []
+        for key in step.ready:
+            self._start(t, key, now)
+            base, index = split_key(key)
+            if index is None and self.wf.nodes[base].foreach is not None:
+                launch.extend(self._start_fanout(t, base, now))
+            else:
+                launch.append(key)
+        step.ready[:] = launch
+        busy = self.tasks or launch or self.timers or self.retry_at or self.fanouts
+        if busy or not self.inbox.empty():
             self._note_activity(t)
             return None
         return self._finish(t)
 
+    def _start(self, t: Transition, key: str, now: float, inputs: Any = None) -> int:
+        number = self.numbers.get(key, 0) + 1
+        self.numbers[key] = number
+        self.first_started.setdefault(key, now)
+        self.states[key] = RUNNING
+        t.nodes.append(NodeWrite(key, RUNNING, number))
+        t.attempts.append(AttemptWrite(key, number, RUNNING, inputs=inputs, started_at=now))
+        t.events.append(Event("node_running", key, {"attempt": number}))
+        return number
+
+    def _start_fanout(self, t: Transition, node_id: str, now: float) -> list[str]:
+        """Begin (or, after a restart, continue) a foreach: render its items once (kept with
+        the parent's attempt, so a restart maps the same items), reuse every item already
+        committed, and start as many as `concurrency` allows."""
+        node = self.wf.nodes[node_id]
+        assert node.foreach is not None and node.render_items is not None
+        number = self.numbers[node_id]
+        stored = self.stored_inputs.get(node_id)
+        if isinstance(stored, dict) and isinstance(stored.get("items"), list):
+            items = stored["items"]
+        else:
+            try:
+                items = node.render_items(self._scope(node, number))
+            except RenderError as exc:
+                error = InputError(f"foreach.items: {exc.message}")
+                self.inbox.put_nowait(Outcome(node_id, number, now, error=error))
+                return []
+            if not isinstance(items, list):
+                error = InputError(
+                    f"foreach.items must render to a list, got {type(items).__name__}"
+                )
+                self.inbox.put_nowait(Outcome(node_id, number, now, error=error))
+                return []
+        t.attempts[-1].inputs = {"items": items}
+        fan = Fanout(number, now, items, int(node.foreach["concurrency"]))
+        for index in range(len(items)):
+            key = unit_key(node_id, index)
+            if self.states.get(key) == SUCCEEDED:
+                fan.outputs[index] = self.outputs.get(key)
+        self.fanouts[node_id] = fan
+        keys = self._next_items(node_id)
+        for key in keys:
+            self._start(t, key, now)
+        if fan.settled():  # every item was committed before a restart, or there are none
+            self.inbox.put_nowait(self._fanout_outcome(node_id))
+        return keys
+
+    def _next_items(self, node_id: str) -> list[str]:
+        """The items to start now, within the foreach's concurrency."""
+        fan = self.fanouts[node_id]
+        keys: list[str] = []
+        while len(fan.running) < fan.concurrency and fan.next_index < len(fan.items):
+            index = fan.next_index
+            fan.next_index += 1
+            if index not in fan.outputs:
+                fan.running.add(index)
+                keys.append(unit_key(node_id, index))
+        return keys
+
+    def _item_settled(
+        self, node_id: str, index: int, o: Outcome, to_start: list[str]
+    ) -> Outcome | None:
+        """Record a settled item and queue the next ones; the parent's outcome when all are."""
+        fan = self.fanouts.get(node_id)
+        if fan is None:
+            return None
+        fan.running.discard(index)
+        if o.error is None:
+            fan.outputs[index] = o.output
+        else:
+            fan.errors[index] = {**o.error.to_record(), "item": index}
+        if fan.settled():
+            return self._fanout_outcome(node_id)
+        to_start.extend(self._next_items(node_id))
+        return None
+
+    def _fanout_outcome(self, node_id: str) -> Outcome:
+        fan = self.fanouts.pop(node_id)
+        node = self.wf.nodes[node_id]
+        outcome = Outcome(node_id, fan.number, fan.started_at, inputs={"items": fan.items})
+        if fan.errors and node.on_error == "fail":
+            index = min(fan.errors)
+            outcome.error = NodeError(
+                f"item {index} of {len(fan.items)} failed: {fan.errors[index]['message']}",
+                retryable=False,
+            )
+        else:
+            outcome.output = [
+                fan.outputs[i] if i in fan.outputs else {"error": fan.errors[i]}
+                for i in range(len(fan.items))
+            ]
+        return outcome
+
     def _note_activity(self, t: Transition) -> None:
         """`waiting` while only wait nodes and retry timers are open, else `running`."""
-        running = [n for n, state in self.states.items() if state == RUNNING]
+        running = [split_key(n)[0] for n, state in self.states.items() if state == RUNNING]
         status = WAITING if all(self.wf.nodes[n].kind == "wait" for n in running) else RUNNING
         if status != self.status and self.status in (RUNNING, WAITING, PENDING):
             self.status = status
@@ -325,8 +467,10 @@ class Driver:
         return status
 
     def _settle(self, t: Transition, o: Outcome) -> bool:
-        """Record a finished attempt; True when the node settled (no retry follows)."""
-        node = self.wf.nodes[o.node_id]
+        """Record a finished attempt (of a node or a foreach item); True when it settled (no
+        retry follows)."""
+        base, index = split_key(o.node_id)
+        node = self.wf.nodes[base]
         now = time.time()
         inputs = self._mask(o.inputs)
         t.events.extend(Event("log", o.node_id, {**line, "attempt": o.attempt}) for line in o.logs)
@@ -376,7 +520,7 @@ class Driver:
         self.states[o.node_id] = status
         t.nodes.append(NodeWrite(o.node_id, status, o.attempt, error=error))
         t.events.append(Event(f"node_{status}", o.node_id, error))
-        if self.first_error is None and node.on_error == "fail":
+        if self.first_error is None and node.on_error == "fail" and index is None:
             self.first_error = error
         return True
 
@@ -396,7 +540,9 @@ class Driver:
         self.retry_at.clear()
         now = time.time()
         attempt_status = TIMED_OUT if status == TIMED_OUT else CANCELLED
-        for node_id in self.wf.order:
+        self.fanouts.clear()
+        units = [k for k in self.states if split_key(k)[1] is not None]
+        for node_id in [*self.wf.order, *units]:
             state = self.states.get(node_id, PENDING)
             if state in (RUNNING, RETRYING, PENDING):
                 self.states[node_id] = attempt_status if state == RUNNING else CANCELLED
@@ -426,12 +572,13 @@ class Driver:
 
     # -- attempts ------------------------------------------------------------------------
 
-    def _launch(self, node_ids: list[str]) -> None:
-        for node_id in node_ids:
-            self.retry_at.pop(node_id, None)
-            self.tasks[node_id] = asyncio.create_task(
-                self._attempt(self.wf.nodes[node_id], self.numbers[node_id]),
-                name=f"{self.id}:{node_id}",
+    def _launch(self, keys: list[str]) -> None:
+        for key in keys:
+            self.retry_at.pop(key, None)
+            base, index = split_key(key)
+            self.tasks[key] = asyncio.create_task(
+                self._attempt(self.wf.nodes[base], self.numbers[key], index),
+                name=f"{self.id}:{key}",
             )
 
     def _arm_retry(self, node_id: str, when: float) -> None:
@@ -452,10 +599,14 @@ class Driver:
         await self._attempt(node, 1)
         return self.inbox.get_nowait()  # type: ignore[return-value]
 
-    async def _attempt(self, node: LockedNode, number: int) -> None:
-        outcome = Outcome(node.id, number, time.time())
+    async def _attempt(self, node: LockedNode, number: int, index: int | None = None) -> None:
+        key = node.id if index is None else unit_key(node.id, index)
+        outcome = Outcome(key, number, time.time())
         try:
             scope = self._scope(node, number)
+            if index is not None:
+                fan = self.fanouts[node.id]
+                scope["item"], scope["index"] = fan.items[index], index
             try:
                 outcome.inputs = node.render(scope)
             except RenderError as exc:

@@ -1,0 +1,158 @@
+"""`kill -9` during control flow: a half-done foreach, a wait for a signal, a retry backoff.
+
+After the restart every execution finishes with the right result, and nothing that had been
+committed runs again (the loopback server's counts are the witness).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.conftest import FuchsiaEnv
+from support.httpserver import LoopbackServer
+
+DEADLINE = 30.0
+ITEMS = 50
+CONCURRENCY = 5
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(what: str, check: Any, process: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not check():
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run exited {process.returncode} before {what}\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.01)
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def item_rows(db: Path, node: str) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT node_id, status FROM node_runs WHERE node_id LIKE ?", (f"{node}[%",)
+        ).fetchall()
+    return dict(rows)
+
+
+def only_execution(env: FuchsiaEnv) -> str:
+    [listed] = env.json("runs", "list")
+    return str(listed["id"])
+
+
+def test_a_killed_foreach_resumes_without_rerunning_committed_items(
+    fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    prefix = f"fe-{uuid.uuid4().hex[:8]}"
+    flow = tmp_path / "map.yaml"
+    flow.write_text(f"""
+name: map
+nodes:
+  each:
+    foreach: {{items: "{{{{ range({ITEMS}) | list }}}}", concurrency: {CONCURRENCY}}}
+    http: {{url: "{http_server.url(f"/ok/{prefix}-")}{{{{ item }}}}?delay=0.03"}}
+  total:
+    after: each
+    transform: {{count: "{{{{ data | length }}}}", first: "{{{{ data[0].json.name }}}}"}}
+""")
+    process = fuchsia_env.popen("run", str(flow), "--json")
+    wait_until(
+        "half the items", lambda: len(http_server.counts(f"/ok/{prefix}-")) >= ITEMS // 2, process
+    )
+    kill(process)
+    committed = [k for k, s in item_rows(fuchsia_env.db, "each").items() if s == "succeeded"]
+    calls_at_kill = http_server.counts(f"/ok/{prefix}-")
+    assert 0 < len(committed) < ITEMS
+
+    resumed = fuchsia_env.run("runs", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = fuchsia_env.json("runs", "show", only_execution(fuchsia_env))
+    assert shown["status"] == "completed", shown["error"]
+    assert shown["result"] == {"count": ITEMS, "first": f"{prefix}-0"}
+
+    counts = http_server.counts(f"/ok/{prefix}-")
+    assert len(counts) == ITEMS
+    for key in committed:
+        index = key[len("each[") : -1]
+        path = f"/ok/{prefix}-{index}"
+        assert calls_at_kill[path] == 1 and counts[path] == 1, f"committed item {key} ran again"
+    again = [p for p, n in counts.items() if n > 1]
+    assert len(again) <= CONCURRENCY, again  # only items in flight at the kill ran twice
+
+
+def test_a_killed_wait_resumes_and_takes_its_signal(
+    fuchsia_env: FuchsiaEnv, tmp_path: Path
+) -> None:
+    flow = tmp_path / "approve.yaml"
+    flow.write_text("""
+name: approve
+nodes:
+  ask: {transform: {amount: 5}}
+  approve: {after: ask, wait: {signal: approval}}
+  book: {after: approve, transform: {by: "{{ by }}"}}
+""")
+    process = fuchsia_env.popen("run", str(flow), "--json")
+    wait_until(
+        "the wait",
+        lambda: fuchsia_env.run("runs", "list", "--json").stdout.count('"waiting"') == 1,
+        process,
+    )
+    kill(process)
+    execution_id = only_execution(fuchsia_env)
+    sent = fuchsia_env.run("runs", "signal", execution_id, "approval", "--payload", '{"by": "ada"}')
+    assert sent.returncode == 0, sent.stderr
+    resumed = fuchsia_env.run("runs", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = fuchsia_env.json("runs", "show", execution_id)
+    assert shown["status"] == "completed"
+    assert shown["result"] == {"by": "ada"}
+    ask = next(n for n in shown["nodes"] if n["id"] == "ask")
+    assert [a["status"] for a in ask["attempts"]] == ["succeeded"]
+
+
+def test_a_retry_backoff_spans_a_restart(
+    fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    key = f"backoff-{uuid.uuid4().hex[:8]}"
+    flow = tmp_path / "retry.yaml"
+    flow.write_text(f"""
+name: retry
+nodes:
+  call:
+    retry: {{max_attempts: 3, backoff: fixed, initial_delay: 1500ms}}
+    http: {{url: "{http_server.url(f"/flaky/{key}")}?fail=1"}}
+""")
+    process = fuchsia_env.popen("run", str(flow), "--json")
+    wait_until("the first failure", lambda: http_server.counts(f"/flaky/{key}"), process)
+    wait_until(
+        "the backoff",
+        lambda: (
+            '"retrying"'
+            in fuchsia_env.run("runs", "show", only_execution(fuchsia_env), "--json").stdout
+        ),
+        process,
+    )
+    kill(process)
+    execution_id = only_execution(fuchsia_env)
+    resumed = fuchsia_env.run("runs", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = fuchsia_env.json("runs", "show", execution_id)
+    assert shown["status"] == "completed", shown["error"]
+    [call] = shown["nodes"]
+    assert [a["status"] for a in call["attempts"]] == ["failed", "succeeded"]
+    assert sum(http_server.counts(f"/flaky/{key}").values()) == 2

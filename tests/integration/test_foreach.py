@@ -1,0 +1,139 @@
+"""`foreach`: a node mapped over a list, items committed one by one, outputs in item order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fuchsia import Engine, Execution
+from fuchsia.definition import lock, parse_text, validate
+from support.httpserver import LoopbackServer
+
+
+def run(tmp_path: Path, text: str, payload: Any = None) -> Execution:
+    source = parse_text(text, "map.yaml")
+    workflow = lock(validate(source), source)
+
+    async def main() -> Execution:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            return await engine.run(workflow, payload)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+def test_items_map_in_order_and_a_reduce_sees_the_list(tmp_path: Path) -> None:
+    execution = run(
+        tmp_path,
+        """
+name: mapreduce
+nodes:
+  numbers: {transform: {values: "{{ range(1, 11) | list }}"}}
+  square:
+    after: numbers
+    foreach: {items: "{{ values }}", concurrency: 3}
+    transform: {n: "{{ item }}", square: "{{ item * item }}", at: "{{ index }}"}
+  total:
+    after: square
+    transform: {sum: "{{ data | map(attribute='square') | sum }}", count: "{{ data | length }}"}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    squares = execution.node("square").output
+    assert [s["square"] for s in squares] == [n * n for n in range(1, 11)]
+    assert [s["at"] for s in squares] == list(range(10))
+    assert execution.result == {"sum": 385, "count": 10}
+
+
+def test_an_empty_list_gives_an_empty_output(tmp_path: Path) -> None:
+    execution = run(
+        tmp_path,
+        """
+name: empty
+nodes:
+  each: {foreach: {items: "{{ [] }}"}, transform: {x: "{{ item }}"}}
+  after_each: {after: each, transform: {n: "{{ data | length }}"}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.node("each").output == []
+    assert execution.result == {"n": 0}
+
+
+def test_items_that_are_not_a_list_fail_the_node_clearly(tmp_path: Path) -> None:
+    execution = run(
+        tmp_path,
+        """
+name: notalist
+nodes:
+  each: {foreach: {items: "{{ 'abc' }}"}, transform: {x: "{{ item }}"}}
+""",
+    )
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert "foreach.items must render to a list, got str" in execution.error["message"]
+
+
+def test_a_failed_item_fails_the_node_unless_on_error_continue(tmp_path: Path) -> None:
+    template = """
+name: partial
+nodes:
+  each:
+    foreach: {{items: "{{{{ [1, 0, 2] }}}}"}}
+    transform: {{inverse: "{{{{ 1 / item }}}}"}}
+    {on_error}
+"""
+    failed = run(tmp_path, template.format(on_error=""))
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error["message"].startswith("item 1 of 3 failed:")
+
+    tolerant = run(tmp_path / "b", template.format(on_error="on_error: continue"))
+    assert tolerant.status == "completed"
+    slots = tolerant.node("each").output
+    assert slots[0] == {"inverse": 1.0} and slots[2] == {"inverse": 0.5}
+    assert slots[1]["error"]["item"] == 1
+
+
+def test_http_items_run_concurrently_up_to_the_limit(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    # four items meet at a barrier of four: only possible if four run at once
+    url = server.url("/barrier/foreach-four?n=4")
+    execution = run(
+        tmp_path,
+        f"""
+name: fanout
+nodes:
+  fetch:
+    foreach: {{items: "{{{{ range(4) | list }}}}", concurrency: 4}}
+    http: {{url: "{url}", timeout: 20s}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert [r["status"] for r in execution.node("fetch").output] == [200, 200, 200, 200]
+
+
+def test_item_retries_follow_the_node_retry_policy(tmp_path: Path, server: LoopbackServer) -> None:
+    execution = run(
+        tmp_path,
+        f"""
+name: flaky
+nodes:
+  fetch:
+    foreach: {{items: "{{{{ ['a', 'b'] }}}}", concurrency: 2}}
+    retry: {{max_attempts: 3, initial_delay: 10ms}}
+    http: {{url: "{server.url("/flaky/")}{{{{ item }}}}-items?fail=1"}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert [r["status"] for r in execution.node("fetch").output] == [200, 200]
