@@ -4,6 +4,7 @@ W1  a 100-node chain: per-step overhead
 W2  one node -> 100 parallel nodes -> a join: fan-out/fan-in latency
 W3  50 executions of 10-node chains started concurrently: steps per second
 W4  `fuchsia run` of a one-node workflow in a fresh process with an empty FUCHSIA_HOME
+W5  a foreach of 1,000 items with concurrency 50 over a transform node (issue 4)
 
 Each of W1-W3 runs at both SQLite durability settings: `full` (the default, power-loss safe)
 and `normal` (safe against a crash of the process only). Usage: python bench/engine.py [--quick]
@@ -47,6 +48,15 @@ def fan(width: int) -> LockedWorkflow:
     return _lock(f"name: fan-{width}\nnodes:\n" + "\n".join(nodes))
 
 
+def mapped(items: int, concurrency: int) -> LockedWorkflow:
+    square = "{{ item * item }}"
+    return _lock(
+        f"name: map-{items}\nnodes:\n  each:\n"
+        f"    foreach: {{items: '{{{{ range({items}) | list }}}}', concurrency: {concurrency}}}\n"
+        f"    transform: {{square: '{square}'}}\n"
+    )
+
+
 def _lock(text: str) -> LockedWorkflow:
     source = parse_text(text)
     return lock(validate(source), source)
@@ -80,6 +90,11 @@ async def w1(home: Path, synchronous: str, repeats: int) -> float:
 async def w2(home: Path, synchronous: str, repeats: int) -> float:
     """Seconds for one -> 100 parallel -> join."""
     return await _median_seconds(home, synchronous, repeats, fan(100), 1)
+
+
+async def w5(home: Path, synchronous: str, repeats: int) -> float:
+    """Seconds for a 1,000-item foreach with concurrency 50 over transform nodes."""
+    return await _median_seconds(home, synchronous, repeats, mapped(1000, 50), 1)
 
 
 async def w3(home: Path, synchronous: str, repeats: int) -> float:
@@ -119,6 +134,7 @@ def main() -> None:
                 "w1": asyncio.run(w1(home, synchronous, repeats)),
                 "w2": asyncio.run(w2(home, synchronous, repeats)),
                 "w3": asyncio.run(w3(home, synchronous, repeats)),
+                "w5": asyncio.run(w5(home, synchronous, repeats)),
             }
     cold = w4(repeats)
     full, normal = results["full"], results["normal"]
@@ -142,6 +158,12 @@ def main() -> None:
             f"{normal['w3']:,.0f} steps/s",
         ),
         ("W4 `fuchsia run`, fresh process, empty home", "< 0.5 s", f"{cold:.3f} s", "-"),
+        (
+            "W5 foreach of 1,000 items, concurrency 50",
+            "-",
+            f"{full['w5']:.3f} s ({full['w5']:.3f} ms/item)",
+            f"{normal['w5']:.3f} s ({normal['w5']:.3f} ms/item)",
+        ),
     ]
     print("| workload | target | synchronous=full (default) | synchronous=normal |")
     print("|---|---|---|---|")

@@ -119,7 +119,8 @@ def lock(
                 source.problem(
                     ("nodes", node_id),
                     f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform, http, component, branch and wait nodes, and foreach)",
+                    "(this version runs transform, http, component, branch and wait nodes, "
+                    "and foreach)",
                     key=True,
                 )
             )

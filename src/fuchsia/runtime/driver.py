@@ -677,6 +677,11 @@ class Driver:
                 if up in self.outputs and (up, node.id) not in self.skipped_edges
             }
         scope = dict(data) if isinstance(data, dict) else {}
+        if node.join is not None:
+            # every upstream is a name, None when it did not succeed: `a or b` picks the one
+            # that ran; `data` holds only those that succeeded
+            for up in node.after:
+                scope.setdefault(up, None)
         scope["data"] = data
         scope["context"] = self.context
         scope["secrets"] = self.rt.secrets
