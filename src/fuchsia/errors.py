@@ -11,6 +11,7 @@ FuchsiaError
 │   ├── NodeTimeout          a node exceeded its timeout
 │   ├── Cancelled            the attempt was stopped because its execution was cancelled
 │   ├── Interrupted          the process running the attempt died
+│   ├── LoopExhausted        a `repeat` ran max_iterations times without its condition
 │   └── ComponentError       a WebAssembly component could not run the task
 │       ├── ComponentLoadError   not a component, wrong world, digest mismatch, missing export
 │       ├── CapabilityError      the component imports something it was not granted
@@ -131,6 +132,13 @@ class Interrupted(NodeError):
     """The process running an attempt died before it committed; the attempt is run again."""
 
     kind = "interrupted"
+
+
+class LoopExhausted(NodeError):
+    """A `repeat` node ran `max_iterations` times and its `until` never held."""
+
+    kind = "loop_exhausted"
+    retryable = False
 
 
 class Cancelled(NodeError):

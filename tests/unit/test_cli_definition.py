@@ -121,7 +121,7 @@ def test_validate_reports_node_kinds_this_version_cannot_run(runner: CliRunner) 
     assert done.exit_code == 1
     assert done.stderr.splitlines() == [
         "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes, and foreach)",
+        "(this version runs transform, http, component, branch and wait nodes)",
         "1 problem found",
     ]
 
@@ -226,7 +226,7 @@ def test_lock_refuses_an_unsupported_node_naming_it(
     assert captured.out == ""
     assert captured.err.splitlines() == [
         "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes, and foreach)",
+        "(this version runs transform, http, component, branch and wait nodes)",
         "1 problem found",
     ]
 

@@ -48,7 +48,7 @@ def test_an_unsupported_node_kind_parses_but_is_rejected_at_lock_naming_the_node
     label = kind.split("_")[0]
     assert lock_problems(text) == [
         f"w.yaml:4:3: node 'subject': `{label}` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes, and foreach)"
+        "(this version runs transform, http, component, branch and wait nodes)"
     ]
 
 
@@ -60,31 +60,15 @@ def test_a_component_node_without_a_registry_is_refused_at_its_component_key() -
     assert lock_problems(text) == ["w.yaml:5:16: node 'subject': component nodes need a registry"]
 
 
-@pytest.mark.parametrize(
-    "modifier",
-    [
-        "repeat: {until: 'data.done', max_iterations: 5, delay: 1s}",
-    ],
-)
-def test_an_unsupported_modifier_parses_but_is_rejected_at_lock_naming_the_node(
-    modifier: str,
-) -> None:
-    name = modifier.split(":")[0]
-    problems = lock_problems(f"name: mods\nnodes:\n  each:\n    transform: 1\n    {modifier}\n")
-    assert len(problems) == 1
-    assert problems[0].startswith(f"w.yaml:3:3: node 'each': `{name}` is not supported yet")
-    assert "not supported yet" in problems[0]
-
-
 def test_every_unsupported_node_is_reported_at_once() -> None:
     problems = lock_problems("""\
         name: many
         nodes:
           c: {component: acme/shop@1.0.0, task: t}
           w: {workflow: {name: other, version: 1}}
-          f: {transform: 1, foreach: {items: "{{ xs }}"}, repeat: {until: "data.done"}}
+          v: {workflow: {name: another, version: 2}}
         """)
-    assert [p.split(": ", 2)[1] for p in problems] == ["node 'c'", "node 'w'", "node 'f'"]
+    assert [p.split(": ", 2)[1] for p in problems] == ["node 'c'", "node 'w'", "node 'v'"]
     assert [p.split(":")[1] for p in problems] == ["3", "4", "5"]
 
 

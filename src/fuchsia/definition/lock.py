@@ -63,6 +63,7 @@ class LockedNode:
     render: Renderer = field(compare=False, repr=False)
     render_context: Renderer | None = field(compare=False, repr=False)
     foreach: dict[str, Any] | None = None  # {"items": template, "concurrency": n}
+    repeat: dict[str, Any] | None = None  # {"until": CEL, "max_iterations": n, "delay": s}
     render_items: Renderer | None = field(default=None, compare=False, repr=False)
 
 
@@ -111,16 +112,12 @@ def lock(
             problems.extend(found)
             if spec is not None:
                 components[node_id] = spec
-        unsupported = [f"`{m}` is" for m in ("repeat",) if getattr(node, m) is not None]
         if node.kind not in SUPPORTED_KINDS:
-            unsupported.insert(0, f"`{node.kind}` nodes are")
-        for what in unsupported:
             problems.append(
                 source.problem(
                     ("nodes", node_id),
-                    f"node {node_id!r}: {what} not supported yet "
-                    "(this version runs transform, http, component, branch and wait nodes, "
-                    "and foreach)",
+                    f"node {node_id!r}: `{node.kind}` nodes are not supported yet "
+                    "(this version runs transform, http, component, branch and wait nodes)",
                     key=True,
                 )
             )
@@ -226,6 +223,7 @@ def _node_document(
         "context": node.context,
         "description": node.description,
         "foreach": node.foreach.model_dump() if node.foreach else None,
+        "repeat": node.repeat.model_dump() if node.repeat else None,
     }
 
 
@@ -247,6 +245,7 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
             render=compile_value(_templated(doc["kind"], doc["spec"])),
             render_context=compile_value(doc["context"]) if doc["context"] else None,
             foreach=doc.get("foreach"),
+            repeat=doc.get("repeat"),
             render_items=compile_value(doc["foreach"]["items"]) if doc.get("foreach") else None,
         )
         for node_id, doc in document["nodes"].items()

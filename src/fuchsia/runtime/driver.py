@@ -23,7 +23,8 @@ from typing import Any
 
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
-from fuchsia.errors import InputError, Interrupted, NodeError, NodeTimeout
+from fuchsia.errors import InputError, Interrupted, LoopExhausted, NodeError, NodeTimeout
+from fuchsia.expressions import ExpressionError, evaluate
 from fuchsia.nodes import NodeContext, branch, component, http, transform, wait
 from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
@@ -39,6 +40,7 @@ from fuchsia.store.records import (
     SUCCEEDED,
     TIMED_OUT,
     WAITING,
+    AttemptRecord,
     AttemptWrite,
     Event,
     ExecutionRecord,
@@ -123,6 +125,16 @@ class Fanout:
         return len(self.outputs) + len(self.errors) == len(self.items)
 
 
+def _trailing_failures(attempts: list[AttemptRecord]) -> int:
+    count = 0
+    for attempt in reversed(attempts):
+        if attempt.status in (FAILED, TIMED_OUT):
+            count += 1
+        elif attempt.status != INTERRUPTED:
+            break
+    return count
+
+
 def unit_key(node_id: str, index: int) -> str:
     """The key of one foreach item: its own node-run and attempt rows, `node[index]`."""
     return f"{node_id}[{index}]"
@@ -177,6 +189,14 @@ class Driver:
         }
         self.status = record.status
         self.fanouts: dict[str, Fanout] = {}
+        repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
+        self.iterations = {
+            n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
+        }
+        self.previous: dict[str, Any] = {n: nodes[n].output for n in repeating}
+        # failed attempts since the last success: what the retry budget counts (an attempt
+        # interrupted by a crash, or an earlier iteration of a repeat, does not)
+        self.failures = {n: _trailing_failures(r.attempts) for n, r in nodes.items()}
         self.stored_inputs: dict[str, Any] = {
             n: r.attempts[-1].inputs for n, r in nodes.items() if r.attempts
         }
@@ -474,7 +494,12 @@ class Driver:
         now = time.time()
         inputs = self._mask(o.inputs)
         t.events.extend(Event("log", o.node_id, {**line, "attempt": o.attempt}) for line in o.logs)
+        if o.error is None and node.repeat is not None and index is None:
+            verdict = self._iterate(t, node, o, inputs, now)
+            if verdict is not None:
+                return verdict
         if o.error is None:
+            self.failures.pop(o.node_id, None)
             self.states[o.node_id] = SUCCEEDED
             self.outputs[o.node_id] = o.output
             self._note_branch(o.node_id, o.output)
@@ -509,8 +534,10 @@ class Driver:
                 finished_at=now,
             )
         )
-        if o.error.retryable and o.attempt < node.retry.max_attempts:
-            when = now + node.retry.delay(o.attempt)
+        failures = self.failures.get(o.node_id, 0) + 1
+        self.failures[o.node_id] = failures
+        if o.error.retryable and failures < node.retry.max_attempts:
+            when = now + node.retry.delay(failures)
             self.states[o.node_id] = RETRYING
             self.retry_at[o.node_id] = when
             t.nodes.append(NodeWrite(o.node_id, RETRYING, o.attempt, ready_at=when, error=error))
@@ -523,6 +550,61 @@ class Driver:
         if self.first_error is None and node.on_error == "fail" and index is None:
             self.first_error = error
         return True
+
+    def _iterate(
+        self, t: Transition, node: LockedNode, o: Outcome, inputs: Any, now: float
+    ) -> bool | None:
+        """One iteration of a `repeat` finished: None when `until` holds (the node succeeds
+        with this output), False when another iteration follows `delay` later, True when the
+        loop is exhausted (the node fails). A condition that cannot be evaluated turns the
+        outcome into an error for the ordinary failure path."""
+        assert node.repeat is not None
+        iteration = self.iterations.get(node.id, 0) + 1
+        variables = {
+            "data": o.output,
+            "context": self.context,
+            "execution": {"id": self.id, "workflow": self.wf.name},
+        }
+        try:
+            done = evaluate(node.repeat["until"], variables)
+        except ExpressionError as exc:
+            o.error = InputError(f"repeat.until: {exc}")
+            return None
+        if done:
+            return None
+        self.iterations[node.id] = iteration
+        self.previous[node.id] = o.output
+        self.failures.pop(node.id, None)
+        t.attempts.append(
+            AttemptWrite(
+                node.id,
+                o.attempt,
+                SUCCEEDED,
+                inputs=inputs,
+                output=o.output,
+                started_at=o.started_at,
+                finished_at=now,
+            )
+        )
+        t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
+        if iteration >= int(node.repeat["max_iterations"]):
+            error = {
+                **LoopExhausted(f"`until` did not hold after {iteration} iterations").to_record(),
+                "node": node.id,
+                "attempt": o.attempt,
+            }
+            self.states[node.id] = FAILED
+            t.nodes.append(NodeWrite(node.id, FAILED, o.attempt, error=error))
+            t.events.append(Event("node_failed", node.id, error))
+            if self.first_error is None and node.on_error == "fail":
+                self.first_error = error
+            return True
+        when = now + float(node.repeat.get("delay") or 0.0)
+        self.states[node.id] = RETRYING
+        self.retry_at[node.id] = when
+        t.nodes.append(NodeWrite(node.id, RETRYING, o.attempt, ready_at=when))
+        self._arm_retry(node.id, when)
+        return False
 
     async def _abort(
         self, status: str, error: dict[str, Any] | None, t: Transition | None = None
@@ -683,6 +765,11 @@ class Driver:
             for up in node.after:
                 scope.setdefault(up, None)
         scope["data"] = data
+        if node.repeat is not None:
+            scope["loop"] = {
+                "iteration": self.iterations.get(node.id, 0) + 1,
+                "previous": self.previous.get(node.id),
+            }
         scope["context"] = self.context
         scope["secrets"] = self.rt.secrets
         scope["execution"] = {
