@@ -87,12 +87,12 @@ def test_invalid_file_exits_1_with_positioned_problems_and_no_traceback(
     assert "Traceback" not in done.stderr
 
 
-def test_unsupported_node_kind_is_refused_naming_the_node(cli: Any, tmp_path: Path) -> None:
+def test_an_unresolvable_sub_workflow_is_refused_naming_the_node(cli: Any, tmp_path: Path) -> None:
     flow = tmp_path / "later.yaml"
     flow.write_text("name: later\nnodes:\n  child:\n    workflow: {name: other, version: 1}\n")
     done = cli("validate", str(flow))
     assert done.returncode == 1
-    assert "node 'child': `workflow` nodes are not supported yet" in done.stderr
+    assert "node 'child': no workflow other version 1 among the files" in done.stderr
 
 
 def test_usage_errors_exit_2(cli: Any) -> None:

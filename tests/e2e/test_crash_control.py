@@ -156,3 +156,45 @@ nodes:
     [call] = shown["nodes"]
     assert [a["status"] for a in call["attempts"]] == ["failed", "succeeded"]
     assert sum(http_server.counts(f"/flaky/{key}").values()) == 2
+
+
+def test_a_killed_sub_workflow_resumes_under_the_same_parent(
+    fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    prefix = f"sub-{uuid.uuid4().hex[:8]}"
+    steps = 12
+    lines = ["name: child", "nodes:"]
+    for i in range(steps):
+        after = f"\n    after: s{i - 1}" if i else ""
+        url = http_server.url(f"/ok/{prefix}-s{i}")
+        lines.append(f'  s{i}:{after}\n    http: {{url: "{url}?delay=0.05"}}')
+    (tmp_path / "child.yaml").write_text("\n".join(lines) + "\n")
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("""
+name: parent
+nodes:
+  call: {workflow: {path: child.yaml}}
+  done: {after: call, transform: {last: "{{ status }}"}}
+""")
+    process = fuchsia_env.popen("run", str(parent), "--json")
+    wait_until(
+        "half the child", lambda: len(http_server.counts(f"/ok/{prefix}-")) >= steps // 2, process
+    )
+    kill(process)
+    calls_at_kill = http_server.counts(f"/ok/{prefix}-")
+    resumed = fuchsia_env.run("runs", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    listed = fuchsia_env.json("runs", "list")
+    assert sorted(r["workflow"] for r in listed) == ["child", "parent"]  # no second child
+    by_name = {r["workflow"]: r for r in listed}
+    assert by_name["child"]["parent_id"] == by_name["parent"]["id"]
+    assert by_name["parent"]["status"] == by_name["child"]["status"] == "completed"
+    shown = fuchsia_env.json("runs", "show", by_name["parent"]["id"])
+    assert shown["result"] == {"last": 200}
+    counts = http_server.counts(f"/ok/{prefix}-")
+    assert len(counts) == steps
+    again = {p: n for p, n in counts.items() if n > 1}
+    assert len(again) <= 1, again  # only the step in flight at the kill ran twice
+    for path, n in calls_at_kill.items():
+        if path not in again:
+            assert counts[path] == n == 1

@@ -115,13 +115,12 @@ def test_every_file_is_checked_and_any_bad_one_fails_the_command(runner: CliRunn
     ]
 
 
-def test_validate_reports_node_kinds_this_version_cannot_run(runner: CliRunner) -> None:
-    write("sub.yaml", "name: sub\nnodes:\n  child: {workflow: {name: other, version: 1}}\n")
+def test_validate_reports_what_locking_cannot_resolve(runner: CliRunner) -> None:
+    write("sub.yaml", "name: sub\nnodes:\n  child: {workflow: {path: gone.yaml}}\n")
     done = runner.invoke(app, ["validate", "sub.yaml"])
     assert done.exit_code == 1
     assert done.stderr.splitlines() == [
-        "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes)",
+        "sub.yaml:3:28: node 'child': no workflow file 'gone.yaml' next to sub.yaml",
         "1 problem found",
     ]
 
@@ -217,16 +216,15 @@ def run_main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return exc.value.code
 
 
-def test_lock_refuses_an_unsupported_node_naming_it(
+def test_lock_refuses_an_unresolvable_node_naming_it(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write("sub.yaml", "name: sub\nnodes:\n  child: {workflow: {name: other}}\n")
+    write("sub.yaml", "name: sub\nnodes:\n  child: {workflow: {path: gone.yaml}}\n")
     assert run_main(["lock", "sub.yaml"], monkeypatch) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "sub.yaml:3:3: node 'child': `workflow` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes)",
+        "sub.yaml:3:28: node 'child': no workflow file 'gone.yaml' next to sub.yaml",
         "1 problem found",
     ]
 

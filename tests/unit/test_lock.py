@@ -31,25 +31,11 @@ def lock_problems(text: str) -> list[str]:
 
 # --- node kinds and modifiers --------------------------------------------------------------
 
-UNSUPPORTED = {
-    "workflow": "workflow: {name: notify, version: 2, inputs: {to: '{{ who }}'}}",
-}
 
-
-@pytest.mark.parametrize("kind", sorted(UNSUPPORTED))
-def test_an_unsupported_node_kind_parses_but_is_rejected_at_lock_naming_the_node(
-    kind: str,
-) -> None:
-    text = (
-        "name: kinds\ncomponents: {shop: acme/shop@1.2.0}\nnodes:\n"
-        f"  subject:\n    {UNSUPPORTED[kind]}\n"
-        "  big: {after: subject, transform: 1}\n  small: {after: subject, transform: 2}\n"
-    )
-    label = kind.split("_")[0]
-    assert lock_problems(text) == [
-        f"w.yaml:4:3: node 'subject': `{label}` nodes are not supported yet "
-        "(this version runs transform, http, component, branch and wait nodes)"
-    ]
+def test_a_sub_workflow_that_cannot_be_found_is_refused_at_its_key() -> None:
+    text = "name: kinds\nnodes:\n  subject:\n    workflow: {name: nowhere-to-be-found}\n"
+    [problem] = lock_problems(text)
+    assert problem.startswith("w.yaml:4:15: node 'subject': no workflow nowhere-to-be-found")
 
 
 def test_a_component_node_without_a_registry_is_refused_at_its_component_key() -> None:
@@ -375,7 +361,7 @@ def test_load_reads_validates_and_locks_a_file(tmp_path: Path) -> None:
     workflow = load(path)
     assert (workflow.name, workflow.version, workflow.roots) == ("tiny", 1, ("a",))
     path.write_text("name: tiny\nnodes:\n  a: {workflow: {name: other, version: 1}}\n")
-    with pytest.raises(DefinitionError, match="not supported yet"):
+    with pytest.raises(DefinitionError, match="no workflow other"):
         load(path)
 
 

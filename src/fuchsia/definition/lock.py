@@ -20,13 +20,12 @@ from typing import Any
 
 from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
 from fuchsia.definition.resolve import Resolver, component_spec
-from fuchsia.definition.source import Source, read_file
+from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import DefinitionError, StoreError
+from fuchsia.errors import DefinitionError, Problem, StoreError
 from fuchsia.templates import Renderer, compile_value
 
 FORMAT = 1
-SUPPORTED_KINDS = frozenset({"transform", "http", "component", "branch", "wait"})
 DEFAULT_HTTP_TIMEOUT = 30.0
 DEFAULT_COMPONENT_TIMEOUT = 60.0
 
@@ -94,39 +93,43 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def load(path: str | Path, registry: Resolver | None = None) -> LockedWorkflow:
-    """Read, validate and lock a workflow file (component nodes resolve in `registry`)."""
+def load(
+    path: str | Path, registry: Resolver | None = None, _within: tuple[Path, ...] = ()
+) -> LockedWorkflow:
+    """Read, validate and lock a workflow file (component nodes resolve in `registry`,
+    sub-workflows next to the file)."""
     source = read_file(path)
-    return lock(validate(source), source, registry)
+    return lock(validate(source), source, registry, _within)
 
 
 def lock(
-    definition: WorkflowDef, source: Source, registry: Resolver | None = None
+    definition: WorkflowDef,
+    source: Source,
+    registry: Resolver | None = None,
+    _within: tuple[Path, ...] = (),
 ) -> LockedWorkflow:
-    """Lock a validated definition; kinds this version cannot run yet are problems here."""
+    """Lock a validated definition: resolve its components and sub-workflows.
+
+    A sub-workflow is locked too and embedded whole, so the parent's hash pins it."""
     problems = []
-    components: dict[str, dict[str, Any]] = {}
+    resolved: dict[str, dict[str, Any]] = {}
     for node_id, node in definition.nodes.items():
         if node.kind == "component":
             spec, found = component_spec(node_id, node, definition, source, registry)
             problems.extend(found)
             if spec is not None:
-                components[node_id] = spec
-        if node.kind not in SUPPORTED_KINDS:
-            problems.append(
-                source.problem(
-                    ("nodes", node_id),
-                    f"node {node_id!r}: `{node.kind}` nodes are not supported yet "
-                    "(this version runs transform, http, component, branch and wait nodes)",
-                    key=True,
-                )
-            )
+                resolved[node_id] = spec
+        elif node.kind == "workflow":
+            spec, found = _child_spec(node_id, node, source, registry, _within)
+            problems.extend(found)
+            if spec is not None:
+                resolved[node_id] = spec
     if problems:
         raise DefinitionError(problems)
-    return _from_document(_document(definition, components))
+    return _from_document(_document(definition, resolved))
 
 
-def _document(definition: WorkflowDef, components: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
     downstream: dict[str, list[str]] = {node_id: [] for node_id in definition.nodes}
     for node_id, node in definition.nodes.items():
         for up in dict.fromkeys(node.after):
@@ -141,7 +144,7 @@ def _document(definition: WorkflowDef, components: dict[str, dict[str, Any]]) ->
             defaults.retry,
             defaults.timeout,
             defaults.on_error,
-            components.get(node_id),
+            resolved.get(node_id),
         )
         for node_id, node in definition.nodes.items()
     }
@@ -170,14 +173,14 @@ def _node_document(
     default_retry: RetrySpec | None,
     default_timeout: float | None,
     default_on_error: str | None,
-    component: dict[str, Any] | None = None,
+    resolved: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     kind = node.kind
     spec: Any = getattr(node, kind)
     if kind == "http":
         spec = node.http.model_dump(by_alias=True) if node.http else None
-    elif kind == "component":
-        spec = component
+    elif kind in ("component", "workflow"):
+        spec = resolved  # pinned when locking: a component's digest, a sub-workflow's document
     elif kind == "wait":
         spec = node.wait.model_dump(by_alias=True) if node.wait else None
     elif kind == "branch":
@@ -266,6 +269,86 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
     )
 
 
+def _child_spec(
+    node_id: str, node: Node, source: Source, registry: Resolver | None, within: tuple[Path, ...]
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Lock the sub-workflow a `workflow` node names: by `path` (relative to this file), or by
+    `name` (and `version`) among the workflow files beside it."""
+    sub = node.workflow
+    assert sub is not None
+    at: Loc = ("nodes", node_id, "workflow")
+    here = Path(source.file).resolve()
+    if sub.path is not None:
+        path = (here.parent / sub.path).resolve()
+        if not path.is_file():
+            return None, [
+                source.problem(
+                    (*at, "path"),
+                    f"node {node_id!r}: no workflow file {sub.path!r} next to {here.name}",
+                )
+            ]
+    elif sub.name is not None:
+        found = _find_workflow(here.parent, sub.name, sub.version)
+        if found is None:
+            wanted = sub.name + (f" version {sub.version}" if sub.version else "")
+            return None, [
+                source.problem(
+                    at, f"node {node_id!r}: no workflow {wanted} among the files in {here.parent}"
+                )
+            ]
+        path = found
+    else:
+        return None, [
+            source.problem(at, f"node {node_id!r}: a sub-workflow needs `path` or `name`")
+        ]
+    if path in (*within, here):
+        chain = " -> ".join(p.name for p in (*within, here, path))
+        return None, [source.problem(at, f"node {node_id!r}: sub-workflows form a cycle: {chain}")]
+    try:
+        child = load(path, registry, (*within, here))
+    except DefinitionError as exc:
+        first = exc.problems[0] if exc.problems else None
+        more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        return None, [
+            source.problem(at, f"node {node_id!r}: sub-workflow {path.name}: {first}{more}")
+        ]
+    if sub.version is not None and child.version != sub.version:
+        return None, [
+            source.problem(
+                at,
+                f"node {node_id!r}: {path.name} is {child.name} version "
+                f"{child.version}, not {sub.version}",
+            )
+        ]
+    return {
+        "name": child.name,
+        "version": child.version,
+        "hash": child.hash,
+        "document": child.document,
+        "inputs": sub.inputs,
+    }, []
+
+
+def _find_workflow(directory: Path, name: str, version: int | None) -> Path | None:
+    """The workflow file in `directory` with this name (and version; else the newest)."""
+    best: tuple[int, Path] | None = None
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+            continue
+        try:
+            data = read_file(path).data
+        except DefinitionError:
+            continue
+        found_version = data.get("version", 1)
+        if data.get("name") != name or not isinstance(found_version, int):
+            continue
+        if version is not None and found_version != version:
+            continue
+        if best is None or found_version > best[0]:
+            best = (found_version, path.resolve())
+    return None if best is None else best[1]
+
+
 def _templated(kind: str, spec: Any) -> Any:
     """The part of a node's spec that templates render: a component's inputs and config (not
     its schemas or grants); the whole spec of other kinds."""
@@ -275,6 +358,8 @@ def _templated(kind: str, spec: Any) -> Any:
         return {}  # conditions are CEL, evaluated by the branch itself
     if kind == "wait":
         return {"until": spec["until"]}
+    if kind == "workflow":
+        return {"inputs": spec["inputs"]}
     return spec
 
 

@@ -11,6 +11,7 @@ import httpx
 
 if TYPE_CHECKING:
     from fuchsia.nodes.component import ComponentRuntime
+    from fuchsia.nodes.workflow import Children
     from fuchsia.store.base import Store
 
 
@@ -32,3 +33,5 @@ class NodeContext:
     since: float | None = None  # when the node's first attempt started (durable waits)
     consumed: list[int] = field(default_factory=list)  # signals a wait node consumed
     wakeup: asyncio.Event | None = None  # set when a signal is sent from this process
+    children: Children | None = None  # starts and awaits sub-workflow executions
+    child_key: str | None = None  # the idempotency key of this attempt's child execution

@@ -25,7 +25,7 @@ from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, Interrupted, LoopExhausted, NodeError, NodeTimeout
 from fuchsia.expressions import ExpressionError, evaluate
-from fuchsia.nodes import NodeContext, branch, component, http, transform, wait
+from fuchsia.nodes import NodeContext, branch, component, http, transform, wait, workflow
 from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
 from fuchsia.store.base import Store
@@ -58,6 +58,7 @@ EXECUTORS: dict[str, Executor] = {
     "component": component.run,
     "branch": branch.run,
     "wait": wait.run,
+    "workflow": workflow.run,
 }
 Listener = Callable[[str, list[Event]], None]
 
@@ -73,6 +74,7 @@ class Runtime:
     listeners: list[Listener] = field(default_factory=list)
     components: Callable[[], ComponentRuntime] | None = None
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    children: Any = None  # the engine: starts, awaits and cancels sub-workflow executions
 
     def wakeup(self, execution_id: str) -> asyncio.Event:
         """The event a waiting node of `execution_id` sleeps on; set by a local signal."""
@@ -453,7 +455,7 @@ class Driver:
             if t.execution is None:
                 t.execution = ExecutionUpdate(status=status)
             else:
-                t.execution.status = t.execution.status or status
+                t.execution.status = status
             t.events.append(Event(f"execution_{status}"))
 
     def _finish(self, t: Transition) -> str:
@@ -645,6 +647,10 @@ class Driver:
         )
         t.events.append(Event(f"execution_{status}", data=error))
         await self._commit(t)
+        if self.rt.children is not None and any(
+            n.kind == "workflow" for n in self.wf.nodes.values()
+        ):
+            await self.rt.children.cancel_children(self.id)
         return status
 
     async def _commit(self, t: Transition) -> None:
@@ -709,6 +715,8 @@ class Driver:
                 since=self.first_started.get(node.id),
                 consumed=outcome.consumed,
                 wakeup=self.rt.wakeup(self.id) if node.kind == "wait" else None,
+                children=self.rt.children,
+                child_key=f"{self.id}/{key}/{self.failures.get(key, 0)}",
             )
             run = EXECUTORS[node.kind](outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":

@@ -105,6 +105,7 @@ class Engine:
         self._driving: dict[str, Driver] = {}
         self.control_every = 0.25
         self._heartbeat: asyncio.Task[None] | None = None
+        self._runtime.children = self
 
     @classmethod
     async def open(
@@ -174,6 +175,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         detached: bool = False,
+        parent_id: str | None = None,
     ) -> str:
         """Create an execution and start driving it; return its id at once.
 
@@ -195,6 +197,7 @@ class Engine:
             context=self._trigger_context(locked, execution_id, payload),
             idempotency_key=idempotency_key,
             owner=None if detached else self.identity.id,
+            parent_id=parent_id,
         )
         record, created = await self.store.create_execution(new)
         if created and not detached:
@@ -305,6 +308,25 @@ class Engine:
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
+
+    # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
+
+    async def start_child(
+        self, workflow: LockedWorkflow, payload: Any, parent_id: str, key: str
+    ) -> str:
+        return await self.start(workflow, payload, idempotency_key=key, parent_id=parent_id)
+
+    async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]:
+        done = await self.wait(execution_id)
+        while done.status not in FINAL_STATUSES:  # driven elsewhere, or taken over: poll
+            await asyncio.sleep(0.2)
+            done = await self.get(execution_id)
+        return done.status, done.result, done.error
+
+    async def cancel_children(self, parent_id: str) -> None:
+        for child_id in await self.store.open_children(parent_id):
+            with contextlib.suppress(FuchsiaError):
+                await self.cancel(child_id)
 
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch

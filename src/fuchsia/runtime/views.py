@@ -69,6 +69,7 @@ class Execution:
     started_at: float | None
     finished_at: float | None
     nodes: list[NodeRun]
+    parent_id: str | None = None  # the execution whose `workflow` node started this one
 
     @property
     def duration(self) -> float | None:
@@ -91,6 +92,7 @@ class Execution:
             "result": self.result,
             "error": self.error,
             "idempotency_key": self.idempotency_key,
+            "parent_id": self.parent_id,
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
@@ -109,6 +111,7 @@ def summary(record: ExecutionRecord) -> dict[str, Any]:
         "started_at": iso(record.started_at),
         "finished_at": iso(record.finished_at),
         "error": record.error,
+        "parent_id": record.parent_id,
     }
 
 
@@ -146,4 +149,5 @@ def execution_view(
         started_at=record.started_at,
         finished_at=record.finished_at,
         nodes=runs,
+        parent_id=record.parent_id,
     )

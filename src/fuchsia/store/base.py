@@ -76,6 +76,7 @@ class Store(Protocol):
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
     async def request(self, execution_id: str, control: str) -> bool: ...
     async def send_signal(self, execution_id: str, name: str, payload: Any) -> int: ...
+    async def open_children(self, parent_id: str) -> list[str]: ...
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
@@ -304,6 +305,7 @@ class SqlStore:
                     dumps(new.context),
                     new.idempotency_key,
                     new.owner,
+                    new.parent_id,
                     now,
                     now,
                 ),
@@ -556,6 +558,15 @@ class SqlStore:
 
         row = await self._read(job)
         return None if row is None else (int(row[0]), _loads(row[1]))
+
+    async def open_children(self, parent_id: str) -> list[str]:
+        """Sub-workflow executions of `parent_id` that have not finished."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_open_children"], (parent_id,))
+            return cur.fetchall()
+
+        return [str(r[0]) for r in await self._read(job)]
 
     async def controls(self, owner: str) -> list[tuple[str, str]]:
         """Requests waiting for the open executions `owner` runs."""

@@ -11,8 +11,8 @@ SELECT document FROM workflows WHERE hash = ?;
 
 -- name: insert_execution
 INSERT INTO executions (id, workflow_hash, workflow_name, workflow_version, status, payload,
-                        context, idempotency_key, owner, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        context, idempotency_key, owner, parent_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING;
 
 -- name: select_execution
@@ -141,3 +141,7 @@ WHERE execution_id = ? AND name = ? AND consumed_by IS NULL ORDER BY id LIMIT 1;
 
 -- name: consume_signal
 UPDATE signals SET consumed_by = ?, consumed_at = ? WHERE id = ? AND consumed_by IS NULL;
+
+-- name: select_open_children
+SELECT id FROM executions
+WHERE parent_id = ? AND status IN ('pending', 'running', 'waiting');

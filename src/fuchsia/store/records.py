@@ -134,6 +134,7 @@ class NewExecution:
     idempotency_key: str | None
     owner: str | None
     status: str = PENDING
+    parent_id: str | None = None
 
 
 @dataclass

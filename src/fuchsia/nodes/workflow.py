@@ -1,0 +1,40 @@
+"""`workflow`: run another workflow as a child execution and output its result.
+
+The child is an execution of its own (visible in `runs list`, linked by `parent_id`), started
+with an idempotency key made of the parent, the node and its count of failed attempts: a
+parent resumed after a crash re-attaches to the same child instead of starting a second one,
+while a retry after a failure starts afresh. Cancelling or failing the parent cancels the
+child.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fuchsia.definition.lock import LockedWorkflow, canonical_json
+from fuchsia.errors import InputError, NodeError, PayloadError
+from fuchsia.nodes import NodeContext
+
+
+class Children(Protocol):
+    async def start_child(
+        self, workflow: LockedWorkflow, payload: Any, parent_id: str, key: str
+    ) -> str: ...
+    async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]: ...
+
+
+async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
+    assert ctx.children is not None and ctx.child_key is not None
+    spec = ctx.spec
+    child = LockedWorkflow.from_json(canonical_json(spec["document"]))
+    try:
+        child_id = await ctx.children.start_child(
+            child, rendered["inputs"], ctx.execution_id, ctx.child_key
+        )
+    except PayloadError as exc:
+        raise InputError(f"workflow.inputs: {exc}") from None
+    status, result, error = await ctx.children.wait_child(child_id)
+    if status in ("completed", "completed_with_errors"):
+        return result
+    reason = (error or {}).get("message", status)
+    raise NodeError(f"sub-workflow {child.name} ({child_id}) {status}: {reason}")
