@@ -79,14 +79,16 @@ def resume_command(
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Continue executions whose process died; committed nodes are not run again."""
+    """Continue paused executions, and executions whose process died (committed nodes are
+    not run again)."""
 
     async def work(engine: Engine) -> list[Execution]:
         ids = None
         if execution_ids:
             ids = [(await engine.get(i)).id for i in execution_ids]
         resumed = await engine.resume(ids)
-        return [await engine.get(i) for i in resumed]
+        # a paused execution driven by another process goes on there: show where it stands
+        return [await engine.get(i) for i in (resumed or ids or [])]
 
     executions = with_engine(db, work)
     if json_output:
@@ -122,3 +124,15 @@ def signal_command(
     value = payloads.parse(payload, source="--payload") if payload is not None else None
     signal_id = with_engine(db, lambda e: e.signal(execution_id, name, value))
     out.print(f"signal {name!r} sent (#{signal_id})", markup=False)
+
+
+@app.command("pause")
+def pause_command(
+    execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
+) -> None:
+    """Pause an execution: running nodes finish, no new ones start until `runs resume ID`."""
+    execution = with_engine(db, lambda e: e.pause(execution_id))
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        print_execution(execution, nodes=False)

@@ -33,6 +33,7 @@ from fuchsia.store.records import (
     CANCELLED,
     FAILED,
     INTERRUPTED,
+    PAUSED,
     PENDING,
     RETRYING,
     RUNNING,
@@ -191,6 +192,8 @@ class Driver:
         }
         self.status = record.status
         self.fanouts: dict[str, Fanout] = {}
+        self.paused = record.control == "pause"
+        self.held: list[str] = []  # ready, but not started while paused
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
             n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
@@ -226,6 +229,17 @@ class Driver:
         finally:
             for task in [*self.tasks.values(), *self.timers.values()]:
                 task.cancel()
+
+    def _pause(self, t: Transition, kind: str, to_start: list[str]) -> None:
+        """`pause`: start nothing new (running attempts finish); `resume`: start what was
+        held back. Both are idempotent, as the owning engine delivers a request repeatedly."""
+        if kind == "pause" and not self.paused:
+            self.paused = True
+        elif kind == "resume" and self.paused:
+            self.paused = False
+            step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
+            to_start.extend(k for k in [*self.held, *step.ready] if k not in to_start)
+            self.held.clear()
 
     def request(self, kind: str) -> None:
         """Deliver a control request (`cancel`) to the running loop."""
@@ -295,6 +309,7 @@ class Driver:
             item = work.pop(0)
             if isinstance(item, Control):
                 cancel = cancel or item.kind == "cancel"
+                self._pause(t, item.kind, to_start)
                 continue
             if isinstance(item, RetryDue):
                 self.timers.pop(item.node_id, None)
@@ -317,7 +332,7 @@ class Driver:
         if fatal:
             return await self._abort(FAILED, self.first_error, t)
         step = scheduler.advance(self.wf, self.states, changed, self.skipped_edges)
-        step.ready.extend(to_start)
+        step.ready.extend(k for k in to_start if k not in step.ready)
         status = self._schedule(t, step)
         await self._commit(t)
         self._launch(step.ready)
@@ -338,6 +353,9 @@ class Driver:
             self.states[node_id] = SKIPPED
             t.nodes.append(NodeWrite(node_id, SKIPPED, self.numbers.get(node_id, 0)))
             t.events.append(Event("node_skipped", node_id))
+        if self.paused:
+            self.held.extend(k for k in step.ready if k not in self.held)
+            step.ready.clear()
         launch: list[str] = []
         for key in step.ready:
             self._start(t, key, now)
@@ -347,7 +365,7 @@ class Driver:
             else:
                 launch.append(key)
         step.ready[:] = launch
-        busy = self.tasks or launch or self.timers or self.retry_at or self.fanouts
+        busy = self.tasks or launch or self.timers or self.retry_at or self.fanouts or self.held
         if busy or not self.inbox.empty():
             self._note_activity(t)
             return None
@@ -450,7 +468,8 @@ class Driver:
         """`waiting` while only wait nodes and retry timers are open, else `running`."""
         running = [split_key(n)[0] for n, state in self.states.items() if state == RUNNING]
         status = WAITING if all(self.wf.nodes[n].kind == "wait" for n in running) else RUNNING
-        if status != self.status and self.status in (RUNNING, WAITING, PENDING):
+        status = PAUSED if self.paused else status
+        if status != self.status and self.status in (RUNNING, WAITING, PENDING, PAUSED):
             self.status = status
             if t.execution is None:
                 t.execution = ExecutionUpdate(status=status)

@@ -31,6 +31,7 @@ from fuchsia.store import OwnershipLost, Store, open_store
 from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
+    PAUSED,
     ExecutionRecord,
     NewExecution,
     OwnerRecord,
@@ -289,6 +290,12 @@ class Engine:
         open execution in the store. Returns the ids this engine now drives.
         """
         wanted = set(ids) if ids is not None else None
+        for execution_id in ids or []:  # paused ones go on; their driver may be elsewhere
+            if (await self.store.get_execution(execution_id)).status == PAUSED:
+                await self.store.request(execution_id, "resume")
+                driver = self._driving.get(execution_id)
+                if driver is not None:
+                    driver.request("resume")
         taken: list[str] = []
         for item in await self.store.open_executions():
             if wanted is not None and item.id not in wanted:
@@ -328,6 +335,28 @@ class Engine:
             with contextlib.suppress(FuchsiaError):
                 await self.cancel(child_id)
 
+    async def pause(self, execution_id: str) -> Execution:
+        """Pause an execution: no new node starts (running attempts finish) until it is
+        resumed with `resume([id])`. Works for executions driven by any process."""
+        full = (await self.get(execution_id)).id
+        record = await self.store.get_execution(full)
+        if record.status in FINAL_STATUSES:
+            raise FuchsiaError(f"execution {full} is already {record.status}; nothing to pause")
+        await self._control(full, "pause")
+        while (current := await self.get(full)).status not in (PAUSED, *FINAL_STATUSES):
+            await asyncio.sleep(0.05)
+        return current
+
+    async def _control(self, execution_id: str, kind: str) -> None:
+        """Leave a request for whoever drives the execution; take orphans over to act on it."""
+        if not await self.store.request(execution_id, kind):
+            return
+        driver = self._driving.get(execution_id)
+        if driver is not None:
+            driver.request(kind)
+        else:
+            await self.resume([execution_id], wait=False)
+
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch
         tick), pending nodes cancelled, the execution `cancelled`. Idempotent; cancelling a
@@ -338,13 +367,7 @@ class Engine:
             return await self.get(full)
         if record.status in FINAL_STATUSES:
             raise FuchsiaError(f"execution {full} is already {record.status}; nothing to cancel")
-        if not await self.store.request(full, "cancel"):
-            return await self.get(full)  # it finished in the meantime
-        driver = self._driving.get(full)
-        if driver is not None:
-            driver.request("cancel")
-        else:
-            await self.resume([full], wait=False)  # an orphan: take it over, which cancels it
+        await self._control(full, "cancel")  # an orphan is taken over, which cancels it
         return await self.wait(full)
 
     async def signal(self, execution_id: str, name: str, payload: Any = None) -> int:

@@ -93,12 +93,12 @@ DELETE FROM owners WHERE id = ?;
 -- name: select_open_executions
 SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
-WHERE e.status IN ('pending', 'running', 'waiting')
+WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
 ORDER BY e.created_at;
 
 -- name: claim_execution
 UPDATE executions SET owner = ?, updated_at = ?
-WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting');
+WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
@@ -125,11 +125,11 @@ DELETE FROM kv WHERE scope = ? AND key = ?;
 
 -- name: set_control
 UPDATE executions SET control = ?, updated_at = ?
-WHERE id = ? AND status IN ('pending', 'running', 'waiting');
+WHERE id = ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
 -- name: select_controls
 SELECT id, control FROM executions
-WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'waiting');
+WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'waiting', 'paused');
 
 -- name: insert_signal
 INSERT INTO signals (execution_id, name, payload, created_at) VALUES (?, ?, ?, ?)
@@ -144,4 +144,4 @@ UPDATE signals SET consumed_by = ?, consumed_at = ? WHERE id = ? AND consumed_by
 
 -- name: select_open_children
 SELECT id FROM executions
-WHERE parent_id = ? AND status IN ('pending', 'running', 'waiting');
+WHERE parent_id = ? AND status IN ('pending', 'running', 'waiting', 'paused');

@@ -16,12 +16,13 @@ from typing import Any
 PENDING = "pending"
 RUNNING = "running"
 WAITING = "waiting"
+PAUSED = "paused"
 COMPLETED = "completed"
 COMPLETED_WITH_ERRORS = "completed_with_errors"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TIMED_OUT = "timed_out"
-OPEN_STATUSES = (PENDING, RUNNING, WAITING)
+OPEN_STATUSES = (PENDING, RUNNING, WAITING, PAUSED)
 FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, TIMED_OUT)
 
 # Node statuses (execution's PENDING/RUNNING/FAILED/... names are shared)

@@ -1,0 +1,91 @@
+"""Pausing: running nodes finish, nothing new starts until the execution is resumed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fuchsia import Engine, Execution, FuchsiaError
+from support.httpserver import LoopbackServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
+
+
+def test_a_paused_execution_finishes_running_nodes_and_starts_nothing_new(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(f"""
+name: pausable
+nodes:
+  first: {{transform: {{x: 1}}}}
+  slow: {{after: first, http: {{url: "{server.url("/slow?seconds=0.5")}"}}}}
+  last: {{after: slow, transform: {{done: true}}}}
+""")
+
+    async def main() -> tuple[Execution, Execution, Execution]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).node("slow").status != "running":
+                await asyncio.sleep(0.02)
+            paused = await engine.pause(execution_id)
+            while (await engine.get(execution_id)).node("slow").status != "succeeded":
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # time enough for `last` to start, if it were going to
+            held = await engine.get(execution_id)
+            await engine.resume([execution_id])
+            return paused, held, await engine.wait(execution_id)
+
+    paused, held, done = asyncio.run(main())
+    assert paused.status == "paused"
+    assert held.status == "paused"
+    assert held.node("last").status == "pending"
+    assert done.status == "completed"
+    assert done.result == {"done": True}
+
+
+def test_pausing_a_finished_execution_is_an_error(tmp_path: Path) -> None:
+    flow = tmp_path / "q.yaml"
+    flow.write_text("name: q\nnodes:\n  a: {transform: {x: 1}}\n")
+
+    async def main() -> None:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            done = await engine.run(str(flow))
+            with pytest.raises(FuchsiaError, match="already completed; nothing to pause"):
+                await engine.pause(done.id)
+
+    asyncio.run(main())
+
+
+def test_a_paused_execution_survives_a_restart_paused(tmp_path: Path) -> None:
+    flow = tmp_path / "wait.yaml"
+    flow.write_text("""
+name: later
+nodes:
+  a: {wait: {for: 200ms}}
+  b: {after: a, transform: {ok: true}}
+""")
+    db = str(tmp_path / "f.db")
+
+    async def first() -> str:
+        async with await Engine.open(db) as engine:
+            execution_id = await engine.start(str(flow))
+            await engine.pause(execution_id)
+            return execution_id
+
+    async def second(execution_id: str) -> tuple[str, Execution]:
+        async with await Engine.open(db) as engine:
+            status = (await engine.get(execution_id)).status
+            await engine.resume([execution_id])
+            return status, await engine.wait(execution_id)
+
+    status, done = asyncio.run(second(asyncio.run(first())))
+    assert status == "paused"
+    assert done.status == "completed"
