@@ -136,3 +136,28 @@ def pause_command(
         print_json(execution.to_dict())
     else:
         print_execution(execution, nodes=False)
+
+
+@app.command("retry")
+def retry_command(
+    execution_id: IdArg,
+    from_node: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Re-run this node and everything downstream [default: what failed]."
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Run a new execution that reuses the outputs of the nodes that succeeded."""
+
+    async def work(engine: Engine) -> Execution:
+        return await engine.wait(await engine.retry(execution_id, from_node))
+
+    execution = with_engine(db, work)
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        print_execution(execution)
+    raise typer.Exit(exit_code(execution))

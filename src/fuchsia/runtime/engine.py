@@ -32,9 +32,14 @@ from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
     PAUSED,
+    SUCCEEDED,
+    AttemptWrite,
+    Event,
     ExecutionRecord,
     NewExecution,
+    NodeWrite,
     OwnerRecord,
+    Transition,
     new_id,
 )
 from fuchsia.templates import RenderError
@@ -335,6 +340,59 @@ class Engine:
             with contextlib.suppress(FuchsiaError):
                 await self.cancel(child_id)
 
+    async def retry(self, execution_id: str, from_node: str | None = None) -> str:
+        """Start a new execution of the same locked workflow and payload that reuses the
+        recorded outputs of the nodes that succeeded, re-running `from_node` and everything
+        downstream of it (without `from_node`: every node that did not succeed, and what is
+        downstream of those). Returns the new execution's id; it runs in this engine."""
+        old = await self.get(execution_id)
+        record = await self.store.get_execution(old.id)
+        locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+        if from_node is not None and from_node not in locked.nodes:
+            close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise FuchsiaError(f"{locked.name} has no node {from_node!r}{hint}")
+        starts = [from_node] if from_node else [n.id for n in old.nodes if n.status != SUCCEEDED]
+        rerun = _downstream(locked, starts)
+        reused = [n for n in old.nodes if n.status == SUCCEEDED and n.id not in rerun]
+        new = NewExecution(
+            id=new_id(),
+            workflow_hash=locked.hash,
+            workflow_name=locked.name,
+            workflow_version=locked.version,
+            workflow_document=locked.to_json(),
+            payload=record.payload,
+            context=record.context,
+            idempotency_key=None,
+            owner=self.identity.id,
+            parent_id=record.parent_id,
+        )
+        created, _ = await self.store.create_execution(new)
+        t = Transition(created.id, self.identity.id)
+        t.events.append(Event("execution_retry_of", data={"execution": old.id, "from": from_node}))
+        for node in reused:
+            attempt = next(a for a in reversed(node.attempts) if a.status == SUCCEEDED)
+            t.nodes.append(NodeWrite(node.id, SUCCEEDED, 1))
+            t.attempts.append(
+                AttemptWrite(
+                    node.id,
+                    1,
+                    SUCCEEDED,
+                    inputs=attempt.inputs,
+                    output=attempt.output,
+                    started_at=attempt.started_at,
+                    finished_at=attempt.finished_at,
+                )
+            )
+            t.events.append(Event("node_reused", node.id, {"execution": old.id}))
+        await self.store.apply(t)
+        self._drive(
+            await self.store.get_execution(created.id),
+            locked,
+            await self.store.get_nodes(created.id),
+        )
+        return created.id
+
     async def pause(self, execution_id: str) -> Execution:
         """Pause an execution: no new node starts (running attempts finish) until it is
         resumed with `resume([id])`. Works for executions driven by any process."""
@@ -437,6 +495,18 @@ class Engine:
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     await self._beat()
                     last_beat = time.monotonic()
+
+
+def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str]:
+    """`starts` and every node that depends on one of them."""
+    seen: set[str] = set()
+    stack = list(starts)
+    while stack:
+        node_id = stack.pop()
+        if node_id not in seen:
+            seen.add(node_id)
+            stack.extend(workflow.nodes[node_id].downstream)
+    return seen
 
 
 __all__ = ["Engine", "default_db"]
