@@ -91,6 +91,8 @@ def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
 def _verdict(
     node: LockedNode, view: Mapping[str, str], skipped_edges: Collection[tuple[str, str]]
 ) -> str | None:
+    if node.hook is not None:
+        return None  # runs after the graph settles, never because of it
     if not node.after:
         return "ready"
     succeeded = settled = 0
@@ -124,7 +126,7 @@ def is_fatal(node: LockedNode, status: str) -> bool:
 
 def outcome(workflow: LockedWorkflow, states: Mapping[str, str]) -> str:
     """The final status of an execution whose nodes have all settled."""
-    errored = [n for n in workflow.order if states.get(n) in ERRORED]
+    errored = [n for n in workflow.order if states.get(n) in ERRORED and not workflow.nodes[n].hook]
     if any(workflow.nodes[n].on_error == "fail" for n in errored):
         return FAILED
     return COMPLETED_WITH_ERRORS if errored else COMPLETED

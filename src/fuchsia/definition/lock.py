@@ -63,6 +63,7 @@ class LockedNode:
     render_context: Renderer | None = field(compare=False, repr=False)
     foreach: dict[str, Any] | None = None  # {"items": template, "concurrency": n}
     repeat: dict[str, Any] | None = None  # {"until": CEL, "max_iterations": n, "delay": s}
+    hook: str | None = None  # "success", "failure" or "always": runs after the graph settles
     render_items: Renderer | None = field(default=None, compare=False, repr=False)
 
 
@@ -137,6 +138,9 @@ def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> d
     for targets in downstream.values():
         targets.sort()  # derived from the order nodes are written in, which means nothing
     defaults = definition.defaults
+    hooks = {n: "success" for n in definition.on_success}
+    for n in definition.on_failure:
+        hooks[n] = "always" if n in hooks else "failure"
     nodes = {
         node_id: _node_document(
             node,
@@ -146,6 +150,7 @@ def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> d
             defaults.on_error,
             resolved.get(node_id),
         )
+        | {"hook": hooks.get(node_id)}
         for node_id, node in definition.nodes.items()
     }
     trigger = definition.trigger
@@ -249,6 +254,7 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
             render_context=compile_value(doc["context"]) if doc["context"] else None,
             foreach=doc.get("foreach"),
             repeat=doc.get("repeat"),
+            hook=doc.get("hook"),
             render_items=compile_value(doc["foreach"]["items"]) if doc.get("foreach") else None,
         )
         for node_id, doc in document["nodes"].items()
@@ -261,8 +267,8 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
         document=document,
         nodes=nodes,
         order=_topological(nodes),
-        terminals=tuple(n for n, node in nodes.items() if not node.downstream),
-        roots=tuple(n for n, node in nodes.items() if not node.after),
+        terminals=tuple(n for n, node in nodes.items() if not node.downstream and not node.hook),
+        roots=tuple(n for n, node in nodes.items() if not node.after and not node.hook),
         timeout=document["timeout"],
         trigger_schema=trigger["schema"],
         render_trigger_context=compile_value(trigger["context"]),

@@ -226,3 +226,9 @@ class WorkflowDef(Model):
     components: dict[str, str] = Field(default_factory=dict)
     trigger: Trigger = Field(default_factory=Trigger)
     nodes: dict[str, Node] = Field(min_length=1)
+    on_success: StringList = Field(
+        default_factory=list, description="nodes that run after the execution completes"
+    )
+    on_failure: StringList = Field(
+        default_factory=list, description="nodes that run after the execution fails or times out"
+    )

@@ -149,6 +149,7 @@ def _graph_problems(source: Source) -> list[Problem]:
         problems.extend(_edge_problems(source, node_id, node, ids))
         problems.extend(_template_problems(source, loc, node))
     problems.extend(_branch_problems(source, nodes, upstreams))
+    problems.extend(_hook_problems(source, nodes, upstreams))
     problems.extend(_cycle_problems(source, upstreams))
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
@@ -213,6 +214,42 @@ def _edge_problems(
                 f"of only {count} upstream nodes",
             )
         )
+    return problems
+
+
+def _hook_problems(
+    source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]]
+) -> list[Problem]:
+    """`on_success` / `on_failure` name nodes that run outside the graph, after it settles:
+    they exist, have no `after`, and nothing runs after them."""
+    problems = []
+    downstream_of = {up for ups in upstreams.values() for up in ups}
+    for key in ("on_success", "on_failure"):
+        raw = source.data.get(key)
+        for i, hook in enumerate(_as_list(raw)):
+            loc: Loc = (key, i) if isinstance(raw, list) else (key,)
+            if not isinstance(hook, str):
+                continue
+            if hook not in nodes:
+                message = f"{key} names unknown node {hook!r}"
+                close = difflib.get_close_matches(hook, sorted(nodes), n=1, cutoff=0.6)
+                problems.append(
+                    source.problem(
+                        loc, message + (f" (did you mean {close[0]!r}?)" if close else "")
+                    )
+                )
+            elif upstreams.get(hook):
+                problems.append(
+                    source.problem(
+                        ("nodes", hook, "after"),
+                        f"node {hook!r} runs {key}, after the execution settles: "
+                        "it takes no `after`",
+                    )
+                )
+            elif hook in downstream_of:
+                problems.append(
+                    source.problem(loc, f"node {hook!r} runs {key}, so no node can run `after` it")
+                )
     return problems
 
 

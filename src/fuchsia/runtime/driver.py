@@ -193,6 +193,7 @@ class Driver:
         self.status = record.status
         self.fanouts: dict[str, Fanout] = {}
         self.paused = record.control == "pause"
+        self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
         self.held: list[str] = []  # ready, but not started while paused
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
@@ -223,7 +224,7 @@ class Driver:
                             "message": f"the execution exceeded its timeout of {self.wf.timeout}s",
                         },
                     )
-                    break
+                    continue  # failure hooks may still run
                 status = await self._handle([item, *self._drain()])
             return status
         finally:
@@ -285,7 +286,7 @@ class Driver:
 
     async def _next(self) -> Item | None:
         """The next finished attempt or due retry; None when the execution timed out."""
-        if self.wf.timeout is None or self.started_at is None:
+        if self.wf.timeout is None or self.started_at is None or self.settled_as is not None:
             return await self.inbox.get()
         remaining = self.started_at + self.wf.timeout - time.time()
         try:
@@ -367,6 +368,11 @@ class Driver:
         step.ready[:] = launch
         busy = self.tasks or launch or self.timers or self.retry_at or self.fanouts or self.held
         if busy or not self.inbox.empty():
+            self._note_activity(t)
+            return None
+        hooks = self._start_hooks(t, self._verdict())
+        if hooks:
+            step.ready[:] = hooks
             self._note_activity(t)
             return None
         return self._finish(t)
@@ -477,12 +483,10 @@ class Driver:
                 t.execution.status = status
             t.events.append(Event(f"execution_{status}"))
 
-    def _finish(self, t: Transition) -> str:
-        for node_id in self.wf.order:
-            if self.states.get(node_id, PENDING) == PENDING:
-                # unreachable after a settled graph, but never leave a node without a verdict
-                self.states[node_id] = SKIPPED
-                t.nodes.append(NodeWrite(node_id, SKIPPED, 0))
+    def _verdict(self) -> tuple[str, dict[str, Any] | None, Any]:
+        """(status, error, result) of a settled graph; fixed once hooks start running."""
+        if self.settled_as is not None:
+            return self.settled_as
         status = scheduler.outcome(self.wf, self.states)
         error = None
         if status != "completed":
@@ -496,9 +500,44 @@ class Driver:
                     "nodes": failed,
                 }
             )
+        return status, error, scheduler.result(self.wf, self.states, self.outputs)
+
+    def _start_hooks(
+        self, t: Transition, verdict: tuple[str, dict[str, Any] | None, Any]
+    ) -> list[str]:
+        """Start the on_success / on_failure nodes due for this verdict (once); their keys."""
+        if self.settled_as is not None:
+            return []
+        status = verdict[0]
+        wanted = (
+            {"success", "always"}
+            if status.startswith("completed")
+            else ({"failure", "always"} if status in (FAILED, TIMED_OUT) else set())
+        )
+        hooks = [
+            n
+            for n in self.wf.order
+            if self.wf.nodes[n].hook in wanted and self.states.get(n, PENDING) == PENDING
+        ]
+        if not hooks:
+            return []
+        self.settled_as = verdict
+        t.events.append(Event("execution_settled", data={"status": status, "hooks": hooks}))
+        now = time.time()
+        for key in hooks:
+            self._start(t, key, now)
+        return hooks
+
+    def _finish(self, t: Transition) -> str:
+        status, error, result = self._verdict()
+        for node_id in self.wf.order:
+            if self.states.get(node_id, PENDING) == PENDING:
+                # hooks that were not due, or nodes a settled graph never reached
+                self.states[node_id] = SKIPPED
+                t.nodes.append(NodeWrite(node_id, SKIPPED, 0))
         t.execution = ExecutionUpdate(
             status=status,
-            result=scheduler.result(self.wf, self.states, self.outputs),
+            result=result,
             has_result=True,
             error=error,
             finished=True,
@@ -629,7 +668,7 @@ class Driver:
 
     async def _abort(
         self, status: str, error: dict[str, Any] | None, t: Transition | None = None
-    ) -> str:
+    ) -> str | None:
         """Stop every running attempt and close the execution with `status` (fail fast)."""
         t = t or self._transition()
         running = list(self.tasks.items())
@@ -645,7 +684,10 @@ class Driver:
         attempt_status = TIMED_OUT if status == TIMED_OUT else CANCELLED
         self.fanouts.clear()
         units = [k for k in self.states if split_key(k)[1] is not None]
+        hooks_due = status != CANCELLED and self.settled_as is None
         for node_id in [*self.wf.order, *units]:
+            if hooks_due and node_id in self.wf.nodes and self.wf.nodes[node_id].hook:
+                continue  # decided below: it may run now
             state = self.states.get(node_id, PENDING)
             if state in (RUNNING, RETRYING, PENDING):
                 self.states[node_id] = attempt_status if state == RUNNING else CANCELLED
@@ -656,6 +698,17 @@ class Driver:
                         AttemptWrite(node_id, number, attempt_status, finished_at=now)
                     )
                 t.events.append(Event(f"node_{self.states[node_id]}", node_id))
+        hooks = self._start_hooks(t, (status, error, None)) if hooks_due else []
+        if hooks:
+            self._note_activity(t)
+            await self._commit(t)
+            self._launch(hooks)
+            return None
+        if hooks_due:  # no hook was due: the rest of them will never run
+            for node_id in self.wf.order:
+                if self.wf.nodes[node_id].hook and self.states.get(node_id, PENDING) == PENDING:
+                    self.states[node_id] = CANCELLED
+                    t.nodes.append(NodeWrite(node_id, CANCELLED, 0))
         t.execution = ExecutionUpdate(
             status=status,
             error=error,
@@ -775,7 +828,10 @@ class Driver:
 
     def _scope(self, node: LockedNode, number: int) -> dict[str, Any]:
         data: Any
-        if not node.after:
+        if node.hook is not None:
+            status, error, result = self._verdict()
+            data = {"status": status, "error": error, "result": result}
+        elif not node.after:
             data = self.record.payload
         elif node.join is None:
             data = self._data_of(node.after[0])

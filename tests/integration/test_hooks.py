@@ -1,0 +1,75 @@
+"""on_success / on_failure: nodes that run after the execution settles, seeing its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fuchsia import DefinitionError, Engine, Execution
+from fuchsia.definition import lock, parse_text, validate
+
+FLOW = """
+name: hooked
+{timeout}
+on_success: celebrate
+on_failure: [alert]
+nodes:
+  work: {{transform: {{x: "{{{{ x }}}}"}}}}
+  check: {{after: work, transform: {{ratio: "{{{{ 10 / x }}}}"}}}}
+  celebrate: {{transform: {{said: "done with {{{{ status }}}}", ratio: "{{{{ result.ratio }}}}"}}}}
+  alert:
+    transform:
+      status: "{{{{ status }}}}"
+      node: "{{{{ error.node }}}}"
+      why: "{{{{ error.message }}}}"
+"""
+
+
+def run(tmp_path: Path, text: str, payload: Any) -> Execution:
+    source = parse_text(text, "hooks.yaml")
+    workflow = lock(validate(source), source)
+
+    async def main() -> Execution:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            return await engine.run(workflow, payload)
+
+    return asyncio.run(main())
+
+
+def test_on_success_runs_after_completion_and_sees_the_result(tmp_path: Path) -> None:
+    execution = run(tmp_path, FLOW.format(timeout=""), {"x": 5})
+    assert execution.status == "completed"
+    assert execution.result == {"ratio": 2.0}  # hooks are not part of the result
+    assert execution.node("celebrate").output == {"said": "done with completed", "ratio": 2.0}
+    assert execution.node("alert").status == "skipped"
+
+
+def test_on_failure_runs_after_a_failure_and_sees_the_error(tmp_path: Path) -> None:
+    execution = run(tmp_path, FLOW.format(timeout=""), {"x": 0})
+    assert execution.status == "failed"
+    assert execution.error is not None and execution.error["node"] == "check"
+    alert = execution.node("alert").output
+    assert alert["status"] == "failed" and alert["node"] == "check"
+    assert "division by zero" in alert["why"]
+    assert execution.node("celebrate").status == "skipped"
+
+
+def test_a_hook_cannot_take_after_or_be_depended_on() -> None:
+    text = """name: bad
+on_success: [tail, ghost]
+on_failure: head
+nodes:
+  head: {transform: {}}
+  tail: {after: head, transform: {}}
+"""
+    with pytest.raises(DefinitionError) as caught:
+        validate(parse_text(text, "bad.yaml"))
+    messages = [p.message for p in caught.value.problems]
+    assert (
+        "node 'tail' runs on_success, after the execution settles: it takes no `after`" in messages
+    )
+    assert "on_success names unknown node 'ghost'" in messages
+    assert "node 'head' runs on_failure, so no node can run `after` it" in messages
