@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from fuchsia.durations import parse_duration
 from fuchsia.errors import DefinitionError, FuchsiaError
 from fuchsia.runtime.engine import Engine, default_db
 
@@ -45,7 +46,12 @@ def with_engine(db: str | None, work: Callable[[Engine], Awaitable[T]]) -> T:
     """Open an engine on the store, run `work`, and always close the engine."""
 
     async def main() -> T:
-        engine = await Engine.open(db or default_db(), secrets=secrets_from_env())
+        hung = os.environ.get("FUCHSIA_HUNG_AFTER")
+        engine = await Engine.open(
+            db or default_db(),
+            secrets=secrets_from_env(),
+            hung_after=parse_duration(hung) if hung else None,
+        )
         try:
             return await work(engine)
         finally:

@@ -193,6 +193,7 @@ class Driver:
         self.status = record.status
         self.fanouts: dict[str, Fanout] = {}
         self.paused = record.control == "pause"
+        self.last_progress = time.monotonic()
         self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
         self.held: list[str] = []  # ready, but not started while paused
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
@@ -304,12 +305,13 @@ class Driver:
         t = self._transition()
         changed: list[str] = []
         to_start: list[str] = []
-        cancel = False
+        cancel = hung = False
         work = list(items)
         while work:
             item = work.pop(0)
             if isinstance(item, Control):
                 cancel = cancel or item.kind == "cancel"
+                hung = hung or item.kind == "hung"
                 self._pause(t, item.kind, to_start)
                 continue
             if isinstance(item, RetryDue):
@@ -329,6 +331,13 @@ class Driver:
                     work.append(finished)
         if cancel:
             return await self._abort(CANCELLED, CANCEL_ERROR, t)
+        if hung and self.idle_for() > 0:
+            error = {
+                "type": "hung",
+                "message": "the execution made no progress for "
+                f"{self.idle_for():.0f}s while running; failed as hung",
+            }
+            return await self._abort(FAILED, error, t)
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
         if fatal:
             return await self._abort(FAILED, self.first_error, t)
@@ -725,7 +734,15 @@ class Driver:
             await self.rt.children.cancel_children(self.id)
         return status
 
+    def idle_for(self) -> float:
+        """Seconds since this driver last committed, while it is running (0 when waiting
+        or paused: idling is their job)."""
+        if self.status not in (RUNNING, PENDING) or self.settled_as is not None:
+            return 0.0
+        return time.monotonic() - self.last_progress
+
     async def _commit(self, t: Transition) -> None:
+        self.last_progress = time.monotonic()
         await self.rt.store.apply(t)
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)

@@ -91,6 +91,7 @@ class Engine:
         secrets: dict[str, str] | None = None,
         lease: float = 30.0,
         heartbeat_every: float = 5.0,
+        hung_after: float | None = None,
     ) -> None:
         self.store = store
         self.home = home_path(home)
@@ -99,6 +100,7 @@ class Engine:
         self.identity = current_identity()
         self.lease = lease
         self.heartbeat_every = heartbeat_every
+        self.hung_after = hung_after
         self._http = httpx.AsyncClient()
         self._runtime = Runtime(
             store,
@@ -121,11 +123,15 @@ class Engine:
         home: str | Path | None = None,
         secrets: dict[str, str] | None = None,
         lease: float = 30.0,
+        hung_after: float | None = None,
     ) -> Engine:
-        """Open the store (creating and migrating it if needed) and register this engine."""
+        """Open the store (creating and migrating it if needed) and register this engine.
+
+        `hung_after` (seconds): fail an execution that is running (not waiting or paused) but
+        has committed nothing for that long, as hung."""
         store = open_store(db or default_db(home))
         await store.open()
-        engine = cls(store, home=home, secrets=secrets, lease=lease)
+        engine = cls(store, home=home, secrets=secrets, lease=lease, hung_after=hung_after)
         try:
             await engine._beat()
         except BaseException:
@@ -487,6 +493,10 @@ class Engine:
         while True:
             await asyncio.sleep(self.control_every)
             with contextlib.suppress(FuchsiaError):
+                if self.hung_after is not None:
+                    for running in list(self._driving.values()):
+                        if running.idle_for() > self.hung_after:
+                            running.request("hung")
                 if self._driving:
                     for execution_id, control in await self.store.controls(self.identity.id):
                         driver = self._driving.get(execution_id)
