@@ -10,6 +10,7 @@ import pytest
 
 from fuchsia import DefinitionError, Engine, Execution
 from fuchsia.definition import lock, parse_text, validate
+from support.httpserver import LoopbackServer
 
 ROUTE = """
 name: route
@@ -135,3 +136,23 @@ nodes:
     [problem] = caught.value.problems
     assert (problem.line, problem.column) == (7, 15)
     assert "node 'pick': branch[0].when: CEL error at column 10" in problem.message
+
+
+def test_join_any_after_two_slow_branches_runs_once(tmp_path: Path) -> None:
+    with LoopbackServer() as server:
+        text = f"""
+name: race
+nodes:
+  start: {{transform: {{x: 1}}}}
+  fast: {{after: start, http: {{url: "{server.url("/slow?seconds=0.1")}"}}}}
+  slow: {{after: start, http: {{url: "{server.url("/slow?seconds=0.6")}"}}}}
+  first:
+    after: [fast, slow]
+    join: any
+    transform: {{winner: "{{{{ 'fast' if fast else 'slow' }}}}", saw: "{{{{ data | list }}}}"}}
+"""
+        execution = run(tmp_path, text, {})
+    assert execution.status == "completed", execution.error
+    assert len(execution.node("first").attempts) == 1
+    assert execution.node("first").output == {"winner": "fast", "saw": ["fast"]}
+    assert execution.node("slow").status == "succeeded"  # it finished, but `first` ran once

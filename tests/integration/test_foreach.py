@@ -137,3 +137,20 @@ nodes:
     )
     assert execution.status == "completed", execution.error
     assert [r["status"] for r in execution.node("fetch").output] == [200, 200]
+
+
+def test_a_thousand_items_with_concurrency_fifty_complete(tmp_path: Path) -> None:
+    execution = run(
+        tmp_path,
+        """
+name: thousand
+nodes:
+  each:
+    foreach: {items: "{{ range(1000) | list }}", concurrency: 50}
+    transform: {double: "{{ item * 2 }}"}
+  total: {after: each, transform: {sum: "{{ data | map(attribute='double') | sum }}"}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result == {"sum": 999000}
+    assert len(execution.node("each").output) == 1000
