@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-import cel
-
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
 
 
@@ -23,6 +21,10 @@ class ExpressionError(Exception):
 
 @lru_cache(maxsize=4096)
 def _compile(source: str) -> Any:
+    # imported on first use: the package also imports its command line (prompt_toolkit, ~90
+    # ms), which a workflow without conditions should not pay for at start-up
+    import cel
+
     return cel.compile(source)
 
 
