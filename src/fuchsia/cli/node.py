@@ -10,7 +10,7 @@ import typer
 
 from fuchsia.cli.common import EXIT_FAILED, DbOption, JsonOption, err, out, print_json, with_engine
 from fuchsia.cli.run import read_payload
-from fuchsia.runtime.driver import Outcome
+from fuchsia.runtime.work import Outcome
 
 app = typer.Typer(help="Debug single nodes.", no_args_is_help=True)
 

@@ -19,6 +19,13 @@ IdArg = Annotated[
 ]
 
 
+def _show(execution: Execution, json_output: bool) -> None:
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        print_execution(execution, nodes=False)
+
+
 @app.command("list")
 def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 20,
@@ -106,11 +113,7 @@ def cancel_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Cancel an execution (running in this or any other process); idempotent."""
-    execution = with_engine(db, lambda e: e.cancel(execution_id))
-    if json_output:
-        print_json(execution.to_dict())
-    else:
-        print_execution(execution, nodes=False)
+    _show(with_engine(db, lambda e: e.cancel(execution_id)), json_output)
 
 
 @app.command("signal")
@@ -131,11 +134,7 @@ def pause_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Pause an execution: running nodes finish, no new ones start until `runs resume ID`."""
-    execution = with_engine(db, lambda e: e.pause(execution_id))
-    if json_output:
-        print_json(execution.to_dict())
-    else:
-        print_execution(execution, nodes=False)
+    _show(with_engine(db, lambda e: e.pause(execution_id)), json_output)
 
 
 @app.command("retry")

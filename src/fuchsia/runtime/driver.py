@@ -28,6 +28,17 @@ from fuchsia.expressions import ExpressionError, evaluate
 from fuchsia.nodes import NodeContext, branch, component, http, transform, wait, workflow
 from fuchsia.nodes.component import ComponentRuntime
 from fuchsia.runtime.views import iso
+from fuchsia.runtime.work import (
+    Control,
+    Fanout,
+    Item,
+    Outcome,
+    RetryDue,
+    attempt_row,
+    split_key,
+    trailing_failures,
+    unit_key,
+)
 from fuchsia.store.base import Store
 from fuchsia.store.records import (
     CANCELLED,
@@ -41,7 +52,6 @@ from fuchsia.store.records import (
     SUCCEEDED,
     TIMED_OUT,
     WAITING,
-    AttemptRecord,
     AttemptWrite,
     Event,
     ExecutionRecord,
@@ -86,72 +96,6 @@ class Runtime:
             listener(execution_id, events)
 
 
-@dataclass
-class Outcome:
-    node_id: str
-    attempt: int
-    started_at: float
-    inputs: Any = None
-    output: Any = None
-    context: dict[str, Any] | None = None
-    error: NodeError | None = None
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    consumed: list[int] = field(default_factory=list)
-
-
-@dataclass
-class RetryDue:
-    node_id: str
-
-
-@dataclass
-class Control:
-    """A request from outside the driver (`cancel`), from this process or another."""
-
-    kind: str
-
-
-@dataclass
-class Fanout:
-    """A running `foreach`: its items, which are done, which run, which wait their turn."""
-
-    number: int  # the parent node's attempt
-    started_at: float
-    items: list[Any]
-    concurrency: int
-    outputs: dict[int, Any] = field(default_factory=dict)
-    errors: dict[int, dict[str, Any]] = field(default_factory=dict)
-    running: set[int] = field(default_factory=set)
-    next_index: int = 0
-
-    def settled(self) -> bool:
-        return len(self.outputs) + len(self.errors) == len(self.items)
-
-
-def _trailing_failures(attempts: list[AttemptRecord]) -> int:
-    count = 0
-    for attempt in reversed(attempts):
-        if attempt.status in (FAILED, TIMED_OUT):
-            count += 1
-        elif attempt.status != INTERRUPTED:
-            break
-    return count
-
-
-def unit_key(node_id: str, index: int) -> str:
-    """The key of one foreach item: its own node-run and attempt rows, `node[index]`."""
-    return f"{node_id}[{index}]"
-
-
-def split_key(key: str) -> tuple[str, int | None]:
-    """`node[3]` -> ("node", 3); a node id (never holding brackets) -> (id, None)."""
-    if key.endswith("]") and "[" in key:
-        base, _, index = key[:-1].partition("[")
-        return base, int(index)
-    return key, None
-
-
-Item = Outcome | RetryDue | Control
 CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
 
 
@@ -203,7 +147,7 @@ class Driver:
         self.previous: dict[str, Any] = {n: nodes[n].output for n in repeating}
         # failed attempts since the last success: what the retry budget counts (an attempt
         # interrupted by a crash, or an earlier iteration of a repeat, does not)
-        self.failures = {n: _trailing_failures(r.attempts) for n, r in nodes.items()}
+        self.failures = {n: trailing_failures(r.attempts) for n, r in nodes.items()}
         self.stored_inputs: dict[str, Any] = {
             n: r.attempts[-1].inputs for n, r in nodes.items() if r.attempts
         }
@@ -577,32 +521,14 @@ class Driver:
                 self.context.update(o.context)
                 t.execution = ExecutionUpdate(context=self.context)
             t.nodes.append(NodeWrite(o.node_id, SUCCEEDED, o.attempt))
-            t.attempts.append(
-                AttemptWrite(
-                    o.node_id,
-                    o.attempt,
-                    SUCCEEDED,
-                    inputs=inputs,
-                    output=o.output,
-                    started_at=o.started_at,
-                    finished_at=now,
-                )
-            )
+            t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
             t.events.append(Event("node_succeeded", o.node_id, {"attempt": o.attempt}))
             return True
         error = {**o.error.to_record(), "node": o.node_id, "attempt": o.attempt}
         status = TIMED_OUT if isinstance(o.error, NodeTimeout) else FAILED
-        t.attempts.append(
-            AttemptWrite(
-                o.node_id,
-                o.attempt,
-                status,
-                inputs=inputs,
-                error=error,
-                started_at=o.started_at,
-                finished_at=now,
-            )
-        )
+        row = attempt_row(o, status, inputs, now)
+        row.error = error
+        t.attempts.append(row)
         failures = self.failures.get(o.node_id, 0) + 1
         self.failures[o.node_id] = failures
         if o.error.retryable and failures < node.retry.max_attempts:
@@ -644,17 +570,7 @@ class Driver:
         self.iterations[node.id] = iteration
         self.previous[node.id] = o.output
         self.failures.pop(node.id, None)
-        t.attempts.append(
-            AttemptWrite(
-                node.id,
-                o.attempt,
-                SUCCEEDED,
-                inputs=inputs,
-                output=o.output,
-                started_at=o.started_at,
-                finished_at=now,
-            )
-        )
+        t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
         t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
         if iteration >= int(node.repeat["max_iterations"]):
             error = {

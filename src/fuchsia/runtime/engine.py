@@ -24,9 +24,10 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, load
 from fuchsia.errors import FuchsiaError, PayloadError
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
-from fuchsia.runtime.driver import Driver, Listener, Outcome, Runtime
+from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view
+from fuchsia.runtime.work import Outcome
 from fuchsia.store import OwnershipLost, Store, open_store
 from fuchsia.store.records import (
     CANCELLED,

@@ -1,0 +1,102 @@
+"""What the driver schedules and hears back: finished attempts, due retries, control
+requests, and the bookkeeping of a running `foreach`.
+
+A foreach item is a unit of its own with its own node-run and attempt rows, keyed
+`node[index]`; node ids never contain brackets, so the key splits back unambiguously.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuchsia.errors import NodeError
+from fuchsia.store.records import (
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    TIMED_OUT,
+    AttemptRecord,
+    AttemptWrite,
+)
+
+
+@dataclass
+class Outcome:
+    node_id: str
+    attempt: int
+    started_at: float
+    inputs: Any = None
+    output: Any = None
+    context: dict[str, Any] | None = None
+    error: NodeError | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RetryDue:
+    node_id: str
+
+
+@dataclass
+class Control:
+    """A request from outside the driver (`cancel`), from this process or another."""
+
+    kind: str
+
+
+@dataclass
+class Fanout:
+    """A running `foreach`: its items, which are done, which run, which wait their turn."""
+
+    number: int  # the parent node's attempt
+    started_at: float
+    items: list[Any]
+    concurrency: int
+    outputs: dict[int, Any] = field(default_factory=dict)
+    errors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    running: set[int] = field(default_factory=set)
+    next_index: int = 0
+
+    def settled(self) -> bool:
+        return len(self.outputs) + len(self.errors) == len(self.items)
+
+
+def attempt_row(o: Outcome, status: str, inputs: Any, now: float) -> AttemptWrite:
+    """The finished attempt's row (the output is kept only for a success)."""
+    return AttemptWrite(
+        o.node_id,
+        o.attempt,
+        status,
+        inputs=inputs,
+        output=o.output if status == SUCCEEDED else None,
+        started_at=o.started_at,
+        finished_at=now,
+    )
+
+
+def trailing_failures(attempts: list[AttemptRecord]) -> int:
+    count = 0
+    for attempt in reversed(attempts):
+        if attempt.status in (FAILED, TIMED_OUT):
+            count += 1
+        elif attempt.status != INTERRUPTED:
+            break
+    return count
+
+
+def unit_key(node_id: str, index: int) -> str:
+    """The key of one foreach item: its own node-run and attempt rows, `node[index]`."""
+    return f"{node_id}[{index}]"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """`node[3]` -> ("node", 3); a node id (never holding brackets) -> (id, None)."""
+    if key.endswith("]") and "[" in key:
+        base, _, index = key[:-1].partition("[")
+        return base, int(index)
+    return key, None
+
+
+Item = Outcome | RetryDue | Control
