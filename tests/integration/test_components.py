@@ -548,3 +548,39 @@ def test_cancelling_an_execution_stops_its_running_component(
     execution = asyncio.run(main())
     assert execution.status == "cancelled"
     assert execution.node("spin").status == "cancelled"
+
+
+def test_allowed_paths_and_inert_sockets_for_a_full_wasi_component(
+    home: Path, tmp_path: Path, server: LoopbackServer
+) -> None:
+    granted = tmp_path / "granted"
+    granted.mkdir()
+    (granted / "notes.txt").write_text("hello from the host")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for components")
+    build = built_component(SOURCES / "networked").parent
+    ref = install(
+        home, build, tmp_path, capabilities={"allowed_paths": [str(granted)], "sockets": True}
+    )
+    calls_before = server.counts("/")
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"""
+name: sandboxed
+nodes:
+  read: {{component: "{ref}", task: read, inputs: {{path: "{granted / "notes.txt"}"}}}}
+  write: {{component: "{ref}", task: write, inputs: {{path: "{granted / "new.txt"}"}}}}
+  outside: {{component: "{ref}", task: outside, inputs: {{path: "{secret}"}}}}
+  connect: {{component: "{ref}", task: connect, inputs: {{port: {server.port}}}}}
+  environment: {{component: "{ref}", task: environment}}
+""",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.result["read"] == {"text": "hello from the host"}
+    assert execution.result["write"]["write"] != "allowed"  # read-only unless writable
+    assert not (granted / "new.txt").exists()
+    assert execution.result["outside"]["read"] != "allowed"
+    assert execution.result["connect"]["connect"] != "allowed"
+    assert execution.result["environment"] == {"variables": []}
+    assert server.counts("/") == calls_before  # the connection never reached the server

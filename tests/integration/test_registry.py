@@ -581,6 +581,7 @@ def test_cli_packs_installs_lists_inspects_and_removes(tmp_path: Path, src: Path
         "allowed_hosts": ["api.example.com"],
         "allowed_paths": [],
         "memory_limit": 32 * 1024 * 1024,
+        "sockets": False,
     }
     assert shown["config"] == {"greeting": "Hello"}
     text = ok(fuchsia(home, "inspect", "acme/shop@1.2.0", cwd=tmp_path))

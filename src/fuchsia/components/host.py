@@ -85,6 +85,7 @@ class Grants:
     allowed_hosts: tuple[str, ...] = ()
     allowed_paths: tuple[tuple[str, bool], ...] = ()  # (directory, writable)
     memory_limit: int | None = None
+    sockets: bool = False  # link wasi:sockets; the WASI context reaches no address
 
 
 @dataclass
@@ -401,14 +402,22 @@ def _wasi(grants: Grants) -> WasiConfig:
 
 
 def _refusal(name: str, grants: Grants) -> str | None:
-    """Why an import is refused, naming the capability that would allow what it is for; None
-    when it may be linked. Linking is not granting: WASI gets an empty context (no
-    environment, arguments or stdio) and a filesystem holding only `allowed_paths`."""
+    """Why an import is refused, naming the capability that would allow it; None when it may
+    be linked. Linking is not granting: WASI gets an empty context (no environment, arguments
+    or stdio), a filesystem holding only `allowed_paths`, and no network."""
     if name.startswith((f"{imports.PLATFORM}/", *_LINKED_WASI)):
         return None
-    if name.startswith(("wasi:sockets/", "wasi:http/")):
+    if name.startswith("wasi:sockets/"):
+        if grants.sockets:
+            return None
         return (
-            "network access is not granted to components; make requests through the "
+            "set capabilities.sockets: true to link it (a runtime built with full WASI "
+            "imports it; no address is reachable through it). Make requests through the "
+            f"{imports.PLATFORM}/http import, with the hosts in capabilities.allowed_hosts"
+        )
+    if name.startswith("wasi:http/"):
+        return (
+            "outbound HTTP goes through the host: use the "
             f"{imports.PLATFORM}/http import and list the hosts in capabilities.allowed_hosts"
         )
     return "Fuchsia provides no such interface"

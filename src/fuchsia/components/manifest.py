@@ -216,6 +216,10 @@ class Capabilities(Model):
         default_factory=list
     )
     memory_limit: Annotated[int | None, BeforeValidator(_optional_size)] = None
+    # Link wasi:sockets (a language runtime built with full WASI, such as CPython for a
+    # component granted allowed_paths, imports it). No address is reachable through it:
+    # requests go through the platform's http import and allowed_hosts.
+    sockets: bool = False
 
 
 # --- tasks and triggers ----------------------------------------------------------------------
@@ -436,6 +440,8 @@ def _capabilities_document(capabilities: Capabilities) -> dict[str, Any]:
         ]
     if capabilities.memory_limit is not None:
         document["memory_limit"] = format_size(capabilities.memory_limit)
+    if capabilities.sockets:
+        document["sockets"] = True
     return document
 
 

@@ -67,5 +67,6 @@ def component_spec(
             "allowed_hosts": list(capabilities.allowed_hosts),
             "allowed_paths": [[g.path, g.writable] for g in capabilities.allowed_paths],
             "memory_limit": capabilities.memory_limit,
+            "sockets": capabilities.sockets,
         },
     }, []

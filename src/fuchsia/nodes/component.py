@@ -81,6 +81,7 @@ class ComponentRuntime:
                     (path, bool(writable)) for path, writable in grants["allowed_paths"]
                 ),
                 memory_limit=grants["memory_limit"],
+                sockets=bool(grants.get("sockets")),
             ),
             call,
             services,
