@@ -331,3 +331,42 @@ nodes:
     assert direct.status == parked.status == "completed"
     assert direct.result == parked.result == {"sum": 10}
     assert resumed == [parked.id]
+
+
+def test_control_flow_runs_the_same_on_both_stores(store_url: str, tmp_path: Path) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text("name: child\nnodes:\n  c: {transform: {doubled: '{{ n * 2 }}'}}\n")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("""
+name: mixed
+nodes:
+  each:
+    foreach: {items: "{{ [1, 2, 3] }}", concurrency: 2}
+    workflow: {path: child.yaml, inputs: {n: "{{ item }}"}}
+  route:
+    after: each
+    branch: [{when: "size(data) == 3", then: approve}]
+    default: reject
+  approve: {after: route, wait: {signal: go}}
+  reject: {after: route, transform: {rejected: true}}
+  done:
+    after: [approve, reject]
+    join: any
+    transform: {by: "{{ approve.by }}", doubled: "{{ data | length }}"}
+""")
+
+    async def main() -> tuple[Execution, int]:
+        async with await Engine.open(store_url) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).status != "waiting":
+                await asyncio.sleep(0.02)
+            await engine.signal(execution_id, "go", {"by": "ada"})
+            done = await engine.wait(execution_id)
+            return done, len(await engine.list())
+
+    done, executions = asyncio.run(main())
+    assert done.status == "completed", done.error
+    assert done.node("each").output == [{"doubled": 2}, {"doubled": 4}, {"doubled": 6}]
+    assert done.node("reject").status == "skipped"
+    assert done.result == {"by": "ada", "doubled": 1}
+    assert executions == 4  # the parent and its three children
