@@ -2,7 +2,7 @@
 
 1. builds examples/components/{greeter,fetcher,csv_summary} with componentize-py, once per
    source change (builds land in $FUCHSIA_HOME/build/<fingerprint>/),
-2. installs them into the registry,
+2. installs them with `fuchsia component install` (which compiles them once),
 3. serves examples/data on 127.0.0.1:8765 for the fetcher,
 4. runs examples/components-pipeline.yaml with `fuchsia run`.
 """
@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 
 from fuchsia.components.build import build_into, fingerprint
-from fuchsia.components.registry import Registry
 from fuchsia.runtime.engine import home_path
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -43,10 +42,20 @@ def build(name: str, home: Path) -> Path:
 
 def main() -> int:
     home = home_path()
-    registry = Registry(home / "components")
     for name in COMPONENTS:
-        installed = registry.install(build(name, home), force=True)
-        print(f"installed {installed.ref} {installed.digest[:19]}…", flush=True)
+        # installing compiles the component once (and caches it), so the run starts at once
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fuchsia",
+                "component",
+                "install",
+                str(build(name, home)),
+                "--force",
+            ],
+            check=True,
+        )
     handler = functools.partial(QuietHandler, directory=str(EXAMPLES / "data"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
