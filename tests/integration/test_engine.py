@@ -370,3 +370,24 @@ nodes:
     assert done.node("reject").status == "skipped"
     assert done.result == {"by": "ada", "doubled": 1}
     assert executions == 4  # the parent and its three children
+
+
+def test_deployments_work_the_same_on_both_stores(store_url: str, tmp_path: Path) -> None:
+    for version, word in ((1, "one"), (2, "two")):
+        (tmp_path / f"v{version}.yaml").write_text(
+            f"name: dep\nversion: {version}\nnodes:\n  a: {{transform: {{w: {word}}}}}\n"
+        )
+
+    async def main() -> tuple[Any, Any, list[int]]:
+        async with await Engine.open(store_url) as engine:
+            await engine.deploy(tmp_path / "v1.yaml")
+            await engine.deploy(tmp_path / "v2.yaml")
+            await engine.set_active("dep@2", False)
+            ran = await engine.wait(await engine.start_deployed("dep"))
+            versions = [d.version for d in await engine.deployments("dep")]
+            return ran.result, (await engine.deployment("dep@2")).active, versions
+
+    result, active, versions = asyncio.run(main())
+    assert result == {"w": "one"}
+    assert active is False
+    assert versions == [2, 1]

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fuchsia.cli import authoring, component, definition, node, run, runs
+from fuchsia.cli import authoring, component, definition, node, run, runs, workflows
 from fuchsia.cli.common import EXIT_FAILED, report
 from fuchsia.errors import FuchsiaError
 
@@ -23,6 +23,8 @@ app.add_typer(runs.app, name="runs")
 authoring.register(component.app)
 app.add_typer(component.app, name="component")
 app.add_typer(node.app, name="node")
+workflows.register(app)
+app.add_typer(workflows.app, name="workflows")
 
 
 def main() -> None:

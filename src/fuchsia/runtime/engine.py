@@ -35,6 +35,7 @@ from fuchsia.store.records import (
     PAUSED,
     SUCCEEDED,
     AttemptWrite,
+    Deployment,
     Event,
     ExecutionRecord,
     NewExecution,
@@ -327,6 +328,57 @@ class Engine:
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
+
+    # -- deployed workflows ----------------------------------------------------------------
+
+    async def deploy(self, workflow: WorkflowRef) -> tuple[Deployment, bool]:
+        """Lock a workflow and store it under its name and version (True if newly deployed).
+        Versions live side by side; a deployed version never changes."""
+        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
+        created = await self.store.deploy(
+            locked.name, locked.version, locked.hash, locked.to_json()
+        )
+        return await self.deployment(f"{locked.name}@{locked.version}"), created
+
+    async def deployments(self, name: str | None = None) -> builtins.list[Deployment]:
+        return await self.store.deployments(name)
+
+    async def deployment(self, ref: str) -> Deployment:
+        """`name@version`, or `name`: its newest active version."""
+        name, _, version = ref.partition("@")
+        found = await self.store.deployments(name)
+        if version:
+            if not version.isdigit():
+                raise FuchsiaError(f"{ref!r}: a workflow version is a whole number")
+            match = [d for d in found if d.version == int(version)]
+        else:
+            match = [d for d in found if d.active][:1]
+        if not match:
+            versions = ", ".join(f"{d.version}{'' if d.active else ' (disabled)'}" for d in found)
+            raise FuchsiaError(
+                f"no deployed workflow {ref!r}"
+                + (f"; {name} has versions {versions}" if found else "")
+            )
+        return match[0]
+
+    async def set_active(self, ref: str, active: bool) -> Deployment:
+        """Enable or disable a deployed version. `name` alone disables its newest active
+        version; enabling needs `name@version`, as a disabled version is no one's newest."""
+        if active and "@" not in ref:
+            raise FuchsiaError(f"say which version of {ref!r} to enable: {ref}@VERSION")
+        deployment = await self.deployment(ref)
+        await self.store.set_active(deployment.name, deployment.version, active)
+        return await self.deployment(f"{deployment.name}@{deployment.version}")
+
+    async def start_deployed(
+        self, ref: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> str:
+        """Start the deployed workflow `ref` (`name` runs its newest active version)."""
+        deployment = await self.deployment(ref)
+        if not deployment.active:
+            raise FuchsiaError(f"{deployment.name}@{deployment.version} is disabled")
+        locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
+        return await self.start(locked, payload, idempotency_key=idempotency_key)
 
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 

@@ -26,6 +26,7 @@ from fuchsia.errors import ExecutionNotFound, FuchsiaError, StoreError
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
+    Deployment,
     EventRecord,
     ExecutionRecord,
     NewExecution,
@@ -77,6 +78,9 @@ class Store(Protocol):
     async def request(self, execution_id: str, control: str) -> bool: ...
     async def send_signal(self, execution_id: str, name: str, payload: Any) -> int: ...
     async def open_children(self, parent_id: str) -> list[str]: ...
+    async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool: ...
+    async def deployments(self, name: str | None = None) -> list[Deployment]: ...
+    async def set_active(self, name: str, version: int, active: bool) -> bool: ...
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
@@ -558,6 +562,51 @@ class SqlStore:
 
         row = await self._read(job)
         return None if row is None else (int(row[0]), _loads(row[1]))
+
+    async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool:
+        """Store a locked workflow under name and version; True if new, False if that exact
+        workflow was already deployed. Another workflow under the same version is an error:
+        deployed versions are immutable."""
+        q = self.q
+
+        def job(cur: Cursor) -> bool:
+            now = time.time()
+            cur.execute(q["insert_workflow"], (workflow_hash, name, version, document, now))
+            cur.execute(q["select_deployment_hash"], (name, version))
+            row = cur.fetchone()
+            if row is not None:
+                if row[0] != workflow_hash:
+                    raise StoreError(
+                        f"{name} version {version} is already deployed as {row[0]}; deployed "
+                        "versions do not change: give the workflow a new `version`"
+                    )
+                return False
+            cur.execute(q["insert_deployment"], (name, version, workflow_hash, True, now))
+            return True
+
+        return await self._write(job)
+
+    async def deployments(self, name: str | None = None) -> list[Deployment]:
+        """Deployed workflows by name, newest version first."""
+
+        def job(cur: Cursor) -> list[Row]:
+            if name is None:
+                cur.execute(self.q["list_deployments"])
+            else:
+                cur.execute(self.q["select_deployments_named"], (name,))
+            return cur.fetchall()
+
+        return [
+            Deployment(name=r[0], version=r[1], hash=r[2], active=bool(r[3]), deployed_at=r[4])
+            for r in await self._read(job)
+        ]
+
+    async def set_active(self, name: str, version: int, active: bool) -> bool:
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["set_deployment_active"], (active, name, version))
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
 
     async def open_children(self, parent_id: str) -> list[str]:
         """Sub-workflow executions of `parent_id` that have not finished."""

@@ -145,3 +145,19 @@ UPDATE signals SET consumed_by = ?, consumed_at = ? WHERE id = ? AND consumed_by
 -- name: select_open_children
 SELECT id FROM executions
 WHERE parent_id = ? AND status IN ('pending', 'running', 'waiting', 'paused');
+
+-- name: select_deployment_hash
+SELECT hash FROM deployments WHERE name = ? AND version = ?;
+
+-- name: insert_deployment
+INSERT INTO deployments (name, version, hash, active, deployed_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: list_deployments
+SELECT name, version, hash, active, deployed_at FROM deployments ORDER BY name, version DESC;
+
+-- name: select_deployments_named
+SELECT name, version, hash, active, deployed_at FROM deployments
+WHERE name = ? ORDER BY version DESC;
+
+-- name: set_deployment_active
+UPDATE deployments SET active = ? WHERE name = ? AND version = ?;

@@ -193,3 +193,14 @@ class Transition:
     events: list[Event] = field(default_factory=list)
     # signals consumed by wait nodes in this transition: (signal id, node id)
     consumed: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A locked workflow deployed under its name and version."""
+
+    name: str
+    version: int
+    hash: str
+    active: bool
+    deployed_at: float
