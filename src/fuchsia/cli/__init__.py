@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fuchsia.cli import authoring, component, definition, node, run, runs, workflows
+from fuchsia.cli import authoring, component, definition, node, run, runs, server, workflows
 from fuchsia.cli.common import EXIT_FAILED, report
 from fuchsia.errors import FuchsiaError
 
@@ -24,6 +24,7 @@ authoring.register(component.app)
 app.add_typer(component.app, name="component")
 app.add_typer(node.app, name="node")
 workflows.register(app)
+server.register(app)
 app.add_typer(workflows.app, name="workflows")
 
 

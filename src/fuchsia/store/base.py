@@ -33,6 +33,7 @@ from fuchsia.store.records import (
     NodeRecord,
     OpenExecution,
     OwnerRecord,
+    TokenRecord,
     Transition,
     new_id,
 )
@@ -81,6 +82,12 @@ class Store(Protocol):
     async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool: ...
     async def deployments(self, name: str | None = None) -> list[Deployment]: ...
     async def set_active(self, name: str, version: int, active: bool) -> bool: ...
+    async def add_token(
+        self, token_id: str, name: str, token_hash: str, scopes: tuple[str, ...]
+    ) -> None: ...
+    async def tokens(self) -> list[TokenRecord]: ...
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+    async def revoke_token(self, token_id: str) -> bool: ...
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
@@ -608,6 +615,35 @@ class SqlStore:
 
         return await self._write(job)
 
+    async def add_token(
+        self, token_id: str, name: str, token_hash: str, scopes: tuple[str, ...]
+    ) -> None:
+        row = (token_id, name, token_hash, ",".join(scopes), time.time())
+        await self._write(lambda cur: cur.execute(self.q["insert_token"], row))
+
+    async def tokens(self) -> list[TokenRecord]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["list_tokens"])
+            return cur.fetchall()
+
+        return [_token(r) for r in await self._read(job)]
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_token_by_hash"], (token_hash,))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        return None if row is None else _token(row)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["revoke_token"], (time.time(), token_id))
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
     async def open_children(self, parent_id: str) -> list[str]:
         """Sub-workflow executions of `parent_id` that have not finished."""
 
@@ -704,6 +740,12 @@ def _job_error(exc: Exception) -> Exception:
     error = StoreError(f"store write failed: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _token(r: Row) -> TokenRecord:
+    return TokenRecord(
+        id=r[0], name=r[1], scopes=tuple(str(r[2]).split(",")), created_at=r[3], revoked_at=r[4]
+    )
 
 
 def _execution(r: Row) -> ExecutionRecord:

@@ -161,3 +161,15 @@ WHERE name = ? ORDER BY version DESC;
 
 -- name: set_deployment_active
 UPDATE deployments SET active = ? WHERE name = ? AND version = ?;
+
+-- name: insert_token
+INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: list_tokens
+SELECT id, name, scopes, created_at, revoked_at FROM tokens ORDER BY created_at;
+
+-- name: select_token_by_hash
+SELECT id, name, scopes, created_at, revoked_at FROM tokens WHERE hash = ?;
+
+-- name: revoke_token
+UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL;

@@ -204,3 +204,14 @@ class Deployment:
     hash: str
     active: bool
     deployed_at: float
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token as stored: never the token itself, only its hash."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    revoked_at: float | None

@@ -1,0 +1,123 @@
+"""`fuchsia serve` and `fuchsia tokens`: the HTTP API and who may use it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from fuchsia.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    secrets_from_env,
+    with_engine,
+)
+from fuchsia.runtime.engine import Engine, default_db
+from fuchsia.runtime.views import iso
+from fuchsia.server.auth import SCOPES, create_token
+
+tokens = typer.Typer(help="API tokens for `fuchsia serve`.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve_command)
+    root.add_typer(tokens, name="tokens")
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8080,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without tokens (local use only).")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and run executions."""
+    import uvicorn
+
+    from fuchsia.server.app import create_app
+
+    url = db or default_db()
+
+    async def open_engine() -> Engine:
+        return await Engine.open(url, secrets=secrets_from_env())
+
+    if no_auth:
+        err.print(
+            "[bold red]WARNING: serving WITHOUT authentication (--no-auth): anyone who "
+            f"can reach {host}:{port} can run and cancel workflows.[/]"
+        )
+    uvicorn.run(
+        create_app(open_engine, auth=not no_auth),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+
+
+@tokens.command("create")
+def create_command(
+    name: Annotated[str, typer.Argument(help="What the token is for.")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", "-s", help=f"One of {', '.join(SCOPES)}; repeatable.")
+    ] = ["read"],  # noqa: B006
+    json_output: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    record, secret = with_engine(db, lambda e: create_token(e.store, name, scope))
+    if json_output:
+        print_json(
+            {"id": record.id, "name": record.name, "scopes": list(record.scopes), "token": secret}
+        )
+        return
+    err.print(
+        f"token {record.id} ({', '.join(record.scopes)}): keep it, it is not shown again",
+        markup=False,
+    )
+    out.print(secret, markup=False)
+
+
+@tokens.command("list")
+def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
+    """Tokens (never their secrets)."""
+    records = with_engine(db, lambda e: e.store.tokens())
+    rows: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "scopes": list(r.scopes),
+            "created_at": iso(r.created_at),
+            "revoked_at": iso(r.revoked_at),
+        }
+        for r in records
+    ]
+    if json_output:
+        print_json(rows)
+        return
+    table = Table(show_edge=False)
+    for column in ("id", "name", "scopes", "created", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["name"],
+            ", ".join(row["scopes"]),
+            str(row["created_at"])[:19],
+            str(row["revoked_at"] or "")[:19],
+        )
+    out.print(table)
+
+
+@tokens.command("revoke")
+def revoke_command(token_id: str, db: DbOption = None) -> None:
+    """Revoke a token at once."""
+    if not with_engine(db, lambda e: e.store.revoke_token(token_id)):
+        err.print(f"error: no active token {token_id!r}", markup=False)
+        raise typer.Exit(1)
+    out.print(f"revoked {token_id}", markup=False)

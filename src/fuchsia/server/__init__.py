@@ -1,0 +1,1 @@
+"""`fuchsia serve`: the HTTP API over one engine, behind token auth."""

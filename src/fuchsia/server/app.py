@@ -1,0 +1,242 @@
+"""The HTTP API (FastAPI, OpenAPI at /openapi.json, docs at /docs).
+
+Every route but `/healthz` and the documentation requires a bearer token whose scope covers
+it, unless the server was started with `--no-auth`. Errors are JSON `{"error": message}` with
+400 for bad input, 401 without a valid token, 403 without the scope, 404 for unknown ids,
+409 for requests the execution's state refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from fuchsia import payload as payloads
+from fuchsia.definition import lock, parse_text, validate
+from fuchsia.errors import (
+    DefinitionError,
+    ExecutionNotFound,
+    FuchsiaError,
+    PayloadError,
+    StoreError,
+)
+from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.views import summary
+from fuchsia.server.auth import grants, hash_token
+
+T = TypeVar("T")
+PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class StartRequest(BaseModel):
+    workflow: str = Field(description="NAME or NAME@VERSION of a deployed workflow")
+    payload: Any = None
+
+
+class SignalRequest(BaseModel):
+    name: str
+    payload: Any = None
+
+
+class RetryRequest(BaseModel):
+    from_node: str | None = None
+
+
+class DeployRequest(BaseModel):
+    source: str = Field(description="the workflow file's text, YAML or JSON")
+
+
+def create_app(open_engine: Callable[[], Awaitable[Engine]], *, auth: bool = True) -> FastAPI:
+    """The API over the engine `open_engine` returns (opened at start-up, closed at shutdown;
+    executions it leaves running stay resumable)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await open_engine()
+        app.state.engine = engine
+        await engine.resume(wait=False)  # what a previous server left running goes on
+        try:
+            yield
+        finally:
+            await engine.close()
+
+    app = FastAPI(title="Fuchsia", version="0.1.0", lifespan=lifespan)
+    app.state.auth = auth
+    app.add_exception_handler(FuchsiaError, _on_error)  # type: ignore[arg-type]
+    app.include_router(router)
+    return app
+
+
+async def _on_error(request: Request, exc: FuchsiaError) -> JSONResponse:
+    status = 404 if isinstance(exc, ExecutionNotFound) else 400
+    if isinstance(exc, StoreError) and "already deployed" in str(exc):
+        status = 409
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+def scope(name: str) -> Any:
+    """A dependency that admits a request whose bearer token covers scope `name`."""
+
+    async def check(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        if not request.app.state.auth:
+            return
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        store = request.app.state.engine.store
+        record = await store.token_by_hash(hash_token(token)) if token else None
+        if record is None or record.revoked_at is not None:
+            raise HTTPException(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not grants(record, name):
+            raise HTTPException(403, f"this token lacks the {name!r} scope")
+
+    return Depends(check)
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    return {"status": "ok", "store": engine.store.url.split("@")[-1]}
+
+
+@router.get("/api/v1/workflows", dependencies=[scope("read")])
+async def list_workflows(request: Request) -> list[dict[str, Any]]:
+    return [_deployment(d) for d in await engine_of(request).deployments()]
+
+
+@router.get("/api/v1/workflows/{ref}", dependencies=[scope("read")])
+async def show_workflow(request: Request, ref: str) -> dict[str, Any]:
+    engine = engine_of(request)
+    deployment = await engine.deployment(ref)
+    document = await engine.store.get_workflow(deployment.hash)
+    return {**_deployment(deployment), "workflow": payloads.parse(document, source="workflow")}
+
+
+@router.post("/api/v1/workflows", status_code=201, dependencies=[scope("admin")])
+async def deploy(request: Request, body: DeployRequest) -> dict[str, Any]:
+    engine = engine_of(request)
+    try:
+        source = parse_text(body.source, "<request>")
+        locked = lock(validate(source), source, engine.registry)
+    except DefinitionError as exc:
+        raise HTTPException(422, [str(p) for p in exc.problems]) from None
+    deployment, created = await engine.deploy(locked)
+    return {**_deployment(deployment), "created": created}
+
+
+@router.post("/api/v1/workflows/{ref}/disable", dependencies=[scope("admin")])
+async def disable(request: Request, ref: str) -> dict[str, Any]:
+    return _deployment(await engine_of(request).set_active(ref, False))
+
+
+@router.post("/api/v1/workflows/{ref}/enable", dependencies=[scope("admin")])
+async def enable(request: Request, ref: str) -> dict[str, Any]:
+    return _deployment(await engine_of(request).set_active(ref, True))
+
+
+@router.post("/api/v1/executions", status_code=201, dependencies=[scope("run")])
+async def start(
+    request: Request,
+    body: StartRequest,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    try:
+        execution_id = await engine.start_deployed(
+            body.workflow, body.payload, idempotency_key=idempotency_key
+        )
+    except PayloadError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return (await engine.get(execution_id)).to_dict()
+
+
+@router.get("/api/v1/executions", dependencies=[scope("read")])
+async def list_executions(
+    request: Request, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    limit = max(1, min(limit, 1000))
+    return [summary(r) for r in await engine_of(request).list(limit=limit, status=status)]
+
+
+@router.get("/api/v1/executions/{execution_id}", dependencies=[scope("read")])
+async def show_execution(request: Request, execution_id: str) -> dict[str, Any]:
+    return (await engine_of(request).get(execution_id)).to_dict()
+
+
+@router.get("/api/v1/executions/{execution_id}/events", dependencies=[scope("read")])
+async def events(request: Request, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
+    engine = engine_of(request)
+    full = (await engine.get(execution_id)).id
+    return [
+        {"seq": e.seq, "type": e.type, "node": e.node_id, "data": e.data, "at": e.at}
+        for e in await engine.events(full, after)
+    ]
+
+
+@router.post("/api/v1/executions/{execution_id}/cancel", dependencies=[scope("run")])
+async def cancel(request: Request, execution_id: str) -> dict[str, Any]:
+    return (await _refusable(engine_of(request).cancel(execution_id))).to_dict()
+
+
+@router.post("/api/v1/executions/{execution_id}/pause", dependencies=[scope("run")])
+async def pause(request: Request, execution_id: str) -> dict[str, Any]:
+    return (await _refusable(engine_of(request).pause(execution_id))).to_dict()
+
+
+@router.post("/api/v1/executions/{execution_id}/resume", dependencies=[scope("run")])
+async def resume(request: Request, execution_id: str) -> dict[str, Any]:
+    engine = engine_of(request)
+    full = (await engine.get(execution_id)).id
+    await engine.resume([full], wait=False)
+    return (await engine.get(full)).to_dict()
+
+
+@router.post("/api/v1/executions/{execution_id}/signal", dependencies=[scope("run")])
+async def signal(request: Request, execution_id: str, body: SignalRequest) -> dict[str, Any]:
+    signal_id = await _refusable(engine_of(request).signal(execution_id, body.name, body.payload))
+    return {"signal": body.name, "id": signal_id}
+
+
+@router.post(
+    "/api/v1/executions/{execution_id}/retry", status_code=201, dependencies=[scope("run")]
+)
+async def retry(
+    request: Request, execution_id: str, body: RetryRequest | None = None
+) -> dict[str, Any]:
+    engine = engine_of(request)
+    new_id = await engine.retry(execution_id, body.from_node if body else None)
+    return (await engine.get(new_id)).to_dict()
+
+
+async def _refusable(work: Awaitable[T]) -> T:
+    """Run an operation the execution's state may refuse (409 rather than 400)."""
+    try:
+        return await work
+    except ExecutionNotFound:
+        raise
+    except FuchsiaError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _deployment(deployment: Any) -> dict[str, Any]:
+    return {
+        "name": deployment.name,
+        "version": deployment.version,
+        "hash": deployment.hash,
+        "active": deployment.active,
+    }

@@ -1,0 +1,184 @@
+"""The HTTP API against a real server on 127.0.0.1: routes, auth, scopes, the run lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.routing import APIRoute
+
+from fuchsia import Engine
+from fuchsia.server.app import PUBLIC, create_app, router
+from fuchsia.server.auth import create_token
+
+FLOW = """
+name: approve
+version: 1
+trigger:
+  schema: {type: object, required: [amount], properties: {amount: {type: number}}}
+nodes:
+  ask: {transform: {amount: "{{ amount }}"}}
+  wait_for_it: {after: ask, wait: {signal: ok}}
+  done: {after: wait_for_it, transform: {by: "{{ by }}"}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Served:
+    def __init__(self, tmp: Path) -> None:
+        self.db = str(tmp / "server.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tokens = asyncio.run(self._tokens())
+
+        async def open_engine() -> Engine:
+            return await Engine.open(self.db)
+
+        self.app = create_app(open_engine)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _tokens(self) -> dict[str, str]:
+        async with await Engine.open(self.db) as engine:
+            made = {}
+            for scope in ("read", "run", "admin"):
+                _, secret = await create_token(engine.store, f"{scope} token", [scope])
+                made[scope] = secret
+            return made
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def client(self, scope: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[scope]}"} if scope else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with Served(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+def test_every_api_route_refuses_a_missing_or_wrong_token(served: Served) -> None:
+    routes = [r for r in router.routes if isinstance(r, APIRoute) and r.path not in PUBLIC]
+    assert len(routes) >= 14
+    with (
+        served.client(None) as anonymous,
+        httpx.Client(base_url=served.url, headers={"Authorization": "Bearer fct_wrong"}) as wrong,
+    ):
+        for route in routes:
+            path = route.path.replace("{ref}", "approve").replace("{execution_id}", "x")
+            for method in route.methods or ():
+                assert anonymous.request(method, path).status_code == 401, (method, path)
+                assert wrong.request(method, path).status_code == 401, (method, path)
+    assert httpx.get(f"{served.url}/healthz").json()["status"] == "ok"
+    assert "/api/v1/executions" in httpx.get(f"{served.url}/openapi.json").json()["paths"]
+
+
+def test_scopes_limit_what_a_token_may_do(served: Served) -> None:
+    with served.client("read") as reader, served.client("run") as runner:
+        assert reader.get("/api/v1/executions").status_code == 200
+        assert reader.post("/api/v1/executions", json={"workflow": "approve"}).status_code == 403
+        assert runner.post("/api/v1/workflows", json={"source": FLOW}).status_code == 403
+
+
+def test_deploy_start_signal_and_inspect_over_http(served: Served) -> None:
+    with served.client("admin") as admin, served.client("run") as runner:
+        deployed = admin.post("/api/v1/workflows", json={"source": FLOW})
+        assert deployed.status_code == 201, deployed.text
+        assert deployed.json()["name"] == "approve"
+        changed = admin.post("/api/v1/workflows", json={"source": FLOW.replace("by }}", "by }}!")})
+        assert changed.status_code == 409
+        invalid = admin.post("/api/v1/workflows", json={"source": "name: x\nnodes: {a: {}}\n"})
+        assert invalid.status_code == 422
+        assert "<request>:2" in invalid.json()["detail"][0]
+
+        bad = runner.post("/api/v1/executions", json={"workflow": "approve", "payload": {}})
+        assert bad.status_code == 422 and "amount" in bad.json()["detail"]
+        started = runner.post(
+            "/api/v1/executions",
+            headers={"Idempotency-Key": "order-1"},
+            json={"workflow": "approve", "payload": {"amount": 5}},
+        )
+        assert started.status_code == 201, started.text
+        execution_id = started.json()["id"]
+        again = runner.post(
+            "/api/v1/executions",
+            headers={"Idempotency-Key": "order-1"},
+            json={"workflow": "approve", "payload": {"amount": 5}},
+        )
+        assert again.json()["id"] == execution_id
+
+        wait_for(runner, execution_id, "waiting")
+        sent = runner.post(
+            f"/api/v1/executions/{execution_id}/signal",
+            json={"name": "ok", "payload": {"by": "ada"}},
+        )
+        assert sent.status_code == 200, sent.text
+        done = wait_for(runner, execution_id, "completed")
+        assert done["result"] == {"by": "ada"}
+        events = runner.get(f"/api/v1/executions/{execution_id}/events").json()
+        assert events[-1]["type"] == "execution_completed"
+        assert (
+            runner.post(
+                f"/api/v1/executions/{execution_id}/signal", json={"name": "ok"}
+            ).status_code
+            == 409
+        )
+        listed = runner.get("/api/v1/executions", params={"status": "completed"}).json()
+        assert execution_id in [e["id"] for e in listed]
+        assert runner.get("/api/v1/executions/nope").status_code == 404
+
+
+def test_cancel_and_retry_over_http(served: Served) -> None:
+    with served.client("admin") as admin, served.client("run") as runner:
+        admin.post("/api/v1/workflows", json={"source": FLOW})
+        started = runner.post(
+            "/api/v1/executions", json={"workflow": "approve@1", "payload": {"amount": 1}}
+        ).json()
+        wait_for(runner, started["id"], "waiting")
+        cancelled = runner.post(f"/api/v1/executions/{started['id']}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        retried = runner.post(
+            f"/api/v1/executions/{started['id']}/retry", json={"from_node": "wait_for_it"}
+        )
+        assert retried.status_code == 201
+        assert retried.json()["id"] != started["id"]
+        new = wait_for(runner, retried.json()["id"], "waiting")
+        assert new["nodes"][0]["status"] == "succeeded"  # `ask` was reused
+        runner.post(f"/api/v1/executions/{new['id']}/cancel")
+
+
+def wait_for(client: httpx.Client, execution_id: str, status: str) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        shown = client.get(f"/api/v1/executions/{execution_id}").json()
+        if shown["status"] == status:
+            return shown
+        assert time.monotonic() < deadline, f"{execution_id} stayed {shown['status']}"
+        time.sleep(0.05)
