@@ -164,7 +164,7 @@ def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> d
             "type": trigger.type,
             "schema": trigger.schema_,
             "context": trigger.context,
-            "webhook": trigger.webhook,
+            "webhook": trigger.webhook.model_dump() if trigger.webhook else None,
             "poll": trigger.poll,
             "cron": trigger.cron,
         },

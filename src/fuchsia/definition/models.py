@@ -204,11 +204,25 @@ class Defaults(Model):
     on_error: Literal["fail", "continue"] | None = None
 
 
+class WebhookSpec(Model):
+    """A webhook route, `/hooks/<path>`, authenticated by a signature over the raw body."""
+
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~/-]*$")
+    secret: str = Field(description="the signing secret, or env:NAME to read it at serve time")
+    scheme: Literal["standard", "github", "stripe"] = Field(
+        default="standard",
+        description="Standard Webhooks headers, GitHub's X-Hub-Signature-256, or Stripe's",
+    )
+    tolerance: Duration = 300.0
+    max_body: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
+
+
 class Trigger(Model):
     type: Literal["manual", "webhook", "poll", "cron"] = "manual"
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     context: dict[str, Any] = Field(default_factory=dict)
-    webhook: dict[str, Any] | None = None
+    webhook: WebhookSpec | None = None
     poll: dict[str, Any] | None = None
     cron: dict[str, Any] | None = None
 

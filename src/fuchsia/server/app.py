@@ -9,6 +9,7 @@ it, unless the server was started with `--no-auth`. Errors are JSON `{"error": m
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from fuchsia import payload as payloads
-from fuchsia.definition import lock, parse_text, validate
+from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.errors import (
     DefinitionError,
     ExecutionNotFound,
@@ -28,9 +29,11 @@ from fuchsia.errors import (
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import summary
 from fuchsia.server.auth import grants, hash_token
+from fuchsia.server.signatures import SignatureError, verify
 
 T = TypeVar("T")
 PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+WEBHOOKS = "/hooks/{path:path}"  # authenticated by each workflow's signing secret instead
 
 
 class StartRequest(BaseModel):
@@ -240,3 +243,74 @@ def _deployment(deployment: Any) -> dict[str, Any]:
         "hash": deployment.hash,
         "active": deployment.active,
     }
+
+
+async def webhook(request: Request, path: str) -> JSONResponse:
+    """Start the deployed workflow whose webhook trigger is `/hooks/<path>`: the signature
+    is checked over the raw body first; nothing is stored for a delivery that fails it; a
+    redelivery (same delivery id) returns the execution the first one started."""
+    engine = engine_of(request)
+    target = await _webhook_target(engine, "/" + path, request.method)
+    if target is None:
+        return JSONResponse({"error": f"no webhook at /hooks/{path}"}, status_code=404)
+    locked, spec = target
+    limit = int(spec["max_body"])
+    if int(request.headers.get("content-length") or 0) > limit:
+        return JSONResponse({"error": f"the body is larger than {limit} bytes"}, 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return JSONResponse({"error": f"the body is larger than {limit} bytes"}, 413)
+    secret = _secret(spec["secret"])
+    if secret is None:
+        return JSONResponse({"error": "the webhook's secret is not configured"}, 503)
+    try:
+        delivery = verify(
+            spec["scheme"], secret, bytes(body), request.headers, float(spec["tolerance"])
+        )
+        payload = payloads.parse(bytes(body), source="body")
+    except SignatureError:
+        return JSONResponse({"error": "invalid or missing signature"}, 401)
+    except PayloadError as exc:
+        return JSONResponse({"error": str(exc)}, 422)
+    if delivery is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
+        delivery = payload["id"]  # Stripe events carry their id in the body
+    key = f"webhook:{locked.name}:{delivery}" if delivery else None
+    try:
+        execution_id = await engine.start(locked, payload, idempotency_key=key)
+    except PayloadError as exc:
+        return JSONResponse({"error": str(exc)}, 422)
+    return JSONResponse({"id": execution_id}, 202)
+
+
+for _method in ("POST", "PUT", "PATCH"):
+    router.add_api_route(
+        WEBHOOKS,
+        webhook,
+        methods=[_method],
+        status_code=202,
+        operation_id=f"webhook_{_method.lower()}",
+    )
+
+
+async def _webhook_target(
+    engine: Engine, path: str, method: str
+) -> tuple[LockedWorkflow, dict[str, Any]] | None:
+    """The newest active deployment whose webhook trigger listens at `path`."""
+    seen: set[str] = set()
+    for deployment in await engine.deployments():  # by name, newest version first
+        if deployment.name in seen or not deployment.active:
+            continue
+        seen.add(deployment.name)
+        locked = LockedWorkflow.from_json(await engine.store.get_workflow(deployment.hash))
+        spec = locked.document["trigger"].get("webhook")
+        if spec and spec["path"] == path and spec["method"] == method:
+            return locked, spec
+    return None
+
+
+def _secret(value: str) -> str | None:
+    if value.startswith("env:"):
+        return os.environ.get(value.removeprefix("env:")) or None
+    return value

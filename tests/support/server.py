@@ -1,0 +1,74 @@
+"""A real `fuchsia serve` app on a free loopback port, in a thread of the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from fuchsia import Engine
+from fuchsia.server.app import create_app
+from fuchsia.server.auth import create_token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Served:
+    def __init__(self, tmp: Path) -> None:
+        self.db = str(tmp / "server.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tokens = asyncio.run(self._tokens())
+
+        async def open_engine() -> Engine:
+            return await Engine.open(self.db)
+
+        self.app = create_app(open_engine)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _tokens(self) -> dict[str, str]:
+        async with await Engine.open(self.db) as engine:
+            made = {}
+            for scope in ("read", "run", "admin"):
+                _, secret = await create_token(engine.store, f"{scope} token", [scope])
+                made[scope] = secret
+            return made
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def client(self, scope: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[scope]}"} if scope else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def wait_for(client: httpx.Client, execution_id: str, status: str) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        shown = client.get(f"/api/v1/executions/{execution_id}").json()
+        if shown["status"] == status:
+            return shown
+        assert time.monotonic() < deadline, f"{execution_id} stayed {shown['status']}"
+        time.sleep(0.05)
