@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -121,3 +122,26 @@ def test_cancel_and_retry_over_http(served: Served) -> None:
         new = wait_for(runner, retried.json()["id"], "waiting")
         assert new["nodes"][0]["status"] == "succeeded"  # `ask` was reused
         runner.post(f"/api/v1/executions/{new['id']}/cancel")
+
+
+def test_the_server_fires_cron_triggers_of_deployed_workflows(served: Served) -> None:
+    ticking = """
+name: ticking
+trigger: {type: cron, cron: {schedule: "* * * * * *"}}
+nodes:
+  tick: {transform: {at: "{{ scheduled_at }}"}}
+"""
+    with served.client("admin") as admin:
+        assert admin.post("/api/v1/workflows", json={"source": ticking}).status_code == 201
+        deadline = time.monotonic() + 30
+        while True:
+            runs = [
+                e
+                for e in admin.get("/api/v1/executions", params={"limit": 1000}).json()
+                if e["workflow"] == "ticking"
+            ]
+            if len(runs) >= 2:
+                break
+            assert time.monotonic() < deadline, "the cron trigger did not fire twice"
+            time.sleep(0.1)
+        admin.post("/api/v1/workflows/ticking/disable")

@@ -165,8 +165,8 @@ def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> d
             "schema": trigger.schema_,
             "context": trigger.context,
             "webhook": trigger.webhook.model_dump() if trigger.webhook else None,
-            "poll": trigger.poll,
-            "cron": trigger.cron,
+            "poll": trigger.poll.model_dump() if trigger.poll else None,
+            "cron": trigger.cron.model_dump() if trigger.cron else None,
         },
         "nodes": nodes,
     }

@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from fuchsia.durations import parse_duration
 
@@ -218,13 +226,60 @@ class WebhookSpec(Model):
     max_body: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
 
 
+def _cron_expression(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression (5 fields, or 6 with seconds last)")
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+    return value
+
+
+class CronSpec(Model):
+    """Fire at the instants of a cron schedule (in `timezone`)."""
+
+    schedule: Annotated[str, AfterValidator(_cron_expression)]
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    catch_up: bool = Field(
+        default=True, description="after downtime, run a missed instant once (else skip it)"
+    )
+
+
+class PollSpec(Model):
+    """Fire every `every` (instants aligned to the epoch)."""
+
+    every: Duration
+    catch_up: bool = True
+
+    @model_validator(mode="after")
+    def _positive(self) -> PollSpec:
+        if self.every <= 0:
+            raise ValueError("`every` must be more than 0")
+        return self
+
+
 class Trigger(Model):
     type: Literal["manual", "webhook", "poll", "cron"] = "manual"
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     context: dict[str, Any] = Field(default_factory=dict)
     webhook: WebhookSpec | None = None
-    poll: dict[str, Any] | None = None
-    cron: dict[str, Any] | None = None
+    poll: PollSpec | None = None
+    cron: CronSpec | None = None
+
+    @model_validator(mode="after")
+    def _spec_for_type(self) -> Trigger:
+        if self.type != "manual" and getattr(self, self.type) is None:
+            raise ValueError(f"a {self.type} trigger needs `{self.type}:` settings")
+        return self
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

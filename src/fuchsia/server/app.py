@@ -8,6 +8,7 @@ it, unless the server was started with `--no-auth`. Errors are JSON `{"error": m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,7 @@ from fuchsia.errors import (
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import summary
 from fuchsia.server.auth import grants, hash_token
+from fuchsia.server.schedule import Scheduler
 from fuchsia.server.signatures import SignatureError, verify
 
 T = TypeVar("T")
@@ -54,18 +56,24 @@ class DeployRequest(BaseModel):
     source: str = Field(description="the workflow file's text, YAML or JSON")
 
 
-def create_app(open_engine: Callable[[], Awaitable[Engine]], *, auth: bool = True) -> FastAPI:
+def create_app(
+    open_engine: Callable[[], Awaitable[Engine]], *, auth: bool = True, schedule: bool = True
+) -> FastAPI:
     """The API over the engine `open_engine` returns (opened at start-up, closed at shutdown;
-    executions it leaves running stay resumable)."""
+    executions it leaves running stay resumable), with the cron and poll scheduler."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine()
         app.state.engine = engine
         await engine.resume(wait=False)  # what a previous server left running goes on
+        scheduler = asyncio.create_task(Scheduler(engine).run()) if schedule else None
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                await asyncio.gather(scheduler, return_exceptions=True)
             await engine.close()
 
     app = FastAPI(title="Fuchsia", version="0.1.0", lifespan=lifespan)

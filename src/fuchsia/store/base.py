@@ -88,6 +88,10 @@ class Store(Protocol):
     async def tokens(self) -> list[TokenRecord]: ...
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
     async def revoke_token(self, token_id: str) -> bool: ...
+    async def record_fire(
+        self, workflow: str, instant: float, kind: str, execution_id: str | None
+    ) -> bool: ...
+    async def last_fire(self, workflow: str) -> float | None: ...
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
@@ -643,6 +647,28 @@ class SqlStore:
             return bool(cur.rowcount == 1)
 
         return await self._write(job)
+
+    async def record_fire(
+        self, workflow: str, instant: float, kind: str, execution_id: str | None
+    ) -> bool:
+        """Record that `workflow`'s trigger fired for `instant` (None: skipped); False if that
+        instant was already recorded."""
+        row = (workflow, instant, kind, execution_id, time.time())
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["insert_fire"], row)
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
+    async def last_fire(self, workflow: str) -> float | None:
+        def job(cur: Cursor) -> Row | None:
+            cur.execute(self.q["select_last_fire"], (workflow,))
+            row: Row | None = cur.fetchone()
+            return row
+
+        row = await self._read(job)
+        return None if row is None or row[0] is None else float(row[0])
 
     async def open_children(self, parent_id: str) -> list[str]:
         """Sub-workflow executions of `parent_id` that have not finished."""

@@ -173,3 +173,13 @@ SELECT id, name, scopes, created_at, revoked_at FROM tokens WHERE hash = ?;
 
 -- name: revoke_token
 UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL;
+
+-- name: insert_fire
+INSERT INTO trigger_fires (workflow, instant, kind, execution_id, fired_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (workflow, instant) DO NOTHING;
+
+-- name: select_last_fire
+SELECT MAX(instant) FROM trigger_fires WHERE workflow = ?;
+
+-- name: count_fires
+SELECT COUNT(*) FROM trigger_fires WHERE workflow = ? AND execution_id IS NOT NULL;

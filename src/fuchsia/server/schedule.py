@@ -1,0 +1,106 @@
+"""Cron and poll triggers: the server's scheduler.
+
+For each workflow name, the newest active deployed version's trigger fires. Exactly one
+execution per scheduled instant, across restarts and servers sharing a store: an instant's
+execution is started with an idempotency key made of the workflow and the instant, and the
+instant is recorded afterwards, so a crash in between starts nothing twice. Instants missed
+while no server ran are coalesced: the latest one runs once (`catch_up: true`, the default) or
+is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from fuchsia.definition.lock import LockedWorkflow
+from fuchsia.errors import FuchsiaError
+from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.views import iso
+
+MAX_PER_TICK = 100
+
+
+def next_instant(trigger: dict[str, Any], after: float) -> float:
+    """The first scheduled instant strictly after `after`."""
+    if trigger["type"] == "poll":
+        every = float(trigger["poll"]["every"])
+        return (math.floor(after / every) + 1) * every
+    cron = trigger["cron"]
+    start = datetime.fromtimestamp(after, ZoneInfo(cron["timezone"]))
+    return float(croniter(cron["schedule"], start).get_next(float))
+
+
+def previous_instant(trigger: dict[str, Any], at: float) -> float:
+    """The last scheduled instant at or before `at`."""
+    if trigger["type"] == "poll":
+        every = float(trigger["poll"]["every"])
+        return math.floor(at / every) * every
+    cron = trigger["cron"]
+    start = datetime.fromtimestamp(at + 1e-6, ZoneInfo(cron["timezone"]))
+    return float(croniter(cron["schedule"], start).get_prev(float))
+
+
+class Scheduler:
+    """Fires the cron and poll triggers of deployed workflows, every `tick` seconds."""
+
+    def __init__(self, engine: Engine, tick: float = 0.2) -> None:
+        self.engine = engine
+        self.tick = tick
+        self.started = time.time()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(FuchsiaError):
+                await self.fire_due()
+            await asyncio.sleep(self.tick)
+
+    async def fire_due(self, now: float | None = None) -> int:
+        """Fire every instant that is due; return how many executions were started."""
+        now = time.time() if now is None else now
+        fired = 0
+        seen: set[str] = set()
+        for deployment in await self.engine.deployments():
+            if deployment.name in seen or not deployment.active:
+                continue
+            seen.add(deployment.name)
+            text = await self.engine.store.get_workflow(deployment.hash)
+            locked = LockedWorkflow.from_json(text)
+            trigger = locked.document["trigger"]
+            if trigger["type"] in ("cron", "poll"):
+                last = await self.engine.store.last_fire(locked.name)
+                fired += await self._fire(locked, trigger, last or deployment.deployed_at, now)
+        return fired
+
+    async def _fire(
+        self, locked: LockedWorkflow, trigger: dict[str, Any], last: float, now: float
+    ) -> int:
+        kind = trigger["type"]
+        fired = 0
+        if next_instant(trigger, last) < self.started:  # instants missed while down
+            missed = previous_instant(trigger, min(self.started, now))
+            catch_up = bool(trigger[kind].get("catch_up", True))
+            await self._one(locked, kind, missed, start=catch_up)
+            fired += int(catch_up)
+            last = missed
+        instant = next_instant(trigger, last)
+        while instant <= now and fired < MAX_PER_TICK:
+            await self._one(locked, kind, instant, start=True)
+            fired += 1
+            instant = next_instant(trigger, instant)
+        return fired
+
+    async def _one(self, locked: LockedWorkflow, kind: str, instant: float, *, start: bool) -> None:
+        execution_id = None
+        if start:
+            payload = {"trigger": kind, "scheduled_at": iso(instant)}
+            key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
+            execution_id = await self.engine.start(locked, payload, idempotency_key=key)
+        await self.engine.store.record_fire(locked.name, instant, kind, execution_id)

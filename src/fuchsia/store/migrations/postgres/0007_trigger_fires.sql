@@ -1,0 +1,9 @@
+-- Every instant a cron or poll trigger fired (or skipped after downtime), once per workflow.
+CREATE TABLE trigger_fires (
+    workflow      TEXT NOT NULL,
+    instant       DOUBLE PRECISION NOT NULL,
+    kind          TEXT NOT NULL,
+    execution_id  TEXT,
+    fired_at      DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (workflow, instant)
+);

@@ -1,0 +1,100 @@
+"""Cron and poll triggers: one execution per scheduled instant, missed instants coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fuchsia import DefinitionError, Engine
+from fuchsia.definition import parse_text, validate
+from fuchsia.server.schedule import Scheduler, next_instant, previous_instant
+
+
+def write(tmp_path: Path, trigger: str) -> Path:
+    path = tmp_path / "timed.yaml"
+    path.write_text(
+        f"name: timed\ntrigger:\n{trigger}\nnodes:\n"
+        "  a: {transform: {at: '{{ scheduled_at }}', by: '{{ trigger }}'}}\n"
+    )
+    return path
+
+
+def scenario(tmp_path: Path, trigger: str, steps: list[tuple[float, float]]) -> list[Any]:
+    """Deploy, then for each (server start, now), in seconds after the first whole second
+    after the deployment (`origin`, an instant of every schedule here), run one scheduler
+    round; return [executions started per round, total executions, last fire, origin]."""
+
+    async def main() -> list[Any]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            deployment, _ = await engine.deploy(write(tmp_path, trigger))
+            base = math.floor(deployment.deployed_at) + 1
+            counts = []
+            for started, now in steps:
+                scheduler = Scheduler(engine)
+                scheduler.started = base + started
+                counts.append(await scheduler.fire_due(now=base + now))
+            executions = await engine.list(limit=1000)
+            for record in executions:
+                await engine.wait(record.id)
+            return [counts, len(executions), await engine.store.last_fire("timed"), base]
+
+    return asyncio.run(main())
+
+
+def test_a_cron_every_second_fires_once_per_second(tmp_path: Path) -> None:
+    counts, total, last, base = scenario(
+        tmp_path, "  type: cron\n  cron: {schedule: '* * * * * *'}", [(0, 3.5), (0, 3.5), (0, 5.2)]
+    )
+    assert counts == [4, 0, 2]  # a second round at the same moment fires nothing again
+    assert total == 6
+    assert last == base + 5
+
+
+def test_instants_missed_while_down_run_once_or_are_skipped(tmp_path: Path) -> None:
+    catch_up = scenario(tmp_path / "a", "  type: poll\n  poll: {every: 1s}", [(0, 2.5), (60, 60.5)])
+    assert catch_up[0] == [3, 1]  # 57 missed instants: the latest runs once
+    skip = scenario(
+        tmp_path / "b", "  type: poll\n  poll: {every: 1s, catch_up: false}", [(0, 2.5), (60, 60.5)]
+    )
+    assert skip[0] == [3, 0]
+    assert skip[2] is not None and skip[2] > skip[3] + 58  # the skip moved the schedule on
+
+
+def test_a_second_server_on_the_same_store_starts_nothing_twice(tmp_path: Path) -> None:
+    counts, total, _, _ = scenario(
+        tmp_path, "  type: poll\n  poll: {every: 500ms}", [(0, 2.2), (0, 2.2)]
+    )
+    assert counts == [5, 0] and total == 5
+
+
+def test_instants_follow_the_schedule_and_time_zone() -> None:
+    trigger = {"type": "cron", "cron": {"schedule": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}}
+    friday_evening = 1795201200.0  # Friday 2026-11-20, 19:00 UTC
+    monday_nine = next_instant(trigger, friday_evening)
+    assert monday_nine == 1795420800.0  # Monday 2026-11-23, 08:00 UTC = 09:00 in Berlin
+    assert previous_instant(trigger, monday_nine) == monday_nine
+    poll = {"type": "poll", "poll": {"every": 30.0}}
+    assert next_instant(poll, 95.0) == 120.0 and previous_instant(poll, 95.0) == 90.0
+
+
+@pytest.mark.parametrize(
+    ("trigger", "words"),
+    [
+        ("  type: cron\n  cron: {schedule: 'every day'}", "is not a cron expression"),
+        (
+            "  type: cron\n  cron: {schedule: '* * * * *', timezone: Mars/Olympus}",
+            "unknown time zone",
+        ),
+        ("  type: poll\n  poll: {every: 0s}", "must be more than 0"),
+        ("  type: cron", "a cron trigger needs `cron:` settings"),
+    ],
+)
+def test_bad_schedules_are_reported_when_validating(
+    tmp_path: Path, trigger: str, words: str
+) -> None:
+    with pytest.raises(DefinitionError, match=words):
+        validate(parse_text(write(tmp_path, trigger).read_text(), "timed.yaml"))
