@@ -145,3 +145,13 @@ nodes:
             assert time.monotonic() < deadline, "the cron trigger did not fire twice"
             time.sleep(0.1)
         admin.post("/api/v1/workflows/ticking/disable")
+
+
+def test_metrics_report_executions_queue_and_attempts(served: Served) -> None:
+    with served.client("read") as reader:
+        text = reader.get("/metrics").text
+    assert "# TYPE fuchsia_executions gauge" in text
+    assert 'fuchsia_executions{status="completed"}' in text
+    assert "fuchsia_attempt_duration_seconds_count" in text
+    assert "# TYPE fuchsia_trigger_fires_total counter" in text
+    assert httpx.get(f"{served.url}/metrics").status_code == 401

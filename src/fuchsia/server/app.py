@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from fuchsia import payload as payloads
@@ -29,6 +29,7 @@ from fuchsia.errors import (
 )
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import summary
+from fuchsia.server import metrics
 from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.schedule import Scheduler
 from fuchsia.server.signatures import SignatureError, verify
@@ -123,6 +124,11 @@ router = APIRouter()
 async def healthz(request: Request) -> dict[str, Any]:
     engine = engine_of(request)
     return {"status": "ok", "store": engine.store.url.split("@")[-1]}
+
+
+@router.get("/metrics", dependencies=[scope("read")], response_class=PlainTextResponse)
+async def prometheus(request: Request) -> str:
+    return await metrics.render(engine_of(request).store)
 
 
 @router.get("/api/v1/workflows", dependencies=[scope("read")])

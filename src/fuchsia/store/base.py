@@ -92,6 +92,7 @@ class Store(Protocol):
         self, workflow: str, instant: float, kind: str, execution_id: str | None
     ) -> bool: ...
     async def last_fire(self, workflow: str) -> float | None: ...
+    async def metrics(self) -> dict[str, list[Row]]: ...
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None: ...
     async def controls(self, owner: str) -> list[tuple[str, str]]: ...
     async def put_artifact(
@@ -660,6 +661,18 @@ class SqlStore:
             return bool(cur.rowcount == 1)
 
         return await self._write(job)
+
+    async def metrics(self) -> dict[str, list[Row]]:
+        """Aggregates for /metrics, by query name (each row: labels..., values...)."""
+
+        def job(cur: Cursor) -> dict[str, list[Row]]:
+            found = {}
+            for name in ("executions", "open_nodes", "attempts", "fires"):
+                cur.execute(self.q[f"metrics_{name}"])
+                found[name] = cur.fetchall()
+            return found
+
+        return await self._read(job)
 
     async def last_fire(self, workflow: str) -> float | None:
         def job(cur: Cursor) -> Row | None:

@@ -183,3 +183,18 @@ SELECT MAX(instant) FROM trigger_fires WHERE workflow = ?;
 
 -- name: count_fires
 SELECT COUNT(*) FROM trigger_fires WHERE workflow = ? AND execution_id IS NOT NULL;
+
+-- name: metrics_executions
+SELECT status, COUNT(*) FROM executions GROUP BY status;
+
+-- name: metrics_open_nodes
+SELECT n.status, COUNT(*) FROM node_runs n JOIN executions e ON e.id = n.execution_id
+WHERE e.status IN ('pending', 'running', 'waiting', 'paused') GROUP BY n.status;
+
+-- name: metrics_attempts
+SELECT status, COUNT(*), COALESCE(SUM(finished_at - started_at), 0) FROM attempts
+WHERE finished_at IS NOT NULL GROUP BY status;
+
+-- name: metrics_fires
+SELECT workflow, kind, COUNT(*) FROM trigger_fires WHERE execution_id IS NOT NULL
+GROUP BY workflow, kind;
