@@ -35,6 +35,7 @@ test: lint types
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/components.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .fuchsia .cache .mypy_cache .ruff_cache .pytest_cache
