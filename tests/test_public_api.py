@@ -6,6 +6,7 @@ import fuchsia
 def test_public_api_is_pinned() -> None:
     assert sorted(fuchsia.__all__) == [
         "Attempt",
+        "Client",
         "DefinitionError",
         "Engine",
         "Execution",

@@ -1,5 +1,6 @@
 """Fuchsia: a durable workflow engine in which every task runs as a sandboxed component."""
 
+from fuchsia.client import Client
 from fuchsia.definition.lock import LockedWorkflow, load
 from fuchsia.errors import (
     DefinitionError,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attempt",
+    "Client",
     "DefinitionError",
     "Engine",
     "Execution",

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+import fuchsia
 from fuchsia.server.app import PUBLIC, WEBHOOKS, router
 from support.server import Served, wait_for
 
@@ -155,3 +156,29 @@ def test_metrics_report_executions_queue_and_attempts(served: Served) -> None:
     assert "fuchsia_attempt_duration_seconds_count" in text
     assert "# TYPE fuchsia_trigger_fires_total counter" in text
     assert httpx.get(f"{served.url}/metrics").status_code == 401
+
+
+def test_the_python_client_drives_the_api(served: Served) -> None:
+    with fuchsia.Client(served.url, token=served.tokens["admin"]) as client:
+        client.deploy(FLOW.replace("name: approve", "name: via-client"))
+        assert "via-client" in [w["name"] for w in client.workflows()]
+        started = client.start("via-client", {"amount": 3}, idempotency_key="client-1")
+        assert (
+            client.start("via-client", {"amount": 3}, idempotency_key="client-1")["id"]
+            == started["id"]
+        )
+        while client.get(started["id"])["status"] != "waiting":
+            time.sleep(0.05)
+        client.signal(started["id"], "ok", {"by": "client"})
+        done = client.wait(started["id"], timeout=30)
+        assert done["status"] == "completed" and done["result"] == {"by": "client"}
+        assert client.events(started["id"])[-1]["type"] == "execution_completed"
+        with pytest.raises(fuchsia.ExecutionNotFound):
+            client.get("nope")
+        with pytest.raises(fuchsia.FuchsiaError, match="409"):
+            client.signal(started["id"], "ok")
+    with (
+        fuchsia.Client(served.url, token="fct_wrong") as stranger,
+        pytest.raises(fuchsia.FuchsiaError, match="401"),
+    ):
+        stranger.workflows()

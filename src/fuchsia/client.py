@@ -1,0 +1,139 @@
+"""`fuchsia.Client`: the HTTP API from Python, for programs that talk to `fuchsia serve`.
+
+```python
+with fuchsia.Client("http://127.0.0.1:8080", token=TOKEN) as client:
+    execution = client.start("approval", {"item": "pen", "amount": 1800})
+    client.signal(execution["id"], "approval", {"approved": True, "by": "ada"})
+    print(client.wait(execution["id"])["status"])
+```
+
+Responses are the API's JSON records. Errors raise `FuchsiaError` (`ExecutionNotFound` for
+unknown ids) with the server's message.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from fuchsia.errors import ExecutionNotFound, FuchsiaError
+
+FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", "timed_out"})
+
+
+class Client:
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise FuchsiaError(f"cannot reach the Fuchsia server: {exc}") from None
+        if response.status_code < 400:
+            return response.json()
+        try:
+            body = response.json()
+            message = body.get("error") or body.get("detail") or response.text
+        except ValueError:
+            message = response.text
+        if response.status_code == 404 and "/executions/" in path:
+            raise ExecutionNotFound(path.split("/executions/")[1].split("/")[0])
+        raise FuchsiaError(f"{method} {path}: {response.status_code}: {message}")
+
+    # -- workflows -------------------------------------------------------------------------
+
+    def workflows(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/workflows")
+        return result
+
+    def deploy(self, source: str) -> dict[str, Any]:
+        """Deploy a workflow from its YAML or JSON text."""
+        result: dict[str, Any] = self._call("POST", "/api/v1/workflows", json={"source": source})
+        return result
+
+    def set_active(self, ref: str, active: bool) -> dict[str, Any]:
+        action = "enable" if active else "disable"
+        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{ref}/{action}")
+        return result
+
+    # -- executions ------------------------------------------------------------------------
+
+    def start(
+        self, workflow: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/api/v1/executions",
+            json={"workflow": workflow, "payload": payload},
+            headers=headers,
+        )
+        return result
+
+    def executions(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/executions", params=params)
+        return result
+
+    def get(self, execution_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/executions/{execution_id}")
+        return result
+
+    def events(self, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/api/v1/executions/{execution_id}/events", params={"after": after}
+        )
+        return result
+
+    def wait(
+        self, execution_id: str, *, poll: float = 0.2, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Poll until the execution reaches a final status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            execution = self.get(execution_id)
+            if execution["status"] in FINAL:
+                return execution
+            if deadline is not None and time.monotonic() > deadline:
+                raise FuchsiaError(f"execution {execution_id} is still {execution['status']}")
+            time.sleep(poll)
+
+    def _act(self, execution_id: str, action: str, body: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/executions/{execution_id}/{action}", json=body
+        )
+        return result
+
+    def cancel(self, execution_id: str) -> dict[str, Any]:
+        return self._act(execution_id, "cancel")
+
+    def pause(self, execution_id: str) -> dict[str, Any]:
+        return self._act(execution_id, "pause")
+
+    def resume(self, execution_id: str) -> dict[str, Any]:
+        return self._act(execution_id, "resume")
+
+    def signal(self, execution_id: str, name: str, payload: Any = None) -> dict[str, Any]:
+        return self._act(execution_id, "signal", {"name": name, "payload": payload})
+
+    def retry(self, execution_id: str, from_node: str | None = None) -> dict[str, Any]:
+        return self._act(execution_id, "retry", {"from_node": from_node})
