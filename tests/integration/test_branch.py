@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import DefinitionError, Engine, Execution
-from fuchsia.definition import lock, parse_text, validate
+from fuchsia import DefinitionError, Execution
+from fuchsia.definition import parse_text, validate
+from support.flows import run_text
 from support.httpserver import LoopbackServer
 
 ROUTE = """
@@ -40,14 +40,7 @@ nodes:
 
 
 def run(tmp_path: Path, text: str, payload: Any) -> Execution:
-    source = parse_text(text, "route.yaml")
-    workflow = lock(validate(source), source)
-
-    async def main() -> Execution:
-        async with await Engine.open(str(tmp_path / "f.db")) as engine:
-            return await engine.run(workflow, payload)
-
-    return asyncio.run(main())
+    return run_text(tmp_path, text, payload, "route.yaml")
 
 
 def statuses(execution: Execution) -> dict[str, str]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fuchsia import Engine, FuchsiaError, StoreError
+from support.flows import cli_in
 
 FLOW = (
     "name: greet\nversion: {version}\n"
@@ -63,18 +61,7 @@ def test_a_deployed_version_never_changes(tmp_path: Path) -> None:
 
 
 def test_deploy_and_workflows_commands(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
-    env["FUCHSIA_HOME"] = str(tmp_path / "home")
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "fuchsia", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    cli = cli_in(tmp_path)
 
     deployed = cli("deploy", str(write(tmp_path, 3, "hi")), "--json")
     assert deployed.returncode == 0, deployed.stderr

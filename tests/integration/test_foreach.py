@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import Engine, Execution
-from fuchsia.definition import lock, parse_text, validate
+from fuchsia import Execution
+from support.flows import run_text
 from support.httpserver import LoopbackServer
 
 
 def run(tmp_path: Path, text: str, payload: Any = None) -> Execution:
-    source = parse_text(text, "map.yaml")
-    workflow = lock(validate(source), source)
-
-    async def main() -> Execution:
-        async with await Engine.open(str(tmp_path / "f.db")) as engine:
-            return await engine.run(workflow, payload)
-
-    return asyncio.run(main())
+    return run_text(tmp_path, text, payload, "map.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import DefinitionError, Engine, Execution
-from fuchsia.definition import lock, parse_text, validate
+from fuchsia import DefinitionError, Execution
+from fuchsia.definition import parse_text, validate
+from support.flows import run_text
 
 FLOW = """
 name: hooked
@@ -29,14 +29,7 @@ nodes:
 
 
 def run(tmp_path: Path, text: str, payload: Any) -> Execution:
-    source = parse_text(text, "hooks.yaml")
-    workflow = lock(validate(source), source)
-
-    async def main() -> Execution:
-        async with await Engine.open(str(tmp_path / "f.db")) as engine:
-            return await engine.run(workflow, payload)
-
-    return asyncio.run(main())
+    return run_text(tmp_path, text, payload, "hooks.yaml")
 
 
 def test_on_success_runs_after_completion_and_sees_the_result(tmp_path: Path) -> None:

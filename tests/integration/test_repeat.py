@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,20 +9,13 @@ from typing import Any
 
 import pytest
 
-from fuchsia import Engine, Execution
-from fuchsia.definition import lock, parse_text, validate
+from fuchsia import Execution
+from support.flows import run_text
 from support.httpserver import LoopbackServer
 
 
 def run(tmp_path: Path, text: str, payload: Any = None) -> Execution:
-    source = parse_text(text, "loop.yaml")
-    workflow = lock(validate(source), source)
-
-    async def main() -> Execution:
-        async with await Engine.open(str(tmp_path / "f.db")) as engine:
-            return await engine.run(workflow, payload)
-
-    return asyncio.run(main())
+    return run_text(tmp_path, text, payload, "loop.yaml")
 
 
 @pytest.fixture(scope="module")

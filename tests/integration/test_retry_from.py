@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fuchsia import Engine, Execution, FuchsiaError
+from support.flows import cli_in
 from support.httpserver import LoopbackServer
 
 
@@ -86,18 +84,7 @@ def test_retry_from_a_node_reruns_it_and_everything_downstream(
 def test_runs_retry_on_the_command_line(tmp_path: Path, server: LoopbackServer) -> None:
     key = uuid.uuid4().hex[:8]
     path = flow(tmp_path, server, key)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
-    env["FUCHSIA_HOME"] = str(tmp_path / "home")
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "fuchsia", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    cli = cli_in(tmp_path)
 
     failed = json.loads(cli("run", str(path), "--json").stdout)
     assert failed["status"] == "failed"

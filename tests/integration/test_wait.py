@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fuchsia import Engine, Execution, FuchsiaError
+from support.flows import cli_in
 
 APPROVAL = """
 name: approval
@@ -134,19 +132,8 @@ def test_a_wait_that_times_out_is_timed_out(tmp_path: Path) -> None:
 
 
 def test_runs_signal_from_the_command_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
-    env["FUCHSIA_HOME"] = str(tmp_path / "home")
+    cli = cli_in(tmp_path)
     path = flow(tmp_path, APPROVAL)
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "fuchsia", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
 
     started = cli("run", path, "--input", '{"amount": 5}', "--detach")
     execution_id = started.stdout.strip()
