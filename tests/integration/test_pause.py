@@ -89,3 +89,36 @@ nodes:
     status, done = asyncio.run(second(asyncio.run(first())))
     assert status == "paused"
     assert done.status == "completed"
+
+
+def test_closing_with_a_grace_period_lets_running_nodes_finish_and_starts_nothing_new(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(f"""
+name: draining
+nodes:
+  slow: {{http: {{url: "{server.url("/slow?seconds=0.3")}"}}}}
+  next: {{after: slow, transform: {{x: 1}}}}
+""")
+    db = str(tmp_path / "f.db")
+
+    async def first() -> str:
+        engine = await Engine.open(db)
+        execution_id = await engine.start(str(flow))
+        while (await engine.get(execution_id)).node("slow").status != "running":
+            await asyncio.sleep(0.02)
+        await engine.close(grace=10)
+        return execution_id
+
+    async def second(execution_id: str) -> tuple[Execution, Execution]:
+        async with await Engine.open(db) as engine:
+            before = await engine.get(execution_id)
+            await engine.resume([execution_id])
+            return before, await engine.get(execution_id)
+
+    before, after = asyncio.run(second(asyncio.run(first())))
+    assert before.node("slow").status == "succeeded"  # finished during the grace period
+    assert before.node("next").status == "pending"  # not started while draining
+    assert before.status == "running"  # left resumable
+    assert after.status == "completed"

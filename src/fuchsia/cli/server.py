@@ -34,6 +34,9 @@ def serve_command(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve without tokens (local use only).")
     ] = False,
+    grace: Annotated[
+        float, typer.Option(help="Seconds running nodes may take to finish on shutdown.", min=0)
+    ] = 30.0,
     db: DbOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and run executions."""
@@ -52,11 +55,11 @@ def serve_command(
             f"can reach {host}:{port} can run and cancel workflows.[/]"
         )
     uvicorn.run(
-        create_app(open_engine, auth=not no_auth),
+        create_app(open_engine, auth=not no_auth, grace=grace),
         host=host,
         port=port,
         log_level="info",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(grace) + 5,
     )
 
 

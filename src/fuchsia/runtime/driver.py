@@ -139,7 +139,8 @@ class Driver:
         self.paused = record.control == "pause"
         self.last_progress = time.monotonic()
         self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
-        self.held: list[str] = []  # ready, but not started while paused
+        self.held: list[str] = []  # ready, but not started while paused or draining
+        self.draining = False  # the engine is shutting down: start nothing new
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
             n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
@@ -307,7 +308,7 @@ class Driver:
             self.states[node_id] = SKIPPED
             t.nodes.append(NodeWrite(node_id, SKIPPED, self.numbers.get(node_id, 0)))
             t.events.append(Event("node_skipped", node_id))
-        if self.paused:
+        if self.paused or self.draining:
             self.held.extend(k for k in step.ready if k not in self.held)
             step.ready.clear()
         launch: list[str] = []
@@ -426,7 +427,8 @@ class Driver:
     def _note_activity(self, t: Transition) -> None:
         """`waiting` while only wait nodes and retry timers are open, else `running`."""
         running = [split_key(n)[0] for n, state in self.states.items() if state == RUNNING]
-        status = WAITING if all(self.wf.nodes[n].kind == "wait" for n in running) else RUNNING
+        only_waits = not self.held and all(self.wf.nodes[n].kind == "wait" for n in running)
+        status = WAITING if only_waits else RUNNING
         status = PAUSED if self.paused else status
         if status != self.status and self.status in (RUNNING, WAITING, PENDING, PAUSED):
             self.status = status

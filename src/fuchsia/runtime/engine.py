@@ -148,8 +148,16 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        """Stop driving (running executions stay resumable) and release the store."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop driving and release the store. With a `grace` period (seconds), first start
+        no new node and let running attempts finish for up to that long; whatever is still
+        running then is interrupted. Open executions stay resumable either way."""
+        if grace > 0 and self._driving:
+            for driver in self._driving.values():
+                driver.draining = True
+            deadline = time.monotonic() + grace
+            while any(d.tasks for d in self._driving.values()) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
         tasks = [*self._drivers.values(), *([self._heartbeat] if self._heartbeat else [])]
         for task in tasks:
             task.cancel()

@@ -58,7 +58,11 @@ class DeployRequest(BaseModel):
 
 
 def create_app(
-    open_engine: Callable[[], Awaitable[Engine]], *, auth: bool = True, schedule: bool = True
+    open_engine: Callable[[], Awaitable[Engine]],
+    *,
+    auth: bool = True,
+    schedule: bool = True,
+    grace: float = 0.0,
 ) -> FastAPI:
     """The API over the engine `open_engine` returns (opened at start-up, closed at shutdown;
     executions it leaves running stay resumable), with the cron and poll scheduler."""
@@ -75,7 +79,7 @@ def create_app(
             if scheduler is not None:
                 scheduler.cancel()
                 await asyncio.gather(scheduler, return_exceptions=True)
-            await engine.close()
+            await engine.close(grace)  # running nodes finish within the grace period
 
     app = FastAPI(title="Fuchsia", version="0.1.0", lifespan=lifespan)
     app.state.auth = auth
