@@ -24,6 +24,7 @@ from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
 from fuchsia.errors import Cancelled, ComponentLoadError
+from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
 
@@ -584,3 +585,38 @@ nodes:
     assert execution.result["connect"]["connect"] != "allowed"
     assert execution.result["environment"] == {"variables": []}
     assert server.counts("/") == calls_before  # the connection never reached the server
+
+
+def test_a_poll_component_trigger_deduplicates_with_its_kv_across_restarts(
+    home: Path, tmp_path: Path
+) -> None:
+    build = built_component(SOURCES / "ticker").parent
+    ref = install(home, build, tmp_path)
+    flow = tmp_path / "fed.yaml"
+    flow.write_text(f"""
+name: fed
+trigger:
+  type: poll
+  poll: {{every: 1s, component: "{ref}", trigger: next-item}}
+nodes:
+  take: {{transform: {{got: "{{{{ item }}}}"}}}}
+""")
+
+    async def rounds(offsets: list[float], deploy: bool) -> tuple[list[int], list[Any]]:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            if deploy:
+                await engine.deploy(flow)
+            deployment = await engine.deployment("fed")
+            origin = int(deployment.deployed_at) + 1
+            scheduler = Scheduler(engine)
+            scheduler.started = origin
+            counts = [await scheduler.fire_due(now=origin + o) for o in offsets]
+            records = await engine.list(limit=100)
+            results = [(await engine.wait(r.id)).result for r in records]
+            return counts, results
+
+    _, results = asyncio.run(rounds([1.5], deploy=True))  # two polls: items 1 and 2
+    assert sorted(r["got"] for r in results) == [1, 2]
+    # a "restarted server": three more polls, one item left, then nothing
+    _, results = asyncio.run(rounds([1.5, 4.5], deploy=False))
+    assert sorted(r["got"] for r in results) == [1, 2, 3]  # each item exactly once

@@ -46,6 +46,7 @@ from fuchsia.errors import (
 
 MiB = 1024 * 1024
 TASK_EXPORT = f"{imports.PLATFORM}/task@{imports.VERSION}"
+TRIGGER_EXPORT = f"{imports.PLATFORM}/trigger@{imports.VERSION}"
 LEGACY_TASK_EXPORT = "fuschia:task/task@0.1.0"
 _MEMORY_MARKER = "memory limit exceeded"
 
@@ -246,6 +247,49 @@ class WasmHost:
             del store
         return self._output(raw, loaded.legacy, services)
 
+    def run_trigger(
+        self, loaded: Loaded, grants: Grants, call: Call, services: imports.Services
+    ) -> Any:
+        """Call a trigger component's `handle` with a poll tick: the JSON payload it is ready
+        with, or None (pending). Raises a typed error like a task does."""
+        refused = [name for name in loaded.imports if _refusal(name, grants) is not None]
+        if refused:
+            raise CapabilityError(f"the trigger imports what it was not granted: {refused}")
+        if TRIGGER_EXPORT not in loaded.exports:
+            raise ComponentLoadError(f"the component does not export {TRIGGER_EXPORT}")
+        store = Store(self.engine)
+        store.set_limits(
+            memory_size=min(
+                grants.memory_limit or self.settings.default_memory, self.settings.max_memory
+            )
+        )
+        if any(name.startswith("wasi:") for name in loaded.imports):
+            store.set_wasi(_wasi(grants))
+        stop = self._arm(store, call)
+        imports.bind(services)
+        try:
+            instance = self._linker.instantiate(store, loaded.component)
+            index = instance.get_export_index(store, TRIGGER_EXPORT)
+            handle = instance.get_export_index(store, "handle", index) if index else None
+            func = instance.get_func(store, handle) if handle else None
+            if func is None:
+                raise ComponentLoadError(f"{TRIGGER_EXPORT} has no `handle` function")
+            context = imports.record(
+                execution_id="",
+                workflow=call.workflow,
+                node_id=call.node_id,
+                task=call.task,
+                attempt=call.attempt,
+            )
+            raw = func(store, context, None)  # the `poll` case of trigger-event
+            func.post_return(store)
+        except WasmtimeError as exc:
+            raise self._classify(exc, stop.reason, 0) from None
+        finally:
+            imports.bind(None)
+            del store
+        return _trigger_result(raw)
+
     def _arm(self, store: Store, call: Call) -> _Deadline:
         deadline = _Deadline(
             None if call.timeout is None else time.monotonic() + call.timeout, call.cancelled
@@ -421,6 +465,22 @@ def _refusal(name: str, grants: Grants) -> str | None:
             f"{imports.PLATFORM}/http import and list the hosts in capabilities.allowed_hosts"
         )
     return "Fuchsia provides no such interface"
+
+
+def _trigger_result(raw: Any) -> Any:
+    """result<trigger-result, string> as wasmtime-py lifts it: ok/err may come tagged."""
+    if isinstance(raw, Variant) and raw.tag in ("ok", "err"):
+        if raw.tag == "err":
+            raise TaskFailed(f"the trigger failed: {raw.payload}")
+        raw = raw.payload
+    if isinstance(raw, Variant):
+        raw = raw.payload if raw.tag == "ready" else None
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (TypeError, json.JSONDecodeError):
+        raise OutputError("the trigger's payload is not JSON") from None
 
 
 def _check_component_bytes(wasm: bytes) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
-from fuchsia.definition.resolve import Resolver, component_spec
+from fuchsia.definition.resolve import Resolver, component_spec, trigger_spec
 from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import validate
 from fuchsia.errors import DefinitionError, Problem, StoreError
@@ -125,9 +125,14 @@ def lock(
             problems.extend(found)
             if spec is not None:
                 resolved[node_id] = spec
+    poll_component, found = trigger_spec(definition, source, registry)
+    problems.extend(found)
     if problems:
         raise DefinitionError(problems)
-    return _from_document(_document(definition, resolved))
+    document = _document(definition, resolved)
+    if poll_component is not None:
+        document["trigger"]["poll"]["component"] = poll_component
+    return _from_document(document)
 
 
 def _document(definition: WorkflowDef, resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -255,15 +255,20 @@ class CronSpec(Model):
 
 
 class PollSpec(Model):
-    """Fire every `every` (instants aligned to the epoch)."""
+    """Fire every `every` (instants aligned to the epoch). With `component` and `trigger`, each
+    tick asks that component trigger, which answers ready (with a payload) or pending."""
 
     every: Duration
     catch_up: bool = True
+    component: str | None = None
+    trigger: str | None = None
 
     @model_validator(mode="after")
     def _positive(self) -> PollSpec:
         if self.every <= 0:
             raise ValueError("`every` must be more than 0")
+        if (self.component is None) != (self.trigger is None):
+            raise ValueError("a component poll names both `component` and `trigger`")
         return self
 
 

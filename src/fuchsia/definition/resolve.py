@@ -70,3 +70,42 @@ def component_spec(
             "sockets": capabilities.sockets,
         },
     }, []
+
+
+def trigger_spec(
+    definition: WorkflowDef, source: Source, registry: Resolver | None
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The locked form of a poll trigger that names a component trigger (None otherwise)."""
+    poll = definition.trigger.poll
+    if poll is None or poll.component is None or poll.trigger is None:
+        return None, []
+    at = ("trigger", "poll", "component")
+    if registry is None:
+        return None, [source.problem(at, "component triggers need a registry")]
+    ref = definition.components.get(poll.component, poll.component)
+    try:
+        installed = registry.resolve(ref)
+    except FuchsiaError as exc:
+        return None, [source.problem(at, f"trigger component {ref!r}: {exc}")]
+    manifest = installed.manifest
+    if poll.trigger not in manifest.triggers:
+        names = ", ".join(sorted(manifest.triggers)) or "none"
+        return None, [
+            source.problem(
+                ("trigger", "poll", "trigger"),
+                f"{manifest.ref} has no trigger {poll.trigger!r}; it has {names}",
+            )
+        ]
+    capabilities = manifest.capabilities
+    return {
+        "component": manifest.ref,
+        "digest": installed.digest,
+        "trigger": poll.trigger,
+        "config": dict(manifest.config),
+        "grants": {
+            "allowed_hosts": list(capabilities.allowed_hosts),
+            "allowed_paths": [[g.path, g.writable] for g in capabilities.allowed_paths],
+            "memory_limit": capabilities.memory_limit,
+            "sockets": capabilities.sockets,
+        },
+    }, []

@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import threading
+import types
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import jsonschema
 from fuchsia.components.registry import Registry
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
+from fuchsia.store.base import Store
 
 T = TypeVar("T")
 
@@ -60,6 +62,31 @@ class ComponentRuntime:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.http.close()
         self.host.close()
+
+    def _grants(self, grants: dict[str, Any]) -> Any:
+        from fuchsia.components.host import Grants
+
+        return Grants(
+            allowed_hosts=tuple(grants["allowed_hosts"]),
+            allowed_paths=tuple(
+                (path, bool(writable)) for path, writable in grants["allowed_paths"]
+            ),
+            memory_limit=grants["memory_limit"],
+            sockets=bool(grants.get("sockets")),
+        )
+
+    def _load(self, spec: dict[str, Any]) -> Any:
+        installed = self.registry.resolve(spec["component"])
+        if installed.digest != spec["digest"]:
+            raise ComponentLoadError(
+                f"{spec['component']}: the workflow was locked to {spec['digest']} but the "
+                f"registry has {installed.digest}; lock the workflow again"
+            )
+        return self.host.load(installed.digest, lambda: self.registry.read_wasm(installed))
+
+    def poll(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
+        """Ask a trigger component whether it is ready; on a worker thread."""
+        return self.host.run_trigger(self._load(spec), self._grants(spec["grants"]), call, services)
 
     def execute(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
         """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
@@ -145,11 +172,34 @@ def _services(
     runtime: ComponentRuntime,
     loop: asyncio.AbstractEventLoop,
 ) -> Any:
+    assert ctx.store is not None
+    return services_for(
+        ctx.store,
+        f"execution:{ctx.execution_id}",
+        ctx.execution_id,
+        ctx.node_id,
+        config,
+        allowed_hosts,
+        runtime,
+        loop,
+    )
+
+
+def services_for(
+    store: Store,
+    scope: str,
+    execution_id: str,
+    node_id: str,
+    config: dict[str, Any],
+    allowed_hosts: list[str],
+    runtime: ComponentRuntime,
+    loop: asyncio.AbstractEventLoop,
+) -> Any:
+    """The imports' services for one call: kv in `scope` (an execution's, or a trigger's that
+    persists across polls), artifacts under `execution_id`, and outbound HTTP."""
     from fuchsia.components.imports import ArtifactInfo, Services
 
-    store = ctx.store
-    assert store is not None
-    scope = f"execution:{ctx.execution_id}"
+    ctx = types.SimpleNamespace(execution_id=execution_id, node_id=node_id)
 
     def on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result()

@@ -388,6 +388,35 @@ class Engine:
         locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
         return await self.start(locked, payload, idempotency_key=idempotency_key)
 
+    async def poll_trigger(self, locked: LockedWorkflow, spec: dict[str, Any]) -> Any:
+        """Ask the component trigger `spec` (a locked poll trigger) whether it is ready: its
+        payload, or None. Its kv persists across polls and restarts, per workflow and trigger."""
+        from fuchsia.components.host import Call
+        from fuchsia.nodes.component import services_for
+
+        runtime = self._component_runtime()
+        loop = asyncio.get_running_loop()
+        services = services_for(
+            self.store,
+            f"trigger:{locked.name}:{spec['trigger']}",
+            "",
+            "trigger",
+            spec["config"],
+            spec["grants"]["allowed_hosts"],
+            runtime,
+            loop,
+        )
+        call = Call(
+            execution_id="",
+            workflow=locked.name,
+            node_id="trigger",
+            task=spec["trigger"],
+            attempt=1,
+            input="",
+            timeout=60.0,
+        )
+        return await loop.run_in_executor(runtime.pool, runtime.poll, spec, call, services)
+
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 
     async def start_child(

@@ -99,7 +99,15 @@ class Scheduler:
 
     async def _one(self, locked: LockedWorkflow, kind: str, instant: float, *, start: bool) -> None:
         execution_id = None
-        if start:
+        component = locked.document["trigger"].get("poll", {}) or {}
+        component = component.get("component") if kind == "poll" else None
+        if start and isinstance(component, dict):
+            # a component trigger decides: ready (with its payload) or pending (nothing)
+            payload = await self.engine.poll_trigger(locked, component)
+            if payload is not None:
+                key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
+                execution_id = await self.engine.start(locked, payload, idempotency_key=key)
+        elif start:
             payload = {"trigger": kind, "scheduled_at": iso(instant)}
             key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
             execution_id = await self.engine.start(locked, payload, idempotency_key=key)

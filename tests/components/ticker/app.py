@@ -1,0 +1,13 @@
+"""A poll trigger that hands out items 1, 2, 3 once each: its kv cursor persists across polls
+(and restarts), so no item is handed out twice."""
+
+from fuchsia_sdk import kv_get, kv_set, trigger
+
+
+@trigger("next-item")
+def next_item(event, ctx):
+    last = int(kv_get("last", "0"))
+    if last >= 3:
+        return None  # pending: nothing new
+    kv_set("last", str(last + 1))
+    return {"item": last + 1}
