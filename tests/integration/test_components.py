@@ -7,6 +7,9 @@ per session into a shared cache (FUCHSIA_CACHE), so each test only installs and 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -27,6 +31,7 @@ from fuchsia.errors import Cancelled, ComponentLoadError
 from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
+from support.server import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "tests" / "components"
@@ -620,3 +625,48 @@ nodes:
     # a "restarted server": three more polls, one item left, then nothing
     _, results = asyncio.run(rounds([1.5, 4.5], deploy=False))
     assert sorted(r["got"] for r in results) == [1, 2, 3]  # each item exactly once
+
+
+def test_a_webhook_component_trigger_decides_what_starts(home: Path, tmp_path: Path) -> None:
+    build = built_component(SOURCES / "ticker").parent
+    ref = install(home, build, tmp_path)
+    flow = tmp_path / "gated.yaml"
+    flow.write_text(f"""
+name: gated
+trigger:
+  type: webhook
+  webhook: {{path: /gate, secret: s3cret, scheme: github, component: "{ref}", trigger: gate}}
+nodes:
+  ship: {{transform: {{order: "{{{{ order }}}}", via: "{{{{ method }}}}"}}}}
+""")
+
+    async def deploy() -> None:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            await engine.deploy(flow)
+
+    asyncio.run(deploy())
+    served = Served(tmp_path, db=str(home / "f.db"), home=home, schedule=False)
+    with served:
+        responses = []
+        for order in ({"order": 1, "ship": False}, {"order": 2, "ship": True}):
+            body = json.dumps(order).encode()
+            signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            responses.append(
+                httpx.post(
+                    f"{served.url}/hooks/gate",
+                    content=body,
+                    timeout=60,
+                    headers={
+                        "X-Hub-Signature-256": signature,
+                        "X-GitHub-Delivery": f"d{order['order']}",
+                    },
+                )
+            )
+    assert responses[0].status_code == 200 and responses[0].json() == {"status": "pending"}
+    assert responses[1].status_code == 202
+
+    async def started() -> list[Any]:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            return [(await engine.wait(r.id)).result for r in await engine.list()]
+
+    assert asyncio.run(started()) == [{"order": 2, "via": "POST"}]

@@ -25,22 +25,33 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, tmp: Path) -> None:
-        self.db = str(tmp / "server.db")
+    """`with Served(tmp) as served:` a server on `tmp/server.db` (or `db`, with components
+    from `home`), with a token per scope in `served.tokens`."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        db: str | None = None,
+        home: Path | None = None,
+        schedule: bool = True,
+    ) -> None:
+        self.db = db or str(tmp / "server.db")
+        self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tokens = asyncio.run(self._tokens())
 
         async def open_engine() -> Engine:
-            return await Engine.open(self.db)
+            return await Engine.open(self.db, home=self.home)
 
-        self.app = create_app(open_engine)
+        self.app = create_app(open_engine, schedule=schedule)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     async def _tokens(self) -> dict[str, str]:
-        async with await Engine.open(self.db) as engine:
+        async with await Engine.open(self.db, home=self.home) as engine:
             made = {}
             for scope in ("read", "run", "admin"):
                 _, secret = await create_token(engine.store, f"{scope} token", [scope])

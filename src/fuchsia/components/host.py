@@ -248,10 +248,16 @@ class WasmHost:
         return self._output(raw, loaded.legacy, services)
 
     def run_trigger(
-        self, loaded: Loaded, grants: Grants, call: Call, services: imports.Services
+        self,
+        loaded: Loaded,
+        grants: Grants,
+        call: Call,
+        services: imports.Services,
+        request: dict[str, Any] | None = None,
     ) -> Any:
-        """Call a trigger component's `handle` with a poll tick: the JSON payload it is ready
-        with, or None (pending). Raises a typed error like a task does."""
+        """Call a trigger component's `handle` with a poll tick, or with a webhook `request`
+        ({method, url, headers, body}): the JSON payload it is ready with, or None (pending).
+        Raises a typed error like a task does."""
         refused = [name for name in loaded.imports if _refusal(name, grants) is not None]
         if refused:
             raise CapabilityError(f"the trigger imports what it was not granted: {refused}")
@@ -281,7 +287,16 @@ class WasmHost:
                 task=call.task,
                 attempt=call.attempt,
             )
-            raw = func(store, context, None)  # the `poll` case of trigger-event
+            event = None  # the `poll` case of trigger-event
+            if request is not None:
+                event = imports.record(
+                    method=request["method"],
+                    url=request["url"],
+                    headers=[(k, v) for k, v in request["headers"]],
+                    body=request["body"],
+                    timeout_ms=None,
+                )
+            raw = func(store, context, event)
             func.post_return(store)
         except WasmtimeError as exc:
             raise self._classify(exc, stop.reason, 0) from None

@@ -131,7 +131,7 @@ def lock(
         raise DefinitionError(problems)
     document = _document(definition, resolved)
     if poll_component is not None:
-        document["trigger"]["poll"]["component"] = poll_component
+        document["trigger"][definition.trigger.type]["component"] = poll_component
     return _from_document(document)
 
 

@@ -224,6 +224,14 @@ class WebhookSpec(Model):
     )
     tolerance: Duration = 300.0
     max_body: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
+    component: str | None = Field(default=None, description="a component trigger to ask")
+    trigger: str | None = None
+
+    @model_validator(mode="after")
+    def _both(self) -> WebhookSpec:
+        if (self.component is None) != (self.trigger is None):
+            raise ValueError("a component webhook names both `component` and `trigger`")
+        return self
 
 
 def _cron_expression(value: str) -> str:

@@ -75,11 +75,17 @@ def component_spec(
 def trigger_spec(
     definition: WorkflowDef, source: Source, registry: Resolver | None
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """The locked form of a poll trigger that names a component trigger (None otherwise)."""
-    poll = definition.trigger.poll
-    if poll is None or poll.component is None or poll.trigger is None:
+    """The locked form of a poll or webhook trigger that names a component trigger."""
+    kind = definition.trigger.type
+    poll = definition.trigger.poll if kind == "poll" else definition.trigger.webhook
+    if (
+        kind not in ("poll", "webhook")
+        or poll is None
+        or poll.component is None
+        or poll.trigger is None
+    ):
         return None, []
-    at = ("trigger", "poll", "component")
+    at = ("trigger", kind, "component")
     if registry is None:
         return None, [source.problem(at, "component triggers need a registry")]
     ref = definition.components.get(poll.component, poll.component)

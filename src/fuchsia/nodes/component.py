@@ -84,35 +84,20 @@ class ComponentRuntime:
             )
         return self.host.load(installed.digest, lambda: self.registry.read_wasm(installed))
 
-    def poll(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
+    def poll(
+        self,
+        spec: dict[str, Any],
+        call: Any,
+        services: Any,
+        request: dict[str, Any] | None = None,
+    ) -> Any:
         """Ask a trigger component whether it is ready; on a worker thread."""
-        return self.host.run_trigger(self._load(spec), self._grants(spec["grants"]), call, services)
+        grants = self._grants(spec["grants"])
+        return self.host.run_trigger(self._load(spec), grants, call, services, request)
 
     def execute(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
         """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
-        from fuchsia.components.host import Grants
-
-        installed = self.registry.resolve(spec["component"])
-        if installed.digest != spec["digest"]:
-            raise ComponentLoadError(
-                f"{spec['component']}: the workflow was locked to {spec['digest']} but the "
-                f"registry has {installed.digest}; lock the workflow again"
-            )
-        loaded = self.host.load(installed.digest, lambda: self.registry.read_wasm(installed))
-        grants = spec["grants"]
-        return self.host.run_task(
-            loaded,
-            Grants(
-                allowed_hosts=tuple(grants["allowed_hosts"]),
-                allowed_paths=tuple(
-                    (path, bool(writable)) for path, writable in grants["allowed_paths"]
-                ),
-                memory_limit=grants["memory_limit"],
-                sockets=bool(grants.get("sockets")),
-            ),
-            call,
-            services,
-        )
+        return self.host.run_task(self._load(spec), self._grants(spec["grants"]), call, services)
 
 
 async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:

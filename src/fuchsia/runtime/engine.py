@@ -388,9 +388,12 @@ class Engine:
         locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
         return await self.start(locked, payload, idempotency_key=idempotency_key)
 
-    async def poll_trigger(self, locked: LockedWorkflow, spec: dict[str, Any]) -> Any:
-        """Ask the component trigger `spec` (a locked poll trigger) whether it is ready: its
-        payload, or None. Its kv persists across polls and restarts, per workflow and trigger."""
+    async def poll_trigger(
+        self, locked: LockedWorkflow, spec: dict[str, Any], request: dict[str, Any] | None = None
+    ) -> Any:
+        """Ask the component trigger `spec` whether it is ready (on a poll tick, or with a
+        webhook `request`): its payload, or None. Its kv persists across polls and restarts,
+        per workflow and trigger."""
         from fuchsia.components.host import Call
         from fuchsia.nodes.component import services_for
 
@@ -415,7 +418,7 @@ class Engine:
             input="",
             timeout=60.0,
         )
-        return await loop.run_in_executor(runtime.pool, runtime.poll, spec, call, services)
+        return await loop.run_in_executor(runtime.pool, runtime.poll, spec, call, services, request)
 
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 

@@ -294,6 +294,16 @@ async def webhook(request: Request, path: str) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, 422)
     if delivery is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
         delivery = payload["id"]  # Stripe events carry their id in the body
+    if isinstance(spec.get("component"), dict):  # a component trigger decides
+        request_view = {
+            "method": request.method,
+            "url": str(request.url),
+            "headers": list(request.headers.items()),
+            "body": bytes(body),
+        }
+        payload = await engine.poll_trigger(locked, spec["component"], request_view)
+        if payload is None:
+            return JSONResponse({"status": "pending"}, 200)
     key = f"webhook:{locked.name}:{delivery}" if delivery else None
     try:
         execution_id = await engine.start(locked, payload, idempotency_key=key)

@@ -1,6 +1,8 @@
 """A poll trigger that hands out items 1, 2, 3 once each: its kv cursor persists across polls
 (and restarts), so no item is handed out twice."""
 
+import json
+
 from fuchsia_sdk import kv_get, kv_set, trigger
 
 
@@ -11,3 +13,12 @@ def next_item(event, ctx):
         return None  # pending: nothing new
     kv_set("last", str(last + 1))
     return {"item": last + 1}
+
+
+@trigger("gate")
+def gate(event, ctx):
+    """A webhook trigger: starts an execution only for orders marked `ship`."""
+    order = json.loads(event.request.body)
+    if not order.get("ship"):
+        return None
+    return {"order": order["order"], "method": event.request.method}
