@@ -65,6 +65,11 @@ class Client:
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/workflows")
         return result
 
+    def workflow(self, ref: str) -> dict[str, Any]:
+        """One deployed version (`name` or `name@version`) with its locked document."""
+        result: dict[str, Any] = self._call("GET", f"/api/v1/workflows/{ref}")
+        return result
+
     def deploy(self, source: str) -> dict[str, Any]:
         """Deploy a workflow from its YAML or JSON text."""
         result: dict[str, Any] = self._call("POST", "/api/v1/workflows", json={"source": source})

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -182,3 +187,61 @@ def test_the_python_client_drives_the_api(served: Served) -> None:
         pytest.raises(fuchsia.FuchsiaError, match="401"),
     ):
         stranger.workflows()
+
+
+def test_the_cli_talks_to_a_remote_server(served: Served, tmp_path: Path) -> None:
+    flow = tmp_path / "remote.yaml"
+    flow.write_text(FLOW.replace("name: approve", "name: remote"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env.update(FUCHSIA_HOME=str(tmp_path / "no-store-here"), FUCHSIA_TOKEN=served.tokens["admin"])
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fuchsia", "--server", served.url, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    deployed = cli("deploy", str(flow), "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["name"] == "remote"
+    with served.client("run") as runner:
+        started = runner.post(
+            "/api/v1/executions", json={"workflow": "remote", "payload": {"amount": 2}}
+        ).json()
+        wait_for(runner, started["id"], "waiting")
+    assert cli("runs", "signal", started["id"], "ok", "--payload", '{"by": "cli"}').returncode == 0
+    deadline = time.monotonic() + 30
+    while (shown := json.loads(cli("runs", "show", started["id"], "--json").stdout))[
+        "status"
+    ] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert shown["result"] == {"by": "cli"}
+    listed = json.loads(cli("runs", "list", "--json").stdout)
+    assert started["id"] in [r["id"] for r in listed]
+    assert "remote" in cli("workflows", "list").stdout
+    assert json.loads(cli("workflows", "show", "remote").stdout)["workflow"]["name"] == "remote"
+    denied = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fuchsia",
+            "--server",
+            served.url,
+            "--token",
+            "fct_bad",
+            "runs",
+            "list",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert denied.returncode == 1 and "401" in denied.stderr
+    assert not (tmp_path / "no-store-here").exists()  # nothing local was touched

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from fuchsia.cli import authoring, component, definition, node, run, runs, server, workflows
+from fuchsia.cli import (
+    authoring,
+    component,
+    definition,
+    node,
+    remote,
+    run,
+    runs,
+    server,
+    workflows,
+)
 from fuchsia.cli.common import EXIT_FAILED, report
 from fuchsia.errors import FuchsiaError
 
@@ -17,6 +28,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def root(
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="FUCHSIA_SERVER",
+            show_envvar=True,
+            help="Talk to this `fuchsia serve` (runs and workflows commands) instead of a store.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="FUCHSIA_TOKEN",
+            show_envvar=True,
+            help="Bearer token for --server.",
+        ),
+    ] = None,
+) -> None:
+    """Fuchsia: durable workflows in which every task runs as a sandboxed component."""
+    remote.configure(server_url, token)
+
+
 definition.register(app)
 run.register(app)
 app.add_typer(runs.app, name="runs")

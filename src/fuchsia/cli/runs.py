@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from fuchsia import payload as payloads
+from fuchsia.cli import remote
 from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
 from fuchsia.cli.render import print_execution, print_list
 from fuchsia.cli.run import exit_code
@@ -34,6 +35,10 @@ def list_command(
     db: DbOption = None,
 ) -> None:
     """Executions, newest first."""
+    if (client := remote.client()) is not None:
+        with client:
+            remote.show(client.executions(status=status, limit=limit), json_output)
+        return
     records = with_engine(db, lambda e: e.list(limit=limit, status=status))
     if json_output:
         print_json([summary(r) for r in records])
@@ -44,6 +49,10 @@ def list_command(
 @app.command("show")
 def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One execution with its nodes and attempts."""
+    if (client := remote.client()) is not None:
+        with client:
+            remote.show(client.get(execution_id), json_output)
+        return
     execution = with_engine(db, lambda e: e.get(execution_id))
     if json_output:
         print_json(execution.to_dict())
@@ -54,6 +63,10 @@ def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
 @app.command("logs")
 def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """The execution's event log, oldest first."""
+    if (client := remote.client()) is not None:
+        with client:
+            print_json(client.events(execution_id))
+        return
 
     async def work(engine: Engine) -> list[dict[str, object]]:
         full = (await engine.get(execution_id)).id
@@ -88,6 +101,10 @@ def resume_command(
 ) -> None:
     """Continue paused executions, and executions whose process died (committed nodes are
     not run again)."""
+    if (client := remote.client()) is not None:
+        with client:
+            remote.show([client.resume(i) for i in execution_ids or []], json_output)
+        return
 
     async def work(engine: Engine) -> list[Execution]:
         ids = None
@@ -113,6 +130,10 @@ def cancel_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Cancel an execution (running in this or any other process); idempotent."""
+    if (client := remote.client()) is not None:
+        with client:
+            remote.show(client.cancel(execution_id), json_output)
+        return
     _show(with_engine(db, lambda e: e.cancel(execution_id)), json_output)
 
 
@@ -125,6 +146,11 @@ def signal_command(
 ) -> None:
     """Send a signal to an open execution; the wait node for it continues with the payload."""
     value = payloads.parse(payload, source="--payload") if payload is not None else None
+    if (client := remote.client()) is not None:
+        with client:
+            client.signal(execution_id, name, value)
+        out.print(f"signal {name!r} sent", markup=False)
+        return
     signal_id = with_engine(db, lambda e: e.signal(execution_id, name, value))
     out.print(f"signal {name!r} sent (#{signal_id})", markup=False)
 
@@ -134,6 +160,10 @@ def pause_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Pause an execution: running nodes finish, no new ones start until `runs resume ID`."""
+    if (client := remote.client()) is not None:
+        with client:
+            remote.show(client.pause(execution_id), json_output)
+        return
     _show(with_engine(db, lambda e: e.pause(execution_id)), json_output)
 
 
@@ -150,6 +180,11 @@ def retry_command(
     db: DbOption = None,
 ) -> None:
     """Run a new execution that reuses the outputs of the nodes that succeeded."""
+    if (client := remote.client()) is not None:
+        with client:
+            record = client.wait(client.retry(execution_id, from_node)["id"])
+        remote.show(record, json_output)
+        raise remote.exit_for(record)
 
     async def work(engine: Engine) -> Execution:
         return await engine.wait(await engine.retry(execution_id, from_node))

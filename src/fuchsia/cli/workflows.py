@@ -8,10 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from fuchsia.cli import remote
 from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
 from fuchsia.cli.render import print_execution
 from fuchsia.cli.run import exit_code, read_payload
 from fuchsia.definition.lock import LockedWorkflow
+from fuchsia.errors import FuchsiaError
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import Execution, iso
 from fuchsia.store.records import Deployment
@@ -47,6 +49,20 @@ def deploy_command(
     db: DbOption = None,
 ) -> None:
     """Lock a workflow and store it under its name and version (versions live side by side)."""
+    if (client := remote.client()) is not None:
+        try:
+            source = file.read_text()
+        except OSError as exc:
+            raise FuchsiaError(f"cannot read {file}: {exc.strerror}") from None
+        with client:
+            record = client.deploy(source)
+        if json_output:
+            print_json(record)
+        else:
+            out.print(
+                f"deployed {record['name']}@{record['version']} {record['hash']}", markup=False
+            )
+        return
     deployment, created = with_engine(db, lambda e: e.deploy(file))
     if json_output:
         print_json({**_record(deployment), "created": created})
@@ -58,6 +74,10 @@ def deploy_command(
 @app.command("list")
 def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     """Deployed workflows, newest version first."""
+    if (client := remote.client()) is not None:
+        with client:
+            print_json(client.workflows())
+        return
     deployments = with_engine(db, lambda e: e.deployments())
     if json_output:
         print_json([_record(d) for d in deployments])
@@ -79,6 +99,10 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
 @app.command("show")
 def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One deployed version: its trigger and nodes."""
+    if (client := remote.client()) is not None:
+        with client:
+            print_json(client.workflow(ref))
+        return
 
     async def work(engine: Engine) -> tuple[Deployment, LockedWorkflow]:
         deployment = await engine.deployment(ref)
@@ -102,6 +126,12 @@ def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = No
 
 
 def _activation(ref: str, active: bool, db: str | None) -> None:
+    if (client := remote.client()) is not None:
+        with client:
+            record = client.set_active(ref, active)
+        state = "enabled" if record["active"] else "disabled"
+        out.print(f"{state} {record['name']}@{record['version']}", markup=False)
+        return
     deployment = with_engine(db, lambda e: e.set_active(ref, active))
     state = "enabled" if deployment.active else "disabled"
     out.print(f"{state} {deployment.name}@{deployment.version}", markup=False)
@@ -130,6 +160,12 @@ def run_command(
 ) -> None:
     """Run a deployed workflow and wait for it."""
     payload = read_payload(input, input_file)
+    if (client := remote.client()) is not None:
+        with client:
+            started = client.start(ref, payload, idempotency_key=idempotency_key)
+            record = client.wait(started["id"])
+        remote.show(record, json_output)
+        raise remote.exit_for(record)
 
     async def work(engine: Engine) -> Execution:
         execution_id = await engine.start_deployed(ref, payload, idempotency_key=idempotency_key)
