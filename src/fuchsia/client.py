@@ -94,9 +94,22 @@ class Client:
         )
         return result
 
-    def executions(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
-        result: list[dict[str, Any]] = self._call("GET", "/api/v1/executions", params=params)
+    def executions(
+        self, *, status: str | None = None, limit: int = 50, before: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Execution summaries, newest first (`before`: an id, to page on to older ones)."""
+        params: dict[str, Any] = {"limit": limit}
+        params.update({k: v for k, v in (("status", status), ("before", before)) if v})
+        page: dict[str, Any] = self._call("GET", "/api/v1/executions", params=params)
+        result: list[dict[str, Any]] = page["executions"]
+        return result
+
+    def components(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/components")
+        return result
+
+    def component(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/components/{ref}")
         return result
 
     def get(self, execution_id: str) -> dict[str, Any]:

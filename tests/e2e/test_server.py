@@ -48,7 +48,11 @@ def test_every_api_route_refuses_a_missing_or_wrong_token(served: Served) -> Non
         httpx.Client(base_url=served.url, headers={"Authorization": "Bearer fct_wrong"}) as wrong,
     ):
         for route in routes:
-            path = route.path.replace("{ref}", "approve").replace("{execution_id}", "x")
+            path = (
+                route.path.replace("{ref:path}", "greeter")
+                .replace("{ref}", "approve")
+                .replace("{execution_id}", "x")
+            )
             for method in route.methods or ():
                 assert anonymous.request(method, path).status_code == 401, (method, path)
                 assert wrong.request(method, path).status_code == 401, (method, path)
@@ -107,7 +111,7 @@ def test_deploy_start_signal_and_inspect_over_http(served: Served) -> None:
             == 409
         )
         listed = runner.get("/api/v1/executions", params={"status": "completed"}).json()
-        assert execution_id in [e["id"] for e in listed]
+        assert execution_id in [e["id"] for e in listed["executions"]]
         assert runner.get("/api/v1/executions/nope").status_code == 404
 
 
@@ -141,11 +145,8 @@ nodes:
         assert admin.post("/api/v1/workflows", json={"source": ticking}).status_code == 201
         deadline = time.monotonic() + 30
         while True:
-            runs = [
-                e
-                for e in admin.get("/api/v1/executions", params={"limit": 1000}).json()
-                if e["workflow"] == "ticking"
-            ]
+            page = admin.get("/api/v1/executions", params={"limit": 1000}).json()
+            runs = [e for e in page["executions"] if e["workflow"] == "ticking"]
             if len(runs) >= 2:
                 break
             assert time.monotonic() < deadline, "the cron trigger did not fire twice"
@@ -245,3 +246,21 @@ def test_the_cli_talks_to_a_remote_server(served: Served, tmp_path: Path) -> Non
     )
     assert denied.returncode == 1 and "401" in denied.stderr
     assert not (tmp_path / "no-store-here").exists()  # nothing local was touched
+
+
+def test_executions_page_and_components_are_listed(served: Served) -> None:
+    paged = "name: paged\nnodes:\n  a: {transform: {x: 1}}\n"
+    with served.client("admin") as admin:
+        admin.post("/api/v1/workflows", json={"source": paged})
+        for _ in range(3):
+            admin.post("/api/v1/executions", json={"workflow": "paged"})
+    with served.client("read") as reader:
+        first = reader.get("/api/v1/executions", params={"limit": 2}).json()
+        assert len(first["executions"]) == 2 and first["next"] is not None
+        second = reader.get(
+            "/api/v1/executions", params={"limit": 2, "before": first["next"]}
+        ).json()
+        ids = [e["id"] for e in first["executions"] + second["executions"]]
+        assert len(set(ids)) == len(ids) and ids == sorted(ids, reverse=True)
+        assert reader.get("/api/v1/components").json() == []
+        assert reader.get("/api/v1/components/nothing@1.0.0").status_code == 404

@@ -37,7 +37,7 @@ class Served:
         schedule: bool = True,
     ) -> None:
         self.db = db or str(tmp / "server.db")
-        self.home = home
+        self.home = home or tmp / "home"  # never the working directory's .fuchsia
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tokens = asyncio.run(self._tokens())

@@ -565,10 +565,10 @@ class Engine:
         return execution_view(record, await self.store.get_nodes(full), locked)
 
     async def list(
-        self, *, limit: int = 50, status: str | None = None
+        self, *, limit: int = 50, status: str | None = None, before: str | None = None
     ) -> builtins.list[ExecutionRecord]:
-        """Execution records, newest first."""
-        return await self.store.list_executions(limit=limit, status=status)
+        """Execution records, newest first; `before` (an id) pages on to older ones."""
+        return await self.store.list_executions(limit=limit, status=status, before=before)
 
     async def events(self, execution_id: str, after: int = 0) -> builtins.list[Any]:
         return await self.store.get_events(execution_id, after)

@@ -19,12 +19,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from fuchsia import payload as payloads
+from fuchsia.components.manifest import manifest_document
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.errors import (
     DefinitionError,
     ExecutionNotFound,
     FuchsiaError,
     PayloadError,
+    RegistryError,
     StoreError,
 )
 from fuchsia.runtime.engine import Engine
@@ -89,7 +91,7 @@ def create_app(
 
 
 async def _on_error(request: Request, exc: FuchsiaError) -> JSONResponse:
-    status = 404 if isinstance(exc, ExecutionNotFound) else 400
+    status = 404 if isinstance(exc, ExecutionNotFound | RegistryError) else 400
     if isinstance(exc, StoreError) and "already deployed" in str(exc):
         status = 409
     return JSONResponse({"error": str(exc)}, status_code=status)
@@ -188,10 +190,26 @@ async def start(
 
 @router.get("/api/v1/executions", dependencies=[scope("read")])
 async def list_executions(
-    request: Request, status: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+    request: Request, status: str | None = None, limit: int = 50, before: str | None = None
+) -> dict[str, Any]:
+    """Newest first, `limit` at a time; `next` is the `before` of the following page."""
     limit = max(1, min(limit, 1000))
-    return [summary(r) for r in await engine_of(request).list(limit=limit, status=status)]
+    records = await engine_of(request).list(limit=limit, status=status, before=before)
+    return {
+        "executions": [summary(r) for r in records],
+        "next": records[-1].id if len(records) == limit else None,
+    }
+
+
+@router.get("/api/v1/components", dependencies=[scope("read")])
+async def list_components(request: Request) -> list[dict[str, Any]]:
+    return [component_summary(c) for c in engine_of(request).registry.list()]
+
+
+@router.get("/api/v1/components/{ref:path}", dependencies=[scope("read")])
+async def inspect_component(request: Request, ref: str) -> dict[str, Any]:
+    installed = engine_of(request).registry.resolve(ref)
+    return {**component_summary(installed), "manifest": manifest_document(installed.manifest)}
 
 
 @router.get("/api/v1/executions/{execution_id}", dependencies=[scope("read")])
@@ -252,6 +270,20 @@ async def _refusable(work: Awaitable[T]) -> T:
         raise
     except FuchsiaError as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+def component_summary(installed: Any) -> dict[str, Any]:
+    manifest = installed.manifest
+    return {
+        "ref": installed.ref,
+        "name": manifest.name,
+        "version": manifest.version,
+        "description": manifest.description,
+        "world": manifest.world,
+        "digest": installed.digest,
+        "tasks": sorted(manifest.tasks),
+        "triggers": sorted(manifest.triggers),
+    }
 
 
 def _deployment(deployment: Any) -> dict[str, Any]:

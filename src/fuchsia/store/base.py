@@ -67,7 +67,7 @@ class Store(Protocol):
     async def get_execution(self, execution_id: str) -> ExecutionRecord: ...
     async def resolve_id(self, prefix: str) -> str: ...
     async def list_executions(
-        self, *, limit: int = 50, status: str | None = None
+        self, *, limit: int = 50, status: str | None = None, before: str | None = None
     ) -> list[ExecutionRecord]: ...
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]: ...
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]: ...
@@ -446,10 +446,16 @@ class SqlStore:
         return str(rows[0][0])
 
     async def list_executions(
-        self, *, limit: int = 50, status: str | None = None
+        self, *, limit: int = 50, status: str | None = None, before: str | None = None
     ) -> list[ExecutionRecord]:
+        """Newest first; `before` (an execution id) pages on to older ones."""
+
         def job(cur: Cursor) -> list[Row]:
-            if status is None:
+            if before is not None and status is not None:
+                cur.execute(self.q["list_executions_by_status_before"], (status, before, limit))
+            elif before is not None:
+                cur.execute(self.q["list_executions_before"], (before, limit))
+            elif status is None:
                 cur.execute(self.q["list_executions"], (limit,))
             else:
                 cur.execute(self.q["list_executions_by_status"], (status, limit))

@@ -198,3 +198,15 @@ WHERE finished_at IS NOT NULL GROUP BY status;
 -- name: metrics_fires
 SELECT workflow, kind, COUNT(*) FROM trigger_fires WHERE execution_id IS NOT NULL
 GROUP BY workflow, kind;
+
+-- name: list_executions_before
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control
+FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
+
+-- name: list_executions_by_status_before
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control
+FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
