@@ -225,6 +225,7 @@ def test_the_cli_talks_to_a_remote_server(served: Served, tmp_path: Path) -> Non
     listed = json.loads(cli("runs", "list", "--json").stdout)
     assert started["id"] in [r["id"] for r in listed]
     assert "remote" in cli("workflows", "list").stdout
+    assert json.loads(cli("component", "list").stdout) == []
     assert json.loads(cli("workflows", "show", "remote").stdout)["workflow"]["name"] == "remote"
     denied = subprocess.run(
         [

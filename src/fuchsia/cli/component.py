@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from fuchsia.cli import remote
 from fuchsia.cli.common import JsonOption, out, print_json
 from fuchsia.components.manifest import Manifest, format_size
 from fuchsia.components.package import digest_of, pack
@@ -88,6 +89,10 @@ def install_command(
 @app.command("list")
 def list_command(json_output: JsonOption = False) -> None:
     """Installed components, by name and version."""
+    if (client := remote.client()) is not None:
+        with client:
+            print_json(client.components())
+        return
     components = registry().list()
     if json_output:
         print_json([summary(c) for c in components])
@@ -115,6 +120,10 @@ def remove_command(ref: RefArg) -> None:
 @app.command("inspect")
 def inspect_command(ref: RefArg, json_output: JsonOption = False) -> None:
     """Show what a component declares: tasks with schemas, triggers, capabilities, config."""
+    if (client := remote.client()) is not None:
+        with client:
+            print_json(client.component(ref))
+        return
     installed = registry().resolve(ref)
     interface = component_interface(installed)
     if json_output:
