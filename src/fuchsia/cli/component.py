@@ -20,7 +20,13 @@ from fuchsia.cli import remote
 from fuchsia.cli.common import JsonOption, out, print_json
 from fuchsia.components.manifest import Manifest, format_size
 from fuchsia.components.package import digest_of, pack
-from fuchsia.components.registry import InstalledComponent, Registry, default_root, parse_ref
+from fuchsia.components.registry import (
+    InstalledComponent,
+    Registry,
+    default_root,
+    parse_ref,
+)
+from fuchsia.components.registry import summary as registry_summary
 from fuchsia.errors import ComponentError, RegistryError
 from fuchsia.runtime.engine import cache_dir
 
@@ -163,18 +169,7 @@ def component_interface(installed: InstalledComponent) -> dict[str, Any] | None:
 
 def summary(installed: InstalledComponent) -> dict[str, Any]:
     """One line of `list --json`, and what `install --json` prints."""
-    manifest = installed.manifest
-    return {
-        "ref": installed.ref,
-        "name": manifest.name,
-        "version": manifest.version,
-        "description": manifest.description,
-        "world": manifest.world,
-        "digest": installed.digest,
-        "tasks": list(manifest.tasks),
-        "triggers": list(manifest.triggers),
-        "directory": str(installed.directory),
-    }
+    return {**registry_summary(installed), "directory": str(installed.directory)}
 
 
 def describe(installed: InstalledComponent) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fuchsia.components.manifest import (
     MANIFEST_FILE,
@@ -318,3 +319,18 @@ def _sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def summary(installed: InstalledComponent) -> dict[str, Any]:
+    """What lists of components show of one (CLI `list --json`, the HTTP API)."""
+    manifest = installed.manifest
+    return {
+        "ref": installed.ref,
+        "name": manifest.name,
+        "version": manifest.version,
+        "description": manifest.description,
+        "world": manifest.world,
+        "digest": installed.digest,
+        "tasks": list(manifest.tasks),
+        "triggers": list(manifest.triggers),
+    }

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from fuchsia import payload as payloads
 from fuchsia.components.manifest import manifest_document
+from fuchsia.components.registry import summary as summary_of_component
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.errors import (
     DefinitionError,
@@ -203,13 +204,13 @@ async def list_executions(
 
 @router.get("/api/v1/components", dependencies=[scope("read")])
 async def list_components(request: Request) -> list[dict[str, Any]]:
-    return [component_summary(c) for c in engine_of(request).registry.list()]
+    return [summary_of_component(c) for c in engine_of(request).registry.list()]
 
 
 @router.get("/api/v1/components/{ref:path}", dependencies=[scope("read")])
 async def inspect_component(request: Request, ref: str) -> dict[str, Any]:
     installed = engine_of(request).registry.resolve(ref)
-    return {**component_summary(installed), "manifest": manifest_document(installed.manifest)}
+    return {**summary_of_component(installed), "manifest": manifest_document(installed.manifest)}
 
 
 @router.get("/api/v1/executions/{execution_id}", dependencies=[scope("read")])
@@ -270,20 +271,6 @@ async def _refusable(work: Awaitable[T]) -> T:
         raise
     except FuchsiaError as exc:
         raise HTTPException(409, str(exc)) from None
-
-
-def component_summary(installed: Any) -> dict[str, Any]:
-    manifest = installed.manifest
-    return {
-        "ref": installed.ref,
-        "name": manifest.name,
-        "version": manifest.version,
-        "description": manifest.description,
-        "world": manifest.world,
-        "digest": installed.digest,
-        "tasks": sorted(manifest.tasks),
-        "triggers": sorted(manifest.triggers),
-    }
 
 
 def _deployment(deployment: Any) -> dict[str, Any]:
