@@ -322,12 +322,12 @@ class Driver:
         step.ready[:] = launch
         busy = self.tasks or launch or self.timers or self.retry_at or self.fanouts or self.held
         if busy or not self.inbox.empty():
-            self._note_activity(t)
+            self._note_activity(t, launch)
             return None
         hooks = self._start_hooks(t, self._verdict())
         if hooks:
             step.ready[:] = hooks
-            self._note_activity(t)
+            self._note_activity(t, hooks)
             return None
         return self._finish(t)
 
@@ -424,9 +424,11 @@ class Driver:
             ]
         return outcome
 
-    def _note_activity(self, t: Transition) -> None:
-        """`waiting` while only wait nodes and retry timers are open, else `running`."""
-        running = [split_key(n)[0] for n, state in self.states.items() if state == RUNNING]
+    def _note_activity(self, t: Transition, starting: list[str]) -> None:
+        """`waiting` while only wait nodes and retry timers are open, else `running`. What
+        runs is the attempts in flight and those about to start (not a scan of every node:
+        this is on the per-node path)."""
+        running = [split_key(n)[0] for n in (*self.tasks, *starting)]
         only_waits = not self.held and all(self.wf.nodes[n].kind == "wait" for n in running)
         status = WAITING if only_waits else RUNNING
         status = PAUSED if self.paused else status
@@ -627,7 +629,7 @@ class Driver:
                 t.events.append(Event(f"node_{self.states[node_id]}", node_id))
         hooks = self._start_hooks(t, (status, error, None)) if hooks_due else []
         if hooks:
-            self._note_activity(t)
+            self._note_activity(t, hooks)
             await self._commit(t)
             self._launch(hooks)
             return None
