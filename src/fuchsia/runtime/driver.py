@@ -141,6 +141,7 @@ class Driver:
         self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
         self.held: list[str] = []  # ready, but not started while paused or draining
         self.draining = False  # the engine is shutting down: start nothing new
+        self.handling = False  # between taking finished attempts and committing them
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
             n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
@@ -171,7 +172,11 @@ class Driver:
                         },
                     )
                     continue  # failure hooks may still run
-                status = await self._handle([item, *self._drain()])
+                self.handling = True
+                try:
+                    status = await self._handle([item, *self._drain()])
+                finally:
+                    self.handling = False
             return status
         finally:
             for task in [*self.tasks.values(), *self.timers.values()]:
@@ -187,6 +192,11 @@ class Driver:
             step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
             to_start.extend(k for k in [*self.held, *step.ready] if k not in to_start)
             self.held.clear()
+
+    @property
+    def settling(self) -> bool:
+        """Whether an attempt is still running or its outcome is not yet committed."""
+        return bool(self.tasks) or self.handling or not self.inbox.empty()
 
     def request(self, kind: str) -> None:
         """Deliver a control request (`cancel`) to the running loop."""

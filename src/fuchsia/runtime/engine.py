@@ -156,7 +156,7 @@ class Engine:
             for driver in self._driving.values():
                 driver.draining = True
             deadline = time.monotonic() + grace
-            while any(d.tasks for d in self._driving.values()) and time.monotonic() < deadline:
+            while any(d.settling for d in self._driving.values()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
         tasks = [*self._drivers.values(), *([self._heartbeat] if self._heartbeat else [])]
         for task in tasks:
