@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from fuchsia import Engine, Execution
-from fuchsia.components.host import Call, Grants, HostSettings, WasmHost, verify_exports
+from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost, verify_exports
 from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
@@ -454,19 +454,25 @@ def services() -> Services:
     )
 
 
-def test_cancellation_stops_a_running_component(edge_build: Path, compiled_cache: Path) -> None:
+@pytest.fixture
+def edge_host(edge_build: Path, compiled_cache: Path) -> Iterator[tuple[WasmHost, Loaded]]:
+    """A host of its own with the edge component loaded."""
     host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled"))
     try:
         wasm = (edge_build / "component.wasm").read_bytes()
-        loaded = host.load(digest_of(wasm), lambda: wasm)
-        cancel = threading.Event()
-        threading.Timer(0.3, cancel.set).start()
-        with pytest.raises(Cancelled, match="cancelled"):
-            host.run_task(
-                loaded, Grants(), Call("e", "w", "n", "spin", 1, "{}", cancelled=cancel), services()
-            )
+        yield host, host.load(digest_of(wasm), lambda: wasm)
     finally:
         host.close()
+
+
+def test_cancellation_stops_a_running_component(edge_host: tuple[WasmHost, Loaded]) -> None:
+    host, loaded = edge_host
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled, match="cancelled"):
+        host.run_task(
+            loaded, Grants(), Call("e", "w", "n", "spin", 1, "{}", cancelled=cancel), services()
+        )
 
 
 @pytest.mark.parametrize(
@@ -488,16 +494,11 @@ def test_bad_bytes_are_refused_with_a_clear_load_error(
         host.close()
 
 
-def test_a_component_of_the_wrong_world_is_refused(edge_build: Path, compiled_cache: Path) -> None:
-    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled"))
-    try:
-        wasm = (edge_build / "component.wasm").read_bytes()
-        loaded = host.load(digest_of(wasm), lambda: wasm)
-        verify_exports(loaded, "task-component")
-        with pytest.raises(ComponentLoadError, match="must export fuchsia:platform/trigger"):
-            verify_exports(loaded, "trigger-component")
-    finally:
-        host.close()
+def test_a_component_of_the_wrong_world_is_refused(edge_host: tuple[WasmHost, Loaded]) -> None:
+    _host, loaded = edge_host
+    verify_exports(loaded, "task-component")
+    with pytest.raises(ComponentLoadError, match="must export fuchsia:platform/trigger"):
+        verify_exports(loaded, "trigger-component")
 
 
 def test_a_compiled_component_is_cached_for_the_next_process(
@@ -670,3 +671,49 @@ nodes:
             return [(await engine.wait(r.id)).result for r in await engine.list()]
 
     assert asyncio.run(started()) == [{"order": 2, "via": "POST"}]
+
+
+def test_megabytes_of_bytes_cross_the_boundary_intact_both_ways(
+    edge_host: tuple[WasmHost, Loaded],
+) -> None:
+    """`list<u8>` values are converted in bulk: what the component writes is what the host
+    stores, and what the host returns is what the component reads, byte for byte."""
+    text = "".join(chr(c) for c in range(32, 0x180)) * 1_700  # 1 MB once encoded
+    stored: dict[str, bytes] = {}
+
+    def put(name: str, content_type: str, data: bytes) -> ArtifactInfo:
+        stored[name] = data
+        return ArtifactInfo("a1", name, content_type, len(data), digest_of(data))
+
+    host, loaded = edge_host
+    attempt = services()
+    attempt.put_artifact = put
+    attempt.get_artifact = lambda _: stored["report.csv"]
+    output = host.run_task(
+        loaded, Grants(), Call("e", "w", "n", "report", 1, json.dumps({"text": text})), attempt
+    )
+    assert stored["report.csv"] == text.encode()
+    assert output.data == {"read_back": text}
+    [artifact] = output.artifacts
+    assert (artifact.size, artifact.hash) == (len(text.encode()), digest_of(text.encode()))
+
+
+def test_an_exception_in_a_host_import_surfaces_as_itself(
+    edge_host: tuple[WasmHost, Loaded],
+) -> None:
+    """A failing service behind an import (the store, say) stops the attempt with that
+    failure, not with a generic trap, and the host keeps working for the next attempt."""
+
+    class Unavailable(Exception):
+        pass
+
+    def unavailable(_key: str) -> str | None:
+        raise Unavailable("the kv store is unavailable")
+
+    host, loaded = edge_host
+    broken = services()
+    broken.kv_get = unavailable
+    with pytest.raises(Unavailable, match="unavailable"):
+        host.run_task(loaded, Grants(), Call("e", "w", "n", "counter", 1, "{}"), broken)
+    output = host.run_task(loaded, Grants(), Call("e", "w", "n", "counter", 1, "{}"), services())
+    assert output.data["count"] == 1

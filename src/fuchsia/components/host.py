@@ -16,23 +16,22 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import wasmtime
 from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi  # the epoch-deadline callback is not wrapped by wasmtime-py
-from wasmtime.component import Component, ExportIndex, Linker, Record, Variant
+from wasmtime.component import Component, ExportIndex, Func, Linker, Record, Variant
 
-from fuchsia.components import imports
+from fuchsia.components import abi, imports
 from fuchsia.errors import (
     Cancelled,
     CapabilityError,
@@ -73,6 +72,18 @@ class Loaded:
     imports: tuple[str, ...]
     exports: tuple[str, ...]
     execute: ExportIndex | None  # the task interface's `execute`, found once per component
+    # how to call each export, planned on its first call (by export name)
+    signatures: dict[str, abi.Signature] = field(default_factory=dict, compare=False)
+
+    def signature(self, name: str, func: Func, store: Store) -> abi.Signature:
+        signature = self.signatures.get(name)
+        if signature is None:
+            try:
+                signature = abi.signature_of(func, store)
+            except abi.SignatureError as exc:
+                raise ComponentLoadError(f"`{name}` has an unexpected signature: {exc}") from None
+            self.signatures[name] = signature
+        return signature
 
     @property
     def legacy(self) -> bool:
@@ -108,17 +119,6 @@ class TaskOutput:
     data: Any
     artifacts: list[imports.ArtifactInfo]
     logs: list[dict[str, Any]]
-
-
-_DeadlineCallback = ctypes.CFUNCTYPE(
-    ctypes.c_size_t,
-    ctypes.POINTER(ffi.wasmtime_context_t),
-    ctypes.c_void_p,
-    ctypes.POINTER(ctypes.c_uint64),
-    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
-)
-_Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-_NO_FINALIZER = _Finalizer(lambda _: None)
 
 
 class WasmHost:
@@ -231,9 +231,9 @@ class WasmHost:
     ) -> TaskOutput:
         """Run one attempt on the calling thread; raise a typed `NodeError` on failure."""
         self.check_imports(loaded, grants)
-        memory = min(grants.memory_limit or self.settings.default_memory, self.settings.max_memory)
+        memory = self._memory(grants)
         store = Store(self.engine)
-        store.set_limits(memory_size=memory)
+        abi.limit_memory(store, memory)
         if any(name.startswith("wasi:") for name in loaded.imports):
             store.set_wasi(_wasi(grants))
         stop = self._arm(store, call)
@@ -264,11 +264,7 @@ class WasmHost:
         if TRIGGER_EXPORT not in loaded.exports:
             raise ComponentLoadError(f"the component does not export {TRIGGER_EXPORT}")
         store = Store(self.engine)
-        store.set_limits(
-            memory_size=min(
-                grants.memory_limit or self.settings.default_memory, self.settings.max_memory
-            )
-        )
+        abi.limit_memory(store, self._memory(grants))
         if any(name.startswith("wasi:") for name in loaded.imports):
             store.set_wasi(_wasi(grants))
         stop = self._arm(store, call)
@@ -277,7 +273,7 @@ class WasmHost:
             instance = self._linker.instantiate(store, loaded.component)
             index = instance.get_export_index(store, TRIGGER_EXPORT)
             handle = instance.get_export_index(store, "handle", index) if index else None
-            func = instance.get_func(store, handle) if handle else None
+            func = abi.get_func(instance, store, handle) if handle else None
             if func is None:
                 raise ComponentLoadError(f"{TRIGGER_EXPORT} has no `handle` function")
             context = imports.record(
@@ -296,8 +292,8 @@ class WasmHost:
                     body=request["body"],
                     timeout_ms=None,
                 )
-            raw = func(store, context, event)
-            func.post_return(store)
+            raw = abi.call(func, store, loaded.signature("handle", func, store), context, event)
+            abi.post_return(func, store)
         except WasmtimeError as exc:
             raise self._classify(exc, stop.reason, 0) from None
         finally:
@@ -305,19 +301,19 @@ class WasmHost:
             del store
         return _trigger_result(raw)
 
+    def _memory(self, grants: Grants) -> int:
+        return min(grants.memory_limit or self.settings.default_memory, self.settings.max_memory)
+
     def _arm(self, store: Store, call: Call) -> _Deadline:
         deadline = _Deadline(
             None if call.timeout is None else time.monotonic() + call.timeout, call.cancelled
         )
-        callback = _DeadlineCallback(deadline)
-        deadline.keep = callback  # ctypes callbacks must outlive the store
-        ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), callback, None, _NO_FINALIZER)
-        store.set_epoch_deadline(1)
+        abi.watch_epochs(store, deadline)
         return deadline
 
     def _invoke(self, store: Store, loaded: Loaded, call: Call) -> Any:
         instance = self._linker.instantiate(store, loaded.component)
-        func = instance.get_func(store, loaded.execute) if loaded.execute else None
+        func = abi.get_func(instance, store, loaded.execute) if loaded.execute else None
         if func is None:
             interface = LEGACY_TASK_EXPORT if loaded.legacy else TASK_EXPORT
             raise ComponentLoadError(f"{interface} has no `execute` function")
@@ -333,8 +329,9 @@ class WasmHost:
                 task=call.task,
                 attempt=call.attempt,
             )
-        result = func(store, context, call.input)
-        func.post_return(store)
+        signature = loaded.signature("execute", func, store)
+        result = abi.call(func, store, signature, context, call.input)
+        abi.post_return(func, store)
         return result
 
     def _classify(self, exc: WasmtimeError, reason: str | None, memory: int) -> Exception:
@@ -367,25 +364,19 @@ class WasmHost:
 
 
 class _Deadline:
-    """The per-store epoch callback: keep going one tick at a time until timed out or cancelled."""
+    """Checked at every epoch tick: the reason to stop the attempt (timeout, cancelled)."""
 
     def __init__(self, end: float | None, cancelled: threading.Event | None) -> None:
         self.end = end
         self.cancelled = cancelled
         self.reason: str | None = None
-        self.keep: Any = None
 
-    def __call__(self, _context: Any, _env: Any, delta: Any, kind: Any) -> int:
+    def __call__(self) -> str | None:
         if self.cancelled is not None and self.cancelled.is_set():
             self.reason = "cancelled"
         elif self.end is not None and time.monotonic() >= self.end:
             self.reason = "timeout"
-        if self.reason is not None:
-            error = ffi.wasmtime_error_new(f"fuchsia: {self.reason}".encode())
-            return ctypes.cast(error, ctypes.c_void_p).value or 0
-        delta[0] = 1
-        kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
-        return 0
+        return self.reason
 
 
 def _pooling(config: Config, settings: HostSettings) -> None:

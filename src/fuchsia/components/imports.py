@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from wasmtime.component import Linker, Record, Variant
 
-from fuchsia.components import outbound
+from fuchsia.components import abi, outbound
 
 PLATFORM = "fuchsia:platform"
 VERSION = "0.1.0"
@@ -87,7 +87,7 @@ def _config_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _log(_store: Any, level: str, message: str, fields: str) -> None:
+def _log(level: str, message: str, fields: str) -> None:
     try:
         parsed = json.loads(fields) if fields.strip() else {}
     except json.JSONDecodeError:
@@ -95,7 +95,7 @@ def _log(_store: Any, level: str, message: str, fields: str) -> None:
     _services().logs.append({"level": level, "message": message, "fields": parsed})
 
 
-def _fetch(_store: Any, request: Record) -> Record | Variant:
+def _fetch(request: Record) -> Record | Variant:
     services = _services()
     method = wit_field(request, "method")
     url = wit_field(request, "url")
@@ -132,7 +132,7 @@ def _fetch(_store: Any, request: Record) -> Record | Variant:
     return record(status=result.status, headers=result.headers, body=result.body)
 
 
-def _put_artifact(_store: Any, name: str, content_type: str, data: bytes) -> Record | str:
+def _put_artifact(name: str, content_type: str, data: bytes) -> Record | str:
     services = _services()
     try:
         info = services.put_artifact(name, content_type, bytes(data))
@@ -142,7 +142,7 @@ def _put_artifact(_store: Any, name: str, content_type: str, data: bytes) -> Rec
     return _artifactrecord(info)
 
 
-def _get_artifact(_store: Any, artifact_id: str) -> bytes | str:
+def _get_artifact(artifact_id: str) -> bytes | str:
     try:
         return _services().get_artifact(artifact_id)
     except Exception as exc:
@@ -153,19 +153,19 @@ def build_linker(linker: Linker) -> None:
     """Define every `fuchsia:platform` import on `linker`."""
     with linker.root() as root:
         with root.add_instance(f"{PLATFORM}/kv@{VERSION}") as kv:
-            kv.add_func("get", lambda _s, key: _services().kv_get(key))
-            kv.add_func("set", lambda _s, key, value: _services().kv_set(key, value))
-            kv.add_func("delete", lambda _s, key: _services().kv_delete(key))
+            abi.define(kv, "get", lambda key: _services().kv_get(key))
+            abi.define(kv, "set", lambda key, value: _services().kv_set(key, value))
+            abi.define(kv, "delete", lambda key: _services().kv_delete(key))
         with root.add_instance(f"{PLATFORM}/config@{VERSION}") as config:
-            config.add_func("get", lambda _s, key: _optional_config(key))
-            config.add_func("all", lambda _s: json.dumps(dict(_services().config)))
+            abi.define(config, "get", _optional_config)
+            abi.define(config, "all", lambda: json.dumps(dict(_services().config)))
         with root.add_instance(f"{PLATFORM}/log@{VERSION}") as log:
-            log.add_func("log", _log)
+            abi.define(log, "log", _log)
         with root.add_instance(f"{PLATFORM}/http@{VERSION}") as http:
-            http.add_func("fetch", _fetch)
+            abi.define(http, "fetch", _fetch)
         with root.add_instance(f"{PLATFORM}/artifacts@{VERSION}") as artifacts:
-            artifacts.add_func("put", _put_artifact)
-            artifacts.add_func("get", _get_artifact)
+            abi.define(artifacts, "put", _put_artifact)
+            abi.define(artifacts, "get", _get_artifact)
 
 
 def _optional_config(key: str) -> str | None:
