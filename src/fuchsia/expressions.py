@@ -1,6 +1,7 @@
 """CEL conditions (`branch[].when`, `repeat.until`), compiled once per expression.
 
-Conditions see three variables: `data` (the node's input data), `context` and `execution`.
+Conditions see three variables: `data` (the node's input data), `context` and `execution`
+(and `item` and `index` in a `foreach`).
 They must produce a boolean: CEL does not coerce, so `size(data.items)` is not a condition
 but `size(data.items) > 0` is.
 """

@@ -124,12 +124,15 @@ def is_fatal(node: LockedNode, status: str) -> bool:
     return status in ERRORED and node.on_error == "fail"
 
 
-def outcome(workflow: LockedWorkflow, states: Mapping[str, str]) -> str:
-    """The final status of an execution whose nodes have all settled."""
+def outcome(
+    workflow: LockedWorkflow, states: Mapping[str, str], failed_items: Collection[str] = ()
+) -> str:
+    """The final status of an execution whose nodes have all settled. `failed_items` names
+    the foreach nodes that succeeded with some items failed (`on_error: continue`)."""
     errored = [n for n in workflow.order if states.get(n) in ERRORED and not workflow.nodes[n].hook]
     if any(workflow.nodes[n].on_error == "fail" for n in errored):
         return FAILED
-    return COMPLETED_WITH_ERRORS if errored else COMPLETED
+    return COMPLETED_WITH_ERRORS if errored or failed_items else COMPLETED
 
 
 def result(workflow: LockedWorkflow, states: Mapping[str, str], outputs: Mapping[str, Any]) -> Any:

@@ -149,3 +149,40 @@ nodes:
     assert len(execution.node("first").attempts) == 1
     assert execution.node("first").output == {"winner": "fast", "saw": ["fast"]}
     assert execution.node("slow").status == "succeeded"  # it finished, but `first` ran once
+
+
+def test_a_foreach_branch_routes_each_item_and_runs_what_any_item_chose(
+    tmp_path: Path,
+) -> None:
+    text = """
+name: sort
+nodes:
+  orders: {transform: {amounts: [5, 50, 7]}}
+  route:
+    after: orders
+    foreach: {items: "{{ data.amounts }}"}
+    branch:
+      - when: "item > 100"
+        then: huge
+      - when: "item > 10"
+        then: big
+    default: small
+  huge: {after: route, transform: {n: "{{ data | length }}"}}
+  big: {after: route, transform: {seen: "{{ data | length }}"}}
+  small: {after: route, transform: {seen: "{{ data | length }}"}}
+"""
+    execution = run(tmp_path, text, {})
+    assert execution.status == "completed", execution.error
+    assert statuses(execution) == {
+        "orders": "succeeded",
+        "route": "succeeded",
+        "huge": "skipped",  # no item chose it
+        "big": "succeeded",
+        "small": "succeeded",
+    }
+    assert [route["taken"] for route in execution.node("route").output] == [
+        ["small"],
+        ["big"],
+        ["small"],
+    ]
+    assert execution.node("big").output == {"seen": 3}  # the items' data, one per item

@@ -90,7 +90,8 @@ nodes:
     assert failed.error["message"].startswith("item 1 of 3 failed:")
 
     tolerant = run(tmp_path / "b", template.format(on_error="on_error: continue"))
-    assert tolerant.status == "completed"
+    assert tolerant.status == "completed_with_errors"  # the node succeeded, an item did not
+    assert tolerant.error is not None and tolerant.error["nodes"] == ["each"]
     slots = tolerant.node("each").output
     assert slots[0] == {"inverse": 1.0} and slots[2] == {"inverse": 0.5}
     assert slots[1]["error"]["item"] == 1

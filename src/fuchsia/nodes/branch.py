@@ -2,6 +2,9 @@
 
 The branch passes its input data through: its successors see what it saw. The successors it
 did not choose are skipped (DESIGN.md §4); a successor named by no rule always runs.
+
+With `foreach`, each item is routed on its own (rules also see `item` and `index`); a
+successor runs if any item chose it, and sees the list of the items' data.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ async def run(_rendered: Any, ctx: NodeContext) -> Any:
     spec = ctx.spec
     scope = ctx.scope or {}
     variables = {key: scope.get(key) for key in ("data", "context", "execution")}
+    variables.update({key: scope[key] for key in ("item", "index") if key in scope})
     chosen: list[str] = list(spec["default"])
     for index, rule in enumerate(spec["rules"]):
         try:

@@ -454,10 +454,12 @@ class Driver:
         """(status, error, result) of a settled graph; fixed once hooks start running."""
         if self.settled_as is not None:
             return self.settled_as
-        status = scheduler.outcome(self.wf, self.states)
+        items = self._nodes_with_failed_items()
+        status = scheduler.outcome(self.wf, self.states, items)
         error = None
         if status != "completed":
             failed = [n for n in self.wf.order if self.states.get(n) in scheduler.ERRORED]
+            failed += [n for n in items if n not in failed]
             error = (
                 self.first_error
                 if status == FAILED
@@ -468,6 +470,17 @@ class Driver:
                 }
             )
         return status, error, scheduler.result(self.wf, self.states, self.outputs)
+
+    def _nodes_with_failed_items(self) -> list[str]:
+        """Foreach nodes that succeeded although some of their items failed."""
+        nodes: list[str] = []
+        for key, state in self.states.items():
+            base, index = split_key(key)
+            if index is None or state not in scheduler.ERRORED or base in nodes:
+                continue
+            if self.states.get(base) == SUCCEEDED:
+                nodes.append(base)
+        return nodes
 
     def _start_hooks(
         self, t: Transition, verdict: tuple[str, dict[str, Any] | None, Any]
@@ -760,18 +773,21 @@ class Driver:
     def _note_branch(self, node_id: str, output: Any) -> None:
         """Remember which successors a finished branch did not choose."""
         node = self.wf.nodes.get(node_id)
-        if node is None or node.kind != "branch" or not isinstance(output, dict):
+        if node is None or node.kind != "branch":
             return
-        taken = set(output.get("taken") or ())
+        routes = output if isinstance(output, list) else [output]  # a foreach: one per item
+        taken = {t for route in routes if isinstance(route, dict) for t in route.get("taken") or ()}
         for target in branch.conditional_targets(node.spec) - taken:
             self.skipped_edges.add((node_id, target))
 
     def _data_of(self, node_id: str) -> Any:
         """A node's output as its successors see it (a branch passes its input through)."""
         output = self.outputs.get(node_id)
-        if self.wf.nodes[node_id].kind == "branch" and isinstance(output, dict):
-            return output.get("data")
-        return output
+        if self.wf.nodes[node_id].kind != "branch":
+            return output
+        if isinstance(output, list):  # a foreach branch: each item's data
+            return [route.get("data") if isinstance(route, dict) else route for route in output]
+        return output.get("data") if isinstance(output, dict) else output
 
     def _scope(self, node: LockedNode, number: int) -> dict[str, Any]:
         data: Any
