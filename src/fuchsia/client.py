@@ -80,6 +80,15 @@ class Client:
         result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{ref}/{action}")
         return result
 
+    def pin(self, ref: str) -> dict[str, Any]:
+        """Make `name@version` the version the workflow's triggers fire."""
+        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{ref}/pin")
+        return result
+
+    def unpin(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{name}/unpin")
+        return result
+
     # -- executions ------------------------------------------------------------------------
 
     def start(

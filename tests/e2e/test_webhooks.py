@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+import fuchsia
 from fuchsia import Engine
-from support.server import Served
+from support.server import Served, wait_for
 
 SECRET = "s3cret"
 STANDARD_KEY = base64.b64encode(b"standard-key-bytes").decode()
@@ -150,3 +151,42 @@ def test_the_same_delivery_fifty_times_at_once_starts_one_execution(served: Serv
         responses = list(pool.map(send, range(50)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
+
+
+def test_a_webhook_starts_the_pinned_version_and_counts_as_a_fire(served: Served) -> None:
+    def version(number: int) -> str:
+        return f"""
+name: hook-pinned
+version: {number}
+trigger:
+  type: webhook
+  webhook: {{path: /pinned, secret: "{SECRET}", scheme: github}}
+nodes:
+  take: {{transform: {{version: {number}}}}}
+"""
+
+    with fuchsia.Client(served.url, token=served.tokens["admin"]) as client:
+        client.deploy(version(1))
+        client.deploy(version(2))
+        assert client.pin("hook-pinned@1")["pinned"] is True
+
+        def deliver(delivery: str) -> dict[str, object]:
+            body = b'{"n": 1}'
+            response = httpx.post(
+                f"{served.url}/hooks/pinned",
+                content=body,
+                headers={**signed("github", body, delivery=delivery)},
+            )
+            assert response.status_code == 202, response.text
+            with served.client("read") as reader:
+                shown: dict[str, object] = wait_for(reader, response.json()["id"], "completed")
+            return shown
+
+        assert deliver("pin-1")["result"] == {"version": 1}
+        assert client.unpin("hook-pinned")["version"] == 2
+        assert deliver("pin-2")["result"] == {"version": 2}
+        deliver("pin-2")  # a redelivery: the same execution, not another fire
+
+    with served.client("read") as reader:
+        metrics = reader.get("/metrics").text
+    assert 'fuchsia_trigger_fires_total{workflow="hook-pinned",kind="webhook"} 2' in metrics

@@ -76,3 +76,53 @@ def test_deploy_and_workflows_commands(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "no deployed workflow 'greet'" in refused.stderr
     shown = json.loads(cli("workflows", "show", "greet@3", "--json").stdout)
     assert shown["active"] is False and shown["workflow"]["name"] == "greet"
+
+
+def test_a_pinned_version_stays_current_until_unpinned(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            await engine.deploy(write(tmp_path, 1, "hello"))
+            await engine.deploy(write(tmp_path, 2, "howdy"))
+            pinned = await engine.pin("greet@1")
+            assert (pinned.version, pinned.pinned) == (1, True)
+            await engine.deploy(write(tmp_path, 3, "hiya"))  # a newer one changes nothing
+            assert (await engine.deployment("greet")).version == 1
+            assert [d.version for d in await engine.current_deployments()] == [1]
+            ran = await engine.wait(await engine.start_deployed("greet", {"who": "ada"}))
+            assert ran.result == {"says": "hello ada"}
+
+            assert (await engine.pin("greet@2")).version == 2  # one pin per workflow
+            assert [d.version for d in await engine.deployments() if d.pinned] == [2]
+            await engine.set_active("greet@2", False)  # a disabled pin: the newest active
+            assert (await engine.deployment("greet")).version == 3
+            with pytest.raises(FuchsiaError, match="greet@2 is disabled; enable it"):
+                await engine.pin("greet@2")
+            with pytest.raises(FuchsiaError, match="which version of 'greet' to pin"):
+                await engine.pin("greet")
+            with pytest.raises(FuchsiaError, match="no deployed workflow 'other@1'"):
+                await engine.pin("other@1")
+
+            await engine.set_active("greet@2", True)
+            assert (await engine.deployment("greet")).version == 2
+            unpinned = await engine.unpin("greet")
+            assert (unpinned.version, unpinned.pinned) == (3, False)
+            assert not any(d.pinned for d in await engine.deployments())
+
+    asyncio.run(main())
+
+
+def test_pin_and_unpin_commands(tmp_path: Path) -> None:
+    cli = cli_in(tmp_path)
+    for version, word in ((1, "hello"), (2, "howdy")):
+        assert cli("deploy", str(write(tmp_path, version, word))).returncode == 0
+    pinned = cli("workflows", "pin", "greet@1")
+    assert pinned.returncode == 0, pinned.stderr
+    assert "pinned greet@1" in pinned.stdout
+    listed = json.loads(cli("workflows", "list", "--json").stdout)
+    assert [(d["version"], d["pinned"]) for d in listed] == [(2, False), (1, True)]
+    ran = json.loads(cli("workflows", "run", "greet", "--input", '{"who": "bo"}', "--json").stdout)
+    assert ran["result"] == {"says": "hello bo"}
+    unpinned = cli("workflows", "unpin", "greet")
+    assert unpinned.returncode == 0 and "triggers fire greet@2" in unpinned.stdout
+    refused = cli("workflows", "pin", "greet")
+    assert refused.returncode == 1 and "which version of 'greet' to pin" in refused.stderr

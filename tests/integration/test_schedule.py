@@ -98,3 +98,26 @@ def test_bad_schedules_are_reported_when_validating(
 ) -> None:
     with pytest.raises(DefinitionError, match=words):
         validate(parse_text(write(tmp_path, trigger).read_text(), "timed.yaml"))
+
+
+def test_triggers_fire_the_pinned_version_not_the_newest(tmp_path: Path) -> None:
+    async def main() -> list[Any]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            first, _ = await engine.deploy(write(tmp_path, "  type: poll\n  poll: {every: 1s}"))
+            newer = tmp_path / "newer.yaml"
+            newer.write_text(
+                "name: timed\nversion: 2\ntrigger:\n  type: poll\n  poll: {every: 1s}\n"
+                "nodes:\n  a: {transform: {version: 2}}\n"
+            )
+            await engine.deploy(newer)
+            await engine.pin("timed@1")
+            base = math.floor(first.deployed_at) + 1
+            scheduler = Scheduler(engine)
+            scheduler.started = base
+            assert await scheduler.fire_due(now=base + 1.5) == 2
+            executions = [await engine.wait(r.id) for r in await engine.list()]
+            return [e.result for e in executions]
+
+    results = asyncio.run(main())
+    assert len(results) == 2
+    assert all(result["by"] == "poll" for result in results)  # version 1's node, not version 2

@@ -692,3 +692,24 @@ def test_kv_get_set_overwrite_delete(store_url: str) -> None:
         return seen
 
     assert with_store(store_url, body) == [None, "one", "two", None, "elsewhere"]
+
+
+def test_one_version_per_workflow_is_pinned_at_a_time(store_url: str) -> None:
+    async def main(store: SqlStore) -> list[tuple[str, int, bool]]:
+        for version in (1, 2):
+            document = f'{{"name": "w", "version": {version}}}'
+            digest = "sha256:" + hashlib.sha256(document.encode()).hexdigest()
+            await store.deploy("w", version, digest, document)
+        assert await store.set_pinned("w", 1)
+        assert await store.set_pinned("w", 2)  # moves the pin
+        assert not await store.set_pinned("w", 9)  # no such version: the pin stays
+        pinned = [("w", d.version, d.pinned) for d in await store.deployments("w")]
+        assert await store.set_pinned("w", None)
+        return pinned + [("after", d.version, d.pinned) for d in await store.deployments()]
+
+    assert with_store(store_url, main) == [
+        ("w", 2, True),
+        ("w", 1, False),
+        ("after", 2, False),
+        ("after", 1, False),
+    ]

@@ -39,6 +39,7 @@ def _record(deployment: Deployment) -> dict[str, Any]:
         "version": deployment.version,
         "hash": deployment.hash,
         "active": deployment.active,
+        "pinned": deployment.pinned,
         "deployed_at": iso(deployment.deployed_at),
     }
 
@@ -83,13 +84,14 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
         print_json([_record(d) for d in deployments])
         return
     table = Table(show_edge=False)
-    for column in ("workflow", "version", "active", "hash", "deployed"):
+    for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
         table.add_column(column)
     for d in deployments:
         table.add_row(
             d.name,
             str(d.version),
             "yes" if d.active else "no",
+            "pinned" if d.pinned else "",
             d.hash[:19] + "…",
             (iso(d.deployed_at) or "")[:19].replace("T", " "),
         )
@@ -115,6 +117,7 @@ def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = No
         print_json({**_record(deployment), "workflow": document})
         return
     state = "active" if deployment.active else "disabled"
+    state += ", pinned" if deployment.pinned else ""
     out.print(f"{deployment.name}@{deployment.version}  {state}  {deployment.hash}", markup=False)
     if document.get("description"):
         out.print(f"  {document['description']}", markup=False)
@@ -147,6 +150,30 @@ def disable_command(ref: RefArg, db: DbOption = None) -> None:
 def enable_command(ref: RefArg, db: DbOption = None) -> None:
     """Enable a version again."""
     _activation(ref, True, db)
+
+
+def _pinning(ref: str, pin: bool, db: str | None) -> None:
+    if (client := remote.client()) is not None:
+        with client:
+            record = client.pin(ref) if pin else client.unpin(ref)
+    else:
+        deployment = with_engine(db, lambda e: e.pin(ref) if pin else e.unpin(ref))
+        record = _record(deployment)
+    verb = "pinned" if pin else f"unpinned {record['name']}: triggers fire"
+    out.print(f"{verb} {record['name']}@{record['version']}", markup=False)
+
+
+@app.command("pin")
+def pin_command(ref: RefArg, db: DbOption = None) -> None:
+    """Pin NAME@VERSION: its triggers, and `workflows run NAME`, use that version even when
+    newer ones are deployed."""
+    _pinning(ref, True, db)
+
+
+@app.command("unpin")
+def unpin_command(ref: RefArg, db: DbOption = None) -> None:
+    """Unpin NAME: its newest active version is current again."""
+    _pinning(ref, False, db)
 
 
 @app.command("run")

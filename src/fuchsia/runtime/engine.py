@@ -351,8 +351,16 @@ class Engine:
     async def deployments(self, name: str | None = None) -> builtins.list[Deployment]:
         return await self.store.deployments(name)
 
+    async def current_deployments(self) -> builtins.list[Deployment]:
+        """The current version of each deployed workflow: the one its triggers fire."""
+        by_name: dict[str, builtins.list[Deployment]] = {}
+        for deployment in await self.store.deployments():
+            by_name.setdefault(deployment.name, []).append(deployment)
+        return [d for versions in by_name.values() if (d := _current(versions)) is not None]
+
     async def deployment(self, ref: str) -> Deployment:
-        """`name@version`, or `name`: its newest active version."""
+        """`name@version`, or `name`: its current version (the pinned one if it is active,
+        else the newest active one)."""
         name, _, version = ref.partition("@")
         found = await self.store.deployments(name)
         if version:
@@ -360,7 +368,7 @@ class Engine:
                 raise FuchsiaError(f"{ref!r}: a workflow version is a whole number")
             match = [d for d in found if d.version == int(version)]
         else:
-            match = [d for d in found if d.active][:1]
+            match = [d for d in [_current(found)] if d is not None]
         if not match:
             versions = ", ".join(f"{d.version}{'' if d.active else ' (disabled)'}" for d in found)
             raise FuchsiaError(
@@ -370,18 +378,35 @@ class Engine:
         return match[0]
 
     async def set_active(self, ref: str, active: bool) -> Deployment:
-        """Enable or disable a deployed version. `name` alone disables its newest active
-        version; enabling needs `name@version`, as a disabled version is no one's newest."""
+        """Enable or disable a deployed version. `name` alone disables its current version;
+        enabling needs `name@version`, as a disabled version is no one's current one."""
         if active and "@" not in ref:
             raise FuchsiaError(f"say which version of {ref!r} to enable: {ref}@VERSION")
         deployment = await self.deployment(ref)
         await self.store.set_active(deployment.name, deployment.version, active)
         return await self.deployment(f"{deployment.name}@{deployment.version}")
 
+    async def pin(self, ref: str) -> Deployment:
+        """Make `name@version` the version its triggers fire and its name runs, even when
+        newer versions are deployed (`unpin` goes back to the newest)."""
+        if "@" not in ref:
+            raise FuchsiaError(f"say which version of {ref!r} to pin: {ref}@VERSION")
+        deployment = await self.deployment(ref)
+        if not deployment.active:
+            raise FuchsiaError(f"{ref} is disabled; enable it before pinning it")
+        await self.store.set_pinned(deployment.name, deployment.version)
+        return await self.deployment(ref)
+
+    async def unpin(self, name: str) -> Deployment:
+        """Let `name`'s triggers fire its newest active version again; that version."""
+        await self.deployment(name)  # a clear error for an unknown workflow
+        await self.store.set_pinned(name.partition("@")[0], None)
+        return await self.deployment(name.partition("@")[0])
+
     async def start_deployed(
         self, ref: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> str:
-        """Start the deployed workflow `ref` (`name` runs its newest active version)."""
+        """Start the deployed workflow `ref` (`name` runs its current version)."""
         deployment = await self.deployment(ref)
         if not deployment.active:
             raise FuchsiaError(f"{deployment.name}@{deployment.version} is disabled")
@@ -610,6 +635,16 @@ def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str
             seen.add(node_id)
             stack.extend(workflow.nodes[node_id].downstream)
     return seen
+
+
+def _current(versions: list[Deployment]) -> Deployment | None:
+    """Of one workflow's versions (newest first): the pinned one if active, else the newest
+    active one; None when every version is disabled."""
+    active = [d for d in versions if d.active]
+    pinned = [d for d in active if d.pinned]
+    if pinned:
+        return pinned[0]
+    return active[0] if active else None
 
 
 __all__ = ["Engine", "default_db"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -173,6 +174,16 @@ async def enable(request: Request, ref: str) -> dict[str, Any]:
     return _deployment(await engine_of(request).set_active(ref, True))
 
 
+@router.post("/api/v1/workflows/{ref}/pin", dependencies=[scope("admin")])
+async def pin(request: Request, ref: str) -> dict[str, Any]:
+    return _deployment(await engine_of(request).pin(ref))
+
+
+@router.post("/api/v1/workflows/{name}/unpin", dependencies=[scope("admin")])
+async def unpin(request: Request, name: str) -> dict[str, Any]:
+    return _deployment(await engine_of(request).unpin(name))
+
+
 @router.post("/api/v1/executions", status_code=201, dependencies=[scope("run")])
 async def start(
     request: Request,
@@ -279,6 +290,7 @@ def _deployment(deployment: Any) -> dict[str, Any]:
         "version": deployment.version,
         "hash": deployment.hash,
         "active": deployment.active,
+        "pinned": deployment.pinned,
     }
 
 
@@ -328,6 +340,8 @@ async def webhook(request: Request, path: str) -> JSONResponse:
         execution_id = await engine.start(locked, payload, idempotency_key=key)
     except PayloadError as exc:
         return JSONResponse({"error": str(exc)}, 422)
+    # for /metrics: a redelivery names the same execution, which is counted once
+    await engine.store.record_fire(locked.name, time.time(), "webhook", execution_id)
     return JSONResponse({"id": execution_id}, 202)
 
 
@@ -344,12 +358,8 @@ for _method in ("POST", "PUT", "PATCH"):
 async def _webhook_target(
     engine: Engine, path: str, method: str
 ) -> tuple[LockedWorkflow, dict[str, Any]] | None:
-    """The newest active deployment whose webhook trigger listens at `path`."""
-    seen: set[str] = set()
-    for deployment in await engine.deployments():  # by name, newest version first
-        if deployment.name in seen or not deployment.active:
-            continue
-        seen.add(deployment.name)
+    """The current deployment (pinned, else newest active) whose webhook listens at `path`."""
+    for deployment in await engine.current_deployments():
         locked = LockedWorkflow.from_json(await engine.store.get_workflow(deployment.hash))
         spec = locked.document["trigger"].get("webhook")
         if spec and spec["path"] == path and spec["method"] == method:

@@ -30,7 +30,7 @@ async def render(store: Store) -> str:
         lines.append(f"fuchsia_attempt_duration_seconds_count{label} {count}")
         lines.append(f"fuchsia_attempt_duration_seconds_sum{label} {float(total):.6f}")
     lines += [
-        "# HELP fuchsia_trigger_fires_total Executions started by cron and poll triggers.",
+        "# HELP fuchsia_trigger_fires_total Executions started by cron, poll and webhook triggers.",
         "# TYPE fuchsia_trigger_fires_total counter",
         *(
             f'fuchsia_trigger_fires_total{{workflow="{_label(w)}",kind="{_label(k)}"}} {n}'

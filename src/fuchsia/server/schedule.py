@@ -1,11 +1,11 @@
 """Cron and poll triggers: the server's scheduler.
 
-For each workflow name, the newest active deployed version's trigger fires. Exactly one
-execution per scheduled instant, across restarts and servers sharing a store: an instant's
-execution is started with an idempotency key made of the workflow and the instant, and the
-instant is recorded afterwards, so a crash in between starts nothing twice. Instants missed
-while no server ran are coalesced: the latest one runs once (`catch_up: true`, the default) or
-is skipped.
+For each workflow name, the current deployed version's trigger fires (the pinned version if
+active, else the newest active one). Exactly one execution per scheduled instant, across
+restarts and servers sharing a store: an instant's execution is started with an idempotency
+key made of the workflow and the instant, and the instant is recorded afterwards, so a crash
+in between starts nothing twice. Instants missed while no server ran are coalesced: the
+latest one runs once (`catch_up: true`, the default) or is skipped.
 """
 
 from __future__ import annotations
@@ -66,11 +66,7 @@ class Scheduler:
         """Fire every instant that is due; return how many executions were started."""
         now = time.time() if now is None else now
         fired = 0
-        seen: set[str] = set()
-        for deployment in await self.engine.deployments():
-            if deployment.name in seen or not deployment.active:
-                continue
-            seen.add(deployment.name)
+        for deployment in await self.engine.current_deployments():
             text = await self.engine.store.get_workflow(deployment.hash)
             locked = LockedWorkflow.from_json(text)
             trigger = locked.document["trigger"]

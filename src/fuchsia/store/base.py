@@ -82,6 +82,7 @@ class Store(Protocol):
     async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool: ...
     async def deployments(self, name: str | None = None) -> list[Deployment]: ...
     async def set_active(self, name: str, version: int, active: bool) -> bool: ...
+    async def set_pinned(self, name: str, version: int | None) -> bool: ...
     async def add_token(
         self, token_id: str, name: str, token_hash: str, scopes: tuple[str, ...]
     ) -> None: ...
@@ -615,7 +616,14 @@ class SqlStore:
             return cur.fetchall()
 
         return [
-            Deployment(name=r[0], version=r[1], hash=r[2], active=bool(r[3]), deployed_at=r[4])
+            Deployment(
+                name=r[0],
+                version=r[1],
+                hash=r[2],
+                active=bool(r[3]),
+                deployed_at=r[4],
+                pinned=bool(r[5]),
+            )
             for r in await self._read(job)
         ]
 
@@ -623,6 +631,22 @@ class SqlStore:
         def job(cur: Cursor) -> bool:
             cur.execute(self.q["set_deployment_active"], (active, name, version))
             return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
+    async def set_pinned(self, name: str, version: int | None) -> bool:
+        """Pin `version` of `name` (unpinning any other), or unpin `name` (None). False if
+        there is no such version."""
+
+        def job(cur: Cursor) -> bool:
+            if version is not None:
+                cur.execute(self.q["select_deployment_hash"], (name, version))
+                if cur.fetchone() is None:
+                    return False
+            cur.execute(self.q["clear_deployment_pin"], (False, name))
+            if version is not None:
+                cur.execute(self.q["set_deployment_pin"], (True, name, version))
+            return True
 
         return await self._write(job)
 

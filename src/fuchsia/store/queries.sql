@@ -153,14 +153,21 @@ SELECT hash FROM deployments WHERE name = ? AND version = ?;
 INSERT INTO deployments (name, version, hash, active, deployed_at) VALUES (?, ?, ?, ?, ?);
 
 -- name: list_deployments
-SELECT name, version, hash, active, deployed_at FROM deployments ORDER BY name, version DESC;
+SELECT name, version, hash, active, deployed_at, pinned FROM deployments
+ORDER BY name, version DESC;
 
 -- name: select_deployments_named
-SELECT name, version, hash, active, deployed_at FROM deployments
+SELECT name, version, hash, active, deployed_at, pinned FROM deployments
 WHERE name = ? ORDER BY version DESC;
 
 -- name: set_deployment_active
 UPDATE deployments SET active = ? WHERE name = ? AND version = ?;
+
+-- name: clear_deployment_pin
+UPDATE deployments SET pinned = ? WHERE name = ?;
+
+-- name: set_deployment_pin
+UPDATE deployments SET pinned = ? WHERE name = ? AND version = ?;
 
 -- name: insert_token
 INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?);
@@ -179,7 +186,7 @@ INSERT INTO trigger_fires (workflow, instant, kind, execution_id, fired_at) VALU
 ON CONFLICT (workflow, instant) DO NOTHING;
 
 -- name: select_last_fire
-SELECT MAX(instant) FROM trigger_fires WHERE workflow = ?;
+SELECT MAX(instant) FROM trigger_fires WHERE workflow = ? AND kind <> 'webhook';
 
 -- name: count_fires
 SELECT COUNT(*) FROM trigger_fires WHERE workflow = ? AND execution_id IS NOT NULL;
@@ -196,8 +203,8 @@ SELECT status, COUNT(*), COALESCE(SUM(finished_at - started_at), 0) FROM attempt
 WHERE finished_at IS NOT NULL GROUP BY status;
 
 -- name: metrics_fires
-SELECT workflow, kind, COUNT(*) FROM trigger_fires WHERE execution_id IS NOT NULL
-GROUP BY workflow, kind;
+SELECT workflow, kind, COUNT(DISTINCT execution_id) FROM trigger_fires
+WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,

@@ -204,6 +204,7 @@ class Deployment:
     hash: str
     active: bool
     deployed_at: float
+    pinned: bool = False  # the version its triggers fire, though newer ones exist
 
 
 @dataclass(frozen=True)
