@@ -265,3 +265,16 @@ def test_executions_page_and_components_are_listed(served: Served) -> None:
         assert len(set(ids)) == len(ids) and ids == sorted(ids, reverse=True)
         assert reader.get("/api/v1/components").json() == []
         assert reader.get("/api/v1/components/nothing@1.0.0").status_code == 404
+
+
+def test_a_workflow_deployed_through_the_api_may_use_a_deployed_child(served: Served) -> None:
+    child = "name: doubler\nnodes:\n  d: {transform: {twice: '{{ n * 2 }}'}}\n"
+    parent = "name: uses-doubler\nnodes:\n  c: {workflow: {name: doubler, inputs: {n: 21}}}\n"
+    missing = "name: uses-nothing\nnodes:\n  c: {workflow: {name: nowhere-to-be-found}}\n"
+    with fuchsia.Client(served.url, token=served.tokens["admin"]) as client:
+        client.deploy(child)
+        assert client.deploy(parent)["name"] == "uses-doubler"
+        execution = client.wait(client.start("uses-doubler")["id"])
+        assert execution["result"] == {"twice": 42}
+        with pytest.raises(fuchsia.FuchsiaError, match="no workflow nowhere-to-be-found among the"):
+            client.deploy(missing)

@@ -153,3 +153,38 @@ def test_sub_workflow_mistakes_are_reported_when_locking(
     with pytest.raises(DefinitionError) as caught:
         load(write(tmp_path, "parent.yaml", parent))
     assert words in str(caught.value)
+
+
+def test_a_child_named_by_name_may_be_a_deployed_workflow(tmp_path: Path) -> None:
+    """Not beside the parent: the deployed workflow of that name (its current version, or
+    the version the node gives) is locked into the parent."""
+    deployed_dir, parent_dir = tmp_path / "deployed", tmp_path / "parent"
+    deployed_dir.mkdir()
+    parent_dir.mkdir()
+    parent = write(
+        parent_dir,
+        "parent.yaml",
+        "name: uses-deployed\nnodes:\n"
+        "  current: {workflow: {name: classify, inputs: {n: 3}}}\n"
+        "  pinned: {workflow: {name: classify, version: 2, inputs: {n: 4}}}\n",
+    )
+
+    async def main() -> Execution:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            with pytest.raises(DefinitionError, match="no workflow classify among the files in"):
+                await engine.lock(parent)
+            await engine.deploy(write(deployed_dir, "child.yaml", CHILD))
+            await engine.deploy(
+                write(deployed_dir, "v3.yaml", CHILD.replace("version: 2", "version: 3"))
+            )
+            locked = await engine.lock(parent)
+            versions = {n: locked.nodes[n].spec["version"] for n in ("current", "pinned")}
+            assert versions == {"current": 3, "pinned": 2}
+            return await engine.run(locked)
+
+    execution = asyncio.run(main())
+    assert execution.status == "completed", execution.error
+    assert execution.result == {
+        "current": {"n": 3, "kind": "odd"},
+        "pinned": {"n": 4, "kind": "even"},
+    }

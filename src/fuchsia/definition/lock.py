@@ -13,6 +13,7 @@ import bisect
 import hashlib
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -94,13 +95,29 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Deployed workflows a sub-workflow may name: (name, version or None for the current one).
+Deployed = Mapping[tuple[str, int | None], LockedWorkflow]
+
+
 def load(
-    path: str | Path, registry: Resolver | None = None, _within: tuple[Path, ...] = ()
+    path: str | Path,
+    registry: Resolver | None = None,
+    _within: tuple[Path, ...] = (),
+    deployed: Deployed | None = None,
 ) -> LockedWorkflow:
     """Read, validate and lock a workflow file (component nodes resolve in `registry`,
-    sub-workflows next to the file)."""
+    sub-workflows next to the file, else among `deployed`)."""
     source = read_file(path)
-    return lock(validate(source), source, registry, _within)
+    return lock(validate(source), source, registry, _within, deployed)
+
+
+def child_names(definition: WorkflowDef) -> list[tuple[str, int | None]]:
+    """The sub-workflows a definition names by name (and version), to look up if deployed."""
+    return [
+        (node.workflow.name, node.workflow.version)
+        for node in definition.nodes.values()
+        if node.workflow is not None and node.workflow.name is not None
+    ]
 
 
 def lock(
@@ -108,6 +125,7 @@ def lock(
     source: Source,
     registry: Resolver | None = None,
     _within: tuple[Path, ...] = (),
+    deployed: Deployed | None = None,
 ) -> LockedWorkflow:
     """Lock a validated definition: resolve its components and sub-workflows.
 
@@ -121,7 +139,7 @@ def lock(
             if spec is not None:
                 resolved[node_id] = spec
         elif node.kind == "workflow":
-            spec, found = _child_spec(node_id, node, source, registry, _within)
+            spec, found = _child_spec(node_id, node, source, registry, _within, deployed)
             problems.extend(found)
             if spec is not None:
                 resolved[node_id] = spec
@@ -281,10 +299,16 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
 
 
 def _child_spec(
-    node_id: str, node: Node, source: Source, registry: Resolver | None, within: tuple[Path, ...]
+    node_id: str,
+    node: Node,
+    source: Source,
+    registry: Resolver | None,
+    within: tuple[Path, ...],
+    deployed: Deployed | None,
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Lock the sub-workflow a `workflow` node names: by `path` (relative to this file), or by
-    `name` (and `version`) among the workflow files beside it."""
+    `name` (and `version`) among the workflow files beside it, else among the deployed
+    workflows (its current version when no version is given)."""
     sub = node.workflow
     assert sub is not None
     at: Loc = ("nodes", node_id, "workflow")
@@ -299,12 +323,17 @@ def _child_spec(
                 )
             ]
     elif sub.name is not None:
-        found = _find_workflow(here.parent, sub.name, sub.version)
+        beside = Path(source.file).is_file()  # a workflow sent to the server has no folder
+        found = _find_workflow(here.parent, sub.name, sub.version) if beside else None
         if found is None:
+            child = (deployed or {}).get((sub.name, sub.version))
+            if child is not None:
+                return _embedded(child, sub.inputs), []
             wanted = sub.name + (f" version {sub.version}" if sub.version else "")
+            where = f"the files in {here.parent} or " if beside else ""
             return None, [
                 source.problem(
-                    at, f"node {node_id!r}: no workflow {wanted} among the files in {here.parent}"
+                    at, f"node {node_id!r}: no workflow {wanted} among {where}the deployed ones"
                 )
             ]
         path = found
@@ -316,7 +345,7 @@ def _child_spec(
         chain = " -> ".join(p.name for p in (*within, here, path))
         return None, [source.problem(at, f"node {node_id!r}: sub-workflows form a cycle: {chain}")]
     try:
-        child = load(path, registry, (*within, here))
+        child = load(path, registry, (*within, here), deployed)
     except DefinitionError as exc:
         first = exc.problems[0] if exc.problems else None
         more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
@@ -331,13 +360,17 @@ def _child_spec(
                 f"{child.version}, not {sub.version}",
             )
         ]
+    return _embedded(child, sub.inputs), []
+
+
+def _embedded(child: LockedWorkflow, inputs: Any) -> dict[str, Any]:
     return {
         "name": child.name,
         "version": child.version,
         "hash": child.hash,
         "document": child.document,
-        "inputs": sub.inputs,
-    }, []
+        "inputs": inputs,
+    }
 
 
 def _find_workflow(directory: Path, name: str, version: int | None) -> Path | None:

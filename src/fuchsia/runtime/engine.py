@@ -21,7 +21,9 @@ import httpx
 
 from fuchsia import payload as payloads
 from fuchsia.components.registry import Registry
-from fuchsia.definition.lock import LockedWorkflow, load
+from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
+from fuchsia.definition.source import Source, read_file
+from fuchsia.definition.validate import validate
 from fuchsia.errors import FuchsiaError, PayloadError
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
@@ -180,8 +182,24 @@ class Engine:
         return self._components
 
     def load(self, path: str | Path) -> LockedWorkflow:
-        """Validate and lock a workflow file against this engine's component registry."""
+        """Validate and lock a workflow file against this engine's component registry
+        (sub-workflows named by name come from the files beside it)."""
         return load(path, self.registry)
+
+    async def lock(self, workflow: str | Path | Source) -> LockedWorkflow:
+        """Validate and lock a workflow file (or parsed source) against this engine's
+        component registry; a sub-workflow named by name that is not beside it is taken from
+        the deployed workflows (its current version unless the node gives one)."""
+        source = workflow if isinstance(workflow, Source) else read_file(workflow)
+        definition = validate(source)
+        deployed: dict[tuple[str, int | None], LockedWorkflow] = {}
+        for name, version in child_names(definition):
+            ref = name if version is None else f"{name}@{version}"
+            with contextlib.suppress(FuchsiaError):
+                deployment = await self.deployment(ref)
+                text = await self.store.get_workflow(deployment.hash)
+                deployed[(name, version)] = LockedWorkflow.from_json(text)
+        return lock(definition, source, self.registry, deployed=deployed)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(execution_id, events)` after every commit this engine makes."""
@@ -205,7 +223,7 @@ class Engine:
         execution's id is returned. `detached=True` only records the execution, unowned, for
         another process (`fuchsia runs resume ID`) to drive.
         """
-        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
+        locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
         execution_id = new_id()
@@ -252,7 +270,7 @@ class Engine:
         """Run one node of a workflow in isolation, for debugging: `upstream` is its input
         data (the payload for a node without `after`, a map by node id for a join). Component
         kv and artifacts go to a scratch execution id; no execution is recorded."""
-        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
+        locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         if node_id not in locked.nodes:
             close = difflib.get_close_matches(node_id, list(locked.nodes), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -342,7 +360,7 @@ class Engine:
     async def deploy(self, workflow: WorkflowRef) -> tuple[Deployment, bool]:
         """Lock a workflow and store it under its name and version (True if newly deployed).
         Versions live side by side; a deployed version never changes."""
-        locked = workflow if isinstance(workflow, LockedWorkflow) else self.load(workflow)
+        locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         created = await self.store.deploy(
             locked.name, locked.version, locked.hash, locked.to_json()
         )

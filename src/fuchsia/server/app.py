@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from fuchsia import payload as payloads
 from fuchsia.components.manifest import manifest_document
 from fuchsia.components.registry import summary as summary_of_component
-from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
+from fuchsia.definition import LockedWorkflow, parse_text
 from fuchsia.errors import (
     DefinitionError,
     ExecutionNotFound,
@@ -156,8 +156,7 @@ async def show_workflow(request: Request, ref: str) -> dict[str, Any]:
 async def deploy(request: Request, body: DeployRequest) -> dict[str, Any]:
     engine = engine_of(request)
     try:
-        source = parse_text(body.source, "<request>")
-        locked = lock(validate(source), source, engine.registry)
+        locked = await engine.lock(parse_text(body.source, "<request>"))
     except DefinitionError as exc:
         raise HTTPException(422, [str(p) for p in exc.problems]) from None
     deployment, created = await engine.deploy(locked)
