@@ -156,6 +156,11 @@ class Client:
     def pause(self, execution_id: str) -> dict[str, Any]:
         return self._act(execution_id, "pause")
 
+    def resume_interrupted(self) -> list[dict[str, Any]]:
+        """Have the server take over every execution whose process died; those executions."""
+        result: list[dict[str, Any]] = self._call("POST", "/api/v1/executions/resume")
+        return result
+
     def resume(self, execution_id: str) -> dict[str, Any]:
         return self._act(execution_id, "resume")
 

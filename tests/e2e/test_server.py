@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 import fuchsia
+from fuchsia import Engine
 from fuchsia.server.app import PUBLIC, WEBHOOKS, router
 from support.server import Served, wait_for
 
@@ -227,6 +229,19 @@ def test_the_cli_talks_to_a_remote_server(served: Served, tmp_path: Path) -> Non
     assert "remote" in cli("workflows", "list").stdout
     assert json.loads(cli("component", "list").stdout) == []
     assert json.loads(cli("workflows", "show", "remote").stdout)["workflow"]["name"] == "remote"
+    assert "nothing to resume" in cli("runs", "resume").stdout  # the server drives its own
+
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text("name: orphan\nnodes:\n  a: {transform: {left: behind}}\n")
+
+    async def leave_behind() -> str:  # recorded, owned by no one: as if its process died
+        async with await Engine.open(served.db) as engine:
+            return await engine.start(str(orphan), detached=True)
+
+    orphan_id = asyncio.run(leave_behind())
+    resumed = cli("runs", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["id"] for r in json.loads(resumed.stdout)] == [orphan_id]
     denied = subprocess.run(
         [
             sys.executable,

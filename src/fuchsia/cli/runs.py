@@ -103,7 +103,13 @@ def resume_command(
     not run again)."""
     if (client := remote.client()) is not None:
         with client:
-            remote.show([client.resume(i) for i in execution_ids or []], json_output)
+            if execution_ids:
+                records = [client.resume(i) for i in execution_ids]
+            else:
+                records = client.resume_interrupted()
+        if not records and not json_output:
+            out.print("nothing to resume", markup=False)
+        remote.show(records, json_output)
         return
 
     async def work(engine: Engine) -> list[Execution]:

@@ -248,6 +248,14 @@ async def pause(request: Request, execution_id: str) -> dict[str, Any]:
     return (await _refusable(engine_of(request).pause(execution_id))).to_dict()
 
 
+@router.post("/api/v1/executions/resume", dependencies=[scope("run")])
+async def resume_interrupted(request: Request) -> list[dict[str, Any]]:
+    """Take over every open execution whose process died (the server also does this when it
+    starts); the executions taken over."""
+    engine = engine_of(request)
+    return [(await engine.get(i)).to_dict() for i in await engine.resume(wait=False)]
+
+
 @router.post("/api/v1/executions/{execution_id}/resume", dependencies=[scope("run")])
 async def resume(request: Request, execution_id: str) -> dict[str, Any]:
     engine = engine_of(request)
