@@ -135,3 +135,36 @@ def test_lock_prints_the_canonical_document_and_hash(cli: Any) -> None:
     assert first == second
     assert first["hash"].startswith("sha256:")
     assert first["workflow"]["name"] == "hello"
+
+
+def test_run_off_a_terminal_prints_a_line_per_state_change(cli: Any, tmp_path: Path) -> None:
+    flow = tmp_path / "two.yaml"
+    flow.write_text(
+        "name: two\nnodes:\n  a: {transform: {x: 1}}\n  b: {after: a, transform: {y: 2}}\n"
+    )
+    done = cli("run", str(flow))  # stdout is a pipe: no live view, plain lines
+    assert done.returncode == 0, done.stderr
+    changes = [line.split(" ", 1)[1] for line in done.stdout.splitlines()[:6]]
+    assert changes == [
+        "execution running",
+        "a running (attempt 1)",
+        "a succeeded",
+        "b running (attempt 1)",
+        "b succeeded",
+        "execution completed",
+    ]
+    assert "\x1b[" not in done.stdout  # no terminal control codes in a pipe
+    assert "two v1  completed" in done.stdout
+
+
+def test_fuchsia_run_is_a_synchronous_one_call_api(tmp_path: Path) -> None:
+    import fuchsia
+
+    execution = fuchsia.run(EXAMPLE, {"name": "Bo"}, db=str(tmp_path / "f.db"))
+    assert execution.status == "completed"
+    assert execution.result["for"] == "Bo"
+    again = fuchsia.run(EXAMPLE, {"name": "Bo"}, db=str(tmp_path / "f.db"), idempotency_key="k")
+    assert (
+        fuchsia.run(EXAMPLE, {"name": "Cy"}, db=str(tmp_path / "f.db"), idempotency_key="k").id
+        == again.id
+    )
