@@ -186,3 +186,23 @@ nodes:
         ["small"],
     ]
     assert execution.node("big").output == {"seen": 3}  # the items' data, one per item
+
+
+def test_rules_see_the_execution(tmp_path: Path) -> None:
+    text = """
+name: self-aware
+nodes:
+  start: {transform: {x: 1}}
+  route:
+    after: start
+    branch:
+      - when: "execution.workflow == 'self-aware' && size(execution.id) > 10"
+        then: known
+    default: unknown
+  known: {after: route, transform: {ok: true}}
+  unknown: {after: route, transform: {ok: false}}
+"""
+    execution = run(tmp_path, text, {})
+    assert execution.status == "completed", execution.error
+    assert statuses(execution)["known"] == "succeeded"
+    assert statuses(execution)["unknown"] == "skipped"

@@ -10,6 +10,7 @@ import pytest
 
 from fuchsia import Engine, Execution, PayloadError
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
+from support.httpserver import LoopbackServer
 
 
 def locked(text: str) -> LockedWorkflow:
@@ -277,6 +278,25 @@ nodes:
     execution = run(db, wf)
     assert execution.status == "timed_out"
     assert execution.node("a").status == "cancelled"
+
+
+def test_execution_timeout_cancels_a_running_node_and_starts_nothing_after(db: str) -> None:
+    with LoopbackServer() as server:
+        wf = locked(f"""
+name: slow-call
+timeout: 300ms
+nodes:
+  call: {{http: {{url: "{server.url("/slow?seconds=10")}", timeout: 30s}}}}
+  after_call: {{after: call, transform: {{x: 1}}}}
+""")
+        execution = run(db, wf)
+    assert execution.status == "timed_out"
+    assert execution.error is not None and "timeout of 0.3s" in execution.error["message"]
+    # it was running when time ran out: stopped, and recorded as stopped by the timeout
+    assert execution.node("call").status == "timed_out"
+    assert execution.node("call").attempts[0].status == "timed_out"
+    assert execution.node("after_call").status in ("pending", "skipped", "cancelled")
+    assert execution.node("after_call").attempts == []
 
 
 def test_events_record_every_transition_in_order(db: str) -> None:
