@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import DefinitionError, Execution
+from fuchsia import DefinitionError, Engine, Execution
 from fuchsia.definition import parse_text, validate
 from support.flows import run_text
 
@@ -66,3 +67,34 @@ nodes:
     )
     assert "on_success names unknown node 'ghost'" in messages
     assert "node 'head' runs on_failure, so no node can run `after` it" in messages
+
+
+def test_a_hook_may_be_a_sub_workflow(tmp_path: Path) -> None:
+    (tmp_path / "report.yaml").write_text(
+        "name: report\nnodes:\n  write: {transform: {line: '{{ outcome }}: {{ reason }}'}}\n"
+    )
+    parent = tmp_path / "guarded.yaml"
+    parent.write_text("""
+name: guarded
+on_failure: report
+nodes:
+  risky: {transform: {ratio: "{{ 1 / x }}"}}
+  report:
+    workflow:
+      path: report.yaml
+      inputs: {outcome: "{{ status }}", reason: "{{ error.message }}"}
+""")
+
+    async def main() -> tuple[Execution, list[Execution]]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            execution = await engine.run(parent, {"x": 0})
+            children = [r for r in await engine.list() if r.parent_id == execution.id]
+            return execution, [await engine.get(c.id) for c in children]
+
+    execution, children = asyncio.run(main())
+    assert execution.status == "failed"  # the hook does not change the outcome
+    [child] = children
+    assert child.workflow == "report" and child.status == "completed"
+    assert execution.node("report").output == child.result
+    assert str(child.result["line"]).startswith("failed: ")
+    assert "division by zero" in child.result["line"]
