@@ -21,6 +21,7 @@ def test_public_api_is_pinned() -> None:
         "PayloadError",
         "Problem",
         "StoreError",
+        "WorkflowNotFound",
         "__version__",
         "load",
         "run",

@@ -13,6 +13,7 @@ from fuchsia.errors import (
     PayloadError,
     Problem,
     StoreError,
+    WorkflowNotFound,
 )
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.sync import run
@@ -37,6 +38,7 @@ __all__ = [
     "PayloadError",
     "Problem",
     "StoreError",
+    "WorkflowNotFound",
     "__version__",
     "load",
     "run",

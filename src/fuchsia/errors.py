@@ -5,6 +5,7 @@ FuchsiaError
 ├── DefinitionError          a workflow file is unusable (carries every Problem found)
 ├── PayloadError             a trigger payload is not acceptable JSON
 ├── ExecutionNotFound        no execution has that id
+├── WorkflowNotFound         no deployed workflow has that name (and version)
 ├── NodeError                a node attempt failed (carries execution_id, node_id)
 │   ├── InputError           a template did not render or its result is unusable
 │   ├── HttpError            an http node's request failed or got an unexpected status
@@ -67,6 +68,10 @@ class ExecutionNotFound(FuchsiaError):
     def __init__(self, execution_id: str) -> None:
         self.execution_id = execution_id
         super().__init__(f"no execution with id {execution_id!r}")
+
+
+class WorkflowNotFound(FuchsiaError):
+    """No deployed workflow matches the given `name` or `name@version`."""
 
 
 class StoreError(FuchsiaError):

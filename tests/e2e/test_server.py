@@ -78,10 +78,10 @@ def test_deploy_start_signal_and_inspect_over_http(served: Served) -> None:
         assert changed.status_code == 409
         invalid = admin.post("/api/v1/workflows", json={"source": "name: x\nnodes: {a: {}}\n"})
         assert invalid.status_code == 422
-        assert "<request>:2" in invalid.json()["detail"][0]
+        assert "<request>:2" in invalid.json()["error"][0]
 
         bad = runner.post("/api/v1/executions", json={"workflow": "approve", "payload": {}})
-        assert bad.status_code == 422 and "amount" in bad.json()["detail"]
+        assert bad.status_code == 422 and "amount" in bad.json()["error"]
         started = runner.post(
             "/api/v1/executions",
             headers={"Idempotency-Key": "order-1"},

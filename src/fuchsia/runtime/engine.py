@@ -24,7 +24,7 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import FuchsiaError, PayloadError
+from fuchsia.errors import FuchsiaError, PayloadError, WorkflowNotFound
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.owner import current_identity, is_dead
@@ -389,7 +389,7 @@ class Engine:
             match = [d for d in [_current(found)] if d is not None]
         if not match:
             versions = ", ".join(f"{d.version}{'' if d.active else ' (disabled)'}" for d in found)
-            raise FuchsiaError(
+            raise WorkflowNotFound(
                 f"no deployed workflow {ref!r}"
                 + (f"; {name} has versions {versions}" if found else "")
             )

@@ -2,8 +2,9 @@
 
 Every route but `/healthz` and the documentation requires a bearer token whose scope covers
 it, unless the server was started with `--no-auth`. Errors are JSON `{"error": message}` with
-400 for bad input, 401 without a valid token, 403 without the scope, 404 for unknown ids,
-409 for requests the execution's state refuses.
+400 for bad input, 401 without a valid token, 403 without the scope, 404 for an unknown
+execution, workflow or component, 409 for requests the execution's state refuses, 422 for a
+body of the wrong shape.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fuchsia import payload as payloads
 from fuchsia.components.manifest import manifest_document
@@ -30,6 +33,7 @@ from fuchsia.errors import (
     PayloadError,
     RegistryError,
     StoreError,
+    WorkflowNotFound,
 )
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import summary
@@ -37,6 +41,7 @@ from fuchsia.server import metrics
 from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.schedule import Scheduler
 from fuchsia.server.signatures import SignatureError, verify
+from fuchsia.store.records import FINAL_STATUSES
 
 T = TypeVar("T")
 PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -88,15 +93,30 @@ def create_app(
     app = FastAPI(title="Fuchsia", version="0.1.0", lifespan=lifespan)
     app.state.auth = auth
     app.add_exception_handler(FuchsiaError, _on_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_invalid_request)  # type: ignore[arg-type]
     app.include_router(router)
     return app
 
 
 async def _on_error(request: Request, exc: FuchsiaError) -> JSONResponse:
-    status = 404 if isinstance(exc, ExecutionNotFound | RegistryError) else 400
+    missing = ExecutionNotFound | WorkflowNotFound | RegistryError
+    status = 404 if isinstance(exc, missing) else 400
     if isinstance(exc, StoreError) and "already deployed" in str(exc):
         status = 409
     return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+async def _on_invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A body or parameter of the wrong shape: 422 naming each field."""
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    ]
+    return JSONResponse({"error": problems}, 422)
 
 
 def scope(name: str) -> Any:
@@ -107,7 +127,8 @@ def scope(name: str) -> Any:
     ) -> None:
         if not request.app.state.auth:
             return
-        token = (authorization or "").removeprefix("Bearer ").strip()
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        token = credentials.strip() if scheme.lower() == "bearer" else ""
         store = request.app.state.engine.store
         record = await store.token_by_hash(hash_token(token)) if token else None
         if record is None or record.revoked_at is not None:
@@ -259,9 +280,13 @@ async def resume_interrupted(request: Request) -> list[dict[str, Any]]:
 @router.post("/api/v1/executions/{execution_id}/resume", dependencies=[scope("run")])
 async def resume(request: Request, execution_id: str) -> dict[str, Any]:
     engine = engine_of(request)
-    full = (await engine.get(execution_id)).id
-    await engine.resume([full], wait=False)
-    return (await engine.get(full)).to_dict()
+    execution = await engine.get(execution_id)
+    if execution.status in FINAL_STATUSES:
+        raise HTTPException(
+            409, f"execution {execution.id} is {execution.status}: nothing to resume"
+        )
+    await engine.resume([execution.id], wait=False)
+    return (await engine.get(execution.id)).to_dict()
 
 
 @router.post("/api/v1/executions/{execution_id}/signal", dependencies=[scope("run")])
