@@ -158,7 +158,8 @@ def _on_epoch(_context: Any, key: int | None, delta: Any, kind: Any) -> int:
 
 @_Finalizer  # type: ignore[untyped-decorator]
 def _forget_epoch_check(key: int | None) -> None:  # the store was dropped
-    _epoch_checks.pop(key or 0, None)
+    if _epoch_checks is not None:  # None once the interpreter is shutting down
+        _epoch_checks.pop(key or 0, None)
 
 
 def get_func(instance: Instance, store: Store, index: ExportIndex) -> Func | None:
@@ -301,7 +302,8 @@ def _trampoline(
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
 def _forget(key: int | None) -> None:
-    _host_functions.pop(key or 0, None)
+    if _host_functions is not None:  # None once the interpreter is shutting down
+        _host_functions.pop(key or 0, None)
 
 
 # -- planning conversions ----------------------------------------------------------------
