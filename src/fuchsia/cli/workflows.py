@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ from fuchsia.cli.run import exit_code, read_payload
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import FuchsiaError
 from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import Execution, iso
+from fuchsia.runtime.views import Execution, deployment_view, iso
 from fuchsia.store.records import Deployment
 
 app = typer.Typer(help="Deployed workflows.", no_args_is_help=True)
@@ -31,17 +31,6 @@ RefArg = Annotated[
 
 def register(root: typer.Typer) -> None:
     root.command("deploy")(deploy_command)
-
-
-def _record(deployment: Deployment) -> dict[str, Any]:
-    return {
-        "name": deployment.name,
-        "version": deployment.version,
-        "hash": deployment.hash,
-        "active": deployment.active,
-        "pinned": deployment.pinned,
-        "deployed_at": iso(deployment.deployed_at),
-    }
 
 
 def deploy_command(
@@ -66,7 +55,7 @@ def deploy_command(
         return
     deployment, created = with_engine(db, lambda e: e.deploy(file))
     if json_output:
-        print_json({**_record(deployment), "created": created})
+        print_json({**deployment_view(deployment), "created": created})
         return
     verb = "deployed" if created else "already deployed"
     out.print(f"{verb} {deployment.name}@{deployment.version} {deployment.hash}", markup=False)
@@ -81,7 +70,7 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
         return
     deployments = with_engine(db, lambda e: e.deployments())
     if json_output:
-        print_json([_record(d) for d in deployments])
+        print_json([deployment_view(d) for d in deployments])
         return
     table = Table(show_edge=False)
     for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
@@ -114,7 +103,7 @@ def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = No
     deployment, locked = with_engine(db, work)
     document = locked.document
     if json_output:
-        print_json({**_record(deployment), "workflow": document})
+        print_json({**deployment_view(deployment), "workflow": document})
         return
     state = "active" if deployment.active else "disabled"
     state += ", pinned" if deployment.pinned else ""
@@ -158,7 +147,7 @@ def _pinning(ref: str, pin: bool, db: str | None) -> None:
             record = client.pin(ref) if pin else client.unpin(ref)
     else:
         deployment = with_engine(db, lambda e: e.pin(ref) if pin else e.unpin(ref))
-        record = _record(deployment)
+        record = deployment_view(deployment)
     verb = "pinned" if pin else f"unpinned {record['name']}: triggers fire"
     out.print(f"{verb} {record['name']}@{record['version']}", markup=False)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import wasmtime
 from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
-from wasmtime import _ffi as ffi  # the epoch-deadline callback is not wrapped by wasmtime-py
+from wasmtime import _ffi as ffi  # pooling-allocator settings are not wrapped by wasmtime-py
 from wasmtime.component import Component, ExportIndex, Func, Linker, Record, Variant
 
 from fuchsia.components import abi, imports

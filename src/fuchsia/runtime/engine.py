@@ -417,9 +417,10 @@ class Engine:
 
     async def unpin(self, name: str) -> Deployment:
         """Let `name`'s triggers fire its newest active version again; that version."""
+        name = name.partition("@")[0]
         await self.deployment(name)  # a clear error for an unknown workflow
-        await self.store.set_pinned(name.partition("@")[0], None)
-        return await self.deployment(name.partition("@")[0])
+        await self.store.set_pinned(name, None)
+        return await self.deployment(name)
 
     async def start_deployed(
         self, ref: str, payload: Any = None, *, idempotency_key: str | None = None

@@ -7,13 +7,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fuchsia.definition.lock import LockedWorkflow
-from fuchsia.store.records import ExecutionRecord, NodeRecord
+from fuchsia.store.records import Deployment, ExecutionRecord, NodeRecord
 
 
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def deployment_view(deployment: Deployment) -> dict[str, Any]:
+    """A deployed version as the CLI's `--json` and the HTTP API show it."""
+    return {
+        "name": deployment.name,
+        "version": deployment.version,
+        "hash": deployment.hash,
+        "active": deployment.active,
+        "pinned": deployment.pinned,
+        "deployed_at": iso(deployment.deployed_at),
+    }
 
 
 @dataclass(frozen=True)

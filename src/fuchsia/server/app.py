@@ -36,7 +36,7 @@ from fuchsia.errors import (
     WorkflowNotFound,
 )
 from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import summary
+from fuchsia.runtime.views import deployment_view, summary
 from fuchsia.server import metrics
 from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.schedule import Scheduler
@@ -162,7 +162,7 @@ async def prometheus(request: Request) -> str:
 
 @router.get("/api/v1/workflows", dependencies=[scope("read")])
 async def list_workflows(request: Request) -> list[dict[str, Any]]:
-    return [_deployment(d) for d in await engine_of(request).deployments()]
+    return [deployment_view(d) for d in await engine_of(request).deployments()]
 
 
 @router.get("/api/v1/workflows/{ref}", dependencies=[scope("read")])
@@ -170,7 +170,7 @@ async def show_workflow(request: Request, ref: str) -> dict[str, Any]:
     engine = engine_of(request)
     deployment = await engine.deployment(ref)
     document = await engine.store.get_workflow(deployment.hash)
-    return {**_deployment(deployment), "workflow": payloads.parse(document, source="workflow")}
+    return {**deployment_view(deployment), "workflow": payloads.parse(document, source="workflow")}
 
 
 @router.post("/api/v1/workflows", status_code=201, dependencies=[scope("admin")])
@@ -181,27 +181,27 @@ async def deploy(request: Request, body: DeployRequest) -> dict[str, Any]:
     except DefinitionError as exc:
         raise HTTPException(422, [str(p) for p in exc.problems]) from None
     deployment, created = await engine.deploy(locked)
-    return {**_deployment(deployment), "created": created}
+    return {**deployment_view(deployment), "created": created}
 
 
 @router.post("/api/v1/workflows/{ref}/disable", dependencies=[scope("admin")])
 async def disable(request: Request, ref: str) -> dict[str, Any]:
-    return _deployment(await engine_of(request).set_active(ref, False))
+    return deployment_view(await engine_of(request).set_active(ref, False))
 
 
 @router.post("/api/v1/workflows/{ref}/enable", dependencies=[scope("admin")])
 async def enable(request: Request, ref: str) -> dict[str, Any]:
-    return _deployment(await engine_of(request).set_active(ref, True))
+    return deployment_view(await engine_of(request).set_active(ref, True))
 
 
 @router.post("/api/v1/workflows/{ref}/pin", dependencies=[scope("admin")])
 async def pin(request: Request, ref: str) -> dict[str, Any]:
-    return _deployment(await engine_of(request).pin(ref))
+    return deployment_view(await engine_of(request).pin(ref))
 
 
 @router.post("/api/v1/workflows/{name}/unpin", dependencies=[scope("admin")])
 async def unpin(request: Request, name: str) -> dict[str, Any]:
-    return _deployment(await engine_of(request).unpin(name))
+    return deployment_view(await engine_of(request).unpin(name))
 
 
 @router.post("/api/v1/executions", status_code=201, dependencies=[scope("run")])
@@ -314,16 +314,6 @@ async def _refusable(work: Awaitable[T]) -> T:
         raise
     except FuchsiaError as exc:
         raise HTTPException(409, str(exc)) from None
-
-
-def _deployment(deployment: Any) -> dict[str, Any]:
-    return {
-        "name": deployment.name,
-        "version": deployment.version,
-        "hash": deployment.hash,
-        "active": deployment.active,
-        "pinned": deployment.pinned,
-    }
 
 
 async def webhook(request: Request, path: str) -> JSONResponse:

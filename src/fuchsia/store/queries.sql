@@ -188,9 +188,6 @@ ON CONFLICT (workflow, instant) DO NOTHING;
 -- name: select_last_fire
 SELECT MAX(instant) FROM trigger_fires WHERE workflow = ? AND kind <> 'webhook';
 
--- name: count_fires
-SELECT COUNT(*) FROM trigger_fires WHERE workflow = ? AND execution_id IS NOT NULL;
-
 -- name: metrics_executions
 SELECT status, COUNT(*) FROM executions GROUP BY status;
 
