@@ -141,7 +141,8 @@ class Driver:
         self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
         self.held: list[str] = []  # ready, but not started while paused or draining
         self.draining = False  # the engine is shutting down: start nothing new
-        self.handling = False  # between taking finished attempts and committing them
+        # between beginning or taking finished attempts and launching what that committed
+        self.busy = False
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
             n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
@@ -160,7 +161,11 @@ class Driver:
         """Drive the execution to a final status and return it. Cancelling the task stops
         driving without writing anything: the execution stays resumable."""
         try:
-            status = await self._begin()
+            self.busy = True
+            try:
+                status = await self._begin()
+            finally:
+                self.busy = False
             while status is None:
                 item = await self._next()
                 if item is None:
@@ -172,11 +177,11 @@ class Driver:
                         },
                     )
                     continue  # failure hooks may still run
-                self.handling = True
+                self.busy = True
                 try:
                     status = await self._handle([item, *self._drain()])
                 finally:
-                    self.handling = False
+                    self.busy = False
             return status
         finally:
             for task in [*self.tasks.values(), *self.timers.values()]:
@@ -195,8 +200,9 @@ class Driver:
 
     @property
     def settling(self) -> bool:
-        """Whether an attempt is still running or its outcome is not yet committed."""
-        return bool(self.tasks) or self.handling or not self.inbox.empty()
+        """Whether an attempt is running, is about to be launched (its start is committed
+        but the task not yet created), or finished without its outcome committed yet."""
+        return bool(self.tasks) or self.busy or not self.inbox.empty()
 
     def request(self, kind: str) -> None:
         """Deliver a control request (`cancel`) to the running loop."""
