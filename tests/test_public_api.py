@@ -5,6 +5,7 @@ import fuchsia
 
 def test_public_api_is_pinned() -> None:
     assert sorted(fuchsia.__all__) == [
+        "ArtifactNotFound",
         "Attempt",
         "Client",
         "DefinitionError",

@@ -3,6 +3,7 @@
 from fuchsia.client import Client
 from fuchsia.definition.lock import LockedWorkflow, load
 from fuchsia.errors import (
+    ArtifactNotFound,
     DefinitionError,
     ExecutionNotFound,
     FuchsiaError,
@@ -22,6 +23,7 @@ from fuchsia.runtime.views import Attempt, Execution, NodeRun
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArtifactNotFound",
     "Attempt",
     "Client",
     "DefinitionError",

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from fuchsia.errors import ExecutionNotFound, FuchsiaError
+from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError
 
 FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", "timed_out"})
 
@@ -44,17 +44,22 @@ class Client:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise FuchsiaError(f"cannot reach the Fuchsia server: {exc}") from None
         if response.status_code < 400:
-            return response.json()
+            return response
         try:
             body = response.json()
             message = body.get("error") or body.get("detail") or response.text
         except ValueError:
             message = response.text
+        if response.status_code == 404 and str(message).startswith("no artifact"):
+            raise ArtifactNotFound(path.rsplit("/", 1)[1])
         if response.status_code == 404 and "/executions/" in path:
             raise ExecutionNotFound(path.split("/executions/")[1].split("/")[0])
         raise FuchsiaError(f"{method} {path}: {response.status_code}: {message}")
@@ -124,6 +129,22 @@ class Client:
     def get(self, execution_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/api/v1/executions/{execution_id}")
         return result
+
+    def result(self, execution_id: str) -> Any:
+        """The execution's result, also when the server stored it as an artifact."""
+        return self._call("GET", f"/api/v1/executions/{execution_id}/result")
+
+    def artifacts(self, execution_id: str) -> list[dict[str, Any]]:
+        """The execution's artifacts: id, name, content_type, size, hash."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/api/v1/executions/{execution_id}/artifacts"
+        )
+        return result
+
+    def artifact(self, execution_id: str, artifact_id: str) -> bytes:
+        """One artifact's content."""
+        path = f"/api/v1/executions/{execution_id}/artifacts/{artifact_id}"
+        return self._request("GET", path).content
 
     def events(self, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call(

@@ -70,6 +70,14 @@ class ExecutionNotFound(FuchsiaError):
         super().__init__(f"no execution with id {execution_id!r}")
 
 
+class ArtifactNotFound(FuchsiaError):
+    """No artifact with the given id exists (in the given execution)."""
+
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+        super().__init__(f"no artifact with id {artifact_id!r}")
+
+
 class WorkflowNotFound(FuchsiaError):
     """No deployed workflow matches the given `name` or `name@version`."""
 

@@ -293,3 +293,48 @@ def test_a_workflow_deployed_through_the_api_may_use_a_deployed_child(served: Se
         assert execution["result"] == {"twice": 42}
         with pytest.raises(fuchsia.FuchsiaError, match="no workflow nowhere-to-be-found among the"):
             client.deploy(missing)
+
+
+def test_large_results_and_artifacts_over_http(served: Served, tmp_path: Path) -> None:
+    rows = 60_000  # ~350 KB of JSON: above the server's default inline limit of 256 KiB
+    flow = (
+        "name: big-result\nnodes:\n"
+        f'  make: {{transform: {{rows: "{{{{ range({rows}) | list }}}}"}}}}\n'
+    )
+    with fuchsia.Client(served.url, token=served.tokens["admin"]) as client:
+        client.deploy(flow)
+        done = client.wait(client.start("big-result")["id"], timeout=30)
+        assert done["status"] == "completed" and done["result"] is None
+        ref = done["result_artifact"]
+        assert ref["name"] == "result.json" and ref["size"] > 256 * 1024
+        assert done["nodes"][0]["output_artifact"]["content_type"] == "application/json"
+        assert client.result(done["id"]) == {"rows": list(range(rows))}
+        listed = client.artifacts(done["id"])
+        assert ref in listed
+        assert json.loads(client.artifact(done["id"], ref["id"])) == {"rows": list(range(rows))}
+        with pytest.raises(fuchsia.ArtifactNotFound):
+            client.artifact(done["id"], "nope")
+        with pytest.raises(fuchsia.ExecutionNotFound):
+            client.artifacts("nope")
+    with served.client("read") as reader:
+        response = reader.get(f"/api/v1/executions/{done['id']}/artifacts/{ref['id']}")
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["etag"] == f'"{ref["hash"]}"'
+        assert "result.json" in response.headers["content-disposition"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env.update(FUCHSIA_HOME=str(tmp_path / "unused"), FUCHSIA_TOKEN=served.tokens["read"])
+    remote = [sys.executable, "-m", "fuchsia", "--server", served.url, "runs"]
+    shown = subprocess.run(
+        [*remote, "show", done["id"]], env=env, capture_output=True, text=True, check=False
+    )
+    assert f"stored as artifact {ref['id']}" in shown.stdout
+    saved = tmp_path / "out.json"
+    fetched = subprocess.run(
+        [*remote, "artifact", done["id"], ref["id"], "-o", str(saved)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(saved.read_text()) == {"rows": list(range(rows))}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fuchsia.errors import ExecutionNotFound, StoreError
+from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, StoreError
 from fuchsia.store import OwnershipLost, SqlStore, open_store
 from fuchsia.store.base import migrations
 from fuchsia.store.records import (
@@ -675,6 +676,72 @@ def test_artifacts_round_trip_and_identical_blobs_are_stored_once(store_url: str
     assert other_listed == [small]
     assert blob == data and small_blob == b"hi"
     assert query(store_url, "SELECT count(*) FROM blobs") == [(2,)]
+
+
+def test_values_above_the_inline_limit_are_stored_as_artifacts_and_load_back(
+    store_url: str,
+) -> None:
+    big = {"rows": [{"n": i, "text": "é" * 40} for i in range(200)]}  # ~17 KB of JSON
+    small = {"n": 1}
+
+    async def body(store: SqlStore) -> Any:
+        store.inline_limit = 4096
+        record, _ = await store.create_execution(new_execution())
+        t = Transition(record.id, OWNER)
+        t.nodes.append(NodeWrite("fetch", SUCCEEDED, 1))
+        t.attempts.append(AttemptWrite("fetch", 1, SUCCEEDED, inputs=small, output=big))
+        t.nodes.append(NodeWrite("copy", SUCCEEDED, 1))
+        t.attempts.append(AttemptWrite("copy", 1, SUCCEEDED, inputs=big, output=small))
+        t.execution = ExecutionUpdate(status=COMPLETED, result=big, has_result=True)
+        await store.apply(t)
+        # the finish of an attempt started with spilled inputs keeps them
+        t = Transition(record.id, OWNER)
+        t.attempts.append(AttemptWrite("copy", 2, RUNNING, inputs=big))
+        await store.apply(t)
+        t = Transition(record.id, OWNER)
+        t.attempts.append(AttemptWrite("copy", 2, SUCCEEDED, output=small))
+        await store.apply(t)
+        nodes = await store.get_nodes(record.id)
+        execution = await store.get_execution(record.id)
+        fetch, copy = nodes["fetch"].attempts[0], nodes["copy"].attempts
+        assert fetch.output_artifact is not None and copy[0].inputs_artifact is not None
+        assert copy[1].inputs_artifact is not None and execution.result_artifact is not None
+        return (
+            nodes,
+            execution,
+            await store.load_value(fetch.output_artifact),
+            await store.load_value(copy[1].inputs_artifact),
+            await store.load_value(execution.result_artifact),
+            await store.list_artifacts(record.id),
+            await store.get_artifact(execution.result_artifact),
+        )
+
+    nodes, execution, output, inputs, result, listed, (ref, owner, data) = with_store(
+        store_url, body
+    )
+    fetch, copy = nodes["fetch"].attempts[0], nodes["copy"].attempts
+    assert (fetch.inputs, fetch.output, fetch.inputs_artifact) == (small, None, None)
+    assert (copy[0].inputs, copy[0].output, copy[0].output_artifact) == (None, small, None)
+    assert execution.result is None
+    assert output == inputs == result == big
+    assert sorted(a.name for a in listed) == [
+        "copy.1.inputs.json",
+        "copy.2.inputs.json",
+        "fetch.1.output.json",
+        "result.json",
+    ]
+    assert {a.content_type for a in listed} == {"application/json"}
+    assert ref in listed and ref.name == "result.json" and owner == execution.id
+    assert json.loads(data) == big and ref.size == len(data)
+    assert query(store_url, "SELECT count(*) FROM blobs") == [(1,)]  # one value, one blob
+
+
+def test_an_unknown_artifact_is_a_clear_error(store_url: str) -> None:
+    async def body(store: SqlStore) -> None:
+        with pytest.raises(ArtifactNotFound, match="no artifact with id 'nope'"):
+            await store.get_artifact("nope")
+
+    with_store(store_url, body)
 
 
 def test_kv_get_set_overwrite_delete(store_url: str) -> None:

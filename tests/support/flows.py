@@ -31,13 +31,14 @@ def run_text(tmp_path: Path, text: str, payload: Any = None, file: str = "flow.y
 
 def cli_in(tmp_path: Path) -> Cli:
     """`fuchsia ARGS` in a subprocess whose FUCHSIA_HOME is `tmp_path/home`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
-    env["FUCHSIA_HOME"] = str(tmp_path / "home")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    base["FUCHSIA_HOME"] = str(tmp_path / "home")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`env` adds variables for this one call."""
         return subprocess.run(
             [sys.executable, "-m", "fuchsia", *args],
-            env=env,
+            env={**base, **(env or {})},
             capture_output=True,
             text=True,
             timeout=60,

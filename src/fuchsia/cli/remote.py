@@ -34,7 +34,14 @@ def show(record: Any, json_output: bool) -> None:
         out.print(line + item["status"], markup=False)
         if item.get("error"):
             out.print(f"error: {item['error'].get('message', item['error'])}", markup=False)
-        if str(item["status"]).startswith("completed") and "result" in item:
+        if item.get("result_artifact"):
+            ref = item["result_artifact"]
+            out.print(
+                f"result: stored as artifact {ref['id']} ({ref['size']} bytes); "
+                f"print it with: fuchsia runs artifact {item['id']} {ref['id']}",
+                markup=False,
+            )
+        elif str(item["status"]).startswith("completed") and "result" in item:
             out.print("result: " + json.dumps(item["result"], indent=2), markup=False)
 
 

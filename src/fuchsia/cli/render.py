@@ -22,6 +22,15 @@ def _compact(value: Any, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
+def size_text(size: int) -> str:
+    """A byte count as people read it."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
 def print_execution(execution: Execution, *, nodes: bool = True) -> None:
     duration = f" in {execution.duration * 1000:.0f} ms" if execution.duration is not None else ""
     out.print(
@@ -38,7 +47,14 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
         out.print(table)
     if execution.error:
         out.print(f"[red]error:[/red] {execution.error.get('message', execution.error)}")
-    if execution.status.startswith("completed"):
+    if execution.result_artifact is not None:
+        ref = execution.result_artifact
+        out.print(
+            f"result: stored as artifact {ref.id} ({size_text(ref.size)}); "
+            f"print it with: fuchsia runs artifact {execution.id} {ref.id}",
+            markup=False,
+        )
+    elif execution.status.startswith("completed"):
         out.print("result:", _compact(execution.result), markup=False)
 
 

@@ -1,20 +1,24 @@
-"""`fuchsia runs`: list, show, logs and resume executions in the store."""
+"""`fuchsia runs`: list, show, logs, artifacts, and steer executions in the store."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from fuchsia import payload as payloads
 from fuchsia.cli import remote
-from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
-from fuchsia.cli.render import print_execution, print_list
+from fuchsia.cli.common import DbOption, JsonOption, err, fail, out, print_json, with_engine
+from fuchsia.cli.render import print_execution, print_list, size_text
 from fuchsia.cli.run import exit_code
+from fuchsia.errors import ArtifactNotFound
 from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import Execution, iso, summary
+from fuchsia.runtime.views import Execution, artifact_view, iso, summary
 
-app = typer.Typer(help="Inspect and resume executions.", no_args_is_help=True)
+app = typer.Typer(help="Inspect, resume and steer executions.", no_args_is_help=True)
 IdArg = Annotated[
     str, typer.Argument(help="Execution id (a unique prefix is enough).", show_default=False)
 ]
@@ -201,3 +205,63 @@ def retry_command(
     else:
         print_execution(execution)
     raise typer.Exit(exit_code(execution))
+
+
+@app.command("artifacts")
+def artifacts_command(
+    execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
+) -> None:
+    """The execution's artifacts: what its components stored, and values stored as artifacts
+    because they were above the inline limit."""
+    if (client := remote.client()) is not None:
+        with client:
+            shown = client.artifacts(execution_id)
+    else:
+        refs = with_engine(db, lambda e: e.artifacts(execution_id))
+        shown = [artifact_view(ref) for ref in refs]
+    if json_output:
+        print_json(shown)
+        return
+    table = Table(show_edge=False)
+    for column in ("id", "name", "content type", "size"):
+        table.add_column(column)
+    for a in shown:
+        table.add_row(a["id"], a["name"], a["content_type"], size_text(a["size"]))
+    out.print(table)
+
+
+@app.command("artifact")
+def artifact_command(
+    execution_id: IdArg,
+    artifact_id: Annotated[str, typer.Argument(help="Artifact id (see `runs artifacts`).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file [default: standard output]."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write one artifact's content to standard output or a file."""
+    if (client := remote.client()) is not None:
+        with client:
+            listed = {a["id"]: a for a in client.artifacts(execution_id)}
+            if artifact_id not in listed:
+                raise ArtifactNotFound(artifact_id)
+            content_type, data = (
+                listed[artifact_id]["content_type"],
+                client.artifact(execution_id, artifact_id),
+            )
+    else:
+        ref, data = with_engine(db, lambda e: e.artifact(execution_id, artifact_id))
+        content_type = ref.content_type
+    if output is not None:
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        err.print(f"wrote {size_text(len(data))} to {output}", markup=False)
+        return
+    textual = content_type.startswith("text/") or content_type.endswith(("json", "yaml", "xml"))
+    if sys.stdout.isatty() and not textual:
+        raise fail(f"{content_type} content would garble the terminal: use --output FILE")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()

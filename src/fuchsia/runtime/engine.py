@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import difflib
 import os
 import time
@@ -24,23 +25,26 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import FuchsiaError, PayloadError, WorkflowNotFound
+from fuchsia.errors import ArtifactNotFound, FuchsiaError, PayloadError, WorkflowNotFound
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.owner import current_identity, is_dead
-from fuchsia.runtime.views import Execution, execution_view
+from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.runtime.work import Outcome
 from fuchsia.store import OwnershipLost, Store, open_store
+from fuchsia.store.base import DEFAULT_INLINE_LIMIT
 from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
     PAUSED,
     SUCCEEDED,
+    ArtifactRef,
     AttemptWrite,
     Deployment,
     Event,
     ExecutionRecord,
     NewExecution,
+    NodeRecord,
     NodeWrite,
     OwnerRecord,
     Transition,
@@ -70,6 +74,23 @@ def default_db(home: str | Path | None = None) -> str:
     if env := os.environ.get("FUCHSIA_DB"):
         return env
     return str(home_path(home) / "fuchsia.db")
+
+
+def default_inline_limit() -> int:
+    """Bytes of JSON above which a value is stored as an artifact: `FUCHSIA_INLINE_LIMIT`,
+    else 256 KiB."""
+    text = os.environ.get("FUCHSIA_INLINE_LIMIT")
+    if text is None:
+        return DEFAULT_INLINE_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = -1
+    if limit < 1024:
+        raise FuchsiaError(
+            f"FUCHSIA_INLINE_LIMIT must be a number of bytes of at least 1024, got {text!r}"
+        )
+    return limit
 
 
 def default_registry(home: str | Path | None = None) -> Registry:
@@ -128,12 +149,18 @@ class Engine:
         secrets: dict[str, str] | None = None,
         lease: float = 30.0,
         hung_after: float | None = None,
+        inline_limit: int | None = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
         `hung_after` (seconds): fail an execution that is running (not waiting or paused) but
-        has committed nothing for that long, as hung."""
+        has committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs
+        and results whose JSON is larger are stored as artifacts, not in their rows (default
+        `FUCHSIA_INLINE_LIMIT`, else 256 KiB)."""
+        if inline_limit is not None and inline_limit < 1024:
+            raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         store = open_store(db or default_db(home))
+        store.inline_limit = inline_limit or default_inline_limit()
         await store.open()
         engine = cls(store, home=home, secrets=secrets, lease=lease, hung_after=hung_after)
         try:
@@ -349,7 +376,7 @@ class Engine:
                 continue
             record = await self.store.get_execution(item.id)
             locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-            self._drive(record, locked, await self.store.get_nodes(item.id))
+            self._drive(record, locked, await self._node_values(item.id))
             taken.append(item.id)
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
@@ -476,7 +503,7 @@ class Engine:
         while done.status not in FINAL_STATUSES:  # driven elsewhere, or taken over: poll
             await asyncio.sleep(0.2)
             done = await self.get(execution_id)
-        return done.status, done.result, done.error
+        return done.status, await self._result_of(done), done.error
 
     async def cancel_children(self, parent_id: str) -> None:
         for child_id in await self.store.open_children(parent_id):
@@ -490,6 +517,7 @@ class Engine:
         downstream of those). Returns the new execution's id; it runs in this engine."""
         old = await self.get(execution_id)
         record = await self.store.get_execution(old.id)
+        stored = await self._node_values(old.id)
         locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
         if from_node is not None and from_node not in locked.nodes:
             close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
@@ -514,7 +542,8 @@ class Engine:
         t = Transition(created.id, self.identity.id)
         t.events.append(Event("execution_retry_of", data={"execution": old.id, "from": from_node}))
         for node in reused:
-            attempt = next(a for a in reversed(node.attempts) if a.status == SUCCEEDED)
+            attempt = stored[node.id].succeeded
+            assert attempt is not None
             t.nodes.append(NodeWrite(node.id, SUCCEEDED, 1))
             t.attempts.append(
                 AttemptWrite(
@@ -530,9 +559,7 @@ class Engine:
             t.events.append(Event("node_reused", node.id, {"execution": old.id}))
         await self.store.apply(t)
         self._drive(
-            await self.store.get_execution(created.id),
-            locked,
-            await self.store.get_nodes(created.id),
+            await self.store.get_execution(created.id), locked, await self._node_values(created.id)
         )
         return created.id
 
@@ -606,7 +633,58 @@ class Engine:
         )
         record = await self.store.get_execution(full)
         locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-        return execution_view(record, await self.store.get_nodes(full), locked)
+        nodes = await self.store.get_nodes(full)
+        artifacts = None
+        if spilled(record, nodes):
+            artifacts = {a.id: a for a in await self.store.list_artifacts(full)}
+        return execution_view(record, nodes, locked, artifacts)
+
+    async def result(self, execution_id: str) -> Any:
+        """An execution's result, loaded from its artifact when it was stored as one
+        (above the inline limit)."""
+        return await self._result_of(await self.get(execution_id))
+
+    async def _result_of(self, execution: Execution) -> Any:
+        artifact = execution.result_artifact
+        return await self._value(execution.result, artifact.id if artifact else None)
+
+    async def artifacts(self, execution_id: str) -> builtins.list[ArtifactRef]:
+        """The artifacts of an execution: those its components stored and the values
+        stored as artifacts because they were above the inline limit."""
+        return await self.store.list_artifacts((await self.get(execution_id)).id)
+
+    async def artifact(self, execution_id: str, artifact_id: str) -> tuple[ArtifactRef, bytes]:
+        """One artifact of an execution and its content."""
+        full = (await self.get(execution_id)).id
+        try:
+            ref, owner, data = await self.store.get_artifact(artifact_id)
+        except ArtifactNotFound:
+            raise ArtifactNotFound(artifact_id) from None
+        if owner != full:
+            raise ArtifactNotFound(artifact_id)
+        return ref, data
+
+    async def _value(self, inline: Any, artifact_id: str | None) -> Any:
+        return inline if artifact_id is None else await self.store.load_value(artifact_id)
+
+    async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]:
+        """The node records a driver runs from: the values it reads (each node's last
+        attempt's inputs and its succeeded attempt's output) loaded from their artifacts
+        where they were stored as artifacts."""
+        nodes = await self.store.get_nodes(execution_id)
+        for node_id, node in nodes.items():
+            wanted = {id(node.succeeded), id(node.attempts[-1]) if node.attempts else None}
+            attempts = []
+            for attempt in node.attempts:
+                if id(attempt) in wanted:
+                    attempt = dataclasses.replace(
+                        attempt,
+                        inputs=await self._value(attempt.inputs, attempt.inputs_artifact),
+                        output=await self._value(attempt.output, attempt.output_artifact),
+                    )
+                attempts.append(attempt)
+            nodes[node_id] = dataclasses.replace(node, attempts=attempts)
+        return nodes
 
     async def list(
         self, *, limit: int = 50, status: str | None = None, before: str | None = None

@@ -7,13 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fuchsia.definition.lock import LockedWorkflow
-from fuchsia.store.records import Deployment, ExecutionRecord, NodeRecord
+from fuchsia.store.records import ArtifactRef, Deployment, ExecutionRecord, NodeRecord
 
 
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def artifact_view(ref: ArtifactRef) -> dict[str, Any]:
+    return {
+        "id": ref.id,
+        "name": ref.name,
+        "content_type": ref.content_type,
+        "size": ref.size,
+        "hash": ref.hash,
+    }
 
 
 def deployment_view(deployment: Deployment) -> dict[str, Any]:
@@ -37,6 +47,9 @@ class Attempt:
     error: dict[str, Any] | None
     inputs: Any
     output: Any
+    # set (and `inputs` / `output` None) when the value was above the store's inline limit
+    inputs_artifact: ArtifactRef | None = None
+    output_artifact: ArtifactRef | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,13 +68,19 @@ class NodeRun:
     attempts: list[Attempt]
     output: Any
     error: dict[str, Any] | None
+    output_artifact: ArtifactRef | None = None  # set when the output was stored as an artifact
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        shown: dict[str, Any] = {
             "id": self.id,
             "status": self.status,
             "attempts": [a.to_dict() for a in self.attempts],
         }
+        if self.status == "succeeded":
+            shown["output"] = self.output
+            if self.output_artifact is not None:
+                shown["output_artifact"] = artifact_view(self.output_artifact)
+        return shown
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,9 @@ class Execution:
     finished_at: float | None
     nodes: list[NodeRun]
     parent_id: str | None = None  # the execution whose `workflow` node started this one
+    # set (and `result` None) when the result was above the store's inline limit; the
+    # engine's `result()` loads it
+    result_artifact: ArtifactRef | None = None
 
     @property
     def duration(self) -> float | None:
@@ -102,6 +124,11 @@ class Execution:
             "version": self.version,
             "status": self.status,
             "result": self.result,
+            **(
+                {"result_artifact": artifact_view(self.result_artifact)}
+                if self.result_artifact is not None
+                else {}
+            ),
             "error": self.error,
             "idempotency_key": self.idempotency_key,
             "parent_id": self.parent_id,
@@ -127,15 +154,43 @@ def summary(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
+def spilled(record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> bool:
+    """Whether any value of the execution was stored as an artifact (its view needs them)."""
+    return record.result_artifact is not None or any(
+        a.inputs_artifact is not None or a.output_artifact is not None
+        for n in nodes.values()
+        for a in n.attempts
+    )
+
+
 def execution_view(
-    record: ExecutionRecord, nodes: dict[str, NodeRecord], workflow: LockedWorkflow
+    record: ExecutionRecord,
+    nodes: dict[str, NodeRecord],
+    workflow: LockedWorkflow,
+    artifacts: dict[str, ArtifactRef] | None = None,
 ) -> Execution:
-    """Node runs in the workflow's own order, including nodes that never started."""
+    """Node runs in the workflow's own order, including nodes that never started.
+    `artifacts` (by id) names the artifacts of values stored above the inline limit."""
+    known = artifacts or {}
+
+    def ref(artifact_id: str | None) -> ArtifactRef | None:
+        return None if artifact_id is None else known.get(artifact_id)
+
     runs = []
     for node_id in workflow.order:
         stored = nodes.get(node_id)
         attempts = [
-            Attempt(a.number, a.status, a.started_at, a.finished_at, a.error, a.inputs, a.output)
+            Attempt(
+                a.number,
+                a.status,
+                a.started_at,
+                a.finished_at,
+                a.error,
+                a.inputs,
+                a.output,
+                ref(a.inputs_artifact),
+                ref(a.output_artifact),
+            )
             for a in (stored.attempts if stored else [])
         ]
         runs.append(
@@ -145,6 +200,7 @@ def execution_view(
                 attempts=attempts,
                 output=stored.output if stored else None,
                 error=stored.error if stored else None,
+                output_artifact=ref(stored.output_artifact) if stored else None,
             )
         )
     return Execution(
@@ -162,4 +218,5 @@ def execution_view(
         finished_at=record.finished_at,
         nodes=runs,
         parent_id=record.parent_id,
+        result_artifact=ref(record.result_artifact),
     )

@@ -15,10 +15,11 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +28,7 @@ from fuchsia.components.manifest import manifest_document
 from fuchsia.components.registry import summary as summary_of_component
 from fuchsia.definition import LockedWorkflow, parse_text
 from fuchsia.errors import (
+    ArtifactNotFound,
     DefinitionError,
     ExecutionNotFound,
     FuchsiaError,
@@ -36,7 +38,7 @@ from fuchsia.errors import (
     WorkflowNotFound,
 )
 from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import deployment_view, summary
+from fuchsia.runtime.views import artifact_view, deployment_view, summary
 from fuchsia.server import metrics
 from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.schedule import Scheduler
@@ -100,7 +102,7 @@ def create_app(
 
 
 async def _on_error(request: Request, exc: FuchsiaError) -> JSONResponse:
-    missing = ExecutionNotFound | WorkflowNotFound | RegistryError
+    missing = ExecutionNotFound | WorkflowNotFound | ArtifactNotFound | RegistryError
     status = 404 if isinstance(exc, missing) else 400
     if isinstance(exc, StoreError) and "already deployed" in str(exc):
         status = 409
@@ -247,6 +249,35 @@ async def inspect_component(request: Request, ref: str) -> dict[str, Any]:
 @router.get("/api/v1/executions/{execution_id}", dependencies=[scope("read")])
 async def show_execution(request: Request, execution_id: str) -> dict[str, Any]:
     return (await engine_of(request).get(execution_id)).to_dict()
+
+
+@router.get("/api/v1/executions/{execution_id}/result", dependencies=[scope("read")])
+async def result(request: Request, execution_id: str) -> Any:
+    """The execution's result, also when it was stored as an artifact (above the inline
+    limit, where the execution record shows `result_artifact` instead)."""
+    return await engine_of(request).result(execution_id)
+
+
+@router.get("/api/v1/executions/{execution_id}/artifacts", dependencies=[scope("read")])
+async def artifacts(request: Request, execution_id: str) -> list[dict[str, Any]]:
+    return [artifact_view(a) for a in await engine_of(request).artifacts(execution_id)]
+
+
+@router.get(
+    "/api/v1/executions/{execution_id}/artifacts/{artifact_id}",
+    dependencies=[scope("read")],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def artifact(request: Request, execution_id: str, artifact_id: str) -> Response:
+    """An artifact's content, with its content type."""
+    ref, data = await engine_of(request).artifact(execution_id, artifact_id)
+    disposition = f"attachment; filename*=UTF-8''{quote(ref.name, safe='')}"
+    return Response(
+        data,
+        media_type=ref.content_type,
+        headers={"Content-Disposition": disposition, "ETag": f'"{ref.hash}"'},
+    )
 
 
 @router.get("/api/v1/executions/{execution_id}/events", dependencies=[scope("read")])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import queue
@@ -22,7 +23,7 @@ from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
-from fuchsia.errors import ExecutionNotFound, FuchsiaError, StoreError
+from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError, StoreError
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
@@ -101,6 +102,8 @@ class Store(Protocol):
     ) -> ArtifactRef: ...
     async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]: ...
     async def get_blob(self, content_hash: str) -> bytes: ...
+    async def get_artifact(self, artifact_id: str) -> tuple[ArtifactRef, str, bytes]: ...
+    async def load_value(self, artifact_id: str) -> Any: ...
     async def kv_get(self, scope: str, key: str) -> str | None: ...
     async def kv_set(self, scope: str, key: str, value: str) -> None: ...
     async def kv_delete(self, scope: str, key: str) -> None: ...
@@ -135,6 +138,13 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# Inputs, outputs and results whose JSON is longer than this many bytes are stored as
+# artifacts and the row names the artifact (DESIGN.md §4 "large values"): rows the runtime
+# reads on every transition and listing stay small, and equal values share one blob.
+DEFAULT_INLINE_LIMIT = 256 * 1024
+SPILLED_TYPE = "application/json"
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -152,6 +162,7 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.inline_limit = DEFAULT_INLINE_LIMIT
         self.q = load_queries(self.placeholder)
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -369,6 +380,7 @@ class SqlStore:
                 ],
             )
         if t.attempts:
+            spill = functools.partial(self._spill, cur, t.execution_id, now)
             cur.executemany(
                 q["upsert_attempt"],
                 [
@@ -377,8 +389,8 @@ class SqlStore:
                         a.node_id,
                         a.number,
                         a.status,
-                        None if a.inputs is None else dumps(a.inputs),
-                        None if a.output is None else dumps(a.output),
+                        *spill(a.node_id, f"{a.node_id}.{a.number}.inputs.json", a.inputs),
+                        *spill(a.node_id, f"{a.node_id}.{a.number}.output.json", a.output),
                         None if a.error is None else dumps(a.error),
                         a.started_at if a.started_at is not None else now,
                         a.finished_at,
@@ -388,13 +400,20 @@ class SqlStore:
             )
         if t.execution is not None:
             e = t.execution
+            result, result_artifact = (
+                self._spill(cur, t.execution_id, now, None, "result.json", e.result)
+                if e.has_result
+                else (None, None)
+            )
             cur.execute(
                 q["update_execution"],
                 (
                     e.status,
                     None if e.context is None else dumps(e.context),
                     e.has_result,
-                    dumps(e.result) if e.has_result else None,
+                    result,
+                    e.has_result,
+                    result_artifact,
                     None if e.error is None else dumps(e.error),
                     e.started,
                     now,
@@ -420,6 +439,28 @@ class SqlStore:
                     for ev in t.events
                 ],
             )
+
+    def _spill(
+        self, cur: Cursor, execution_id: str, now: float, node_id: str | None, name: str, value: Any
+    ) -> tuple[str | None, str | None]:
+        """`(json, None)` for a value to store inline (None stays NULL), or `(None, artifact
+        id)` after storing a value above the inline limit as an artifact of the execution."""
+        if value is None:
+            return None, None
+        text = dumps(value)
+        if len(text) <= self.inline_limit // 4:  # at most 4 bytes per character
+            return text, None
+        data = text.encode()
+        if len(data) <= self.inline_limit:
+            return text, None
+        artifact_id = new_id()
+        content_hash = "sha256:" + hashlib.sha256(data).hexdigest()
+        cur.execute(self.q["insert_blob"], (content_hash, len(data), data))
+        cur.execute(
+            self.q["insert_artifact"],
+            (artifact_id, execution_id, node_id, content_hash, name, SPILLED_TYPE, len(data), now),
+        )
+        return None, artifact_id
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         def job(cur: Cursor) -> Row | None:
@@ -483,6 +524,8 @@ class SqlStore:
                     error=_loads(r[5]),
                     started_at=r[6],
                     finished_at=r[7],
+                    inputs_artifact=r[8],
+                    output_artifact=r[9],
                 )
             )
         return {
@@ -784,6 +827,28 @@ class SqlStore:
             raise StoreError(f"no blob {content_hash} in the store")
         return bytes(row[0])
 
+    async def get_artifact(self, artifact_id: str) -> tuple[ArtifactRef, str, bytes]:
+        """An artifact, the execution it belongs to, and its content."""
+
+        def job(cur: Cursor) -> tuple[Row | None, Row | None]:
+            cur.execute(self.q["select_artifact"], (artifact_id,))
+            row: Row | None = cur.fetchone()
+            if row is None:
+                return None, None
+            cur.execute(self.q["select_blob"], (row[1],))
+            return row, cur.fetchone()
+
+        row, blob = await self._read(job)
+        if row is None or blob is None:
+            raise ArtifactNotFound(artifact_id)
+        ref = ArtifactRef(id=row[0], hash=row[1], name=row[2], content_type=row[3], size=row[4])
+        return ref, str(row[5]), bytes(blob[0])
+
+    async def load_value(self, artifact_id: str) -> Any:
+        """A value stored as an artifact because it was above the inline limit."""
+        _, _, data = await self.get_artifact(artifact_id)
+        return json.loads(data)
+
     async def kv_get(self, scope: str, key: str) -> str | None:
         def job(cur: Cursor) -> Row | None:
             cur.execute(self.q["select_kv"], (scope, key))
@@ -835,4 +900,5 @@ def _execution(r: Row) -> ExecutionRecord:
         finished_at=r[13],
         parent_id=r[14],
         control=r[15],
+        result_artifact=r[16],
     )

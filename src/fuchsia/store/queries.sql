@@ -18,7 +18,7 @@ ON CONFLICT DO NOTHING;
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control
+       control, result_artifact
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -30,13 +30,13 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control
+       control, result_artifact
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control
+       control, result_artifact
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
@@ -47,6 +47,7 @@ UPDATE executions
 SET status = COALESCE(?, status),
     context = COALESCE(?, context),
     result = CASE WHEN ? THEN ? ELSE result END,
+    result_artifact = CASE WHEN ? THEN ? ELSE result_artifact END,
     error = COALESCE(?, error),
     started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,
     finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
@@ -61,13 +62,17 @@ SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.
     error = excluded.error, updated_at = excluded.updated_at;
 
 -- name: upsert_attempt
-INSERT INTO attempts (execution_id, node_id, number, status, inputs, output, error,
-                      started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO attempts (execution_id, node_id, number, status, inputs, inputs_artifact, output,
+                      output_artifact, error, started_at, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (execution_id, node_id, number) DO UPDATE
 SET status = excluded.status,
-    inputs = COALESCE(excluded.inputs, attempts.inputs),
-    output = excluded.output, error = excluded.error, finished_at = excluded.finished_at;
+    inputs = CASE WHEN excluded.inputs IS NULL AND excluded.inputs_artifact IS NULL
+                  THEN attempts.inputs ELSE excluded.inputs END,
+    inputs_artifact = CASE WHEN excluded.inputs IS NULL AND excluded.inputs_artifact IS NULL
+                           THEN attempts.inputs_artifact ELSE excluded.inputs_artifact END,
+    output = excluded.output, output_artifact = excluded.output_artifact,
+    error = excluded.error, finished_at = excluded.finished_at;
 
 -- name: insert_event
 INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
@@ -76,7 +81,8 @@ INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?
 SELECT node_id, status, attempts, ready_at, error FROM node_runs WHERE execution_id = ?;
 
 -- name: select_attempts
-SELECT node_id, number, status, inputs, output, error, started_at, finished_at
+SELECT node_id, number, status, inputs, output, error, started_at, finished_at,
+       inputs_artifact, output_artifact
 FROM attempts WHERE execution_id = ? ORDER BY node_id, number;
 
 -- name: select_events
@@ -109,6 +115,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: select_artifacts
 SELECT id, hash, name, content_type, size FROM artifacts WHERE execution_id = ? ORDER BY created_at;
+
+-- name: select_artifact
+SELECT id, hash, name, content_type, size, execution_id FROM artifacts WHERE id = ?;
 
 -- name: select_blob
 SELECT data FROM blobs WHERE hash = ?;
@@ -206,11 +215,11 @@ WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control
+       control, result_artifact
 FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control
+       control, result_artifact
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;

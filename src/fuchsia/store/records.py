@@ -57,6 +57,9 @@ class ExecutionRecord:
     finished_at: float | None
     parent_id: str | None = None
     control: str | None = None  # a request from any process: "cancel"
+    # the artifact holding `result` when it was above the store's inline limit (`result` is
+    # then None): see `Store.load_value`
+    result_artifact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class AttemptRecord:
     error: dict[str, Any] | None
     started_at: float
     finished_at: float | None
+    # the artifacts holding `inputs` / `output` when they were above the inline limit
+    inputs_artifact: str | None = None
+    output_artifact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,22 @@ class NodeRecord:
     error: dict[str, Any] | None
 
     @property
-    def output(self) -> Any:
+    def succeeded(self) -> AttemptRecord | None:
+        """The last attempt that succeeded: the one whose output is the node's."""
         for attempt in reversed(self.attempts):
             if attempt.status == SUCCEEDED:
-                return attempt.output
+                return attempt
         return None
+
+    @property
+    def output(self) -> Any:
+        attempt = self.succeeded
+        return None if attempt is None else attempt.output
+
+    @property
+    def output_artifact(self) -> str | None:
+        attempt = self.succeeded
+        return None if attempt is None else attempt.output_artifact
 
 
 @dataclass(frozen=True)
