@@ -163,6 +163,8 @@ nodes:
             await engine.signal(execution_id, "go", {})
             await engine.resume([execution_id])
             done = await engine.get(execution_id)
+            names = sorted(a.name for a in await engine.artifacts(execution_id))
+            assert names == ["each.1.inputs.json", "make.1.inputs.json", "make.1.output.json"]
             return done, await engine.store.load_value(
                 done.node("each").attempts[0].inputs_artifact.id  # type: ignore[union-attr]
             )

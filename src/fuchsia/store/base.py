@@ -453,8 +453,12 @@ class SqlStore:
         data = text.encode()
         if len(data) <= self.inline_limit:
             return text, None
-        artifact_id = new_id()
         content_hash = "sha256:" + hashlib.sha256(data).hexdigest()
+        cur.execute(self.q["select_same_artifact"], (execution_id, name, content_hash))
+        row = cur.fetchone()
+        if row is not None:  # the same value rewritten (an attempt's start, then its end)
+            return None, str(row[0])
+        artifact_id = new_id()
         cur.execute(self.q["insert_blob"], (content_hash, len(data), data))
         cur.execute(
             self.q["insert_artifact"],

@@ -116,6 +116,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 -- name: select_artifacts
 SELECT id, hash, name, content_type, size FROM artifacts WHERE execution_id = ? ORDER BY created_at;
 
+-- name: select_same_artifact
+SELECT id FROM artifacts WHERE execution_id = ? AND name = ? AND hash = ?;
+
 -- name: select_artifact
 SELECT id, hash, name, content_type, size, execution_id FROM artifacts WHERE id = ?;
 
