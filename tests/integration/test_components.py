@@ -593,11 +593,9 @@ nodes:
     assert server.counts("/") == calls_before  # the connection never reached the server
 
 
-def test_a_poll_component_trigger_deduplicates_with_its_kv_across_restarts(
-    home: Path, tmp_path: Path
-) -> None:
-    build = built_component(SOURCES / "ticker").parent
-    ref = install(home, build, tmp_path)
+def fed_by_ticker(home: Path, tmp_path: Path) -> Path:
+    """A workflow `fed` polled by the ticker component's `next-item` trigger (items 1..3)."""
+    ref = install(home, built_component(SOURCES / "ticker").parent, tmp_path)
     flow = tmp_path / "fed.yaml"
     flow.write_text(f"""
 name: fed
@@ -607,6 +605,13 @@ trigger:
 nodes:
   take: {{transform: {{got: "{{{{ item }}}}"}}}}
 """)
+    return flow
+
+
+def test_a_poll_component_trigger_deduplicates_with_its_kv_across_restarts(
+    home: Path, tmp_path: Path
+) -> None:
+    flow = fed_by_ticker(home, tmp_path)
 
     async def rounds(offsets: list[float], deploy: bool) -> tuple[list[int], list[Any]]:
         async with await Engine.open(str(home / "f.db"), home=home) as engine:
@@ -626,6 +631,42 @@ nodes:
     # a "restarted server": three more polls, one item left, then nothing
     _, results = asyncio.run(rounds([1.5, 4.5], deploy=False))
     assert sorted(r["got"] for r in results) == [1, 2, 3]  # each item exactly once
+
+
+def test_a_trigger_cursor_moves_in_the_transaction_that_starts_its_execution(
+    home: Path, tmp_path: Path
+) -> None:
+    """Neither lost nor repeated: the kv writes of a ready answer are committed with the
+    execution it starts, and dropped when the idempotency key already names one (a server
+    that died after starting but before recording the fire asks again)."""
+    flow = fed_by_ticker(home, tmp_path)
+    scope = "trigger:fed:next-item"
+
+    async def main() -> None:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            locked = await engine.lock(flow)
+            spec = locked.document["trigger"]["poll"]["component"]
+            answer = await engine.poll_trigger(locked, spec)
+            assert answer.payload == {"item": 1}
+            assert await engine.store.kv_get(scope, "last") is None  # not stored yet
+            first = await engine.start_triggered(locked, answer, "poll:fed:t1")
+            assert await engine.store.kv_get(scope, "last") == "1"
+            again = await engine.poll_trigger(locked, spec)  # offers item 2 ...
+            assert again.payload == {"item": 2}
+            # ... for an instant that already started an execution: nothing moves
+            assert await engine.start_triggered(locked, again, "poll:fed:t1") == first
+            assert await engine.store.kv_get(scope, "last") == "1"
+            for item, instant in ((2, "t2"), (3, "t3")):
+                answer = await engine.poll_trigger(locked, spec)
+                assert answer.payload == {"item": item}
+                assert await engine.start_triggered(locked, answer, f"poll:fed:{instant}")
+            pending = await engine.poll_trigger(locked, spec)
+            assert pending.payload is None
+            assert await engine.start_triggered(locked, pending, "poll:fed:t4") is None
+            results = [(await engine.wait(r.id)).result for r in await engine.list()]
+            assert sorted(r["got"] for r in results) == [1, 2, 3]
+
+    asyncio.run(main())
 
 
 def test_a_webhook_component_trigger_decides_what_starts(home: Path, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from fuchsia.store.records import (
     AttemptWrite,
     Event,
     ExecutionUpdate,
+    KvChanges,
     NewExecution,
     NodeWrite,
     OwnerRecord,
@@ -759,6 +760,29 @@ def test_kv_get_set_overwrite_delete(store_url: str) -> None:
         return seen
 
     assert with_store(store_url, body) == [None, "one", "two", None, "elsewhere"]
+
+
+def test_kv_changes_commit_with_the_execution_they_start_and_only_then(store_url: str) -> None:
+    async def body(store: SqlStore) -> list[str | None]:
+        await store.kv_set("trigger:t", "gone", "soon")
+        first = new_execution(idempotency_key="fire-1")
+        first.kv = KvChanges("trigger:t", {"cursor": "1", "gone": None})
+        _, created = await store.create_execution(first)
+        assert created
+        seen = [await store.kv_get("trigger:t", "cursor"), await store.kv_get("trigger:t", "gone")]
+        again = new_execution(idempotency_key="fire-1")  # the same fire asked twice
+        again.kv = KvChanges("trigger:t", {"cursor": "2"})
+        _, created = await store.create_execution(again)
+        assert not created
+        seen.append(await store.kv_get("trigger:t", "cursor"))
+        await store.kv_commit(KvChanges("trigger:t", {"cursor": "3", "other": "x"}))
+        seen += [
+            await store.kv_get("trigger:t", "cursor"),
+            await store.kv_get("trigger:t", "other"),
+        ]
+        return seen
+
+    assert with_store(store_url, body) == ["1", None, "1", "3", "x"]
 
 
 def test_one_version_per_workflow_is_pinned_at_a_time(store_url: str) -> None:

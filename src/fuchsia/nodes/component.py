@@ -179,9 +179,12 @@ def services_for(
     allowed_hosts: list[str],
     runtime: ComponentRuntime,
     loop: asyncio.AbstractEventLoop,
+    kv_changes: dict[str, str | None] | None = None,
 ) -> Any:
     """The imports' services for one call: kv in `scope` (an execution's, or a trigger's that
-    persists across polls), artifacts under `execution_id`, and outbound HTTP."""
+    persists across polls), artifacts under `execution_id`, and outbound HTTP. With
+    `kv_changes`, kv writes are collected there (None: deleted) instead of stored, for the
+    caller to commit together with what the call decided."""
     from fuchsia.components.imports import ArtifactInfo, Services
 
     ctx = types.SimpleNamespace(execution_id=execution_id, node_id=node_id)
@@ -199,10 +202,23 @@ def services_for(
                 return on_loop(store.get_blob(ref.hash))
         raise KeyError(artifact_id)
 
+    def kv_get(key: str) -> str | None:
+        if kv_changes is not None and key in kv_changes:
+            return kv_changes[key]
+        return on_loop(store.kv_get(scope, key))
+
+    def kv_set(key: str, value: str | None) -> None:
+        if kv_changes is not None:
+            kv_changes[key] = value
+        elif value is None:
+            on_loop(store.kv_delete(scope, key))
+        else:
+            on_loop(store.kv_set(scope, key, value))
+
     return Services(
-        kv_get=lambda key: on_loop(store.kv_get(scope, key)),
-        kv_set=lambda key, value: on_loop(store.kv_set(scope, key, value)),
-        kv_delete=lambda key: on_loop(store.kv_delete(scope, key)),
+        kv_get=kv_get,
+        kv_set=kv_set,
+        kv_delete=lambda key: kv_set(key, None),
         put_artifact=put_artifact,
         get_artifact=get_artifact,
         config=config,

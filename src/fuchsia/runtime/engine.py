@@ -43,6 +43,7 @@ from fuchsia.store.records import (
     Deployment,
     Event,
     ExecutionRecord,
+    KvChanges,
     NewExecution,
     NodeRecord,
     NodeWrite,
@@ -96,6 +97,15 @@ def default_inline_limit() -> int:
 def default_registry(home: str | Path | None = None) -> Registry:
     """The component registry under the home directory."""
     return Registry(home_path(home) / "components")
+
+
+@dataclasses.dataclass(frozen=True)
+class TriggerAnswer:
+    """A trigger's answer: the payload to start with (None: pending), and the kv writes a
+    component trigger made, to commit with what the answer starts."""
+
+    payload: Any
+    kv: KvChanges | None = None
 
 
 class Engine:
@@ -251,6 +261,17 @@ class Engine:
         another process (`fuchsia runs resume ID`) to drive.
         """
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
+        return await self._start(locked, payload, idempotency_key, detached, parent_id)
+
+    async def _start(
+        self,
+        locked: LockedWorkflow,
+        payload: Any,
+        idempotency_key: str | None,
+        detached: bool = False,
+        parent_id: str | None = None,
+        kv: KvChanges | None = None,
+    ) -> str:
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
         execution_id = new_id()
@@ -265,6 +286,7 @@ class Engine:
             idempotency_key=idempotency_key,
             owner=None if detached else self.identity.id,
             parent_id=parent_id,
+            kv=kv,
         )
         record, created = await self.store.create_execution(new)
         if created and not detached:
@@ -461,24 +483,27 @@ class Engine:
 
     async def poll_trigger(
         self, locked: LockedWorkflow, spec: dict[str, Any], request: dict[str, Any] | None = None
-    ) -> Any:
+    ) -> TriggerAnswer:
         """Ask the component trigger `spec` whether it is ready (on a poll tick, or with a
-        webhook `request`): its payload, or None. Its kv persists across polls and restarts,
-        per workflow and trigger."""
+        webhook `request`). Its kv persists across polls and restarts, per workflow and
+        trigger; what the call wrote is in the answer, not yet stored: `start_triggered`
+        commits it."""
         from fuchsia.components.host import Call
         from fuchsia.nodes.component import services_for
 
         runtime = self._component_runtime()
         loop = asyncio.get_running_loop()
+        kv = KvChanges(f"trigger:{locked.name}:{spec['trigger']}")
         services = services_for(
             self.store,
-            f"trigger:{locked.name}:{spec['trigger']}",
+            kv.scope,
             "",
             "trigger",
             spec["config"],
             spec["grants"]["allowed_hosts"],
             runtime,
             loop,
+            kv_changes=kv.changes,
         )
         call = Call(
             execution_id="",
@@ -489,7 +514,29 @@ class Engine:
             input="",
             timeout=60.0,
         )
-        return await loop.run_in_executor(runtime.pool, runtime.poll, spec, call, services, request)
+        payload = await loop.run_in_executor(
+            runtime.pool, runtime.poll, spec, call, services, request
+        )
+        return TriggerAnswer(payload, kv)
+
+    async def start_triggered(
+        self, locked: LockedWorkflow, answer: TriggerAnswer, idempotency_key: str | None
+    ) -> str | None:
+        """Start what a component trigger asked for and commit its kv writes (a cursor, say)
+        in the same transaction: a crash can neither lose an item nor start it twice. When
+        the idempotency key already names an execution, the writes are dropped (the trigger
+        is asked again next time); when the answer was pending, or its payload is refused,
+        only the writes are committed (a bad item is not offered forever)."""
+        if answer.payload is None:
+            if answer.kv is not None:
+                await self.store.kv_commit(answer.kv)
+            return None
+        try:
+            return await self._start(locked, answer.payload, idempotency_key, kv=answer.kv)
+        except PayloadError:
+            if answer.kv is not None:
+                await self.store.kv_commit(answer.kv)
+            raise
 
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 

@@ -37,7 +37,7 @@ from fuchsia.errors import (
     StoreError,
     WorkflowNotFound,
 )
-from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.engine import Engine, TriggerAnswer
 from fuchsia.runtime.views import artifact_view, deployment_view, summary
 from fuchsia.server import metrics
 from fuchsia.server.auth import grants, hash_token
@@ -378,6 +378,7 @@ async def webhook(request: Request, path: str) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, 422)
     if delivery is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
         delivery = payload["id"]  # Stripe events carry their id in the body
+    answer = TriggerAnswer({} if payload is None else payload)
     if isinstance(spec.get("component"), dict):  # a component trigger decides
         request_view = {
             "method": request.method,
@@ -385,14 +386,14 @@ async def webhook(request: Request, path: str) -> JSONResponse:
             "headers": list(request.headers.items()),
             "body": bytes(body),
         }
-        payload = await engine.poll_trigger(locked, spec["component"], request_view)
-        if payload is None:
-            return JSONResponse({"status": "pending"}, 200)
+        answer = await engine.poll_trigger(locked, spec["component"], request_view)
     key = f"webhook:{locked.name}:{delivery}" if delivery else None
     try:
-        execution_id = await engine.start(locked, payload, idempotency_key=key)
+        execution_id = await engine.start_triggered(locked, answer, key)
     except PayloadError as exc:
         return JSONResponse({"error": str(exc)}, 422)
+    if execution_id is None:
+        return JSONResponse({"status": "pending"}, 200)
     # for /metrics: a redelivery names the same execution, which is counted once
     await engine.store.record_fire(locked.name, time.time(), "webhook", execution_id)
     return JSONResponse({"id": execution_id}, 202)

@@ -99,10 +99,9 @@ class Scheduler:
         component = component.get("component") if kind == "poll" else None
         if start and isinstance(component, dict):
             # a component trigger decides: ready (with its payload) or pending (nothing)
-            payload = await self.engine.poll_trigger(locked, component)
-            if payload is not None:
-                key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
-                execution_id = await self.engine.start(locked, payload, idempotency_key=key)
+            answer = await self.engine.poll_trigger(locked, component)
+            key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
+            execution_id = await self.engine.start_triggered(locked, answer, key)
         elif start:
             payload = {"trigger": kind, "scheduled_at": iso(instant)}
             key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"

@@ -30,6 +30,7 @@ from fuchsia.store.records import (
     Deployment,
     EventRecord,
     ExecutionRecord,
+    KvChanges,
     NewExecution,
     NodeRecord,
     OpenExecution,
@@ -107,6 +108,7 @@ class Store(Protocol):
     async def kv_get(self, scope: str, key: str) -> str | None: ...
     async def kv_set(self, scope: str, key: str, value: str) -> None: ...
     async def kv_delete(self, scope: str, key: str) -> None: ...
+    async def kv_commit(self, kv: KvChanges) -> None: ...
 
 
 def load_queries(placeholder: str) -> dict[str, str]:
@@ -339,6 +341,8 @@ class SqlStore:
                 ),
             )
             if cur.rowcount == 1:
+                if new.kv is not None:
+                    self._write_kv(cur, new.kv, now)
                 return new.id, True
             # Another process committed the same idempotency key after the look-up above.
             if new.idempotency_key is not None:
@@ -868,6 +872,18 @@ class SqlStore:
 
     async def kv_delete(self, scope: str, key: str) -> None:
         await self._write(lambda cur: cur.execute(self.q["delete_kv"], (scope, key)))
+
+    async def kv_commit(self, kv: KvChanges) -> None:
+        """Apply several kv writes in one transaction."""
+        now = time.time()
+        await self._write(lambda cur: self._write_kv(cur, kv, now))
+
+    def _write_kv(self, cur: Cursor, kv: KvChanges, now: float) -> None:
+        for key, value in kv.changes.items():
+            if value is None:
+                cur.execute(self.q["delete_kv"], (kv.scope, key))
+            else:
+                cur.execute(self.q["upsert_kv"], (kv.scope, key, value, now))
 
 
 def _job_error(exc: Exception) -> Exception:

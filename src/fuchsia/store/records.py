@@ -153,6 +153,17 @@ class NewExecution:
     owner: str | None
     status: str = PENDING
     parent_id: str | None = None
+    # kv changes committed in the same transaction, only if the execution is created: a
+    # trigger's cursor moves exactly when the execution it asked for exists
+    kv: KvChanges | None = None
+
+
+@dataclass
+class KvChanges:
+    """Writes to one kv scope; a value of None deletes the key."""
+
+    scope: str
+    changes: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
