@@ -703,10 +703,7 @@ class Engine:
     async def artifact(self, execution_id: str, artifact_id: str) -> tuple[ArtifactRef, bytes]:
         """One artifact of an execution and its content."""
         full = (await self.get(execution_id)).id
-        try:
-            ref, owner, data = await self.store.get_artifact(artifact_id)
-        except ArtifactNotFound:
-            raise ArtifactNotFound(artifact_id) from None
+        ref, owner, data = await self.store.get_artifact(artifact_id)
         if owner != full:
             raise ArtifactNotFound(artifact_id)
         return ref, data
