@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from fuchsia.cli.common import EXIT_FAILED, EXIT_OK, out, print_json
+from fuchsia.cli.render import size_text
 from fuchsia.client import Client
 
 _target: dict[str, str | None] = {"server": None, "token": None}
@@ -37,7 +38,7 @@ def show(record: Any, json_output: bool) -> None:
         if item.get("result_artifact"):
             ref = item["result_artifact"]
             out.print(
-                f"result: stored as artifact {ref['id']} ({ref['size']} bytes); "
+                f"result: stored as artifact {ref['id']} ({size_text(ref['size'])}); "
                 f"print it with: fuchsia runs artifact {item['id']} {ref['id']}",
                 markup=False,
             )
