@@ -128,26 +128,29 @@ nodes:
 def test_a_retry_backoff_spans_a_restart(
     fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
 ) -> None:
+    """The retry's due time is stored: a restart neither forgets the retry nor runs it early.
+
+    The backoff is an hour, so the kill lands inside it however busy the machine is; after the
+    kill the test moves the stored due time to the past (the hour "passes" while the process is
+    down) instead of waiting for it.
+    """
     key = f"backoff-{uuid.uuid4().hex[:8]}"
     flow = tmp_path / "retry.yaml"
     flow.write_text(f"""
 name: retry
 nodes:
   call:
-    retry: {{max_attempts: 3, backoff: fixed, initial_delay: 1500ms}}
+    retry: {{max_attempts: 3, backoff: fixed, initial_delay: 1h, max_delay: 1h}}
     http: {{url: "{http_server.url(f"/flaky/{key}")}?fail=1"}}
 """)
     process = fuchsia_env.popen("run", str(flow), "--json")
-    wait_until("the first failure", lambda: http_server.counts(f"/flaky/{key}"), process)
-    wait_until(
-        "the backoff",
-        lambda: (
-            '"retrying"'
-            in fuchsia_env.run("runs", "show", only_execution(fuchsia_env), "--json").stdout
-        ),
-        process,
-    )
+    wait_until("the backoff", lambda: node_row(fuchsia_env.db, "call")[0] == "retrying", process)
     kill(process)
+    status, due = node_row(fuchsia_env.db, "call")
+    assert status == "retrying" and due > time.time() + 1800, (status, due)
+
+    with sqlite3.connect(fuchsia_env.db) as conn:
+        conn.execute("UPDATE node_runs SET ready_at = ? WHERE node_id = 'call'", (time.time(),))
     execution_id = only_execution(fuchsia_env)
     resumed = fuchsia_env.run("runs", "resume", "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -156,6 +159,18 @@ nodes:
     [call] = shown["nodes"]
     assert [a["status"] for a in call["attempts"]] == ["failed", "succeeded"]
     assert sum(http_server.counts(f"/flaky/{key}").values()) == 2
+
+
+def node_row(db: Path, node: str) -> tuple[str, float]:
+    """(status, ready_at) of a node, read straight from the file (no CLI start-up per poll)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT status, ready_at FROM node_runs WHERE node_id = ?", (node,)
+            ).fetchone()
+    except sqlite3.OperationalError:  # the run has not created the file or its tables yet
+        return ("", 0.0)
+    return (str(row[0]), float(row[1] or 0.0)) if row else ("", 0.0)
 
 
 def test_a_killed_sub_workflow_resumes_under_the_same_parent(
