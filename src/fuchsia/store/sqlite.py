@@ -81,6 +81,9 @@ class SqliteStore(SqlStore):
                 raise StoreError(f"{self.path}: could not switch the database to WAL mode")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
+            if self.keyring is not None:
+                # what a rotation or an overwrite frees is zeroed, not left in free pages
+                conn.execute("PRAGMA secure_delete = ON")
         except BaseException:
             conn.close()
             raise
