@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
@@ -381,3 +385,44 @@ def test_an_engine_run_with_a_key_stores_nothing_readable(tmp_path: Path) -> Non
     assert MARKER in str(asyncio.run(show(execution_id, keyring("k1"))))
     with pytest.raises(KeyUnavailable, match="'k1'"):
         asyncio.run(show(execution_id, keyring("k2")))
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+def test_keys_commands_generate_encrypt_refuse_and_rotate(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env.update(FUCHSIA_HOME=str(tmp_path / "home"))
+    db = tmp_path / "home" / "fuchsia.db"
+
+    def fuchsia(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+        extra = {} if key is None else {"FUCHSIA_ENCRYPTION_KEY": key}
+        return subprocess.run(
+            [sys.executable, "-m", "fuchsia", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    k1 = fuchsia("keys", "generate", "--id", "k1").stdout.strip()
+    k2 = fuchsia("keys", "generate", "--id", "k2").stdout.strip()
+    assert parse_keys(f"{k2},{k1}").ids() == ["k2", "k1"]
+    hello = str(Path(__file__).resolve().parents[2] / "examples" / "hello.yaml")
+    ran = fuchsia("run", hello, "--input", json.dumps({"name": MARKER}), key=k1)
+    assert ran.returncode == 0, ran.stderr
+    assert MARKER.encode() not in raw_store_text(str(db))
+    (row,) = json.loads(fuchsia("runs", "list", "--json", key=k1).stdout)
+
+    refused = fuchsia("runs", "show", row["id"])
+    assert refused.returncode == 1 and "'k1'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    malformed = fuchsia("runs", "list", key="k1:short")
+    assert malformed.returncode == 1 and "FUCHSIA_ENCRYPTION_KEY" in malformed.stderr
+
+    rotated = fuchsia("keys", "rotate", key=f"{k2},{k1}")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "executions: 1 of 1 rows re-encrypted" in rotated.stdout
+    shown = fuchsia("runs", "show", row["id"], key=k2)
+    assert shown.returncode == 0 and MARKER in shown.stdout
