@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -28,11 +29,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from fuchsia.errors import StoreError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_VARIABLE = "FUCHSIA_ENCRYPTION_KEY"
 KEY_FILE_VARIABLE = "FUCHSIA_ENCRYPTION_KEY_FILE"
@@ -88,7 +90,7 @@ class Keyring:
         """`data` encrypted under the first key, bound to `where` (the row's identity)."""
         key_id, key = self.keys[0]
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(key).encrypt(nonce, data, _aad(where))
+        sealed = _aesgcm(key).encrypt(nonce, data, _aad(where))
         return MARKER_BYTES + key_id.encode() + b":" + nonce + sealed
 
     def unseal(self, blob: bytes, where: Where) -> bytes:
@@ -97,8 +99,10 @@ class Keyring:
         key = dict(self.keys).get(key_id)
         if key is None:
             raise unavailable(key_id, where)
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], _aad(where))
+            return _aesgcm(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], _aad(where))
         except InvalidTag:
             raise DecryptionFailed(
                 f"cannot decrypt {describe(where)}: it does not authenticate under key "
@@ -126,6 +130,15 @@ class Keyring:
 # A stored value's identity: (table, primary key parts..., column). Its JSON form is the
 # associated data, which keeps parts that contain "/" or ":" unambiguous.
 Where = tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=16)
+def _aesgcm(key: bytes) -> AESGCM:
+    """The cipher for a key. `cryptography` is imported on first use: it costs more than
+    a CLI command that never touches an encrypted value should pay."""
+    from cryptography.hazmat.primitives.ciphers import aead
+
+    return aead.AESGCM(key)
 
 
 def _aad(where: Where) -> bytes:
