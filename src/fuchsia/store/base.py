@@ -53,6 +53,8 @@ class StoreUnwritable(StoreError):
     """The store cannot be written: its database is read-only or its disk is full. Reads
     still work, and the write that raised this changed nothing."""
 
+    code = "store_unwritable"
+
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...

@@ -58,14 +58,20 @@ class EncryptionError(StoreError):
 class KeyConfigError(EncryptionError):
     """An encryption key setting (variable or key file) is malformed."""
 
+    code = "encryption_key_invalid"
+
 
 class KeyUnavailable(EncryptionError):
     """A stored value was encrypted with a key that is not configured."""
+
+    code = "encryption_key_unavailable"
 
 
 class DecryptionFailed(EncryptionError):
     """A stored value does not authenticate under the configured key with its id: a different
     key under the same id, or a value altered or moved from another row."""
+
+    code = "decryption_failed"
 
 
 @dataclass(frozen=True)
