@@ -344,11 +344,14 @@ def test_a_key_file_has_one_key_per_line_and_errors_name_its_line(tmp_path: Path
         keys_from_env({"FUCHSIA_ENCRYPTION_KEY_FILE": str(tmp_path / "missing")})
 
 
-def test_key_errors_never_show_key_material() -> None:
+def test_key_errors_and_keyrings_never_show_key_material() -> None:
     secret = base64.urlsafe_b64encode(b"x" * 31).decode()
     with pytest.raises(KeyConfigError) as caught:
         parse_keys(f"k1:{secret}")
     assert secret not in str(caught.value)
+    line = generate_key_line("k1")
+    keys = parse_keys(line)
+    assert repr(keys) == "Keyring(ids=['k1'])" and line.split(":")[1] not in str(keys)
 
 
 # -- through the engine ------------------------------------------------------------------

@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,11 +78,14 @@ class DecryptionFailed(EncryptionError):
 class Keyring:
     """Keys by id; `keys[0]` encrypts, all decrypt."""
 
-    keys: tuple[tuple[str, bytes], ...]
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise KeyConfigError("a keyring needs at least one key")
+
+    def __repr__(self) -> str:  # never the key material, in logs or tracebacks
+        return f"Keyring(ids={self.ids()!r})"
 
     @property
     def current(self) -> str:
