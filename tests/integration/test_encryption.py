@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from fuchsia.components.registry import Registry
 from fuchsia.errors import StoreError
 from fuchsia.runtime.engine import Engine
 from fuchsia.store import SqlStore, open_store
@@ -47,7 +48,9 @@ from fuchsia.store.records import (
     new_id,
 )
 from fuchsia.store.rotation import rotate
+from support.components import CACHE, built_component
 
+ROOT = Path(__file__).resolve().parents[2]
 MARKER = "m4rk3r-plaintext-7f3a"
 OWNER = "owner-a"
 TABLES = ("executions", "attempts", "signals", "kv", "blobs", "artifacts", "workflows", "events")
@@ -412,7 +415,7 @@ def test_keys_commands_generate_encrypt_refuse_and_rotate(tmp_path: Path) -> Non
     k1 = fuchsia("keys", "generate", "--id", "k1").stdout.strip()
     k2 = fuchsia("keys", "generate", "--id", "k2").stdout.strip()
     assert parse_keys(f"{k2},{k1}").ids() == ["k2", "k1"]
-    hello = str(Path(__file__).resolve().parents[2] / "examples" / "hello.yaml")
+    hello = str(ROOT / "examples" / "hello.yaml")
     ran = fuchsia("run", hello, "--input", json.dumps({"name": MARKER}), key=k1)
     assert ran.returncode == 0, ran.stderr
     assert MARKER.encode() not in raw_store_text(str(db))
@@ -429,3 +432,37 @@ def test_keys_commands_generate_encrypt_refuse_and_rotate(tmp_path: Path) -> Non
     assert "executions: 1 of 1 rows re-encrypted" in rotated.stdout
     shown = fuchsia("runs", "show", row["id"], key=k2)
     assert shown.returncode == 0 and MARKER in shown.stdout
+
+
+def test_a_real_components_kv_and_artifacts_are_stored_encrypted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `edge` test component (built from source) writes kv and an artifact through the
+    host's imports and reads the artifact back: sealed in the database, plain to the task."""
+    monkeypatch.setenv("FUCHSIA_CACHE", str(CACHE / "compiled-cache"))
+    home = tmp_path / "home"
+    ref = (
+        Registry(home / "components")
+        .install(built_component(ROOT / "tests" / "components" / "edge").parent)
+        .ref
+    )
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        f"""
+name: sealed-component
+nodes:
+  count: {{component: "{ref}", task: counter}}
+  make: {{component: "{ref}", task: report, inputs: {{text: "{{{{ text }}}}"}}}}
+"""
+    )
+    db = str(home / "f.db")
+
+    async def main() -> Any:
+        async with await Engine.open(db, home=home, keys=keyring("k1")) as engine:
+            return await engine.run(flow, {"text": MARKER})
+
+    execution = asyncio.run(main())
+    assert execution.status == "completed", execution.error
+    assert execution.node("make").output["read_back"] == MARKER
+    assert MARKER.encode() not in raw_store_text(db)
+    assert str(raw_value(db, "SELECT value FROM kv")).startswith("\x1bfx1:k1:")
