@@ -6,6 +6,10 @@ queued while the previous commit was in flight and commits them together (group 
 chain of nodes therefore pays one durable commit per step, and fifty concurrent executions
 share one commit per round instead of paying fifty. Reads use a second connection off the
 event loop. Backends supply the connections, the migration files and the dialect details.
+
+With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
+before it is written and opened after it is read, here and nowhere else. A store whose database
+refuses writes (read-only, disk full) opens for reading and its writes raise `StoreUnwritable`.
 """
 
 from __future__ import annotations
