@@ -466,3 +466,28 @@ nodes:
     assert execution.node("make").output["read_back"] == MARKER
     assert MARKER.encode() not in raw_store_text(db)
     assert str(raw_value(db, "SELECT value FROM kv")).startswith("\x1bfx1:k1:")
+
+
+def test_resuming_without_the_key_fails_clearly_and_the_run_goes_on_with_it(
+    tmp_path: Path,
+) -> None:
+    """An engine that lacks the key cannot drive the execution, and leaves it as it was: the
+    next engine with the key runs it to completion."""
+    flow = tmp_path / "sealed.yaml"
+    flow.write_text(WORKFLOW)
+    db = str(tmp_path / "f.db")
+
+    async def main() -> Any:
+        async with await Engine.open(db, home=tmp_path, keys=keyring("k1")) as engine:
+            execution_id = await engine.start(flow, {"word": MARKER}, detached=True)
+        async with await Engine.open(db, home=tmp_path, keys=keyring("k2")) as engine:
+            with pytest.raises(KeyUnavailable, match="'k1'"):
+                await engine.resume([execution_id])
+        async with await Engine.open(db, home=tmp_path, keys=keyring("k1")) as engine:
+            assert (await engine.get(execution_id)).status == "pending"
+            await engine.resume([execution_id])
+            return await engine.wait(execution_id)
+
+    execution = asyncio.run(main())
+    assert execution.status == "completed"
+    assert MARKER in str(execution.result)
