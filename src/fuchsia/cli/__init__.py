@@ -11,6 +11,7 @@ from fuchsia.cli import (
     authoring,
     component,
     definition,
+    keys,
     node,
     remote,
     run,
@@ -64,6 +65,7 @@ app.add_typer(node.app, name="node")
 workflows.register(app)
 server.register(app)
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

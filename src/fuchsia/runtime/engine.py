@@ -31,8 +31,9 @@ from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.runtime.work import Outcome
-from fuchsia.store import OwnershipLost, Store, open_store
+from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
 from fuchsia.store.base import DEFAULT_INLINE_LIMIT
+from fuchsia.store.cipher import Keyring, keys_from_env
 from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
@@ -160,21 +161,26 @@ class Engine:
         lease: float = 30.0,
         hung_after: float | None = None,
         inline_limit: int | None = None,
+        keys: Keyring | None = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
         `hung_after` (seconds): fail an execution that is running (not waiting or paused) but
         has committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs
         and results whose JSON is larger are stored as artifacts, not in their rows (default
-        `FUCHSIA_INLINE_LIMIT`, else 256 KiB)."""
+        `FUCHSIA_INLINE_LIMIT`, else 256 KiB). `keys`: encrypt what is stored with the
+        first key and decrypt with any (default `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none)."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         store = open_store(db or default_db(home))
         store.inline_limit = inline_limit or default_inline_limit()
+        store.keyring = keys if keys is not None else keys_from_env()
         await store.open()
         engine = cls(store, home=home, secrets=secrets, lease=lease, hung_after=hung_after)
         try:
             await engine._beat()
+        except StoreUnwritable:
+            pass  # a store that cannot be written still serves reads; its writes say why
         except BaseException:
             await store.close()
             raise

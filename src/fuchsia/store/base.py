@@ -6,6 +6,10 @@ queued while the previous commit was in flight and commits them together (group 
 chain of nodes therefore pays one durable commit per step, and fifty concurrent executions
 share one commit per round instead of paying fifty. Reads use a second connection off the
 event loop. Backends supply the connections, the migration files and the dialect details.
+
+With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
+before it is written and opened after it is read, here and nowhere else. A store whose database
+refuses writes (read-only, disk full) opens for reading and its writes raise `StoreUnwritable`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from importlib import resources
 from typing import Any, Protocol, TypeVar
 
 from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError, StoreError
+from fuchsia.store.cipher import Keyring, open_blob, open_text, seal_blob, seal_text
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
@@ -46,6 +51,13 @@ Row = Sequence[Any]
 
 class OwnershipLost(StoreError):
     """A transition was refused because another owner has taken the execution over."""
+
+
+class StoreUnwritable(StoreError):
+    """The store cannot be written: its database is read-only or its disk is full. Reads
+    still work, and the write that raised this changed nothing."""
+
+    code = "store_unwritable"
 
 
 class Cursor(Protocol):
@@ -165,12 +177,18 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.inline_limit = DEFAULT_INLINE_LIMIT
+        # With a keyring, payloads, contexts, inputs, outputs, results, signal payloads, kv
+        # values and blobs are stored sealed (see `fuchsia.store.cipher`); without one they
+        # are stored as they are. Sealed rows need their key to be read either way.
+        self.keyring: Keyring | None = None
         self.q = load_queries(self.placeholder)
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._write_conn: Any = None
         self._read_conn: Any = None
         self._read_lock = threading.Lock()
+        # Set when the store was opened for reading only: why it cannot be written.
+        self.unwritable: str | None = None
 
     # -- backend hooks -------------------------------------------------------------------
 
@@ -183,19 +201,72 @@ class SqlStore:
     def _is_busy(self, exc: Exception) -> bool:
         return False
 
+    def _unwritable_reason(self, exc: BaseException) -> str | None:
+        """Why `exc` means the database cannot take writes (read-only, disk full), or None."""
+        return None
+
+    def _connect_read_only(self) -> Any:
+        """A connection that only reads, for a store that cannot be written."""
+        raise NotImplementedError
+
+    def _pending_migrations(self, conn: Any) -> list[int]:
+        """Versions of the migrations not applied yet, found by reading only."""
+        raise NotImplementedError
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open_sync)
 
     def _open_sync(self) -> None:
-        self._write_conn = self._connect()
-        self._migrate(self._write_conn)
+        """Open for writing; when the database is read-only or its disk is full, open for
+        reading only, so listing and inspecting runs still work. Opening writes nothing
+        unless a migration is due (and a due migration that cannot be written is an error:
+        the schema would not match)."""
+        try:
+            conn = self._connect()
+            try:
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+        except StoreError as exc:
+            reason = self._unwritable_reason(exc.__context__ or exc)
+            if reason is None:
+                raise
+            self._open_read_only(reason)
+            return
+        self._write_conn = conn
         self._read_conn = self._connect()
         self._writer = threading.Thread(
             target=self._write_loop, name="fuchsia-store-writer", daemon=True
         )
         self._writer.start()
+
+    def _open_read_only(self, reason: str) -> None:
+        conn = self._connect_read_only()
+        try:
+            pending = self._pending_migrations(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if pending:
+            conn.close()
+            raise StoreUnwritable(
+                f"the store at {self._where()} needs migration {pending[0]} but cannot be "
+                f"written ({reason}); nothing was changed"
+            )
+        self._read_conn = conn
+        self.unwritable = reason
+
+    def _where(self) -> str:
+        return self.url
+
+    def _unwritable(self, reason: str) -> StoreUnwritable:
+        return StoreUnwritable(
+            f"cannot write to the store at {self._where()}: {reason}; reads still work and "
+            "nothing already stored was changed"
+        )
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -210,6 +281,8 @@ class SqlStore:
     # -- the writer ----------------------------------------------------------------------
 
     async def _write(self, job: Callable[[Cursor], T]) -> T:
+        if self.unwritable is not None:
+            raise self._unwritable(self.unwritable)
         if self._writer is None:
             raise StoreError("the store is not open")
         future: Future[T] = Future()
@@ -249,7 +322,12 @@ class SqlStore:
                 if self._is_busy(exc) and delay:
                     time.sleep(delay)
                     continue
-                error = StoreError(f"store write failed: {exc}")
+                reason = self._unwritable_reason(exc)
+                error = (
+                    self._unwritable(reason)
+                    if reason is not None
+                    else StoreError(f"store write failed: {exc}")
+                )
                 for _, future in batch:
                     future.set_exception(error)
                 return
@@ -272,6 +350,8 @@ class SqlStore:
             except Exception as exc:
                 if self._is_busy(exc):
                     raise
+                if self._unwritable_reason(exc) is not None:
+                    raise  # the whole batch fails alike, rolled back by `_commit`
                 if not isolate:
                     cur.execute("ROLLBACK")
                     return [(False, _job_error(exc))]
@@ -331,8 +411,8 @@ class SqlStore:
                     new.workflow_name,
                     new.workflow_version,
                     new.status,
-                    dumps(new.payload),
-                    dumps(new.context),
+                    self._seal(dumps(new.payload), "executions", new.id, "payload"),
+                    self._seal(dumps(new.context), "executions", new.id, "context"),
                     new.idempotency_key,
                     new.owner,
                     new.parent_id,
@@ -384,7 +464,7 @@ class SqlStore:
                 ],
             )
         if t.attempts:
-            spill = functools.partial(self._spill, cur, t.execution_id, now)
+            spill = functools.partial(self._spill_attempt, cur, t.execution_id, now)
             cur.executemany(
                 q["upsert_attempt"],
                 [
@@ -393,8 +473,8 @@ class SqlStore:
                         a.node_id,
                         a.number,
                         a.status,
-                        *spill(a.node_id, f"{a.node_id}.{a.number}.inputs.json", a.inputs),
-                        *spill(a.node_id, f"{a.node_id}.{a.number}.output.json", a.output),
+                        *spill(a.node_id, a.number, "inputs", a.inputs),
+                        *spill(a.node_id, a.number, "output", a.output),
                         None if a.error is None else dumps(a.error),
                         a.started_at if a.started_at is not None else now,
                         a.finished_at,
@@ -409,13 +489,14 @@ class SqlStore:
                 if e.has_result
                 else (None, None)
             )
+            context = None if e.context is None else dumps(e.context)
             cur.execute(
                 q["update_execution"],
                 (
                     e.status,
-                    None if e.context is None else dumps(e.context),
+                    self._seal(context, "executions", t.execution_id, "context"),
                     e.has_result,
-                    result,
+                    self._seal(result, "executions", t.execution_id, "result"),
                     e.has_result,
                     result_artifact,
                     None if e.error is None else dumps(e.error),
@@ -444,6 +525,30 @@ class SqlStore:
                 ],
             )
 
+    def _seal(self, text: str | None, *where: str) -> str | None:
+        return seal_text(self.keyring, text, where)
+
+    def _open(self, text: str | None, *where: str) -> Any:
+        """A JSON column's value, decrypted if it was stored sealed."""
+        return _loads(open_text(self.keyring, text, where))
+
+    def _spill_attempt(
+        self,
+        cur: Cursor,
+        execution_id: str,
+        now: float,
+        node_id: str,
+        number: int,
+        part: str,
+        value: Any,
+    ) -> tuple[str | None, str | None]:
+        """An attempt's inputs or output as `_spill` stores them, sealed when inline."""
+        text, artifact = self._spill(
+            cur, execution_id, now, node_id, f"{node_id}.{number}.{part}.json", value
+        )
+        where = ("attempts", execution_id, node_id, str(number), part)
+        return seal_text(self.keyring, text, where), artifact
+
     def _spill(
         self, cur: Cursor, execution_id: str, now: float, node_id: str | None, name: str, value: Any
     ) -> tuple[str | None, str | None]:
@@ -463,12 +568,16 @@ class SqlStore:
         if row is not None:  # the same value rewritten (an attempt's start, then its end)
             return None, str(row[0])
         artifact_id = new_id()
-        cur.execute(self.q["insert_blob"], (content_hash, len(data), data))
+        sealed = seal_blob(self.keyring, data, content_hash)
+        cur.execute(self.q["insert_blob"], (content_hash, len(data), sealed))
         cur.execute(
             self.q["insert_artifact"],
             (artifact_id, execution_id, node_id, content_hash, name, SPILLED_TYPE, len(data), now),
         )
         return None, artifact_id
+
+    def _execution(self, row: Row) -> ExecutionRecord:
+        return _execution(row, self._open)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord:
         def job(cur: Cursor) -> Row | None:
@@ -479,7 +588,7 @@ class SqlStore:
         row = await self._read(job)
         if row is None:
             raise ExecutionNotFound(execution_id)
-        return _execution(row)
+        return self._execution(row)
 
     async def resolve_id(self, prefix: str) -> str:
         """The full id of the one execution whose id starts with `prefix`."""
@@ -511,7 +620,7 @@ class SqlStore:
                 cur.execute(self.q["list_executions_by_status"], (status, limit))
             return cur.fetchall()
 
-        return [_execution(row) for row in await self._read(job)]
+        return [self._execution(row) for row in await self._read(job)]
 
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
         def job(cur: Cursor) -> tuple[list[Row], list[Row]]:
@@ -527,8 +636,8 @@ class SqlStore:
                 AttemptRecord(
                     number=r[1],
                     status=r[2],
-                    inputs=_loads(r[3]),
-                    output=_loads(r[4]),
+                    inputs=self._open(r[3], "attempts", execution_id, r[0], str(r[1]), "inputs"),
+                    output=self._open(r[4], "attempts", execution_id, r[0], str(r[1]), "output"),
                     error=_loads(r[5]),
                     started_at=r[6],
                     finished_at=r[7],
@@ -617,7 +726,8 @@ class SqlStore:
         """Record a signal for an execution; a wait node consumes it (oldest first)."""
 
         def job(cur: Cursor) -> int:
-            cur.execute(self.q["insert_signal"], (execution_id, name, dumps(payload), time.time()))
+            sealed = self._seal(dumps(payload), "signals", execution_id, name, "payload")
+            cur.execute(self.q["insert_signal"], (execution_id, name, sealed, time.time()))
             return int(cur.fetchone()[0])
 
         return await self._write(job)
@@ -631,7 +741,9 @@ class SqlStore:
             return row
 
         row = await self._read(job)
-        return None if row is None else (int(row[0]), _loads(row[1]))
+        if row is None:
+            return None
+        return int(row[0]), self._open(row[1], "signals", execution_id, name, "payload")
 
     async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool:
         """Store a locked workflow under name and version; True if new, False if that exact
@@ -795,8 +907,10 @@ class SqlStore:
             size=len(data),
         )
 
+        sealed = seal_blob(self.keyring, data, ref.hash)
+
         def job(cur: Cursor) -> None:
-            cur.execute(self.q["insert_blob"], (ref.hash, ref.size, data))
+            cur.execute(self.q["insert_blob"], (ref.hash, ref.size, sealed))
             cur.execute(
                 self.q["insert_artifact"],
                 (
@@ -833,7 +947,7 @@ class SqlStore:
         row = await self._read(job)
         if row is None:
             raise StoreError(f"no blob {content_hash} in the store")
-        return bytes(row[0])
+        return open_blob(self.keyring, bytes(row[0]), content_hash)
 
     async def get_artifact(self, artifact_id: str) -> tuple[ArtifactRef, str, bytes]:
         """An artifact, the execution it belongs to, and its content."""
@@ -850,7 +964,7 @@ class SqlStore:
         if row is None or blob is None:
             raise ArtifactNotFound(artifact_id)
         ref = ArtifactRef(id=row[0], hash=row[1], name=row[2], content_type=row[3], size=row[4])
-        return ref, str(row[5]), bytes(blob[0])
+        return ref, str(row[5]), open_blob(self.keyring, bytes(blob[0]), ref.hash)
 
     async def load_value(self, artifact_id: str) -> Any:
         """A value stored as an artifact because it was above the inline limit."""
@@ -864,10 +978,10 @@ class SqlStore:
             return row
 
         row = await self._read(job)
-        return None if row is None else str(row[0])
+        return None if row is None else open_text(self.keyring, str(row[0]), ("kv", scope, key))
 
     async def kv_set(self, scope: str, key: str, value: str) -> None:
-        params = (scope, key, value, time.time())
+        params = (scope, key, self._seal(value, "kv", scope, key), time.time())
         await self._write(lambda cur: cur.execute(self.q["upsert_kv"], params))
 
     async def kv_delete(self, scope: str, key: str) -> None:
@@ -883,7 +997,8 @@ class SqlStore:
             if value is None:
                 cur.execute(self.q["delete_kv"], (kv.scope, key))
             else:
-                cur.execute(self.q["upsert_kv"], (kv.scope, key, value, now))
+                sealed = self._seal(value, "kv", kv.scope, key)
+                cur.execute(self.q["upsert_kv"], (kv.scope, key, sealed, now))
 
 
 def _job_error(exc: Exception) -> Exception:
@@ -902,17 +1017,17 @@ def _token(r: Row) -> TokenRecord:
     )
 
 
-def _execution(r: Row) -> ExecutionRecord:
+def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
     return ExecutionRecord(
         id=r[0],
         workflow_name=r[1],
         workflow_version=r[2],
         workflow_hash=r[3],
         status=r[4],
-        payload=_loads(r[5]),
-        context=_loads(r[6]),
+        payload=open_json(r[5], "executions", r[0], "payload"),
+        context=open_json(r[6], "executions", r[0], "context"),
         idempotency_key=r[7],
-        result=_loads(r[8]),
+        result=open_json(r[8], "executions", r[0], "result"),
         error=_loads(r[9]),
         owner=r[10],
         created_at=r[11],

@@ -39,7 +39,32 @@ class PostgresStore(SqlStore):
             exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected
         )
 
+    def _unwritable_reason(self, exc: BaseException) -> str | None:
+        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            return "the database is read-only (a standby, or default_transaction_read_only)"
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return "the database server's disk is full"
+        return None
+
+    def _where(self) -> str:
+        return _redact(self.url)
+
+    def _connect_read_only(self) -> psycopg.Connection[Any]:
+        return self._connect()
+
+    def _pending_migrations(self, conn: Any) -> list[int]:
+        try:
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        except psycopg.errors.UndefinedTable:
+            done = set()
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot read the PostgreSQL store: {exc}") from None
+        return [version for version, _, _ in migrations(self.backend) if version not in done]
+
     def _migrate(self, conn: Any) -> None:
+        """Apply the migrations not yet applied; a store with none to apply is only read."""
+        if not self._pending_migrations(conn):
+            return
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))

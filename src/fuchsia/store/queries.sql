@@ -226,3 +226,45 @@ SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, cont
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
        control, result_artifact
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
+
+-- Re-encryption (`fuchsia keys rotate`): pages in primary-key order, the first page when the
+-- first parameter is 0, and compare-and-set updates that leave a row written meanwhile alone.
+
+-- name: rotate_page_executions
+SELECT id, payload, context, result FROM executions
+WHERE ? = 0 OR id > ? ORDER BY id LIMIT ?;
+
+-- name: rotate_set_executions
+UPDATE executions SET payload = ?, context = ?, result = ?
+WHERE id = ? AND payload IS NOT DISTINCT FROM ? AND context IS NOT DISTINCT FROM ?
+  AND result IS NOT DISTINCT FROM ?;
+
+-- name: rotate_page_attempts
+SELECT execution_id, node_id, number, inputs, output FROM attempts
+WHERE ? = 0 OR (execution_id, node_id, number) > (?, ?, ?)
+ORDER BY execution_id, node_id, number LIMIT ?;
+
+-- name: rotate_set_attempts
+UPDATE attempts SET inputs = ?, output = ?
+WHERE execution_id = ? AND node_id = ? AND number = ?
+  AND inputs IS NOT DISTINCT FROM ? AND output IS NOT DISTINCT FROM ?;
+
+-- name: rotate_page_signals
+SELECT id, execution_id, name, payload FROM signals
+WHERE ? = 0 OR id > ? ORDER BY id LIMIT ?;
+
+-- name: rotate_set_signals
+UPDATE signals SET payload = ? WHERE id = ? AND payload IS NOT DISTINCT FROM ?;
+
+-- name: rotate_page_kv
+SELECT scope, key, value FROM kv
+WHERE ? = 0 OR (scope, key) > (?, ?) ORDER BY scope, key LIMIT ?;
+
+-- name: rotate_set_kv
+UPDATE kv SET value = ? WHERE scope = ? AND key = ? AND value = ?;
+
+-- name: rotate_page_blobs
+SELECT hash, data FROM blobs WHERE ? = 0 OR hash > ? ORDER BY hash LIMIT ?;
+
+-- name: rotate_set_blobs
+UPDATE blobs SET data = ? WHERE hash = ? AND data = ?;

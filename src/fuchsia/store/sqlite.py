@@ -4,20 +4,30 @@
 transition across a crash of the process but may lose the last commits on power loss; it makes
 each commit about ten times cheaper. Several processes may share one file: writers take the
 lock with `BEGIN IMMEDIATE` and wait for each other (`busy_timeout`) instead of failing.
+
+Opening an existing, migrated store writes nothing. When the file or its file system is
+read-only, or the disk is full, the store opens for reading only (`mode=ro`, or `immutable=1`
+when SQLite cannot create the WAL index and no WAL content is pending), and every write
+raises `StoreUnwritable` saying why.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fuchsia.errors import StoreError
 from fuchsia.store.base import SqlStore, migrations
 
 SYNCHRONOUS = ("full", "normal")
 BUSY_TIMEOUT_MS = 60_000
+# Primary result codes that a read-only or full file system produces.
+_READONLY, _FULL, _IOERR, _CANTOPEN, _PERM = 8, 13, 10, 14, 3
 
 
 class SqliteStore(SqlStore):
@@ -63,10 +73,17 @@ class SqliteStore(SqlStore):
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            # The journal mode is kept in the file: set it only on a new store, since
+            # setting it writes, and a read must not need to write.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal" and (
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal"
+            ):
                 raise StoreError(f"{self.path}: could not switch the database to WAL mode")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
+            if self.keyring is not None:
+                # what a rotation or an overwrite frees is zeroed, not left in free pages
+                conn.execute("PRAGMA secure_delete = ON")
         except BaseException:
             conn.close()
             raise
@@ -75,8 +92,73 @@ class SqliteStore(SqlStore):
     def _is_busy(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
 
+    def _where(self) -> str:
+        return str(self.path)
+
+    def _unwritable_reason(self, exc: BaseException) -> str | None:
+        """SQLite's read-only and disk-full codes, and the I/O and open errors a read-only or
+        full file system causes (checked on the file system itself)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(exc, sqlite3.Error) or code is None:
+            return None
+        if code & 0xFF not in (_READONLY, _FULL, _IOERR, _CANTOPEN, _PERM):
+            return None
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError:
+            fs = None
+        if fs is not None and fs.f_flag & os.ST_RDONLY:
+            return "its file system is read-only"
+        if (fs is not None and fs.f_bavail == 0) or code & 0xFF == _FULL:
+            return "the disk is full"
+        if code & 0xFF == _READONLY or not os.access(self.path, os.W_OK):
+            return "the database file is read-only"
+        return None
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """`mode=ro` (sees the WAL other processes write); `immutable=1` when the WAL index
+        cannot be created on this file system and there is no WAL content it would miss."""
+        try:
+            return self._connect_uri("mode=ro")
+        except sqlite3.Error as exc:
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"cannot open the SQLite store at {self.path} for reading: {exc}"
+                ) from None
+        try:
+            return self._connect_uri("immutable=1")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+
+    def _connect_uri(self, options: str) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise sqlite3.OperationalError(os.strerror(errno.ENOENT))
+        uri = f"file:{quote(str(self.path.absolute()))}?{options}"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _pending_migrations(self, conn: Any) -> list[int]:
+        try:
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise StoreError(f"cannot read the SQLite store at {self.path}: {exc}") from None
+            done = set()
+        return [version for version, _, _ in migrations(self.backend) if version not in done]
+
     def _migrate(self, conn: Any) -> None:
-        """Apply numbered migrations not yet applied, each in its own transaction."""
+        """Apply numbered migrations not yet applied, each in its own transaction. A store
+        with none to apply is only read."""
+        if not self._pending_migrations(conn):
+            return
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
