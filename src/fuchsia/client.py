@@ -7,8 +7,11 @@ with fuchsia.Client("http://127.0.0.1:8080", token=TOKEN) as client:
     print(client.wait(execution["id"])["status"])
 ```
 
-Responses are the API's JSON records. Errors raise `FuchsiaError` (`ExecutionNotFound` for
-unknown ids) with the server's message.
+Responses are the API's JSON records. A refusal raises the `FuchsiaError` class its `code`
+names (`ExecutionNotFound`, `WorkflowNotFound`, `IdempotencyConflict`, ...) with the server's
+message and fields, so callers handle the same classes as with a local `Engine`. A server that
+cannot be reached, fails, or answers with something that is not the API's JSON (a proxy's HTML
+error page, say) raises `ServerError` naming the URL and the status.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Any
 
 import httpx
 
-from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError
+from fuchsia.errors import FuchsiaError, ServerError, error_classes
 
+PAGE = 1000
 FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", "timed_out"})
 
 
@@ -44,25 +48,21 @@ class Client:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise _unusable(response, "not JSON") from None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise FuchsiaError(f"cannot reach the Fuchsia server: {exc}") from None
+            url = f"{self._http.base_url}{path}"
+            raise ServerError(f"cannot reach the Fuchsia server at {url}: {exc}", url=url) from None
         if response.status_code < 400:
             return response
-        try:
-            body = response.json()
-            message = body.get("error") or body.get("detail") or response.text
-        except ValueError:
-            message = response.text
-        if response.status_code == 404 and str(message).startswith("no artifact"):
-            raise ArtifactNotFound(path.rsplit("/", 1)[1])
-        if response.status_code == 404 and "/executions/" in path:
-            raise ExecutionNotFound(path.split("/executions/")[1].split("/")[0])
-        raise FuchsiaError(f"{method} {path}: {response.status_code}: {message}")
+        raise _refusal(response)
 
     # -- workflows -------------------------------------------------------------------------
 
@@ -112,11 +112,16 @@ class Client:
         self, *, status: str | None = None, limit: int = 50, before: str | None = None
     ) -> list[dict[str, Any]]:
         """Execution summaries, newest first (`before`: an id, to page on to older ones)."""
-        params: dict[str, Any] = {"limit": limit}
-        params.update({k: v for k, v in (("status", status), ("before", before)) if v})
-        page: dict[str, Any] = self._call("GET", "/api/v1/executions", params=params)
-        result: list[dict[str, Any]] = page["executions"]
-        return result
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:  # the server answers at most PAGE at a time
+            params: dict[str, Any] = {"limit": min(limit - len(found), PAGE)}
+            params.update({k: v for k, v in (("status", status), ("before", before)) if v})
+            page: dict[str, Any] = self._call("GET", "/api/v1/executions", params=params)
+            found.extend(page["executions"])
+            before = page.get("next")
+            if not before:
+                break
+        return found
 
     def components(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/components")
@@ -190,3 +195,33 @@ class Client:
 
     def retry(self, execution_id: str, from_node: str | None = None) -> dict[str, Any]:
         return self._act(execution_id, "retry", {"from_node": from_node})
+
+
+def _refusal(response: httpx.Response) -> FuchsiaError:
+    """The error an API refusal describes, as the class its code names."""
+    try:
+        error = response.json()["error"]
+        code, message = error["code"], error["message"]
+    except (ValueError, KeyError, TypeError):
+        return _unusable(response, "not an API error")
+    cls = error_classes().get(str(code))
+    if cls is None:  # a code this client does not know: the root class, with the code
+        restored = FuchsiaError(str(message))
+        restored.code = str(code)  # type: ignore[misc]
+        return restored
+    fields = {k: v for k, v in error.items() if k not in ("code", "message")}
+    if issubclass(cls, ServerError):
+        fields.update(url=str(response.request.url), status=response.status_code)
+    return cls.restore(str(message), fields)
+
+
+def _unusable(response: httpx.Response, what: str) -> ServerError:
+    """A ServerError for an answer that is not the API's JSON (`what` says how)."""
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    text = " ".join(response.text[:200].split())
+    return ServerError(
+        f"{response.request.method} {response.request.url} answered {response.status_code} "
+        f"with {kind}, {what}; is this a Fuchsia server? ({text!r})",
+        url=str(response.request.url),
+        status=response.status_code,
+    )

@@ -132,11 +132,22 @@ def test_oversized_and_invalid_bodies(served: Served) -> None:
     big = json.dumps({"order": 1, "pad": "x" * 4096}).encode()
     assert httpx.post(url, content=big, headers=signed("github", big)).status_code == 413
     junk = b"{not json"
-    assert httpx.post(url, content=junk, headers=signed("github", junk)).status_code == 422
+    malformed = httpx.post(url, content=junk, headers=signed("github", junk))
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "invalid_request"
+    assert "not valid JSON" in malformed.json()["error"]["message"]
     wrong_shape = json.dumps({"order": "seven"}).encode()
     refused = httpx.post(url, content=wrong_shape, headers=signed("github", wrong_shape))
     assert refused.status_code == 422 and "order" in refused.text
-    assert httpx.post(f"{served.url}/hooks/nowhere", content=b"{}").status_code == 404
+    assert refused.json()["error"]["code"] == "payload_error"
+    nowhere = httpx.post(f"{served.url}/hooks/nowhere", content=b"{}")
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"] == {
+        "code": "route_not_found",
+        "message": "no route '/hooks/nowhere'; the API is under /api/v1 (see /docs)",
+        "param": None,
+        "path": "/hooks/nowhere",
+    }
 
 
 def test_the_same_delivery_fifty_times_at_once_starts_one_execution(served: Served) -> None:

@@ -23,7 +23,13 @@ from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
-from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError, StoreError
+from fuchsia.errors import (
+    ArtifactNotFound,
+    DeploymentConflict,
+    ExecutionNotFound,
+    FuchsiaError,
+    StoreError,
+)
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
@@ -646,9 +652,11 @@ class SqlStore:
             row = cur.fetchone()
             if row is not None:
                 if row[0] != workflow_hash:
-                    raise StoreError(
+                    raise DeploymentConflict(
                         f"{name} version {version} is already deployed as {row[0]}; deployed "
-                        "versions do not change: give the workflow a new `version`"
+                        "versions do not change: give the workflow a new `version`",
+                        name=name,
+                        version=version,
                     )
                 return False
             cur.execute(q["insert_deployment"], (name, version, workflow_hash, True, now))
