@@ -164,6 +164,29 @@ def test_the_same_delivery_fifty_times_at_once_starts_one_execution(served: Serv
     assert len({r.json()["id"] for r in responses}) == 1
 
 
+@pytest.mark.parametrize("scheme", sorted(FLOWS))
+def test_a_delivery_id_reused_with_another_signed_body_is_a_conflict(
+    served: Served, scheme: str
+) -> None:
+    url = f"{served.url}/hooks{FLOWS[scheme][0]}"
+
+    def deliver(order: int) -> httpx.Response:
+        body = json.dumps({"order": order, "id": f"evt-{scheme}-c13"}).encode()
+        return httpx.post(url, content=body, headers=signed(scheme, body, delivery="c13"))
+
+    first = deliver(1)
+    assert first.status_code == 202, first.text
+    again = deliver(1)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    before = count(served)
+    other = deliver(2)
+    assert other.status_code == 409, other.text
+    error = other.json()["error"]
+    assert error["code"] == "idempotency_conflict"
+    assert error["execution_id"] == first.json()["id"]
+    assert count(served) == before
+
+
 def test_a_webhook_starts_the_pinned_version_and_counts_as_a_fire(served: Served) -> None:
     def version(number: int) -> str:
         return f"""

@@ -8,7 +8,7 @@ authenticated or not, ever costs more memory than its route allows.
 `JsonRoute` parses a route's JSON body before FastAPI does, so every refusal says why: not
 UTF-8, not JSON (with the position), nested too deeply, an integer with too many digits, or
 sent as something that is not JSON. A body without `Content-Type`, or with curl's default
-`application/x-www-form-urlencoded`, is read as JSON; any other non-JSON type is a 415.
+`application/x-www-form-urlencoded`, or `text/plain`, is read as JSON; any other type is a 415.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ API_BODY_BYTES = 2 * payloads.MAX_PAYLOAD_BYTES + 64 * 1024
 # The largest `max_body` a webhook trigger may declare; each route checks its own.
 WEBHOOK_BODY_BYTES = 64 * 1024 * 1024
 MAX_INT_DIGITS = 4300  # Python's own limit for converting integers from text
-JSON_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded"})
+# What curl -d, a browser's fetch() of a string and a bare form post declare: read as JSON.
+JSON_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded", "text/plain"})
 
 
 def body_limit(method: str, path: str) -> int:
