@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from fuchsia.errors import FuchsiaError, ServerError, error_classes
 
+S = TypeVar("S", dict[str, Any], list[dict[str, Any]])
 PAGE = 1000
 FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", "timed_out"})
 
@@ -54,6 +55,24 @@ class Client:
         except ValueError:
             raise _unusable(response, "not JSON") from None
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A JSON object answer (a ServerError for anything else)."""
+        return self._shaped(dict, method, path, **kwargs)
+
+    def _list(self, method: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """A JSON list answer (a ServerError for anything else)."""
+        return self._shaped(list, method, path, **kwargs)
+
+    def _shaped(self, shape: type[S], method: str, path: str, **kwargs: Any) -> S:
+        response = self._request(method, path, **kwargs)
+        try:
+            value = response.json()
+        except ValueError:
+            raise _unusable(response, "not JSON") from None
+        if not isinstance(value, shape):
+            raise _unusable(response, f"JSON that is not a {shape.__name__}")
+        return value
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
@@ -67,32 +86,26 @@ class Client:
     # -- workflows -------------------------------------------------------------------------
 
     def workflows(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/api/v1/workflows")
-        return result
+        return self._list("GET", "/api/v1/workflows")
 
     def workflow(self, ref: str) -> dict[str, Any]:
         """One deployed version (`name` or `name@version`) with its locked document."""
-        result: dict[str, Any] = self._call("GET", f"/api/v1/workflows/{ref}")
-        return result
+        return self._object("GET", f"/api/v1/workflows/{ref}")
 
     def deploy(self, source: str) -> dict[str, Any]:
         """Deploy a workflow from its YAML or JSON text."""
-        result: dict[str, Any] = self._call("POST", "/api/v1/workflows", json={"source": source})
-        return result
+        return self._object("POST", "/api/v1/workflows", json={"source": source})
 
     def set_active(self, ref: str, active: bool) -> dict[str, Any]:
         action = "enable" if active else "disable"
-        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{ref}/{action}")
-        return result
+        return self._object("POST", f"/api/v1/workflows/{ref}/{action}")
 
     def pin(self, ref: str) -> dict[str, Any]:
         """Make `name@version` the version the workflow's triggers fire."""
-        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{ref}/pin")
-        return result
+        return self._object("POST", f"/api/v1/workflows/{ref}/pin")
 
     def unpin(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/api/v1/workflows/{name}/unpin")
-        return result
+        return self._object("POST", f"/api/v1/workflows/{name}/unpin")
 
     # -- executions ------------------------------------------------------------------------
 
@@ -100,13 +113,12 @@ class Client:
         self, workflow: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        result: dict[str, Any] = self._call(
+        return self._object(
             "POST",
             "/api/v1/executions",
             json={"workflow": workflow, "payload": payload},
             headers=headers,
         )
-        return result
 
     def executions(
         self, *, status: str | None = None, limit: int = 50, before: str | None = None
@@ -116,24 +128,21 @@ class Client:
         while len(found) < limit:  # the server answers at most PAGE at a time
             params: dict[str, Any] = {"limit": min(limit - len(found), PAGE)}
             params.update({k: v for k, v in (("status", status), ("before", before)) if v})
-            page: dict[str, Any] = self._call("GET", "/api/v1/executions", params=params)
-            found.extend(page["executions"])
+            page = self._object("GET", "/api/v1/executions", params=params)
+            found.extend(page.get("executions") or [])
             before = page.get("next")
             if not before:
                 break
         return found
 
     def components(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", "/api/v1/components")
-        return result
+        return self._list("GET", "/api/v1/components")
 
     def component(self, ref: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/api/v1/components/{ref}")
-        return result
+        return self._object("GET", f"/api/v1/components/{ref}")
 
     def get(self, execution_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/api/v1/executions/{execution_id}")
-        return result
+        return self._object("GET", f"/api/v1/executions/{execution_id}")
 
     def result(self, execution_id: str) -> Any:
         """The execution's result, also when the server stored it as an artifact."""
@@ -141,10 +150,7 @@ class Client:
 
     def artifacts(self, execution_id: str) -> list[dict[str, Any]]:
         """The execution's artifacts: id, name, content_type, size, hash."""
-        result: list[dict[str, Any]] = self._call(
-            "GET", f"/api/v1/executions/{execution_id}/artifacts"
-        )
-        return result
+        return self._list("GET", f"/api/v1/executions/{execution_id}/artifacts")
 
     def artifact(self, execution_id: str, artifact_id: str) -> bytes:
         """One artifact's content."""
@@ -152,10 +158,9 @@ class Client:
         return self._request("GET", path).content
 
     def events(self, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call(
+        return self._list(
             "GET", f"/api/v1/executions/{execution_id}/events", params={"after": after}
         )
-        return result
 
     def wait(
         self, execution_id: str, *, poll: float = 0.2, timeout: float | None = None
@@ -171,10 +176,7 @@ class Client:
             time.sleep(poll)
 
     def _act(self, execution_id: str, action: str, body: Any = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", f"/api/v1/executions/{execution_id}/{action}", json=body
-        )
-        return result
+        return self._object("POST", f"/api/v1/executions/{execution_id}/{action}", json=body)
 
     def cancel(self, execution_id: str) -> dict[str, Any]:
         return self._act(execution_id, "cancel")
@@ -184,8 +186,7 @@ class Client:
 
     def resume_interrupted(self) -> list[dict[str, Any]]:
         """Have the server take over every execution whose process died; those executions."""
-        result: list[dict[str, Any]] = self._call("POST", "/api/v1/executions/resume")
-        return result
+        return self._list("POST", "/api/v1/executions/resume")
 
     def resume(self, execution_id: str) -> dict[str, Any]:
         return self._act(execution_id, "resume")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import select
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -428,11 +430,13 @@ def test_the_engine_refuses_a_reused_key_with_another_payload(tmp_path: Path) ->
 
 class _NotFuchsia(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        status, kind, body = (
-            (502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>")
-            if self.path.startswith("/proxy")
-            else (200, "text/plain", b"hello from something else")
-        )
+        status, kind, body = (200, "text/plain", b"hello from something else")
+        if self.path.startswith("/proxy"):
+            status, kind = 502, "text/html"
+            body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        elif self.path.startswith("/json"):
+            kind, body = "application/json", b'["not", "the", "api"]'
+
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -456,7 +460,8 @@ def not_fuchsia() -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("prefix", "status", "kind"), [("/proxy", 502, "text/html"), ("", 200, "text/plain")]
+    ("prefix", "status", "kind"),
+    [("/proxy", 502, "text/html"), ("", 200, "text/plain"), ("/json", 200, "application/json")],
 )
 def test_a_page_that_is_not_the_api_is_a_clear_error(
     not_fuchsia: str, prefix: str, status: int, kind: str
@@ -507,3 +512,20 @@ def test_every_refusal_has_the_error_shape_and_a_code(served: Served) -> None:
     assert error_of(answers["forbidden"])["scope"] == "run"
     assert error_of(answers["invalid_parameters"])["param"] == "body.workflow"
     assert error_of(answers["method_not_allowed"])["method"] == "DELETE"
+
+
+def test_the_cli_says_a_url_is_not_a_fuchsia_server(not_fuchsia: str, tmp_path: Path) -> None:
+    env = {**os.environ, "FUCHSIA_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "fuchsia", "--server", f"{not_fuchsia}/proxy", "runs", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{not_fuchsia}/proxy/api/v1/executions" in done.stderr
+    assert "answered 502 with text/html" in done.stderr
