@@ -143,7 +143,7 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-router = APIRouter(route_class=JsonRoute)
+router = APIRouter(route_class=JsonRoute, responses=problems.RESPONSES)
 
 
 @router.get("/healthz")

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fuchsia.errors import (
@@ -64,6 +65,34 @@ STATUS: tuple[tuple[type[FuchsiaError], int], ...] = (
     (PayloadError, 422),
     (ServerError, 500),
 )
+
+
+class ErrorDetail(BaseModel):
+    """One refusal: its code, a message for people, and the code's typed fields."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(examples=["execution_not_found"])
+    message: str = Field(examples=["no execution with id 'nope'"])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Documented on every route of the API (the OpenAPI document shows the shape once).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "malformed (`invalid_request`, naming the `param`)"),
+        (401, "no valid bearer token (`unauthenticated`)"),
+        (403, "the token lacks the scope (`forbidden`)"),
+        (404, "what is missing, named by the code"),
+        (409, "refused by the state, or a reused idempotency key"),
+        (413, "over a size limit (`payload_too_large`, with the `limit`)"),
+        (415, "not JSON (`unsupported_media_type`)"),
+        (422, "fields of the wrong shape (`invalid_parameters`), or against a schema"),
+    )
+}
 
 
 def status_of(error: FuchsiaError) -> int:
@@ -117,4 +146,5 @@ def _problem(error: Any) -> dict[str, str]:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
-    return answer(ServerError("internal server error; the server's log has the details"), 500)
+    error = ServerError("internal server error; the server's log has the details", status=500)
+    return answer(error, 500)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fuchsia.definition import LockedWorkflow
 from fuchsia.errors import FuchsiaError, PayloadTooLarge, RouteNotFound, Unauthenticated
 from fuchsia.runtime.engine import Engine, TriggerAnswer
+from fuchsia.runtime.idempotency import check_key
 from fuchsia.server.bodies import parse_json
 from fuchsia.server.problems import answer
 from fuchsia.server.signatures import SignatureError, verify
@@ -52,6 +53,8 @@ async def webhook(request: Request, path: str) -> JSONResponse:
     payload = parse_json(body)
     if delivery is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
         delivery = payload["id"]  # Stripe events carry their id in the body
+    if delivery is not None:
+        check_key(delivery, param="the delivery id")
     key = f"webhook:{locked.name}:{delivery}" if delivery else None
     execution_id = await _start(engine, locked, spec, request, body, payload, key)
     if execution_id is None:
