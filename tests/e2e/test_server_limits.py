@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -32,7 +32,9 @@ from fuchsia.errors import (
     WorkflowNotFound,
 )
 from fuchsia.payload import MAX_PAYLOAD_BYTES
+from fuchsia.server.app import Status
 from fuchsia.server.bodies import API_BODY_BYTES
+from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES
 from support.server import Served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -529,3 +531,11 @@ def test_the_cli_says_a_url_is_not_a_fuchsia_server(not_fuchsia: str, tmp_path: 
     assert "Traceback" not in done.stderr
     assert f"{not_fuchsia}/proxy/api/v1/executions" in done.stderr
     assert "answered 502 with text/html" in done.stderr
+
+
+def test_the_status_filter_accepts_exactly_the_execution_statuses(served: Served) -> None:
+    statuses = set(OPEN_STATUSES) | set(FINAL_STATUSES)
+    assert set(get_args(Status)) == statuses
+    with served.client("read") as reader:
+        for status in sorted(statuses):
+            assert reader.get(f"/api/v1/executions?status={status}").status_code == 200
