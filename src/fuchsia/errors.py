@@ -223,10 +223,11 @@ class IdempotencyConflict(FuchsiaError):
     code = "idempotency_conflict"
     fields: ClassVar[tuple[str, ...]] = ("idempotency_key", "execution_id")
 
-    def __init__(self, idempotency_key: str, execution_id: str) -> None:
+    def __init__(self, idempotency_key: str, execution_id: str | None) -> None:
+        started = f" (execution {execution_id})" if execution_id else ""
         super().__init__(
-            f"idempotency key {idempotency_key!r} was already used for execution "
-            f"{execution_id} with a different workflow or payload; use a new key"
+            f"idempotency key {idempotency_key!r} was already used{started} for a different "
+            "request (another workflow, payload or body); use a new key"
         )
         self.idempotency_key = idempotency_key
         self.execution_id = execution_id

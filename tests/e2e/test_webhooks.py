@@ -11,14 +11,18 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
 import fuchsia
 from fuchsia import Engine
+from fuchsia.components.registry import Registry
+from support.components import CACHE, built_component
 from support.server import Served, wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret"
 STANDARD_KEY = base64.b64encode(b"standard-key-bytes").decode()
 FLOWS = {
@@ -224,3 +228,57 @@ nodes:
     with served.client("read") as reader:
         metrics = reader.get("/metrics").text
     assert 'fuchsia_trigger_fires_total{workflow="hook-pinned",kind="webhook"} 2' in metrics
+
+
+def test_a_component_trigger_delivery_reused_with_another_body_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component answers each delivery anew, so the bodies themselves are compared: the
+    same body again returns the first execution, another body under the id is a 409 (also
+    when the first one was answered pending)."""
+    monkeypatch.setenv("FUCHSIA_CACHE", str(CACHE / "compiled-cache"))
+    home = tmp_path / "home"
+    built = built_component(ROOT / "tests" / "components" / "ticker").parent
+    ref = Registry(home / "components").install(built).ref
+    gated = f"""
+name: gated
+trigger:
+  type: webhook
+  webhook: {{path: /gate, secret: "{SECRET}", scheme: github, component: "{ref}", trigger: gate}}
+nodes:
+  ship: {{transform: {{order: "{{{{ order }}}}"}}}}
+"""
+    with Served(tmp_path, home=home, schedule=False) as running:
+        with running.client("admin") as admin:
+            assert admin.post("/api/v1/workflows", json={"source": gated}).status_code == 201
+
+        def deliver(order: dict[str, object], delivery: str) -> httpx.Response:
+            body = json.dumps(order).encode()
+            return httpx.post(
+                f"{running.url}/hooks/gate",
+                content=body,
+                headers=signed("github", body, delivery=delivery),
+                timeout=60,
+            )
+
+        first = deliver({"order": 1, "ship": True}, "g-1")
+        assert first.status_code == 202, first.text
+        again = deliver({"order": 1, "ship": True}, "g-1")
+        assert again.status_code == 202 and again.json() == first.json()
+        other = deliver({"order": 2, "ship": True}, "g-1")
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["code"] == "idempotency_conflict"
+        assert deliver({"order": 3, "ship": False}, "g-2").json() == {"status": "pending"}
+        assert deliver({"order": 3, "ship": True}, "g-2").status_code == 409
+
+
+def test_the_first_body_of_a_delivery_is_kept_on_both_stores(store_url: str) -> None:
+    async def main() -> None:
+        async with await Engine.open(store_url) as engine:
+            store = engine.store
+            assert await store.claim_delivery("webhook:w:d-1", "aaa") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-1", "aaa") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-1", "bbb") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-2", "bbb") == "bbb"
+
+    asyncio.run(main())

@@ -4,12 +4,13 @@ The body is bounded by the trigger's `max_body` before it is read (and by `BodyL
 that), its signature is checked over the raw bytes before anything is parsed or stored, and the
 delivery id makes the start idempotent: a redelivery of the same body returns the execution the
 first one started, and the same delivery id with a different body is refused (409
-`idempotency_conflict`). When a component trigger decides, the component's answer is the
-payload; a redelivery returns the first execution whatever the component answers again.
+`idempotency_conflict`): the engine compares payloads, and where a component trigger's answer
+is the payload, the first body's sha256 is recorded under the delivery key and compared.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Any
@@ -18,7 +19,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from fuchsia.definition import LockedWorkflow
-from fuchsia.errors import FuchsiaError, PayloadTooLarge, RouteNotFound, Unauthenticated
+from fuchsia.errors import (
+    FuchsiaError,
+    IdempotencyConflict,
+    PayloadTooLarge,
+    RouteNotFound,
+    Unauthenticated,
+)
 from fuchsia.runtime.engine import Engine, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key
 from fuchsia.server.bodies import parse_json
@@ -89,6 +96,10 @@ async def _start(
     if not isinstance(spec.get("component"), dict):
         # the payload is the body: the same delivery id with another body is a conflict
         return await engine.start(locked, payload, idempotency_key=key)
+    if key is not None:  # the component answers anew: compare the bodies themselves
+        digest = hashlib.sha256(body).hexdigest()
+        if await engine.store.claim_delivery(key, digest) != digest:
+            raise IdempotencyConflict(key, None)
     request_view = {
         "method": request.method,
         "url": str(request.url),

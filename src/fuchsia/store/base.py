@@ -115,6 +115,7 @@ class Store(Protocol):
     async def kv_set(self, scope: str, key: str, value: str) -> None: ...
     async def kv_delete(self, scope: str, key: str) -> None: ...
     async def kv_commit(self, kv: KvChanges) -> None: ...
+    async def claim_delivery(self, key: str, body_sha256: str) -> str: ...
 
 
 def load_queries(placeholder: str) -> dict[str, str]:
@@ -892,6 +893,18 @@ class SqlStore:
                 cur.execute(self.q["delete_kv"], (kv.scope, key))
             else:
                 cur.execute(self.q["upsert_kv"], (kv.scope, key, value, now))
+
+    async def claim_delivery(self, key: str, body_sha256: str) -> str:
+        """Record `body_sha256` as the body of webhook delivery `key` unless one is recorded;
+        return the one recorded first (the caller compares: another body is a conflict)."""
+        row = (key, body_sha256, time.time())
+
+        def job(cur: Cursor) -> str:
+            cur.execute(self.q["insert_delivery"], row)
+            cur.execute(self.q["select_delivery"], (key,))
+            return str(cur.fetchone()[0])
+
+        return await self._write(job)
 
 
 def _job_error(exc: Exception) -> Exception:

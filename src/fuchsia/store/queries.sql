@@ -226,3 +226,10 @@ SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, cont
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
        control, result_artifact
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
+
+-- name: insert_delivery
+INSERT INTO webhook_deliveries (key, body_sha256, created_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO NOTHING;
+
+-- name: select_delivery
+SELECT body_sha256 FROM webhook_deliveries WHERE key = ?;
