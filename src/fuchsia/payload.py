@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 
-from fuchsia.errors import PayloadError
+from fuchsia.errors import PayloadError, PayloadTooLarge
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -18,7 +18,10 @@ def parse(text: str | bytes, *, source: str = "payload") -> Any:
     """Parse a JSON payload, refusing oversized or too deeply nested documents."""
     size = len(text)
     if size > MAX_PAYLOAD_BYTES:
-        raise PayloadError(f"{source} is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes")
+        raise PayloadTooLarge(
+            f"{source} is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes",
+            limit=MAX_PAYLOAD_BYTES,
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -44,8 +47,9 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"{source} is not JSON data: {exc}") from None
     if len(encoded) > MAX_PAYLOAD_BYTES:
-        raise PayloadError(
-            f"{source} is {len(encoded)} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES} bytes"
+        raise PayloadTooLarge(
+            f"{source} is {len(encoded)} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES} bytes",
+            limit=MAX_PAYLOAD_BYTES,
         )
     if schema is not None:
         validator = jsonschema.Draft202012Validator(schema)

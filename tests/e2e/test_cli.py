@@ -165,6 +165,8 @@ def test_fuchsia_run_is_a_synchronous_one_call_api(tmp_path: Path) -> None:
     assert execution.result["for"] == "Bo"
     again = fuchsia.run(EXAMPLE, {"name": "Bo"}, db=str(tmp_path / "f.db"), idempotency_key="k")
     assert (
-        fuchsia.run(EXAMPLE, {"name": "Cy"}, db=str(tmp_path / "f.db"), idempotency_key="k").id
+        fuchsia.run(EXAMPLE, {"name": "Bo"}, db=str(tmp_path / "f.db"), idempotency_key="k").id
         == again.id
     )
+    with pytest.raises(fuchsia.errors.IdempotencyConflict):  # the key names another request
+        fuchsia.run(EXAMPLE, {"name": "Cy"}, db=str(tmp_path / "f.db"), idempotency_key="k")

@@ -11,14 +11,18 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
 import fuchsia
 from fuchsia import Engine
+from fuchsia.components.registry import Registry
+from support.components import CACHE, built_component
 from support.server import Served, wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret"
 STANDARD_KEY = base64.b64encode(b"standard-key-bytes").decode()
 FLOWS = {
@@ -132,11 +136,22 @@ def test_oversized_and_invalid_bodies(served: Served) -> None:
     big = json.dumps({"order": 1, "pad": "x" * 4096}).encode()
     assert httpx.post(url, content=big, headers=signed("github", big)).status_code == 413
     junk = b"{not json"
-    assert httpx.post(url, content=junk, headers=signed("github", junk)).status_code == 422
+    malformed = httpx.post(url, content=junk, headers=signed("github", junk))
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "invalid_request"
+    assert "not valid JSON" in malformed.json()["error"]["message"]
     wrong_shape = json.dumps({"order": "seven"}).encode()
     refused = httpx.post(url, content=wrong_shape, headers=signed("github", wrong_shape))
     assert refused.status_code == 422 and "order" in refused.text
-    assert httpx.post(f"{served.url}/hooks/nowhere", content=b"{}").status_code == 404
+    assert refused.json()["error"]["code"] == "payload_error"
+    nowhere = httpx.post(f"{served.url}/hooks/nowhere", content=b"{}")
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"] == {
+        "code": "route_not_found",
+        "message": "no route '/hooks/nowhere'; the API is under /api/v1 (see /docs)",
+        "param": None,
+        "path": "/hooks/nowhere",
+    }
 
 
 def test_the_same_delivery_fifty_times_at_once_starts_one_execution(served: Served) -> None:
@@ -151,6 +166,29 @@ def test_the_same_delivery_fifty_times_at_once_starts_one_execution(served: Serv
         responses = list(pool.map(send, range(50)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
+
+
+@pytest.mark.parametrize("scheme", sorted(FLOWS))
+def test_a_delivery_id_reused_with_another_signed_body_is_a_conflict(
+    served: Served, scheme: str
+) -> None:
+    url = f"{served.url}/hooks{FLOWS[scheme][0]}"
+
+    def deliver(order: int) -> httpx.Response:
+        body = json.dumps({"order": order, "id": f"evt-{scheme}-c13"}).encode()
+        return httpx.post(url, content=body, headers=signed(scheme, body, delivery="c13"))
+
+    first = deliver(1)
+    assert first.status_code == 202, first.text
+    again = deliver(1)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    before = count(served)
+    other = deliver(2)
+    assert other.status_code == 409, other.text
+    error = other.json()["error"]
+    assert error["code"] == "idempotency_conflict"
+    assert error["execution_id"] == first.json()["id"]
+    assert count(served) == before
 
 
 def test_a_webhook_starts_the_pinned_version_and_counts_as_a_fire(served: Served) -> None:
@@ -190,3 +228,57 @@ nodes:
     with served.client("read") as reader:
         metrics = reader.get("/metrics").text
     assert 'fuchsia_trigger_fires_total{workflow="hook-pinned",kind="webhook"} 2' in metrics
+
+
+def test_a_component_trigger_delivery_reused_with_another_body_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component answers each delivery anew, so the bodies themselves are compared: the
+    same body again returns the first execution, another body under the id is a 409 (also
+    when the first one was answered pending)."""
+    monkeypatch.setenv("FUCHSIA_CACHE", str(CACHE / "compiled-cache"))
+    home = tmp_path / "home"
+    built = built_component(ROOT / "tests" / "components" / "ticker").parent
+    ref = Registry(home / "components").install(built).ref
+    gated = f"""
+name: gated
+trigger:
+  type: webhook
+  webhook: {{path: /gate, secret: "{SECRET}", scheme: github, component: "{ref}", trigger: gate}}
+nodes:
+  ship: {{transform: {{order: "{{{{ order }}}}"}}}}
+"""
+    with Served(tmp_path, home=home, schedule=False) as running:
+        with running.client("admin") as admin:
+            assert admin.post("/api/v1/workflows", json={"source": gated}).status_code == 201
+
+        def deliver(order: dict[str, object], delivery: str) -> httpx.Response:
+            body = json.dumps(order).encode()
+            return httpx.post(
+                f"{running.url}/hooks/gate",
+                content=body,
+                headers=signed("github", body, delivery=delivery),
+                timeout=60,
+            )
+
+        first = deliver({"order": 1, "ship": True}, "g-1")
+        assert first.status_code == 202, first.text
+        again = deliver({"order": 1, "ship": True}, "g-1")
+        assert again.status_code == 202 and again.json() == first.json()
+        other = deliver({"order": 2, "ship": True}, "g-1")
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["code"] == "idempotency_conflict"
+        assert deliver({"order": 3, "ship": False}, "g-2").json() == {"status": "pending"}
+        assert deliver({"order": 3, "ship": True}, "g-2").status_code == 409
+
+
+def test_the_first_body_of_a_delivery_is_kept_on_both_stores(store_url: str) -> None:
+    async def main() -> None:
+        async with await Engine.open(store_url) as engine:
+            store = engine.store
+            assert await store.claim_delivery("webhook:w:d-1", "aaa") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-1", "aaa") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-1", "bbb") == "aaa"
+            assert await store.claim_delivery("webhook:w:d-2", "bbb") == "bbb"
+
+    asyncio.run(main())

@@ -40,7 +40,12 @@ from fuchsia.components.manifest import (
     semver_key,
 )
 from fuchsia.components.package import ComponentFiles, digest_of, read_component, unpack
-from fuchsia.errors import ComponentLoadError, DefinitionError, RegistryError
+from fuchsia.errors import (
+    ComponentLoadError,
+    ComponentNotFound,
+    DefinitionError,
+    RegistryError,
+)
 
 DEFAULT_HOME = ".fuchsia"
 COMPONENTS_DIR = "components"
@@ -235,12 +240,15 @@ class Registry:
             close = difflib.get_close_matches(name, sorted(index), n=1, cutoff=0.6)
             if close:
                 message += f" (did you mean {close[0]!r}?)"
-            raise RegistryError(f"{message}; install it with `fuchsia component install PATH`")
+            raise ComponentNotFound(
+                f"{message}; install it with `fuchsia component install PATH`", ref=name
+            )
         if version is None:
             return versions[-1]
         if version not in versions:
-            raise RegistryError(
-                f"{name}@{version} is not installed; installed versions: {', '.join(versions)}"
+            raise ComponentNotFound(
+                f"{name}@{version} is not installed; installed versions: {', '.join(versions)}",
+                ref=f"{name}@{version}",
             )
         return version
 

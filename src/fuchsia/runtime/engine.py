@@ -25,9 +25,17 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import ArtifactNotFound, FuchsiaError, PayloadError, WorkflowNotFound
+from fuchsia.errors import (
+    ArtifactNotFound,
+    FuchsiaError,
+    PayloadError,
+    WorkflowDisabled,
+    WorkflowNotFound,
+)
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
+from fuchsia.runtime.idempotency import check_key as check_idempotency_key
+from fuchsia.runtime.idempotency import refuse_other_request
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.runtime.work import Outcome
@@ -262,10 +270,14 @@ class Engine:
     ) -> str:
         """Create an execution and start driving it; return its id at once.
 
-        With an idempotency key already used, nothing new is created and the existing
-        execution's id is returned. `detached=True` only records the execution, unowned, for
+        With an idempotency key already used for the same workflow name and payload, nothing
+        new is created and the existing execution's id is returned; used for another workflow
+        or payload, IdempotencyConflict names the execution it holds. A key is at most 255
+        visible ASCII characters. `detached=True` only records the execution, unowned, for
         another process (`fuchsia runs resume ID`) to drive.
         """
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         return await self._start(locked, payload, idempotency_key, detached, parent_id)
 
@@ -277,7 +289,13 @@ class Engine:
         detached: bool = False,
         parent_id: str | None = None,
         kv: KvChanges | None = None,
+        *,
+        same_request: bool = True,
     ) -> str:
+        """Create (or find, by key) the execution. `same_request`: a found execution must
+        have been started with this workflow name and payload (IdempotencyConflict if not);
+        False where the key names an instant or a child, not a request (a component trigger's
+        answer, a sub-workflow's rendered input)."""
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
         execution_id = new_id()
@@ -295,6 +313,8 @@ class Engine:
             kv=kv,
         )
         record, created = await self.store.create_execution(new)
+        if not created and same_request and idempotency_key is not None:
+            refuse_other_request(record, locked.name, payload, idempotency_key)
         if created and not detached:
             self._drive(record, locked, {})
         elif not created and record.status not in FINAL_STATUSES and not detached:
@@ -446,7 +466,8 @@ class Engine:
             versions = ", ".join(f"{d.version}{'' if d.active else ' (disabled)'}" for d in found)
             raise WorkflowNotFound(
                 f"no deployed workflow {ref!r}"
-                + (f"; {name} has versions {versions}" if found else "")
+                + (f"; {name} has versions {versions}" if found else ""),
+                ref=ref,
             )
         return match[0]
 
@@ -483,7 +504,7 @@ class Engine:
         """Start the deployed workflow `ref` (`name` runs its current version)."""
         deployment = await self.deployment(ref)
         if not deployment.active:
-            raise FuchsiaError(f"{deployment.name}@{deployment.version} is disabled")
+            raise WorkflowDisabled(f"{deployment.name}@{deployment.version}")
         locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
         return await self.start(locked, payload, idempotency_key=idempotency_key)
 
@@ -538,7 +559,9 @@ class Engine:
                 await self.store.kv_commit(answer.kv)
             return None
         try:
-            return await self._start(locked, answer.payload, idempotency_key, kv=answer.kv)
+            return await self._start(
+                locked, answer.payload, idempotency_key, kv=answer.kv, same_request=False
+            )
         except PayloadError:
             if answer.kv is not None:
                 await self.store.kv_commit(answer.kv)
@@ -549,7 +572,7 @@ class Engine:
     async def start_child(
         self, workflow: LockedWorkflow, payload: Any, parent_id: str, key: str
     ) -> str:
-        return await self.start(workflow, payload, idempotency_key=key, parent_id=parent_id)
+        return await self._start(workflow, payload, key, parent_id=parent_id, same_request=False)
 
     async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]:
         done = await self.wait(execution_id)

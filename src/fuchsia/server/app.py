@@ -1,71 +1,86 @@
-"""The HTTP API (FastAPI, OpenAPI at /openapi.json, docs at /docs).
+"""The HTTP API (FastAPI, OpenAPI at /openapi.json, docs at /docs and /redoc, served offline).
 
 Every route but `/healthz` and the documentation requires a bearer token whose scope covers
-it, unless the server was started with `--no-auth`. Errors are JSON `{"error": message}` with
-400 for bad input, 401 without a valid token, 403 without the scope, 404 for an unknown
-execution, workflow or component, 409 for requests the execution's state refuses, 422 for a
-body of the wrong shape.
+it, unless the server was started with `--no-auth`; the OpenAPI document declares the bearer
+scheme and marks each protected route. Bodies are bounded before they are read or
+authenticated (`bodies.BodyLimit`) and parsed as JSON with a reason for every refusal. Every
+refusal is `{"error": {"code", "message", ...fields}}` (`problems`): 400 malformed, 401
+without a valid token, 403 without the scope, 404 naming what is missing, 409 for a request the
+state refuses or a reused idempotency key, 413 over a size limit, 415 not JSON, 422 a field of
+the wrong shape (each named) or a payload against its schema.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fuchsia import payload as payloads
 from fuchsia.components.manifest import manifest_document
 from fuchsia.components.registry import summary as summary_of_component
-from fuchsia.definition import LockedWorkflow, parse_text
+from fuchsia.definition import parse_text
+from fuchsia.definition.source import MAX_FILE_BYTES
 from fuchsia.errors import (
-    ArtifactNotFound,
-    DefinitionError,
-    ExecutionNotFound,
+    Forbidden,
     FuchsiaError,
-    PayloadError,
-    RegistryError,
-    StoreError,
-    WorkflowNotFound,
+    InvalidState,
+    PayloadTooLarge,
+    Unauthenticated,
 )
-from fuchsia.runtime.engine import Engine, TriggerAnswer
+from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.views import artifact_view, deployment_view, summary
-from fuchsia.server import metrics
+from fuchsia.server import docs, metrics, problems
 from fuchsia.server.auth import grants, hash_token
+from fuchsia.server.bodies import BodyLimit, JsonRoute
 from fuchsia.server.schedule import Scheduler
-from fuchsia.server.signatures import SignatureError, verify
+from fuchsia.server.webhooks import PATH, webhook
 from fuchsia.store.records import FINAL_STATUSES
 
 T = TypeVar("T")
-PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-WEBHOOKS = "/hooks/{path:path}"  # authenticated by each workflow's signing secret instead
+WEBHOOKS = PATH  # authenticated by each workflow's signing secret instead
+PUBLIC = frozenset({"/healthz", "/openapi.json"} | docs.PAGES)
+MAX_SEQ = 2**63 - 1  # the stores' integer range
+REF = r"^[^@]{1,200}(@[0-9]{1,18})?$"  # name, or name@version
+Status = Literal[
+    "pending", "running", "waiting", "paused",
+    "completed", "completed_with_errors", "failed", "cancelled", "timed_out",
+]  # fmt: skip
+ExecutionId = Annotated[str, Path(min_length=1, max_length=64)]
+ArtifactId = Annotated[str, Path(min_length=1, max_length=64)]
+ComponentRef = Annotated[str, Path(min_length=1, max_length=300)]
+WorkflowName = Annotated[str, Path(pattern=r"^[^@]{1,200}$")]
+Seq = Annotated[int, Query(ge=0, le=MAX_SEQ, description="events after this sequence number")]
+WorkflowRef = Annotated[str, Path(pattern=REF)]
+bearer = HTTPBearer(auto_error=False, description="a token from `fuchsia tokens create`")
 
 
 class StartRequest(BaseModel):
-    workflow: str = Field(description="NAME or NAME@VERSION of a deployed workflow")
+    workflow: str = Field(pattern=REF, description="NAME or NAME@VERSION of a deployed workflow")
     payload: Any = None
 
 
 class SignalRequest(BaseModel):
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     payload: Any = None
 
 
 class RetryRequest(BaseModel):
-    from_node: str | None = None
+    from_node: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class DeployRequest(BaseModel):
-    source: str = Field(description="the workflow file's text, YAML or JSON")
+    source: str = Field(
+        description=f"the workflow file's text, YAML or JSON; at most {MAX_FILE_BYTES} bytes"
+    )
 
 
 def create_app(
@@ -92,53 +107,33 @@ def create_app(
                 await asyncio.gather(scheduler, return_exceptions=True)
             await engine.close(grace)  # running nodes finish within the grace period
 
-    app = FastAPI(title="Fuchsia", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Fuchsia", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.auth = auth
-    app.add_exception_handler(FuchsiaError, _on_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _on_invalid_request)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit)
+    problems.install(app)
+    docs.install(app)
     app.include_router(router)
     return app
-
-
-async def _on_error(request: Request, exc: FuchsiaError) -> JSONResponse:
-    missing = ExecutionNotFound | WorkflowNotFound | ArtifactNotFound | RegistryError
-    status = 404 if isinstance(exc, missing) else 400
-    if isinstance(exc, StoreError) and "already deployed" in str(exc):
-        status = 409
-    return JSONResponse({"error": str(exc)}, status_code=status)
-
-
-async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
-
-
-async def _on_invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """A body or parameter of the wrong shape: 422 naming each field."""
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-    ]
-    return JSONResponse({"error": problems}, 422)
 
 
 def scope(name: str) -> Any:
     """A dependency that admits a request whose bearer token covers scope `name`."""
 
     async def check(
-        request: Request, authorization: Annotated[str | None, Header()] = None
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if not request.app.state.auth:
             return
-        scheme, _, credentials = (authorization or "").strip().partition(" ")
-        token = credentials.strip() if scheme.lower() == "bearer" else ""
+        token = credentials.credentials.strip() if credentials else ""
         store = request.app.state.engine.store
         record = await store.token_by_hash(hash_token(token)) if token else None
         if record is None or record.revoked_at is not None:
-            raise HTTPException(
-                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise Unauthenticated("a valid bearer token is required (Authorization: Bearer ...)")
         if not grants(record, name):
-            raise HTTPException(403, f"this token lacks the {name!r} scope")
+            raise Forbidden(name)
 
     return Depends(check)
 
@@ -148,7 +143,7 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute, responses=problems.RESPONSES)
 
 
 @router.get("/healthz")
@@ -168,7 +163,7 @@ async def list_workflows(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/workflows/{ref}", dependencies=[scope("read")])
-async def show_workflow(request: Request, ref: str) -> dict[str, Any]:
+async def show_workflow(request: Request, ref: WorkflowRef) -> dict[str, Any]:
     engine = engine_of(request)
     deployment = await engine.deployment(ref)
     document = await engine.store.get_workflow(deployment.hash)
@@ -178,31 +173,30 @@ async def show_workflow(request: Request, ref: str) -> dict[str, Any]:
 @router.post("/api/v1/workflows", status_code=201, dependencies=[scope("admin")])
 async def deploy(request: Request, body: DeployRequest) -> dict[str, Any]:
     engine = engine_of(request)
-    try:
-        locked = await engine.lock(parse_text(body.source, "<request>"))
-    except DefinitionError as exc:
-        raise HTTPException(422, [str(p) for p in exc.problems]) from None
+    if len(body.source.encode()) > MAX_FILE_BYTES:  # the CLI's limit for a workflow file
+        raise PayloadTooLarge(f"source is larger than {MAX_FILE_BYTES} bytes", limit=MAX_FILE_BYTES)
+    locked = await engine.lock(parse_text(body.source, "<request>"))
     deployment, created = await engine.deploy(locked)
     return {**deployment_view(deployment), "created": created}
 
 
 @router.post("/api/v1/workflows/{ref}/disable", dependencies=[scope("admin")])
-async def disable(request: Request, ref: str) -> dict[str, Any]:
+async def disable(request: Request, ref: WorkflowRef) -> dict[str, Any]:
     return deployment_view(await engine_of(request).set_active(ref, False))
 
 
 @router.post("/api/v1/workflows/{ref}/enable", dependencies=[scope("admin")])
-async def enable(request: Request, ref: str) -> dict[str, Any]:
+async def enable(request: Request, ref: WorkflowRef) -> dict[str, Any]:
     return deployment_view(await engine_of(request).set_active(ref, True))
 
 
 @router.post("/api/v1/workflows/{ref}/pin", dependencies=[scope("admin")])
-async def pin(request: Request, ref: str) -> dict[str, Any]:
+async def pin(request: Request, ref: WorkflowRef) -> dict[str, Any]:
     return deployment_view(await engine_of(request).pin(ref))
 
 
 @router.post("/api/v1/workflows/{name}/unpin", dependencies=[scope("admin")])
-async def unpin(request: Request, name: str) -> dict[str, Any]:
+async def unpin(request: Request, name: WorkflowName) -> dict[str, Any]:
     return deployment_view(await engine_of(request).unpin(name))
 
 
@@ -212,22 +206,25 @@ async def start(
     body: StartRequest,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
+    """Start a deployed workflow. The same `Idempotency-Key` with the same workflow and
+    payload returns the execution it started; with another workflow or payload: 409."""
     engine = engine_of(request)
-    try:
-        execution_id = await engine.start_deployed(
-            body.workflow, body.payload, idempotency_key=idempotency_key
-        )
-    except PayloadError as exc:
-        raise HTTPException(422, str(exc)) from None
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key, param="Idempotency-Key")
+    execution_id = await engine.start_deployed(
+        body.workflow, body.payload, idempotency_key=idempotency_key
+    )
     return (await engine.get(execution_id)).to_dict()
 
 
 @router.get("/api/v1/executions", dependencies=[scope("read")])
 async def list_executions(
-    request: Request, status: str | None = None, limit: int = 50, before: str | None = None
+    request: Request,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    before: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> dict[str, Any]:
     """Newest first, `limit` at a time; `next` is the `before` of the following page."""
-    limit = max(1, min(limit, 1000))
     records = await engine_of(request).list(limit=limit, status=status, before=before)
     return {
         "executions": [summary(r) for r in records],
@@ -241,25 +238,25 @@ async def list_components(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/components/{ref:path}", dependencies=[scope("read")])
-async def inspect_component(request: Request, ref: str) -> dict[str, Any]:
+async def inspect_component(request: Request, ref: ComponentRef) -> dict[str, Any]:
     installed = engine_of(request).registry.resolve(ref)
     return {**summary_of_component(installed), "manifest": manifest_document(installed.manifest)}
 
 
 @router.get("/api/v1/executions/{execution_id}", dependencies=[scope("read")])
-async def show_execution(request: Request, execution_id: str) -> dict[str, Any]:
+async def show_execution(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
     return (await engine_of(request).get(execution_id)).to_dict()
 
 
 @router.get("/api/v1/executions/{execution_id}/result", dependencies=[scope("read")])
-async def result(request: Request, execution_id: str) -> Any:
+async def result(request: Request, execution_id: ExecutionId) -> Any:
     """The execution's result, also when it was stored as an artifact (above the inline
     limit, where the execution record shows `result_artifact` instead)."""
     return await engine_of(request).result(execution_id)
 
 
 @router.get("/api/v1/executions/{execution_id}/artifacts", dependencies=[scope("read")])
-async def artifacts(request: Request, execution_id: str) -> list[dict[str, Any]]:
+async def artifacts(request: Request, execution_id: ExecutionId) -> list[dict[str, Any]]:
     return [artifact_view(a) for a in await engine_of(request).artifacts(execution_id)]
 
 
@@ -269,7 +266,9 @@ async def artifacts(request: Request, execution_id: str) -> list[dict[str, Any]]
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-async def artifact(request: Request, execution_id: str, artifact_id: str) -> Response:
+async def artifact(
+    request: Request, execution_id: ExecutionId, artifact_id: ArtifactId
+) -> Response:
     """An artifact's content, with its content type."""
     ref, data = await engine_of(request).artifact(execution_id, artifact_id)
     disposition = f"attachment; filename*=UTF-8''{quote(ref.name, safe='')}"
@@ -281,7 +280,9 @@ async def artifact(request: Request, execution_id: str, artifact_id: str) -> Res
 
 
 @router.get("/api/v1/executions/{execution_id}/events", dependencies=[scope("read")])
-async def events(request: Request, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
+async def events(
+    request: Request, execution_id: ExecutionId, after: Seq = 0
+) -> list[dict[str, Any]]:
     engine = engine_of(request)
     full = (await engine.get(execution_id)).id
     return [
@@ -291,13 +292,13 @@ async def events(request: Request, execution_id: str, after: int = 0) -> list[di
 
 
 @router.post("/api/v1/executions/{execution_id}/cancel", dependencies=[scope("run")])
-async def cancel(request: Request, execution_id: str) -> dict[str, Any]:
-    return (await _refusable(engine_of(request).cancel(execution_id))).to_dict()
+async def cancel(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
+    return (await _refusable(engine_of(request).cancel(execution_id), execution_id)).to_dict()
 
 
 @router.post("/api/v1/executions/{execution_id}/pause", dependencies=[scope("run")])
-async def pause(request: Request, execution_id: str) -> dict[str, Any]:
-    return (await _refusable(engine_of(request).pause(execution_id))).to_dict()
+async def pause(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
+    return (await _refusable(engine_of(request).pause(execution_id), execution_id)).to_dict()
 
 
 @router.post("/api/v1/executions/resume", dependencies=[scope("run")])
@@ -309,20 +310,25 @@ async def resume_interrupted(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/api/v1/executions/{execution_id}/resume", dependencies=[scope("run")])
-async def resume(request: Request, execution_id: str) -> dict[str, Any]:
+async def resume(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
     engine = engine_of(request)
     execution = await engine.get(execution_id)
     if execution.status in FINAL_STATUSES:
-        raise HTTPException(
-            409, f"execution {execution.id} is {execution.status}: nothing to resume"
+        raise InvalidState(
+            f"execution {execution.id} is {execution.status}: nothing to resume",
+            execution_id=execution.id,
         )
     await engine.resume([execution.id], wait=False)
     return (await engine.get(execution.id)).to_dict()
 
 
 @router.post("/api/v1/executions/{execution_id}/signal", dependencies=[scope("run")])
-async def signal(request: Request, execution_id: str, body: SignalRequest) -> dict[str, Any]:
-    signal_id = await _refusable(engine_of(request).signal(execution_id, body.name, body.payload))
+async def signal(
+    request: Request, execution_id: ExecutionId, body: SignalRequest
+) -> dict[str, Any]:
+    signal_id = await _refusable(
+        engine_of(request).signal(execution_id, body.name, body.payload), execution_id
+    )
     return {"signal": body.name, "id": signal_id}
 
 
@@ -330,73 +336,22 @@ async def signal(request: Request, execution_id: str, body: SignalRequest) -> di
     "/api/v1/executions/{execution_id}/retry", status_code=201, dependencies=[scope("run")]
 )
 async def retry(
-    request: Request, execution_id: str, body: RetryRequest | None = None
+    request: Request, execution_id: ExecutionId, body: RetryRequest | None = None
 ) -> dict[str, Any]:
     engine = engine_of(request)
     new_id = await engine.retry(execution_id, body.from_node if body else None)
     return (await engine.get(new_id)).to_dict()
 
 
-async def _refusable(work: Awaitable[T]) -> T:
-    """Run an operation the execution's state may refuse (409 rather than 400)."""
+async def _refusable(work: Awaitable[T], execution_id: str) -> T:
+    """Run an operation the execution's state may refuse: the engine's plain refusals become
+    `InvalidState` (409); its typed errors keep their class."""
     try:
         return await work
-    except ExecutionNotFound:
-        raise
     except FuchsiaError as exc:
-        raise HTTPException(409, str(exc)) from None
-
-
-async def webhook(request: Request, path: str) -> JSONResponse:
-    """Start the deployed workflow whose webhook trigger is `/hooks/<path>`: the signature
-    is checked over the raw body first; nothing is stored for a delivery that fails it; a
-    redelivery (same delivery id) returns the execution the first one started."""
-    engine = engine_of(request)
-    target = await _webhook_target(engine, "/" + path, request.method)
-    if target is None:
-        return JSONResponse({"error": f"no webhook at /hooks/{path}"}, status_code=404)
-    locked, spec = target
-    limit = int(spec["max_body"])
-    if int(request.headers.get("content-length") or 0) > limit:
-        return JSONResponse({"error": f"the body is larger than {limit} bytes"}, 413)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return JSONResponse({"error": f"the body is larger than {limit} bytes"}, 413)
-    secret = _secret(spec["secret"])
-    if secret is None:
-        return JSONResponse({"error": "the webhook's secret is not configured"}, 503)
-    try:
-        delivery = verify(
-            spec["scheme"], secret, bytes(body), request.headers, float(spec["tolerance"])
-        )
-        payload = payloads.parse(bytes(body), source="body")
-    except SignatureError:
-        return JSONResponse({"error": "invalid or missing signature"}, 401)
-    except PayloadError as exc:
-        return JSONResponse({"error": str(exc)}, 422)
-    if delivery is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
-        delivery = payload["id"]  # Stripe events carry their id in the body
-    answer = TriggerAnswer({} if payload is None else payload)
-    if isinstance(spec.get("component"), dict):  # a component trigger decides
-        request_view = {
-            "method": request.method,
-            "url": str(request.url),
-            "headers": list(request.headers.items()),
-            "body": bytes(body),
-        }
-        answer = await engine.poll_trigger(locked, spec["component"], request_view)
-    key = f"webhook:{locked.name}:{delivery}" if delivery else None
-    try:
-        execution_id = await engine.start_triggered(locked, answer, key)
-    except PayloadError as exc:
-        return JSONResponse({"error": str(exc)}, 422)
-    if execution_id is None:
-        return JSONResponse({"status": "pending"}, 200)
-    # for /metrics: a redelivery names the same execution, which is counted once
-    await engine.store.record_fire(locked.name, time.time(), "webhook", execution_id)
-    return JSONResponse({"id": execution_id}, 202)
+        if type(exc) is not FuchsiaError:
+            raise
+        raise InvalidState(str(exc), execution_id=execution_id) from None
 
 
 for _method in ("POST", "PUT", "PATCH"):
@@ -406,22 +361,5 @@ for _method in ("POST", "PUT", "PATCH"):
         methods=[_method],
         status_code=202,
         operation_id=f"webhook_{_method.lower()}",
+        openapi_extra={"security": []},
     )
-
-
-async def _webhook_target(
-    engine: Engine, path: str, method: str
-) -> tuple[LockedWorkflow, dict[str, Any]] | None:
-    """The current deployment (pinned, else newest active) whose webhook listens at `path`."""
-    for deployment in await engine.current_deployments():
-        locked = LockedWorkflow.from_json(await engine.store.get_workflow(deployment.hash))
-        spec = locked.document["trigger"].get("webhook")
-        if spec and spec["path"] == path and spec["method"] == method:
-            return locked, spec
-    return None
-
-
-def _secret(value: str) -> str | None:
-    if value.startswith("env:"):
-        return os.environ.get(value.removeprefix("env:")) or None
-    return value

@@ -27,7 +27,13 @@ from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
-from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, FuchsiaError, StoreError
+from fuchsia.errors import (
+    ArtifactNotFound,
+    DeploymentConflict,
+    ExecutionNotFound,
+    FuchsiaError,
+    StoreError,
+)
 from fuchsia.store.cipher import Keyring, open_blob, open_text, seal_blob, seal_text
 from fuchsia.store.records import (
     ArtifactRef,
@@ -121,6 +127,7 @@ class Store(Protocol):
     async def kv_set(self, scope: str, key: str, value: str) -> None: ...
     async def kv_delete(self, scope: str, key: str) -> None: ...
     async def kv_commit(self, kv: KvChanges) -> None: ...
+    async def claim_delivery(self, key: str, body_sha256: str) -> str: ...
 
 
 def load_queries(placeholder: str) -> dict[str, str]:
@@ -758,9 +765,11 @@ class SqlStore:
             row = cur.fetchone()
             if row is not None:
                 if row[0] != workflow_hash:
-                    raise StoreError(
+                    raise DeploymentConflict(
                         f"{name} version {version} is already deployed as {row[0]}; deployed "
-                        "versions do not change: give the workflow a new `version`"
+                        "versions do not change: give the workflow a new `version`",
+                        name=name,
+                        version=version,
                     )
                 return False
             cur.execute(q["insert_deployment"], (name, version, workflow_hash, True, now))
@@ -999,6 +1008,18 @@ class SqlStore:
             else:
                 sealed = self._seal(value, "kv", kv.scope, key)
                 cur.execute(self.q["upsert_kv"], (kv.scope, key, sealed, now))
+
+    async def claim_delivery(self, key: str, body_sha256: str) -> str:
+        """Record `body_sha256` as the body of webhook delivery `key` unless one is recorded;
+        return the one recorded first (the caller compares: another body is a conflict)."""
+        row = (key, body_sha256, time.time())
+
+        def job(cur: Cursor) -> str:
+            cur.execute(self.q["insert_delivery"], row)
+            cur.execute(self.q["select_delivery"], (key,))
+            return str(cur.fetchone()[0])
+
+        return await self._write(job)
 
 
 def _job_error(exc: Exception) -> Exception:

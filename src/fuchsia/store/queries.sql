@@ -268,3 +268,10 @@ SELECT hash, data FROM blobs WHERE ? = 0 OR hash > ? ORDER BY hash LIMIT ?;
 
 -- name: rotate_set_blobs
 UPDATE blobs SET data = ? WHERE hash = ? AND data = ?;
+
+-- name: insert_delivery
+INSERT INTO webhook_deliveries (key, body_sha256, created_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO NOTHING;
+
+-- name: select_delivery
+SELECT body_sha256 FROM webhook_deliveries WHERE key = ?;
