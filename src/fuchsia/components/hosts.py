@@ -83,10 +83,12 @@ def parse_host_pattern(text: str) -> HostPattern:
     if match.group("rest"):
         raise ValueError(f"{text!r}: allowed_hosts name hosts, not URLs with paths")
     written = match.group("scheme")
+    host, wildcard = _host(text, match.group("host").lower())
     return HostPattern(
         scheme=None if written is None else _scheme(text, written),
+        host=host,
         port=_port(text, match.group("port")),
-        **_host(text, match.group("host").lower()),
+        wildcard=wildcard,
     )
 
 
@@ -105,7 +107,8 @@ def _port(text: str, digits: str | None) -> int | None:
     return int(digits)
 
 
-def _host(text: str, host: str) -> dict[str, str | bool]:
+def _host(text: str, host: str) -> tuple[str, bool]:
+    """The normalised host of a pattern and whether it is a `*.` wildcard."""
     wildcard = host.startswith("*.")
     if wildcard:
         host = host[2:]
@@ -113,7 +116,7 @@ def _host(text: str, host: str) -> dict[str, str | bool]:
         address = _ip(host[1:-1]) if host.endswith("]") else None
         if address is None or ":" not in address:
             raise ValueError(f"{text!r}: {host} is not an IPv6 address")
-        return {"host": address, "wildcard": False}
+        return address, False
     host = host.rstrip(".")
     if "*" in host or host == "" or (wildcard and "." not in host):
         raise ValueError(
@@ -122,7 +125,7 @@ def _host(text: str, host: str) -> dict[str, str | bool]:
         )
     if not _HOSTNAME.match(host):
         raise ValueError(f"{text!r}: {host!r} is not a valid host name")
-    return {"host": _ip(host) or host, "wildcard": wildcard}
+    return _ip(host) or host, wildcard
 
 
 def _ip(text: str) -> str | None:

@@ -114,6 +114,7 @@ def format_size(size: int) -> str | int:
 
 # --- capabilities ----------------------------------------------------------------------------
 
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

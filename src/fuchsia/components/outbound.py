@@ -1,7 +1,8 @@
 """Outbound HTTP for components: the host makes the request, only to hosts the manifest allows.
 
-The patterns are parsed by `hosts`, the parser manifest validation uses too. A denied request is an answer the component receives (`denied`, naming
-the pattern that would allow it), never a trap.
+The `allowed_hosts` patterns are parsed by `hosts`, the parser manifest validation uses
+too. A denied request is an answer the component receives (`denied`, naming the pattern that
+would allow it), never a trap.
 """
 
 from __future__ import annotations
