@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,17 +26,30 @@ from typing import Any
 import pytest
 
 from fuchsia.components import limits
-from integration.test_components import (  # noqa: F401 (fixtures)
-    SOURCES,
-    compiled_cache,
-    home,
-    install,
-    node_events,
-    run_flow,
-    server,
-)
-from support.components import built_component
+from integration.test_components import SOURCES, install, node_events, run_flow
+from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
+
+
+@pytest.fixture(scope="module")
+def compiled_cache() -> Iterator[Path]:
+    """The compiled-component cache test_components.py uses (kept across sessions)."""
+    path = CACHE / "compiled-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUCHSIA_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture
+def home(tmp_path: Path, compiled_cache: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +86,13 @@ def failure(execution: Any) -> dict[str, Any]:
         ("kv-value", {"size": limits.KV_VALUE + 1}, "a kv value is larger than its cap"),
         ("kv-key", {"size": limits.KV_KEY + 1}, "a kv key is larger than its cap"),
         ("artifact-name", {"size": limits.NAME + 1}, "an artifact name is larger than its cap"),
-        ("artifact-data", {"size": 40 * limits.MiB}, "larger than"),
+        (
+            "artifact-data",
+            {"size": limits.ARTIFACT_DATA + 1},
+            "an artifact's content is larger than its cap",
+        ),
+        ("artifact-data", {"size": 40 * limits.MiB}, "larger than one call may copy"),
+        ("http-body", {"size": limits.HTTP_BODY + 1}, "bytes of body; the cap is 2 MiB"),
         ("output", {"size": 5 * limits.MiB}, "the output is larger than its cap"),
         ("http-headers", {"size": 1000, "n": 100}, "bytes of headers; the cap is 64 KiB"),
     ],
@@ -188,7 +208,7 @@ class _Server6(http.server.ThreadingHTTPServer):
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", "0")))
         self.send_response(204)
         self.end_headers()
@@ -254,3 +274,17 @@ def test_a_timed_out_or_refused_component_leaves_stderr_clean(
     assert f'"{status}"' in done.stdout, done.stdout + done.stderr
     assert "never retrieved" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_original_interface_component_builds_against_the_world_its_wit_declares(
+    home: Path, tmp_path: Path
+) -> None:
+    """The original project named its worlds as it liked: the build uses the one declared."""
+    source = tmp_path / "renamed"
+    shutil.copytree(SOURCES / "legacy", source)
+    wit = source / "wit" / "task.wit"
+    wit.write_text(wit.read_text().replace("world task-component", "world original-task"))
+    ref = install(home, built_component(source).parent, tmp_path)
+    execution = run_task(home, tmp_path, ref, "double", {"n": 4})
+    assert execution.status == "completed", execution.error
+    assert execution.node("it").output["doubled"] == 8

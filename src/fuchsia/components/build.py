@@ -394,7 +394,7 @@ def declared_world(wit: Path, wanted: str) -> str:
     manifest's `world`; a BuildError naming the choices otherwise."""
     worlds = sorted(
         {
-            name.lstrip("%")
+            str(name).lstrip("%")
             for path in sorted(wit.rglob("*.wit"))
             for name in _WORLD.findall(_COMMENT.sub("", path.read_text(encoding="utf-8")))
         }

@@ -27,10 +27,13 @@ KV_KEY = 1 * KiB
 KV_VALUE = 1 * MiB
 NAME = 1 * KiB  # an artifact's name or id, a config key
 CONTENT_TYPE = 256
-ARTIFACT_DATA = 32 * MiB
+# wasmtime's component API copies a `list<u8>` as one value per byte, and refuses a call that
+# copies more than about 2.7 MB of them: these caps sit below that, so the host's own message
+# names them.
+ARTIFACT_DATA = 2 * MiB
 HTTP_URL = 8 * KiB
 HTTP_HEADERS = 64 * KiB  # all of one request's header names and values
-HTTP_BODY = 10 * MiB
+HTTP_BODY = 2 * MiB
 HTTP_REQUEST = HTTP_URL + HTTP_HEADERS + HTTP_BODY + 64  # the whole request record
 
 
