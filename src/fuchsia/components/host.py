@@ -354,13 +354,13 @@ class WasmHost:
             return NodeTimeout("the component ran past the node's timeout and was stopped")
         if reason == "cancelled":
             return Cancelled("the component was stopped: its execution was cancelled")
-        reason = trap_reason(exc)
-        if _HOSTCALL_FUEL in reason:
+        cause = trap_reason(exc)
+        if _HOSTCALL_FUEL in cause:
             return OutputError(
                 "the component handed the host a value larger than one call may copy "
-                f"(wasmtime's hostcall data limit): {reason}"
+                f"(wasmtime's hostcall data limit): {cause}"
             )
-        message = f"the component trapped: {reason}"
+        message = f"the component trapped: {cause}"
         if stdio.last_error:
             message += f" (its last line on stderr: {stdio.last_error})"
         return ComponentTrap(message)
