@@ -13,6 +13,7 @@ built from source (tests/components/hostile, tests/components/legacy) run by the
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -26,7 +27,10 @@ from typing import Any
 import pytest
 
 from fuchsia.components import limits
-from integration.test_components import SOURCES, install, node_events, run_flow
+from fuchsia.components.host import Call, Grants, HostSettings, WasmHost
+from fuchsia.components.package import digest_of
+from fuchsia.errors import OutputError
+from integration.test_components import SOURCES, install, node_events, run_flow, services
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
 
@@ -142,6 +146,24 @@ def test_a_huge_log_line_is_cut_with_a_marker(home: Path, tmp_path: Path, hostil
     assert "z" * (limits.LOG_LINE + 1) not in line["message"]
     cut = 20 * limits.MiB - limits.LOG_LINE
     assert f"[{cut} more bytes cut: a log line is kept up to 16 KiB" in line["message"]
+
+
+def test_a_trigger_payload_over_the_output_cap_is_refused(compiled_cache: Path) -> None:
+    wasm = (built_component(SOURCES / "ticker")).read_bytes()
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled"))
+    try:
+        loaded = host.load(digest_of(wasm), lambda: wasm)
+        call = Call("", "w", "trigger", "gate", 1, "", timeout=60)
+        order = {"ship": True, "order": 7, "pad": 5 * limits.MiB}
+        request = {"method": "POST", "url": "/", "headers": [], "body": json.dumps(order).encode()}
+        with pytest.raises(OutputError, match="the trigger's payload is larger than its cap"):
+            host.run_trigger(loaded, Grants(), call, services(), request)
+        order["pad"] = 10
+        request["body"] = json.dumps(order).encode()
+        ready = host.run_trigger(loaded, Grants(), call, services(), request)
+        assert ready == {"order": 7, "method": "POST", "pad": "p" * 10}
+    finally:
+        host.close()
 
 
 # -- traps ------------------------------------------------------------------------------------
