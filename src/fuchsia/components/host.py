@@ -462,7 +462,10 @@ _LINKED_WASI = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:f
 
 
 class _Stdio:
-    """A guest's WASI stdout (logged as info) and stderr (as warn), bounded by the sink."""
+    """A guest's WASI stdout (logged as info) and stderr (as warn), bounded by the sink.
+
+    Observed with wasmtime 50 and componentize-py's CPython: of one guest write larger than
+    8 KiB, only the first 8 KiB reach the callback (line-sized prints all arrive)."""
 
     def __init__(self, sink: limits.LogSink) -> None:
         self.stdout = limits.OutputStream(sink, "info", "stdout")
