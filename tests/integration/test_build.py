@@ -550,3 +550,19 @@ def test_the_sdk_runs_triggers(tmp_path: Path) -> None:
     missing = vars(platform.poll(wasm, "nope", None))
     assert missing["tag"] == "err"
     assert "no trigger named 'nope'" in missing["payload"]
+
+
+def test_the_world_of_a_components_own_wit_is_the_one_it_declares(tmp_path: Path) -> None:
+    from fuchsia.components.build import BuildError, declared_world
+
+    wit = tmp_path / "wit"
+    wit.mkdir()
+    (wit / "a.wit").write_text(
+        "package x:y@0.1.0;\n// world commented-out {\ninterface task {}\nworld my-task {\n"
+        "  export task;\n}\n"
+    )
+    assert declared_world(wit, "fuschia-task") == "my-task"
+    (wit / "b.wit").write_text("world other {\n}\n")
+    with pytest.raises(BuildError, match="several worlds \\(my-task, other\\)"):
+        declared_world(wit, "fuschia-task")
+    assert declared_world(wit, "other") == "other"

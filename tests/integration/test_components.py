@@ -274,7 +274,7 @@ nodes:
 @pytest.mark.parametrize(
     ("task", "kind", "words"),
     [
-        ("trap", "trap", "trapped"),
+        ("trap", "trap", "trapped: wasm trap: wasm `unreachable` instruction executed"),
         ("not-json", "output_error", "not JSON"),
         ("huge", "output_error", "the cap is"),
         ("refuse", "task_error", "can never work"),

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from fuchsia.components.hosts import HostPattern, parse_host_pattern
 from fuchsia.components.manifest import (
-    HostPattern,
     Manifest,
     PathGrant,
     TaskSpec,
     dump_manifest,
     load_manifest,
     manifest_document,
-    parse_host_pattern,
     parse_size,
     semver_key,
 )
@@ -209,7 +208,10 @@ def test_bad_sizes_say_what_is_expected(text: object, reason: str) -> None:
         ("*.Example.com", HostPattern(None, "example.com", None, True)),
         ("https://api.example.com", HostPattern("https", "api.example.com", None, False)),
         ("http://127.0.0.1:8080", HostPattern("http", "127.0.0.1", 8080, False)),
-        ("[::1]:9000", HostPattern(None, "[::1]", 9000, False)),
+        ("[::1]:9000", HostPattern(None, "::1", 9000, False)),
+        ("[0:0::1]", HostPattern(None, "::1", None, False)),
+        ("::1", HostPattern(None, "::1", None, False)),
+        ("http://::1", HostPattern("http", "::1", None, False)),
         ("localhost", HostPattern(None, "localhost", None, False)),
     ],
 )
@@ -228,6 +230,7 @@ def test_host_patterns_parse_scheme_host_and_port(text: str, pattern: HostPatter
         ("example.com:http", "from 1 to 65535"),
         ("https://example.com/api", "not URLs with paths"),
         ("[not-ipv6]", "not an IPv6 address"),
+        ("[127.0.0.1]", "not an IPv6 address"),
         ("exa mple.com", "not a valid host name"),
         ("", "not a host"),
     ],

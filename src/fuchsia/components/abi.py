@@ -11,6 +11,10 @@ WIT, `Variant(tag, payload)`, `None` for an empty option, enum cases as `str`, `
 `bytes`; an option, result or variant whose cases lift to distinct Python types is its
 payload itself, otherwise a `Variant`.
 
+Every string and `list<u8>` a guest hands the host is lifted under a `Cap`: its length is
+read before its bytes, and a value over the cap raises `OutputError` naming it (or, for a
+cap that cuts, keeps the first bytes and says how many were cut) before Python copies it.
+
 Ownership follows the C API: values lowered for a call are freed after it, a call's result
 is freed after it is lifted, a host function's arguments belong to wasmtime and its results
 are handed over to it.
@@ -29,6 +33,9 @@ from wasmtime import _ffi as ffi  # the C API itself: wasmtime-py's converters a
 from wasmtime.component import ExportIndex, Func, Instance, Record, Variant
 from wasmtime.component import _types as types
 from wasmtime.component._linker import LinkerInstance
+
+from fuchsia.components import limits
+from fuchsia.errors import OutputError
 
 Lower = Callable[[Any, Any], None]  # (python value, wasmtime_component_val_t) -> written
 Lift = Callable[[Any], Any]  # wasmtime_component_val_t -> python value
@@ -124,6 +131,57 @@ _Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _quick = _Quick()
 
 
+# -- caps on what a guest hands the host -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most `size` bytes of text and bytes in one value (each element of another list
+    counts as a byte too): `what` names the value in the error. With `cut`, a longer string
+    keeps its first `size` bytes and a marker instead."""
+
+    what: str
+    size: int
+    cut: bool = False
+
+
+class _Budget(threading.local):
+    cap: Cap | None = None
+    left: int = 0
+
+    def start(self, cap: Cap | None) -> None:
+        self.cap = cap
+        self.left = 0 if cap is None else cap.size
+
+
+_budget = _Budget()
+
+
+def _take(size: int) -> tuple[int, int]:
+    """How many of a `size`-byte piece to copy, and how many to cut; raise past the cap."""
+    cap = _budget.cap
+    if cap is None:
+        return size, 0
+    if size <= _budget.left:
+        _budget.left -= size
+        return size, 0
+    if cap.cut:
+        keep, _budget.left = _budget.left, 0
+        return keep, size - keep
+    raise OutputError(
+        f"{cap.what} is larger than its cap: at least {cap.size - _budget.left + size} bytes, "
+        f"the cap is {limits.size_text(cap.size)}"
+    )
+
+
+def _lift_under(cap: Cap | None, lift: Lift, value: Any) -> Any:
+    _budget.start(cap)
+    try:
+        return lift(value)
+    finally:
+        _budget.start(None)
+
+
 # -- preparing a store -------------------------------------------------------------------
 
 
@@ -203,9 +261,10 @@ def signature_of(func: Func, store: Store) -> Signature:
     return Signature.of(types.FuncType._from_ptr(raw))
 
 
-def call(func: Func, store: Store, signature: Signature, *args: Any) -> Any:
-    """Call `func` with `args`; the lifted result. A wasm trap raises `WasmtimeError`; an
-    exception raised by a host function during the call is re-raised as itself."""
+def call(func: Func, store: Store, signature: Signature, *args: Any, cap: Cap | None = None) -> Any:
+    """Call `func` with `args`; the lifted result, its strings and bytes under `cap`. A wasm
+    trap raises `WasmtimeError`; an exception raised by a host function during the call is
+    re-raised as itself."""
     if len(args) != len(signature.lower_params):
         raise TypeError(f"expected {len(signature.lower_params)} arguments, got {len(args)}")
     params = (_Val * len(args))()  # zeroed: `bool false`, safe to free at any point
@@ -228,7 +287,7 @@ def call(func: Func, store: Store, signature: Signature, *args: Any) -> Any:
         if signature.lift_result is None:
             return None
         try:
-            return signature.lift_result(result)
+            return _lift_under(cap, signature.lift_result, result)
         finally:
             _quick.val_delete(ctypes.byref(result))
     finally:
@@ -260,17 +319,21 @@ def _raise_for(error: Any) -> None:
 @dataclass
 class _HostFunction:
     func: Callable[..., Any]
+    caps: tuple[Cap | None, ...]
     signature: Signature | None = None
 
 
 _host_functions: dict[int, _HostFunction] = {}
 
 
-def define(instance: LinkerInstance, name: str, func: Callable[..., Any]) -> None:
+def define(
+    instance: LinkerInstance, name: str, func: Callable[..., Any], *caps: Cap | None
+) -> None:
     """Define `name` in a linker instance as `func`, called with the lifted arguments and
-    returning the Python value to lower as its result."""
+    returning the Python value to lower as its result. Each argument is lifted under the
+    cap in the same position (none for an argument without one)."""
     key = next(_next_id)
-    _host_functions[key] = _HostFunction(func)
+    _host_functions[key] = _HostFunction(func, caps)
     encoded = name.encode()
     buffer = ctypes.create_string_buffer(encoded)
     error = ffi.wasmtime_component_linker_instance_add_func(
@@ -289,7 +352,11 @@ def _trampoline(
         signature = host.signature
         if signature is None:  # the same import has the same type every time
             signature = host.signature = Signature.of(types.FuncType._from_ptr(ty, owner=True))
-        values = [lift(args[i]) for i, lift in enumerate(signature.lift_params[:nargs])]
+        caps = host.caps + (None,) * nargs
+        values = [
+            _lift_under(caps[i], lift, args[i])
+            for i, lift in enumerate(signature.lift_params[:nargs])
+        ]
         result = host.func(*values)
         if signature.lower_result is not None:
             signature.lower_result(result, results[0])
@@ -358,7 +425,7 @@ def _lifting(ty: types.ValType) -> Lift:
         field = scalar[1]
         return lambda v: getattr(v.of, field)
     if isinstance(ty, types.String):
-        return lambda v: _text(v.of.string)
+        return lambda v: _guest_text(v.of.string)
     if isinstance(ty, types.EnumType):
         return lambda v: _text(v.of.enumeration)
     if isinstance(ty, types.Char):
@@ -368,7 +435,7 @@ def _lifting(ty: types.ValType) -> Lift:
         if isinstance(element, types.U8):
             return _lift_bytes
         lift = _lifting(element)
-        return lambda v: [lift(v.of.list.data[i]) for i in range(v.of.list.size)]
+        return lambda v: [lift(v.of.list.data[i]) for i in range(_take(v.of.list.size)[0])]
     if isinstance(ty, types.TupleType):
         lifts = [_lifting(e) for e in ty.elements]
         return lambda v: tuple(lift(v.of.tuple.data[i]) for i, lift in enumerate(lifts))
@@ -381,6 +448,17 @@ def _lifting(ty: types.ValType) -> Lift:
 
 def _text(vec: Any) -> str:
     return ctypes.string_at(vec.data, vec.size).decode()
+
+
+def _guest_text(vec: Any) -> str:
+    """A string under this thread's cap: its length checked before it is copied."""
+    keep, cut = _take(vec.size)
+    if not cut:
+        return _text(vec)
+    text = ctypes.string_at(vec.data, keep).decode(errors="ignore")  # a whole character
+    cap = _budget.cap
+    assert cap is not None
+    return text + limits.cut_marker(cut, cap.size)
 
 
 # -- lowering ----------------------------------------------------------------------------
@@ -440,7 +518,7 @@ def _lower_bytes(value: Any, v: Any) -> None:
 
 
 def _lift_bytes(v: Any) -> bytes:
-    size = v.of.list.size
+    size, _cut = _take(v.of.list.size)  # under a cutting cap, the first bytes
     if size == 0:
         return b""
     return ctypes.string_at(v.of.list.data, _VAL_SIZE * size)[_PAYLOAD::_VAL_SIZE]

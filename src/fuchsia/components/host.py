@@ -6,7 +6,14 @@ Guarantees:
   milliseconds instead of compiling for seconds;
 - every attempt gets a fresh `Store` and instance: no state survives between attempts;
 - a component's imports are checked against what it was granted before it is instantiated;
-  nothing is granted by default (no filesystem, environment, stdio or sockets);
+  nothing is granted by default (no filesystem, environment or network); WASI stdout and
+  stderr are captured into the attempt's bounded log;
+- a component built for the original `fuschia:task` interface gets WASI as the original host
+  linked it, deny by default: sockets linked but reaching no address, no preopens, no
+  environment, stdio captured;
+- everything the guest hands the host is capped while it is copied out (`limits`);
+- a trap is reported with its reason (`unreachable`, `integer divide by zero`, a stack
+  overflow...) and the guest's last line on stderr, if it wrote one;
 - timeouts and cancellation stop the wasm at the next epoch tick (every `tick` seconds), and
   are reported as such, never as success; memory is capped per store;
 - the calling thread is the only thread that touches the store, and wasmtime releases the GIL
@@ -19,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +39,7 @@ from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi  # pooling-allocator settings are not wrapped by wasmtime-py
 from wasmtime.component import Component, ExportIndex, Func, Linker, Record, Variant
 
-from fuchsia.components import abi, imports
+from fuchsia.components import abi, imports, limits
 from fuchsia.errors import (
     Cancelled,
     CapabilityError,
@@ -212,7 +220,7 @@ class WasmHost:
         refused = [
             f"{name}: {why}"
             for name in loaded.imports
-            if (why := _refusal(name, grants)) is not None
+            if (why := _refusal(name, grants, loaded.legacy)) is not None
         ]
         if refused:
             raise CapabilityError(
@@ -234,17 +242,19 @@ class WasmHost:
         memory = self._memory(grants)
         store = Store(self.engine)
         abi.limit_memory(store, memory)
+        stdio = _Stdio(services.log_sink)
         if any(name.startswith("wasi:") for name in loaded.imports):
-            store.set_wasi(_wasi(grants))
+            store.set_wasi(_wasi(grants, stdio))
         stop = self._arm(store, call)
         imports.bind(services)
         try:
             raw = self._invoke(store, loaded, call)
         except WasmtimeError as exc:
-            raise self._classify(exc, stop.reason, memory) from None
+            raise self._classify(exc, stop.reason, stdio) from None
         finally:
             imports.bind(None)
             del store
+            stdio.flush()
         return self._output(raw, loaded.legacy, services)
 
     def run_trigger(
@@ -258,15 +268,16 @@ class WasmHost:
         """Call a trigger component's `handle` with a poll tick, or with a webhook `request`
         ({method, url, headers, body}): the JSON payload it is ready with, or None (pending).
         Raises a typed error like a task does."""
-        refused = [name for name in loaded.imports if _refusal(name, grants) is not None]
+        refused = [name for name in loaded.imports if _refusal(name, grants, False) is not None]
         if refused:
             raise CapabilityError(f"the trigger imports what it was not granted: {refused}")
         if TRIGGER_EXPORT not in loaded.exports:
             raise ComponentLoadError(f"the component does not export {TRIGGER_EXPORT}")
         store = Store(self.engine)
         abi.limit_memory(store, self._memory(grants))
+        stdio = _Stdio(services.log_sink)
         if any(name.startswith("wasi:") for name in loaded.imports):
-            store.set_wasi(_wasi(grants))
+            store.set_wasi(_wasi(grants, stdio))
         stop = self._arm(store, call)
         imports.bind(services)
         try:
@@ -292,13 +303,16 @@ class WasmHost:
                     body=request["body"],
                     timeout_ms=None,
                 )
-            raw = abi.call(func, store, loaded.signature("handle", func, store), context, event)
+            signature = loaded.signature("handle", func, store)
+            cap = abi.Cap("the trigger's payload", self.settings.max_output)
+            raw = abi.call(func, store, signature, context, event, cap=cap)
             abi.post_return(func, store)
         except WasmtimeError as exc:
-            raise self._classify(exc, stop.reason, 0) from None
+            raise self._classify(exc, stop.reason, stdio) from None
         finally:
             imports.bind(None)
             del store
+            stdio.flush()
         return _trigger_result(raw)
 
     def _memory(self, grants: Grants) -> int:
@@ -330,17 +344,26 @@ class WasmHost:
                 attempt=call.attempt,
             )
         signature = loaded.signature("execute", func, store)
-        result = abi.call(func, store, signature, context, call.input)
+        cap = abi.Cap("the output", self.settings.max_output)
+        result = abi.call(func, store, signature, context, call.input, cap=cap)
         abi.post_return(func, store)
         return result
 
-    def _classify(self, exc: WasmtimeError, reason: str | None, memory: int) -> Exception:
+    def _classify(self, exc: WasmtimeError, reason: str | None, stdio: _Stdio) -> Exception:
         if reason == "timeout":
             return NodeTimeout("the component ran past the node's timeout and was stopped")
         if reason == "cancelled":
             return Cancelled("the component was stopped: its execution was cancelled")
-        message = _first_line(exc)
-        return ComponentTrap(f"the component trapped: {message}")
+        cause = trap_reason(exc)
+        if _HOSTCALL_FUEL in cause:
+            return OutputError(
+                "the component handed the host a value larger than one call may copy "
+                f"(wasmtime's hostcall data limit): {cause}"
+            )
+        message = f"the component trapped: {cause}"
+        if stdio.last_error:
+            message += f" (its last line on stderr: {stdio.last_error})"
+        return ComponentTrap(message)
 
     def _output(self, raw: Any, legacy: bool, services: imports.Services) -> TaskOutput:
         if isinstance(raw, (Variant, str)):
@@ -351,11 +374,7 @@ class WasmHost:
             raise TaskFailed(f"the task failed: {message}", retryable=kind == "retryable")
         if not isinstance(raw, Record):
             raise OutputError(f"the component returned {type(raw).__name__}, not an output")
-        text = imports.wit_field(raw, "data")
-        if len(text.encode()) > self.settings.max_output:
-            raise OutputError(
-                f"the output is {len(text.encode())} bytes; the cap is {self.settings.max_output}"
-            )
+        text = imports.wit_field(raw, "data")  # lifted under the output's cap
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -442,23 +461,49 @@ def verify_exports(loaded: Loaded, world: str) -> None:
 _LINKED_WASI = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/")
 
 
-def _wasi(grants: Grants) -> WasiConfig:
+class _Stdio:
+    """A guest's WASI stdout (logged as info) and stderr (as warn), bounded by the sink.
+
+    Observed with wasmtime 50 and componentize-py's CPython: of one guest write larger than
+    8 KiB, only the first 8 KiB reach the callback (line-sized prints all arrive)."""
+
+    def __init__(self, sink: limits.LogSink) -> None:
+        self.stdout = limits.OutputStream(sink, "info", "stdout")
+        self.stderr = limits.OutputStream(sink, "warn", "stderr")
+
+    def flush(self) -> None:
+        self.stdout.flush()
+        self.stderr.flush()
+
+    @property
+    def last_error(self) -> str:
+        """The last line the guest wrote to stderr (a runtime's fatal message), at most 200
+        characters."""
+        line = self.stderr.pending.strip() or self.stderr.last_line
+        return line.decode("utf-8", errors="replace").strip()[:200]
+
+
+def _wasi(grants: Grants, stdio: _Stdio) -> WasiConfig:
     """A WASI context that grants only the listed directories: no environment, no arguments,
-    no stdio, no sockets."""
+    no stdin, no network; stdout and stderr go to the attempt's log."""
     config = WasiConfig()
+    config.stdout_custom = stdio.stdout.write
+    config.stderr_custom = stdio.stderr.write
     for directory, writable in grants.allowed_paths:
         config.preopen_dir(directory, directory, fs_mutable=writable)
     return config
 
 
-def _refusal(name: str, grants: Grants) -> str | None:
+def _refusal(name: str, grants: Grants, legacy: bool) -> str | None:
     """Why an import is refused, naming the capability that would allow it; None when it may
     be linked. Linking is not granting: WASI gets an empty context (no environment, arguments
-    or stdio), a filesystem holding only `allowed_paths`, and no network."""
+    or stdin, stdout and stderr logged), a filesystem holding only `allowed_paths`, and no
+    network. A component of the original interface gets sockets as the original host linked
+    them: present, reaching nothing."""
     if name.startswith((f"{imports.PLATFORM}/", *_LINKED_WASI)):
         return None
     if name.startswith("wasi:sockets/"):
-        if grants.sockets:
+        if grants.sockets or legacy:
             return None
         return (
             "set capabilities.sockets: true to link it (a runtime built with full WASI "
@@ -496,6 +541,27 @@ def _check_component_bytes(wasm: bytes) -> None:
         raise ComponentLoadError(
             "a core WebAssembly module, not a component; build it with componentize-py"
         )
+
+
+def trap_reason(exc: Exception) -> str:
+    """What wasmtime says stopped the wasm: the causes it lists after `Caused by:` (the trap
+    code, e.g. `wasm trap: integer divide by zero`, or a host function's message), else its
+    first line. The backtrace is left out."""
+    lines = str(exc).strip().splitlines()
+    causes: list[str] = []
+    for i, line in enumerate(lines):
+        if line.strip() == "Caused by:":
+            causes = [_CAUSE_INDEX.sub("", c.strip()) for c in lines[i + 1 :] if c.strip()]
+            break
+    head = lines[0].strip() if lines else ""
+    if not head or head.startswith("error while executing at wasm backtrace"):
+        head = ""
+    parts = [p for p in (head, *causes) if p]
+    return ": ".join(parts) if parts else type(exc).__name__
+
+
+_HOSTCALL_FUEL = "too much data is being copied between the host and the guest"
+_CAUSE_INDEX = re.compile(r"^\d+: ")
 
 
 def _first_line(exc: Exception) -> str:

@@ -4,6 +4,9 @@ The linker is built once per host; its functions find the attempt they serve thr
 thread-local, because a component call runs start to finish on one worker thread. Each
 attempt brings its own `Services` (its kv scope, config, log sink, artifact store, allowed
 hosts), so nothing leaks from one attempt or execution to another.
+
+Every argument a guest passes is lifted under its cap (`limits`): a log line is cut, any
+other value over its cap fails the attempt with an `OutputError` naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 import httpx
 from wasmtime.component import Linker, Record, Variant
 
-from fuchsia.components import abi, outbound
+from fuchsia.components import abi, limits, outbound
+from fuchsia.errors import OutputError
 
 PLATFORM = "fuchsia:platform"
 VERSION = "0.1.0"
@@ -45,8 +49,13 @@ class Services:
     config: Mapping[str, Any] = field(default_factory=dict)
     allowed_hosts: Sequence[str] = ()
     http: httpx.Client | None = None
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    log_sink: limits.LogSink = field(default_factory=limits.LogSink)
     artifacts: list[ArtifactInfo] = field(default_factory=list)
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """The attempt's log lines (bounded, see `limits.LogSink`)."""
+        return self.log_sink.lines
 
 
 _current = threading.local()
@@ -92,10 +101,31 @@ def _log(level: str, message: str, fields: str) -> None:
         parsed = json.loads(fields) if fields.strip() else {}
     except json.JSONDecodeError:
         parsed = {"fields": fields}
-    _services().logs.append({"level": level, "message": message, "fields": parsed})
+    if not isinstance(parsed, dict):
+        parsed = {"fields": parsed}
+    _services().log_sink.add(level, message, parsed, len(message.encode()) + len(fields))
+
+
+def _check_request(request: Record) -> None:
+    """The URL and headers of a guest's request under their own caps (the record as a whole
+    was lifted under `limits.HTTP_REQUEST`)."""
+    url = len(wit_field(request, "url").encode())
+    headers = sum(len(k.encode()) + len(v.encode()) for k, v in wit_field(request, "headers"))
+    body = wit_field(request, "body")
+    for what, size, cap in (
+        ("URL", url, limits.HTTP_URL),
+        ("headers", headers, limits.HTTP_HEADERS),
+        ("body", 0 if body is None else len(body), limits.HTTP_BODY),
+    ):
+        if size > cap:
+            raise OutputError(
+                f"an http request made by the component has {size} bytes of {what}; "
+                f"the cap is {limits.size_text(cap)}"
+            )
 
 
 def _fetch(request: Record) -> Record | Variant:
+    _check_request(request)
     services = _services()
     method = wit_field(request, "method")
     url = wit_field(request, "url")
@@ -114,20 +144,10 @@ def _fetch(request: Record) -> Record | Variant:
     )
     entry: dict[str, Any] = {"method": method.upper(), "url": url}
     if isinstance(result, outbound.Failure):
-        services.logs.append(
-            {
-                "level": "warn",
-                "message": f"http {result.kind}",
-                "fields": {**entry, "reason": result.message},
-            }
-        )
+        services.log_sink.add("warn", f"http {result.kind}", {**entry, "reason": result.message})
         return Variant(result.kind, result.message)
-    services.logs.append(
-        {
-            "level": "info",
-            "message": "http request",
-            "fields": {**entry, "status": result.status, "bytes": len(result.body)},
-        }
+    services.log_sink.add(
+        "info", "http request", {**entry, "status": result.status, "bytes": len(result.body)}
     )
     return record(status=result.status, headers=result.headers, body=result.body)
 
@@ -149,23 +169,35 @@ def _get_artifact(artifact_id: str) -> bytes | str:
         return f"no artifact {artifact_id!r}: {exc}"
 
 
+_KEY = abi.Cap("a kv key", limits.KV_KEY)
+_VALUE = abi.Cap("a kv value", limits.KV_VALUE)
+_NAME = abi.Cap("an artifact name", limits.NAME)
+_TYPE = abi.Cap("an artifact content type", limits.CONTENT_TYPE)
+_DATA = abi.Cap("an artifact's content", limits.ARTIFACT_DATA)
+_ID = abi.Cap("an artifact id", limits.NAME)
+_CONFIG_KEY = abi.Cap("a config key", limits.NAME)
+_LINE = abi.Cap("a log line", limits.LOG_LINE, cut=True)
+_FIELDS = abi.Cap("a log line's fields", limits.LOG_LINE, cut=True)
+_REQUEST = abi.Cap("an http request made by the component", limits.HTTP_REQUEST)
+
+
 def build_linker(linker: Linker) -> None:
-    """Define every `fuchsia:platform` import on `linker`."""
+    """Define every `fuchsia:platform` import on `linker`, each argument under its cap."""
     with linker.root() as root:
         with root.add_instance(f"{PLATFORM}/kv@{VERSION}") as kv:
-            abi.define(kv, "get", lambda key: _services().kv_get(key))
-            abi.define(kv, "set", lambda key, value: _services().kv_set(key, value))
-            abi.define(kv, "delete", lambda key: _services().kv_delete(key))
+            abi.define(kv, "get", lambda key: _services().kv_get(key), _KEY)
+            abi.define(kv, "set", lambda key, value: _services().kv_set(key, value), _KEY, _VALUE)
+            abi.define(kv, "delete", lambda key: _services().kv_delete(key), _KEY)
         with root.add_instance(f"{PLATFORM}/config@{VERSION}") as config:
-            abi.define(config, "get", _optional_config)
+            abi.define(config, "get", _optional_config, _CONFIG_KEY)
             abi.define(config, "all", lambda: json.dumps(dict(_services().config)))
         with root.add_instance(f"{PLATFORM}/log@{VERSION}") as log:
-            abi.define(log, "log", _log)
+            abi.define(log, "log", _log, None, _LINE, _FIELDS)
         with root.add_instance(f"{PLATFORM}/http@{VERSION}") as http:
-            abi.define(http, "fetch", _fetch)
+            abi.define(http, "fetch", _fetch, _REQUEST)
         with root.add_instance(f"{PLATFORM}/artifacts@{VERSION}") as artifacts:
-            abi.define(artifacts, "put", _put_artifact)
-            abi.define(artifacts, "get", _get_artifact)
+            abi.define(artifacts, "put", _put_artifact, _NAME, _TYPE, _DATA)
+            abi.define(artifacts, "get", _get_artifact, _ID)
 
 
 def _optional_config(key: str) -> str | None:

@@ -13,10 +13,8 @@ workflow files are reported (it reuses their positioned YAML reader).
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -35,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fuchsia.components.hosts import parse_host_pattern
 from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import fields_at
 from fuchsia.errors import DefinitionError, Problem
@@ -114,63 +113,6 @@ def format_size(size: int) -> str | int:
 
 
 # --- capabilities ----------------------------------------------------------------------------
-
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
-_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
-_HOST_PATTERN = re.compile(
-    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
-    r"(?P<host>\[[^\]]*\]|[^:/\[\]]*)"
-    r"(?::(?P<port>[^/]*))?(?P<rest>/.*)?$"
-)
-
-
-@dataclass(frozen=True)
-class HostPattern:
-    """One `allowed_hosts` entry, parsed: `scheme` and `port` are None when not written;
-    `wildcard` means `host` is the domain under `*.` (which matches its subdomains)."""
-
-    scheme: str | None
-    host: str
-    port: int | None
-    wildcard: bool
-
-
-def parse_host_pattern(text: str) -> HostPattern:
-    """Parse `example.com`, `*.example.com`, `https://api.example.com`, `http://127.0.0.1:8080`
-    or `[::1]:9000`; raise ValueError naming what is wrong."""
-    match = _HOST_PATTERN.match(text.strip())
-    if match is None or not match.group("host"):
-        raise ValueError(f"{text!r} is not a host; expected e.g. api.example.com or *.example.com")
-    if match.group("rest"):
-        raise ValueError(f"{text!r}: allowed_hosts name hosts, not URLs with paths")
-    scheme = match.group("scheme")
-    if scheme is not None:
-        scheme = scheme.lower()
-        if scheme not in ("http", "https"):
-            raise ValueError(f"{text!r}: the scheme must be http or https, not {scheme!r}")
-    port: int | None = None
-    if match.group("port") is not None:
-        digits = match.group("port")
-        if not digits.isdigit() or not 0 < int(digits) < 65536:
-            raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
-        port = int(digits)
-    host = match.group("host").lower()
-    wildcard = host.startswith("*.")
-    if wildcard:
-        host = host[2:]
-    if host.startswith("[") and host.endswith("]") and not wildcard:
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise ValueError(f"{text!r}: {host} is not an IPv6 address") from None
-    elif "*" in host or host == "" or (wildcard and "." not in host):
-        raise ValueError(
-            f"{text!r}: a wildcard is only allowed as a leading `*.` before a domain with a dot, "
-            "e.g. *.example.com; list the hosts the component needs"
-        )
-    elif not _HOSTNAME.match(host):
-        raise ValueError(f"{text!r}: {host!r} is not a valid host name")
-    return HostPattern(scheme=scheme, host=host, port=port, wildcard=wildcard)
 
 
 class Model(BaseModel):

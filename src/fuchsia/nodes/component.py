@@ -126,6 +126,7 @@ async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
         result = await asyncio.shield(future)
     except asyncio.CancelledError:
         cancelled.set()  # the wasm stops at its next epoch tick
+        future.add_done_callback(_consume)
         raise
     finally:
         ctx.logs.extend(services.logs)
@@ -148,6 +149,14 @@ async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
             else {"data": data, "artifacts": refs}
         )
     return data
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of an attempt nobody awaits any more (its node timed out or was
+    cancelled while the wasm still ran): the wasm's own `Cancelled` or `NodeTimeout` is
+    expected, and asyncio would otherwise print it as "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _services(

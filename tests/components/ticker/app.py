@@ -17,8 +17,10 @@ def next_item(event, ctx):
 
 @trigger("gate")
 def gate(event, ctx):
-    """A webhook trigger: starts an execution only for orders marked `ship`."""
+    """A webhook trigger: starts an execution only for orders marked `ship` (padded with
+    `pad` bytes, to test the cap on a trigger's payload)."""
     order = json.loads(event.request.body)
     if not order.get("ship"):
         return None
-    return {"order": order["order"], "method": event.request.method}
+    padding = {"pad": "p" * order["pad"]} if "pad" in order else {}
+    return {"order": order["order"], "method": event.request.method, **padding}
