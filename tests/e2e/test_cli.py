@@ -123,6 +123,7 @@ def test_detached_run_finishes_in_the_background(cli: Any) -> None:
 
 
 def test_show_of_an_unknown_id_is_a_clear_error(cli: Any) -> None:
+    assert cli("run", str(EXAMPLE), "-i", '{"name": "A"}', "--json").returncode == 0
     done = cli("runs", "show", "doesnotexist")
     assert done.returncode == 1
     assert "no execution with id 'doesnotexist'" in done.stderr

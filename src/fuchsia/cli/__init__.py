@@ -18,7 +18,7 @@ from fuchsia.cli import (
     server,
     workflows,
 )
-from fuchsia.cli.common import EXIT_FAILED, report
+from fuchsia.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, err, report
 from fuchsia.errors import FuchsiaError
 
 app = typer.Typer(
@@ -72,6 +72,9 @@ def main() -> None:
         app()
     except FuchsiaError as exc:
         sys.exit(report(exc))
+    except Interrupted as stop:
+        err.print(str(stop), markup=False, soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         sys.stderr.write(
             "interrupted; open executions can be continued with `fuchsia runs resume`\n"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from fuchsia.definition.lock import LockedWorkflow
-from fuchsia.store.records import Event
+if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedWorkflow
+    from fuchsia.store.records import Event
 
 STYLES = {
     "pending": "dim",

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from fuchsia import payload as payloads
 from fuchsia.cli import remote
 from fuchsia.cli.common import DbOption, JsonOption, err, fail, out, print_json, with_engine
-from fuchsia.cli.render import print_execution, print_list, size_text
 from fuchsia.cli.run import exit_code
-from fuchsia.errors import ArtifactNotFound
-from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import Execution, artifact_view, iso, summary
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.engine import Engine
+    from fuchsia.runtime.views import Execution
 
 app = typer.Typer(help="Inspect, resume and steer executions.", no_args_is_help=True)
 IdArg = Annotated[
@@ -25,6 +24,8 @@ IdArg = Annotated[
 
 
 def _show(execution: Execution, json_output: bool) -> None:
+    from fuchsia.cli.render import print_execution
+
     if json_output:
         print_json(execution.to_dict())
     else:
@@ -39,6 +40,9 @@ def list_command(
     db: DbOption = None,
 ) -> None:
     """Executions, newest first."""
+    from fuchsia.cli.render import print_list
+    from fuchsia.runtime.views import summary
+
     if (client := remote.client()) is not None:
         with client:
             remote.show(client.executions(status=status, limit=limit), json_output)
@@ -53,6 +57,8 @@ def list_command(
 @app.command("show")
 def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One execution with its nodes and attempts."""
+    from fuchsia.cli.render import print_execution
+
     if (client := remote.client()) is not None:
         with client:
             remote.show(client.get(execution_id), json_output)
@@ -67,6 +73,8 @@ def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
 @app.command("logs")
 def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """The execution's event log, oldest first."""
+    from fuchsia.runtime.views import iso
+
     if (client := remote.client()) is not None:
         with client:
             print_json(client.events(execution_id))
@@ -105,6 +113,8 @@ def resume_command(
 ) -> None:
     """Continue paused executions, and executions whose process died (committed nodes are
     not run again)."""
+    from fuchsia.cli.render import print_execution
+
     if (client := remote.client()) is not None:
         with client:
             if execution_ids:
@@ -155,6 +165,8 @@ def signal_command(
     db: DbOption = None,
 ) -> None:
     """Send a signal to an open execution; the wait node for it continues with the payload."""
+    from fuchsia import payload as payloads
+
     value = payloads.parse(payload, source="--payload") if payload is not None else None
     if (client := remote.client()) is not None:
         with client:
@@ -190,6 +202,8 @@ def retry_command(
     db: DbOption = None,
 ) -> None:
     """Run a new execution that reuses the outputs of the nodes that succeeded."""
+    from fuchsia.cli.render import print_execution
+
     if (client := remote.client()) is not None:
         with client:
             record = client.wait(client.retry(execution_id, from_node)["id"])
@@ -213,6 +227,9 @@ def artifacts_command(
 ) -> None:
     """The execution's artifacts: what its components stored, and values stored as artifacts
     because they were above the inline limit."""
+    from fuchsia.cli.render import size_text
+    from fuchsia.runtime.views import artifact_view
+
     if (client := remote.client()) is not None:
         with client:
             shown = client.artifacts(execution_id)
@@ -241,6 +258,9 @@ def artifact_command(
     db: DbOption = None,
 ) -> None:
     """Write one artifact's content to standard output or a file."""
+    from fuchsia.cli.render import size_text
+    from fuchsia.errors import ArtifactNotFound
+
     if (client := remote.client()) is not None:
         with client:
             listed = {a["id"]: a for a in client.artifacts(execution_id)}
