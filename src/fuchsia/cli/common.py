@@ -103,6 +103,21 @@ def with_engine(
     return asyncio.run(main())
 
 
+def duration_text(seconds: float) -> str:
+    """The one way the command line shows a duration: `0.4 ms`, `12 ms`, `3.25 s`,
+    `2m 05s`, `1h 02m`."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    return f"{minutes // 60}h {minutes % 60:02d}m"
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 

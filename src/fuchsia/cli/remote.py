@@ -44,7 +44,7 @@ def show(record: Any, json_output: bool) -> None:
     for item in record if isinstance(record, list) else [record]:
         line = f"execution {item['id']}  {item['workflow']} v{item.get('version', '?')}  "
         out.print(line + item["status"], markup=False)
-        if item.get("error"):
+        if item.get("error") and item["status"] != "cancelled":
             out.print(f"error: {item['error'].get('message', item['error'])}", markup=False)
         if item.get("result_artifact"):
             ref = item["result_artifact"]

@@ -122,6 +122,7 @@ def run_command(
         if progress is None:
             return await _wait_or_interrupt(engine, execution_id)
         progress.execution_id = execution_id
+        progress.lookup = lambda: engine.get(execution_id)
         with progress:
             return await _wait_or_interrupt(engine, execution_id)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,8 +12,22 @@ import typer
 from rich.table import Table
 
 from fuchsia.cli import remote
-from fuchsia.cli.common import DbOption, JsonOption, err, fail, out, print_json, with_engine
+from fuchsia.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    DbOption,
+    JsonOption,
+    err,
+    fail,
+    out,
+    print_json,
+    with_engine,
+)
 from fuchsia.cli.run import exit_code
+from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES, PAUSED
+
+EXECUTION_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
+RESUME_PICKUP = 10.0  # seconds to wait for another process to pick up a resumed pause
 
 if TYPE_CHECKING:
     from fuchsia.runtime.engine import Engine
@@ -35,11 +51,20 @@ def _show(execution: Execution, json_output: bool) -> None:
 @app.command("list")
 def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 20,
-    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help=f"Only this status: {', '.join(EXECUTION_STATUSES)}."),
+    ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Executions, newest first."""
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise fail(
+            f"--status {status!r} is not an execution status; "
+            f"use one of: {', '.join(EXECUTION_STATUSES)}",
+            EXIT_USAGE,
+        )
     from fuchsia.cli.render import print_list
     from fuchsia.runtime.views import summary
 
@@ -76,8 +101,17 @@ def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
     from fuchsia.runtime.views import iso
 
     if (client := remote.client()) is not None:
+        from fuchsia.runtime.views import iso
+
         with client:
-            print_json(client.events(execution_id))
+            listed = client.events(execution_id)
+        if json_output:
+            print_json(listed)
+        else:
+            for item in listed:
+                at = item.get("at")
+                shown = {**item, "at": iso(at) if isinstance(at, int | float) else at}
+                out.print(event_line({**shown, "node": item.get("node")}), markup=False)
         return
 
     async def work(engine: Engine) -> list[dict[str, object]]:
@@ -92,12 +126,26 @@ def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
         print_json(events)
         return
     for event in events:
-        detail = ""
-        data = event["data"]
-        if isinstance(data, dict) and "message" in data:
+        out.print(event_line(event), markup=False)
+
+
+def event_line(event: dict[str, object]) -> str:
+    """One event as a line: time, type, node, and for a component's log its level, message
+    and fields (`key=value`, values as JSON)."""
+    data = event["data"]
+    node = f" {event['node']}" if event["node"] else ""
+    detail = ""
+    if isinstance(data, dict):
+        if event["type"] == "log":
+            detail = f"  [{data.get('level', 'info')}] {data.get('message', '')}"
+            fields = data.get("fields")
+            if isinstance(fields, dict) and fields:
+                detail += "  " + " ".join(
+                    f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items()
+                )
+        elif "message" in data:
             detail = f"  {data['message']}"
-        node = f" {event['node']}" if event["node"] else ""
-        out.print(f"{event['at']}  {event['type']}{node}{detail}", markup=False)
+    return f"{event['at']}  {event['type']}{node}{detail}"
 
 
 @app.command("resume")
@@ -113,8 +161,6 @@ def resume_command(
 ) -> None:
     """Continue paused executions, and executions whose process died (committed nodes are
     not run again)."""
-    from fuchsia.cli.render import print_execution
-
     if (client := remote.client()) is not None:
         with client:
             if execution_ids:
@@ -126,23 +172,55 @@ def resume_command(
         remote.show(records, json_output)
         return
 
-    async def work(engine: Engine) -> list[Execution]:
+    async def work(engine: Engine) -> list[tuple[Execution, bool]]:
         ids = None
         if execution_ids:
             ids = [(await engine.get(i)).id for i in execution_ids]
         resumed = await engine.resume(ids)
-        # a paused execution driven by another process goes on there: show where it stands
-        return [await engine.get(i) for i in (resumed or ids or [])]
+        shown = []
+        for execution_id in ids if ids is not None else resumed:
+            if execution_id not in resumed:  # a pause lifted; another process drives it
+                await _left_pause(engine, execution_id)
+            shown.append((await engine.get(execution_id), execution_id in resumed))
+        return shown
 
-    executions = with_engine(db, work)
+    results = with_engine(db, work)
     if json_output:
-        print_json([e.to_dict() for e in executions])
-    elif not executions:
+        print_json([e.to_dict() for e, _ in results])
+    elif not results:
         out.print("nothing to resume", markup=False)
-    for execution in executions if not json_output else []:
-        print_execution(execution, nodes=False)
-    codes = [exit_code(e) for e in executions]
-    raise typer.Exit(max(codes, default=0))
+    else:
+        for execution, here in results:
+            _print_resumed(execution, here)
+    raise typer.Exit(max((_resume_code(e, here) for e, here in results), default=EXIT_OK))
+
+
+def _resume_code(execution: Execution, here: bool) -> int:
+    """Driven here to its end: its exit code; going on elsewhere (a lifted pause): 0."""
+    return exit_code(execution) if here or execution.status in FINAL_STATUSES else EXIT_OK
+
+
+def _print_resumed(execution: Execution, here: bool) -> None:
+    from fuchsia.cli.render import print_execution
+
+    print_execution(execution, nodes=False)
+    if not here and execution.status not in FINAL_STATUSES:
+        out.print(
+            f"resumed: {execution.id} goes on in the process that drives it "
+            f"(follow it with: fuchsia runs show {execution.id})",
+            markup=False,
+        )
+
+
+async def _left_pause(engine: Engine, execution_id: str) -> None:
+    """Wait (a bounded while) until the process driving a paused execution takes up the
+    resume request, so what is shown is the state after resuming, not before."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RESUME_PICKUP
+    while loop.time() < deadline:
+        if (await engine.store.get_execution(execution_id)).status != PAUSED:
+            return
+        await asyncio.sleep(0.05)
 
 
 @app.command("cancel")
@@ -152,9 +230,20 @@ def cancel_command(
     """Cancel an execution (running in this or any other process); idempotent."""
     if (client := remote.client()) is not None:
         with client:
-            remote.show(client.cancel(execution_id), json_output)
+            record = client.cancel(execution_id)
+        if json_output:
+            print_json(record)
+        else:
+            out.print(f"cancelled execution {record['id']}", markup=False)
         return
-    _show(with_engine(db, lambda e: e.cancel(execution_id)), json_output)
+    execution = with_engine(db, lambda e: e.cancel(execution_id))
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        out.print(
+            f"cancelled execution {execution.id}  {execution.workflow} v{execution.version}",
+            markup=False,
+        )
 
 
 @app.command("signal")
