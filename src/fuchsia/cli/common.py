@@ -26,9 +26,8 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        envvar="FUCHSIA_DB",
-        show_envvar=True,
-        help="SQLite path or postgresql:// URL [default: $FUCHSIA_HOME/fuchsia.db]",
+        help="SQLite path or postgresql:// URL "
+        "[default: $FUCHSIA_DB, else $FUCHSIA_HOME/fuchsia.db]",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
