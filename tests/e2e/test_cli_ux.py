@@ -300,3 +300,58 @@ def test_the_component_example_runs_when_its_port_is_taken(tmp_path: Path) -> No
     assert "port 8765 is taken; serving examples/data on 127.0.0.1:" in done.stderr
     assert "components-pipeline v1  completed" in done.stdout
     assert "has 10 rows" in done.stdout
+
+
+def _walkthrough() -> tuple[list[list[str]], str]:
+    """The README's component walkthrough: its `fuchsia` commands, and its flow.yaml."""
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("$ fuchsia component new shout")
+    console = readme[start : readme.index("```", start)]
+    commands = [
+        shlex.split(line.removeprefix("$ "), comments=True)
+        for line in console.splitlines()
+        if line.startswith("$ fuchsia ")
+    ]
+    flow = re.search(r"`flow.yaml`.*?```yaml\n(.*?)```", readme[start:], re.S)
+    assert flow is not None, "the walkthrough shows no flow.yaml"
+    return commands, flow.group(1)
+
+
+@pytest.mark.slow
+def test_the_readme_component_walkthrough_runs_on_the_scaffold(tmp_path: Path) -> None:
+    commands, flow = _walkthrough()
+    (tmp_path / "flow.yaml").write_text(flow)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env.update(FUCHSIA_HOME=str(tmp_path / "home"), FUCHSIA_CACHE=str(CACHE / "compiled-cache"))
+
+    def fuchsia(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    for args in commands:
+        if args[1:3] == ["component", "build"]:  # componentize-py, cached by the test suite
+            (tmp_path / args[3] / "component.wasm").write_bytes(
+                built_component(tmp_path / args[3]).read_bytes()
+            )
+            continue
+        done = fuchsia(args)
+        assert done.returncode == 0, f"{shlex_join(args)}\n{done.stdout}\n{done.stderr}"
+    record = json.loads(fuchsia([*commands[-1], "--json"]).stdout)
+    assert record["status"] == "succeeded"
+    assert record["output"] == {"greeting": "Hello, Ada!"}
+
+
+def shlex_join(args: list[str]) -> str:
+    import shlex
+
+    return shlex.join(args)
