@@ -76,7 +76,7 @@ class Progress:
         self.live: Live | None = None
         if console.is_terminal:  # re-rendered on every refresh, so running times advance
             self.live = Live(
-                console=console, get_renderable=self._table, refresh_per_second=8, transient=False
+                console=console, get_renderable=self.table, refresh_per_second=8, transient=False
             )
 
     def __enter__(self) -> Progress:
@@ -212,7 +212,8 @@ class Progress:
     def _title(self) -> str:
         return f"{self.workflow.name} v{self.workflow.version}"
 
-    def _table(self) -> Table:
+    def table(self) -> Table:
+        """The live view: the execution first, then a row per node."""
         title = self._title()
         if self.execution_id:
             title = f"execution {self.execution_id}  {title}"
