@@ -91,7 +91,8 @@ def test_engine_open_takes_its_settings_and_reads_no_variable(
 
     async def main() -> tuple[Path, int, float | None, Path]:
         async with await Engine.open(settings=settings) as engine:
-            return engine.home, engine.store.inline_limit, engine.hung_after, engine.registry.root
+            limit = engine.store.inline_limit  # type: ignore[attr-defined]
+            return engine.home, limit, engine.hung_after, engine.registry.root
 
     home, limit, hung, registry = asyncio.run(main())
     assert (home, limit, hung) == (tmp_path, 2048, 60.0)
