@@ -3,7 +3,8 @@
 S0  `python -c pass`: the interpreter alone, the floor
 S1  `python -c "import fuchsia"`: the package's own import (target < 150 ms)
 S2  `fuchsia runs list` on an existing store (target < 250 ms)
-S3  `fuchsia --help` (nothing but the command tree)
+S3  a two-command Typer app: what the command-line framework alone costs (it imports pydantic)
+S4  `fuchsia --help` (nothing but the command tree)
 W4  `fuchsia run examples/hello.yaml`, a fresh home each time (target < 200 ms)
 
 Usage: python bench/startup.py [--repeats N]. Prints a Markdown table; asserts nothing.
@@ -24,6 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "examples" / "hello.yaml"
 FUCHSIA = [sys.executable, "-m", "fuchsia"]
+TYPER_APP = """
+import typer
+app = typer.Typer()
+app.command("a")(lambda x: None)
+app.command("b")(lambda y: None)
+app(["a", "1"])
+"""
 
 
 def _seconds(command: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -32,60 +40,51 @@ def _seconds(command: list[str], env: dict[str, str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def _median(repeats: int, sample: Callable[[int], float]) -> float:
-    return statistics.median(sample(i) for i in range(repeats))
-
-
 def _env(home: Path) -> dict[str, str]:
+    """A private home, and bytecode caching on as in an installed package (a shell with
+    PYTHONDONTWRITEBYTECODE set would otherwise compile every module on every start)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["FUCHSIA_HOME"] = str(home)
     return env
 
 
 def measure(repeats: int) -> list[tuple[str, str, float]]:
+    """Medians per row; rounds interleave the rows, so a busy machine slows all alike."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = root / "store"
-        env = _env(store)
+        env = _env(root / "store")
         run = [*FUCHSIA, "run", str(HELLO), "--input", '{"name": "Ada"}', "--json"]
         subprocess.run(run, env=env, cwd=root, check=True, capture_output=True)
-        rows = [
-            (
-                "S0 `python -c pass`",
-                "",
-                _median(repeats, lambda _: _seconds([sys.executable, "-c", "pass"], env, root)),
-            ),
-            (
-                "S1 `import fuchsia`",
-                "< 150 ms",
-                _median(
-                    repeats, lambda _: _seconds([sys.executable, "-c", "import fuchsia"], env, root)
-                ),
-            ),
+        python = sys.executable
+        rows: list[tuple[str, str, Callable[[int], list[str]], bool]] = [
+            ("S0 `python -c pass`", "", lambda _: [python, "-c", "pass"], False),
+            ("S1 `import fuchsia`", "< 150 ms", lambda _: [python, "-c", "import fuchsia"], False),
             (
                 "S2 `fuchsia runs list`, existing store",
                 "< 250 ms",
-                _median(repeats, lambda _: _seconds([*FUCHSIA, "runs", "list"], env, root)),
+                lambda _: [*FUCHSIA, "runs", "list"],
+                False,
             ),
-            (
-                "S3 `fuchsia --help`",
-                "",
-                _median(repeats, lambda _: _seconds([*FUCHSIA, "--help"], env, root)),
-            ),
-            (
-                "W4 `fuchsia run examples/hello.yaml`, fresh home",
-                "< 200 ms",
-                _median(repeats, lambda i: _seconds(run, _env(root / f"fresh{i}"), root)),
-            ),
+            ("S3 a bare two-command Typer app", "", lambda _: [python, "-c", TYPER_APP], False),
+            ("S4 `fuchsia --help`", "", lambda _: [*FUCHSIA, "--help"], False),
+            ("W4 `fuchsia run examples/hello.yaml`, fresh home", "< 200 ms", lambda _: run, True),
         ]
-    return rows
+        samples: list[list[float]] = [[] for _ in rows]
+        for i in range(repeats):
+            for row, (_, _, command, fresh) in enumerate(rows):
+                home_env = _env(root / f"fresh{i}") if fresh else env
+                samples[row].append(_seconds(command(i), home_env, root))
+    return [(n, t, statistics.median(s)) for (n, t, _, _), s in zip(rows, samples, strict=True)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7, help="fresh processes per row")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     rows = measure(args.repeats)
+    print(f"{os.cpu_count()} cores, load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"| measure ({args.repeats} fresh processes, median) | target | time |")
     print("|---|---|---|")
     for name, target, seconds in rows:

@@ -171,6 +171,7 @@ def test_ctrl_c_during_run_prints_the_id_and_how_to_resume_and_exits_130(
     assert record["status"] == "completed"
     gate = next(n for n in record["nodes"] if n["id"] == "gate")
     assert gate["status"] == "succeeded"
+    assert [a["status"] for a in gate["attempts"]] == ["interrupted", "succeeded"]
 
 
 @pytest.mark.parametrize(
