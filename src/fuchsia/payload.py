@@ -7,8 +7,6 @@ import functools
 import json
 from typing import Any
 
-import jsonschema
-
 from fuchsia.errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -50,6 +48,8 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
             f"{source} is {len(encoded)} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES} bytes"
         )
     if schema is not None:
+        import jsonschema  # only a schema check pays for the validator
+
         validator = jsonschema.Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
         if errors:
