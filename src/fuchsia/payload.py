@@ -3,15 +3,15 @@ is stored, so a bad payload is a clear error and never a half-created execution.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
-
-import jsonschema
 
 from fuchsia.errors import PayloadError, PayloadTooLarge
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_INTEGER_DIGITS = 4300  # Python's own default limit for converting digits to an int
 
 
 def parse(text: str | bytes, *, source: str = "payload") -> Any:
@@ -28,7 +28,7 @@ def parse(text: str | bytes, *, source: str = "payload") -> Any:
         except UnicodeDecodeError:
             raise PayloadError(f"{source} is not UTF-8 text") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=functools.partial(_integer, source=source))
     except json.JSONDecodeError as exc:
         raise PayloadError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -52,6 +52,8 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
             limit=MAX_PAYLOAD_BYTES,
         )
     if schema is not None:
+        import jsonschema  # only a schema check pays for the validator
+
         validator = jsonschema.Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
         if errors:
@@ -59,6 +61,17 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
             raise PayloadError(
                 "payload does not match the trigger schema:\n  " + "\n  ".join(lines)
             )
+
+
+def _integer(digits: str, *, source: str) -> int:
+    """A JSON integer, refused past MAX_INTEGER_DIGITS (converting more digits is quadratic
+    and Python refuses it with a bare ValueError)."""
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise PayloadError(
+            f"{source} holds an integer of {len(digits.lstrip('-'))} digits; "
+            f"the limit is {MAX_INTEGER_DIGITS} digits"
+        )
+    return int(digits)
 
 
 def _path(parts: Any) -> str:

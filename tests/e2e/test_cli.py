@@ -123,6 +123,7 @@ def test_detached_run_finishes_in_the_background(cli: Any) -> None:
 
 
 def test_show_of_an_unknown_id_is_a_clear_error(cli: Any) -> None:
+    assert cli("run", str(EXAMPLE), "-i", '{"name": "A"}', "--json").returncode == 0
     done = cli("runs", "show", "doesnotexist")
     assert done.returncode == 1
     assert "no execution with id 'doesnotexist'" in done.stderr
@@ -144,7 +145,10 @@ def test_run_off_a_terminal_prints_a_line_per_state_change(cli: Any, tmp_path: P
     )
     done = cli("run", str(flow))  # stdout is a pipe: no live view, plain lines
     assert done.returncode == 0, done.stderr
-    changes = [line.split(" ", 1)[1] for line in done.stdout.splitlines()[:6]]
+    header, *lines = done.stdout.splitlines()
+    [summary] = [line for line in lines if "two v1  completed" in line]
+    assert header == f"execution {summary.split()[1]}  two v1"  # the id comes first
+    changes = [line.split(" ", 1)[1] for line in lines[:6]]
     assert changes == [
         "execution running",
         "a running (attempt 1)",

@@ -196,3 +196,15 @@ def test_a_deeply_nested_value_is_refused_without_recursion() -> None:
         value = [value]
     with pytest.raises(PayloadError, match="nested more than 64 levels deep"):
         payload.check(value)
+
+
+@pytest.mark.parametrize(
+    "text", ["9" * 5000, "[-" + "1" * 4301 + "]", '{"a": {"b": 1%s}}' % ("0" * 5000)]
+)
+def test_an_integer_past_the_digit_limit_is_a_payload_error(text: str) -> None:
+    with pytest.raises(PayloadError, match=r"--input holds an integer of \d+ digits; the limit is"):
+        payload.parse(text, source="--input")
+
+
+def test_an_integer_at_the_digit_limit_is_parsed() -> None:
+    assert payload.parse("9" * payload.MAX_INTEGER_DIGITS) == int("9" * payload.MAX_INTEGER_DIGITS)

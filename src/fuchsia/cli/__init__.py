@@ -19,7 +19,7 @@ from fuchsia.cli import (
     server,
     workflows,
 )
-from fuchsia.cli.common import EXIT_FAILED, report
+from fuchsia.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, err, report
 from fuchsia.errors import FuchsiaError
 
 app = typer.Typer(
@@ -29,6 +29,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from fuchsia import __version__
+
+        sys.stdout.write(f"fuchsia {__version__}\n")
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -51,6 +59,15 @@ def root(
             help="Bearer token for --server.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Fuchsia: durable workflows in which every task runs as a sandboxed component."""
     remote.configure(server_url, token)
@@ -74,6 +91,9 @@ def main() -> None:
         app()
     except FuchsiaError as exc:
         sys.exit(report(exc))
+    except Interrupted as stop:
+        err.print(str(stop), markup=False, soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         sys.stderr.write(
             "interrupted; open executions can be continued with `fuchsia runs resume`\n"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fuchsia.cli.common import JsonOption, err, out, print_json
-from fuchsia.components.build import build_component, new_component
-from fuchsia.components.manifest import MANIFEST_FILE, load_manifest
-from fuchsia.components.package import digest_of
+
+if TYPE_CHECKING:
+    pass
 
 
 class WorldChoice(StrEnum):
@@ -39,6 +39,8 @@ def new_command(
     ] = WorldChoice.task,
 ) -> None:
     """Scaffold a Python component: app.py, component.yaml, README.md, .gitignore."""
+    from fuchsia.components.build import new_component
+
     target = directory if directory is not None else Path(name.rsplit("/", 1)[-1])
     new_component(name, target, world=world.value)
     out.print(f"created {name} in {target}: app.py, component.yaml, README.md", markup=False)
@@ -59,6 +61,10 @@ def build_command(
     json_output: JsonOption = False,
 ) -> None:
     """Build a Python component into WebAssembly with componentize-py; record its digest."""
+    from fuchsia.components.build import build_component
+    from fuchsia.components.manifest import MANIFEST_FILE, load_manifest
+    from fuchsia.components.package import digest_of
+
     if not json_output and (directory / MANIFEST_FILE).is_file():
         err.print(f"building {directory} with componentize-py ...", markup=False)
     started = time.perf_counter()

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from fuchsia.durations import parse_duration
+from fuchsia.config import Settings, SettingsError, sqlite_path
 from fuchsia.errors import DefinitionError, FuchsiaError
-from fuchsia.runtime.engine import Engine, default_db
+
+if TYPE_CHECKING:
+    from fuchsia.components.registry import Registry
+    from fuchsia.runtime.engine import Engine
 
 T = TypeVar("T")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        envvar="FUCHSIA_DB",
-        show_envvar=True,
-        help="SQLite path or postgresql:// URL [default: $FUCHSIA_HOME/fuchsia.db]",
+        help="SQLite path or postgresql:// URL "
+        "[default: $FUCHSIA_DB, else $FUCHSIA_HOME/fuchsia.db]",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -36,28 +37,84 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
-def secrets_from_env() -> dict[str, str]:
-    """`FUCHSIA_SECRET_API_KEY=...` becomes `{{ secrets.api_key }}` in templates."""
-    prefix = "FUCHSIA_SECRET_"
-    return {k[len(prefix) :].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+def settings(db: str | None = None) -> Settings:
+    """The settings of this command: every `FUCHSIA_*` variable read and validated once (a
+    malformed one is a `SettingsError`, exit 2), with `--db` winning over `FUCHSIA_DB`."""
+    key = db or ""
+    if key not in _settings:
+        _settings[key] = Settings.load(db=db)
+    return _settings[key]
 
 
-def with_engine(db: str | None, work: Callable[[Engine], Awaitable[T]]) -> T:
-    """Open an engine on the store, run `work`, and always close the engine."""
+_settings: dict[str, Settings] = {}
+
+
+def registry() -> Registry:
+    """The component registry under the home directory of these settings."""
+    from fuchsia.components.registry import Registry
+
+    return Registry(settings().registry_root)
+
+
+def require_store(config: Settings) -> None:
+    """A command that reads the store must not create one: when the SQLite file is missing,
+    say where it looked and exit 1 (nothing is created)."""
+    path = sqlite_path(config.store_url)
+    if path is not None and not path.exists():
+        where = "--db/FUCHSIA_DB" if config.db else f"FUCHSIA_HOME={config.home}"
+        raise fail(
+            f"no Fuchsia store at {path} (from {where}); "
+            "`fuchsia run FILE` creates one, or point --db/FUCHSIA_HOME at an existing store"
+        )
+
+
+class Interrupted(Exception):
+    """Ctrl-C: stop driving after `grace` seconds (nothing new starts meanwhile) and print
+    `message` (what was left open and how to continue it); the command exits 130."""
+
+    def __init__(self, message: str, *, grace: float = 0.0) -> None:
+        super().__init__(message)
+        self.grace = grace
+
+
+def with_engine(
+    db: str | None, work: Callable[[Engine], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open an engine on the store, run `work`, and always close the engine. Unless `create`,
+    the store must exist already (`require_store`)."""
+    from fuchsia.runtime.engine import Engine
+
+    config = settings(db)
+    if not create:
+        require_store(config)
 
     async def main() -> T:
-        hung = os.environ.get("FUCHSIA_HUNG_AFTER")
-        engine = await Engine.open(
-            db or default_db(),
-            secrets=secrets_from_env(),
-            hung_after=parse_duration(hung) if hung else None,
-        )
+        engine = await Engine.open(settings=config)
+        grace = 0.0
         try:
             return await work(engine)
+        except Interrupted as stop:
+            grace = stop.grace
+            raise
         finally:
-            await engine.close()
+            await engine.close(grace=grace)
 
     return asyncio.run(main())
+
+
+def duration_text(seconds: float) -> str:
+    """The one way the command line shows a duration: `0.4 ms`, `12 ms`, `3.25 s`,
+    `2m 05s`, `1h 02m`."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 def print_json(value: Any) -> None:
@@ -71,6 +128,9 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 def report(exc: FuchsiaError) -> int:
     """Print a user's mistake as clear lines (never a traceback); return the exit code."""
+    if isinstance(exc, SettingsError):
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
     if isinstance(exc, DefinitionError):
         for problem in exc.problems:
             err.print(str(problem), markup=False, soft_wrap=True)

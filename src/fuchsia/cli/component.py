@@ -17,21 +17,12 @@ import typer
 from rich.table import Table
 
 from fuchsia.cli import remote
-from fuchsia.cli.common import JsonOption, out, print_json
-from fuchsia.components.manifest import Manifest, format_size
-from fuchsia.components.package import digest_of, pack
-from fuchsia.components.registry import (
-    InstalledComponent,
-    Registry,
-    default_root,
-    parse_ref,
-)
-from fuchsia.components.registry import summary as registry_summary
-from fuchsia.errors import ComponentError, RegistryError
-from fuchsia.runtime.engine import cache_dir
+from fuchsia.cli.common import JsonOption, out, print_json, settings
 
 if TYPE_CHECKING:
     from fuchsia.components.host import WasmHost
+    from fuchsia.components.manifest import Manifest
+    from fuchsia.components.registry import InstalledComponent, Registry
 
 app = typer.Typer(
     help="Package, install, list, remove and inspect WebAssembly components.",
@@ -49,20 +40,24 @@ RefArg = Annotated[
 def registry() -> Registry:
     """The registry these commands manage: `$FUCHSIA_HOME/components`. Installing compiles
     the component (caching the result for every later run) and checks what it exports."""
-    return Registry(default_root(), verify=_verify)
+    from fuchsia.components.registry import Registry
+
+    return Registry(settings().registry_root, verify=_verify)
 
 
 @functools.cache
 def _host() -> WasmHost:
     from fuchsia.components.host import HostSettings, WasmHost  # wasmtime only when needed
 
-    host = WasmHost(HostSettings(cache_dir=cache_dir() / "compiled"))
+    host = WasmHost(HostSettings(cache_dir=settings().cache_dir / "compiled"))
     atexit.register(host.close)
     return host
 
 
 def _verify(manifest: Manifest, wasm: bytes) -> None:
     from fuchsia.components.host import verify_exports
+    from fuchsia.components.package import digest_of
+    from fuchsia.errors import ComponentError, RegistryError
 
     digest = digest_of(wasm)
     try:
@@ -119,6 +114,8 @@ def list_command(json_output: JsonOption = False) -> None:
 @app.command("remove")
 def remove_command(ref: RefArg) -> None:
     """Remove an installed version (name the version when several are installed)."""
+    from fuchsia.components.registry import parse_ref
+
     removed = registry().remove(*parse_ref(ref))
     out.print(f"removed {removed}", markup=False)
 
@@ -153,6 +150,8 @@ def pack_command(
     ] = None,
 ) -> None:
     """Pack a component (manifest, wasm, README, assets) into a deterministic .fcpkg."""
+    from fuchsia.components.package import pack
+
     written = pack(directory, output)
     out.print(f"packed {written} ({written.stat().st_size} bytes)", markup=False)
 
@@ -169,6 +168,8 @@ def component_interface(installed: InstalledComponent) -> dict[str, Any] | None:
 
 def summary(installed: InstalledComponent) -> dict[str, Any]:
     """One line of `list --json`, and what `install --json` prints."""
+    from fuchsia.components.registry import summary as registry_summary
+
     return {**registry_summary(installed), "directory": str(installed.directory)}
 
 
@@ -216,6 +217,8 @@ def describe_lines(installed: InstalledComponent) -> list[str]:
 
 
 def _capability_lines(installed: InstalledComponent) -> list[str]:
+    from fuchsia.components.manifest import format_size
+
     capabilities = installed.manifest.capabilities
     hosts = ", ".join(capabilities.allowed_hosts) or "none"
     paths = (

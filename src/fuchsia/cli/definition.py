@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fuchsia.cli.common import EXIT_FAILED, err, out, print_json, report
-from fuchsia.definition import load, read_file, validate
-from fuchsia.definition.graph import to_dot, to_mermaid
-from fuchsia.definition.models import WorkflowDef
-from fuchsia.errors import DefinitionError
-from fuchsia.runtime.engine import default_registry
+from fuchsia.cli.common import EXIT_FAILED, err, out, print_json, registry, report
+
+if TYPE_CHECKING:
+    pass
 
 FileArg = Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON).", show_default=False)]
 
@@ -35,11 +33,14 @@ def validate_command(
     files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
 ) -> None:
     """Check workflow files; print every problem as FILE:LINE:COL: message."""
+    from fuchsia.definition import load, read_file, validate
+    from fuchsia.errors import DefinitionError
+
     failed = 0
     for path in files:
         try:
             definition = validate(read_file(path))
-            load(path, default_registry())  # locking reports what cannot run
+            load(path, registry())  # locking reports what cannot run
         except DefinitionError as exc:
             report(exc)
             failed += 1
@@ -51,6 +52,8 @@ def validate_command(
 
 def schema_command() -> None:
     """Print the JSON Schema of workflow files (for editor completion and checking)."""
+    from fuchsia.definition.models import WorkflowDef
+
     schema = WorkflowDef.model_json_schema(by_alias=True)
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -67,7 +70,9 @@ def lock_command(
     ] = None,
 ) -> None:
     """Validate and lock a workflow; print its canonical locked JSON and sha256."""
-    locked = load(file, default_registry())
+    from fuchsia.definition import load
+
+    locked = load(file, registry())
     document = {"hash": locked.hash, "workflow": locked.document}
     if output is None:
         print_json(document)
@@ -81,6 +86,9 @@ def graph_command(
     format: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.mermaid,
 ) -> None:
     """Print the workflow's graph as Mermaid (default) or Graphviz DOT."""
+    from fuchsia.definition import read_file, validate
+    from fuchsia.definition.graph import to_dot, to_mermaid
+
     definition = validate(read_file(file))
     text = to_dot(definition) if format is GraphFormat.dot else to_mermaid(definition)
     out.print(text, markup=False)

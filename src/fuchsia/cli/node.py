@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fuchsia.cli.common import EXIT_FAILED, DbOption, JsonOption, err, out, print_json, with_engine
 from fuchsia.cli.run import read_payload
-from fuchsia.runtime.work import Outcome
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.work import Outcome
 
 app = typer.Typer(help="Debug single nodes.", no_args_is_help=True)
 
@@ -35,7 +37,9 @@ def run_command(
     """Render one node's templates with the given input and run it once; nothing is recorded
     as an execution."""
     upstream = read_payload(input, input_file)
-    outcome: Outcome = with_engine(db, lambda engine: engine.run_node(file, node_id, upstream))
+    outcome: Outcome = with_engine(
+        db, lambda engine: engine.run_node(file, node_id, upstream), create=True
+    )
     record = {
         "node": node_id,
         "status": "succeeded" if outcome.error is None else "failed",

@@ -1,16 +1,29 @@
-"""Showing an execution as it runs: a live Rich table on a terminal, plain lines otherwise."""
+"""Showing an execution as it runs: a live Rich table on a terminal, plain lines otherwise.
+
+Both name the execution first (its id is what every later command takes), say what a running
+`wait` node waits for (the signal's name, or the timer's due time), show a `foreach` as its
+item progress (done/total, and failures), and print every duration as `duration_text` does.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from fuchsia.definition.lock import LockedWorkflow
-from fuchsia.store.records import Event
+from fuchsia.cli.common import duration_text
+
+if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedNode, LockedWorkflow
+    from fuchsia.runtime.views import Execution
+    from fuchsia.store.records import Event
 
 STYLES = {
     "pending": "dim",
@@ -23,31 +36,61 @@ STYLES = {
     "cancelled": "dim",
     "interrupted": "magenta",
 }
+FAILED_ITEM = ("failed", "timed_out")
+Lookup = Callable[[], Awaitable["Execution"]]
+
+
+@dataclass
+class Items:
+    """A foreach node's items as their events report them (`total` once it is looked up)."""
+
+    total: int | None = None
+    done: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+
+    def text(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        shown = f"items {len(self.done) + len(self.failed)}/{total}"
+        return shown + (f", {len(self.failed)} failed" if self.failed else "")
 
 
 class Progress:
-    """Consumes the engine's events for one execution and shows node states."""
+    """Consumes the engine's events for one execution and shows node states. `lookup`
+    (optional) reads the execution back, for what events do not carry: a foreach's item
+    count and a `wait: {until: ...}` node's rendered due time."""
 
-    def __init__(self, console: Console, workflow: LockedWorkflow) -> None:
+    def __init__(
+        self, console: Console, workflow: LockedWorkflow, lookup: Lookup | None = None
+    ) -> None:
         self.console = console
         self.workflow = workflow
+        self.lookup = lookup
         self.execution_id = ""
         self.states = dict.fromkeys(workflow.order, "pending")
         self.attempts = dict.fromkeys(workflow.order, 0)
         self.started: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
+        self.items = {n: Items() for n, node in workflow.nodes.items() if node.foreach}
+        self.due: dict[str, str] = {}  # wait node -> the timer's due time, as shown
+        self._looking: asyncio.Task[None] | None = None
         self.live: Live | None = None
-        if console.is_terminal:
-            self.live = Live(self._table(), console=console, refresh_per_second=12, transient=False)
+        if console.is_terminal:  # re-rendered on every refresh, so running times advance
+            self.live = Live(
+                console=console, get_renderable=self.table, refresh_per_second=8, transient=False
+            )
 
     def __enter__(self) -> Progress:
         if self.live is not None:
             self.live.start()
+        elif self.execution_id:
+            self._print(f"execution {self.execution_id}  {self._title()}")
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._looking is not None:
+            self._looking.cancel()
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
             self.live.stop()
 
     def on_events(self, execution_id: str, events: list[Event]) -> None:
@@ -58,19 +101,89 @@ class Progress:
             if self.live is None:
                 self._line(event)
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
 
     def _apply(self, event: Event) -> None:
-        node = event.node_id
-        if node is None or node not in self.states or not event.type.startswith("node_"):
+        from fuchsia.runtime.work import split_key
+
+        if event.node_id is None or not event.type.startswith("node_"):
+            return
+        node, index = split_key(event.node_id)
+        if node not in self.states:
             return
         status = event.type.removeprefix("node_")
+        if index is not None:
+            self._item(node, index, status)
+            return
         self.states[node] = "pending" if status == "interrupted" else status
         if status == "running":
             self.attempts[node] = int((event.data or {}).get("attempt", 1))
             self.started[node] = time.monotonic()
+            self._note_wait(self.workflow.nodes[node])
         elif node in self.started:
             self.elapsed[node] = time.monotonic() - self.started[node]
+
+    def _item(self, node: str, index: int, status: str) -> None:
+        items = self.items.get(node)
+        if items is None:
+            return
+        items.done.discard(index)
+        items.failed.discard(index)
+        if status == "succeeded":
+            items.done.add(index)
+        elif status in FAILED_ITEM:
+            items.failed.add(index)
+        if items.total is None:
+            self._look_up()
+
+    def _note_wait(self, node: LockedNode) -> None:
+        if node.kind != "wait" or not isinstance(node.spec, dict):
+            return
+        seconds = node.spec.get("for")
+        if isinstance(seconds, int | float):
+            self.due[node.id] = _clock(time.time() + seconds)
+        elif node.spec.get("until") is not None:
+            self._look_up()
+
+    def _look_up(self) -> None:
+        """Read the execution back once at a time (never blocking the loop's caller)."""
+        if self.lookup is None or (self._looking is not None and not self._looking.done()):
+            return
+        with_loop = asyncio.get_running_loop()
+        self._looking = with_loop.create_task(self._read_back(self.lookup))
+
+    async def _read_back(self, lookup: Lookup) -> None:
+        from fuchsia.errors import FuchsiaError
+
+        try:
+            execution = await lookup()
+        except FuchsiaError:
+            return
+        for run in execution.nodes:
+            if not run.attempts or not isinstance(run.attempts[-1].inputs, dict):
+                continue
+            inputs = run.attempts[-1].inputs
+            if run.id in self.items and isinstance(inputs.get("items"), list):
+                self.items[run.id].total = len(inputs["items"])
+            elif run.id in self.states and inputs.get("until") is not None:
+                self.due[run.id] = str(inputs["until"])
+        if self.live is not None:
+            self.live.refresh()
+
+    def detail(self, node_id: str) -> str:
+        """What the status alone does not say: item progress, or what a wait waits for."""
+        if node_id in self.items and self.states[node_id] != "pending":
+            return self.items[node_id].text()
+        node = self.workflow.nodes[node_id]
+        if node.kind != "wait" or self.states[node_id] != "running":
+            return ""
+        spec: dict[str, Any] = node.spec if isinstance(node.spec, dict) else {}
+        if spec.get("signal") is not None:
+            return f"waiting for signal {spec['signal']!r}"
+        return f"waiting until {self.due.get(node_id, '(timer)')}"
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def _line(self, event: Event) -> None:
         stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
@@ -80,29 +193,35 @@ class Progress:
             detail = (
                 " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
             )
-            self.console.print(
+            self._print(
                 f"{stamp} {event.node_id} log [{data.get('level')}] {data.get('message')}"
-                + (f" {detail}" if detail else ""),
-                markup=False,
-                highlight=False,
+                + (f" {detail}" if detail else "")
             )
             return
         subject, _, status = event.type.partition("_")
-        name = event.node_id if subject == "node" else "execution"
+        name = event.node_id if subject == "node" else "execution"  # its id heads the lines
         detail = ""
         if event.type == "node_running":
             detail = f" (attempt {data.get('attempt', 1)})"
         elif "message" in data:
             detail = f": {data['message']}"
-        self.console.print(f"{stamp} {name} {status}{detail}", markup=False, highlight=False)
+        base = (event.node_id or "").partition("[")[0]
+        extra = self.detail(base) if subject == "node" and base in self.states else ""
+        self._print(f"{stamp} {name} {status}{detail}" + (f"  {extra}" if extra else ""))
 
-    def _table(self) -> Table:
-        table = Table(title=f"{self.workflow.name} v{self.workflow.version}", title_justify="left")
-        table.add_column("node")
-        table.add_column("kind")
-        table.add_column("status")
-        table.add_column("attempt", justify="right")
+    def _title(self) -> str:
+        return f"{self.workflow.name} v{self.workflow.version}"
+
+    def table(self) -> Table:
+        """The live view: the execution first, then a row per node."""
+        title = self._title()
+        if self.execution_id:
+            title = f"execution {self.execution_id}  {title}"
+        table = Table(title=title, title_justify="left")
+        for column in ("node", "kind", "status", "attempt"):
+            table.add_column(column, justify="right" if column == "attempt" else "left")
         table.add_column("time", justify="right")
+        table.add_column("detail")
         for node_id in self.workflow.order:
             status = self.states[node_id]
             if status == "running" and node_id in self.started:
@@ -114,11 +233,15 @@ class Progress:
                 self.workflow.nodes[node_id].kind,
                 f"[{STYLES.get(status, '')}]{status}[/]",
                 str(self.attempts[node_id] or ""),
-                _milliseconds(seconds) if node_id in self.started else "",
+                duration_text(seconds) if node_id in self.started else "",
+                self.detail(node_id),
             )
         return table
 
 
-def _milliseconds(seconds: float) -> str:
-    ms = seconds * 1000
-    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
+def _clock(timestamp: float) -> str:
+    """A due time as local wall-clock time, with the date when it is not today."""
+    when = datetime.fromtimestamp(timestamp)
+    if when.date() == datetime.now().date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%Y-%m-%d %H:%M:%S")

@@ -4,13 +4,14 @@ running `fuchsia serve` through `fuchsia.Client` instead of opening the store th
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from fuchsia.cli.common import EXIT_FAILED, EXIT_OK, out, print_json
-from fuchsia.cli.render import size_text
-from fuchsia.client import Client
+
+if TYPE_CHECKING:
+    from fuchsia.client import Client
 
 _target: dict[str, str | None] = {"server": None, "token": None}
 
@@ -19,21 +20,31 @@ def configure(server: str | None, token: str | None) -> None:
     _target.update(server=server, token=token)
 
 
+def client_configured() -> bool:
+    return bool(_target["server"])
+
+
 def client() -> Client | None:
     """A client for the configured server, or None to work on the local store."""
     server = _target["server"]
-    return None if not server else Client(server, token=_target["token"])
+    if not server:
+        return None
+    from fuchsia.client import Client  # httpx only when a server is named
+
+    return Client(server, token=_target["token"])
 
 
 def show(record: Any, json_output: bool) -> None:
     """An execution record (or a list of them) from the API, as JSON or a line each."""
+    from fuchsia.cli.render import size_text
+
     if json_output:
         print_json(record)
         return
     for item in record if isinstance(record, list) else [record]:
         line = f"execution {item['id']}  {item['workflow']} v{item.get('version', '?')}  "
         out.print(line + item["status"], markup=False)
-        if item.get("error"):
+        if item.get("error") and item["status"] != "cancelled":
             out.print(f"error: {item['error'].get('message', item['error'])}", markup=False)
         if item.get("result_artifact"):
             ref = item["result_artifact"]

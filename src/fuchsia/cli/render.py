@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from fuchsia.cli.common import out
+from fuchsia.cli.common import duration_text, out
 from fuchsia.cli.progress import STYLES
 from fuchsia.runtime.views import Execution, iso
 from fuchsia.store.records import ExecutionRecord
@@ -32,7 +32,7 @@ def size_text(size: int) -> str:
 
 
 def print_execution(execution: Execution, *, nodes: bool = True) -> None:
-    duration = f" in {execution.duration * 1000:.0f} ms" if execution.duration is not None else ""
+    duration = f" in {duration_text(execution.duration)}" if execution.duration is not None else ""
     out.print(
         f"execution {execution.id}  {execution.workflow} v{execution.version}  "
         f"{_status(execution.status)}{duration}"
@@ -45,7 +45,7 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
             message = (node.error or {}).get("message", "")
             table.add_row(node.id, _status(node.status), str(len(node.attempts)), message)
         out.print(table)
-    if execution.error:
+    if execution.error and execution.status != "cancelled":  # a cancel is what was asked
         out.print(f"[red]error:[/red] {execution.error.get('message', execution.error)}")
     if execution.result_artifact is not None:
         ref = execution.result_artifact
@@ -65,7 +65,7 @@ def print_list(records: list[ExecutionRecord]) -> None:
     for r in records:
         duration = ""
         if r.started_at is not None and r.finished_at is not None:
-            duration = f"{(r.finished_at - r.started_at) * 1000:.0f} ms"
+            duration = duration_text(r.finished_at - r.started_at)
         created = (iso(r.created_at) or "")[:23].replace("T", " ")
         table.add_row(
             r.id, f"{r.workflow_name} v{r.workflow_version}", _status(r.status), created, duration

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fuchsia import payload as payloads
+from fuchsia.cli import remote
 from fuchsia.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     DbOption,
+    Interrupted,
     JsonOption,
     fail,
     out,
     print_json,
+    registry,
+    settings,
     with_engine,
 )
-from fuchsia.cli.progress import Progress
-from fuchsia.cli.render import print_execution
-from fuchsia.definition import load
 from fuchsia.errors import PayloadError
-from fuchsia.runtime.engine import Engine, default_db, default_registry
-from fuchsia.runtime.views import Execution
 from fuchsia.store.records import COMPLETED, COMPLETED_WITH_ERRORS
+
+if TYPE_CHECKING:
+    from fuchsia.config import Settings
+    from fuchsia.runtime.engine import Engine
+    from fuchsia.runtime.views import Execution
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +41,8 @@ def register(app: typer.Typer) -> None:
 
 def read_payload(text: str | None, file: Path | None) -> Any:
     """The trigger payload from --input or --input-file ('-' reads standard input)."""
+    from fuchsia import payload as payloads
+
     if text is not None and file is not None:
         raise fail("give either --input or --input-file, not both", EXIT_USAGE)
     if file is not None:
@@ -75,16 +81,30 @@ def run_command(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Run a workflow file with live progress; exit 0 when it completes, 1 when it fails."""
-    locked = load(file, default_registry())
+    """Run a workflow file with live progress; exit 0 when it completes, 1 when it fails.
+    Ctrl-C stops it resumably: the execution id and the command to resume it are printed."""
+    from fuchsia.cli.progress import Progress
+    from fuchsia.cli.render import print_execution
+    from fuchsia.definition import load
+
+    if remote.client_configured():
+        raise fail(
+            "`fuchsia --server URL run FILE` is not supported: deploy the workflow "
+            "(`fuchsia --server URL workflows deploy FILE`) and start it with "
+            "`fuchsia --server URL workflows run NAME`",
+            EXIT_USAGE,
+        )
+    config = settings(db)
+    locked = load(file, registry())
     payload = read_payload(input, input_file)
-    url = db or default_db()
 
     if detach:
         execution_id = with_engine(
-            url, lambda e: e.start(locked, payload, idempotency_key=idempotency_key, detached=True)
+            db,
+            lambda e: e.start(locked, payload, idempotency_key=idempotency_key, detached=True),
+            create=True,
         )
-        _spawn_resume(url, execution_id)
+        _spawn_resume(config, execution_id)
         if json_output:
             print_json({"id": execution_id, "status": "pending"})
         else:
@@ -92,17 +112,21 @@ def run_command(
         return
 
     progress = Progress(out, locked) if not json_output else None
+    started: list[str] = []
 
     async def work(engine: Engine) -> Execution:
+        if progress is not None:
+            engine.subscribe(progress.on_events)
+        execution_id = await engine.start(locked, payload, idempotency_key=idempotency_key)
+        started.append(execution_id)
         if progress is None:
-            return await engine.run(locked, payload, idempotency_key=idempotency_key)
-        engine.subscribe(progress.on_events)
+            return await _wait_or_interrupt(engine, execution_id)
+        progress.execution_id = execution_id
+        progress.lookup = lambda: engine.get(execution_id)
         with progress:
-            execution_id = await engine.start(locked, payload, idempotency_key=idempotency_key)
-            progress.execution_id = execution_id
-            return await engine.wait(execution_id)
+            return await _wait_or_interrupt(engine, execution_id)
 
-    execution = with_engine(url, work)
+    execution = with_engine(db, work, create=True)
     if json_output:
         print_json(execution.to_dict())
     else:
@@ -110,14 +134,41 @@ def run_command(
     raise typer.Exit(exit_code(execution))
 
 
-def _spawn_resume(db: str, execution_id: str) -> None:
+INTERRUPT_GRACE = 2.0  # seconds running attempts get to finish after Ctrl-C
+
+
+async def _wait_or_interrupt(engine: Engine, execution_id: str) -> Execution:
+    """Wait for the execution; on SIGINT let running attempts finish for a short grace
+    (starting nothing new), stop driving, and raise `Interrupted`."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    try:
+        waiting = asyncio.ensure_future(engine.wait(execution_id))
+        stop = asyncio.ensure_future(interrupted.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done():
+            stop.cancel()
+            return waiting.result()
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        raise Interrupted(
+            f"interrupted: execution {execution_id} was stopped before it finished; "
+            f"continue it with: fuchsia runs resume {execution_id}",
+            grace=INTERRUPT_GRACE,
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _spawn_resume(config: Settings, execution_id: str) -> None:
     """Drive a detached execution in a new session whose output goes to a log file."""
-    home = Path(os.environ.get("FUCHSIA_HOME", ".fuchsia"))
-    logs = home / "logs"
+    logs = config.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "fuchsia", "runs", "resume", execution_id]
     with open(logs / f"{execution_id}.log", "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "fuchsia", "runs", "resume", execution_id, "--db", db],
+            [*command, "--db", config.store_url],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

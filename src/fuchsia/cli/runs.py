@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from fuchsia import payload as payloads
 from fuchsia.cli import remote
-from fuchsia.cli.common import DbOption, JsonOption, err, fail, out, print_json, with_engine
-from fuchsia.cli.render import print_execution, print_list, size_text
+from fuchsia.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    DbOption,
+    JsonOption,
+    err,
+    fail,
+    out,
+    print_json,
+    with_engine,
+)
 from fuchsia.cli.run import exit_code
-from fuchsia.errors import ArtifactNotFound
-from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import Execution, artifact_view, iso, summary
+from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES, PAUSED
+
+EXECUTION_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
+RESUME_PICKUP = 10.0  # seconds to wait for another process to pick up a resumed pause
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.engine import Engine
+    from fuchsia.runtime.views import Execution
 
 app = typer.Typer(help="Inspect, resume and steer executions.", no_args_is_help=True)
 IdArg = Annotated[
@@ -25,6 +40,8 @@ IdArg = Annotated[
 
 
 def _show(execution: Execution, json_output: bool) -> None:
+    from fuchsia.cli.render import print_execution
+
     if json_output:
         print_json(execution.to_dict())
     else:
@@ -34,11 +51,23 @@ def _show(execution: Execution, json_output: bool) -> None:
 @app.command("list")
 def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 20,
-    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help=f"Only this status: {', '.join(EXECUTION_STATUSES)}."),
+    ] = None,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Executions, newest first."""
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise fail(
+            f"--status {status!r} is not an execution status; "
+            f"use one of: {', '.join(EXECUTION_STATUSES)}",
+            EXIT_USAGE,
+        )
+    from fuchsia.cli.render import print_list
+    from fuchsia.runtime.views import summary
+
     if (client := remote.client()) is not None:
         with client:
             remote.show(client.executions(status=status, limit=limit), json_output)
@@ -53,6 +82,8 @@ def list_command(
 @app.command("show")
 def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One execution with its nodes and attempts."""
+    from fuchsia.cli.render import print_execution
+
     if (client := remote.client()) is not None:
         with client:
             remote.show(client.get(execution_id), json_output)
@@ -67,9 +98,20 @@ def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
 @app.command("logs")
 def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """The execution's event log, oldest first."""
+    from fuchsia.runtime.views import iso
+
     if (client := remote.client()) is not None:
+        from fuchsia.runtime.views import iso
+
         with client:
-            print_json(client.events(execution_id))
+            listed = client.events(execution_id)
+        if json_output:
+            print_json(listed)
+        else:
+            for item in listed:
+                at = item.get("at")
+                shown = {**item, "at": iso(at) if isinstance(at, int | float) else at}
+                out.print(event_line({**shown, "node": item.get("node")}), markup=False)
         return
 
     async def work(engine: Engine) -> list[dict[str, object]]:
@@ -84,12 +126,26 @@ def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOpt
         print_json(events)
         return
     for event in events:
-        detail = ""
-        data = event["data"]
-        if isinstance(data, dict) and "message" in data:
+        out.print(event_line(event), markup=False)
+
+
+def event_line(event: dict[str, object]) -> str:
+    """One event as a line: time, type, node, and for a component's log its level, message
+    and fields (`key=value`, values as JSON)."""
+    data = event["data"]
+    node = f" {event['node']}" if event["node"] else ""
+    detail = ""
+    if isinstance(data, dict):
+        if event["type"] == "log":
+            detail = f"  [{data.get('level', 'info')}] {data.get('message', '')}"
+            fields = data.get("fields")
+            if isinstance(fields, dict) and fields:
+                detail += "  " + " ".join(
+                    f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items()
+                )
+        elif "message" in data:
             detail = f"  {data['message']}"
-        node = f" {event['node']}" if event["node"] else ""
-        out.print(f"{event['at']}  {event['type']}{node}{detail}", markup=False)
+    return f"{event['at']}  {event['type']}{node}{detail}"
 
 
 @app.command("resume")
@@ -116,23 +172,55 @@ def resume_command(
         remote.show(records, json_output)
         return
 
-    async def work(engine: Engine) -> list[Execution]:
+    async def work(engine: Engine) -> list[tuple[Execution, bool]]:
         ids = None
         if execution_ids:
             ids = [(await engine.get(i)).id for i in execution_ids]
         resumed = await engine.resume(ids)
-        # a paused execution driven by another process goes on there: show where it stands
-        return [await engine.get(i) for i in (resumed or ids or [])]
+        shown = []
+        for execution_id in ids if ids is not None else resumed:
+            if execution_id not in resumed:  # a pause lifted; another process drives it
+                await _left_pause(engine, execution_id)
+            shown.append((await engine.get(execution_id), execution_id in resumed))
+        return shown
 
-    executions = with_engine(db, work)
+    results = with_engine(db, work)
     if json_output:
-        print_json([e.to_dict() for e in executions])
-    elif not executions:
+        print_json([e.to_dict() for e, _ in results])
+    elif not results:
         out.print("nothing to resume", markup=False)
-    for execution in executions if not json_output else []:
-        print_execution(execution, nodes=False)
-    codes = [exit_code(e) for e in executions]
-    raise typer.Exit(max(codes, default=0))
+    else:
+        for execution, here in results:
+            _print_resumed(execution, here)
+    raise typer.Exit(max((_resume_code(e, here) for e, here in results), default=EXIT_OK))
+
+
+def _resume_code(execution: Execution, here: bool) -> int:
+    """Driven here to its end: its exit code; going on elsewhere (a lifted pause): 0."""
+    return exit_code(execution) if here or execution.status in FINAL_STATUSES else EXIT_OK
+
+
+def _print_resumed(execution: Execution, here: bool) -> None:
+    from fuchsia.cli.render import print_execution
+
+    print_execution(execution, nodes=False)
+    if not here and execution.status not in FINAL_STATUSES:
+        out.print(
+            f"resumed: {execution.id} goes on in the process that drives it "
+            f"(follow it with: fuchsia runs show {execution.id})",
+            markup=False,
+        )
+
+
+async def _left_pause(engine: Engine, execution_id: str) -> None:
+    """Wait (a bounded while) until the process driving a paused execution takes up the
+    resume request, so what is shown is the state after resuming, not before."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RESUME_PICKUP
+    while loop.time() < deadline:
+        if (await engine.store.get_execution(execution_id)).status != PAUSED:
+            return
+        await asyncio.sleep(0.05)
 
 
 @app.command("cancel")
@@ -142,9 +230,20 @@ def cancel_command(
     """Cancel an execution (running in this or any other process); idempotent."""
     if (client := remote.client()) is not None:
         with client:
-            remote.show(client.cancel(execution_id), json_output)
+            record = client.cancel(execution_id)
+        if json_output:
+            print_json(record)
+        else:
+            out.print(f"cancelled execution {record['id']}", markup=False)
         return
-    _show(with_engine(db, lambda e: e.cancel(execution_id)), json_output)
+    execution = with_engine(db, lambda e: e.cancel(execution_id))
+    if json_output:
+        print_json(execution.to_dict())
+    else:
+        out.print(
+            f"cancelled execution {execution.id}  {execution.workflow} v{execution.version}",
+            markup=False,
+        )
 
 
 @app.command("signal")
@@ -155,6 +254,8 @@ def signal_command(
     db: DbOption = None,
 ) -> None:
     """Send a signal to an open execution; the wait node for it continues with the payload."""
+    from fuchsia import payload as payloads
+
     value = payloads.parse(payload, source="--payload") if payload is not None else None
     if (client := remote.client()) is not None:
         with client:
@@ -190,6 +291,8 @@ def retry_command(
     db: DbOption = None,
 ) -> None:
     """Run a new execution that reuses the outputs of the nodes that succeeded."""
+    from fuchsia.cli.render import print_execution
+
     if (client := remote.client()) is not None:
         with client:
             record = client.wait(client.retry(execution_id, from_node)["id"])
@@ -213,6 +316,9 @@ def artifacts_command(
 ) -> None:
     """The execution's artifacts: what its components stored, and values stored as artifacts
     because they were above the inline limit."""
+    from fuchsia.cli.render import size_text
+    from fuchsia.runtime.views import artifact_view
+
     if (client := remote.client()) is not None:
         with client:
             shown = client.artifacts(execution_id)
@@ -241,6 +347,9 @@ def artifact_command(
     db: DbOption = None,
 ) -> None:
     """Write one artifact's content to standard output or a file."""
+    from fuchsia.cli.render import size_text
+    from fuchsia.errors import ArtifactNotFound
+
     if (client := remote.client()) is not None:
         with client:
             listed = {a["id"]: a for a in client.artifacts(execution_id)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,12 +13,13 @@ from fuchsia.cli.common import (
     err,
     out,
     print_json,
-    secrets_from_env,
+    settings,
     with_engine,
 )
-from fuchsia.runtime.engine import Engine, default_db
-from fuchsia.runtime.views import iso
 from fuchsia.server.auth import SCOPES, create_token
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.engine import Engine
 
 tokens = typer.Typer(help="API tokens for `fuchsia serve`.", no_args_is_help=True)
 
@@ -42,12 +43,13 @@ def serve_command(
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and run executions."""
     import uvicorn
 
+    from fuchsia.runtime.engine import Engine
     from fuchsia.server.app import create_app
 
-    url = db or default_db()
+    config = settings(db)
 
     async def open_engine() -> Engine:
-        return await Engine.open(url, secrets=secrets_from_env())
+        return await Engine.open(settings=config)
 
     if no_auth:
         err.print(
@@ -73,7 +75,7 @@ def create_command(
     db: DbOption = None,
 ) -> None:
     """Create a token; it is printed once and only its hash is stored."""
-    record, secret = with_engine(db, lambda e: create_token(e.store, name, scope))
+    record, secret = with_engine(db, lambda e: create_token(e.store, name, scope), create=True)
     if json_output:
         print_json(
             {"id": record.id, "name": record.name, "scopes": list(record.scopes), "token": secret}
@@ -89,6 +91,8 @@ def create_command(
 @tokens.command("list")
 def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     """Tokens (never their secrets)."""
+    from fuchsia.runtime.views import iso
+
     records = with_engine(db, lambda e: e.store.tokens())
     rows: list[dict[str, Any]] = [
         {

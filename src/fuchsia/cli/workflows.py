@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from fuchsia.cli import remote
 from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
-from fuchsia.cli.render import print_execution
 from fuchsia.cli.run import exit_code, read_payload
-from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import FuchsiaError
-from fuchsia.runtime.engine import Engine
-from fuchsia.runtime.views import Execution, deployment_view, iso
-from fuchsia.store.records import Deployment
+
+if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedWorkflow
+    from fuchsia.runtime.engine import Engine
+    from fuchsia.runtime.views import Execution
+    from fuchsia.store.records import Deployment
 
 app = typer.Typer(help="Deployed workflows.", no_args_is_help=True)
 RefArg = Annotated[
@@ -39,6 +40,8 @@ def deploy_command(
     db: DbOption = None,
 ) -> None:
     """Lock a workflow and store it under its name and version (versions live side by side)."""
+    from fuchsia.runtime.views import deployment_view
+
     if (client := remote.client()) is not None:
         try:
             source = file.read_text()
@@ -53,7 +56,7 @@ def deploy_command(
                 f"deployed {record['name']}@{record['version']} {record['hash']}", markup=False
             )
         return
-    deployment, created = with_engine(db, lambda e: e.deploy(file))
+    deployment, created = with_engine(db, lambda e: e.deploy(file), create=True)
     if json_output:
         print_json({**deployment_view(deployment), "created": created})
         return
@@ -64,6 +67,8 @@ def deploy_command(
 @app.command("list")
 def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     """Deployed workflows, newest version first."""
+    from fuchsia.runtime.views import deployment_view, iso
+
     if (client := remote.client()) is not None:
         with client:
             print_json(client.workflows())
@@ -90,6 +95,9 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
 @app.command("show")
 def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One deployed version: its trigger and nodes."""
+    from fuchsia.definition.lock import LockedWorkflow
+    from fuchsia.runtime.views import deployment_view
+
     if (client := remote.client()) is not None:
         with client:
             print_json(client.workflow(ref))
@@ -142,6 +150,8 @@ def enable_command(ref: RefArg, db: DbOption = None) -> None:
 
 
 def _pinning(ref: str, pin: bool, db: str | None) -> None:
+    from fuchsia.runtime.views import deployment_view
+
     if (client := remote.client()) is not None:
         with client:
             record = client.pin(ref) if pin else client.unpin(ref)
@@ -175,6 +185,8 @@ def run_command(
     db: DbOption = None,
 ) -> None:
     """Run a deployed workflow and wait for it."""
+    from fuchsia.cli.render import print_execution
+
     payload = read_payload(input, input_file)
     if (client := remote.client()) is not None:
         with client:

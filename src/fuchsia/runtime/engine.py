@@ -12,19 +12,13 @@ import builtins
 import contextlib
 import dataclasses
 import difflib
-import os
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from fuchsia import payload as payloads
-from fuchsia.components.registry import Registry
-from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
-from fuchsia.definition.source import Source, read_file
-from fuchsia.definition.validate import validate
+from fuchsia.config import Settings
 from fuchsia.errors import (
     ArtifactNotFound,
     FuchsiaError,
@@ -32,15 +26,11 @@ from fuchsia.errors import (
     WorkflowDisabled,
     WorkflowNotFound,
 )
-from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
-from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
-from fuchsia.runtime.work import Outcome
 from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
-from fuchsia.store.base import DEFAULT_INLINE_LIMIT
 from fuchsia.store.cipher import Keyring, keys_from_env
 from fuchsia.store.records import (
     CANCELLED,
@@ -60,52 +50,47 @@ from fuchsia.store.records import (
     Transition,
     new_id,
 )
-from fuchsia.templates import RenderError
 
-DEFAULT_HOME = ".fuchsia"
-WorkflowRef = str | Path | LockedWorkflow
+# What only running a workflow needs (the definition models, the HTTP client, the drivers,
+# the wasm host) is imported where it is used: `fuchsia runs list` does not pay for it.
+if TYPE_CHECKING:
+    from fuchsia.components.registry import Registry
+    from fuchsia.definition.lock import LockedWorkflow
+    from fuchsia.definition.source import Source
+    from fuchsia.nodes.component import ComponentRuntime
+    from fuchsia.runtime.driver import Driver, Listener, Runtime
+    from fuchsia.runtime.work import Outcome
+
+    WorkflowRef = str | Path | LockedWorkflow
 
 
 def home_path(home: str | Path | None = None) -> Path:
     """Where Fuchsia keeps its state: `home`, else `FUCHSIA_HOME`, else `.fuchsia`."""
-    return Path(home if home is not None else os.environ.get("FUCHSIA_HOME", DEFAULT_HOME))
+    return Settings.load(home=home).home
 
 
 def cache_dir(home: str | Path | None = None) -> Path:
     """Where compiled components are cached: `FUCHSIA_CACHE`, else `cache/` under the home.
     Sharing one cache between homes (CI, test suites) compiles each component once."""
-    if env := os.environ.get("FUCHSIA_CACHE"):
-        return Path(env)
-    return home_path(home) / "cache"
+    return Settings.load(home=home).cache_dir
 
 
 def default_db(home: str | Path | None = None) -> str:
     """The store URL: `FUCHSIA_DB`, else `fuchsia.db` under the home directory."""
-    if env := os.environ.get("FUCHSIA_DB"):
-        return env
-    return str(home_path(home) / "fuchsia.db")
+    return Settings.load(home=home).store_url
 
 
 def default_inline_limit() -> int:
     """Bytes of JSON above which a value is stored as an artifact: `FUCHSIA_INLINE_LIMIT`,
     else 256 KiB."""
-    text = os.environ.get("FUCHSIA_INLINE_LIMIT")
-    if text is None:
-        return DEFAULT_INLINE_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = -1
-    if limit < 1024:
-        raise FuchsiaError(
-            f"FUCHSIA_INLINE_LIMIT must be a number of bytes of at least 1024, got {text!r}"
-        )
-    return limit
+    return Settings.load().inline_limit
 
 
 def default_registry(home: str | Path | None = None) -> Registry:
     """The component registry under the home directory."""
-    return Registry(home_path(home) / "components")
+    from fuchsia.components.registry import Registry
+
+    return Registry(Settings.load(home=home).registry_root)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,28 +121,48 @@ class Engine:
         lease: float = 30.0,
         heartbeat_every: float = 5.0,
         hung_after: float | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings if settings is not None else Settings.load(home=home)
+        if home is not None:
+            self.settings = dataclasses.replace(self.settings, home=Path(home))
         self.store = store
-        self.home = home_path(home)
-        self.registry = default_registry(self.home)
+        self.home = self.settings.home
         self._components: ComponentRuntime | None = None
         self.identity = current_identity()
         self.lease = lease
         self.heartbeat_every = heartbeat_every
         self.hung_after = hung_after
-        self._http = httpx.AsyncClient()
-        self._runtime = Runtime(
-            store,
-            self.identity.id,
-            self._http,
-            dict(secrets or {}),
-            components=self._component_runtime,
-        )
+        self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._driving: dict[str, Driver] = {}
         self.control_every = 0.25
         self._heartbeat: asyncio.Task[None] | None = None
-        self._runtime.children = self
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The component registry under this engine's home."""
+        from fuchsia.components.registry import Registry
+
+        return Registry(self.settings.registry_root)
+
+    @functools.cached_property
+    def _runtime(self) -> Runtime:
+        """What the drivers share (its HTTP client included), made when the first execution
+        is driven or subscribed to: an engine that only reads the store never imports it."""
+        import httpx
+
+        from fuchsia.runtime.driver import Runtime
+
+        runtime = Runtime(
+            self.store,
+            self.identity.id,
+            httpx.AsyncClient(),
+            self._secrets,
+            components=self._component_runtime,
+        )
+        runtime.children = self
+        return runtime
 
     @classmethod
     async def open(
@@ -170,21 +175,34 @@ class Engine:
         hung_after: float | None = None,
         inline_limit: int | None = None,
         keys: Keyring | None = None,
+        settings: Settings | None = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
-        `hung_after` (seconds): fail an execution that is running (not waiting or paused) but
-        has committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs
-        and results whose JSON is larger are stored as artifacts, not in their rows (default
-        `FUCHSIA_INLINE_LIMIT`, else 256 KiB). `keys`: encrypt what is stored with the
-        first key and decrypt with any (default `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none)."""
+        `settings` (default: `Settings.load()`, the `FUCHSIA_*` variables read and validated
+        once, see `fuchsia.config`) gives the home, store, cache, inline limit, hung-after
+        period and secrets; each explicit argument wins over its setting. `hung_after`
+        (seconds): fail an execution that is running (not waiting or paused) but has
+        committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs and
+        results whose JSON is larger are stored as artifacts, not in their rows. `keys`:
+        encrypt what is stored with the first key and decrypt with any (default
+        `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none)."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
-        store = open_store(db or default_db(home))
-        store.inline_limit = inline_limit or default_inline_limit()
+        base = settings if settings is not None else Settings.load(home=home, db=db)
+        if home is not None:
+            base = dataclasses.replace(base, home=Path(home), db=db or base.db)
+        store = open_store(db or base.store_url)
+        store.inline_limit = inline_limit or base.inline_limit
         store.keyring = keys if keys is not None else keys_from_env()
         await store.open()
-        engine = cls(store, home=home, secrets=secrets, lease=lease, hung_after=hung_after)
+        engine = cls(
+            store,
+            secrets=secrets,
+            lease=lease,
+            hung_after=hung_after if hung_after is not None else base.hung_after,
+            settings=base,
+        )
         try:
             await engine._beat()
         except StoreUnwritable:
@@ -221,26 +239,35 @@ class Engine:
         if self._components is not None:
             await asyncio.to_thread(self._components.close)
             self._components = None
-        await self._http.aclose()
+        if "_runtime" in self.__dict__:
+            await self._runtime.http.aclose()
         await self.store.close()
 
     def _component_runtime(self) -> ComponentRuntime:
         """The wasm host and its thread pool, created when the first component node runs."""
+        from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
+
         if self._components is None:
             self._components = ComponentRuntime(
-                ComponentSettings(registry=self.registry, cache=cache_dir(self.home))
+                ComponentSettings(registry=self.registry, cache=self.settings.cache_dir)
             )
         return self._components
 
     def load(self, path: str | Path) -> LockedWorkflow:
         """Validate and lock a workflow file against this engine's component registry
         (sub-workflows named by name come from the files beside it)."""
+        from fuchsia.definition.lock import load
+
         return load(path, self.registry)
 
     async def lock(self, workflow: str | Path | Source) -> LockedWorkflow:
         """Validate and lock a workflow file (or parsed source) against this engine's
         component registry; a sub-workflow named by name that is not beside it is taken from
         the deployed workflows (its current version unless the node gives one)."""
+        from fuchsia.definition.lock import LockedWorkflow, child_names, lock
+        from fuchsia.definition.source import Source, read_file
+        from fuchsia.definition.validate import validate
+
         source = workflow if isinstance(workflow, Source) else read_file(workflow)
         definition = validate(source)
         deployed: dict[tuple[str, int | None], LockedWorkflow] = {}
@@ -278,6 +305,8 @@ class Engine:
         """
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
+        from fuchsia.definition.lock import LockedWorkflow
+
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         return await self._start(locked, payload, idempotency_key, detached, parent_id)
 
@@ -296,6 +325,8 @@ class Engine:
         have been started with this workflow name and payload (IdempotencyConflict if not);
         False where the key names an instant or a child, not a request (a component trigger's
         answer, a sub-workflow's rendered input)."""
+        from fuchsia import payload as payloads
+
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
         execution_id = new_id()
@@ -328,6 +359,8 @@ class Engine:
         return await self.wait(await self.start(workflow, payload, idempotency_key=idempotency_key))
 
     def _trigger_context(self, locked: LockedWorkflow, execution_id: str, payload: Any) -> Any:
+        from fuchsia.templates import RenderError
+
         scope = dict(payload) if isinstance(payload, dict) else {}
         scope.update(
             data=payload,
@@ -345,6 +378,9 @@ class Engine:
         """Run one node of a workflow in isolation, for debugging: `upstream` is its input
         data (the payload for a node without `after`, a map by node id for a join). Component
         kv and artifacts go to a scratch execution id; no execution is recorded."""
+        from fuchsia.definition.lock import LockedWorkflow
+        from fuchsia.runtime.driver import Driver
+
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         if node_id not in locked.nodes:
             close = difflib.get_close_matches(node_id, list(locked.nodes), n=1)
@@ -378,6 +414,8 @@ class Engine:
     def _drive(
         self, record: ExecutionRecord, locked: LockedWorkflow, nodes: dict[str, Any]
     ) -> None:
+        from fuchsia.runtime.driver import Driver
+
         driver = Driver(self._runtime, record, locked, nodes)
         task = asyncio.create_task(self._guarded(driver), name=f"execution:{record.id}")
         self._drivers[record.id] = task
@@ -403,6 +441,8 @@ class Engine:
         With `ids`, only those (an id whose owner is alive is left alone); without, every
         open execution in the store. Returns the ids this engine now drives.
         """
+        from fuchsia.definition.lock import LockedWorkflow
+
         wanted = set(ids) if ids is not None else None
         for execution_id in ids or []:  # paused ones go on; their driver may be elsewhere
             if (await self.store.get_execution(execution_id)).status == PAUSED:
@@ -435,6 +475,8 @@ class Engine:
     async def deploy(self, workflow: WorkflowRef) -> tuple[Deployment, bool]:
         """Lock a workflow and store it under its name and version (True if newly deployed).
         Versions live side by side; a deployed version never changes."""
+        from fuchsia.definition.lock import LockedWorkflow
+
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         created = await self.store.deploy(
             locked.name, locked.version, locked.hash, locked.to_json()
@@ -502,6 +544,8 @@ class Engine:
         self, ref: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> str:
         """Start the deployed workflow `ref` (`name` runs its current version)."""
+        from fuchsia.definition.lock import LockedWorkflow
+
         deployment = await self.deployment(ref)
         if not deployment.active:
             raise WorkflowDisabled(f"{deployment.name}@{deployment.version}")
@@ -591,6 +635,8 @@ class Engine:
         recorded outputs of the nodes that succeeded, re-running `from_node` and everything
         downstream of it (without `from_node`: every node that did not succeed, and what is
         downstream of those). Returns the new execution's id; it runs in this engine."""
+        from fuchsia.definition.lock import LockedWorkflow
+
         old = await self.get(execution_id)
         record = await self.store.get_execution(old.id)
         stored = await self._node_values(old.id)
@@ -677,6 +723,8 @@ class Engine:
     async def signal(self, execution_id: str, name: str, payload: Any = None) -> int:
         """Send signal `name` to an open execution; a `wait: {signal: name}` node takes it as
         its output (now, or when it starts waiting). Returns the signal's id."""
+        from fuchsia import payload as payloads
+
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
         if record.status in FINAL_STATUSES:
@@ -704,6 +752,8 @@ class Engine:
 
     async def get(self, execution_id: str) -> Execution:
         """An execution with its node runs; a unique id prefix is accepted."""
+        from fuchsia.definition.lock import LockedWorkflow
+
         full = (
             execution_id if len(execution_id) >= 26 else await self.store.resolve_id(execution_id)
         )

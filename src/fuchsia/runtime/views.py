@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.store.records import ArtifactRef, Deployment, ExecutionRecord, NodeRecord
+
+if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedWorkflow
 
 
 def iso(timestamp: float | None) -> str | None:

@@ -1,0 +1,163 @@
+"""Settings, resolved once: every `FUCHSIA_*` environment variable is read and validated here,
+and the result is passed into `Engine.open(settings=...)`; nothing below reads the environment.
+
+- `FUCHSIA_HOME`: a directory (default `.fuchsia`)
+- `FUCHSIA_DB`: a SQLite path, `sqlite:///PATH[?synchronous=...]` or `postgresql://HOST/...`
+  (default `$FUCHSIA_HOME/fuchsia.db`)
+- `FUCHSIA_CACHE`: a directory for compiled components (default `$FUCHSIA_HOME/cache`)
+- `FUCHSIA_INLINE_LIMIT`: a whole number of bytes, at least 1024 (default 256 KiB)
+- `FUCHSIA_HUNG_AFTER`: a duration such as `500ms`, `30s`, `10m`, `1h30m`, `2d` (default off)
+- `FUCHSIA_SECRET_<NAME>`: any text, `{{ secrets.<name> }}` in templates
+
+(`FUCHSIA_SERVER` and `FUCHSIA_TOKEN` are options of the command line, read by it.)
+
+A malformed value raises `SettingsError`, whose message names the variable, the value and the
+accepted form; the command line prints it and exits 2 (a usage error), never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from fuchsia.durations import parse_duration
+from fuchsia.errors import FuchsiaError
+
+DEFAULT_HOME = ".fuchsia"
+DEFAULT_INLINE_LIMIT = 256 * 1024
+MIN_INLINE_LIMIT = 1024
+SECRET_PREFIX = "FUCHSIA_SECRET_"
+SQLITE_OPTIONS = {"synchronous": ("off", "normal", "full", "extra")}
+
+
+class SettingsError(FuchsiaError):
+    """A setting (an environment variable or the argument standing for it) is malformed."""
+
+    def __init__(self, variable: str, value: object, accepted: str) -> None:
+        super().__init__(f"{variable}={value!s}: expected {accepted}")
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything an engine is configured with, validated. Build it with `Settings.load()`
+    (environment, then explicit overrides) or directly; `Engine.open` takes one."""
+
+    home: Path = Path(DEFAULT_HOME)
+    db: str = ""  # empty: fuchsia.db under `home`
+    cache: Path | None = None  # None: cache/ under `home`
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+    hung_after: float | None = None
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def store_url(self) -> str:
+        """The store to open: `db`, else `fuchsia.db` under the home directory."""
+        return self.db or str(self.home / "fuchsia.db")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where compiled components are cached (shared between homes when set)."""
+        return self.cache if self.cache is not None else self.home / "cache"
+
+    @property
+    def registry_root(self) -> Path:
+        return self.home / "components"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        home: str | Path | None = None,
+        db: str | None = None,
+    ) -> Settings:
+        """Read and validate every `FUCHSIA_*` variable of `environ` (default: `os.environ`)
+        once; `home` and `db`, when given, win over their variables (a `--db` option)."""
+        env = os.environ if environ is None else environ
+        home_text = str(home) if home is not None else env.get("FUCHSIA_HOME") or DEFAULT_HOME
+        db_text = db if db is not None else env.get("FUCHSIA_DB", "")
+        cache = env.get("FUCHSIA_CACHE")
+        return cls(
+            home=Path(home_text),
+            db=check_store_url(db_text, "--db" if db is not None else "FUCHSIA_DB"),
+            cache=Path(cache) if cache else None,
+            inline_limit=_inline_limit(env.get("FUCHSIA_INLINE_LIMIT")),
+            hung_after=_hung_after(env.get("FUCHSIA_HUNG_AFTER")),
+            secrets=secrets_of(env),
+        )
+
+
+def secrets_of(environ: Mapping[str, str]) -> dict[str, str]:
+    """`FUCHSIA_SECRET_API_KEY=...` becomes `{{ secrets.api_key }}` in templates."""
+    return {
+        k[len(SECRET_PREFIX) :].lower(): v
+        for k, v in environ.items()
+        if k.startswith(SECRET_PREFIX) and len(k) > len(SECRET_PREFIX)
+    }
+
+
+def check_store_url(url: str, variable: str = "FUCHSIA_DB") -> str:
+    """Return `url` if it names a store this build can open, else raise `SettingsError`."""
+    accepted = (
+        "a SQLite file path, sqlite:///PATH[?synchronous=full|normal|off] or postgresql://..."
+    )
+    if not url or url.startswith(("postgresql://", "postgres://")):
+        if url and not urlsplit(url).hostname and "host=" not in url:
+            raise SettingsError(variable, url, accepted + " naming a host")
+        return url
+    if url.startswith("sqlite://"):
+        parts = urlsplit(url)
+        if not (parts.netloc + parts.path).strip("/"):
+            raise SettingsError(variable, url, accepted + " with a path")
+        for name, values in parse_qs(parts.query, keep_blank_values=True).items():
+            allowed = SQLITE_OPTIONS.get(name)
+            if allowed is None or values[-1].lower() not in allowed:
+                raise SettingsError(variable, url, accepted)
+        return url
+    if "://" in url:
+        raise SettingsError(variable, url, accepted)
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite store URL names (as `open_store` reads it), None for PostgreSQL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    if url.startswith("sqlite://"):
+        parts = urlsplit(url)
+        path = parts.path if not parts.netloc else parts.netloc + parts.path
+        return Path(path[1:] if path.startswith("/") else path)
+    return Path(url)
+
+
+def _inline_limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_INLINE_LIMIT
+    accepted = f"a whole number of bytes of at least {MIN_INLINE_LIMIT}"
+    stripped = text.strip()
+    if not stripped.isdigit() or len(stripped) > 18 or int(stripped) < MIN_INLINE_LIMIT:
+        raise SettingsError("FUCHSIA_INLINE_LIMIT", text, accepted)
+    return int(stripped)
+
+
+def _hung_after(text: str | None) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        seconds = parse_duration(text)
+        if not math.isfinite(seconds):
+            raise ValueError(text)
+    except ValueError:
+        raise SettingsError(
+            "FUCHSIA_HUNG_AFTER", text, "a duration such as 500ms, 30s, 10m, 1h30m or 2d"
+        ) from None
+    if seconds <= 0:
+        raise SettingsError("FUCHSIA_HUNG_AFTER", text, "a duration above zero, such as 10m")
+    return seconds

@@ -1,0 +1,100 @@
+"""`fuchsia.config`: every FUCHSIA_* setting read once, validated with a message naming the
+variable and the accepted form, and what `Engine.open(settings=...)` then uses."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fuchsia import Engine
+from fuchsia.config import DEFAULT_INLINE_LIMIT, Settings, SettingsError, sqlite_path
+from fuchsia.store.base import DEFAULT_INLINE_LIMIT as STORE_DEFAULT
+
+
+def test_defaults_without_any_variable() -> None:
+    settings = Settings.load({})
+    assert settings.home == Path(".fuchsia")
+    assert settings.store_url == ".fuchsia/fuchsia.db"
+    assert settings.cache_dir == Path(".fuchsia/cache")
+    assert settings.inline_limit == DEFAULT_INLINE_LIMIT == STORE_DEFAULT
+    assert settings.hung_after is None
+    assert settings.secrets == {}
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.load(
+        {
+            "FUCHSIA_HOME": "/srv/f",
+            "FUCHSIA_DB": "postgresql://u@db.internal/f",
+            "FUCHSIA_CACHE": "/cache",
+            "FUCHSIA_INLINE_LIMIT": "4096",
+            "FUCHSIA_HUNG_AFTER": "1h30m",
+            "FUCHSIA_SECRET_API_KEY": "k",
+        }
+    )
+    assert settings.home == Path("/srv/f") and settings.registry_root == Path("/srv/f/components")
+    assert settings.store_url == "postgresql://u@db.internal/f"
+    assert settings.cache_dir == Path("/cache")
+    assert settings.inline_limit == 4096
+    assert settings.hung_after == 5400.0
+    assert settings.secrets == {"api_key": "k"}
+    assert "k" not in repr(settings)  # secrets stay out of logs and tracebacks
+
+
+def test_an_explicit_db_wins_and_is_named_as_given() -> None:
+    assert Settings.load({"FUCHSIA_DB": "a.db"}, db="b.db").store_url == "b.db"
+    with pytest.raises(SettingsError) as raised:
+        Settings.load({}, db="mysql://x/y")
+    assert raised.value.variable == "--db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FUCHSIA_HUNG_AFTER", "soon"),
+        ("FUCHSIA_HUNG_AFTER", "0s"),
+        ("FUCHSIA_HUNG_AFTER", "9" * 400 + "d"),
+        ("FUCHSIA_INLINE_LIMIT", "1023"),
+        ("FUCHSIA_INLINE_LIMIT", "-5"),
+        ("FUCHSIA_INLINE_LIMIT", "9" * 5000),
+        ("FUCHSIA_DB", "mysql://h/d"),
+        ("FUCHSIA_DB", "sqlite://"),
+        ("FUCHSIA_DB", "sqlite:///a.db?synchronous=sometimes"),
+        ("FUCHSIA_DB", "postgresql:///nohost"),
+    ],
+)
+def test_a_malformed_value_names_the_variable_value_and_accepted_form(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.load({variable: value})
+    message = str(raised.value)
+    assert message.startswith(f"{variable}={value}: expected ")
+    assert raised.value.variable == variable and raised.value.accepted in message
+
+
+def test_sqlite_paths_as_open_store_reads_them() -> None:
+    assert sqlite_path("f.db") == Path("f.db")
+    assert sqlite_path("sqlite:///rel.db?synchronous=normal") == Path("rel.db")
+    assert sqlite_path("sqlite:////abs/f.db") == Path("/abs/f.db")
+    assert sqlite_path("postgresql://h/d") is None
+
+
+def test_engine_open_takes_its_settings_and_reads_no_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUCHSIA_HUNG_AFTER", "soon")  # would be refused if it were read
+    monkeypatch.setenv("FUCHSIA_DB", "mysql://nowhere/x")
+    settings = Settings(home=tmp_path, inline_limit=2048, hung_after=60.0, secrets={"k": "v"})
+
+    async def main() -> tuple[Path, int, float | None, Path]:
+        async with await Engine.open(settings=settings) as engine:
+            limit = engine.store.inline_limit  # type: ignore[attr-defined]
+            return engine.home, limit, engine.hung_after, engine.registry.root
+
+    home, limit, hung, registry = asyncio.run(main())
+    assert (home, limit, hung) == (tmp_path, 2048, 60.0)
+    assert registry == tmp_path / "components"
+    assert (tmp_path / "fuchsia.db").exists()
