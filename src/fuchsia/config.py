@@ -8,6 +8,8 @@ and the result is passed into `Engine.open(settings=...)`; nothing below reads t
 - `FUCHSIA_INLINE_LIMIT`: a whole number of bytes, at least 1024 (default 256 KiB)
 - `FUCHSIA_HUNG_AFTER`: a duration such as `500ms`, `30s`, `10m`, `1h30m`, `2d` (default off)
 - `FUCHSIA_SECRET_<NAME>`: any text, `{{ secrets.<name> }}` in templates
+- `FUCHSIA_ENCRYPTION_KEY` (`ID:KEY[,ID:KEY...]`) or `FUCHSIA_ENCRYPTION_KEY_FILE` (one per
+  line): encrypt stored values with the first key, decrypt with any (default: no encryption)
 
 (`FUCHSIA_SERVER` and `FUCHSIA_TOKEN` are options of the command line, read by it.)
 
@@ -22,10 +24,14 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from fuchsia.durations import parse_duration
 from fuchsia.errors import FuchsiaError
+
+if TYPE_CHECKING:
+    from fuchsia.store.cipher import Keyring
 
 DEFAULT_HOME = ".fuchsia"
 DEFAULT_INLINE_LIMIT = 256 * 1024
@@ -55,6 +61,7 @@ class Settings:
     inline_limit: int = DEFAULT_INLINE_LIMIT
     hung_after: float | None = None
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    keys: Keyring | None = dataclasses.field(default=None, repr=False)
 
     @property
     def store_url(self) -> str:
@@ -80,6 +87,8 @@ class Settings:
     ) -> Settings:
         """Read and validate every `FUCHSIA_*` variable of `environ` (default: `os.environ`)
         once; `home` and `db`, when given, win over their variables (a `--db` option)."""
+        from fuchsia.store.cipher import keys_from_env  # the store package only when loading
+
         env = os.environ if environ is None else environ
         home_text = str(home) if home is not None else env.get("FUCHSIA_HOME") or DEFAULT_HOME
         db_text = db if db is not None else env.get("FUCHSIA_DB", "")
@@ -91,6 +100,7 @@ class Settings:
             inline_limit=_inline_limit(env.get("FUCHSIA_INLINE_LIMIT")),
             hung_after=_hung_after(env.get("FUCHSIA_HUNG_AFTER")),
             secrets=secrets_of(env),
+            keys=keys_from_env(env),
         )
 
 

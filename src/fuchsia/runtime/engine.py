@@ -31,7 +31,6 @@ from fuchsia.runtime.idempotency import refuse_other_request
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
-from fuchsia.store.cipher import Keyring, keys_from_env
 from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
@@ -60,6 +59,7 @@ if TYPE_CHECKING:
     from fuchsia.nodes.component import ComponentRuntime
     from fuchsia.runtime.driver import Driver, Listener, Runtime
     from fuchsia.runtime.work import Outcome
+    from fuchsia.store.cipher import Keyring
 
     WorkflowRef = str | Path | LockedWorkflow
 
@@ -194,7 +194,7 @@ class Engine:
             base = dataclasses.replace(base, home=Path(home), db=db or base.db)
         store = open_store(db or base.store_url)
         store.inline_limit = inline_limit or base.inline_limit
-        store.keyring = keys if keys is not None else keys_from_env()
+        store.keyring = keys if keys is not None else base.keys
         await store.open()
         engine = cls(
             store,
