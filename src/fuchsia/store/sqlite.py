@@ -90,7 +90,10 @@ class SqliteStore(SqlStore):
         return conn
 
     def _is_busy(self, exc: Exception) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+        if not isinstance(exc, sqlite3.OperationalError):
+            return False
+        code: int = getattr(exc, "sqlite_errorcode", 0)  # the low byte is the primary code
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
     def _where(self) -> str:
         return str(self.path)
@@ -147,11 +150,14 @@ class SqliteStore(SqlStore):
 
     def _pending_migrations(self, conn: Any) -> list[int]:
         try:
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise StoreError(f"cannot read the SQLite store at {self.path}: {exc}") from None
-            done = set()
+            listed = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                ("schema_migrations",),
+            ).fetchone()[0]
+            rows = conn.execute("SELECT version FROM schema_migrations") if listed else []
+            done = {r[0] for r in rows}
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the SQLite store at {self.path}: {exc}") from None
         return [version for version, _, _ in migrations(self.backend) if version not in done]
 
     def _migrate(self, conn: Any) -> None:
