@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import dataclasses
 import difflib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -25,9 +26,16 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import ArtifactNotFound, FuchsiaError, PayloadError, WorkflowNotFound
+from fuchsia.errors import (
+    ArtifactNotFound,
+    FuchsiaError,
+    PayloadError,
+    StoreError,
+    WorkflowNotFound,
+)
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
+from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.runtime.work import Outcome
@@ -54,6 +62,7 @@ from fuchsia.store.records import (
 from fuchsia.templates import RenderError
 
 DEFAULT_HOME = ".fuchsia"
+log = logging.getLogger(__name__)
 WorkflowRef = str | Path | LockedWorkflow
 
 
@@ -127,6 +136,7 @@ class Engine:
         lease: float = 30.0,
         heartbeat_every: float = 5.0,
         hung_after: float | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.home = home_path(home)
@@ -143,6 +153,8 @@ class Engine:
             self._http,
             dict(secrets or {}),
             components=self._component_runtime,
+            limits=limits or Limits(),
+            load=self._stored_state,
         )
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._driving: dict[str, Driver] = {}
@@ -160,19 +172,24 @@ class Engine:
         lease: float = 30.0,
         hung_after: float | None = None,
         inline_limit: int | None = None,
+        limits: Limits | None = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
         `hung_after` (seconds): fail an execution that is running (not waiting or paused) but
         has committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs
         and results whose JSON is larger are stored as artifacts, not in their rows (default
-        `FUCHSIA_INLINE_LIMIT`, else 256 KiB)."""
+        `FUCHSIA_INLINE_LIMIT`, else 256 KiB). `limits`: the caps on what an attempt may
+        store (outputs 64 MiB, http response bodies 10 MiB, log lines 16 KiB and 1 MiB of
+        them per attempt, by default); a node over one fails with `limit_exceeded`."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         store = open_store(db or default_db(home))
         store.inline_limit = inline_limit or default_inline_limit()
         await store.open()
-        engine = cls(store, home=home, secrets=secrets, lease=lease, hung_after=hung_after)
+        engine = cls(
+            store, home=home, secrets=secrets, lease=lease, hung_after=hung_after, limits=limits
+        )
         try:
             await engine._beat()
         except BaseException:
@@ -313,7 +330,7 @@ class Engine:
             values = locked.render_trigger_context(scope)
         except RenderError as exc:
             raise PayloadError(f"trigger.context.{exc.path}: {exc.message}") from None
-        return values if isinstance(values, dict) else {}
+        return self._runtime.masker.mask(values) if isinstance(values, dict) else {}
 
     async def run_node(self, workflow: WorkflowRef, node_id: str, upstream: Any = None) -> Outcome:
         """Run one node of a workflow in isolation, for debugging: `upstream` is its input
@@ -368,6 +385,14 @@ class Engine:
             return await driver.run()
         except OwnershipLost:
             return "lost"
+        except StoreError as exc:  # the store refuses even to record a failure: stop
+            log.error("stopped driving execution %s: %s", driver.id, exc)
+            return "store_error"
+
+    async def _stored_state(self, execution_id: str) -> tuple[ExecutionRecord, dict[str, Any]]:
+        """An execution's record and node records as a driver starts from them."""
+        record = await self.store.get_execution(execution_id)
+        return record, await self._node_values(execution_id)
 
     async def resume(
         self, ids: builtins.list[str] | None = None, *, wait: bool = True
@@ -543,6 +568,7 @@ class Engine:
     async def start_child(
         self, workflow: LockedWorkflow, payload: Any, parent_id: str, key: str
     ) -> str:
+        payload = self._runtime.masker.mask(payload)  # a child's payload is stored
         return await self.start(workflow, payload, idempotency_key=key, parent_id=parent_id)
 
     async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]:
@@ -550,6 +576,14 @@ class Engine:
         while done.status not in FINAL_STATUSES:  # driven elsewhere, or taken over: poll
             await asyncio.sleep(0.2)
             done = await self.get(execution_id)
+        artifact = done.result_artifact
+        cap = self._runtime.limits.output
+        if artifact is not None and artifact.size > cap:  # refused before it is loaded
+            raise LimitExceeded(
+                f"the result of sub-workflow {done.workflow} ({done.id}) is "
+                f"{size_text(artifact.size)}, over the output cap of {size_text(cap)} "
+                "(limits.output)"
+            )
         return done.status, await self._result_of(done), done.error
 
     async def cancel_children(self, parent_id: str) -> None:
@@ -655,6 +689,8 @@ class Engine:
                 f"execution {full} is {record.status}; signals go to executions still running"
             )
         payloads.check(payload, source="signal payload")
+        self._runtime.limits.check_payload(payload, "the signal payload")
+        payload = self._runtime.masker.mask(payload)
         signal_id = await self.store.send_signal(full, name, payload)
         event = self._runtime.wakeups.get(full)
         if event is not None:
