@@ -255,31 +255,38 @@ class Driver:
     async def _refused(self, outcomes: list[Outcome], exc: StoreError) -> str | None:
         """Start over from what is stored (nothing of the refused transition is), with the
         refused attempt failed. Of several attempts refused together, none is blamed: they
-        are offered again one per transition, so the next refusal names its attempt."""
+        are offered again one per transition, so the next refusal names its attempt.
+        Running attempts are stopped and run again (attempts are at least once); finished
+        ones are kept, except foreach items (their foreach restarts)."""
         for task in [*self.tasks.values(), *self.timers.values()]:
             task.cancel()
         await asyncio.gather(*self.tasks.values(), *self.timers.values(), return_exceptions=True)
         self.tasks.clear()
         self.timers.clear()
-        controls: list[Control] = []
-        while not self.inbox.empty():  # attempts that finished meanwhile run again
-            item = self.inbox.get_nowait()
-            if isinstance(item, Control):
-                controls.append(item)
+        waiting = self._drain_all()
         assert self.rt.load is not None
         record, nodes = await self.rt.load(self.id)
         self._load(record, nodes)
-        for control in controls:
+        for control in (i for i in waiting if isinstance(i, Control)):
             self.inbox.put_nowait(control)
+        finished = [i for i in waiting if isinstance(i, Outcome)]
+        refused: list[Outcome] = []
         if len(outcomes) == 1:
             o = outcomes[0]
             error = Unstorable(f"the store refused to write this attempt's result: {exc}")
             error.execution_id, error.node_id = self.id, split_key(o.node_id)[0]
-            refused = Outcome(o.node_id, o.attempt, o.started_at, error=error)
-            return await self._begin(refused=[refused])
+            refused.append(Outcome(o.node_id, o.attempt, o.started_at, error=error))
+        else:
+            finished = [*outcomes, *finished]
         self.one_at_a_time = True
-        again = [o for o in outcomes if split_key(o.node_id)[1] is None]
-        return await self._begin(again=again)  # foreach items run again
+        again = [o for o in finished if split_key(o.node_id)[1] is None]
+        return await self._begin(refused=refused, again=again)
+
+    def _drain_all(self) -> list[Item]:
+        items: list[Item] = []
+        while not self.inbox.empty():
+            items.append(self.inbox.get_nowait())
+        return items
 
     async def _begin(
         self, refused: list[Outcome] | None = None, again: list[Outcome] | None = None
@@ -290,9 +297,15 @@ class Driver:
         if self.record.control == "cancel":
             return await self._abort(CANCELLED, CANCEL_ERROR)
         t = self._transition()
-        finished = {o.node_id: o for o in [*(refused or []), *(again or [])]}
+        finished = {
+            o.node_id: o
+            for o in [*(refused or []), *(again or [])]
+            if self.states.get(o.node_id) == RUNNING and self.numbers.get(o.node_id) == o.attempt
+        }  # attempts whose start is stored; others (of an uncommitted start) are dropped
+        refused = [o for o in refused or [] if o.node_id in finished]
         for o in again or []:
-            self.inbox.put_nowait(o)
+            if o.node_id in finished:
+                self.inbox.put_nowait(o)
         if self.record.status == PENDING:
             self.started_at = time.time()
             self.started_iso = iso(self.started_at)
