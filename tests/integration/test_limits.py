@@ -82,10 +82,8 @@ def error_of(execution: Execution, node_id: str) -> dict[str, object]:
 
 
 def test_an_output_over_the_cap_fails_its_node_with_the_cap_and_the_size(tmp_path: Path) -> None:
-    done = run(
-        tmp_path,
-        f'name: big\nnodes:\n  make: {{transform: {{rows: "{{{{ range({BIG_ROWS}) | list }}}}"}}}}\n',
-    )
+    rows = f'"{{{{ range({BIG_ROWS}) | list }}}}"'
+    done = run(tmp_path, f"name: big\nnodes:\n  make: {{transform: {{rows: {rows}}}}}\n")
     assert done.status == "failed"
     error = error_of(done, "make")
     assert error["type"] == "limit_exceeded" and error["retryable"] is False
@@ -171,7 +169,7 @@ def test_a_signal_payload_over_the_cap_is_refused_when_sent(tmp_path: Path) -> N
     async def main() -> Execution:
         async with await Engine.open(str(tmp_path / "f.db"), limits=SMALL) as engine:
             execution_id = await engine.start(path)
-            with pytest.raises(PayloadError, match="limits.output"):
+            with pytest.raises(PayloadError, match=r"limits\.output"):
                 await engine.signal(execution_id, "go", {"rows": list(range(BIG_ROWS))})
             await engine.signal(execution_id, "go", {"ok": True})
             return await engine.wait(execution_id)
@@ -180,12 +178,12 @@ def test_a_signal_payload_over_the_cap_is_refused_when_sent(tmp_path: Path) -> N
     assert done.status == "completed" and done.result == {"ok": True}
 
 
-REFUSED = f"""
+REFUSED = """
 name: refused
 nodes:
-  big: {{transform: {{rows: "{{{{ range(60000) | list }}}}"}}, on_error: ON_ERROR}}
-  small: {{transform: {{ok: true}}}}
-  next: {{after: small, transform: {{ok: "{{{{ ok }}}}"}}}}
+  big: {transform: {rows: "{{ range(60000) | list }}"}, on_error: ON_ERROR}
+  small: {transform: {ok: true}}
+  next: {after: small, transform: {ok: "{{ ok }}"}}
 """
 
 

@@ -70,7 +70,6 @@ class Limits:
                 f"{size_text(self.output)} (limits.output)"
             )
 
-
     def check_payload(self, value: Any, what: str) -> None:
         """`check` for a value a caller sends (a signal): refused with a `PayloadError`."""
         try:
