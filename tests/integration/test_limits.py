@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 from fuchsia import Engine, Execution, PayloadError
+from fuchsia.components.registry import Registry
 from fuchsia.runtime.limits import Limits
+from support.components import CACHE, built_component
+
+COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 
 CAP = 64 * 1024
 SMALL = Limits(output=CAP, response=CAP)
@@ -221,3 +225,52 @@ def test_a_write_sqlite_refuses_fails_the_execution_with_on_error_fail(tmp_path:
     assert done.status == "failed"
     assert done.error is not None and done.error["type"] == "unstorable"
     assert resumed == []
+
+
+@pytest.fixture(scope="module")
+def chatter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A home with the `chatter` test component installed, and its reference."""
+    cache = CACHE / "compiled-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    home = tmp_path_factory.mktemp("chatter") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUCHSIA_CACHE", str(cache))
+        build = built_component(COMPONENTS / "chatter").parent
+        yield home, Registry(home / "components").install(build).ref
+
+
+def test_an_attempts_log_lines_are_cut_and_counted_as_they_are_recorded(
+    tmp_path: Path, chatter_home: tuple[Path, str]
+) -> None:
+    home, ref = chatter_home
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        f"""
+name: chatty
+nodes:
+  many: {{component: "{ref}", task: talk, inputs: {{lines: 1000, size: 100, text: many}}}}
+  long: {{component: "{ref}", task: talk, inputs: {{lines: 1, size: 50000, text: long}}}}
+"""
+    )
+    limits = Limits(log_line=1024, log_volume=8 * 1024)
+
+    async def main() -> tuple[Execution, list[dict[str, object]]]:
+        async with await Engine.open(str(tmp_path / "f.db"), home=home, limits=limits) as engine:
+            done = await engine.run(path)
+            return done, [
+                {**(e.data or {}), "node": e.node_id}
+                for e in await engine.events(done.id)
+                if e.type == "log"
+            ]
+
+    done, logs = asyncio.run(main())
+    assert done.status == "completed", done.error
+    many = [line for line in logs if line["node"] == "many"]
+    assert 10 < len(many) < 100  # 8 KiB of ~170-byte lines, then the line that counts the rest
+    assert "log volume cap of 8192 bytes reached" in str(many[-1]["message"])
+    dropped = 1000 - (len(many) - 1)
+    assert f"{dropped} more line(s)" in str(many[-1]["message"])
+    (long,) = [line for line in logs if line["node"] == "long"]
+    assert str(long["message"]).startswith("longxxx")
+    assert "cut at the cap of 1024 bytes" in str(long["message"])
+    assert len(str(long["message"])) < 1024

@@ -13,9 +13,12 @@ from urllib.parse import quote
 import pytest
 
 from fuchsia import Engine, Execution
+from fuchsia.components.registry import Registry
+from support.components import CACHE, built_component
 from support.flows import cli_in
 from support.httpserver import LoopbackServer
 
+COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 SECRET = "sk-live/9f8e7d6c+5b4a"  # a `/` and a `+`: its URL forms differ from itself
 SECRETS = {"api_key": SECRET}
 FORMS = (SECRET, quote(SECRET, safe=""), SECRET.replace("/", "\\/"))
@@ -112,8 +115,8 @@ def test_a_secret_is_in_no_byte_of_the_store_and_in_nothing_shown(
     everything = done.node("everything").output
     assert everything["inner"] == "Bearer *** and more"
     assert everything["all"] == {"api_key": "***"} and everything["keyed"] == {"***": 1}
-    assert done.node("broken").error is not None
-    assert "key=***" in done.node("broken").error["message"]
+    broken = done.node("broken").error
+    assert broken is not None and "key=***" in broken["message"]
     assert done.node("alert").status == "succeeded"
     assert leaks(stored_bytes(db)) == []
 
@@ -151,3 +154,53 @@ def test_node_run_shows_a_secret_masked(tmp_path: Path) -> None:
             return (await engine.run_node(tmp_path / "flow.yaml", "a")).output
 
     assert asyncio.run(main()) == {"k": "***"}
+
+
+@pytest.fixture(scope="module")
+def chatter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A home with the `chatter` test component installed, and its reference."""
+    cache = CACHE / "compiled-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    home = tmp_path_factory.mktemp("chatter") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUCHSIA_CACHE", str(cache))
+        build = built_component(COMPONENTS / "chatter").parent
+        yield home, Registry(home / "components").install(build).ref
+
+
+def test_a_components_logs_and_artifact_names_are_stored_masked(
+    tmp_path: Path, chatter_home: tuple[Path, str]
+) -> None:
+    home, ref = chatter_home
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        f"""
+name: component-leaks
+nodes:
+  talk:
+    component: "{ref}"
+    task: talk
+    inputs: {{lines: 3, size: 0, text: "key={{{{ secrets.api_key }}}}"}}
+  keep:
+    component: "{ref}"
+    task: keep
+    inputs:
+      name: "report-{{{{ secrets.api_key }}}}.txt"
+      content_type: "text/x-{{{{ secrets.api_key }}}}"
+      text: plain
+"""
+    )
+    db = tmp_path / "f.db"
+
+    async def main() -> tuple[Execution, list[str]]:
+        async with await Engine.open(str(db), home=home, secrets=SECRETS) as engine:
+            done = await engine.run(path)
+            return done, [a.name for a in await engine.artifacts(done.id)]
+
+    done, names = asyncio.run(main())
+    assert done.status == "completed", done.error
+    assert "report-***.txt" in names
+    assert leaks(stored_bytes(db)) == []
+    shown = cli_in(tmp_path)("runs", "logs", done.id, "--json", "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    assert "key=***" in shown.stdout and leaks(shown.stdout) == []
