@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import sqlite3
 import threading
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,12 +32,29 @@ HALF_ROWS = 7_000  # ~40 KB: under CAP, two of them over it
 BOMB = gzip.compress(b"\0" * (256 * 1024 * 1024), compresslevel=9)  # 256 MiB inflated
 
 
+def _raw_deflate(data: bytes) -> bytes:
+    squeeze = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return squeeze.compress(data) + squeeze.flush()
+
+
+DOC = json.dumps({"rows": list(range(5000))}).encode()  # ~30 KB: under CAP
+ENCODED = {
+    "/gzip": ("gzip", gzip.compress(DOC)),
+    "/deflate": ("deflate", zlib.compress(DOC)),
+    "/raw-deflate": ("deflate", _raw_deflate(DOC)),
+    "/members": ("gzip", gzip.compress(DOC[:1000]) + gzip.compress(DOC[1000:])),
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/big":
             body, headers = b"y" * (1024 * 1024), {"content-type": "text/plain"}
         elif self.path == "/bomb":
             body, headers = BOMB, {"content-type": "text/plain", "content-encoding": "gzip"}
+        elif self.path in ENCODED:
+            coding, body = ENCODED[self.path]
+            headers = {"content-type": "application/json", "content-encoding": coding}
         else:
             body, headers = b"{}", {"content-type": "application/json"}
         self.send_response(200)
@@ -164,6 +183,13 @@ def test_a_compressed_body_is_refused_before_it_inflates(tmp_path: Path, base_ur
         tracemalloc.stop()
     assert error_of(done, "get")["type"] == "limit_exceeded"
     assert peak < 32 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("path", sorted(ENCODED))
+def test_a_compressed_body_under_the_cap_decodes(tmp_path: Path, base_url: str, path: str) -> None:
+    done = run(tmp_path, f"name: h\nnodes:\n  get: {{http: {{url: '{base_url}{path}'}}}}\n")
+    assert done.status == "completed", done.error
+    assert done.result["json"] == json.loads(DOC)
 
 
 def test_a_signal_payload_over_the_cap_is_refused_when_sent(tmp_path: Path) -> None:

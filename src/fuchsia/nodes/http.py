@@ -140,38 +140,57 @@ class _Decoder:
                 status=status,
                 retryable=False,
             )
-        self.stages = [_inflater(c) for c in reversed(codings)]
+        self.stages = [_Inflater(c) for c in reversed(codings)]
 
     def feed(self, data: bytes, room: int) -> list[bytes]:
         pieces = [data]
         for stage in self.stages:
-            out: list[bytes] = []
-            for piece in pieces:
-                out.extend(_inflate(stage, piece, room))
-            pieces = out
+            pieces = [out for piece in pieces for out in stage.feed(piece, room)]
         return pieces
 
 
-def _inflater(coding: str) -> Any:
-    return zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
+class _Inflater:
+    """One gzip or deflate layer. `deflate` is zlib-wrapped by the standard and raw from some
+    servers: like httpx, the raw form is tried when the wrapped one fails at the start. A
+    gzip body may hold several members, one after the other."""
 
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.wbits = zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS
+        self.stage = zlib.decompressobj(self.wbits)
+        self.started = False
 
-def _inflate(stage: Any, data: bytes, room: int) -> list[bytes]:
-    """Inflate `data`; stop early once more than `room` bytes came out (the caller then
-    refuses the body, so what is left is never inflated)."""
-    out: list[bytes] = []
-    produced = 0
-    while data and produced <= room:
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """Inflate `data`; stop early once more than `room` bytes came out (the caller then
+        refuses the body, so what is left is never inflated)."""
+        out: list[bytes] = []
+        produced = 0
+        while data and produced <= room:
+            piece = self._decompress(data, max(room - produced + 1, 1))
+            out.append(piece)
+            produced += len(piece)
+            data = self.stage.unconsumed_tail
+            if self.stage.eof and self.stage.unused_data:  # the next gzip member
+                data = self.stage.unused_data
+                self.stage = zlib.decompressobj(self.wbits)
+            elif not piece and not data:
+                break
+        return out
+
+    def _decompress(self, data: bytes, limit: int) -> bytes:
         try:
-            piece = stage.decompress(data, max(room - produced + 1, 1))
+            piece = self.stage.decompress(data, limit)
         except zlib.error as exc:
-            raise HttpError(f"the response body does not decode: {exc}", retryable=False) from None
-        out.append(piece)
-        produced += len(piece)
-        data = stage.unconsumed_tail
-        if not piece and not data:
-            break
-    return out
+            if self.coding != "deflate" or self.started:
+                raise HttpError(
+                    f"the response body does not decode as {self.coding}: {exc}", retryable=False
+                ) from None
+            self.wbits = -zlib.MAX_WBITS
+            self.stage = zlib.decompressobj(self.wbits)
+            self.started = True
+            return self._decompress(data, limit)
+        self.started = True
+        return piece
 
 
 def _snippet(text: str) -> str:
