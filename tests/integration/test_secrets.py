@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from fuchsia import Engine, Execution
+from fuchsia import Engine, Execution, PayloadError
 from fuchsia.components.registry import Registry
 from support.components import CACHE, built_component
 from support.flows import cli_in
@@ -168,7 +168,7 @@ def chatter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         yield home, Registry(home / "components").install(build).ref
 
 
-def test_a_components_logs_and_artifact_names_are_stored_masked(
+def test_a_components_logs_artifact_names_and_kv_are_stored_masked(
     tmp_path: Path, chatter_home: tuple[Path, str]
 ) -> None:
     home, ref = chatter_home
@@ -188,6 +188,10 @@ nodes:
       name: "report-{{{{ secrets.api_key }}}}.txt"
       content_type: "text/x-{{{{ secrets.api_key }}}}"
       text: plain
+  remember:
+    component: "{ref}"
+    task: remember
+    inputs: {{key: "k-{{{{ secrets.api_key }}}}", value: "v-{{{{ secrets.api_key }}}}"}}
 """
     )
     db = tmp_path / "f.db"
@@ -200,7 +204,23 @@ nodes:
     done, names = asyncio.run(main())
     assert done.status == "completed", done.error
     assert "report-***.txt" in names
+    assert done.node("remember").output == {"read_back": "v-***"}
     assert leaks(stored_bytes(db)) == []
     shown = cli_in(tmp_path)("runs", "logs", done.id, "--json", "--db", str(db))
     assert shown.returncode == 0, shown.stderr
     assert "key=***" in shown.stdout and leaks(shown.stdout) == []
+
+
+def test_a_trigger_context_error_naming_a_secret_is_shown_masked(tmp_path: Path) -> None:
+    (tmp_path / "flow.yaml").write_text(
+        'name: t\ntrigger:\n  context: {x: "{{ {}[secrets.api_key] }}"}\n'
+        "nodes:\n  a: {transform: {ok: true}}\n"
+    )
+
+    async def main() -> None:
+        async with await Engine.open(str(tmp_path / "f.db"), secrets=SECRETS) as engine:
+            await engine.start(tmp_path / "flow.yaml")
+
+    with pytest.raises(PayloadError) as raised:
+        asyncio.run(main())
+    assert "***" in str(raised.value) and leaks(str(raised.value)) == []

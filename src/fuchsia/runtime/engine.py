@@ -329,7 +329,8 @@ class Engine:
         try:
             values = locked.render_trigger_context(scope)
         except RenderError as exc:
-            raise PayloadError(f"trigger.context.{exc.path}: {exc.message}") from None
+            message = self._runtime.masker.text(f"trigger.context.{exc.path}: {exc.message}")
+            raise PayloadError(message) from None
         return self._runtime.masker.mask(values) if isinstance(values, dict) else {}
 
     async def run_node(self, workflow: WorkflowRef, node_id: str, upstream: Any = None) -> Outcome:
@@ -638,7 +639,7 @@ class Engine:
                 )
             )
             t.events.append(Event("node_reused", node.id, {"execution": old.id}))
-        await self.store.apply(t)
+        await self.store.apply(self._runtime.masker.transition(t))
         self._drive(
             await self.store.get_execution(created.id), locked, await self._node_values(created.id)
         )

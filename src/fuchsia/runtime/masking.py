@@ -93,8 +93,8 @@ class Masker:
 
 
 class MaskedArtifacts:
-    """The store as a node kind sees it, with the names and content types of the artifacts
-    it stores masked; everything else is the store's own."""
+    """The store as a node kind sees it: the names and content types of the artifacts it
+    stores, and the kv keys and values it sets, masked; everything else is the store's own."""
 
     def __init__(self, store: Store, masker: Masker) -> None:
         self._store = store
@@ -110,6 +110,15 @@ class MaskedArtifacts:
         return await self._store.put_artifact(
             execution_id, node_id, text(name), text(content_type), data
         )
+
+    async def kv_set(self, scope: str, key: str, value: str) -> None:
+        await self._store.kv_set(scope, self._masker.text(key), self._masker.text(value))
+
+    async def kv_get(self, scope: str, key: str) -> str | None:
+        return await self._store.kv_get(scope, self._masker.text(key))
+
+    async def kv_delete(self, scope: str, key: str) -> None:
+        await self._store.kv_delete(scope, self._masker.text(key))
 
 
 def node_store(store: Store, masker: Masker) -> Store:

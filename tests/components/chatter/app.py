@@ -3,7 +3,7 @@
 import json
 
 from wit_world import exports
-from wit_world.imports import artifacts, log
+from wit_world.imports import artifacts, kv, log
 from wit_world.imports.types import Output
 
 
@@ -19,7 +19,12 @@ def keep(data: dict) -> Output:
     return Output(data=json.dumps({"kept": data["name"]}), artifacts=[ref])
 
 
-TASKS = {"talk": talk, "keep": keep}
+def remember(data: dict) -> Output:
+    kv.set(data["key"], data["value"])
+    return Output(data=json.dumps({"read_back": kv.get(data["key"])}), artifacts=[])
+
+
+TASKS = {"talk": talk, "keep": keep, "remember": remember}
 
 
 class Task(exports.Task):
