@@ -145,6 +145,18 @@ def test_a_result_over_the_cap_fails_the_execution_though_each_output_fits(
     assert done.error is not None and "the execution's result" in done.error["message"]
 
 
+def test_a_sub_workflow_result_over_the_cap_fails_the_parents_node(tmp_path: Path) -> None:
+    rows = f'"{{{{ range({HALF_ROWS}) | list }}}}"'
+    (tmp_path / "child.yaml").write_text(
+        f"name: halves\nnodes:\n  a: {{transform: {{rows: {rows}}}}}\n"
+        f"  b: {{transform: {{rows: {rows}}}}}\n"
+    )
+    done = run(tmp_path, "name: p\nnodes:\n  call: {workflow: {path: child.yaml}}\n")
+    assert done.status == "failed"
+    message = str(error_of(done, "call")["message"])
+    assert "sub-workflow halves" in message and "the execution's result" in message
+
+
 def test_foreach_items_and_context_over_the_cap_fail_their_node(tmp_path: Path) -> None:
     done = run(
         tmp_path,
