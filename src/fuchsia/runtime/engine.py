@@ -12,7 +12,6 @@ import builtins
 import contextlib
 import dataclasses
 import difflib
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -26,13 +25,7 @@ from fuchsia.components.registry import Registry
 from fuchsia.definition.lock import LockedWorkflow, child_names, load, lock
 from fuchsia.definition.source import Source, read_file
 from fuchsia.definition.validate import validate
-from fuchsia.errors import (
-    ArtifactNotFound,
-    FuchsiaError,
-    PayloadError,
-    StoreError,
-    WorkflowNotFound,
-)
+from fuchsia.errors import ArtifactNotFound, FuchsiaError, PayloadError, WorkflowNotFound
 from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.runtime.driver import Driver, Listener, Runtime
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
@@ -62,7 +55,6 @@ from fuchsia.store.records import (
 from fuchsia.templates import RenderError
 
 DEFAULT_HOME = ".fuchsia"
-log = logging.getLogger(__name__)
 WorkflowRef = str | Path | LockedWorkflow
 
 
@@ -386,9 +378,6 @@ class Engine:
             return await driver.run()
         except OwnershipLost:
             return "lost"
-        except StoreError as exc:  # the store refuses even to record a failure: stop
-            log.error("stopped driving execution %s: %s", driver.id, exc)
-            return "store_error"
 
     async def _stored_state(self, execution_id: str) -> tuple[ExecutionRecord, dict[str, Any]]:
         """An execution's record and node records as a driver starts from them."""
