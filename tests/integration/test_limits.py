@@ -312,3 +312,31 @@ nodes:
     assert str(long["message"]).startswith("longxxx")
     assert "cut at the cap of 1024 bytes" in str(long["message"])
     assert len(str(long["message"])) < 1024
+
+
+def test_a_foreach_item_sqlite_refuses_fails_that_item_once(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        """
+name: items-refused
+nodes:
+  each:
+    foreach: {items: "{{ [1, 60000, 2] }}", concurrency: 1}
+    transform: {rows: "{{ range(item) | list }}"}
+    on_error: continue
+"""
+    )
+
+    async def main() -> tuple[Execution, list[str]]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            engine.store._write_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)  # type: ignore[attr-defined]
+            done = await engine.run(path)
+            events = await engine.events(done.id)
+            return done, [e.type for e in events if e.node_id == "each[1]"]
+
+    done, item_events = asyncio.run(main())
+    assert done.status == "completed_with_errors", done.error
+    assert item_events.count("node_running") == 1  # refused once, never run again
+    output = done.node("each").output
+    assert output[0] == {"rows": [0]} and output[2] == {"rows": [0, 1]}
+    assert output[1]["error"]["type"] == "unstorable"
