@@ -147,13 +147,18 @@ def test_a_template_error_naming_a_secret_is_stored_masked(tmp_path: Path) -> No
 def test_node_run_shows_a_secret_masked(tmp_path: Path) -> None:
     (tmp_path / "flow.yaml").write_text(
         'name: n\nnodes:\n  a: {transform: {k: "{{ secrets.api_key }}"}}\n'
+        '  b: {transform: {k: "{{ {}[secrets.api_key] }}"}}\n'
     )
 
-    async def main() -> object:
+    async def main() -> tuple[object, str]:
         async with await Engine.open(str(tmp_path / "f.db"), secrets=SECRETS) as engine:
-            return (await engine.run_node(tmp_path / "flow.yaml", "a")).output
+            a = await engine.run_node(tmp_path / "flow.yaml", "a")
+            b = await engine.run_node(tmp_path / "flow.yaml", "b")
+            return a.output, str(b.error)
 
-    assert asyncio.run(main()) == {"k": "***"}
+    output, error = asyncio.run(main())
+    assert output == {"k": "***"}
+    assert "***" in error and leaks(error) == []
 
 
 @pytest.fixture(scope="module")

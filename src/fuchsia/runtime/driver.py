@@ -699,10 +699,16 @@ class Driver:
         """Mask what the attempt leaves behind (held in memory as it is stored, so its
         successors see the same before and after a restart) and hold it to the caps: inputs
         over a cap are dropped, an output or context over one fails the attempt."""
-        mask = self.rt.masker.mask
+        masker = self.rt.masker
+        mask = masker.mask
         o.inputs, o.output, o.context = mask(o.inputs), mask(o.output), mask(o.context)
         if isinstance(o.logs, BoundedLogs):
             o.logs.close()
+        if masker:
+            o.logs = [mask(line) for line in o.logs]
+            if o.error is not None:
+                o.error.message = masker.text(o.error.message)
+                o.error.args = (o.error.message,)
         limits = self.rt.limits
         try:
             limits.check(o.inputs, "the attempt's inputs")

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fuchsia.errors import NodeError, PayloadError
+from fuchsia.errors import FuchsiaError, NodeError, PayloadError
 
 MiB = 1024 * 1024
 DEFAULT_MAX_OUTPUT = 64 * MiB
@@ -58,7 +58,9 @@ class Limits:
         for name in ("output", "response", "log_line", "log_volume"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
-                raise ValueError(f"limits.{name} must be a number of bytes >= 1024, got {value!r}")
+                raise FuchsiaError(
+                    f"limits.{name} must be a number of bytes of at least 1024, got {value!r}"
+                )
 
     def check(self, value: Any, what: str) -> None:
         """Refuse `value` (named `what` in the error) if it is over the output cap or cannot
