@@ -35,3 +35,4 @@ class NodeContext:
     wakeup: asyncio.Event | None = None  # set when a signal is sent from this process
     children: Children | None = None  # starts and awaits sub-workflow executions
     child_key: str | None = None  # the idempotency key of this attempt's child execution
+    max_response: int | None = None  # bytes of an http response body (decoded) to accept

@@ -23,10 +23,19 @@ from typing import Any
 
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
-from fuchsia.errors import InputError, Interrupted, LoopExhausted, NodeError, NodeTimeout
+from fuchsia.errors import (
+    InputError,
+    Interrupted,
+    LoopExhausted,
+    NodeError,
+    NodeTimeout,
+    StoreError,
+)
 from fuchsia.expressions import ExpressionError, evaluate
 from fuchsia.nodes import NodeContext, branch, component, http, transform, wait, workflow
 from fuchsia.nodes.component import ComponentRuntime
+from fuchsia.runtime.limits import BoundedLogs, Limits, Unstorable
+from fuchsia.runtime.masking import Masker, node_store
 from fuchsia.runtime.views import iso
 from fuchsia.runtime.work import (
     Control,
@@ -39,7 +48,7 @@ from fuchsia.runtime.work import (
     trailing_failures,
     unit_key,
 )
-from fuchsia.store.base import Store
+from fuchsia.store.base import OwnershipLost, Store
 from fuchsia.store.records import (
     CANCELLED,
     FAILED,
@@ -72,6 +81,7 @@ EXECUTORS: dict[str, Executor] = {
     "workflow": workflow.run,
 }
 Listener = Callable[[str, list[Event]], None]
+Loader = Callable[[str], Awaitable[tuple[ExecutionRecord, dict[str, NodeRecord]]]]
 
 
 @dataclass
@@ -86,6 +96,12 @@ class Runtime:
     components: Callable[[], ComponentRuntime] | None = None
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     children: Any = None  # the engine: starts, awaits and cancels sub-workflow executions
+    limits: Limits = field(default_factory=Limits)
+    load: Loader | None = None  # an execution's record and node records, as a resume reads
+    masker: Masker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.masker = Masker(self.secrets)
 
     def wakeup(self, execution_id: str) -> asyncio.Event:
         """The event a waiting node of `execution_id` sleeps on; set by a local signal."""
@@ -108,9 +124,23 @@ class Driver:
         nodes: dict[str, NodeRecord],
     ) -> None:
         self.rt = runtime
-        self.record = record
         self.id = record.id
         self.wf = workflow
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.timers: dict[str, asyncio.Task[None]] = {}
+        self.inbox: asyncio.Queue[Item] = asyncio.Queue()
+        self.draining = False  # the engine is shutting down: start nothing new
+        # between beginning or taking finished attempts and launching what that committed
+        self.busy = False
+        # after the store refused a transition: one finished attempt per transition, so the
+        # next refusal names the attempt it is about
+        self.one_at_a_time = False
+        self._load(record, nodes)
+
+    def _load(self, record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> None:
+        """Take the execution's state from its stored records (at start, and again after
+        the store refused a transition: what was stored is then the truth)."""
+        self.record = record
         self.context: dict[str, Any] = dict(record.context or {})
         self.started_at = record.started_at
         self.states: dict[str, str] = {n: r.status for n, r in nodes.items()}
@@ -123,9 +153,6 @@ class Driver:
         self.retry_at: dict[str, float] = {
             n: r.ready_at or 0.0 for n, r in nodes.items() if r.status == RETRYING
         }
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.timers: dict[str, asyncio.Task[None]] = {}
-        self.inbox: asyncio.Queue[Item] = asyncio.Queue()
         self.first_error: dict[str, Any] | None = None
         self.started_iso = iso(self.started_at)
         self.skipped_edges: set[tuple[str, str]] = set()
@@ -140,9 +167,6 @@ class Driver:
         self.last_progress = time.monotonic()
         self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
         self.held: list[str] = []  # ready, but not started while paused or draining
-        self.draining = False  # the engine is shutting down: start nothing new
-        # between beginning or taking finished attempts and launching what that committed
-        self.busy = False
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
             n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
@@ -153,6 +177,12 @@ class Driver:
         self.failures = {n: trailing_failures(r.attempts) for n, r in nodes.items()}
         self.stored_inputs: dict[str, Any] = {
             n: r.attempts[-1].inputs for n, r in nodes.items() if r.attempts
+        }
+        # foreach items that failed for good: reused as failures when their foreach restarts
+        self.unit_errors: dict[str, dict[str, Any]] = {
+            n: r.error or {}
+            for n, r in nodes.items()
+            if split_key(n)[1] is not None and r.status in (FAILED, TIMED_OUT)
         }
 
     # -- the loop ------------------------------------------------------------------------
@@ -179,7 +209,7 @@ class Driver:
                     continue  # failure hooks may still run
                 self.busy = True
                 try:
-                    status = await self._handle([item, *self._drain()])
+                    status = await self._handle_or_refuse([item, *self._drain()])
                 finally:
                     self.busy = False
             return status
@@ -208,10 +238,74 @@ class Driver:
         """Deliver a control request (`cancel`) to the running loop."""
         self.inbox.put_nowait(Control(kind))
 
-    async def _begin(self) -> str | None:
+    async def _handle_or_refuse(self, items: list[Item]) -> str | None:
+        """`_handle(items)`; when the store refuses that transition (a value past one of its
+        own limits, say), the attempts it held fail instead: a refused write fails a node,
+        never the execution's bookkeeping, and is never retried by a resume."""
+        try:
+            return await self._handle(items)
+        except OwnershipLost:
+            raise
+        except StoreError as exc:
+            outcomes = [i for i in items if isinstance(i, Outcome)]
+            if not outcomes or self.rt.load is None:
+                raise
+            return await self._refused(outcomes, exc)
+
+    async def _refused(self, outcomes: list[Outcome], exc: StoreError) -> str | None:
+        """Start over from what is stored (nothing of the refused transition is), with the
+        refused attempt failed. Of several attempts refused together, none is blamed: they
+        are offered again one per transition, so the next refusal names its attempt.
+        Running attempts are stopped and run again (attempts are at least once); finished
+        ones are kept, except foreach items (their foreach restarts)."""
+        for task in [*self.tasks.values(), *self.timers.values()]:
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), *self.timers.values(), return_exceptions=True)
+        self.tasks.clear()
+        self.timers.clear()
+        waiting = self._drain_all()
+        assert self.rt.load is not None
+        record, nodes = await self.rt.load(self.id)
+        self._load(record, nodes)
+        for control in (i for i in waiting if isinstance(i, Control)):
+            self.inbox.put_nowait(control)
+        finished = [i for i in waiting if isinstance(i, Outcome)]
+        refused: list[Outcome] = []
+        if len(outcomes) == 1:
+            o = outcomes[0]
+            error = Unstorable(f"the store refused to write this attempt's result: {exc}")
+            error.execution_id, error.node_id = self.id, split_key(o.node_id)[0]
+            refused.append(Outcome(o.node_id, o.attempt, o.started_at, error=error))
+        else:
+            finished = [*outcomes, *finished]
+        self.one_at_a_time = True
+        again = [o for o in finished if split_key(o.node_id)[1] is None]
+        return await self._begin(refused=refused, again=again)
+
+    def _drain_all(self) -> list[Item]:
+        items: list[Item] = []
+        while not self.inbox.empty():
+            items.append(self.inbox.get_nowait())
+        return items
+
+    async def _begin(
+        self, refused: list[Outcome] | None = None, again: list[Outcome] | None = None
+    ) -> str | None:
+        """Commit the execution's (re)start: attempts that were running are recorded
+        interrupted and run again, except the finished ones in `again` (taken from the
+        inbox) and the `refused` ones (settled as failed)."""
         if self.record.control == "cancel":
             return await self._abort(CANCELLED, CANCEL_ERROR)
         t = self._transition()
+        finished = {
+            o.node_id: o
+            for o in [*(refused or []), *(again or [])]
+            if self.states.get(o.node_id) == RUNNING and self.numbers.get(o.node_id) == o.attempt
+        }  # attempts whose start is stored; others (of an uncommitted start) are dropped
+        refused = [o for o in refused or [] if o.node_id in finished]
+        for o in again or []:
+            if o.node_id in finished:
+                self.inbox.put_nowait(o)
         if self.record.status == PENDING:
             self.started_at = time.time()
             self.started_iso = iso(self.started_at)
@@ -221,6 +315,8 @@ class Driver:
         else:
             t.events.append(Event("execution_resumed"))
         for node_id, state in list(self.states.items()):
+            if state == RUNNING and node_id in finished:
+                continue
             if state == RUNNING:
                 number = self.numbers[node_id]
                 error = Interrupted("the process running this attempt stopped before it finished")
@@ -238,6 +334,11 @@ class Driver:
             elif state == "ready" or (state == RETRYING and split_key(node_id)[1] is not None):
                 self.states[node_id] = PENDING  # an item's retry restarts with its foreach
                 self.retry_at.pop(node_id, None)
+        for o in refused or []:
+            self._settle(t, o)
+            base = split_key(o.node_id)[0]
+            if o.node_id == base and scheduler.is_fatal(self.wf.nodes[base], self.states[base]):
+                return await self._abort(FAILED, self.first_error, t)
         step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
         status = self._schedule(t, step)
         await self._commit(t)
@@ -258,6 +359,8 @@ class Driver:
 
     def _drain(self) -> list[Item]:
         items: list[Item] = []
+        if self.one_at_a_time:
+            return items
         while not self.inbox.empty():
             items.append(self.inbox.get_nowait())
         return items
@@ -374,10 +477,14 @@ class Driver:
                 error = InputError(f"foreach.items: {exc.message}")
                 self.inbox.put_nowait(Outcome(node_id, number, now, error=error))
                 return []
-            if not isinstance(items, list):
-                error = InputError(
-                    f"foreach.items must render to a list, got {type(items).__name__}"
-                )
+            items = self.rt.masker.mask(items)
+            try:
+                if not isinstance(items, list):
+                    raise InputError(
+                        f"foreach.items must render to a list, got {type(items).__name__}"
+                    )
+                self.rt.limits.check(items, "foreach.items")
+            except NodeError as error:
                 self.inbox.put_nowait(Outcome(node_id, number, now, error=error))
                 return []
         t.attempts[-1].inputs = {"items": items}
@@ -386,6 +493,8 @@ class Driver:
             key = unit_key(node_id, index)
             if self.states.get(key) == SUCCEEDED:
                 fan.outputs[index] = self.outputs.get(key)
+            elif key in self.unit_errors:  # settled for good: a restart does not run it again
+                fan.errors[index] = {**self.unit_errors[key], "item": index}
         self.fanouts[node_id] = fan
         keys = self._next_items(node_id)
         for key in keys:
@@ -401,7 +510,7 @@ class Driver:
         while len(fan.running) < fan.concurrency and fan.next_index < len(fan.items):
             index = fan.next_index
             fan.next_index += 1
-            if index not in fan.outputs:
+            if index not in fan.outputs and index not in fan.errors:
                 fan.running.add(index)
                 keys.append(unit_key(node_id, index))
         return keys
@@ -516,6 +625,10 @@ class Driver:
 
     def _finish(self, t: Transition) -> str:
         status, error, result = self._verdict()
+        try:
+            self.rt.limits.check(result, "the execution's result")
+        except NodeError as exc:  # each output was within the cap; together they are not
+            status, error, result = FAILED, exc.to_record(), None
         for node_id in self.wf.order:
             if self.states.get(node_id, PENDING) == PENDING:
                 # hooks that were not due, or nodes a settled graph never reached
@@ -538,7 +651,8 @@ class Driver:
         base, index = split_key(o.node_id)
         node = self.wf.nodes[base]
         now = time.time()
-        inputs = self._mask(o.inputs)
+        self._measure(o)
+        inputs = o.inputs
         t.events.extend(Event("log", o.node_id, {**line, "attempt": o.attempt}) for line in o.logs)
         if o.error is None and node.repeat is not None and index is None:
             verdict = self._iterate(t, node, o, inputs, now)
@@ -573,11 +687,44 @@ class Driver:
             self._arm_retry(o.node_id, when)
             return False
         self.states[o.node_id] = status
+        if index is not None:
+            self.unit_errors[o.node_id] = error
         t.nodes.append(NodeWrite(o.node_id, status, o.attempt, error=error))
         t.events.append(Event(f"node_{status}", o.node_id, error))
         if self.first_error is None and node.on_error == "fail" and index is None:
             self.first_error = error
         return True
+
+    def _measure(self, o: Outcome) -> None:
+        """Mask what the attempt leaves behind (held in memory as it is stored, so its
+        successors see the same before and after a restart) and hold it to the caps: inputs
+        over a cap are dropped, an output or context over one fails the attempt."""
+        masker = self.rt.masker
+        mask = masker.mask
+        o.inputs, o.output, o.context = mask(o.inputs), mask(o.output), mask(o.context)
+        if isinstance(o.logs, BoundedLogs):
+            o.logs.close()
+        if masker:
+            o.logs = [mask(line) for line in o.logs]
+            if o.error is not None:
+                o.error.message = masker.text(o.error.message)
+                o.error.args = (o.error.message,)
+        limits = self.rt.limits
+        try:
+            limits.check(o.inputs, "the attempt's inputs")
+        except NodeError as exc:
+            o.inputs = None
+            o.error = o.error or exc
+        if o.error is not None:
+            o.output = o.context = None
+            return
+        try:
+            if o.output is not o.inputs:  # a transform's inputs are its output
+                limits.check(o.output, "the node's output")
+            if o.context:
+                limits.check({**self.context, **o.context}, "the execution's context")
+        except NodeError as exc:
+            o.error, o.output, o.context = exc, None, None
 
     def _iterate(
         self, t: Transition, node: LockedNode, o: Outcome, inputs: Any, now: float
@@ -691,7 +838,10 @@ class Driver:
         return time.monotonic() - self.last_progress
 
     async def _commit(self, t: Transition) -> None:
+        """Store `t`, masked: the one way the driver writes (DESIGN.md §7, secrets are
+        never stored)."""
         self.last_progress = time.monotonic()
+        t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
@@ -723,11 +873,16 @@ class Driver:
         elif node.after:
             self.outputs[node.after[0]] = upstream
         await self._attempt(node, 1)
-        return self.inbox.get_nowait()  # type: ignore[return-value]
+        outcome = self.inbox.get_nowait()
+        assert isinstance(outcome, Outcome)
+        self._measure(outcome)  # shown as it would be stored: masked, within the caps
+        return outcome
 
     async def _attempt(self, node: LockedNode, number: int, index: int | None = None) -> None:
         key = node.id if index is None else unit_key(node.id, index)
+        limits = self.rt.limits
         outcome = Outcome(key, number, time.time())
+        outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
         try:
             scope = self._scope(node, number)
             if index is not None:
@@ -746,7 +901,7 @@ class Driver:
                 node.timeout,
                 self.rt.http,
                 spec=node.spec,
-                store=self.rt.store,
+                store=node_store(self.rt.store, self.rt.masker),
                 components=self.rt.components,
                 logs=outcome.logs,
                 scope=scope,
@@ -755,6 +910,7 @@ class Driver:
                 wakeup=self.rt.wakeup(self.id) if node.kind == "wait" else None,
                 children=self.rt.children,
                 child_key=f"{self.id}/{key}/{self.failures.get(key, 0)}",
+                max_response=limits.response,
             )
             run = EXECUTORS[node.kind](outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":
@@ -843,18 +999,3 @@ class Driver:
         except RenderError as exc:
             raise InputError(f"context.{exc.path}: {exc.message}") from None
         return values
-
-    def _mask(self, value: Any) -> Any:
-        """Replace secret values in what is persisted (DESIGN.md §4: never persisted)."""
-        if not self.rt.secrets or value is None:
-            return value
-        secrets = [s for s in self.rt.secrets.values() if s]
-        if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, "***")
-            return value
-        if isinstance(value, dict):
-            return {k: self._mask(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._mask(v) for v in value]
-        return value

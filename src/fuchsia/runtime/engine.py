@@ -28,6 +28,7 @@ from fuchsia.errors import (
 )
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
+from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import Execution, execution_view, spilled
 from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
@@ -122,6 +123,7 @@ class Engine:
         heartbeat_every: float = 5.0,
         hung_after: float | None = None,
         settings: Settings | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load(home=home)
         if home is not None:
@@ -134,6 +136,7 @@ class Engine:
         self.heartbeat_every = heartbeat_every
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
+        self._limits = limits or Limits()
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._driving: dict[str, Driver] = {}
         self.control_every = 0.25
@@ -160,6 +163,8 @@ class Engine:
             httpx.AsyncClient(),
             self._secrets,
             components=self._component_runtime,
+            limits=self._limits,
+            load=self._stored_state,
         )
         runtime.children = self
         return runtime
@@ -176,6 +181,7 @@ class Engine:
         inline_limit: int | None = None,
         keys: Keyring | None = None,
         settings: Settings | None = None,
+        limits: Limits | None = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
@@ -186,7 +192,9 @@ class Engine:
         committed nothing for that long, as hung. `inline_limit` (bytes): inputs, outputs and
         results whose JSON is larger are stored as artifacts, not in their rows. `keys`:
         encrypt what is stored with the first key and decrypt with any (default
-        `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none)."""
+        `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none). `limits`: the caps on what an attempt
+        may store (outputs 64 MiB, http response bodies 10 MiB, log lines 16 KiB and 1 MiB of
+        them per attempt, by default); a node over one fails with `limit_exceeded`."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         base = settings if settings is not None else Settings.load(home=home, db=db)
@@ -202,6 +210,7 @@ class Engine:
             lease=lease,
             hung_after=hung_after if hung_after is not None else base.hung_after,
             settings=base,
+            limits=limits,
         )
         try:
             await engine._beat()
@@ -371,8 +380,9 @@ class Engine:
         try:
             values = locked.render_trigger_context(scope)
         except RenderError as exc:
-            raise PayloadError(f"trigger.context.{exc.path}: {exc.message}") from None
-        return values if isinstance(values, dict) else {}
+            message = self._runtime.masker.text(f"trigger.context.{exc.path}: {exc.message}")
+            raise PayloadError(message) from None
+        return self._runtime.masker.mask(values) if isinstance(values, dict) else {}
 
     async def run_node(self, workflow: WorkflowRef, node_id: str, upstream: Any = None) -> Outcome:
         """Run one node of a workflow in isolation, for debugging: `upstream` is its input
@@ -432,6 +442,11 @@ class Engine:
             return await driver.run()
         except OwnershipLost:
             return "lost"
+
+    async def _stored_state(self, execution_id: str) -> tuple[ExecutionRecord, dict[str, Any]]:
+        """An execution's record and node records as a driver starts from them."""
+        record = await self.store.get_execution(execution_id)
+        return record, await self._node_values(execution_id)
 
     async def resume(
         self, ids: builtins.list[str] | None = None, *, wait: bool = True
@@ -616,6 +631,7 @@ class Engine:
     async def start_child(
         self, workflow: LockedWorkflow, payload: Any, parent_id: str, key: str
     ) -> str:
+        payload = self._runtime.masker.mask(payload)  # a child's payload is stored
         return await self._start(workflow, payload, key, parent_id=parent_id, same_request=False)
 
     async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]:
@@ -623,6 +639,14 @@ class Engine:
         while done.status not in FINAL_STATUSES:  # driven elsewhere, or taken over: poll
             await asyncio.sleep(0.2)
             done = await self.get(execution_id)
+        artifact = done.result_artifact
+        cap = self._runtime.limits.output
+        if artifact is not None and artifact.size > cap:  # refused before it is loaded
+            raise LimitExceeded(
+                f"the result of sub-workflow {done.workflow} ({done.id}) is "
+                f"{size_text(artifact.size)}, over the output cap of {size_text(cap)} "
+                "(limits.output)"
+            )
         return done.status, await self._result_of(done), done.error
 
     async def cancel_children(self, parent_id: str) -> None:
@@ -679,7 +703,7 @@ class Engine:
                 )
             )
             t.events.append(Event("node_reused", node.id, {"execution": old.id}))
-        await self.store.apply(t)
+        await self.store.apply(self._runtime.masker.transition(t))
         self._drive(
             await self.store.get_execution(created.id), locked, await self._node_values(created.id)
         )
@@ -732,6 +756,8 @@ class Engine:
                 f"execution {full} is {record.status}; signals go to executions still running"
             )
         payloads.check(payload, source="signal payload")
+        self._runtime.limits.check_payload(payload, "the signal payload")
+        payload = self._runtime.masker.mask(payload)
         signal_id = await self.store.send_signal(full, name, payload)
         event = self._runtime.wakeups.get(full)
         if event is not None:
