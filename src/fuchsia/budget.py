@@ -186,7 +186,17 @@ def tick() -> None:
     """Stop the current run if its deadline has passed (a no-op outside a run)."""
     slot: _Slot | None = getattr(_local, "slot", None)
     if slot is not None and time.monotonic() > slot.deadline:
-        raise Expired
+        _expire(slot)
+
+
+def _expire(slot: _Slot) -> None:
+    """Raise Expired here and now, and make sure the watchdog will not raise it again later
+    (while the code of the run handles this one, which could make it lose its context)."""
+    with _LOCK:
+        if slot.state == _FIRED:
+            _set_async_exc(slot.thread, _NULL)
+        slot.state = _DONE
+    raise Expired
 
 
 def charge(size: int, what: str = "a value") -> None:
@@ -202,7 +212,7 @@ def charge(size: int, what: str = "a value") -> None:
             f"{slot.limits.size:,} (values counted by the length of their JSON text)"
         )
     if time.monotonic() > slot.deadline:
-        raise Expired
+        _expire(slot)
 
 
 def limits() -> Limits:

@@ -33,23 +33,25 @@ from jinja2.sandbox import (
     SandboxedEscapeFormatter,
     SandboxedFormatter,
 )
-from markupsafe import Markup
 from jinja2.utils import generate_lorem_ipsum
+from markupsafe import Markup
 
 from fuchsia.budget import MAX_INT_BITS, BudgetExceeded, charge, tick
 
-_PERCENT = re.compile(
-    r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])"
-)
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _SPEC = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
 _SEQUENCES = (str, list, tuple)
+_MISSING = object()
+_SIZED = frozenset({str, list, tuple, dict, set, frozenset})
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def size_of(value: Any) -> int:
     """Units a created value counts for: its length for text and collections."""
-    if isinstance(value, str | list | tuple | dict | set | frozenset):
+    kind = type(value)
+    if kind in _SIZED:
         return len(value)
-    if type(value) is int and value.bit_length() > MAX_INT_BITS:
+    if kind is int and value.bit_length() > MAX_INT_BITS:
         raise BudgetExceeded(f"an integer of more than {MAX_INT_BITS:,} bits is too big")
     return 0
 
@@ -213,7 +215,9 @@ def _pre_indent(s: Any, width: Any = 4, *_: Any, **__: Any) -> None:
     charge(len(text) + (text.count("\n") + 1) * max(pad, 0), "the result of indent")
 
 
-def _pre_wordwrap(s: Any, width: Any = 79, _b: Any = True, wrapstring: Any = None, *_: Any, **kw: Any) -> None:  # noqa: E501
+def _pre_wordwrap(
+    s: Any, width: Any = 79, _b: Any = True, wrapstring: Any = None, *_: Any, **kw: Any
+) -> None:
     text, wrap = str(s), kw.get("wrapstring", wrapstring)
     step = len(wrap) if isinstance(wrap, str) else 1
     if type(width) is int and width > 0:
@@ -272,9 +276,30 @@ _PRECHECKS: dict[str, Callable[..., None]] = {
 }
 _PASSES_FIRST = {"context", "eval_context", "environment"}
 _TEXT_FILTERS = frozenset(
-    "capitalize center e escape forceescape format indent lower pprint replace string "
-    "striptags title tojson trim truncate upper urlencode urlize wordcount wordwrap "
-    "xmlattr".split()
+    [
+        "capitalize",
+        "center",
+        "e",
+        "escape",
+        "forceescape",
+        "format",
+        "indent",
+        "lower",
+        "pprint",
+        "replace",
+        "string",
+        "striptags",
+        "title",
+        "tojson",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+        "urlize",
+        "wordcount",
+        "wordwrap",
+        "xmlattr",
+    ]
 )
 
 
@@ -300,10 +325,13 @@ def _wrap_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @pass_eval_context
-def _do_join(eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute: Any = None) -> str:  # noqa: E501
+def _do_join(
+    eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute: Any = None
+) -> str:
     if attribute is not None:
         value = map(make_attrgetter(eval_ctx.environment, attribute), value)
-    parts, seen = [], {}
+    parts: list[str] = []
+    seen: dict[int, int] = {}
     for part in value:
         if not isinstance(part, str):
             charge_text_of(part, seen)
@@ -315,7 +343,9 @@ def _do_join(eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute
 
 
 @pass_environment
-def _do_sum(environment: Any, iterable: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:  # noqa: E501
+def _do_sum(
+    environment: Any, iterable: Iterable[Any], attribute: Any = None, start: Any = 0
+) -> Any:
     get = make_attrgetter(environment, attribute) if attribute is not None else None
     total = list(start) if type(start) is list else start  # never extend the caller's list
     for item in iterable:
@@ -330,7 +360,7 @@ def _do_sum(environment: Any, iterable: Iterable[Any], attribute: Any = None, st
     return total
 
 
-def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     charge(abs(int(n)) * abs(int(max)) * 12, "the result of lipsum")
     return generate_lorem_ipsum(n, html, min, max)
 
@@ -359,7 +389,7 @@ class _EscapeFormatter(_BoundedFields, SandboxedEscapeFormatter):
 
 def _finalize(value: Any) -> Any:
     """Every `{{ }}` of a text template: its value is about to become text."""
-    if type(value) is not str:
+    if type(value) not in _PLAIN:
         charge_text_of(value)
     return value
 
@@ -397,11 +427,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return self.binop_table[operator](left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Mapping) and attribute in obj:
-            return obj[attribute]
+        if type(obj) is dict or isinstance(obj, Mapping):
+            value = obj.get(attribute, _MISSING)
+            if value is not _MISSING:
+                return value
         return super().getattr(obj, attribute)
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
         if isinstance(__obj, types.BuiltinMethodType) and isinstance(__obj.__self__, str):
             guard = _STR_METHODS.get(__obj.__name__)
@@ -419,7 +451,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         charge(sum(map(len, texts)), "the result of ~")
         return "".join(texts)
 
-    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, parts: Iterable[str]) -> str:
         texts = list(parts)
         charge(sum(map(len, texts)), "a block's output")
         return "".join(texts)

@@ -34,6 +34,7 @@ Renderer = Callable[[Scope], Any]
 _ENV = BoundedEnvironment()
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
+_SCALARS = frozenset({bool, float})
 _JSON_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print more than 4,300
 # what a template may raise for a user's mistake; anything else is a bug of ours
 _USER_ERRORS = (
@@ -96,36 +97,46 @@ def _compile_message(exc: BaseException) -> str:
     return "the template is nested too deeply"
 
 
-def _native(value: Any, seen: dict[int, tuple[Any, int]] | None = None) -> Any:
+def _native(value: Any) -> Any:
     """Turn what a Jinja expression may return into plain JSON-shaped data, counting what it
     holds against the size budget; a container met again (`[l] * 1000`) is counted again
     (it will be stored that many times) but copied once."""
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    if value is None or isinstance(value, bool | float):
-        return value
+    return _copy(value, {})[0]
+
+
+def _copy(value: Any, seen: dict[int, tuple[Any, int]]) -> tuple[Any, int]:
+    """(JSON-shaped copy of `value`, its size), charging the size as it goes."""
+    if value is None or type(value) in _SCALARS:
+        return value, 1
     if isinstance(value, str):
         charge(len(value), "the result")
-        return value
+        return value, len(value)
     if isinstance(value, int):
-        return _json_int(value)
+        return _json_int(value), 1
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
     if not isinstance(value, Mapping | list | tuple | range | set | frozenset):
-        raise TypeError(
-            f"the expression produced a {type(value).__name__}, which is not JSON data"
-        )
-    seen = {} if seen is None else seen
+        raise TypeError(f"the expression produced a {type(value).__name__}, which is not JSON data")
     known = seen.get(id(value))
     if known is not None:
         charge(known[1], "the result")
-        return known[0]
-    before = budget.used()
+        return known
     charge(len(value), "the result")
+    size = len(value)
+    copy: Any
     if isinstance(value, Mapping):
-        copy: Any = {str(k): _native(v, seen) for k, v in value.items()}
+        copy = {}
+        for key, item in value.items():
+            copy[str(key)], part = _copy(item, seen)
+            size += part
     else:
-        copy = [_native(v, seen) for v in value]
-    seen[id(value)] = (copy, budget.used() - before)
-    return copy
+        copy = []
+        for item in value:
+            inner, part = _copy(item, seen)
+            copy.append(inner)
+            size += part
+    seen[id(value)] = (copy, size)
+    return copy, size
 
 
 def _json_int(value: int) -> int:
