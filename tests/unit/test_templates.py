@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fuchsia import DefinitionError
 from fuchsia.budget import Limits
 from fuchsia.templates import RenderError, check_syntax, compile_value, is_template
+from support.flows import run_text
 
 
 def render(value: Any, scope: dict[str, Any] | None = None) -> Any:
@@ -306,12 +309,19 @@ def test_a_render_over_its_budget_fails_naming_the_budget(template: str) -> None
     assert exc.value.path == "field" or "time budget" in exc.value.message
 
 
-def test_a_template_over_its_budget_without_variables_is_reported_at_validation() -> None:
+def test_a_template_over_its_budget_without_variables_is_reported_at_validation(
+    tmp_path: Path,
+) -> None:
     problem = check_syntax("{{ 10 ** (10 ** 10) }}")
     assert problem is not None
     assert "integers are limited to 65,536 bits" in problem[1]
     assert check_syntax("{{ 'x' * 10 ** 9 }}") is not None
     assert check_syntax("{{ 1 / 0 }}") is None  # a plain error waits for its node, as before
+    with pytest.raises(DefinitionError) as exc:
+        run_text(tmp_path, SLOW.replace("range(size)", "range(100000)"))
+    assert "flow.yaml:6:10: node 'spin': transform.n: template error: it ran longer" in str(
+        exc.value
+    )
 
 
 def test_a_render_that_runs_out_of_time_leaves_nothing_pending() -> None:
@@ -389,3 +399,56 @@ def test_methods_still_work_where_no_key_shadows_them() -> None:
     assert render("{{ order.get('a') }}", {"order": {"a": 1}}) == 1
     assert render("{{ 'abc'.upper() }}") == "ABC"
     assert render("{{ words.count('a') }}", {"words": ["a", "b", "a"]}) == 2
+
+
+# --- through the engine ---------------------------------------------------------------------
+
+SLOW = """
+name: slow
+nodes:
+  spin:
+    transform:
+      n: "{% for i in range(size) %}{% for j in range(size) %}{% endfor %}{% endfor %}"
+  after_spin: {after: spin, transform: {ok: true}}
+"""
+
+
+def test_a_transform_over_its_time_budget_fails_its_node_with_an_input_error(
+    tmp_path: Path,
+) -> None:
+    execution = run_text(tmp_path, SLOW, {"size": 100_000})
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["type"] == "input_error"
+    assert execution.error["node"] == "spin"
+    assert "transform.n: it ran longer than its time budget of 1 s" in execution.error["message"]
+
+
+SHADOWED = """
+name: shadowed
+trigger:
+  context: {first: "{{ order.items[0] }}", keys: "{{ order.keys }}"}
+nodes:
+  each:
+    foreach: {items: "{{ order.items }}"}
+    transform: {values: "{{ item }}", count: "{{ order.items | length }}"}
+    context: {got: "{{ context.keys }}"}
+  route:
+    after: each
+    branch:
+      - when: "size(data) == 2"
+        then: two
+    default: other
+  two:
+    after: route
+    transform: {keys: "{{ context.got }}", lines: "{{ data | map(attribute='values') | list }}"}
+  other: {after: route, transform: {wrong: true}}
+"""
+
+
+def test_keys_named_like_methods_are_the_data_in_every_kind_of_template(tmp_path: Path) -> None:
+    order = {"items": ["a", "b"], "keys": "k"}
+    execution = run_text(tmp_path, SHADOWED, {"order": order})
+    assert execution.status == "completed", execution.error
+    assert execution.node("each").status == "succeeded"
+    assert execution.result == {"two": {"keys": "k", "lines": ["a", "b"]}}
