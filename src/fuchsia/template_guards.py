@@ -40,9 +40,10 @@ from fuchsia.budget import MAX_INT_BITS, BudgetExceeded, charge, tick
 
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _SPEC = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
-_SEQUENCES = (str, list, tuple)
+_SEQUENCES = (str, bytes, list, tuple)
 _MISSING = object()
-_SIZED = frozenset({str, list, tuple, dict, set, frozenset})
+_METHODS = (types.BuiltinMethodType, types.MethodType)  # str's own, and Markup's
+_SIZED = frozenset({str, bytes, list, tuple, dict, set, frozenset})
 _PLAIN = frozenset({int, float, bool, type(None)})
 
 
@@ -275,31 +276,12 @@ _PRECHECKS: dict[str, Callable[..., None]] = {
     "urlize": _pre_urlize,
 }
 _PASSES_FIRST = {"context", "eval_context", "environment"}
+# filters that turn their value into text, or compare its items (comparing `[l] * 1000`
+# to itself may walk `l` each time, in one C-level sort): their value is measured first
 _TEXT_FILTERS = frozenset(
-    [
-        "capitalize",
-        "center",
-        "e",
-        "escape",
-        "forceescape",
-        "format",
-        "indent",
-        "lower",
-        "pprint",
-        "replace",
-        "string",
-        "striptags",
-        "title",
-        "tojson",
-        "trim",
-        "truncate",
-        "upper",
-        "urlencode",
-        "urlize",
-        "wordcount",
-        "wordwrap",
-        "xmlattr",
-    ]
+    "capitalize center e escape forceescape format indent lower pprint replace string "
+    "striptags title tojson trim truncate upper urlencode urlize wordcount wordwrap "
+    "xmlattr sort unique min max dictsort groupby".split()
 )
 
 
@@ -368,6 +350,11 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
 class _BoundedFields:
     """`str.format` sizes each field before formatting it: `'{:999999999}'.format(1)`."""
 
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion is not None:
+            charge_text_of(value)  # `{!r}` prints the whole value in one call
+        return super().convert_field(value, conversion)  # type: ignore[misc]
+
     def format_field(self, value: Any, format_spec: str) -> Any:
         tick()
         charge_text_of(value)
@@ -435,7 +422,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
-        if isinstance(__obj, types.BuiltinMethodType) and isinstance(__obj.__self__, str):
+        if isinstance(__obj, _METHODS) and isinstance(__obj.__self__, str):
             guard = _STR_METHODS.get(__obj.__name__)
             if guard is not None:
                 args = guard(__obj.__self__, args, kwargs)

@@ -294,6 +294,12 @@ QUICK = Limits(seconds=0.2)
         "{% set l = range(100000) | list %}{{ ([l] * 1000) | tojson }}",
         "{% set l = range(100000) | list %}{{ 'a' ~ [l] * 1000 }}",
         "{{ [range(100000) | list] * 1000 }}",
+        "{% set l = range(100000) | list %}{{ '{!r}'.format([l] * 1000) }}",
+        "{% set l = range(100000) | list %}{{ ([l] * 1000) | sort | length }}",
+        "{{ ('x' | safe).center(10 ** 9) }}",
+        "{{ ('x' | safe) * 10 ** 9 }}",
+        "{{ ('{:999999999}' | safe).format(1) }}",
+        "{{ 'x'.encode() * 10 ** 9 }}",
         "{% macro m() %}{% for i in range(100000) %}" + "x" * 1000 + "{% endfor %}{% endmacro %}"
         "{{ m() | length }}",
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
