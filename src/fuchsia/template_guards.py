@@ -279,9 +279,36 @@ _PASSES_FIRST = {"context", "eval_context", "environment"}
 # filters that turn their value into text, or compare its items (comparing `[l] * 1000`
 # to itself may walk `l` each time, in one C-level sort): their value is measured first
 _TEXT_FILTERS = frozenset(
-    "capitalize center e escape forceescape format indent lower pprint replace string "
-    "striptags title tojson trim truncate upper urlencode urlize wordcount wordwrap "
-    "xmlattr sort unique min max dictsort groupby".split()
+    [
+        "capitalize",
+        "center",
+        "e",
+        "escape",
+        "forceescape",
+        "format",
+        "indent",
+        "lower",
+        "pprint",
+        "replace",
+        "string",
+        "striptags",
+        "title",
+        "tojson",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+        "urlize",
+        "wordcount",
+        "wordwrap",
+        "xmlattr",
+        "sort",
+        "unique",
+        "min",
+        "max",
+        "dictsort",
+        "groupby",
+    ]
 )
 
 
