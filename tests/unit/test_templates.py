@@ -477,3 +477,13 @@ def test_only_the_watchdog_can_stop_a_bare_loop_and_it_wakes_from_parking() -> N
     with pytest.raises(RenderError) as exc:
         compile_value(bare, Limits(seconds=0.05))({"n": 5000})  # 25M steps: seconds
     assert "time budget of 0.05 s" in exc.value.message
+
+
+def test_a_template_that_cannot_compile_fails_when_it_renders_not_when_it_is_locked() -> None:
+    """A stored workflow is locked again when it is loaded: its bad template (validated by
+    another version) fails its node, never the loading."""
+    renderer = compile_value({"x": "{{ x ", "y": 1})
+    with pytest.raises(RenderError) as exc:
+        renderer({})
+    assert exc.value.path == "x"
+    assert "unexpected end of template" in exc.value.message
