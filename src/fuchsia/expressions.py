@@ -14,7 +14,8 @@ started; conditions are bounded before they run instead (issue 8, A2):
   only loops. Their cost is estimated from their nesting and the largest collection in the
   variables (N): a comprehension nested d deep takes N^(d+1) steps, and `map` and `filter`
   also copy their growing result at every step (N^(d+2) elements, times N per accumulating
-  comprehension inside them, each element costing about a twentieth of a step: measured).
+  comprehension inside them, each element costing about a twentieth of a step, more when
+  it is a long string: see `estimated_cost`).
   Above `MAX_COST` steps (about 1 µs each on the machine they were measured on: a 1,000,000
   item `all` took 0.8 s, a `map` over 4,000 items 0.81 s, a map in a map over 100 items
   0.11 s) the condition is refused before it runs, naming the estimate.
@@ -89,29 +90,47 @@ def _comprehensions(source: str) -> tuple[tuple[bool, int, int], ...]:
     return tuple((a, d, i) for a, d, i in found)
 
 
-def _largest(value: Any, depth: int = 0) -> int:
-    """The size of the largest list or map in `value` (nested at most 100 deep)."""
+def _largest(value: Any, depth: int = 0) -> tuple[int, int]:
+    """(size of the largest list or map, length of the longest string) in `value`, looked
+    at 100 levels deep at most."""
+    if isinstance(value, str):
+        return 0, len(value)
     if depth > 100:
-        return 0
+        return 0, 0
     if isinstance(value, Mapping):
-        inner = (_largest(v, depth + 1) for v in value.values())
-        return max(len(value), max(inner, default=0))
-    if isinstance(value, list | tuple):
-        return max(len(value), max((_largest(v, depth + 1) for v in value), default=0))
-    return 0
+        items: Any = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return 0, 0
+    size, text = len(value), 0
+    for item in items:
+        inner_size, inner_text = _largest(item, depth + 1)
+        size, text = max(size, inner_size), max(text, inner_text)
+    return size, text
 
 
 def estimated_cost(source: str, variables: Mapping[str, Any]) -> int:
-    """Steps the comprehensions of `source` may take over `variables` (0 without any)."""
+    """Steps the comprehensions of `source` may take over `variables` (0 without any).
+
+    Per step of a comprehension: 1, plus the bytes a `+` may copy (strings of the longest
+    length in the variables, 2,000 bytes a step); per element an accumulating one copies:
+    a twentieth of a step, plus its bytes (5,000 a step), where an element may be as long as
+    the longest string times the number of `+` (measured: a `map` over 100 items returning a
+    1 MB string from the data took 2.2 s)."""
     found = _comprehensions(source)
     if not found:
         return 0
-    n = max(_largest(dict(variables)), source.count(",") + 1, 1)
+    largest, longest = _largest(dict(variables))
+    n = max(largest, source.count(",") + 1, 1)
+    pluses = source.count("+")
+    step = 1 + longest * pluses // 2_000
+    element = longest * (pluses + 1)
     cost = 0
     for accumulates, depth, inside in found:
-        cost += n ** (depth + 1)
+        cost += n ** (depth + 1) * step
         if accumulates:
-            cost += n ** (depth + 2) * n**inside // 20
+            cost += n ** (depth + 2) * n**inside * (250 + element) // 5_000
     return cost
 
 
@@ -124,9 +143,10 @@ def evaluate(source: str, variables: Mapping[str, Any]) -> bool:
     cost = estimated_cost(source, variables)
     if cost > MAX_COST:
         raise ExpressionError(
-            f"{source!r} is refused before it runs: its comprehensions (map, filter, all, "
-            f"exists) could take about {cost:,} steps over these values, more than the "
-            f"{MAX_COST:,} a condition may take"
+            f"{source[:200]!r} is refused before it runs: its comprehensions (map, filter, "
+            f"all, exists) could take about {cost:,} steps over these values (lists of up "
+            f"to {_largest(dict(variables))[0]:,} items), more than the {MAX_COST:,} a "
+            "condition may take"
         )
     try:
         result = program.execute(dict(variables))

@@ -97,3 +97,12 @@ def test_nesting_deeper_than_the_parser_allows_is_a_located_problem() -> None:
     problem = check_syntax("(" * 200 + "1" + ")" * 200 + " == 1")
     assert problem is not None
     assert problem[0] == 1
+
+
+def test_a_map_copying_long_strings_is_refused_before_it_runs() -> None:
+    variables = {"data": {"l": list(range(100)), "s": "x" * 1_000_000}}
+    assert "refused before it runs" in failure(
+        "size(data.l.map(x, data.s + data.s)) > 0", variables
+    )
+    assert "refused before it runs" in failure("size(data.l.map(x, data.s)) > 0", variables)
+    assert evaluate("data.l.all(x, x >= 0)", variables)
