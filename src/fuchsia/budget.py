@@ -14,10 +14,13 @@
 
 The invariant that keeps the asynchronous exception from leaking out of `run`: the watchdog
 fires at most once per run, only while holding `_LOCK` and only while the run is armed; the
-run disarms itself under `_LOCK`, clearing an exception fired but not yet delivered. All the
-code between arming and the end of disarming sits inside `run`'s `try`, so an exception
-delivered anywhere in that window is caught there; after disarming, nothing is pending and
-nothing can fire. A nested `run` on the same thread shares the outer budget.
+run disarms itself under `_LOCK`, clearing an exception fired but not yet delivered
+(`PyThreadState_SetAsyncExc` with NULL). All the code between arming and the end of
+disarming sits inside `run`'s `try`, so an exception delivered anywhere in that window is
+caught there; after disarming, nothing is pending and nothing can fire. A cooperative
+`Expired` (from `tick`/`charge`) first disarms the watchdog the same way, so the code
+handling it is not interrupted a second time. A nested `run` on the same thread shares the
+outer budget.
 """
 
 from __future__ import annotations
