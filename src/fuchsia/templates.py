@@ -1,30 +1,53 @@
-"""Sandboxed Jinja templates with native types (DESIGN.md §4).
+"""Sandboxed Jinja templates with native types (DESIGN.md §4), bounded in time and size.
 
 A string that is exactly one `{{ expr }}` evaluates to the expression's own value (a list
 stays a list, a number a number); any other string with template syntax renders to a string;
 everything else is a constant. Templates are compiled once per source string, so a locked
 workflow compiles each of its templates once per process no matter how many runs use it.
 Undefined names fail loudly (`StrictUndefined`): a typo is an error, never an empty string.
+
+Every compile and every render of a value runs within `budget.Limits` (default 1 s and 16 MiB
+of created values, see `fuchsia.budget` and `fuchsia.template_guards`): going over fails with
+a `RenderError` naming the field, which the engine reports as the node's `input_error`.
+Mapping keys win over attribute names: `{{ order.items }}` is the order's `items` field.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
+
+from fuchsia import budget
+from fuchsia.budget import DEFAULT_LIMITS, BudgetExceeded, Limits, charge
+from fuchsia.template_guards import BoundedEnvironment
 
 Scope = Mapping[str, Any]
 Renderer = Callable[[Scope], Any]
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+_ENV = BoundedEnvironment()
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
+_SCALARS = frozenset({bool, float})
+_JSON_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print more than 4,300
+# what a template may raise for a user's mistake; anything else is a bug of ours
+_USER_ERRORS = (
+    TemplateError,
+    BudgetExceeded,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+    RuntimeError,  # RecursionError: a macro calling itself
+    MemoryError,
+)
 
 
 class RenderError(Exception):
@@ -36,62 +59,172 @@ class RenderError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    render: Renderer
+    constant: bool  # it reads no variable: rendering it at validation tells its fate
+
+
 def is_template(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
 
-def check_syntax(text: str) -> tuple[int, str] | None:
-    """Return (line within the template, message) for a syntax error, or None."""
+def check_syntax(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[int, str] | None:
+    """Return (line within the template, message) for a template that cannot run, or None:
+    a syntax error, a compile over its budget, or a template reading no variable that goes
+    over its budget when rendered (other errors of such a template surface at run time)."""
     if not is_template(text):
         return None
     try:
-        _compile_string(text)
+        compiled = budget.run(lambda: _compile_string(text), limits)
     except TemplateSyntaxError as exc:
         return (exc.lineno or 1, exc.message or "invalid template")
+    except (BudgetExceeded, RecursionError, MemoryError) as exc:
+        return (1, _compile_message(exc))
+    if compiled.constant:
+        try:
+            budget.run(lambda: compiled.render({}), limits)
+        except BudgetExceeded as exc:
+            return (1, str(exc))
+        except _USER_ERRORS:
+            pass  # reported with its node when it runs
     return None
 
 
+def _compile_message(exc: BaseException) -> str:
+    if isinstance(exc, BudgetExceeded):
+        return f"the template cannot be compiled: {exc}"
+    return "the template is nested too deeply"
+
+
 def _native(value: Any) -> Any:
-    """Turn what a Jinja expression may return into plain JSON-shaped data."""
+    """Turn what a Jinja expression may return into plain JSON-shaped data, counting what it
+    holds against the size budget; a container met again (`[l] * 1000`) is counted again
+    (it will be stored that many times) but copied once."""
+    return _copy(value, {})[0]
+
+
+def _copy(value: Any, seen: dict[int, tuple[Any, int]]) -> tuple[Any, int]:
+    """(JSON-shaped copy of `value`, its size), charging the size as it goes."""
+    if value is None or type(value) in _SCALARS:
+        return value, 1
+    if isinstance(value, str):
+        charge(len(value), "the result")
+        return value, len(value)
+    if isinstance(value, int):
+        return _json_int(value), 1
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
+    if not isinstance(value, Mapping | list | tuple | range | set | frozenset):
+        raise TypeError(f"the expression produced a {type(value).__name__}, which is not JSON data")
+    known = seen.get(id(value))
+    if known is not None:
+        charge(known[1], "the result")
+        return known
+    charge(len(value), "the result")
+    size = len(value)
+    copy: Any
     if isinstance(value, Mapping):
-        return {str(k): _native(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | range | set | frozenset):
-        return [_native(v) for v in value]
-    raise TypeError(f"the expression produced a {type(value).__name__}, which is not JSON data")
+        copy = {}
+        for key, item in value.items():
+            copy[str(key)], part = _copy(item, seen)
+            size += part
+    else:
+        copy = []
+        for item in value:
+            inner, part = _copy(item, seen)
+            copy.append(inner)
+            size += part
+    seen[id(value)] = (copy, size)
+    return copy, size
+
+
+def _json_int(value: int) -> int:
+    if value.bit_length() > _JSON_INT_BITS:
+        try:
+            str(value)
+        except ValueError:
+            raise TypeError("the expression produced an integer too long to store") from None
+    return value
 
 
 @lru_cache(maxsize=8192)
-def _compile_string(text: str) -> Renderer:
+def _compile_string(text: str) -> _Compiled:
     single = _SINGLE.match(text)
     if single:
-        expression = _ENV.compile_expression(single.group("expr"), undefined_to_none=False)
+        parser = Parser(_ENV, single.group("expr"), state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+        tree = nodes.Template(body, lineno=1)
+        tree.set_environment(_ENV)
         # the scope goes in as one mapping: as keywords, a key `self` would collide
-        return lambda scope: _native(expression(scope))
-    template = _ENV.from_string(text)
-    return lambda scope: template.render(scope)
+        expression = TemplateExpression(_ENV.from_string(tree), undefined_to_none=False)
+        return _Compiled(lambda scope: _native(expression(scope)), _reads_nothing(tree))
+    tree = _ENV.parse(text)
+    template = _ENV.from_string(tree)
+
+    def render(scope: Scope) -> str:
+        parts = []
+        for part in template.root_render_func(template.new_context(dict(scope))):
+            charge(len(part), "the output")
+            parts.append(part)
+        return "".join(parts)
+
+    return _Compiled(render, _reads_nothing(tree))
 
 
-def compile_value(value: Any) -> Renderer:
-    """Compile a JSON-shaped value whose strings may be templates into a renderer."""
+def _reads_nothing(tree: nodes.Template) -> bool:
+    return not (meta.find_undeclared_variables(tree) - set(_ENV.globals))
+
+
+def compile_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Renderer:
+    """Compile a JSON-shaped value whose strings may be templates into a renderer. Each call
+    of the renderer runs within `limits`; a template that cannot compile (it was validated
+    before, so: a stored workflow from another version) fails when it renders."""
+    render = _compile_value(value, limits)
+    if not _is_dynamic(value):
+        return render
+
+    def bounded(scope: Scope) -> Any:
+        try:
+            return budget.run(lambda: render(scope), limits)
+        except BudgetExceeded as exc:
+            raise RenderError("", str(exc)) from None
+
+    return bounded
+
+
+def _compile_value(value: Any, limits: Limits) -> Renderer:
     if isinstance(value, str):
         if not is_template(value):
             return lambda scope: value
-        return _guard(_compile_string(value), "")
+        try:
+            compiled = budget.run(lambda: _compile_string(value), limits)
+        except TemplateSyntaxError as exc:
+            return _failing(exc.message or "invalid template")
+        except (BudgetExceeded, RecursionError, MemoryError) as exc:
+            return _failing(_compile_message(exc))
+        return _guard(compiled.render, "")
     if isinstance(value, dict):
-        parts = {k: _nested(compile_value(v), str(k)) for k, v in value.items()}
+        parts = {k: _nested(_compile_value(v, limits), str(k)) for k, v in value.items()}
         if not any(_is_dynamic(v) for v in value.values()):
             return lambda scope: value
         return lambda scope: {k: part(scope) for k, part in parts.items()}
     if isinstance(value, list):
-        items = [_nested(compile_value(v), f"[{i}]") for i, v in enumerate(value)]
+        items = [_nested(_compile_value(v, limits), f"[{i}]") for i, v in enumerate(value)]
         if not any(_is_dynamic(v) for v in value):
             return lambda scope: value
         return lambda scope: [item(scope) for item in items]
     return lambda scope: value
+
+
+def _failing(message: str) -> Renderer:
+    def fail(scope: Scope) -> Any:
+        raise RenderError("", message)
+
+    return fail
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -110,8 +243,12 @@ def _guard(render: Renderer, path: str) -> Renderer:
             return render(scope)
         except TemplateError as exc:
             raise RenderError(path, exc.message or type(exc).__name__) from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise RenderError(path, str(exc)) from None
+        except RecursionError:
+            raise RenderError(path, "it nests or recurses too deeply") from None
+        except _USER_ERRORS as exc:
+            raise RenderError(path, str(exc) or type(exc).__name__) from None
+        except budget.Expired:
+            raise RenderError(path, budget.time_message()) from None
 
     return guarded
 

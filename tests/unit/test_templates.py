@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fuchsia import DefinitionError
+from fuchsia.budget import Limits
 from fuchsia.templates import RenderError, check_syntax, compile_value, is_template
+from support.flows import run_text
 
 
 def render(value: Any, scope: dict[str, Any] | None = None) -> Any:
@@ -239,3 +244,246 @@ def test_check_syntax_reports_the_line_and_message_of_an_error(
     assert result is not None
     assert result[0] == line
     assert result[1].startswith(message)
+
+
+# --- budgets (issue 8, A1) -----------------------------------------------------------------
+
+QUICK = Limits(seconds=0.2)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 10 ** (10 ** 10) }}",
+        "{{ 2 ** 100000000 }}",
+        "{{ 10 ** 100000 * 10 ** 100000 }}",
+        "{{ 'x' * 10 ** 9 }}",
+        "{{ 10 ** 9 * 'x' }}",
+        "{{ [1] * 10 ** 9 }}",
+        "{{ 'x' | center(10 ** 9) }}",
+        "{{ '%999999999d' % 1 }}",
+        "{{ '%*d' % (10 ** 9, 1) }}",
+        "{{ '%.999999999f' % 1.0 }}",
+        "{{ '{:999999999}'.format(1) }}",
+        "{{ '{:{}}'.format(1, 10 ** 9) }}",
+        "{{ '{0:999999999}'.format_map({}) if false else '{x:999999999}'.format_map({'x': 1}) }}",
+        "{{ 'a\nb' | indent(10 ** 9) }}",
+        "{{ 'a b c' | wordwrap(1, wrapstring='x' * 10000000) }}",
+        "{{ '%s' | format('x') * 10 ** 9 }}",
+        "{{ '%999999999s' | format('x') }}",
+        "{{ range(100000) | join('x' * 1000) }}",
+        "{{ 'x'.join(['y' * 1000000] * 100) }}",
+        "{{ 'x'.ljust(10 ** 9) }}",
+        "{{ 'x'.rjust(10 ** 9) }}",
+        "{{ 'x'.center(10 ** 9) }}",
+        "{{ '1'.zfill(10 ** 9) }}",
+        "{{ ('\t' * 1000).expandtabs(10 ** 7) }}",
+        "{{ ('x' * 1000).replace('', 'y' * 100000) }}",
+        "{{ ('x' * 1000) | replace('x', 'y' * 100000) }}",
+        "{{ ('x' * 10000000) ~ ('x' * 10000000) }}",
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s | length }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
+        "{% endfor %}{{ ns.l | length }}",
+        "{{ ([[0] * 100000] * 1000) | sum(start=[]) }}",
+        "{{ range(1000) | map('center', 8000000) | list | length }}",
+        "{{ [1] | slice(10 ** 9) | list }}",
+        "{{ [1] | batch(10 ** 9, 'x') | list }}",
+        "{{ {'a': [1] * 100} | tojson(indent=10 ** 8) }}",
+        "{{ lipsum(10 ** 6) }}",
+        "{% set l = range(100000) | list %}{{ [l] * 1000 }}",
+        "{% set l = range(100000) | list %}{{ ([l] * 1000) | tojson }}",
+        "{% set l = range(100000) | list %}{{ 'a' ~ [l] * 1000 }}",
+        "{{ [range(100000) | list] * 1000 }}",
+        "{% set l = range(100000) | list %}{{ '{!r}'.format([l] * 1000) }}",
+        "{% set l = range(100000) | list %}{{ ([l] * 1000) | sort | length }}",
+        "{{ ('x' | safe).center(10 ** 9) }}",
+        "{{ ('x' | safe) * 10 ** 9 }}",
+        "{{ ('{:999999999}' | safe).format(1) }}",
+        "{{ 'x'.encode() * 10 ** 9 }}",
+        "{% macro m() %}{% for i in range(100000) %}" + "x" * 1000 + "{% endfor %}{% endmacro %}"
+        "{{ m() | length }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{{ range(100000) | sort | first }}{% endfor %}",
+    ],
+)
+def test_a_render_over_its_budget_fails_naming_the_budget(template: str) -> None:
+    with pytest.raises(RenderError) as exc:
+        compile_value({"field": template}, QUICK)({})
+    assert "budget" in exc.value.message or "integers are limited" in exc.value.message
+    # the field is named, unless the deadline passed while the error was on its way out
+    assert exc.value.path == "field" or "time budget" in exc.value.message
+
+
+def test_a_template_over_its_budget_without_variables_is_reported_at_validation(
+    tmp_path: Path,
+) -> None:
+    problem = check_syntax("{{ 10 ** (10 ** 10) }}")
+    assert problem is not None
+    assert "integers are limited to 65,536 bits" in problem[1]
+    assert check_syntax("{{ 'x' * 10 ** 9 }}") is not None
+    assert check_syntax("{{ 1 / 0 }}") is None  # a plain error waits for its node, as before
+    with pytest.raises(DefinitionError) as exc:
+        run_text(tmp_path, SLOW.replace("range(size)", "range(100000)"))
+    assert "flow.yaml:6:10: node 'spin': transform.n: template error: it ran longer" in str(
+        exc.value
+    )
+
+
+def test_a_render_that_runs_out_of_time_leaves_nothing_pending() -> None:
+    """The watchdog's asynchronous exception never reaches code after the render: renders
+    with deadlines close to their own length end either way, and the code after each keeps
+    running undisturbed."""
+    renderer = compile_value("{% for i in range(n) %}{{ i }}{% endfor %}", Limits(seconds=0.005))
+    outcomes = set()
+    for n in [1000, 3000, 10000, 30000] * 10:
+        try:
+            outcomes.add(type(renderer({"n": n})).__name__)
+        except RenderError as exc:
+            assert "time budget" in exc.message
+            outcomes.add("timeout")
+        total = 0
+        for i in range(200_000):  # a pending exception would surface here
+            total += i
+        assert total == 199_999 * 100_000
+    assert "timeout" in outcomes
+
+
+def test_renders_within_their_budget_are_unchanged() -> None:
+    assert render("{{ 'x' * 1000 }}") == "x" * 1000
+    assert render("{{ 2 ** 1000 }}") == 2**1000
+    assert render("{{ '%5d' % 3 }}") == "    3"
+    assert render("{{ '{:>4}'.format('a') }}") == "   a"
+    assert render("{{ [[1], [2]] | sum(start=[]) }}") == [1, 2]
+    assert render("{{ items | join(', ') }}", {"items": [1, "b"]}) == "1, b"
+    assert render("{{ 'a' ~ 1 ~ [2] }}") == "a1[2]"
+    assert render("{{ 'ab' | center(6) }}") == "  ab  "
+
+
+def test_sum_does_not_extend_the_scope_list_it_starts_from() -> None:
+    start = [0]
+    assert render("{{ [[1]] | sum(start=s) }}", {"s": start}) == [0, 1]
+    assert start == [0]
+
+
+def test_a_recursing_macro_fails_as_a_render_error() -> None:
+    error = render_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+    assert "too deeply" in error.message
+
+
+def test_a_template_nested_too_deeply_is_a_syntax_problem_not_a_crash() -> None:
+    text = "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"
+    assert check_syntax(text) == (1, "the template is nested too deeply")
+    assert "too deeply" in render_error(text).message
+
+
+def test_an_integer_too_long_to_store_is_refused() -> None:
+    assert "too long to store" in render_error("{{ 10 ** 5000 }}").message
+
+
+# --- data wins over methods (issue 8, C11) -------------------------------------------------
+
+METHODS = [
+    "items", "keys", "values", "get", "update", "pop", "popitem", "copy", "clear",
+    "setdefault", "fromkeys", "count", "index",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_key_named_like_a_dict_method_is_the_data(name: str) -> None:
+    order = {name: [1, 2]}
+    assert render(f"{{{{ order.{name} }}}}", {"order": order}) == [1, 2]
+    assert render(f"n={{{{ order.{name} | length }}}}", {"order": order}) == "n=2"
+    assert (
+        render(f"{{% for x in order.{name} %}}{{{{ x }}}}{{% endfor %}}", {"order": order}) == "12"
+    )
+    assert render(f"{{{{ '{{0.{name}}}'.format(order) }}}}", {"order": order}) == "[1, 2]"
+
+
+def test_methods_still_work_where_no_key_shadows_them() -> None:
+    assert render("{{ order.items() | list }}", {"order": {"a": 1}}) == [["a", 1]]
+    assert render("{{ order.get('a') }}", {"order": {"a": 1}}) == 1
+    assert render("{{ 'abc'.upper() }}") == "ABC"
+    assert render("{{ words.count('a') }}", {"words": ["a", "b", "a"]}) == 2
+
+
+# --- through the engine ---------------------------------------------------------------------
+
+SLOW = """
+name: slow
+nodes:
+  spin:
+    transform:
+      n: "{% for i in range(size) %}{% for j in range(size) %}{% endfor %}{% endfor %}"
+  after_spin: {after: spin, transform: {ok: true}}
+"""
+
+
+def test_a_transform_over_its_time_budget_fails_its_node_with_an_input_error(
+    tmp_path: Path,
+) -> None:
+    execution = run_text(tmp_path, SLOW, {"size": 100_000})
+    assert execution.status == "failed"
+    assert execution.error is not None
+    assert execution.error["type"] == "input_error"
+    assert execution.error["node"] == "spin"
+    assert "transform.n: it ran longer than its time budget of 1 s" in execution.error["message"]
+
+
+SHADOWED = """
+name: shadowed
+trigger:
+  context: {first: "{{ order.items[0] }}", keys: "{{ order.keys }}"}
+nodes:
+  each:
+    foreach: {items: "{{ order.items }}"}
+    transform: {values: "{{ item }}", count: "{{ order.items | length }}"}
+    context: {got: "{{ context.keys }}"}
+  route:
+    after: each
+    branch:
+      - when: "size(data) == 2"
+        then: two
+    default: other
+  two:
+    after: route
+    transform: {keys: "{{ context.got }}", lines: "{{ data | map(attribute='values') | list }}"}
+  other: {after: route, transform: {wrong: true}}
+"""
+
+
+def test_keys_named_like_methods_are_the_data_in_every_kind_of_template(tmp_path: Path) -> None:
+    order = {"items": ["a", "b"], "keys": "k"}
+    execution = run_text(tmp_path, SHADOWED, {"order": order})
+    assert execution.status == "completed", execution.error
+    assert execution.node("each").status == "succeeded"
+    assert execution.result == {"two": {"keys": "k", "lines": ["a", "b"]}}
+
+
+def test_only_the_watchdog_can_stop_a_bare_loop_and_it_wakes_from_parking() -> None:
+    """A loop with no call, filter or operator never passes a cooperative check: stopping it
+    is the watchdog's work, including after it parked for want of renders."""
+    from fuchsia import budget
+
+    render("{{ x + 1 }}", {"x": 1})
+    budget._WATCHDOG.last_run = 0.0  # as if idle for long: it parks at its next poll
+    for _ in range(1000):
+        if budget._WATCHDOG.parked:
+            break
+        time.sleep(0.01)
+    assert budget._WATCHDOG.parked
+    bare = "{% for i in range(n) %}{% for j in range(n) %}{% endfor %}{% endfor %}"
+    with pytest.raises(RenderError) as exc:
+        compile_value(bare, Limits(seconds=0.05))({"n": 5000})  # 25M steps: seconds
+    assert "time budget of 0.05 s" in exc.value.message
+
+
+def test_a_template_that_cannot_compile_fails_when_it_renders_not_when_it_is_locked() -> None:
+    """A stored workflow is locked again when it is loaded: its bad template (validated by
+    another version) fails its node, never the loading."""
+    renderer = compile_value({"x": "{{ x ", "y": 1})
+    with pytest.raises(RenderError) as exc:
+        renderer({})
+    assert exc.value.path == "x"
+    assert "unexpected end of template" in exc.value.message
