@@ -14,6 +14,7 @@ Mapping keys win over attribute names: `{{ order.items }}` is the order's `items
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,6 @@ Renderer = Callable[[Scope], Any]
 _ENV = BoundedEnvironment()
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
-_SCALARS = frozenset({bool, float})
 _JSON_INT_BITS = 14_000  # about 4,200 digits: Python refuses to print more than 4,300
 # what a template may raise for a user's mistake; anything else is a bug of ours
 _USER_ERRORS = (
@@ -106,7 +106,11 @@ def _native(value: Any) -> Any:
 
 def _copy(value: Any, seen: dict[int, tuple[Any, int]]) -> tuple[Any, int]:
     """(JSON-shaped copy of `value`, its size), charging the size as it goes."""
-    if value is None or type(value) in _SCALARS:
+    if value is None or type(value) is bool:
+        return value, 1
+    if type(value) is float:
+        if not math.isfinite(value):  # JSON has no NaN or infinity
+            raise ValueError(f"the expression produced {value}, which is not a JSON number")
         return value, 1
     if isinstance(value, str):
         charge(len(value), "the result")

@@ -382,6 +382,14 @@ def test_an_integer_too_long_to_store_is_refused() -> None:
     assert "too long to store" in render_error("{{ 10 ** 5000 }}").message
 
 
+@pytest.mark.parametrize(
+    "template", ["{{ 1e308 * 10 }}", "{{ [-1e308 * 10] }}", "{{ {'a': nan} }}"]
+)
+def test_a_number_json_cannot_carry_is_refused_as_the_templates_error(template: str) -> None:
+    message = render_error(template, {"nan": float("nan")}).message
+    assert "not a JSON number" in message
+
+
 # --- data wins over methods (issue 8, C11) -------------------------------------------------
 
 METHODS = [
