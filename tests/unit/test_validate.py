@@ -402,9 +402,76 @@ def test_bad_durations_are_reported_wherever_they_appear() -> None:
         "500ms, 30s, 10m, 1h30m",
         "w.yaml:10:41: node 'a': repeat.delay: invalid duration '1y': expected e.g. "
         "500ms, 30s, 10m, 1h30m",
+        "w.yaml:12:17: '.inf' is not a finite number; JSON has no inf",
         "w.yaml:12:17: node 'b': wait.for: invalid duration inf: must be a finite number of "
         "seconds",
     ]
+
+
+def test_huge_numbers_anywhere_in_a_workflow_are_located_problems() -> None:
+    assert problems("""\
+        name: big
+        version: 99999999999
+        nodes:
+          a:
+            transform: 1
+            timeout: 10000000000000000000d
+            retry: {max_attempts: 99999999999999999999, initial_delay: 99999999999999999999999}
+            repeat: {until: "true", max_iterations: 9999999999999}
+            foreach: {items: x, concurrency: 9999999999999999}
+          b:
+            after: a
+            http: {url: x, expect: [99999999999999999999]}
+            timeout: 1000000000
+          c: {wait: {for: 4000d}}
+          d: {workflow: {name: x, version: 99999999999}}
+        """) == [
+        "w.yaml:2:10: version: Input should be less than or equal to 2147483647",
+        "w.yaml:6:14: node 'a': timeout: invalid duration '10000000000000000000d': "
+        "at most 3650d (ten years)",
+        "w.yaml:7:27: node 'a': retry.max_attempts: Input should be less than or equal to 1000",
+        "w.yaml:7:64: node 'a': retry.initial_delay: invalid duration 99999999999999999999999: "
+        "at most 3650d (ten years)",
+        "w.yaml:8:45: node 'a': repeat.max_iterations: Input should be less than or equal to "
+        "100000",
+        "w.yaml:9:38: node 'a': foreach.concurrency: Input should be less than or equal to 10000",
+        "w.yaml:12:29: node 'b': http.expect[0]: Input should be less than or equal to 599",
+        "w.yaml:13:14: node 'b': timeout: invalid duration 1000000000: at most 3650d (ten years)",
+        "w.yaml:14:19: node 'c': wait.for: invalid duration '4000d': at most 3650d (ten years)",
+        "w.yaml:15:36: node 'd': workflow.version: Input should be less than or equal to "
+        "2147483647",
+    ]
+
+
+def test_a_duration_of_ten_years_is_accepted() -> None:
+    definition = valid("""\
+        name: long
+        nodes:
+          a: {wait: {for: 3650d}}
+        """)
+    assert definition.nodes["a"].wait is not None
+    assert definition.nodes["a"].wait.for_ == 3650 * 86400
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("0 0 30 2 *", "'0 0 30 2 *' names no date that exists: it would never fire"),
+        ("0 0 31 4 *", "'0 0 31 4 *' names no date that exists: it would never fire"),
+        ("0 " + ",".join(["1"] * 200) + " * * *", "String should have at most 256 characters"),
+    ],
+)
+def test_a_cron_schedule_that_never_fires_or_is_huge_is_a_located_problem(
+    schedule: str, message: str
+) -> None:
+    assert problems(f"""\
+        name: cron
+        trigger:
+          type: cron
+          cron: {{schedule: "{schedule}"}}
+        nodes:
+          a: {{transform: 1}}
+        """) == [f"w.yaml:4:20: trigger.cron.schedule: {message}"]
 
 
 # --- templates -----------------------------------------------------------------------------
