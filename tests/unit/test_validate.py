@@ -402,7 +402,7 @@ def test_bad_durations_are_reported_wherever_they_appear() -> None:
         "500ms, 30s, 10m, 1h30m",
         "w.yaml:10:41: node 'a': repeat.delay: invalid duration '1y': expected e.g. "
         "500ms, 30s, 10m, 1h30m",
-        "w.yaml:12:17: '.inf' is not a finite number; JSON has no inf",
+        "w.yaml:12:17: node 'b': wait.for: inf is not a JSON number",
         "w.yaml:12:17: node 'b': wait.for: invalid duration inf: must be a finite number of "
         "seconds",
     ]
@@ -440,6 +440,25 @@ def test_huge_numbers_anywhere_in_a_workflow_are_located_problems() -> None:
         "w.yaml:14:19: node 'c': wait.for: invalid duration '4000d': at most 3650d (ten years)",
         "w.yaml:15:36: node 'd': workflow.version: Input should be less than or equal to "
         "2147483647",
+    ]
+
+
+def test_values_json_cannot_carry_are_located_problems() -> None:
+    assert problems("""\
+        name: data
+        nodes:
+          a:
+            transform: {when: 2024-01-01, at: 2024-01-01 10:00:00, big: .inf, no: .nan}
+            context: {raw: !!binary aGVsbG8=}
+        """) == [
+        "w.yaml:4:23: node 'a': transform.when: a date is not a JSON value; quote it to make it "
+        "a string",
+        "w.yaml:4:39: node 'a': transform.at: a datetime is not a JSON value; quote it to make "
+        "it a string",
+        "w.yaml:4:65: node 'a': transform.big: inf is not a JSON number",
+        "w.yaml:4:75: node 'a': transform.no: nan is not a JSON number",
+        "w.yaml:5:20: node 'a': context.raw: a bytes is not a JSON value; quote it to make it a "
+        "string",
     ]
 
 

@@ -5,18 +5,18 @@ pure-Python composer is the fallback where libyaml is missing), so one walk give
 key and value a line and column. A key written twice in one mapping is a problem, not a silent
 overwrite: a node id defined twice would otherwise lose a node.
 
-What comes out is JSON data, bounded. Mapping keys are strings as written (`yes:` is the key
-'yes', never True; `1:` or `null:` is a problem, since no later step could tell it from the
-string); YAML timestamps stay the text written; numbers have at most `MAX_NUMBER_DIGITS` digits
-and are finite; nesting is at most `MAX_DEPTH` levels; aliases repeat at most
-`MAX_ALIAS_VALUES` values. Each limit breached is a located problem. The limits are constants
-so that other ways in (the API's request bodies) can apply the same ones.
+What comes out is bounded. Mapping keys are strings as written (`yes:` is the key 'yes', never
+True; `1:` or `null:` is a problem, since no later step could tell it from the string);
+integers have at most `MAX_NUMBER_DIGITS` digits; nesting is at most `MAX_DEPTH` levels;
+aliases repeat at most `MAX_ALIAS_VALUES` values. Each limit breached is a located problem.
+The limits are constants so that other ways in (the API's request bodies) can apply the same
+ones. Values JSON cannot carry (YAML dates, NaN) are left for the reader of each file kind to
+refuse (`validate.json_problems` for workflows).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +36,35 @@ MAX_DEPTH = 100
 # 4,300-digit limit (past which int() raises) and the time big-number arithmetic takes.
 MAX_NUMBER_DIGITS = 100
 
-_LOADER: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+_BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class _Loader(_BASE):  # type: ignore[misc]
+    """The safe loader with scalar tags resolved once per distinct text: the resolver's regexes
+    are most of the composer's time, and a workflow repeats the same keys and words."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.tags: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        tag = self.tags.get((value, implicit))
+        if tag is None:
+            tag = self.tags[(value, implicit)] = super().resolve(kind, value, implicit)
+        return tag
+
+
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 _KEY_KINDS = {
     "tag:yaml.org,2002:int": "a number",
     "tag:yaml.org,2002:float": "a number",
     "tag:yaml.org,2002:null": "null",
-    _TIMESTAMP: "a date",
+    "tag:yaml.org,2002:timestamp": "a date",
 }
 
 
@@ -128,9 +146,7 @@ class _Walker:
         return (mark.line + 1, mark.column + 1)
 
     def _scalar(self, node: yaml.Node) -> Any:
-        """A scalar as JSON data: a number too long or not finite, or a value JSON has no
-        type for, is a problem (the value is kept for the fields that check it further, but
-        None for what no later check could read)."""
+        """A scalar's value; an integer too long to read is a problem (and None)."""
         if self.is_json:
             literal = self.text[node.start_mark.index : node.end_mark.index]
             if _too_many_digits(literal):
@@ -138,19 +154,14 @@ class _Walker:
             # JSON's own reading of the literal: YAML 1.1 would read 1e3 as a string and
             # would not join a surrogate pair such as "\ud83d\ude00" into one character.
             value = json.loads(literal)
-        elif node.tag == _TIMESTAMP:
-            value = node.value  # a date stays the text written: JSON has no dates
+        elif node.tag == _STR:
+            value = node.value
         elif node.tag == _INT and _too_many_digits(node.value):
             return self._too_long(node)
         else:
             value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, str):
+        if isinstance(value, str) and not value.isascii():
             self._check_text(node, value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            self._note(node, f"{node.value!r} is not a finite number; JSON has no {value}")
-        elif not (value is None or isinstance(value, bool | int | float)):
-            self._note(node, f"a {type(value).__name__} value is not JSON data")
-            return None
         return value
 
     def _too_long(self, node: yaml.Node) -> None:
@@ -238,7 +249,7 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         raise DefinitionError([problem])
     # In valid JSON a tab can only be whitespace, which YAML does not accept between tokens;
     # one space for one tab keeps every line and column where it was.
-    loader = _LOADER(_for_libyaml(text) if is_json else text)
+    loader = _Loader(_for_libyaml(text) if is_json else text)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -275,6 +286,9 @@ def _for_libyaml(json_text: str) -> str:
     return _SURROGATE_ESCAPE.sub(r"\1\\u0041", json_text.replace("\t", " "))
 
 
+_LIBYAML_EXPECTED = re.compile(r"did not find expected (.+)")
+
+
 def _yaml_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -283,6 +297,15 @@ def _yaml_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
         reason = f"the file is nested more than {MAX_DEPTH} levels deep"
     elif mark is not None and text[mark.index : mark.index + 1] == "\t":
         reason = "invalid YAML: found character '\\t' where YAML allows only spaces"
+    elif mark is not None and (expected := _LIBYAML_EXPECTED.match(exc.problem or "")):
+        # libyaml's "did not find expected X" in the words of PyYAML's own parser
+        what = "the node content" if expected[1] == "node content" else expected[1]
+        found = text[mark.index : mark.index + 1]
+        reason = (
+            f"invalid YAML: expected {what}, but found {found!r}"
+            if found
+            else (f"invalid YAML: expected {what}, but found the end of the file")
+        )
     return Problem(file, line, column, reason)
 
 
