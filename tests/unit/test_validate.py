@@ -644,3 +644,134 @@ def test_json_files_get_positions_for_every_problem() -> None:
         "w.json:5:59: node 'b': timeout: invalid duration '1 hour': expected e.g. 500ms, 30s, "
         "10m, 1h30m",
     ]
+
+
+# --- templates read only what they can see (single-hop visibility) --------------------------
+
+
+def not_visible(name: str, sees: str) -> str:
+    return (
+        f"the template reads {name!r}, the id of a node, but it is not visible here: this "
+        f"template sees {sees} (single-hop visibility; a field of that name is `data.{name}`)"
+    )
+
+
+def test_a_template_naming_a_node_two_hops_up_is_a_located_problem() -> None:
+    assert problems("""\
+        name: hops
+        nodes:
+          fetch_user: {transform: {email: a@b.c}}
+          price:
+            after: fetch_user
+            transform: {total: 3}
+          confirm:
+            after: price
+            transform:
+              to: "{{ fetch_user.email }}"
+              text: |
+                Total {{ total }}
+                for {{ fetch_user.email }}
+            context: {mail: "{{ fetch_user }}"}
+        """) == [
+        "w.yaml:10:11: node 'confirm': transform.to: "
+        + not_visible("fetch_user", "the output of 'price' at top level"),
+        "w.yaml:13:9: node 'confirm': transform.text: "
+        + not_visible("fetch_user", "the output of 'price' at top level"),
+        "w.yaml:14:21: node 'confirm': context.mail: "
+        + not_visible("fetch_user", "its own output"),
+    ]
+
+
+def test_a_single_upstream_is_read_by_its_fields_not_by_its_id() -> None:
+    assert problems("""\
+        name: hops
+        nodes:
+          a: {transform: {x: 1}}
+          b: {after: a, http: {url: "https://x.example/{{ a.x }}"}}
+        """) == [
+        "w.yaml:4:29: node 'b': http.url: " + not_visible("a", "the output of 'a' at top level")
+    ]
+
+
+def test_roots_hooks_and_trigger_context_see_no_node() -> None:
+    assert problems("""\
+        name: scopes
+        trigger:
+          context: {x: "{{ b.y }}"}
+        nodes:
+          a: {transform: {v: "{{ b }}"}}
+          b: {after: a, transform: 1}
+          done: {transform: {r: "{{ result }}", s: "{{ status }}", bad: "{{ a }}"}}
+        on_success: done
+        """) == [
+        "w.yaml:3:16: trigger.context.x: " + not_visible("b", "the trigger's payload"),
+        "w.yaml:5:22: node 'a': transform.v: " + not_visible("b", "the trigger's payload"),
+        "w.yaml:7:65: node 'done': transform.bad: "
+        + not_visible("a", "the execution's status, error and result"),
+    ]
+
+
+def test_names_in_scope_that_equal_node_ids_are_not_flagged() -> None:
+    valid("""\
+        name: scopes
+        trigger:
+          schema: {type: object, properties: {order: {type: object}}}
+        nodes:
+          order: {transform: {id: "{{ order.id }}"}}
+          quote: {after: order, http: {url: "https://x.example/{{ id }}"}}
+          status: {after: quote, transform: {code: "{{ status }}", body: "{{ json }}"}}
+          pick:
+            after: status
+            branch: [{when: "true", then: [total]}]
+          total: {after: pick, transform: {c: "{{ code }}"}}
+          both:
+            after: [status, total]
+            join: all
+            foreach: {items: "{{ total.c }}"}
+            transform: {s: "{{ status.code }}", t: "{{ total }}", i: "{{ item }}{{ index }}"}
+          locals:
+            after: both
+            transform:
+              a: "{% for order in data %}{{ order }}{% endfor %}"
+              b: "{% set quote = 1 %}{{ quote }}"
+              c: "{{ execution.id }}{{ context.x }}{{ secrets.k }}{{ data }}"
+              d: "{{ [1, 2] | map('string') | join(',') }}{{ 1 is odd }}"
+            repeat: {until: "true"}
+            context: {l: "{{ loop.iteration }}{{ a }}"}
+        """)
+
+
+def test_a_foreach_upstream_shows_no_fields_at_top_level() -> None:
+    assert problems("""\
+        name: scopes
+        nodes:
+          total: {transform: 1}
+          each: {foreach: {items: "{{ [1] }}"}, transform: {total: "{{ item }}"}}
+          next: {after: each, transform: {t: "{{ total }}"}}
+        """) == [
+        "w.yaml:5:38: node 'next': transform.t: "
+        + not_visible("total", "the output of 'each' at top level")
+    ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ name ",
+        "{% if %}",
+        "{{ }}",
+        "{{ x | no_such_filter }}",
+        "{{ x is no_such_test }}",
+        "a {{ x | no_such_filter }} b",
+        "{{ a b }}",
+        "{% for %}",
+        "{{ x.}}",
+        "{% endfor %}",
+        "{{ 1 + }}",
+    ],
+)
+def test_template_errors_read_as_compiling_the_template_reports_them(template: str) -> None:
+    from fuchsia.definition import scope
+    from fuchsia.templates import check_syntax
+
+    assert scope.read(template).error == check_syntax(template)

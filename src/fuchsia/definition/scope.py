@@ -40,6 +40,10 @@ class Reading:
 
     error: tuple[int, str] | None
     names: frozenset[str]
+    lines: tuple[tuple[str, int], ...] = ()  # each name and the first line it is read on
+
+    def line_of(self, name: str) -> int:
+        return next((line for n, line in self.lines if n == name), 1)
 
 
 def is_template(text: str) -> bool:
@@ -51,7 +55,7 @@ def read(text: str) -> Reading:
     """Parse `text` once (cached by text: repeated templates cost nothing)."""
     dotted = _DOTTED.match(text)
     if dotted and dotted.group(1) not in _KEYWORDS:
-        return Reading(None, frozenset({dotted.group(1)}))
+        return Reading(None, frozenset({dotted.group(1)}), ((dotted.group(1), 1),))
     try:
         tree = _parse(text)
         _check_names_exist(tree)
@@ -59,7 +63,9 @@ def read(text: str) -> Reading:
         return Reading((exc.lineno or 1, exc.message or "invalid template"), frozenset())
     except RecursionError:
         return Reading((1, "the template is nested too deeply"), frozenset())
-    return Reading(None, frozenset(_loaded(tree) - _stored(tree)))
+    loaded = _loaded(tree)
+    names = frozenset(loaded) - _stored(tree)
+    return Reading(None, names, tuple((n, line) for n, line in loaded.items() if n in names))
 
 
 def _parse(text: str) -> nodes.Node:
@@ -75,18 +81,26 @@ def _parse(text: str) -> nodes.Node:
 
 
 def _check_names_exist(tree: nodes.Node) -> None:
-    for node in tree.find_all((nodes.Filter, nodes.Test)):
+    for node in [tree, *tree.find_all((nodes.Filter, nodes.Test))]:
+        if not isinstance(node, nodes.Filter | nodes.Test):
+            continue
         known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
-        if node.name not in known:  # type: ignore[attr-defined]
+        if node.name not in known:
             kind = "filter" if isinstance(node, nodes.Filter) else "test"
             raise TemplateSyntaxError(
-                f"No {kind} named {node.name!r}.",  # type: ignore[attr-defined]
+                f"No {kind} named {node.name!r}.",
                 node.lineno,
             )
 
 
-def _loaded(tree: nodes.Node) -> set[str]:
-    return {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+def _loaded(tree: nodes.Node) -> dict[str, int]:
+    """Each name read, with the first line (within the template) it is read on."""
+    found = [tree] if isinstance(tree, nodes.Name) else []  # `{{ name }}` as an expression
+    lines: dict[str, int] = {}
+    for name in [*found, *tree.find_all(nodes.Name)]:
+        if name.ctx == "load":
+            lines[name.name] = min(lines.get(name.name, name.lineno), name.lineno)
+    return lines
 
 
 def _stored(tree: nodes.Node) -> set[str]:
@@ -94,6 +108,6 @@ def _stored(tree: nodes.Node) -> set[str]:
     for macro in tree.find_all((nodes.Macro, nodes.CallBlock)):
         names.update(arg.name for arg in macro.args)  # type: ignore[attr-defined]
     for block in tree.find_all((nodes.Macro,)):
-        names.add(block.name)  # type: ignore[attr-defined]
+        names.add(block.name)
     names.update({"loop", "caller", "varargs", "kwargs", "self", "super"})
     return names

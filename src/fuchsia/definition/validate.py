@@ -209,18 +209,14 @@ def _graph_problems(source: Source) -> list[Problem]:
         upstreams[node_id] = [a for a in _as_list(node.get("after")) if isinstance(a, str)]
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
         problems.extend(_template_problems(source, loc, node))
-        problems.extend(
-            source.problem(at, f"{where(at)}: {m}") for at, m in visibility.problems(node_id)
-        )
+        problems.extend(_visibility_problems(source, visibility.problems(node_id)))
     problems.extend(_branch_problems(source, nodes, upstreams))
     problems.extend(_hook_problems(source, nodes, upstreams, suggest))
     problems.extend(_cycle_problems(source, upstreams))
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
         problems.extend(_template_problems(source, ("trigger", "context"), trigger["context"]))
-        problems.extend(
-            source.problem(at, f"{where(at)}: {m}") for at, m in visibility.trigger_problems()
-        )
+        problems.extend(_visibility_problems(source, visibility.trigger_problems()))
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
         try:
             jsonschema.Draft202012Validator.check_schema(trigger["schema"])
@@ -230,6 +226,14 @@ def _graph_problems(source: Source) -> list[Problem]:
                 source.problem(at, f"trigger.schema is not a valid JSON Schema: {exc.message}")
             )
     return problems
+
+
+def _visibility_problems(
+    source: Source, found: Iterator[tuple[Loc, int, str]]
+) -> Iterator[Problem]:
+    for loc, line_in_template, message in found:
+        line, column = source.position(loc)
+        yield Problem(source.file, line + line_in_template - 1, column, f"{where(loc)}: {message}")
 
 
 def _edge_problems(

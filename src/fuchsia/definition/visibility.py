@@ -39,8 +39,9 @@ class Visibility:
         hooks = [*_as_list(data.get("on_success")), *_as_list(data.get("on_failure"))]
         self.hooks = frozenset(h for h in hooks if isinstance(h, str))
 
-    def problems(self, node_id: str) -> Iterator[tuple[Loc, str]]:
-        """(location, message) for each template of `node_id` naming a node it cannot see."""
+    def problems(self, node_id: str) -> Iterator[tuple[Loc, int, str]]:
+        """(location, line within the template, message) for each template of `node_id`
+        naming a node it cannot see."""
         node = self.nodes.get(node_id)
         if not isinstance(node, dict):
             return
@@ -54,7 +55,7 @@ class Visibility:
                 (*base, "context"), node["context"], node_id, own, self._fields(node_id, set())
             )
 
-    def trigger_problems(self) -> Iterator[tuple[Loc, str]]:
+    def trigger_problems(self) -> Iterator[tuple[Loc, int, str]]:
         trigger = self.data.get("trigger")
         if isinstance(trigger, dict) and isinstance(trigger.get("context"), dict):
             yield from self._check(
@@ -120,24 +121,23 @@ class Visibility:
         node_id: str | None,
         sees: str,
         fields: frozenset[str] | None,
-    ) -> Iterator[tuple[Loc, str]]:
+    ) -> Iterator[tuple[Loc, int, str]]:
         for at, text in _strings(loc, value):
             if not is_template(text):
                 continue
-            for name in sorted(read(text).names & self.ids):
+            reading = read(text)
+            for name in sorted(reading.names & self.ids):
                 if fields is not None and name in fields:
                     continue
                 if name == node_id:
                     why = "a node cannot read its own id"
                 else:
                     why = f"it is not visible here: this template sees {sees}"
-                yield (
-                    at,
-                    (
-                        f"the template reads {name!r}, the id of a node, but {why} "
-                        f"(single-hop visibility; a field of that name is `data.{name}`)"
-                    ),
+                message = (
+                    f"the template reads {name!r}, the id of a node, but {why} "
+                    f"(single-hop visibility; a field of that name is `data.{name}`)"
                 )
+                yield at, reading.line_of(name), message
 
 
 def _strings(loc: Loc, value: Any) -> Iterator[tuple[Loc, str]]:
