@@ -775,3 +775,26 @@ def test_template_errors_read_as_compiling_the_template_reports_them(template: s
     from fuchsia.templates import check_syntax
 
     assert scope.read(template).error == check_syntax(template)
+
+
+def test_a_node_named_yes_is_that_word_and_after_yes_says_to_quote_it() -> None:
+    assert problems("""\
+        name: words
+        nodes:
+          yes: {transform: 1}
+          no: {after: yes, transform: 2}
+          on: {after: ["yes", off], join: all, transform: 3}
+        """) == [
+        "w.yaml:4:15: node 'no': after: YAML reads yes, no, on, off, true and false as booleans: "
+        "quote a name spelled so",
+        "w.yaml:5:15: node 'on': after: YAML reads yes, no, on, off, true and false as booleans: "
+        "quote a name spelled so",
+    ]
+    definition = valid("""\
+        name: words
+        nodes:
+          yes: {transform: 1}
+          no: {after: "yes", transform: 2}
+        """)
+    assert list(definition.nodes) == ["yes", "no"]
+    assert definition.nodes["no"].after == ["yes"]

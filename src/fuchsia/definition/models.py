@@ -69,6 +69,11 @@ Duration = Annotated[
 def _string_list(value: object) -> object:
     if isinstance(value, str):
         return [value]
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, bool) for item in items):
+        raise ValueError(
+            "YAML reads yes, no, on, off, true and false as booleans: quote a name spelled so"
+        )
     return value
 
 
