@@ -245,6 +245,8 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         raise DefinitionError(
             [Problem(file, 1, 1, "the file is empty; expected a workflow mapping")]
         )
+    if "\x00" in text:
+        raise DefinitionError([Problem(file, 1, 1, "a binary file, not a YAML or JSON workflow")])
     if is_json and (problem := _json_problem(file, text)):
         raise DefinitionError([problem])
     # In valid JSON a tab can only be whitespace, which YAML does not accept between tokens;
@@ -258,6 +260,11 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         data = walker.walk(root, ())
     except yaml.MarkedYAMLError as exc:
         raise DefinitionError([_yaml_problem(file, text, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, by its index
+        line, column = _line_column(text, exc.position)
+        found = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        reason = f"invalid YAML: character {found!r} is not allowed ({exc.reason})"
+        raise DefinitionError([Problem(file, line, column, reason)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem(file, 1, 1, f"invalid YAML: {exc}")]) from None
     except RecursionError:
@@ -284,6 +291,12 @@ def _for_libyaml(json_text: str) -> str:
     surrogate escapes such as \\ud83d, which JSON pairs into one character (an escape of the
     same length instead: the walk reads each scalar from the original text)."""
     return _SURROGATE_ESCAPE.sub(r"\1\\u0041", json_text.replace("\t", " "))
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
 
 
 _LIBYAML_EXPECTED = re.compile(r"did not find expected (.+)")
@@ -326,7 +339,7 @@ def read_file(path: str | Path) -> Source:
         raise DefinitionError(
             [Problem(name, 1, 1, f"the file is larger than {MAX_FILE_BYTES} bytes")]
         )
-    if b"\x00" in raw:
+    if b"\x00" in raw:  # before decoding: most binary files are not UTF-8 either
         raise DefinitionError([Problem(name, 1, 1, "a binary file, not a YAML or JSON workflow")])
     try:
         text = raw.decode("utf-8-sig")
