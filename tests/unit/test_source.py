@@ -388,3 +388,30 @@ def test_a_json_file_is_read_as_json_by_its_extension(tmp_path: Path) -> None:
     src = read_file(path)
     assert src.file == str(path)
     assert src.data["nodes"]["a"]["transform"] == 100.0
+
+
+def test_text_over_the_size_limit_is_one_problem_as_a_file_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(source_module, "MAX_FILE_BYTES", 100)
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\n" + "# é\n" * 30, "<request>")  # 131 characters, 161 bytes
+    assert only_problem(exc) == "<request>:1:1: the source is larger than 100 bytes"
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\n" + "# é\n" * 20, "<request>")  # 91 characters, 111 bytes
+    assert only_problem(exc) == "<request>:1:1: the source is larger than 100 bytes"
+
+
+def test_a_nul_character_in_text_is_a_binary_file() -> None:
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\x00\n", "<request>")
+    assert only_problem(exc) == "<request>:1:1: a binary file, not a YAML or JSON workflow"
+
+
+def test_a_control_character_is_a_located_problem() -> None:
+    with pytest.raises(DefinitionError) as exc:
+        parse_text('name: demo\nnodes: {a: {transform: "x\x07"}}\n', "w.yaml")
+    assert only_problem(exc) == (
+        "w.yaml:2:26: invalid YAML: character '\\x07' is not allowed "
+        "(control characters are not allowed)"
+    )

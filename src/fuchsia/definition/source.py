@@ -240,7 +240,12 @@ def _json_problem(file: str, text: str) -> Problem | None:
 
 
 def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> Source:
-    """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems."""
+    """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems.
+    Text over `MAX_FILE_BYTES` (in UTF-8) is refused as a file of that size is."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise DefinitionError(
+            [Problem(file, 1, 1, f"the source is larger than {MAX_FILE_BYTES} bytes")]
+        )
     if not text.strip():
         raise DefinitionError(
             [Problem(file, 1, 1, "the file is empty; expected a workflow mapping")]
