@@ -280,10 +280,11 @@ def _cron_expression(value: str) -> str:
 def _timezone(value: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    shown = value if len(value) <= 60 else value[:60] + "..."
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        raise ValueError(f"unknown time zone {shown!r} (e.g. UTC, Europe/Berlin)") from None
     return value
 
 

@@ -252,7 +252,8 @@ def _edge_problems(
         elif isinstance(target, str) and target not in ids:
             message = f"node {node_id!r}: `after` names unknown node {target!r}"
             problems.append(source.problem(loc, message + suggest(target, ids)))
-    count = len(set(after))
+    # items that are not names still count (the models report them), unhashable ones too
+    count = len({t if isinstance(t, str) else repr(t) for t in after})
     if count > 1 and node.get("join") is None:
         problems.append(
             source.problem(

@@ -64,7 +64,7 @@ class Visibility:
 
     def _input_scope(self, node_id: str, node: dict[str, Any]) -> tuple[str, frozenset[str] | None]:
         """What the node's inputs see (in words), and the names known to be in it."""
-        after = [a for a in dict.fromkeys(_as_list(node.get("after"))) if isinstance(a, str)]
+        after = _upstreams(node)
         if node_id in self.hooks:
             return "the execution's status, error and result", HOOK_FIELDS
         if not after:
@@ -94,7 +94,7 @@ class Visibility:
         if "http" in node:
             return HTTP_FIELDS
         if "branch" in node:  # passes its input through
-            after = [a for a in dict.fromkeys(_as_list(node.get("after"))) if isinstance(a, str)]
+            after = _upstreams(node)
             if not after:
                 return self._payload()[1]
             if node.get("join") is not None or len(after) > 1:
@@ -149,6 +149,11 @@ def _strings(loc: Loc, value: Any) -> Iterator[tuple[Loc, str]]:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _strings((*loc, i), item)
+
+
+def _upstreams(node: dict[str, Any]) -> list[str]:
+    """The names in `after`, once each, in order (what is not a name the models report)."""
+    return list(dict.fromkeys(a for a in _as_list(node.get("after")) if isinstance(a, str)))
 
 
 def _as_list(value: Any) -> list[Any]:
