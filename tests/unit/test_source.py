@@ -415,3 +415,20 @@ def test_a_control_character_is_a_located_problem() -> None:
         "w.yaml:2:26: invalid YAML: character '\\x07' is not allowed "
         "(control characters are not allowed)"
     )
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    assert gc.isenabled()
+    parse_text("name: demo\nnodes: {a: {transform: 1}}\n", "w.yaml")
+    assert gc.isenabled()
+    with pytest.raises(DefinitionError):
+        parse_text("name: demo\nnodes: {a: [1}\n", "w.yaml")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_text("name: demo\nnodes: {a: {transform: 1}}\n", "w.yaml")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from fuchsia import expressions
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
 from fuchsia.definition.scope import is_template, read
-from fuchsia.definition.source import Loc, Source
+from fuchsia.definition.source import Loc, Source, paused_gc
 from fuchsia.definition.visibility import Visibility
 from fuchsia.errors import DefinitionError, Problem
 
@@ -71,11 +71,12 @@ def validate(source: Source) -> WorkflowDef:
     """Return the typed definition, or raise DefinitionError with every problem found."""
     problems: list[Problem] = [*source.problems, *json_problems(source, source.data, ())]
     model: WorkflowDef | None = None
-    try:
-        model = WorkflowDef.model_validate(source.data)
-    except ValidationError as exc:
-        problems.extend(_model_problems(source, exc))
-    problems.extend(_graph_problems(source))
+    with paused_gc():
+        try:
+            model = WorkflowDef.model_validate(source.data)
+        except ValidationError as exc:
+            problems.extend(_model_problems(source, exc))
+        problems.extend(_graph_problems(source))
     if problems:
         raise DefinitionError(sorted(set(problems)))
     assert model is not None
@@ -361,7 +362,9 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
     one per component of what remains without it, at most `MAX_CYCLES` in all (linear in the
     graph per cycle reported, iterative: any depth)."""
     problems: list[Problem] = []
-    pending = [{n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}]
+    graph = {n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}
+    _peel_acyclic(graph)  # cheap, and most files have no cycle at all
+    pending = [graph] if graph else []
     order = {n: i for i, n in enumerate(upstreams)}
     while pending and len(problems) < MAX_CYCLES:
         graph = pending.pop()
@@ -381,6 +384,25 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
             if rest:
                 pending.append(rest)
     return problems
+
+
+def _peel_acyclic(graph: dict[str, list[str]]) -> None:
+    """Remove, in place, every node not on a cycle or downstream of one (Kahn's algorithm)."""
+    pending = {node: len(ups) for node, ups in graph.items()}
+    downstream: dict[str, list[str]] = {node: [] for node in graph}
+    for node, ups in graph.items():
+        for up in ups:
+            downstream[up].append(node)
+    ready = [node for node, count in pending.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        del graph[node]
+        for down in downstream[node]:
+            pending[down] -= 1
+            if pending[down] == 0:
+                ready.append(down)
+    for node, ups in graph.items():
+        graph[node] = [u for u in ups if u in graph]
 
 
 def _walk_to_cycle(graph: dict[str, list[str]]) -> list[str]:
