@@ -48,14 +48,13 @@ class _Loader(_BASE):  # type: ignore[misc]
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.tags: dict[tuple[str, Any], str] = {}
+        self.tags: dict[tuple[type, Any, Any], str] = {}
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
-        tag = self.tags.get((value, implicit))
+        key = (kind, value, implicit)  # a collection's value is None: one entry per kind
+        tag = self.tags.get(key)
         if tag is None:
-            tag = self.tags[(value, implicit)] = super().resolve(kind, value, implicit)
+            tag = self.tags[key] = super().resolve(kind, value, implicit)
         return tag
 
 
