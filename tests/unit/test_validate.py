@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -798,3 +800,39 @@ def test_a_node_named_yes_is_that_word_and_after_yes_says_to_quote_it() -> None:
         """)
     assert list(definition.nodes) == ["yes", "no"]
     assert definition.nodes["no"].after == ["yes"]
+
+
+# --- bounded work on big files --------------------------------------------------------------
+
+
+def test_did_you_mean_is_bounded_and_every_dangling_name_is_still_located(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validate_module = importlib.import_module("fuchsia.definition.validate")
+    calls: list[int] = []
+    real = validate_module.difflib.get_close_matches
+
+    def counted(word: str, names: Any, **options: Any) -> list[str]:
+        calls.append(len(names))
+        return real(word, names, **options)
+
+    monkeypatch.setattr(validate_module.difflib, "get_close_matches", counted)
+    count = 3 * validate_module.MAX_SUGGESTIONS
+    nodes = "".join(f"  n{i}: {{after: missing_{i}, transform: 1}}\n" for i in range(count))
+    found = problems("name: many\nnodes:\n" + nodes)
+    assert len(found) == count
+    assert found[0] == "w.yaml:3:15: node 'n0': `after` names unknown node 'missing_0'"
+    assert len(calls) == validate_module.MAX_SUGGESTIONS
+    assert max(calls) <= validate_module.MAX_CANDIDATES
+
+
+def test_many_cycles_are_reported_up_to_the_limit() -> None:
+    from fuchsia.definition.validate import MAX_CYCLES
+
+    nodes = "".join(
+        f"  a{i}: {{after: b{i}, transform: 1}}\n  b{i}: {{after: a{i}, transform: 1}}\n"
+        for i in range(2 * MAX_CYCLES)
+    )
+    found = problems("name: loops\nnodes:\n" + nodes)
+    assert len(found) == MAX_CYCLES
+    assert all(": cycle: a" in p for p in found)
