@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import textwrap
 from pathlib import Path
@@ -810,13 +811,13 @@ def test_did_you_mean_is_bounded_and_every_dangling_name_is_still_located(
 ) -> None:
     validate_module = importlib.import_module("fuchsia.definition.validate")
     calls: list[int] = []
-    real = validate_module.difflib.get_close_matches
+    real = difflib.get_close_matches
 
     def counted(word: str, names: Any, **options: Any) -> list[str]:
         calls.append(len(names))
         return real(word, names, **options)
 
-    monkeypatch.setattr(validate_module.difflib, "get_close_matches", counted)
+    monkeypatch.setattr(difflib, "get_close_matches", counted)
     count = 3 * validate_module.MAX_SUGGESTIONS
     nodes = "".join(f"  n{i}: {{after: missing_{i}, transform: 1}}\n" for i in range(count))
     found = problems("name: many\nnodes:\n" + nodes)
