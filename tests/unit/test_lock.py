@@ -71,7 +71,7 @@ def test_every_modifier_parses_on_a_supported_node() -> None:
             timeout: 10s
             retry: {max_attempts: 4, backoff: fixed, initial_delay: 1s, max_delay: 2s, jitter: true}
             on_error: continue
-            context: {seen: "{{ a }}"}
+            context: {seen: "{{ status }}"}
             http:
               method: POST
               url: "https://example.com/{{ a }}"
@@ -88,7 +88,7 @@ def test_every_modifier_parses_on_a_supported_node() -> None:
     assert node.timeout == 10.0
     assert node.retry == RetryPolicy(4, "fixed", 1.0, 2.0, True)
     assert node.on_error == "continue"
-    assert node.context == {"seen": "{{ a }}"}
+    assert node.context == {"seen": "{{ status }}"}
     assert node.spec["json"] == {"a": "{{ a }}"}
     assert node.spec["expect"] == [200, 201]
     assert workflow.document["nodes"]["c"]["description"] == "all the modifiers this version runs"

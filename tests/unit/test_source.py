@@ -85,13 +85,68 @@ def test_a_literal_block_value_starts_on_its_first_content_line() -> None:
     assert src.values[("nodes", "a", "transform", "text")] == (6, 9)
 
 
-def test_numeric_and_boolean_keys_become_strings() -> None:
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "y", "n", "true", "False", "NO"])
+def test_a_key_that_yaml_11_reads_as_a_boolean_is_the_word_written(word: str) -> None:
+    src = parse(f"""\
+        name: demo
+        nodes:
+          {word}:
+            transform: {{{word}: {word}}}
+            context: {{{word}: 1}}
+            http: {{url: x, headers: {{{word}: v}}}}
+        """)
+    node = src.data["nodes"][word]
+    assert list(node["transform"]) == [word]
+    assert list(node["context"]) == [word]
+    assert list(node["http"]["headers"]) == [word]
+    assert src.keys[("nodes", word)] == (3, 3)
+    assert src.problems == []
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("1", "a number"),
+        ("2.5", "a number"),
+        ("0x1f", "a number"),
+        ("null", "null"),
+        ("~", "null"),
+        ("2024-01-01", "a date"),
+    ],
+)
+def test_a_key_that_is_not_a_string_is_a_located_problem(key: str, kind: str) -> None:
+    src = parse(f"""\
+        name: demo
+        nodes:
+          a:
+            transform: {{ok: 1, {key}: one}}
+        """)
+    assert src.data["nodes"]["a"]["transform"] == {"ok": 1}
+    assert [str(p) for p in src.problems] == [
+        f"w.yaml:4:24: a mapping key must be a string, not {kind}; quote it: '{key}'"
+    ]
+
+
+def test_a_quoted_number_key_is_a_string() -> None:
     src = parse("""\
         name: demo
         nodes:
-          a: {transform: {1: one, true: yes, 2.5: half}}
+          a: {transform: {"1": one, '2.5': half, "null": x}}
         """)
-    assert src.data["nodes"]["a"]["transform"] == {"1": "one", "true": True, "2.5": "half"}
+    assert src.data["nodes"]["a"]["transform"] == {"1": "one", "2.5": "half", "null": "x"}
+    assert src.problems == []
+
+
+def test_a_yaml_merge_key_is_a_located_problem() -> None:
+    src = parse("""\
+        name: demo
+        base: &base {a: 1}
+        nodes:
+          a: {transform: {<<: *base, b: 2}}
+        """)
+    assert [str(p) for p in src.problems] == [
+        "w.yaml:4:19: YAML merge keys (<<) are not supported; write the keys out"
+    ]
 
 
 def test_a_key_that_is_a_collection_is_a_problem() -> None:
@@ -100,61 +155,8 @@ def test_a_key_that_is_a_collection_is_a_problem() -> None:
         ? [a, b]
         : value
         """)
-    assert [str(p) for p in src.problems] == ["w.yaml:2:3: mapping keys must be strings"]
-
-
-def test_ordinary_yaml_anchors_and_aliases_are_expanded() -> None:
-    src = parse("""\
-        name: demo
-        nodes:
-          a: {transform: &shared {x: 1}}
-          b: {transform: *shared}
-        """)
-    assert src.data["nodes"]["b"]["transform"] == {"x": 1}
-    assert src.problems == []
-
-
-# --- duplicate keys ------------------------------------------------------------------------
-
-
-def test_duplicate_node_id_is_reported_with_both_lines() -> None:
-    src = parse("""\
-        name: demo
-        nodes:
-          fetch:
-            transform: 1
-          other:
-            transform: 2
-          fetch:
-            transform: 3
-        """)
     assert [str(p) for p in src.problems] == [
-        "w.yaml:7:3: duplicate key 'fetch' (first defined on line 3)"
-    ]
-
-
-def test_duplicate_keys_at_every_depth_are_all_reported() -> None:
-    src = parse("""\
-        name: demo
-        name: again
-        nodes:
-          a:
-            transform: {x: 1, x: 2}
-            after: b
-            after: c
-        """)
-    assert [str(p) for p in src.problems] == [
-        "w.yaml:2:1: duplicate key 'name' (first defined on line 1)",
-        "w.yaml:5:23: duplicate key 'x' (first defined on line 5)",
-        "w.yaml:7:5: duplicate key 'after' (first defined on line 6)",
-    ]
-
-
-def test_duplicate_key_in_a_json_file_is_reported_with_its_position() -> None:
-    text = '{"name": "demo",\n "nodes": {"a": {"transform": 1},\n           "a": {"transform": 2}}}'
-    src = parse_text(text, "w.json", is_json=True)
-    assert [str(p) for p in src.problems] == [
-        "w.json:3:12: duplicate key 'a' (first defined on line 2)"
+        "w.yaml:2:3: a mapping key must be a string, not a list or a mapping"
     ]
 
 
@@ -168,7 +170,7 @@ def test_yaml_syntax_error_gives_its_line_and_column() -> None:
             nodes:
               a: {transform: [1, 2}
             """)
-    assert only_problem(exc) == "w.yaml:3:23: invalid YAML: expected ',' or ']', but got '}'"
+    assert only_problem(exc) == "w.yaml:3:23: invalid YAML: expected ',' or ']', but found '}'"
 
 
 def test_tab_indentation_in_yaml_is_a_syntax_error_with_position() -> None:
@@ -228,7 +230,6 @@ def test_json_string_escapes_read_as_json_defines_them() -> None:
 @pytest.mark.parametrize(
     ("text", "file", "position"),
     [
-        ('name: demo\nnodes:\n  a: {transform: "\\ud83d"}\n', "w.yaml", "3:18"),
         ('{"name": "demo",\n "nodes": {"a": {"transform": "\\ude00"}}}', "w.json", "2:31"),
     ],
 )
@@ -266,18 +267,65 @@ def test_a_recursive_yaml_alias_is_one_problem(text: str) -> None:
     assert "a YAML alias refers to a value that contains it" in only_problem(exc)
 
 
+def test_a_surrogate_escape_in_yaml_is_a_located_syntax_error() -> None:
+    with pytest.raises(DefinitionError) as exc:
+        parse_text('name: demo\nnodes:\n  a: {transform: "x\\ud83d"}\n', "w.yaml")
+    assert only_problem(exc) == (
+        "w.yaml:3:22: invalid YAML: found invalid Unicode character escape code"
+    )
+
+
 @pytest.mark.parametrize(
-    ("text", "file"),
+    ("text", "file", "position"),
     [
-        ("[" * 10_000 + "]" * 10_000, "w.json"),
-        ("[" * 10_000 + "]" * 10_000, "w.yaml"),
-        ("a:\n" + "".join("  " * i + "k:\n" for i in range(1, 2000)), "w.yaml"),
+        ("[" * 10_000 + "]" * 10_000, "w.json", "1:1001"),
+        ("[" * 10_000 + "]" * 10_000, "w.yaml", "1:1001"),
+        ("[" * 101 + "]" * 101, "w.json", "1:101"),
+        ("a: " + "[" * 101 + "]" * 101, "w.yaml", "1:103"),
+        ('{"a": ' * 101 + "1" + "}" * 101, "w.json", "1:596"),
+        ("a:\n" + "".join("  " * i + "k:\n" for i in range(1, 2000)), "w.yaml", "1000:2000"),
+        (
+            "a:\n" + "".join("  " * i + "k:\n" for i in range(1, 101)) + "  " * 101 + "v",
+            "w.yaml",
+            "100:199",
+        ),
     ],
 )
-def test_a_file_nested_too_deeply_is_one_problem(text: str, file: str) -> None:
+def test_a_file_nested_too_deeply_is_one_located_problem(
+    text: str, file: str, position: str
+) -> None:
     with pytest.raises(DefinitionError) as exc:
         parse_text(text, file, is_json=file.endswith(".json"))
-    assert only_problem(exc) == f"{file}:1:1: the file is nested too deeply"
+    assert only_problem(exc) == f"{file}:{position}: the file is nested more than 100 levels deep"
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    src = parse_text("a: " + "[" * 99 + "]" * 99, "w.yaml")
+    assert src.problems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "file", "position"),
+    [
+        ("name: demo\nversion: " + "9" * 5000 + "\n", "w.yaml", "2:10"),
+        ("name: demo\nnodes:\n  a: {transform: [-" + "1" * 101 + "]}\n", "w.yaml", "3:19"),
+        ('{"name": "demo",\n "version": ' + "9" * 5000 + "}", "w.json", "2:13"),
+        ('{"name": "demo", "x": [1.' + "5" * 200 + "]}", "w.json", "1:24"),
+    ],
+)
+def test_a_number_with_too_many_digits_is_a_located_problem(
+    text: str, file: str, position: str
+) -> None:
+    src = parse_text(text, file, is_json=file.endswith(".json"))
+    assert [str(p) for p in src.problems] == [
+        f"{file}:{position}: a number with more than 100 digits"
+    ]
+
+
+def test_a_number_of_one_hundred_digits_is_a_number() -> None:
+    src = parse_text("name: demo\nx: " + "9" * 100 + "\n", "w.yaml")
+    assert src.data["x"] == int("9" * 100)
+    assert src.problems == []
 
 
 # --- unusable files ------------------------------------------------------------------------
@@ -340,3 +388,47 @@ def test_a_json_file_is_read_as_json_by_its_extension(tmp_path: Path) -> None:
     src = read_file(path)
     assert src.file == str(path)
     assert src.data["nodes"]["a"]["transform"] == 100.0
+
+
+def test_text_over_the_size_limit_is_one_problem_as_a_file_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(source_module, "MAX_FILE_BYTES", 100)
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\n" + "# é\n" * 30, "<request>")  # 131 characters, 161 bytes
+    assert only_problem(exc) == "<request>:1:1: the source is larger than 100 bytes"
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\n" + "# é\n" * 20, "<request>")  # 91 characters, 111 bytes
+    assert only_problem(exc) == "<request>:1:1: the source is larger than 100 bytes"
+
+
+def test_a_nul_character_in_text_is_a_binary_file() -> None:
+    with pytest.raises(DefinitionError) as exc:
+        parse_text("name: demo\x00\n", "<request>")
+    assert only_problem(exc) == "<request>:1:1: a binary file, not a YAML or JSON workflow"
+
+
+def test_a_control_character_is_a_located_problem() -> None:
+    with pytest.raises(DefinitionError) as exc:
+        parse_text('name: demo\nnodes: {a: {transform: "x\x07"}}\n', "w.yaml")
+    assert only_problem(exc) == (
+        "w.yaml:2:26: invalid YAML: character '\\x07' is not allowed "
+        "(control characters are not allowed)"
+    )
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    assert gc.isenabled()
+    parse_text("name: demo\nnodes: {a: {transform: 1}}\n", "w.yaml")
+    assert gc.isenabled()
+    with pytest.raises(DefinitionError):
+        parse_text("name: demo\nnodes: {a: [1}\n", "w.yaml")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_text("name: demo\nnodes: {a: {transform: 1}}\n", "w.yaml")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -402,9 +405,95 @@ def test_bad_durations_are_reported_wherever_they_appear() -> None:
         "500ms, 30s, 10m, 1h30m",
         "w.yaml:10:41: node 'a': repeat.delay: invalid duration '1y': expected e.g. "
         "500ms, 30s, 10m, 1h30m",
+        "w.yaml:12:17: node 'b': wait.for: inf is not a JSON number",
         "w.yaml:12:17: node 'b': wait.for: invalid duration inf: must be a finite number of "
         "seconds",
     ]
+
+
+def test_huge_numbers_anywhere_in_a_workflow_are_located_problems() -> None:
+    assert problems("""\
+        name: big
+        version: 99999999999
+        nodes:
+          a:
+            transform: 1
+            timeout: 10000000000000000000d
+            retry: {max_attempts: 99999999999999999999, initial_delay: 99999999999999999999999}
+            repeat: {until: "true", max_iterations: 9999999999999}
+            foreach: {items: x, concurrency: 9999999999999999}
+          b:
+            after: a
+            http: {url: x, expect: [99999999999999999999]}
+            timeout: 1000000000
+          c: {wait: {for: 4000d}}
+          d: {workflow: {name: x, version: 99999999999}}
+        """) == [
+        "w.yaml:2:10: version: Input should be less than or equal to 2147483647",
+        "w.yaml:6:14: node 'a': timeout: invalid duration '10000000000000000000d': "
+        "at most 3650d (ten years)",
+        "w.yaml:7:27: node 'a': retry.max_attempts: Input should be less than or equal to 1000",
+        "w.yaml:7:64: node 'a': retry.initial_delay: invalid duration 99999999999999999999999: "
+        "at most 3650d (ten years)",
+        "w.yaml:8:45: node 'a': repeat.max_iterations: Input should be less than or equal to "
+        "100000",
+        "w.yaml:9:38: node 'a': foreach.concurrency: Input should be less than or equal to 10000",
+        "w.yaml:12:29: node 'b': http.expect[0]: Input should be less than or equal to 599",
+        "w.yaml:13:14: node 'b': timeout: invalid duration 1000000000: at most 3650d (ten years)",
+        "w.yaml:14:19: node 'c': wait.for: invalid duration '4000d': at most 3650d (ten years)",
+        "w.yaml:15:36: node 'd': workflow.version: Input should be less than or equal to "
+        "2147483647",
+    ]
+
+
+def test_values_json_cannot_carry_are_located_problems() -> None:
+    assert problems("""\
+        name: data
+        nodes:
+          a:
+            transform: {when: 2024-01-01, at: 2024-01-01 10:00:00, big: .inf, no: .nan}
+            context: {raw: !!binary aGVsbG8=}
+        """) == [
+        "w.yaml:4:23: node 'a': transform.when: a date is not a JSON value; quote it to make it "
+        "a string",
+        "w.yaml:4:39: node 'a': transform.at: a datetime is not a JSON value; quote it to make "
+        "it a string",
+        "w.yaml:4:65: node 'a': transform.big: inf is not a JSON number",
+        "w.yaml:4:75: node 'a': transform.no: nan is not a JSON number",
+        "w.yaml:5:20: node 'a': context.raw: a bytes is not a JSON value; quote it to make it a "
+        "string",
+    ]
+
+
+def test_a_duration_of_ten_years_is_accepted() -> None:
+    definition = valid("""\
+        name: long
+        nodes:
+          a: {wait: {for: 3650d}}
+        """)
+    assert definition.nodes["a"].wait is not None
+    assert definition.nodes["a"].wait.for_ == 3650 * 86400
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("0 0 30 2 *", "'0 0 30 2 *' names no date that exists: it would never fire"),
+        ("0 0 31 4 *", "'0 0 31 4 *' names no date that exists: it would never fire"),
+        ("0 " + ",".join(["1"] * 200) + " * * *", "String should have at most 256 characters"),
+    ],
+)
+def test_a_cron_schedule_that_never_fires_or_is_huge_is_a_located_problem(
+    schedule: str, message: str
+) -> None:
+    assert problems(f"""\
+        name: cron
+        trigger:
+          type: cron
+          cron: {{schedule: "{schedule}"}}
+        nodes:
+          a: {{transform: 1}}
+        """) == [f"w.yaml:4:20: trigger.cron.schedule: {message}"]
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -558,3 +647,193 @@ def test_json_files_get_positions_for_every_problem() -> None:
         "w.json:5:59: node 'b': timeout: invalid duration '1 hour': expected e.g. 500ms, 30s, "
         "10m, 1h30m",
     ]
+
+
+# --- templates read only what they can see (single-hop visibility) --------------------------
+
+
+def not_visible(name: str, sees: str) -> str:
+    return (
+        f"the template reads {name!r}, the id of a node, but it is not visible here: this "
+        f"template sees {sees} (single-hop visibility; a field of that name is `data.{name}`)"
+    )
+
+
+def test_a_template_naming_a_node_two_hops_up_is_a_located_problem() -> None:
+    assert problems("""\
+        name: hops
+        nodes:
+          fetch_user: {transform: {email: a@b.c}}
+          price:
+            after: fetch_user
+            transform: {total: 3}
+          confirm:
+            after: price
+            transform:
+              to: "{{ fetch_user.email }}"
+              text: |
+                Total {{ total }}
+                for {{ fetch_user.email }}
+            context: {mail: "{{ fetch_user }}"}
+        """) == [
+        "w.yaml:10:11: node 'confirm': transform.to: "
+        + not_visible("fetch_user", "the output of 'price' at top level"),
+        "w.yaml:13:9: node 'confirm': transform.text: "
+        + not_visible("fetch_user", "the output of 'price' at top level"),
+        "w.yaml:14:21: node 'confirm': context.mail: "
+        + not_visible("fetch_user", "its own output"),
+    ]
+
+
+def test_a_single_upstream_is_read_by_its_fields_not_by_its_id() -> None:
+    assert problems("""\
+        name: hops
+        nodes:
+          a: {transform: {x: 1}}
+          b: {after: a, http: {url: "https://x.example/{{ a.x }}"}}
+        """) == [
+        "w.yaml:4:29: node 'b': http.url: " + not_visible("a", "the output of 'a' at top level")
+    ]
+
+
+def test_roots_hooks_and_trigger_context_see_no_node() -> None:
+    assert problems("""\
+        name: scopes
+        trigger:
+          context: {x: "{{ b.y }}"}
+        nodes:
+          a: {transform: {v: "{{ b }}"}}
+          b: {after: a, transform: 1}
+          done: {transform: {r: "{{ result }}", s: "{{ status }}", bad: "{{ a }}"}}
+        on_success: done
+        """) == [
+        "w.yaml:3:16: trigger.context.x: " + not_visible("b", "the trigger's payload"),
+        "w.yaml:5:22: node 'a': transform.v: " + not_visible("b", "the trigger's payload"),
+        "w.yaml:7:65: node 'done': transform.bad: "
+        + not_visible("a", "the execution's status, error and result"),
+    ]
+
+
+def test_names_in_scope_that_equal_node_ids_are_not_flagged() -> None:
+    valid("""\
+        name: scopes
+        trigger:
+          schema: {type: object, properties: {order: {type: object}}}
+        nodes:
+          order: {transform: {id: "{{ order.id }}"}}
+          quote: {after: order, http: {url: "https://x.example/{{ id }}"}}
+          status: {after: quote, transform: {code: "{{ status }}", body: "{{ json }}"}}
+          pick:
+            after: status
+            branch: [{when: "true", then: [total]}]
+          total: {after: pick, transform: {c: "{{ code }}"}}
+          both:
+            after: [status, total]
+            join: all
+            foreach: {items: "{{ total.c }}"}
+            transform: {s: "{{ status.code }}", t: "{{ total }}", i: "{{ item }}{{ index }}"}
+          locals:
+            after: both
+            transform:
+              a: "{% for order in data %}{{ order }}{% endfor %}"
+              b: "{% set quote = 1 %}{{ quote }}"
+              c: "{{ execution.id }}{{ context.x }}{{ secrets.k }}{{ data }}"
+              d: "{{ [1, 2] | map('string') | join(',') }}{{ 1 is odd }}"
+            repeat: {until: "true"}
+            context: {l: "{{ loop.iteration }}{{ a }}"}
+        """)
+
+
+def test_a_foreach_upstream_shows_no_fields_at_top_level() -> None:
+    assert problems("""\
+        name: scopes
+        nodes:
+          total: {transform: 1}
+          each: {foreach: {items: "{{ [1] }}"}, transform: {total: "{{ item }}"}}
+          next: {after: each, transform: {t: "{{ total }}"}}
+        """) == [
+        "w.yaml:5:38: node 'next': transform.t: "
+        + not_visible("total", "the output of 'each' at top level")
+    ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ name ",
+        "{% if %}",
+        "{{ }}",
+        "{{ x | no_such_filter }}",
+        "{{ x is no_such_test }}",
+        "a {{ x | no_such_filter }} b",
+        "{{ a b }}",
+        "{% for %}",
+        "{{ x.}}",
+        "{% endfor %}",
+        "{{ 1 + }}",
+    ],
+)
+def test_template_errors_read_as_compiling_the_template_reports_them(template: str) -> None:
+    from fuchsia.definition import scope
+    from fuchsia.templates import check_syntax
+
+    assert scope.read(template).error == check_syntax(template)
+
+
+def test_a_node_named_yes_is_that_word_and_after_yes_says_to_quote_it() -> None:
+    assert problems("""\
+        name: words
+        nodes:
+          yes: {transform: 1}
+          no: {after: yes, transform: 2}
+          on: {after: ["yes", off], join: all, transform: 3}
+        """) == [
+        "w.yaml:4:15: node 'no': after: YAML reads yes, no, on, off, true and false as booleans: "
+        "quote a name spelled so",
+        "w.yaml:5:15: node 'on': after: YAML reads yes, no, on, off, true and false as booleans: "
+        "quote a name spelled so",
+    ]
+    definition = valid("""\
+        name: words
+        nodes:
+          yes: {transform: 1}
+          no: {after: "yes", transform: 2}
+        """)
+    assert list(definition.nodes) == ["yes", "no"]
+    assert definition.nodes["no"].after == ["yes"]
+
+
+# --- bounded work on big files --------------------------------------------------------------
+
+
+def test_did_you_mean_is_bounded_and_every_dangling_name_is_still_located(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validate_module = importlib.import_module("fuchsia.definition.validate")
+    calls: list[int] = []
+    real = difflib.get_close_matches
+
+    def counted(word: str, names: Any, **options: Any) -> list[str]:
+        calls.append(len(names))
+        return real(word, names, **options)
+
+    monkeypatch.setattr(difflib, "get_close_matches", counted)
+    count = 3 * validate_module.MAX_SUGGESTIONS
+    nodes = "".join(f"  n{i}: {{after: missing_{i}, transform: 1}}\n" for i in range(count))
+    found = problems("name: many\nnodes:\n" + nodes)
+    assert len(found) == count
+    assert found[0] == "w.yaml:3:15: node 'n0': `after` names unknown node 'missing_0'"
+    assert len(calls) == validate_module.MAX_SUGGESTIONS
+    assert max(calls) <= validate_module.MAX_CANDIDATES
+
+
+def test_many_cycles_are_reported_up_to_the_limit() -> None:
+    from fuchsia.definition.validate import MAX_CYCLES
+
+    nodes = "".join(
+        f"  a{i}: {{after: b{i}, transform: 1}}\n  b{i}: {{after: a{i}, transform: 1}}\n"
+        for i in range(2 * MAX_CYCLES)
+    )
+    found = problems("name: loops\nnodes:\n" + nodes)
+    assert len(found) == MAX_CYCLES
+    assert all(": cycle: a" in p for p in found)

@@ -8,6 +8,7 @@ models hold a single canonical shape that locking can serialise.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -28,9 +29,31 @@ NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_IDS = frozenset({"data", "context", "execution", "secrets", "item", "index", "loop"})
 NODE_KINDS = ("component", "http", "transform", "branch", "wait", "workflow")
 
+# Bounds on what a workflow may ask for, so that no number in a file overflows a timer, a
+# column or a loop: each breach is a located problem at validation, never a crash later.
+MAX_DURATION_SECONDS = 3650 * 86400.0  # ten years: any timer, timeout, delay or interval
+MAX_VERSION = 2**31 - 1  # the stores keep versions in 32-bit INTEGER columns
+MAX_ITERATIONS = 100_000  # repeat.max_iterations: each iteration is a stored attempt
+MAX_CRON_LENGTH = 256  # characters of a cron schedule (its parser expands every list)
+
+
+def _duration(value: object) -> float:
+    """A duration in seconds, finite and at most `MAX_DURATION_SECONDS`."""
+    try:
+        seconds = parse_duration(value)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_SECONDS:
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+        raise ValueError(
+            f"invalid duration {shown!r}: at most {MAX_DURATION_SECONDS / 86400:.0f}d (ten years)"
+        )
+    return seconds
+
+
 Duration = Annotated[
     float,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_duration),
     WithJsonSchema(
         {
             "anyOf": [
@@ -46,6 +69,11 @@ Duration = Annotated[
 def _string_list(value: object) -> object:
     if isinstance(value, str):
         return [value]
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, bool) for item in items):
+        raise ValueError(
+            "YAML reads yes, no, on, off, true and false as booleans: quote a name spelled so"
+        )
     return value
 
 
@@ -109,7 +137,7 @@ class HttpSpec(Model):
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
     timeout: Duration | None = None
-    expect: list[int] | None = Field(
+    expect: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         default=None, description="accepted response statuses; default: any 2xx"
     )
     follow_redirects: bool = False
@@ -146,7 +174,7 @@ class WaitSpec(Model):
 
 class SubWorkflow(Model):
     name: str | None = None
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     path: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
 
@@ -158,7 +186,7 @@ class Foreach(Model):
 
 class Repeat(Model):
     until: str
-    max_iterations: int = Field(default=100, ge=1)
+    max_iterations: int = Field(default=100, ge=1, le=MAX_ITERATIONS)
     delay: Duration | None = None
 
 
@@ -235,27 +263,38 @@ class WebhookSpec(Model):
 
 
 def _cron_expression(value: str) -> str:
-    from croniter import croniter
+    """A cron expression that parses and fires at least once (`0 0 30 2 *` never does)."""
+    from datetime import UTC, datetime
+
+    from croniter import CroniterBadDateError, croniter
 
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression (5 fields, or 6 with seconds last)")
+    try:
+        croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"{value!r} names no date that exists: it would never fire") from None
     return value
 
 
 def _timezone(value: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    shown = value if len(value) <= 60 else value[:60] + "..."
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        raise ValueError(f"unknown time zone {shown!r} (e.g. UTC, Europe/Berlin)") from None
     return value
+
+
+CronExpression = Annotated[str, Field(max_length=MAX_CRON_LENGTH), AfterValidator(_cron_expression)]
 
 
 class CronSpec(Model):
     """Fire at the instants of a cron schedule (in `timezone`)."""
 
-    schedule: Annotated[str, AfterValidator(_cron_expression)]
+    schedule: CronExpression
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     catch_up: bool = Field(
         default=True, description="after downtime, run a missed instant once (else skip it)"
@@ -301,7 +340,7 @@ class WorkflowDef(Model):
     """A workflow file, as written."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=MAX_VERSION)
     description: str | None = None
     timeout: Duration | None = None
     defaults: Defaults = Field(default_factory=Defaults)

@@ -1,13 +1,26 @@
 """Reading workflow files into plain data while remembering where every value stood.
 
-YAML and JSON both go through PyYAML's composer (JSON is YAML's flow subset), so one walk
-gives every mapping key and value a line and column. A key written twice in one mapping is a
-problem, not a silent overwrite: a node id defined twice would otherwise lose a node.
+YAML and JSON both go through libyaml's composer (JSON is YAML's flow subset; PyYAML's
+pure-Python composer is the fallback where libyaml is missing), so one walk gives every mapping
+key and value a line and column. A key written twice in one mapping is a problem, not a silent
+overwrite: a node id defined twice would otherwise lose a node.
+
+What comes out is bounded. Mapping keys are strings as written (`yes:` is the key 'yes', never
+True; `1:` or `null:` is a problem, since no later step could tell it from the string);
+integers have at most `MAX_NUMBER_DIGITS` digits; nesting is at most `MAX_DEPTH` levels;
+aliases repeat at most `MAX_ALIAS_VALUES` values. Each limit breached is a located problem.
+The limits are constants so that other ways in (the API's request bodies) can apply the same
+ones. Values JSON cannot carry (YAML dates, NaN) are left for the reader of each file kind to
+refuse (`validate.json_problems` for workflows).
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,6 +33,41 @@ Loc = tuple[str | int, ...]
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # YAML aliases may repeat a subtree; more repeated values than this is an alias bomb.
 MAX_ALIAS_VALUES = 100_000
+# Mappings and lists inside one another; a workflow needs a handful, JSON data a few dozen.
+MAX_DEPTH = 100
+# Digits in an integer literal: far beyond any count, size or id, far below Python's own
+# 4,300-digit limit (past which int() raises) and the time big-number arithmetic takes.
+MAX_NUMBER_DIGITS = 100
+
+_BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class _Loader(_BASE):  # type: ignore[misc]
+    """The safe loader with scalar tags resolved once per distinct text: the resolver's regexes
+    are most of the composer's time, and a workflow repeats the same keys and words."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.tags: dict[tuple[type, Any, Any], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        key = (kind, value, implicit)  # a collection's value is None: one entry per kind
+        tag = self.tags.get(key)
+        if tag is None:
+            tag = self.tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+_STR = "tag:yaml.org,2002:str"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_MERGE = "tag:yaml.org,2002:merge"
+_KEY_KINDS = {
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
 
 
 @dataclass
@@ -48,9 +96,7 @@ class Source:
 
 
 class _Walker:
-    def __init__(
-        self, file: str, loader: yaml.SafeLoader, text: str, *, is_json: bool = False
-    ) -> None:
+    def __init__(self, file: str, loader: Any, text: str, *, is_json: bool = False) -> None:
         self.file = file
         self.loader = loader
         self.text = text
@@ -72,6 +118,8 @@ class _Walker:
             return self._scalar(node)
         if id(node) in self.open:
             self._fail(loc, "a YAML alias refers to a value that contains it")
+        if len(loc) >= MAX_DEPTH:
+            self._fail(loc, f"the file is nested more than {MAX_DEPTH} levels deep")
         self.open.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -83,6 +131,10 @@ class _Walker:
     def _fail(self, loc: Loc, message: str) -> NoReturn:
         line, column = self.source.position(loc, key=True)
         raise DefinitionError([Problem(self.file, line, column, message)])
+
+    def _note(self, node: yaml.Node, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
     def _start(self, node: yaml.Node) -> tuple[int, int]:
         """A value's position; a block scalar (`|`, `>`) starts on the line after its indicator,
@@ -96,44 +148,65 @@ class _Walker:
         return (mark.line + 1, mark.column + 1)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        """A scalar's value; an integer too long to read is a problem (and None)."""
         if self.is_json:
+            literal = self.text[node.start_mark.index : node.end_mark.index]
+            if _too_many_digits(literal):
+                return self._too_long(node)
             # JSON's own reading of the literal: YAML 1.1 would read 1e3 as a string and
             # would not join a surrogate pair such as "\ud83d\ude00" into one character.
-            value = json.loads(self.text[node.start_mark.index : node.end_mark.index])
+            value = json.loads(literal)
+        elif node.tag == _STR:
+            value = node.value
+        elif node.tag == _INT and _too_many_digits(node.value):
+            return self._too_long(node)
         else:
             value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                self.problems.append(
-                    Problem(
-                        self.file,
-                        node.start_mark.line + 1,
-                        node.start_mark.column + 1,
-                        f"the string holds an unpaired surrogate {value[exc.start]!r}; "
-                        "write the character itself",
-                    )
-                )
+        if isinstance(value, str) and not value.isascii():
+            self._check_text(node, value)
         return value
+
+    def _too_long(self, node: yaml.Node) -> None:
+        self._note(node, f"a number with more than {MAX_NUMBER_DIGITS} digits")
+
+    def _check_text(self, node: yaml.Node, value: str) -> None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            self._note(
+                node,
+                f"the string holds an unpaired surrogate {value[exc.start]!r}; "
+                "write the character itself",
+            )
+
+    def _key(self, node: yaml.Node) -> str | None:
+        """A mapping key as the string written, or None (with a problem) if it is not one."""
+        if isinstance(node, yaml.ScalarNode):
+            if self.is_json:
+                key = self._scalar(node)
+                return key if isinstance(key, str) else None
+            if node.tag in (_STR, _BOOL):  # `yes:` and `on:` are the words, not booleans
+                self._check_text(node, node.value)
+                return str(node.value)
+            if node.tag == _MERGE:
+                self._note(node, "YAML merge keys (<<) are not supported; write the keys out")
+                return None
+            kind = _KEY_KINDS.get(node.tag, f"a {node.tag} value")
+            self._note(
+                node, f"a mapping key must be a string, not {kind}; quote it: '{node.value}'"
+            )
+            return None
+        self._note(node, "a mapping key must be a string, not a list or a mapping")
+        return None
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = self._scalar(key_node)
-            else:
-                key = self.loader.construct_object(key_node, deep=True)
+            key = self._key(key_node)
+            if key is None:
+                continue
             line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if not isinstance(key, str):
-                if isinstance(key, int | float | bool) or key is None:
-                    key = str(key).lower() if isinstance(key, bool) else str(key)
-                else:
-                    self.problems.append(
-                        Problem(self.file, line, column, "mapping keys must be strings")
-                    )
-                    continue
             if key in first_seen:
                 self.problems.append(
                     Problem(
@@ -150,38 +223,68 @@ class _Walker:
         return result
 
 
+def _too_many_digits(literal: str) -> bool:
+    if len(literal) <= MAX_NUMBER_DIGITS:
+        return False
+    return sum(c.isdigit() for c in literal) > MAX_NUMBER_DIGITS and literal[:1] not in "\"'"
+
+
 def _json_problem(file: str, text: str) -> Problem | None:
+    """A JSON syntax error at its position. Numbers too long and nesting too deep are valid
+    JSON syntax; the walk places them."""
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return Problem(file, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}")
-    except RecursionError:
-        return Problem(file, 1, 1, "the file is nested too deeply")
+    except (ValueError, RecursionError):
+        return None
     return None
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector while a file becomes data: composing and walking
+    10,000 nodes allocates a few hundred thousand objects, all acyclic, and the collections
+    they trigger (each traversing every live object) were half of validation's time. What is
+    garbage is collected once the collector resumes."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> Source:
-    """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems."""
+    """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems.
+    Text over `MAX_FILE_BYTES` (in UTF-8) is refused as a file of that size is."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise DefinitionError(
+            [Problem(file, 1, 1, f"the source is larger than {MAX_FILE_BYTES} bytes")]
+        )
     if not text.strip():
         raise DefinitionError(
             [Problem(file, 1, 1, "the file is empty; expected a workflow mapping")]
         )
+    if "\x00" in text:
+        raise DefinitionError([Problem(file, 1, 1, "a binary file, not a YAML or JSON workflow")])
     if is_json and (problem := _json_problem(file, text)):
         raise DefinitionError([problem])
     # In valid JSON a tab can only be whitespace, which YAML does not accept between tokens;
     # one space for one tab keeps every line and column where it was.
-    loader = yaml.SafeLoader(text.replace("\t", " ") if is_json else text)
+    loader = _Loader(_for_libyaml(text) if is_json else text)
     try:
-        root = loader.get_single_node()
-        if root is None:
-            raise DefinitionError([Problem(file, 1, 1, "the file holds no document")])
-        walker = _Walker(file, loader, text, is_json=is_json)
-        data = walker.walk(root, ())
+        with paused_gc():
+            walker, data = _compose(loader, file, text, is_json=is_json)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise DefinitionError([Problem(file, line, column, f"invalid YAML: {reason}")]) from None
+        raise DefinitionError([_yaml_problem(file, text, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, by its index
+        line, column = _line_column(text, exc.position)
+        found = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        reason = f"invalid YAML: character {found!r} is not allowed ({exc.reason})"
+        raise DefinitionError([Problem(file, line, column, reason)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem(file, 1, 1, f"invalid YAML: {exc}")]) from None
     except RecursionError:
@@ -196,6 +299,55 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
     walker.source.data = data
     walker.source.problems = walker.problems
     return walker.source
+
+
+# A JSON escape of one half of a surrogate pair (not itself an escaped backslash).
+_SURROGATE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _for_libyaml(json_text: str) -> str:
+    """Valid JSON that libyaml reads with every line and column kept: in JSON a tab can only be
+    whitespace, which YAML refuses between tokens (one space for one tab); libyaml refuses
+    surrogate escapes such as \\ud83d, which JSON pairs into one character (an escape of the
+    same length instead: the walk reads each scalar from the original text)."""
+    return _SURROGATE_ESCAPE.sub(r"\1\\u0041", json_text.replace("\t", " "))
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+_LIBYAML_EXPECTED = re.compile(r"did not find expected (.+)")
+
+
+def _compose(loader: Any, file: str, text: str, *, is_json: bool) -> tuple[_Walker, Any]:
+    root = loader.get_single_node()
+    if root is None:
+        raise DefinitionError([Problem(file, 1, 1, "the file holds no document")])
+    walker = _Walker(file, loader, text, is_json=is_json)
+    return walker, walker.walk(root, ())
+
+
+def _yaml_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    reason = f"invalid YAML: {exc.problem or exc.context or 'a syntax error'}"
+    if exc.problem == "exceeded maximum nesting depth":  # libyaml's own limit, above ours
+        reason = f"the file is nested more than {MAX_DEPTH} levels deep"
+    elif mark is not None and text[mark.index : mark.index + 1] == "\t":
+        reason = "invalid YAML: found character '\\t' where YAML allows only spaces"
+    elif mark is not None and (expected := _LIBYAML_EXPECTED.match(exc.problem or "")):
+        # libyaml's "did not find expected X" in the words of PyYAML's own parser
+        what = "the node content" if expected[1] == "node content" else expected[1]
+        found = text[mark.index : mark.index + 1]
+        reason = (
+            f"invalid YAML: expected {what}, but found {found!r}"
+            if found
+            else (f"invalid YAML: expected {what}, but found the end of the file")
+        )
+    return Problem(file, line, column, reason)
 
 
 def read_file(path: str | Path) -> Source:
@@ -215,7 +367,7 @@ def read_file(path: str | Path) -> Source:
         raise DefinitionError(
             [Problem(name, 1, 1, f"the file is larger than {MAX_FILE_BYTES} bytes")]
         )
-    if b"\x00" in raw:
+    if b"\x00" in raw:  # before decoding: most binary files are not UTF-8 either
         raise DefinitionError([Problem(name, 1, 1, "a binary file, not a YAML or JSON workflow")])
     try:
         text = raw.decode("utf-8-sig")

@@ -9,6 +9,7 @@ a type error in one node does not hide a cycle elsewhere.
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterator
@@ -19,24 +20,85 @@ from pydantic import BaseModel, ValidationError
 
 from fuchsia import expressions
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
-from fuchsia.definition.source import Loc, Source
+from fuchsia.definition.scope import is_template, read
+from fuchsia.definition.source import Loc, Source, paused_gc
+from fuchsia.definition.visibility import Visibility
 from fuchsia.errors import DefinitionError, Problem
-from fuchsia.templates import check_syntax
+
+# Did-you-mean suggestions cost a scan of every name each; after this many a file has bigger
+# problems than spelling, and the rest of its problems are reported without one.
+MAX_SUGGESTIONS = 100
+MAX_CANDIDATES = 200
+MAX_CYCLES = 100  # cycles reported per file; each costs a pass over what is left
+
+
+class _Suggest:
+    """`difflib` suggestions, bounded: at most `MAX_SUGGESTIONS` per validation, each against
+    at most `MAX_CANDIDATES` names of the closest lengths (a name several letters longer or
+    shorter is no likely typo). One unbounded scan per problem made 4,000 dangling names in a
+    4,000-node file quadratic."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SUGGESTIONS
+        self.by_length: dict[int, tuple[object, dict[int, list[str]]]] = {}
+
+    def __call__(self, word: str, names: list[str] | set[str]) -> str:
+        if self.left <= 0 or not names:
+            return ""
+        self.left -= 1
+        close = difflib.get_close_matches(word, self._candidates(word, names), n=1, cutoff=0.6)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+
+    def _candidates(self, word: str, names: list[str] | set[str]) -> list[str]:
+        cached = self.by_length.get(id(names))
+        if cached is None or cached[0] is not names:
+            index: dict[int, list[str]] = {}
+            for name in sorted(names):
+                index.setdefault(len(name), []).append(name)
+            cached = (names, index)
+            self.by_length[id(names)] = cached
+        index = cached[1]
+        picked: list[str] = []
+        for distance in range(max(index) + len(word) + 1):
+            for length in {len(word) - distance, len(word) + distance}:
+                picked += index.get(length, [])
+            if len(picked) >= MAX_CANDIDATES:
+                break
+        return picked[:MAX_CANDIDATES]
 
 
 def validate(source: Source) -> WorkflowDef:
     """Return the typed definition, or raise DefinitionError with every problem found."""
-    problems: list[Problem] = list(source.problems)
+    problems: list[Problem] = [*source.problems, *json_problems(source, source.data, ())]
     model: WorkflowDef | None = None
-    try:
-        model = WorkflowDef.model_validate(source.data)
-    except ValidationError as exc:
-        problems.extend(_model_problems(source, exc))
-    problems.extend(_graph_problems(source))
+    with paused_gc():
+        try:
+            model = WorkflowDef.model_validate(source.data)
+        except ValidationError as exc:
+            problems.extend(_model_problems(source, exc))
+        problems.extend(_graph_problems(source))
     if problems:
         raise DefinitionError(sorted(set(problems)))
     assert model is not None
     return model
+
+
+def json_problems(source: Source, value: Any, loc: Loc) -> Iterator[Problem]:
+    """Values JSON cannot carry, where they stand: a locked workflow is JSON, and a YAML date,
+    `.inf`, `.nan` or `!!binary` would otherwise fail (or change) when it is written."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from json_problems(source, item, (*loc, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from json_problems(source, item, (*loc, i))
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield source.problem(loc, f"{where(loc)}: {value!r} is not a JSON number")
+    elif not isinstance(value, str | int | float | bool) and value is not None:
+        kind = type(value).__name__
+        yield source.problem(
+            loc, f"{where(loc)}: a {kind} is not a JSON value; quote it to make it a string"
+        )
 
 
 def where(loc: Loc) -> str:
@@ -55,16 +117,14 @@ def _dotted(loc: Loc) -> str:
 
 
 def _model_problems(source: Source, exc: ValidationError) -> Iterator[Problem]:
+    suggest = _Suggest()
     for error in exc.errors():
         loc: Loc = tuple(error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
             message = f"{where(loc[:-1])}: unknown key {key!r}"
-            suggestion = difflib.get_close_matches(key, fields_at(loc[:-1]), n=1, cutoff=0.6)
-            if suggestion:
-                message += f" (did you mean {suggestion[0]!r}?)"
-            yield source.problem(loc, message, key=True)
+            yield source.problem(loc, message + suggest(key, fields_at(loc[:-1])), key=True)
         elif kind == "missing":
             yield source.problem(loc[:-1], f"{where(loc[:-1])}: missing required key {loc[-1]!r}")
         else:
@@ -125,6 +185,8 @@ def _graph_problems(source: Source) -> list[Problem]:
     problems: list[Problem] = []
     ids = set(nodes)
     upstreams: dict[str, list[str]] = {}
+    suggest = _Suggest()
+    visibility = Visibility(source.data)
     for node_id, node in nodes.items():
         loc: Loc = ("nodes", node_id)
         if not NODE_ID.match(node_id):
@@ -146,14 +208,16 @@ def _graph_problems(source: Source) -> list[Problem]:
         if not isinstance(node, dict):
             continue
         upstreams[node_id] = [a for a in _as_list(node.get("after")) if isinstance(a, str)]
-        problems.extend(_edge_problems(source, node_id, node, ids))
+        problems.extend(_edge_problems(source, node_id, node, ids, suggest))
         problems.extend(_template_problems(source, loc, node))
+        problems.extend(_visibility_problems(source, visibility.problems(node_id)))
     problems.extend(_branch_problems(source, nodes, upstreams))
-    problems.extend(_hook_problems(source, nodes, upstreams))
+    problems.extend(_hook_problems(source, nodes, upstreams, suggest))
     problems.extend(_cycle_problems(source, upstreams))
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
         problems.extend(_template_problems(source, ("trigger", "context"), trigger["context"]))
+        problems.extend(_visibility_problems(source, visibility.trigger_problems()))
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
         try:
             jsonschema.Draft202012Validator.check_schema(trigger["schema"])
@@ -165,8 +229,16 @@ def _graph_problems(source: Source) -> list[Problem]:
     return problems
 
 
+def _visibility_problems(
+    source: Source, found: Iterator[tuple[Loc, int, str]]
+) -> Iterator[Problem]:
+    for loc, line_in_template, message in found:
+        line, column = source.position(loc)
+        yield Problem(source.file, line + line_in_template - 1, column, f"{where(loc)}: {message}")
+
+
 def _edge_problems(
-    source: Source, node_id: str, node: dict[str, Any], ids: set[str]
+    source: Source, node_id: str, node: dict[str, Any], ids: set[str], suggest: _Suggest
 ) -> list[Problem]:
     problems = []
     after = _as_list(node.get("after"))
@@ -180,11 +252,9 @@ def _edge_problems(
             problems.append(source.problem(loc, f"node {node_id!r}: `after` names the node itself"))
         elif isinstance(target, str) and target not in ids:
             message = f"node {node_id!r}: `after` names unknown node {target!r}"
-            close = difflib.get_close_matches(target, sorted(ids), n=1, cutoff=0.6)
-            if close:
-                message += f" (did you mean {close[0]!r}?)"
-            problems.append(source.problem(loc, message))
-    count = len(set(after))
+            problems.append(source.problem(loc, message + suggest(target, ids)))
+    # items that are not names still count (the models report them), unhashable ones too
+    count = len({t if isinstance(t, str) else repr(t) for t in after})
     if count > 1 and node.get("join") is None:
         problems.append(
             source.problem(
@@ -218,7 +288,7 @@ def _edge_problems(
 
 
 def _hook_problems(
-    source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]]
+    source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]], suggest: _Suggest
 ) -> list[Problem]:
     """`on_success` / `on_failure` name nodes that run outside the graph, after it settles:
     they exist, have no `after`, and nothing runs after them."""
@@ -232,12 +302,7 @@ def _hook_problems(
                 continue
             if hook not in nodes:
                 message = f"{key} names unknown node {hook!r}"
-                close = difflib.get_close_matches(hook, sorted(nodes), n=1, cutoff=0.6)
-                problems.append(
-                    source.problem(
-                        loc, message + (f" (did you mean {close[0]!r}?)" if close else "")
-                    )
-                )
+                problems.append(source.problem(loc, message + suggest(hook, set(nodes))))
             elif upstreams.get(hook):
                 problems.append(
                     source.problem(
@@ -257,6 +322,7 @@ def _branch_problems(
     source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]]
 ) -> list[Problem]:
     problems = []
+    upstream_sets = {n: set(ups) for n, ups in upstreams.items()}
     for node_id, node in nodes.items():
         if not isinstance(node, dict) or not isinstance(node.get("branch"), list):
             continue
@@ -280,7 +346,7 @@ def _branch_problems(
             else []
         )
         for loc, target in targets:
-            if isinstance(target, str) and node_id not in upstreams.get(target, []):
+            if isinstance(target, str) and node_id not in upstream_sets.get(target, ()):
                 problems.append(
                     source.problem(
                         loc,
@@ -292,28 +358,32 @@ def _branch_problems(
 
 
 def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Problem]:
-    """Report every cycle in the `after` edges once, as a path (iterative: any depth)."""
-    remaining = {n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}
+    """Report cycles in the `after` edges as paths: one per strongly connected component, then
+    one per component of what remains without it, at most `MAX_CYCLES` in all (linear in the
+    graph per cycle reported, iterative: any depth)."""
     problems: list[Problem] = []
-    while True:
-        _peel_acyclic(remaining)
-        if not remaining:
-            return problems
-        walk: list[str] = [next(iter(remaining))]
-        seen: dict[str, int] = {walk[0]: 0}
-        while True:
-            up = remaining[walk[-1]][0]
-            if up in seen:
-                cycle = [*walk[seen[up] :], up]
+    graph = {n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}
+    _peel_acyclic(graph)  # cheap, and most files have no cycle at all
+    pending = [graph] if graph else []
+    order = {n: i for i, n in enumerate(upstreams)}
+    while pending and len(problems) < MAX_CYCLES:
+        graph = pending.pop()
+        for component in _components(graph):
+            if len(problems) >= MAX_CYCLES:
                 break
-            seen[up] = len(walk)
-            walk.append(up)
-        path = " -> ".join(reversed(cycle))
-        problems.append(source.problem(("nodes", cycle[0], "after"), f"cycle: {path}"))
-        for node in cycle:
-            remaining.pop(node, None)
-        for node, ups in remaining.items():
-            remaining[node] = [u for u in ups if u in remaining]
+            members = sorted(component, key=order.__getitem__)
+            inside = {n: [u for u in graph[n] if u in component] for n in members}
+            if len(component) == 1 and not inside[next(iter(component))]:
+                continue  # a node on no cycle
+            cycle = _walk_to_cycle(inside)
+            path = " -> ".join(reversed(cycle))
+            problems.append(source.problem(("nodes", cycle[0], "after"), f"cycle: {path}"))
+            rest = {n: [u for u in ups if u not in cycle] for n, ups in inside.items()}
+            for node in cycle:
+                rest.pop(node, None)
+            if rest:
+                pending.append(rest)
+    return problems
 
 
 def _peel_acyclic(graph: dict[str, list[str]]) -> None:
@@ -333,6 +403,61 @@ def _peel_acyclic(graph: dict[str, list[str]]) -> None:
                 ready.append(down)
     for node, ups in graph.items():
         graph[node] = [u for u in ups if u in graph]
+
+
+def _walk_to_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """From the first node (in file order), follow first upstreams until one repeats: in a
+    strongly connected component every node has one, so the walk closes a cycle."""
+    walk: list[str] = [next(iter(graph))]
+    seen: dict[str, int] = {walk[0]: 0}
+    while True:
+        up = graph[walk[-1]][0]
+        if up in seen:
+            return [*walk[seen[up] :], up]
+        seen[up] = len(walk)
+        walk.append(up)
+
+
+def _components(graph: dict[str, list[str]]) -> list[set[str]]:
+    """Strongly connected components (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(graph[start]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, ups = work[-1]
+            for up in ups:
+                if up not in index:
+                    index[up] = low[up] = len(index)
+                    stack.append(up)
+                    on_stack.add(up)
+                    work.append((up, iter(graph[up])))
+                    break
+                if up in on_stack:
+                    low[node] = min(low[node], index[up])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component: set[str] = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    found.append(component)
+    return found
 
 
 def _is_cel(loc: Loc) -> bool:
@@ -361,7 +486,7 @@ def _template_problems(source: Source, loc: Loc, value: Any) -> Iterator[Problem
         if _is_cel(loc):
             yield from _condition_problems(source, loc, value)
             return
-        error = check_syntax(value)
+        error = read(value).error if is_template(value) else None
         if error:
             line, column = source.position(loc)
             yield Problem(
