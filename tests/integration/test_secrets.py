@@ -1,5 +1,5 @@
 """Secrets are never stored and never shown (DESIGN.md §4, §7): a run that puts a secret in
-every place a value can go (inputs, outputs, a JSON key, the context, errors, an http URL and
+every place a value can go (the payload, inputs, outputs, a JSON key, the context, errors, an http URL and
 header, a sub-workflow's payload, a signal, a hook's view of the failure) leaves no trace of
 it in the SQLite file, nor in what `runs show --json` and `runs logs` print."""
 
@@ -95,7 +95,7 @@ def run_leaky(tmp_path: Path, server: LoopbackServer) -> tuple[Path, Execution]:
 
     async def main() -> Execution:
         async with await Engine.open(str(db), secrets=SECRETS) as engine:
-            execution_id = await engine.start(flow)
+            execution_id = await engine.start(flow, {"pasted": f"a key {SECRET} in the payload"})
             while (await engine.get(execution_id)).node("hold").status != "running":
                 await asyncio.sleep(0.02)
             await engine.signal(execution_id, "go", {"echo": SECRET, SECRET: "as a key"})

@@ -20,9 +20,11 @@ from functools import lru_cache
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_ENV = ImmutableSandboxedEnvironment()
+from fuchsia.template_guards import BoundedEnvironment
+
+# the environment templates render in, so the filters and tests checked are the ones they have
+_ENV = BoundedEnvironment()
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 # `{{ name }}` or `{{ name.field.field }}`: most templates, read without the parser.

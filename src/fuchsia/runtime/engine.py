@@ -338,6 +338,8 @@ class Engine:
 
         payload = {} if payload is None else payload
         payloads.check(payload, schema=locked.trigger_schema)
+        if self._secrets:  # stored as every other value is: with the secrets masked
+            payload = self._runtime.masker.mask(payload)
         execution_id = new_id()
         new = NewExecution(
             id=execution_id,
