@@ -1,7 +1,7 @@
 """Secrets are never stored and never shown (DESIGN.md §4, §7): a run that puts a secret in
-every place a value can go (the payload, inputs, outputs, a JSON key, the context, errors, an http URL and
-header, a sub-workflow's payload, a signal, a hook's view of the failure) leaves no trace of
-it in the SQLite file, nor in what `runs show --json` and `runs logs` print."""
+every place a value can go (the payload, inputs, outputs, a JSON key, the context, errors, an
+http URL and header, a sub-workflow's payload, a signal, a hook's view of the failure) leaves
+no trace of it in the SQLite file, nor in what `runs show --json` and `runs logs` print."""
 
 from __future__ import annotations
 

@@ -67,6 +67,10 @@ def read(text: str) -> Reading:
         return Reading((1, "the template is nested too deeply"), frozenset())
     loaded = _loaded(tree)
     names = frozenset(loaded) - _stored(tree)
+    if not names - _ENV.globals.keys():  # a constant: it renders as at run time; run it now
+        from fuchsia.templates import check_syntax
+
+        return Reading(check_syntax(text), names)
     return Reading(None, names, tuple((n, line) for n, line in loaded.items() if n in names))
 
 
