@@ -7,10 +7,10 @@
   charged passes `limits.size`, `charge` raises `BudgetExceeded`. Single C-level operations
   (`'x' * n`, `s.center(n)`) are bounded this way before they run, since nothing can stop
   them once started.
-- Time: Python-level work is interrupted at the deadline. A watchdog thread raises `Expired`
-  inside the running thread (`PyThreadState_SetAsyncExc`), and `tick()` checks the deadline
-  cooperatively where the caller already does work (a call, an operator), so a deadline is
-  kept even if the asynchronous exception were swallowed somewhere.
+- Time: `tick()` checks the deadline cooperatively where the caller already does work (a
+  call, an operator, a filter, each pass of a template loop) and stops the run there. A
+  watchdog thread is the backstop for code that reaches no check: `_GRACE` after the deadline
+  it raises `Expired` inside the running thread (`PyThreadState_SetAsyncExc`).
 
 The invariant that keeps the asynchronous exception from leaking out of `run`: the watchdog
 fires at most once per run, only while holding `_LOCK` and only while the run is armed; the
@@ -40,6 +40,11 @@ DEFAULT_SIZE = 16 * 1024 * 1024
 MAX_INT_BITS = 65_536  # about 19,700 digits: multiplying two of these stays far under 1 ms
 
 _TICK = 0.01  # how late the watchdog may notice a deadline
+# The watchdog waits this long past a deadline before it interrupts: the cooperative checks
+# (every call, operator, filter and loop pass) normally stop a run first, at the deadline,
+# and an asynchronous exception can land where Python only reports it (a weakref callback, a
+# `__del__`), so it stays the backstop for code that reaches no check.
+_GRACE = 0.25
 _PARK_AFTER = 2.0  # an idle watchdog sleeps until the next run after this many seconds
 
 _ARMED, _FIRED, _DONE = 0, 1, 2
@@ -126,7 +131,7 @@ class _Watchdog:
 
 def _fire(now: float) -> None:
     for slot in list(_RUNS.values()):
-        if slot.deadline <= now and slot.state == _ARMED:
+        if slot.deadline + _GRACE <= now and slot.state == _ARMED:
             with _LOCK:
                 if slot.state == _ARMED:
                     slot.state = _FIRED

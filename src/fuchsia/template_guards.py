@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, pass_environment, pass_eval_context
+from jinja2 import StrictUndefined, nodes, pass_environment, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import make_attrgetter
 from jinja2.nodes import Concat, EvalContext
@@ -369,6 +369,24 @@ def _do_sum(
     return total
 
 
+# Every `{% for %}` iterates through this, so a loop checks the deadline on each pass: Python-
+# level loops stop cooperatively, and the watchdog's asynchronous exception is only a backstop.
+LOOP_GUARD = "_fuchsia_loop"
+
+
+def _ticking(items: Iterable[Any]) -> Iterable[Any]:
+    for item in items:
+        tick()
+        yield item
+
+
+def _guard_loops(tree: nodes.Template) -> nodes.Template:
+    for loop in tree.find_all(nodes.For):
+        guard = nodes.Name(LOOP_GUARD, "load", lineno=loop.lineno)
+        loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
+    return tree
+
+
 def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     charge(abs(int(n)) * abs(int(max)) * 12, "the result of lipsum")
     return generate_lorem_ipsum(n, html, min, max)
@@ -434,6 +452,12 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["sum"] = _do_sum
         self.filters = {name: _wrap_filter(name, f) for name, f in self.filters.items()}
         self.globals["lipsum"] = _lipsum
+        self.globals[LOOP_GUARD] = _ticking
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = _guard_loops(super()._parse(source, name, filename))
+        tree.set_environment(self)
+        return tree
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         tick()

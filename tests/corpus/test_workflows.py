@@ -111,7 +111,8 @@ def deploy_failures(served: Served) -> list[str]:
             if not 400 <= answer.status_code < 500:
                 failures.append(f"{path.name}: {answer.status_code} {answer.text[:300]}")
                 continue
-            lines = [s for s in strings(answer.json()) if s.startswith("<request>:")]
+            texts = [line for text in strings(answer.json()) for line in text.splitlines()]
+            lines = [s for s in texts if s.startswith("<request>:")]
             problems = [line.removeprefix("<request>:") for line in lines]
             if not problems or not all(LOCATED.match(p) for p in problems):
                 failures.append(f"{path.name}: no located reason: {answer.text[:300]}")

@@ -68,7 +68,7 @@ def test_the_live_view_names_the_execution_waits_and_foreach_progress(tmp_path: 
     cells = [re.sub(r"[│┃]", " ", line).split() for line in text.splitlines()]
     rows = {words[0]: " ".join(words) for words in cells if words}
     assert "waiting for signal 'go'" in rows["gate"]
-    assert re.search(r"waiting until \d\d:\d\d:\d\d", rows["timer"])
+    assert re.search(r"waiting until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d", rows["timer"])
     assert "items 3/3, 1 failed" in rows["each"]
     assert "running 0.1 ms" not in text
     assert lines.getvalue().startswith("execution ")  # off a terminal: the id heads the lines

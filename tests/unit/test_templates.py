@@ -495,3 +495,16 @@ def test_a_template_that_cannot_compile_fails_when_it_renders_not_when_it_is_loc
         renderer({})
     assert exc.value.path == "x"
     assert "unexpected end of template" in exc.value.message
+
+
+def test_a_template_loop_stops_at_its_deadline_without_the_watchdog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pass of a `{% for %}` checks the deadline, so a loop doing nothing else stops
+    there itself; the watchdog (held off here) is only the backstop."""
+    from fuchsia import budget
+
+    monkeypatch.setattr(budget, "_GRACE", 3600.0)
+    render = compile_value({"n": "{% for i in items %}{% endfor %}"}, limits=Limits(seconds=0.01))
+    with pytest.raises(RenderError, match="time budget"):
+        render({"items": range(3_000_000)})
