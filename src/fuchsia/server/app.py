@@ -283,12 +283,7 @@ async def artifact(
 async def events(
     request: Request, execution_id: ExecutionId, after: Seq = 0
 ) -> list[dict[str, Any]]:
-    engine = engine_of(request)
-    full = (await engine.get(execution_id)).id
-    return [
-        {"seq": e.seq, "type": e.type, "node": e.node_id, "data": e.data, "at": e.at}
-        for e in await engine.events(full, after)
-    ]
+    return [e.to_json() for e in await engine_of(request).events(execution_id, after)]
 
 
 @router.post("/api/v1/executions/{execution_id}/cancel", dependencies=[scope("run")])
