@@ -296,6 +296,9 @@ class Deployment:
     deployed_at: float
     pinned: bool = False  # the version its triggers fire, though newer ones exist
 
+    def __post_init__(self) -> None:  # to the millisecond its JSON carries: exact round trip
+        object.__setattr__(self, "deployed_at", round(self.deployed_at, 3))
+
     def to_json(self) -> dict[str, Any]:
         """A deployed version as the CLI's `--json` and the HTTP API show it."""
         return {
