@@ -140,14 +140,10 @@ def _artifact(execution_id: str, artifact_id: str) -> Steps[tuple[dict[str, Any]
 
 
 def _resume(ids: list[str] | None) -> Steps[list[Any]]:
-    """The executions the server resumed: `ids`, or every interrupted one."""
-    if ids is None:
-        taken: list[Any] = yield _Call("POST", f"{EXECUTIONS}/resume", shape=list)
-        return taken
-    resumed = []
-    for execution_id in ids:
-        resumed.append((yield _act(execution_id, "resume")))
-    return resumed
+    """`Engine.resume` on the server: the executions it took over."""
+    body = None if ids is None else {"ids": ids}
+    taken: list[Any] = yield _Call("POST", f"{EXECUTIONS}/resume", shape=list, json=body)
+    return taken
 
 
 def _read_source(workflow: Path) -> str:

@@ -162,13 +162,14 @@ def _normalised(text: str) -> str:
     return re.sub(r" in [0-9.]+ (ms|s)\b", " in <t>", text)
 
 
-def _alike(served: Served, tmp: Path, pair: tuple[str, str], *args: str) -> None:
+def _alike(served: Served, tmp: Path, pair: tuple[str, str], *args: str) -> str:
     """`args` with `{}` as the first id locally and the second against the server."""
     local = _cli(served, tmp, "local", *(a.replace("{}", pair[0]) for a in args))
     remote = _cli(served, tmp, "remote", *(a.replace("{}", pair[1]) for a in args))
     assert local.returncode == remote.returncode, (args, local.stderr, remote.stderr)
     assert _normalised(local.stdout) == _normalised(remote.stdout), args
     assert _normalised(local.stderr) == _normalised(remote.stderr), args
+    return _normalised(remote.stdout)
 
 
 def test_the_cli_renders_the_same_locally_and_remotely(served: Served, tmp_path: Path) -> None:
@@ -177,9 +178,17 @@ def test_the_cli_renders_the_same_locally_and_remotely(served: Served, tmp_path:
     bad_id = json.loads(bad.stdout)["id"]
     to_signal = (_waiting(served, 1), _waiting(served, 1))
     to_cancel = (_waiting(served, 2), _waiting(served, 2))
-    _alike(served, tmp_path, to_signal, "runs", "signal", "{}", "ok", "--payload", '{"by": "x"}')
+    signalled = _alike(
+        served, tmp_path, to_signal, "runs", "signal", "{}", "ok", "-p", '{"by": "x"}'
+    )
+    assert signalled == "signal 'ok' sent (#n)\n"
     _alike(served, tmp_path, to_cancel, "runs", "cancel", "{}")
     _alike(served, tmp_path, (bad_id, bad_id), "runs", "retry", "{}")
+    to_pause = (_waiting(served, 3), _waiting(served, 3))
+    assert " paused" in _alike(served, tmp_path, to_pause, "runs", "pause", "{}")
+    resumed = _alike(served, tmp_path, to_pause, "runs", "resume", "{}")
+    assert "goes on in the process that drives it" in resumed  # the server's
+    _alike(served, tmp_path, to_pause, "runs", "cancel", "{}")
     _alike(served, tmp_path, to_signal, "runs", "show", "{}")  # wait until both are done
     for execution_id in (*to_signal, *to_cancel):
         with fuchsia.Client(served.url, token=served.tokens["read"]) as reader:
