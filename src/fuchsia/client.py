@@ -89,12 +89,13 @@ def _unreachable(base: httpx.URL, call: _Call, exc: httpx.HTTPError) -> ServerEr
 
 
 def _typed(decode: Callable[[Any], T], value: Any, what: str) -> T:
-    """`decode(value)`; JSON not shaped like a `what` is a `ServerError`."""
+    """`decode(value)`; JSON not shaped like `what` ("an execution") is a `ServerError`."""
     try:
         return decode(value)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ServerError(
-            f"the server answered a {what} this client cannot read: {exc!r}"
+            f"the server answered JSON that is not {what} this client can read "
+            f"({type(exc).__name__}: {exc}); is it a Fuchsia server of this version?"
         ) from None
 
 
@@ -372,7 +373,7 @@ class AsyncClient(_Base):
         from fuchsia.runtime.views import ExecutionSummary
 
         found = await self._run(_executions(status, limit, before))
-        return [_typed(ExecutionSummary.from_json, s, "execution summary") for s in found]
+        return [_typed(ExecutionSummary.from_json, s, "an execution summary") for s in found]
 
     async def get(self, execution_id: str) -> Execution:
         return _execution(await self._do(_Call("GET", f"{EXECUTIONS}/{execution_id}")))
@@ -385,20 +386,20 @@ class AsyncClient(_Base):
 
         path = f"{EXECUTIONS}/{execution_id}/events"
         listed = await self._do(_Call("GET", path, list, {"after": after}))
-        return [_typed(EventRecord.from_json, e, "event") for e in listed]
+        return [_typed(EventRecord.from_json, e, "an event") for e in listed]
 
     async def artifacts(self, execution_id: str) -> list[ArtifactRef]:
         from fuchsia.store.records import ArtifactRef
 
         path = f"{EXECUTIONS}/{execution_id}/artifacts"
         listed = await self._do(_Call("GET", path, shape=list))
-        return [_typed(ArtifactRef.from_json, a, "artifact") for a in listed]
+        return [_typed(ArtifactRef.from_json, a, "an artifact") for a in listed]
 
     async def artifact(self, execution_id: str, artifact_id: str) -> tuple[ArtifactRef, bytes]:
         from fuchsia.store.records import ArtifactRef
 
         ref, data = await self._run(_artifact(execution_id, artifact_id))
-        return _typed(ArtifactRef.from_json, ref, "artifact"), data
+        return _typed(ArtifactRef.from_json, ref, "an artifact"), data
 
     async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution:
         while (execution := await self.get(execution_id)).status not in FINAL:
@@ -420,7 +421,7 @@ class AsyncClient(_Base):
     async def signal(self, execution_id: str, name: str, payload: Any = None) -> int:
         body = {"name": name, "payload": payload}
         answer = await self._do(_act(execution_id, "signal", body))
-        return _typed(lambda a: int(a["id"]), answer, "signal")
+        return _typed(lambda a: int(a["id"]), answer, "a signal's answer")
 
     async def retry(self, execution_id: str, from_node: str | None = None) -> str:
         answer = await self._do(_act(execution_id, "retry", {"from_node": from_node}))
@@ -450,7 +451,7 @@ class AsyncClient(_Base):
         from fuchsia.runtime.views import DeployedWorkflow
 
         answer = await self._do(_Call("GET", f"{WORKFLOWS}/{ref}"))
-        return _typed(DeployedWorkflow.from_json, answer, "deployed workflow")
+        return _typed(DeployedWorkflow.from_json, answer, "a deployed workflow")
 
     async def set_active(self, ref: str, active: bool) -> Deployment:
         action = "enable" if active else "disable"
@@ -466,13 +467,13 @@ class AsyncClient(_Base):
 def _execution(value: Any) -> Execution:
     from fuchsia.runtime.views import Execution
 
-    return _typed(Execution.from_json, value, "execution")
+    return _typed(Execution.from_json, value, "an execution")
 
 
 def _deployment(value: Any) -> Deployment:
     from fuchsia.store.records import Deployment
 
-    return _typed(Deployment.from_json, value, "deployment")
+    return _typed(Deployment.from_json, value, "a deployment")
 
 
 def _refusal(response: httpx.Response) -> FuchsiaError:

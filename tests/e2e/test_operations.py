@@ -18,8 +18,10 @@ import pytest
 
 import fuchsia
 from fuchsia import AsyncClient, Engine
+from fuchsia.errors import ServerError
 from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
 from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
+from support.httpserver import LoopbackServer
 from support.server import Served
 
 APPROVE = """
@@ -129,6 +131,25 @@ async def _compare_reads(engine: Engine, client: AsyncClient, ids: list[str]) ->
         remote.workflow.hash == local.workflow.hash
         and remote.workflow.order == local.workflow.order
     )
+
+
+def test_an_answer_that_is_not_the_view_is_a_server_error(http_server: LoopbackServer) -> None:
+    """A server that answers JSON of another shape (here: one echoing the request) gets a
+    `ServerError`, never a KeyError from deep inside the client."""
+
+    async def main() -> None:
+        async with AsyncClient(http_server.url("/echo")) as client:
+            with pytest.raises(ServerError, match="not an execution this client can read"):
+                await client.get("x")
+            with pytest.raises(ServerError, match="not a deployment this client can read"):
+                await client.pin("x@1")
+            with pytest.raises(ServerError, match="JSON that is not a list"):
+                await client.events("x")
+        async with AsyncClient(http_server.url("/nowhere")) as client:
+            with pytest.raises(ServerError, match=r"answered 404 .* not an API error"):
+                await client.get("x")
+
+    asyncio.run(main())
 
 
 # -- the command line: the same commands, locally and against the server -------------------
