@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fuchsia.client import Client
+    from fuchsia.client import AsyncClient, Client
     from fuchsia.definition.lock import LockedWorkflow, load
     from fuchsia.errors import (
         ArtifactNotFound,
@@ -26,9 +26,17 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowNotFound,
     )
+    from fuchsia.operations import Operations
     from fuchsia.runtime.engine import Engine
     from fuchsia.runtime.sync import run
-    from fuchsia.runtime.views import Attempt, Execution, NodeRun
+    from fuchsia.runtime.views import (
+        Attempt,
+        DeployedWorkflow,
+        Execution,
+        ExecutionSummary,
+        NodeRun,
+    )
+    from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
 
 __version__ = "0.1.0"
 
@@ -47,7 +55,14 @@ _ERRORS = (
     "WorkflowNotFound",
 )
 _HOMES: dict[str, str] = {
+    "AsyncClient": "fuchsia.client",
     "Client": "fuchsia.client",
+    "Operations": "fuchsia.operations",
+    "DeployedWorkflow": "fuchsia.runtime.views",
+    "ExecutionSummary": "fuchsia.runtime.views",
+    "ArtifactRef": "fuchsia.store.records",
+    "Deployment": "fuchsia.store.records",
+    "EventRecord": "fuchsia.store.records",
     "LockedWorkflow": "fuchsia.definition.lock",
     "load": "fuchsia.definition.lock",
     "Engine": "fuchsia.runtime.engine",
@@ -60,12 +75,18 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "ArtifactNotFound",
+    "ArtifactRef",
+    "AsyncClient",
     "Attempt",
     "Client",
     "DefinitionError",
+    "DeployedWorkflow",
+    "Deployment",
     "Engine",
+    "EventRecord",
     "Execution",
     "ExecutionNotFound",
+    "ExecutionSummary",
     "FuchsiaError",
     "HttpError",
     "InputError",
@@ -73,6 +94,7 @@ __all__ = [
     "NodeError",
     "NodeRun",
     "NodeTimeout",
+    "Operations",
     "PayloadError",
     "Problem",
     "StoreError",

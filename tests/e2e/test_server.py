@@ -230,8 +230,11 @@ def test_the_cli_talks_to_a_remote_server(served: Served, tmp_path: Path) -> Non
     listed = json.loads(cli("runs", "list", "--json").stdout)
     assert started["id"] in [r["id"] for r in listed]
     assert "remote" in cli("workflows", "list").stdout
-    assert json.loads(cli("component", "list").stdout) == []
-    assert json.loads(cli("workflows", "show", "remote").stdout)["workflow"]["name"] == "remote"
+    assert json.loads(cli("component", "list", "--json").stdout) == []
+    assert "no components installed" in cli("component", "list").stdout
+    shown_workflow = json.loads(cli("workflows", "show", "remote", "--json").stdout)
+    assert shown_workflow["workflow"]["name"] == "remote"
+    assert "wait_for_it: wait after ask" in cli("workflows", "show", "remote").stdout
     assert "nothing to resume" in cli("runs", "resume").stdout  # the server drives its own
 
     orphan = tmp_path / "orphan.yaml"

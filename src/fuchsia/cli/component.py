@@ -89,25 +89,24 @@ def install_command(
 
 @app.command("list")
 def list_command(json_output: JsonOption = False) -> None:
-    """Installed components, by name and version."""
-    if (client := remote.client()) is not None:
+    """Installed components, by name and version (with --server: the server's)."""
+    if (client := remote.client()) is not None:  # the server's registry: only its API has it
         with client:
-            print_json(client.components())
-        return
-    components = registry().list()
+            listed = client.components()
+    else:
+        listed = [summary(c) for c in registry().list()]
     if json_output:
-        print_json([summary(c) for c in components])
+        print_json(listed)
         return
-    if not components:
+    if not listed:
         out.print("no components installed; add one with `fuchsia component install PATH`")
         return
     table = Table(show_edge=False)
     for column in ("name", "version", "world", "exports", "digest"):
         table.add_column(column)
-    for c in components:
-        manifest = c.manifest
-        exports = ", ".join([*manifest.tasks, *manifest.triggers])
-        table.add_row(manifest.name, manifest.version, manifest.world, exports, c.digest[:19])
+    for c in listed:
+        exports = ", ".join([*c["tasks"], *c["triggers"]])
+        table.add_row(c["name"], c["version"], c["world"], exports, c["digest"][:19])
     out.print(table)
 
 

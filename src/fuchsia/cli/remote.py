@@ -1,18 +1,21 @@
-"""`--server URL --token T` (or FUCHSIA_SERVER, FUCHSIA_TOKEN): commands that talk to a
-running `fuchsia serve` through `fuchsia.Client` instead of opening the store themselves."""
+"""Where a command's operations go: `--server URL --token T` (or FUCHSIA_SERVER,
+FUCHSIA_TOKEN) to a running `fuchsia serve` through `fuchsia.AsyncClient`, else a local
+`Engine` on the store. Both are `fuchsia.operations.Operations`: a command opens one with
+`with_operations` and does not ask which it got."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
-import typer
-
-from fuchsia.cli.common import EXIT_FAILED, EXIT_OK, out, print_json
+from fuchsia.cli.common import with_engine
 
 if TYPE_CHECKING:
     from fuchsia.client import Client
+    from fuchsia.operations import Operations
 
+T = TypeVar("T")
 _target: dict[str, str | None] = {"server": None, "token": None}
 
 
@@ -25,7 +28,8 @@ def client_configured() -> bool:
 
 
 def client() -> Client | None:
-    """A client for the configured server, or None to work on the local store."""
+    """A synchronous client for the configured server (for what only a server offers), or
+    None to work on the local store."""
     server = _target["server"]
     if not server:
         return None
@@ -34,29 +38,18 @@ def client() -> Client | None:
     return Client(server, token=_target["token"])
 
 
-def show(record: Any, json_output: bool) -> None:
-    """An execution record (or a list of them) from the API, as JSON or a line each."""
-    from fuchsia.cli.render import size_text
+def with_operations(
+    db: str | None, work: Callable[[Operations], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `work` on the configured server's API, or on a local engine (`with_engine`:
+    the store must exist unless `create`), and close what was opened."""
+    server = _target["server"]
+    if not server:
+        return with_engine(db, work, create=create)
+    from fuchsia.client import AsyncClient  # httpx only when a server is named
 
-    if json_output:
-        print_json(record)
-        return
-    for item in record if isinstance(record, list) else [record]:
-        line = f"execution {item['id']}  {item['workflow']} v{item.get('version', '?')}  "
-        out.print(line + item["status"], markup=False)
-        if item.get("error") and item["status"] != "cancelled":
-            out.print(f"error: {item['error'].get('message', item['error'])}", markup=False)
-        if item.get("result_artifact"):
-            ref = item["result_artifact"]
-            out.print(
-                f"result: stored as artifact {ref['id']} ({size_text(ref['size'])}); "
-                f"print it with: fuchsia runs artifact {item['id']} {ref['id']}",
-                markup=False,
-            )
-        elif str(item["status"]).startswith("completed") and "result" in item:
-            out.print("result: " + json.dumps(item["result"], indent=2), markup=False)
+    async def main() -> T:
+        async with AsyncClient(server, token=_target["token"]) as remote:
+            return await work(remote)
 
-
-def exit_for(record: dict[str, Any]) -> typer.Exit:
-    ok = str(record.get("status", "")).startswith("completed")
-    return typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+    return asyncio.run(main())

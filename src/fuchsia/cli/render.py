@@ -1,16 +1,20 @@
-"""Human-readable views of executions for the terminal."""
+"""The one renderer of the command line: the typed views every `Operations` returns (an
+`Engine`'s or an `AsyncClient`'s alike) as terminal text, or as JSON for `--json`."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from fuchsia.cli.common import duration_text, out
 from fuchsia.cli.progress import STYLES
-from fuchsia.runtime.views import Execution, iso
-from fuchsia.store.records import ExecutionRecord
+from fuchsia.store.records import iso
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
+    from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
 
 
 def _status(status: str) -> str:
@@ -58,16 +62,82 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
         out.print("result:", _compact(execution.result), markup=False)
 
 
-def print_list(records: list[ExecutionRecord]) -> None:
+def print_list(summaries: list[ExecutionSummary]) -> None:
     table = Table(show_edge=False)
     for column in ("id", "workflow", "status", "created", "duration"):
         table.add_column(column)
-    for r in records:
-        duration = ""
-        if r.started_at is not None and r.finished_at is not None:
-            duration = duration_text(r.finished_at - r.started_at)
-        created = (iso(r.created_at) or "")[:23].replace("T", " ")
+    for s in summaries:
+        duration = "" if s.duration is None else duration_text(s.duration)
+        created = (iso(s.created_at) or "")[:23].replace("T", " ")
+        table.add_row(s.id, f"{s.workflow} v{s.version}", _status(s.status), created, duration)
+    out.print(table)
+
+
+def event_json(event: EventRecord) -> dict[str, Any]:
+    """An event as `runs logs --json` prints it."""
+    return {
+        "seq": event.seq,
+        "at": iso(event.at),
+        "type": event.type,
+        "node": event.node_id,
+        "data": event.data,
+    }
+
+
+def event_line(event: EventRecord) -> str:
+    """One event as a line: time, type, node, and for a component's log its level, message
+    and fields (`key=value`, values as JSON)."""
+    data = event.data
+    node = f" {event.node_id}" if event.node_id else ""
+    detail = ""
+    if isinstance(data, dict):
+        if event.type == "log":
+            detail = f"  [{data.get('level', 'info')}] {data.get('message', '')}"
+            fields = data.get("fields")
+            if isinstance(fields, dict) and fields:
+                detail += "  " + " ".join(
+                    f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items()
+                )
+        elif "message" in data:
+            detail = f"  {data['message']}"
+    return f"{iso(event.at)}  {event.type}{node}{detail}"
+
+
+def print_artifacts(refs: list[ArtifactRef]) -> None:
+    table = Table(show_edge=False)
+    for column in ("id", "name", "content type", "size"):
+        table.add_column(column)
+    for a in refs:
+        table.add_row(a.id, a.name, a.content_type, size_text(a.size))
+    out.print(table)
+
+
+def print_deployments(deployments: list[Deployment]) -> None:
+    table = Table(show_edge=False)
+    for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
+        table.add_column(column)
+    for d in deployments:
         table.add_row(
-            r.id, f"{r.workflow_name} v{r.workflow_version}", _status(r.status), created, duration
+            d.name,
+            str(d.version),
+            "yes" if d.active else "no",
+            "pinned" if d.pinned else "",
+            d.hash[:19] + "…",
+            (iso(d.deployed_at) or "")[:19].replace("T", " "),
         )
     out.print(table)
+
+
+def print_workflow(deployed: DeployedWorkflow) -> None:
+    deployment, locked = deployed.deployment, deployed.workflow
+    document = locked.document
+    state = "active" if deployment.active else "disabled"
+    state += ", pinned" if deployment.pinned else ""
+    out.print(f"{deployment.name}@{deployment.version}  {state}  {deployment.hash}", markup=False)
+    if document.get("description"):
+        out.print(f"  {document['description']}", markup=False)
+    out.print(f"trigger: {document['trigger']['type']}", markup=False)
+    for node_id in locked.order:
+        node = locked.nodes[node_id]
+        after = f" after {', '.join(node.after)}" if node.after else ""
+        out.print(f"  {node_id}: {node.kind}{after}", markup=False)

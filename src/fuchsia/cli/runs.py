@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from fuchsia.cli import remote
 from fuchsia.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -21,8 +18,8 @@ from fuchsia.cli.common import (
     fail,
     out,
     print_json,
-    with_engine,
 )
+from fuchsia.cli.remote import with_operations
 from fuchsia.cli.run import exit_code
 from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES, PAUSED
 
@@ -30,7 +27,7 @@ EXECUTION_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
 RESUME_PICKUP = 10.0  # seconds to wait for another process to pick up a resumed pause
 
 if TYPE_CHECKING:
-    from fuchsia.runtime.engine import Engine
+    from fuchsia.operations import Operations
     from fuchsia.runtime.views import Execution
 
 app = typer.Typer(help="Inspect, resume and steer executions.", no_args_is_help=True)
@@ -39,13 +36,13 @@ IdArg = Annotated[
 ]
 
 
-def _show(execution: Execution, json_output: bool) -> None:
+def _show(execution: Execution, json_output: bool, *, nodes: bool = False) -> None:
     from fuchsia.cli.render import print_execution
 
     if json_output:
-        print_json(execution.to_dict())
+        print_json(execution.to_json())
     else:
-        print_execution(execution, nodes=False)
+        print_execution(execution, nodes=nodes)
 
 
 @app.command("list")
@@ -66,86 +63,31 @@ def list_command(
             EXIT_USAGE,
         )
     from fuchsia.cli.render import print_list
-    from fuchsia.runtime.views import summary
 
-    if (client := remote.client()) is not None:
-        with client:
-            remote.show(client.executions(status=status, limit=limit), json_output)
-        return
-    records = with_engine(db, lambda e: e.list(limit=limit, status=status))
+    summaries = with_operations(db, lambda ops: ops.executions(limit=limit, status=status))
     if json_output:
-        print_json([summary(r) for r in records])
+        print_json([s.to_json() for s in summaries])
     else:
-        print_list(records)
+        print_list(summaries)
 
 
 @app.command("show")
 def show_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One execution with its nodes and attempts."""
-    from fuchsia.cli.render import print_execution
-
-    if (client := remote.client()) is not None:
-        with client:
-            remote.show(client.get(execution_id), json_output)
-        return
-    execution = with_engine(db, lambda e: e.get(execution_id))
-    if json_output:
-        print_json(execution.to_dict())
-    else:
-        print_execution(execution)
+    _show(with_operations(db, lambda ops: ops.get(execution_id)), json_output, nodes=True)
 
 
 @app.command("logs")
 def logs_command(execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """The execution's event log, oldest first."""
-    from fuchsia.runtime.views import iso
+    from fuchsia.cli.render import event_json, event_line
 
-    if (client := remote.client()) is not None:
-        from fuchsia.runtime.views import iso
-
-        with client:
-            listed = client.events(execution_id)
-        if json_output:
-            print_json(listed)
-        else:
-            for item in listed:
-                at = item.get("at")
-                shown = {**item, "at": iso(at) if isinstance(at, int | float) else at}
-                out.print(event_line({**shown, "node": item.get("node")}), markup=False)
-        return
-
-    async def work(engine: Engine) -> list[dict[str, object]]:
-        full = (await engine.get(execution_id)).id
-        return [
-            {"seq": e.seq, "at": iso(e.at), "type": e.type, "node": e.node_id, "data": e.data}
-            for e in await engine.events(full)
-        ]
-
-    events = with_engine(db, work)
+    events = with_operations(db, lambda ops: ops.events(execution_id))
     if json_output:
-        print_json(events)
+        print_json([event_json(e) for e in events])
         return
     for event in events:
         out.print(event_line(event), markup=False)
-
-
-def event_line(event: dict[str, object]) -> str:
-    """One event as a line: time, type, node, and for a component's log its level, message
-    and fields (`key=value`, values as JSON)."""
-    data = event["data"]
-    node = f" {event['node']}" if event["node"] else ""
-    detail = ""
-    if isinstance(data, dict):
-        if event["type"] == "log":
-            detail = f"  [{data.get('level', 'info')}] {data.get('message', '')}"
-            fields = data.get("fields")
-            if isinstance(fields, dict) and fields:
-                detail += "  " + " ".join(
-                    f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items()
-                )
-        elif "message" in data:
-            detail = f"  {data['message']}"
-    return f"{event['at']}  {event['type']}{node}{detail}"
 
 
 @app.command("resume")
@@ -161,32 +103,22 @@ def resume_command(
 ) -> None:
     """Continue paused executions, and executions whose process died (committed nodes are
     not run again)."""
-    if (client := remote.client()) is not None:
-        with client:
-            if execution_ids:
-                records = [client.resume(i) for i in execution_ids]
-            else:
-                records = client.resume_interrupted()
-        if not records and not json_output:
-            out.print("nothing to resume", markup=False)
-        remote.show(records, json_output)
-        return
 
-    async def work(engine: Engine) -> list[tuple[Execution, bool]]:
+    async def work(ops: Operations) -> list[tuple[Execution, bool]]:
         ids = None
         if execution_ids:
-            ids = [(await engine.get(i)).id for i in execution_ids]
-        resumed = await engine.resume(ids)
+            ids = [(await ops.get(i)).id for i in execution_ids]
+        resumed = await ops.resume(ids)
         shown = []
         for execution_id in ids if ids is not None else resumed:
             if execution_id not in resumed:  # a pause lifted; another process drives it
-                await _left_pause(engine, execution_id)
-            shown.append((await engine.get(execution_id), execution_id in resumed))
+                await _left_pause(ops, execution_id)
+            shown.append((await ops.get(execution_id), execution_id in resumed))
         return shown
 
-    results = with_engine(db, work)
+    results = with_operations(db, work)
     if json_output:
-        print_json([e.to_dict() for e, _ in results])
+        print_json([e.to_json() for e, _ in results])
     elif not results:
         out.print("nothing to resume", markup=False)
     else:
@@ -212,13 +144,13 @@ def _print_resumed(execution: Execution, here: bool) -> None:
         )
 
 
-async def _left_pause(engine: Engine, execution_id: str) -> None:
+async def _left_pause(ops: Operations, execution_id: str) -> None:
     """Wait (a bounded while) until the process driving a paused execution takes up the
     resume request, so what is shown is the state after resuming, not before."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RESUME_PICKUP
     while loop.time() < deadline:
-        if (await engine.store.get_execution(execution_id)).status != PAUSED:
+        if (await ops.get(execution_id)).status != PAUSED:
             return
         await asyncio.sleep(0.05)
 
@@ -228,17 +160,9 @@ def cancel_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Cancel an execution (running in this or any other process); idempotent."""
-    if (client := remote.client()) is not None:
-        with client:
-            record = client.cancel(execution_id)
-        if json_output:
-            print_json(record)
-        else:
-            out.print(f"cancelled execution {record['id']}", markup=False)
-        return
-    execution = with_engine(db, lambda e: e.cancel(execution_id))
+    execution = with_operations(db, lambda ops: ops.cancel(execution_id))
     if json_output:
-        print_json(execution.to_dict())
+        print_json(execution.to_json())
     else:
         out.print(
             f"cancelled execution {execution.id}  {execution.workflow} v{execution.version}",
@@ -257,12 +181,7 @@ def signal_command(
     from fuchsia import payload as payloads
 
     value = payloads.parse(payload, source="--payload") if payload is not None else None
-    if (client := remote.client()) is not None:
-        with client:
-            client.signal(execution_id, name, value)
-        out.print(f"signal {name!r} sent", markup=False)
-        return
-    signal_id = with_engine(db, lambda e: e.signal(execution_id, name, value))
+    signal_id = with_operations(db, lambda ops: ops.signal(execution_id, name, value))
     out.print(f"signal {name!r} sent (#{signal_id})", markup=False)
 
 
@@ -271,11 +190,7 @@ def pause_command(
     execution_id: IdArg, json_output: JsonOption = False, db: DbOption = None
 ) -> None:
     """Pause an execution: running nodes finish, no new ones start until `runs resume ID`."""
-    if (client := remote.client()) is not None:
-        with client:
-            remote.show(client.pause(execution_id), json_output)
-        return
-    _show(with_engine(db, lambda e: e.pause(execution_id)), json_output)
+    _show(with_operations(db, lambda ops: ops.pause(execution_id)), json_output)
 
 
 @app.command("retry")
@@ -291,22 +206,12 @@ def retry_command(
     db: DbOption = None,
 ) -> None:
     """Run a new execution that reuses the outputs of the nodes that succeeded."""
-    from fuchsia.cli.render import print_execution
 
-    if (client := remote.client()) is not None:
-        with client:
-            record = client.wait(client.retry(execution_id, from_node)["id"])
-        remote.show(record, json_output)
-        raise remote.exit_for(record)
+    async def work(ops: Operations) -> Execution:
+        return await ops.wait(await ops.retry(execution_id, from_node))
 
-    async def work(engine: Engine) -> Execution:
-        return await engine.wait(await engine.retry(execution_id, from_node))
-
-    execution = with_engine(db, work)
-    if json_output:
-        print_json(execution.to_dict())
-    else:
-        print_execution(execution)
+    execution = with_operations(db, work)
+    _show(execution, json_output, nodes=True)
     raise typer.Exit(exit_code(execution))
 
 
@@ -316,24 +221,13 @@ def artifacts_command(
 ) -> None:
     """The execution's artifacts: what its components stored, and values stored as artifacts
     because they were above the inline limit."""
-    from fuchsia.cli.render import size_text
-    from fuchsia.runtime.views import artifact_view
+    from fuchsia.cli.render import print_artifacts
 
-    if (client := remote.client()) is not None:
-        with client:
-            shown = client.artifacts(execution_id)
-    else:
-        refs = with_engine(db, lambda e: e.artifacts(execution_id))
-        shown = [artifact_view(ref) for ref in refs]
+    refs = with_operations(db, lambda ops: ops.artifacts(execution_id))
     if json_output:
-        print_json(shown)
-        return
-    table = Table(show_edge=False)
-    for column in ("id", "name", "content type", "size"):
-        table.add_column(column)
-    for a in shown:
-        table.add_row(a["id"], a["name"], a["content_type"], size_text(a["size"]))
-    out.print(table)
+        print_json([ref.to_json() for ref in refs])
+    else:
+        print_artifacts(refs)
 
 
 @app.command("artifact")
@@ -348,20 +242,9 @@ def artifact_command(
 ) -> None:
     """Write one artifact's content to standard output or a file."""
     from fuchsia.cli.render import size_text
-    from fuchsia.errors import ArtifactNotFound
 
-    if (client := remote.client()) is not None:
-        with client:
-            listed = {a["id"]: a for a in client.artifacts(execution_id)}
-            if artifact_id not in listed:
-                raise ArtifactNotFound(artifact_id)
-            content_type, data = (
-                listed[artifact_id]["content_type"],
-                client.artifact(execution_id, artifact_id),
-            )
-    else:
-        ref, data = with_engine(db, lambda e: e.artifact(execution_id, artifact_id))
-        content_type = ref.content_type
+    ref, data = with_operations(db, lambda ops: ops.artifact(execution_id, artifact_id))
+    content_type = ref.content_type
     if output is not None:
         try:
             output.write_bytes(data)

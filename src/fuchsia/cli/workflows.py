@@ -6,18 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from fuchsia.cli import remote
-from fuchsia.cli.common import DbOption, JsonOption, out, print_json, with_engine
+from fuchsia.cli.common import DbOption, JsonOption, out, print_json
+from fuchsia.cli.remote import with_operations
 from fuchsia.cli.run import exit_code, read_payload
-from fuchsia.errors import FuchsiaError
 
 if TYPE_CHECKING:
-    from fuchsia.definition.lock import LockedWorkflow
-    from fuchsia.runtime.engine import Engine
+    from fuchsia.operations import Operations
     from fuchsia.runtime.views import Execution
-    from fuchsia.store.records import Deployment
 
 app = typer.Typer(help="Deployed workflows.", no_args_is_help=True)
 RefArg = Annotated[
@@ -40,25 +36,9 @@ def deploy_command(
     db: DbOption = None,
 ) -> None:
     """Lock a workflow and store it under its name and version (versions live side by side)."""
-    from fuchsia.runtime.views import deployment_view
-
-    if (client := remote.client()) is not None:
-        try:
-            source = file.read_text()
-        except OSError as exc:
-            raise FuchsiaError(f"cannot read {file}: {exc.strerror}") from None
-        with client:
-            record = client.deploy(source)
-        if json_output:
-            print_json(record)
-        else:
-            out.print(
-                f"deployed {record['name']}@{record['version']} {record['hash']}", markup=False
-            )
-        return
-    deployment, created = with_engine(db, lambda e: e.deploy(file), create=True)
+    deployment, created = with_operations(db, lambda ops: ops.deploy(file), create=True)
     if json_output:
-        print_json({**deployment_view(deployment), "created": created})
+        print_json({**deployment.to_json(), "created": created})
         return
     verb = "deployed" if created else "already deployed"
     out.print(f"{verb} {deployment.name}@{deployment.version} {deployment.hash}", markup=False)
@@ -67,72 +47,29 @@ def deploy_command(
 @app.command("list")
 def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     """Deployed workflows, newest version first."""
-    from fuchsia.runtime.views import deployment_view, iso
+    from fuchsia.cli.render import print_deployments
 
-    if (client := remote.client()) is not None:
-        with client:
-            print_json(client.workflows())
-        return
-    deployments = with_engine(db, lambda e: e.deployments())
+    deployments = with_operations(db, lambda ops: ops.deployments())
     if json_output:
-        print_json([deployment_view(d) for d in deployments])
-        return
-    table = Table(show_edge=False)
-    for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
-        table.add_column(column)
-    for d in deployments:
-        table.add_row(
-            d.name,
-            str(d.version),
-            "yes" if d.active else "no",
-            "pinned" if d.pinned else "",
-            d.hash[:19] + "…",
-            (iso(d.deployed_at) or "")[:19].replace("T", " "),
-        )
-    out.print(table)
+        print_json([d.to_json() for d in deployments])
+    else:
+        print_deployments(deployments)
 
 
 @app.command("show")
 def show_command(ref: RefArg, json_output: JsonOption = False, db: DbOption = None) -> None:
     """One deployed version: its trigger and nodes."""
-    from fuchsia.definition.lock import LockedWorkflow
-    from fuchsia.runtime.views import deployment_view
+    from fuchsia.cli.render import print_workflow
 
-    if (client := remote.client()) is not None:
-        with client:
-            print_json(client.workflow(ref))
-        return
-
-    async def work(engine: Engine) -> tuple[Deployment, LockedWorkflow]:
-        deployment = await engine.deployment(ref)
-        text = await engine.store.get_workflow(deployment.hash)
-        return deployment, LockedWorkflow.from_json(text)
-
-    deployment, locked = with_engine(db, work)
-    document = locked.document
+    deployed = with_operations(db, lambda ops: ops.workflow(ref))
     if json_output:
-        print_json({**deployment_view(deployment), "workflow": document})
-        return
-    state = "active" if deployment.active else "disabled"
-    state += ", pinned" if deployment.pinned else ""
-    out.print(f"{deployment.name}@{deployment.version}  {state}  {deployment.hash}", markup=False)
-    if document.get("description"):
-        out.print(f"  {document['description']}", markup=False)
-    out.print(f"trigger: {document['trigger']['type']}", markup=False)
-    for node_id in locked.order:
-        node = locked.nodes[node_id]
-        after = f" after {', '.join(node.after)}" if node.after else ""
-        out.print(f"  {node_id}: {node.kind}{after}", markup=False)
+        print_json(deployed.to_json())
+    else:
+        print_workflow(deployed)
 
 
 def _activation(ref: str, active: bool, db: str | None) -> None:
-    if (client := remote.client()) is not None:
-        with client:
-            record = client.set_active(ref, active)
-        state = "enabled" if record["active"] else "disabled"
-        out.print(f"{state} {record['name']}@{record['version']}", markup=False)
-        return
-    deployment = with_engine(db, lambda e: e.set_active(ref, active))
+    deployment = with_operations(db, lambda ops: ops.set_active(ref, active))
     state = "enabled" if deployment.active else "disabled"
     out.print(f"{state} {deployment.name}@{deployment.version}", markup=False)
 
@@ -150,16 +87,9 @@ def enable_command(ref: RefArg, db: DbOption = None) -> None:
 
 
 def _pinning(ref: str, pin: bool, db: str | None) -> None:
-    from fuchsia.runtime.views import deployment_view
-
-    if (client := remote.client()) is not None:
-        with client:
-            record = client.pin(ref) if pin else client.unpin(ref)
-    else:
-        deployment = with_engine(db, lambda e: e.pin(ref) if pin else e.unpin(ref))
-        record = deployment_view(deployment)
-    verb = "pinned" if pin else f"unpinned {record['name']}: triggers fire"
-    out.print(f"{verb} {record['name']}@{record['version']}", markup=False)
+    d = with_operations(db, lambda ops: ops.pin(ref) if pin else ops.unpin(ref))
+    verb = "pinned" if pin else f"unpinned {d.name}: triggers fire"
+    out.print(f"{verb} {d.name}@{d.version}", markup=False)
 
 
 @app.command("pin")
@@ -188,20 +118,14 @@ def run_command(
     from fuchsia.cli.render import print_execution
 
     payload = read_payload(input, input_file)
-    if (client := remote.client()) is not None:
-        with client:
-            started = client.start(ref, payload, idempotency_key=idempotency_key)
-            record = client.wait(started["id"])
-        remote.show(record, json_output)
-        raise remote.exit_for(record)
 
-    async def work(engine: Engine) -> Execution:
-        execution_id = await engine.start_deployed(ref, payload, idempotency_key=idempotency_key)
-        return await engine.wait(execution_id)
+    async def work(ops: Operations) -> Execution:
+        execution_id = await ops.start_deployed(ref, payload, idempotency_key=idempotency_key)
+        return await ops.wait(execution_id)
 
-    execution = with_engine(db, work)
+    execution = with_operations(db, work)
     if json_output:
-        print_json(execution.to_dict())
+        print_json(execution.to_json())
     else:
         print_execution(execution, nodes=False)
     raise typer.Exit(exit_code(execution))

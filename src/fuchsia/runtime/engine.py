@@ -30,7 +30,13 @@ from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
 from fuchsia.runtime.owner import current_identity, is_dead
-from fuchsia.runtime.views import Execution, execution_view, spilled
+from fuchsia.runtime.views import (
+    DeployedWorkflow,
+    Execution,
+    ExecutionSummary,
+    execution_view,
+    spilled,
+)
 from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
 from fuchsia.store.records import (
     CANCELLED,
@@ -41,6 +47,7 @@ from fuchsia.store.records import (
     AttemptWrite,
     Deployment,
     Event,
+    EventRecord,
     ExecutionRecord,
     KvChanges,
     NewExecution,
@@ -843,8 +850,25 @@ class Engine:
         """Execution records, newest first; `before` (an id) pages on to older ones."""
         return await self.store.list_executions(limit=limit, status=status, before=before)
 
-    async def events(self, execution_id: str, after: int = 0) -> builtins.list[Any]:
-        return await self.store.get_events(execution_id, after)
+    async def executions(
+        self, *, status: str | None = None, limit: int = 50, before: str | None = None
+    ) -> builtins.list[ExecutionSummary]:
+        """Execution summaries, newest first (`fuchsia.operations.Operations`)."""
+        records = await self.list(limit=limit, status=status, before=before)
+        return [ExecutionSummary.of(r) for r in records]
+
+    async def workflow(self, ref: str) -> DeployedWorkflow:
+        """A deployed version (`name` or `name@version`) with its locked workflow."""
+        from fuchsia.definition.lock import LockedWorkflow
+
+        deployment = await self.deployment(ref)
+        text = await self.store.get_workflow(deployment.hash)
+        return DeployedWorkflow(deployment, LockedWorkflow.from_json(text))
+
+    async def events(self, execution_id: str, after: int = 0) -> builtins.list[EventRecord]:
+        """The execution's events after sequence number `after`; a unique id prefix is
+        accepted, an unknown id is `ExecutionNotFound`."""
+        return await self.store.get_events(await self.store.resolve_id(execution_id), after)
 
     # -- ownership -----------------------------------------------------------------------
 

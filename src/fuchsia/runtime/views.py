@@ -1,43 +1,50 @@
-"""What the Python API, the CLI's `--json` and (later) the HTTP API show of an execution."""
+"""What the Python API, the CLI's `--json` and the HTTP API show of an execution.
+
+Every view has `to_json` (the API's JSON, what `--json` prints) and `from_json` (the view
+that JSON describes), so `fuchsia.AsyncClient` returns the same types as the `Engine`, and
+`from_json(x.to_json()) == x` (views keep timestamps to the millisecond their JSON carries).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fuchsia.store.records import ArtifactRef, Deployment, ExecutionRecord, NodeRecord
+from fuchsia.store.records import (
+    ArtifactRef,
+    Deployment,
+    ExecutionRecord,
+    NodeRecord,
+    from_iso,
+    iso,
+    to_ms,
+)
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedWorkflow
 
-
-def iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+__all__ = ["iso"]
 
 
 def artifact_view(ref: ArtifactRef) -> dict[str, Any]:
-    return {
-        "id": ref.id,
-        "name": ref.name,
-        "content_type": ref.content_type,
-        "size": ref.size,
-        "hash": ref.hash,
-    }
+    return ref.to_json()
 
 
 def deployment_view(deployment: Deployment) -> dict[str, Any]:
     """A deployed version as the CLI's `--json` and the HTTP API show it."""
-    return {
-        "name": deployment.name,
-        "version": deployment.version,
-        "hash": deployment.hash,
-        "active": deployment.active,
-        "pinned": deployment.pinned,
-        "deployed_at": iso(deployment.deployed_at),
-    }
+    return deployment.to_json()
+
+
+def _ref(data: Any) -> ArtifactRef | None:
+    return None if data is None else ArtifactRef.from_json(data)
+
+
+def _ref_json(ref: ArtifactRef | None) -> dict[str, Any] | None:
+    return None if ref is None else ref.to_json()
+
+
+def _when(data: dict[str, Any], key: str) -> float | None:
+    return from_iso(data.get(key))
 
 
 @dataclass(frozen=True)
@@ -53,14 +60,34 @@ class Attempt:
     inputs_artifact: ArtifactRef | None = None
     output_artifact: ArtifactRef | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "number": self.number,
             "status": self.status,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "error": self.error,
+            "inputs": self.inputs,
+            "output": self.output,
+            "inputs_artifact": _ref_json(self.inputs_artifact),
+            "output_artifact": _ref_json(self.output_artifact),
         }
+
+    to_dict = to_json
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        return cls(
+            number=int(data["number"]),
+            status=str(data["status"]),
+            started_at=_when(data, "started_at") or 0.0,
+            finished_at=_when(data, "finished_at"),
+            error=data.get("error"),
+            inputs=data.get("inputs"),
+            output=data.get("output"),
+            inputs_artifact=_ref(data.get("inputs_artifact")),
+            output_artifact=_ref(data.get("output_artifact")),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,17 +99,28 @@ class NodeRun:
     error: dict[str, Any] | None
     output_artifact: ArtifactRef | None = None  # set when the output was stored as an artifact
 
-    def to_dict(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {
+    def to_json(self) -> dict[str, Any]:
+        return {
             "id": self.id,
             "status": self.status,
-            "attempts": [a.to_dict() for a in self.attempts],
+            "attempts": [a.to_json() for a in self.attempts],
+            "output": self.output,
+            "output_artifact": _ref_json(self.output_artifact),
+            "error": self.error,
         }
-        if self.status == "succeeded":
-            shown["output"] = self.output
-            if self.output_artifact is not None:
-                shown["output_artifact"] = artifact_view(self.output_artifact)
-        return shown
+
+    to_dict = to_json
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeRun:
+        return cls(
+            id=str(data["id"]),
+            status=str(data["status"]),
+            attempts=[Attempt.from_json(a) for a in data["attempts"]],
+            output=data.get("output"),
+            error=data.get("error"),
+            output_artifact=_ref(data.get("output_artifact")),
+        )
 
 
 @dataclass(frozen=True)
@@ -119,12 +157,14 @@ class Execution:
                 return node
         raise KeyError(node_id)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "workflow": self.workflow,
             "version": self.version,
+            "workflow_hash": self.workflow_hash,
             "status": self.status,
+            "payload": self.payload,
             "result": self.result,
             **(
                 {"result_artifact": artifact_view(self.result_artifact)}
@@ -137,23 +177,118 @@ class Execution:
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
-            "nodes": [n.to_dict() for n in self.nodes],
+            "nodes": [n.to_json() for n in self.nodes],
         }
+
+    to_dict = to_json
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Execution:
+        """The execution `to_json` (the API's `GET /executions/ID`) describes."""
+        return cls(
+            id=str(data["id"]),
+            workflow=str(data["workflow"]),
+            version=int(data["version"]),
+            workflow_hash=str(data["workflow_hash"]),
+            status=str(data["status"]),
+            payload=data.get("payload"),
+            result=data.get("result"),
+            error=data.get("error"),
+            idempotency_key=data.get("idempotency_key"),
+            created_at=_when(data, "created_at") or 0.0,
+            started_at=_when(data, "started_at"),
+            finished_at=_when(data, "finished_at"),
+            nodes=[NodeRun.from_json(n) for n in data["nodes"]],
+            parent_id=data.get("parent_id"),
+            result_artifact=_ref(data.get("result_artifact")),
+        )
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    """One execution without its nodes: what `runs list` shows."""
+
+    id: str
+    workflow: str
+    version: int
+    status: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: dict[str, Any] | None
+    parent_id: str | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @classmethod
+    def of(cls, record: ExecutionRecord) -> ExecutionSummary:
+        return cls(
+            id=record.id,
+            workflow=record.workflow_name,
+            version=record.workflow_version,
+            status=record.status,
+            created_at=to_ms(record.created_at) or 0.0,
+            started_at=to_ms(record.started_at),
+            finished_at=to_ms(record.finished_at),
+            error=record.error,
+            parent_id=record.parent_id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+            "parent_id": self.parent_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExecutionSummary:
+        return cls(
+            id=str(data["id"]),
+            workflow=str(data["workflow"]),
+            version=int(data["version"]),
+            status=str(data["status"]),
+            created_at=_when(data, "created_at") or 0.0,
+            started_at=_when(data, "started_at"),
+            finished_at=_when(data, "finished_at"),
+            error=data.get("error"),
+            parent_id=data.get("parent_id"),
+        )
 
 
 def summary(record: ExecutionRecord) -> dict[str, Any]:
     """The short form `runs list --json` prints."""
-    return {
-        "id": record.id,
-        "workflow": record.workflow_name,
-        "version": record.workflow_version,
-        "status": record.status,
-        "created_at": iso(record.created_at),
-        "started_at": iso(record.started_at),
-        "finished_at": iso(record.finished_at),
-        "error": record.error,
-        "parent_id": record.parent_id,
-    }
+    return ExecutionSummary.of(record).to_json()
+
+
+@dataclass(frozen=True)
+class DeployedWorkflow:
+    """A deployed version with its locked workflow: what `workflows show` shows."""
+
+    deployment: Deployment
+    workflow: LockedWorkflow
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.deployment.to_json(), "workflow": self.workflow.document}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeployedWorkflow:
+        from fuchsia.definition.lock import LockedWorkflow, canonical_json
+
+        return cls(
+            Deployment.from_json(data),
+            LockedWorkflow.from_json(canonical_json(data["workflow"])),
+        )
 
 
 def spilled(record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> bool:
@@ -185,8 +320,8 @@ def execution_view(
             Attempt(
                 a.number,
                 a.status,
-                a.started_at,
-                a.finished_at,
+                to_ms(a.started_at) or 0.0,
+                to_ms(a.finished_at),
                 a.error,
                 a.inputs,
                 a.output,
@@ -215,9 +350,9 @@ def execution_view(
         result=record.result,
         error=record.error,
         idempotency_key=record.idempotency_key,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
+        created_at=to_ms(record.created_at) or 0.0,
+        started_at=to_ms(record.started_at),
+        finished_at=to_ms(record.finished_at),
         nodes=runs,
         parent_id=record.parent_id,
         result_artifact=ref(record.result_artifact),

@@ -283,12 +283,7 @@ async def artifact(
 async def events(
     request: Request, execution_id: ExecutionId, after: Seq = 0
 ) -> list[dict[str, Any]]:
-    engine = engine_of(request)
-    full = (await engine.get(execution_id)).id
-    return [
-        {"seq": e.seq, "type": e.type, "node": e.node_id, "data": e.data, "at": e.at}
-        for e in await engine.events(full, after)
-    ]
+    return [e.to_json() for e in await engine_of(request).events(execution_id, after)]
 
 
 @router.post("/api/v1/executions/{execution_id}/cancel", dependencies=[scope("run")])
@@ -301,12 +296,22 @@ async def pause(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
     return (await _refusable(engine_of(request).pause(execution_id), execution_id)).to_dict()
 
 
+class ResumeRequest(BaseModel):
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=1000, description="full execution ids [default: every one]"
+    )
+
+
 @router.post("/api/v1/executions/resume", dependencies=[scope("run")])
-async def resume_interrupted(request: Request) -> list[dict[str, Any]]:
-    """Take over every open execution whose process died (the server also does this when it
-    starts); the executions taken over."""
+async def resume_interrupted(
+    request: Request, body: ResumeRequest | None = None
+) -> list[dict[str, Any]]:
+    """`Engine.resume`: lift the pause of each paused one of `ids`, and take over those of
+    them (or, without `ids`, every open execution) whose process died (the server also does
+    this when it starts); the executions this server took over."""
     engine = engine_of(request)
-    return [(await engine.get(i)).to_dict() for i in await engine.resume(wait=False)]
+    ids = body.ids if body is not None else None
+    return [(await engine.get(i)).to_dict() for i in await engine.resume(ids, wait=False)]
 
 
 @router.post("/api/v1/executions/{execution_id}/resume", dependencies=[scope("run")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Execution statuses
@@ -32,6 +33,26 @@ SKIPPED = "skipped"
 RETRYING = "retrying"
 # Attempt-only status: the process running it died before it committed.
 INTERRUPTED = "interrupted"
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A timestamp as the API and `--json` show it: ISO 8601, UTC, milliseconds."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str | None) -> float | None:
+    """The timestamp `iso` printed: exact for a timestamp in whole milliseconds (the views
+    round theirs to milliseconds, so a view read back from its JSON is equal to it)."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).timestamp()
+
+
+def to_ms(timestamp: float | None) -> float | None:
+    """A timestamp rounded to the milliseconds its JSON form carries."""
+    return None if timestamp is None else round(timestamp, 3)
 
 
 def new_id() -> str:
@@ -112,6 +133,28 @@ class EventRecord:
     data: dict[str, Any] | None
     at: float
 
+    def to_json(self) -> dict[str, Any]:
+        """An event as the HTTP API shows it (`at`: seconds since the epoch, exact)."""
+        return {
+            "seq": self.seq,
+            "execution_id": self.execution_id,
+            "type": self.type,
+            "node": self.node_id,
+            "data": self.data,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventRecord:
+        return cls(
+            seq=int(data["seq"]),
+            execution_id=str(data["execution_id"]),
+            node_id=None if data["node"] is None else str(data["node"]),
+            type=str(data["type"]),
+            data=data["data"],
+            at=float(data["at"]),
+        )
+
 
 @dataclass(frozen=True)
 class OwnerRecord:
@@ -138,6 +181,25 @@ class ArtifactRef:
     name: str
     content_type: str
     size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArtifactRef:
+        return cls(
+            id=str(data["id"]),
+            hash=str(data["hash"]),
+            name=str(data["name"]),
+            content_type=str(data["content_type"]),
+            size=int(data["size"]),
+        )
 
 
 @dataclass
@@ -233,6 +295,32 @@ class Deployment:
     active: bool
     deployed_at: float
     pinned: bool = False  # the version its triggers fire, though newer ones exist
+
+    def __post_init__(self) -> None:  # to the millisecond its JSON carries: exact round trip
+        object.__setattr__(self, "deployed_at", round(self.deployed_at, 3))
+
+    def to_json(self) -> dict[str, Any]:
+        """A deployed version as the CLI's `--json` and the HTTP API show it."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "hash": self.hash,
+            "active": self.active,
+            "pinned": self.pinned,
+            "deployed_at": iso(self.deployed_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        """The deployment `to_json` showed (`deployed_at` to the millisecond)."""
+        return cls(
+            name=str(data["name"]),
+            version=int(data["version"]),
+            hash=str(data["hash"]),
+            active=bool(data["active"]),
+            deployed_at=from_iso(data["deployed_at"]) or 0.0,
+            pinned=bool(data.get("pinned", False)),
+        )
 
 
 @dataclass(frozen=True)
