@@ -38,7 +38,8 @@ def wait_until(what: str, check: Any, process: subprocess.Popen[str] | None = No
 
 
 def kill(process: subprocess.Popen[str]) -> None:
-    os.kill(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
     process.communicate()
 
 
@@ -144,8 +145,12 @@ nodes:
     http: {{url: "{http_server.url(f"/flaky/{key}")}?fail=1"}}
 """)
     process = fuchsia_env.popen("run", str(flow), "--json")
-    wait_until("the backoff", lambda: node_row(fuchsia_env.db, "call")[0] == "retrying", process)
-    kill(process)
+    try:
+        wait_until(
+            "the backoff", lambda: node_row(fuchsia_env.db, "call")[0] == "retrying", process
+        )
+    finally:
+        kill(process)  # also when the wait gave up: the run would sit out its hour otherwise
     status, due = node_row(fuchsia_env.db, "call")
     assert status == "retrying" and due > time.time() + 1800, (status, due)
 

@@ -19,11 +19,7 @@ from pathlib import Path
 import pytest
 
 from fuchsia import Engine, Execution, PayloadError
-from fuchsia.components.registry import Registry
 from fuchsia.runtime.limits import Limits
-from support.components import CACHE, built_component
-
-COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 
 CAP = 64 * 1024
 SMALL = Limits(output=CAP, response=CAP)
@@ -263,18 +259,6 @@ def test_a_write_sqlite_refuses_fails_the_execution_with_on_error_fail(tmp_path:
     assert done.status == "failed"
     assert done.error is not None and done.error["type"] == "unstorable"
     assert resumed == []
-
-
-@pytest.fixture(scope="module")
-def chatter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """A home with the `chatter` test component installed, and its reference."""
-    cache = CACHE / "compiled-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    home = tmp_path_factory.mktemp("chatter") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FUCHSIA_CACHE", str(cache))
-        build = built_component(COMPONENTS / "chatter").parent
-        yield home, Registry(home / "components").install(build).ref
 
 
 def test_an_attempts_log_lines_are_cut_and_counted_as_they_are_recorded(

@@ -13,12 +13,9 @@ from urllib.parse import quote
 import pytest
 
 from fuchsia import Engine, Execution, PayloadError
-from fuchsia.components.registry import Registry
-from support.components import CACHE, built_component
 from support.flows import cli_in
 from support.httpserver import LoopbackServer
 
-COMPONENTS = Path(__file__).resolve().parents[1] / "components"
 SECRET = "sk-live/9f8e7d6c+5b4a"  # a `/` and a `+`: its URL forms differ from itself
 SECRETS = {"api_key": SECRET}
 FORMS = (SECRET, quote(SECRET, safe=""), SECRET.replace("/", "\\/"))
@@ -159,18 +156,6 @@ def test_node_run_shows_a_secret_masked(tmp_path: Path) -> None:
     output, error = asyncio.run(main())
     assert output == {"k": "***"}
     assert "***" in error and leaks(error) == []
-
-
-@pytest.fixture(scope="module")
-def chatter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """A home with the `chatter` test component installed, and its reference."""
-    cache = CACHE / "compiled-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    home = tmp_path_factory.mktemp("chatter") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FUCHSIA_CACHE", str(cache))
-        build = built_component(COMPONENTS / "chatter").parent
-        yield home, Registry(home / "components").install(build).ref
 
 
 def test_a_components_logs_artifact_names_and_kv_are_stored_masked(
