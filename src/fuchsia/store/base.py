@@ -422,7 +422,7 @@ class SqlStore:
     def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
         outcome = "whether it was applied is unknown" if unknown else "it was not applied"
         error = StoreUnavailable(
-            f"the store at {self._where()} did not take a write for {self.retry_for:.0f}s "
+            f"the store at {self._where()} did not take a write for {self.retry_for:g}s "
             f"({exc}); {outcome}"
         )
         error.__cause__ = exc
