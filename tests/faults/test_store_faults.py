@@ -65,9 +65,7 @@ async def run_all(url: str, mode: str, tmp_path: Path, base: str) -> tuple[Engin
     locked = await engine.lock(flow)
     ids: list[str] = []
     for first in range(0, EXECUTIONS, BATCH):
-        batch = [
-            await engine.start(locked, {"n": n}) for n in range(first, first + BATCH)
-        ]
+        batch = [await engine.start(locked, {"n": n}) for n in range(first, first + BATCH)]
         ids += batch
         await settle(engine, batch)
     print(f"{mode}: {dict(faults.injected)} of {faults.commits} commits")  # shown with -s
@@ -142,4 +140,3 @@ def test_executions_complete_once_while_commits_fail(
             await engine.close()
 
     asyncio.run(main())
-
