@@ -35,7 +35,9 @@ SQLITE_BUSY, SQLITE_IOERR = 5, 10
 class Faults:
     """The decisions (seeded) and the count of faults injected into one store."""
 
-    def __init__(self, store: SqlStore, mode: str, seed: int, rate: float) -> None:
+    def __init__(
+        self, store: SqlStore, mode: str, seed: int, rate: float, limit: int | None = None
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.store = store
@@ -45,10 +47,13 @@ class Faults:
         self.lock = threading.Lock()
         self.injected: Counter[str] = Counter()
         self.commits = 0
+        self.limit = limit  # at most this many faults, when given
 
     def due(self) -> bool:
         with self.lock:
             self.commits += 1
+            if self.limit is not None and sum(self.injected.values()) >= self.limit:
+                return False
             return self.random.random() < self.rate
 
     def commit(self, conn: Any, cur: Any, sql: str) -> Any:
@@ -108,9 +113,12 @@ class _Connection:
         return getattr(self._conn, name)
 
 
-def inject(store: SqlStore, mode: str, seed: int, rate: float = 0.05) -> Faults:
-    """Make a seeded `rate` of the open `store`'s commits fail as `mode` describes."""
-    faults = Faults(store, mode, seed, rate)
+def inject(
+    store: SqlStore, mode: str, seed: int, rate: float = 0.05, limit: int | None = None
+) -> Faults:
+    """Make a seeded `rate` of the open `store`'s commits fail as `mode` describes (at most
+    `limit` of them)."""
+    faults = Faults(store, mode, seed, rate, limit)
     connect = store._connect
 
     def connect_wrapped() -> Any:
