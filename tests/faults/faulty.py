@@ -69,8 +69,8 @@ class Faults:
             raise self._lost(conn, "the transaction failed before COMMIT", close=False)
         if isinstance(conn, sqlite3.Connection):
             error = sqlite3.OperationalError("database is locked")
-            error.sqlite_errorcode = SQLITE_BUSY  # type: ignore[attr-defined]
-            error.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+            error.sqlite_errorcode = SQLITE_BUSY
+            error.sqlite_errorname = "SQLITE_BUSY"
             raise error
         raise self._lost(conn, "server closed the connection unexpectedly")
 
@@ -79,8 +79,8 @@ class Faults:
         for real when `close`, as a dropped connection would be)."""
         if isinstance(conn, sqlite3.Connection):
             error = sqlite3.OperationalError(f"disk I/O error (injected: {message})")
-            error.sqlite_errorcode = SQLITE_IOERR  # type: ignore[attr-defined]
-            error.sqlite_errorname = "SQLITE_IOERR"  # type: ignore[attr-defined]
+            error.sqlite_errorcode = SQLITE_IOERR
+            error.sqlite_errorname = "SQLITE_IOERR"
             return error
         if close:
             conn.close()

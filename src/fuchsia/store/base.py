@@ -370,8 +370,9 @@ class SqlStore:
                 if reason is not None:
                     self._fail(batch, self._unwritable(reason))
                     return
-                outcomes = self._recover(run, deadline)
-                if outcomes is not None:
+                recovered = self._recover(run, deadline)
+                if recovered is not None:
+                    outcomes = recovered
                     break
                 if time.monotonic() + delay > deadline:
                     self._fail(batch, self._unavailable(exc, unknown=run.outcomes is not None))
