@@ -12,8 +12,9 @@ COMMITs fail, in one of three ways:
   locked" (SQLITE_BUSY), PostgreSQL's `OperationalError` after closing the connection, so the
   store must reconnect.
 
-Connections the store opens later (a reconnect) are wrapped too. `Faults.injected` counts what
-was injected, so a test can prove that faults happened.
+Connections the store opens later (a reconnect) are wrapped too. With `blind_after`, that many
+statements and connects fail after each fault, as while a server is unreachable.
+`Faults.injected` counts what was injected, so a test can prove that faults happened.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from fuchsia.errors import StoreError
 from fuchsia.store.base import SqlStore
 
 MODES = ("ambiguous", "rolled_back", "busy")
@@ -48,6 +50,10 @@ class Faults:
         self.injected: Counter[str] = Counter()
         self.commits = 0
         self.limit = limit  # at most this many faults, when given
+        # after each fault, this many more statements and connects fail (the server stays
+        # unreachable for a while, so the outcome of an ambiguous commit cannot be read back)
+        self.blind_after = 0
+        self.blind = 0
 
     def due(self) -> bool:
         with self.lock:
@@ -62,6 +68,7 @@ class Faults:
             return cur.execute(sql)
         with self.lock:
             self.injected[self.mode] += 1
+            self.blind = self.blind_after
         if self.mode == "ambiguous":
             cur.execute(sql)
             raise self._lost(conn, "the connection was lost while COMMIT was answered")
@@ -73,6 +80,14 @@ class Faults:
             error.sqlite_errorname = "SQLITE_BUSY"
             raise error
         raise self._lost(conn, "server closed the connection unexpectedly")
+
+    def unreachable(self, conn: Any) -> None:
+        """Raise while the store is blind after a fault."""
+        with self.lock:
+            if self.blind <= 0:
+                return
+            self.blind -= 1
+        raise self._lost(conn, "the database is unreachable")
 
     def _lost(self, conn: Any, message: str, *, close: bool = True) -> Exception:
         """The backend's error for a failed commit (on PostgreSQL the connection is closed
@@ -92,6 +107,7 @@ class _Cursor:
         self._faults, self._conn, self._cur = faults, conn, cur
 
     def execute(self, sql: str, params: Any = None) -> Any:
+        self._faults.unreachable(self._conn)
         if sql.strip().upper() == "COMMIT":
             return self._faults.commit(self._conn, self._cur, sql)
         return self._cur.execute(sql) if params is None else self._cur.execute(sql, params)
@@ -122,6 +138,10 @@ def inject(
     connect = store._connect
 
     def connect_wrapped() -> Any:
+        with faults.lock:
+            if faults.blind > 0:
+                faults.blind -= 1
+                raise StoreError("cannot connect (injected: the database is unreachable)")
         return _Connection(faults, connect())
 
     store._write_conn = _Connection(faults, store._write_conn)

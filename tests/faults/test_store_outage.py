@@ -65,3 +65,31 @@ def test_an_execution_stranded_by_a_store_outage_is_driven_again(
             assert [a.status for a in done.node("a").attempts] == ["succeeded"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_start_whose_commit_outcome_stayed_unknown_drives_the_execution_it_made(
+    backend: str, tmp_path: Path, server: LoopbackServer, request: pytest.FixtureRequest
+) -> None:
+    """The execution's row committed, then the store was unreachable for longer than the
+    writer retries, so the store could not tell: `start` finds the execution and drives it,
+    instead of raising and leaving it owned by this engine but driven by no one."""
+    url = str(tmp_path / "f.db") if backend == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(FLOW.replace("BASE", server.base_url))
+
+    async def main() -> None:
+        async with await Engine.open(url, home=tmp_path / "home") as engine:
+            assert isinstance(engine.store, SqlStore)
+            engine.store.retry_for = 0.2
+            faults = inject(engine.store, "ambiguous", seed=1, rate=1.0, limit=1)
+            faults.blind_after = 12  # statements and connects: longer than 0.2 s of retries
+            execution_id = await engine.start(flow)
+            assert faults.injected["ambiguous"] == 1
+            async with asyncio.timeout(DEADLINE):
+                done = await engine.wait(execution_id, poll=0.05)
+            assert done.status == "completed", done.error
+            assert [r.id for r in await engine.list()] == [execution_id]
+            assert server.count(f"/ok/{execution_id}-b") == 1
+
+    asyncio.run(main())

@@ -353,7 +353,7 @@ class Engine:
             parent_id=parent_id,
             kv=kv,
         )
-        record, created = await self.store.create_execution(new)
+        record, created = await self._create(new)
         if not created and same_request and idempotency_key is not None:
             refuse_other_request(record, locked.name, payload, idempotency_key)
         if created and not detached:
@@ -361,6 +361,17 @@ class Engine:
         elif not created and record.status not in FINAL_STATUSES and not detached:
             await self.resume([record.id], wait=False)
         return record.id
+
+    async def _create(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """`create_execution`; when the store could not tell whether it committed (it became
+        unavailable during COMMIT), whether the execution exists after all: one that does is
+        driven like any other, never left owned by this engine and driven by no one."""
+        try:
+            return await self.store.create_execution(new)
+        except StoreUnavailable:
+            with contextlib.suppress(FuchsiaError):  # not stored, or not readable either
+                return await self.store.get_execution(new.id), True
+            raise
 
     async def run(
         self, workflow: WorkflowRef, payload: Any = None, *, idempotency_key: str | None = None

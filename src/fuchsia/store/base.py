@@ -374,8 +374,9 @@ class SqlStore:
                 if recovered is not None:
                     outcomes = recovered
                     break
-                if time.monotonic() + delay > deadline:
-                    self._fail(batch, self._unavailable(exc, unknown=run.outcomes is not None))
+                unknown = run.outcomes is not None  # it may have committed: never run it again
+                if unknown or time.monotonic() + delay > deadline:
+                    self._fail(batch, self._unavailable(exc, unknown=unknown))
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -387,8 +388,9 @@ class SqlStore:
 
     def _recover(self, run: _BatchRun, deadline: float) -> list[tuple[bool, Any]] | None:
         """After a failed transaction: the jobs' results if it committed after all (its
-        token is stored), else None, with a working write connection either way. Waits (up
-        to `deadline`) for a connection that can tell."""
+        token is stored), else None, with a working write connection. Waits (up to
+        `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
+        set: the outcome is unknown, and the batch must not run again."""
         delay = 0.01
         while True:
             try:
@@ -534,6 +536,9 @@ class SqlStore:
             if cur.rowcount == 1:
                 if new.kv is not None:
                     self._write_kv(cur, new.kv, now)
+                return new.id, True
+            cur.execute(q["select_execution"], (new.id,))
+            if cur.fetchone() is not None:  # its id is new: this request created it before
                 return new.id, True
             # Another process committed the same idempotency key after the look-up above.
             if new.idempotency_key is not None:
