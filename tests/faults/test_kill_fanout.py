@@ -3,9 +3,9 @@ in a new process: 30 runs per store, every one completes, each node's output is 
 exactly once, a node committed before the kill never runs again (the loopback server's counts
 say so independently of the store), and the store's integrity holds.
 
-The moment of each kill is a seeded pause after the fan-out's first call reached the server,
-from 0 to 450 ms: the fan-out's nodes take 10-500 ms, so kills land before any of them
-committed, among their commits, and around the fan-in.
+The moment of each kill is a seeded pause after the first node (`start`) called the server,
+from 0 to 600 ms: the fan-out's nodes take 10-500 ms, so kills land before `start` committed,
+before any fan-out node did, among their commits, and around the fan-in.
 Runs go several at a time (each on its own store) to keep the suite short.
 """
 
@@ -42,7 +42,8 @@ DEADLINE = 60.0  # seconds for one thing before the test fails
 
 
 def fanout_workflow(server: LoopbackServer, prefix: str, rng: random.Random) -> str:
-    lines = [f"name: {prefix}", "nodes:", "  start: {transform: {go: true}}"]
+    start = server.url(f"/ok/{prefix}-start")
+    lines = [f"name: {prefix}", "nodes:", f'  start: {{http: {{url: "{start}"}}}}']
     for i in range(WIDTH):
         delay = rng.uniform(0.01, 0.5)
         if is_http(f"n{i}"):
@@ -58,7 +59,10 @@ def fanout_workflow(server: LoopbackServer, prefix: str, rng: random.Random) -> 
 
 
 def is_http(node_id: str) -> bool:
-    """Every fourth fan-out node calls the server (the witness); the others are timers."""
+    """`start` and every fourth fan-out node call the server (the witness); the other
+    fan-out nodes are timers."""
+    if node_id == "start":
+        return True
     return node_id.startswith("n") and int(node_id[1:]) % HTTP_EVERY == 0
 
 
@@ -88,10 +92,10 @@ def read_state(url: str) -> tuple[str, str, dict[str, NodeRecord]]:
 
 
 def kill_at(run: Run, server: LoopbackServer) -> subprocess.Popen[str]:
-    """Start `fuchsia run` and SIGKILL it `run.pause` seconds after the fan-out began."""
+    """Start `fuchsia run` and SIGKILL it `run.pause` seconds after `start` called."""
     process = run.env.popen("run", str(run.workflow), "--db", run.url, "--json")
     deadline = time.monotonic() + DEADLINE
-    while not server.counts(f"/ok/{run.prefix}-"):
+    while not server.count(f"/ok/{run.prefix}-start"):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             out, err = process.communicate()
@@ -198,7 +202,7 @@ def test_killed_fanouts_resume_and_commit_each_output_once(
         prefix = f"kill-{uuid.uuid4().hex[:8]}"
         workflow = env.home / "fanout.yaml"
         workflow.write_text(fanout_workflow(server, prefix, rng))
-        runs.append(Run(index, env, url, prefix, workflow, rng.uniform(0, 0.45)))
+        runs.append(Run(index, env, url, prefix, workflow, rng.uniform(0, 0.6)))
     with ThreadPoolExecutor(AT_ONCE) as pool:
         landed = list(pool.map(lambda r: one_run(r, server), runs))
     print("\n".join(f"run {i}: killed {where}" for i, where in enumerate(landed)))  # with -s
