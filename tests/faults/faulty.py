@@ -54,6 +54,9 @@ class Faults:
         # unreachable for a while, so the outcome of an ambiguous commit cannot be read back)
         self.blind_after = 0
         self.blind = 0
+        self.batch = 0  # writes in the transaction now running (one writer thread)
+        self.writes_failed = 0  # writes whose transaction a fault hit
+        self.writes = 0  # writes in every transaction run (a retried one counts again)
 
     def due(self) -> bool:
         with self.lock:
@@ -69,6 +72,7 @@ class Faults:
         with self.lock:
             self.injected[self.mode] += 1
             self.blind = self.blind_after
+            self.writes_failed += self.batch
         if self.mode == "ambiguous":
             cur.execute(sql)
             raise self._lost(conn, "the connection was lost while COMMIT was answered")
@@ -144,6 +148,14 @@ def inject(
                 raise StoreError("cannot connect (injected: the database is unreachable)")
         return _Connection(faults, connect())
 
+    run_batch = store._run_batch
+
+    def run_batch_counted(batch: Any, run: Any) -> Any:
+        faults.batch = len(batch)
+        faults.writes += len(batch)
+        return run_batch(batch, run)
+
     store._write_conn = _Connection(faults, store._write_conn)
     store._connect = connect_wrapped  # type: ignore[method-assign]
+    store._run_batch = run_batch_counted  # type: ignore[method-assign]
     return faults

@@ -68,7 +68,10 @@ async def run_all(url: str, mode: str, tmp_path: Path, base: str) -> tuple[Engin
         batch = [await engine.start(locked, {"n": n}) for n in range(first, first + BATCH)]
         ids += batch
         await settle(engine, batch)
-    print(f"{mode}: {dict(faults.injected)} of {faults.commits} commits")  # shown with -s
+    print(  # shown with -s
+        f"{mode}: {dict(faults.injected)} of {faults.commits} commits, "
+        f"hitting {faults.writes_failed} of {faults.writes} writes"
+    )
     assert sum(faults.injected.values()) > 0, "no fault was injected"
     faults.rate = 0.0  # the checks read; the engine closes cleanly
     return engine, ids

@@ -7,6 +7,12 @@ chain of nodes therefore pays one durable commit per step, and fifty concurrent 
 share one commit per round instead of paying fifty. Reads use a second connection off the
 event loop. Backends supply the connections, the migration files and the dialect details.
 
+A write is applied exactly once whatever its commit does. A transaction that fails (busy, a
+dropped connection, an error from COMMIT) is retried with backoff for `retry_for` seconds on a
+working connection; each batch writes a token in its own transaction, so when COMMIT's outcome
+is unknown the writer reads the token back and either delivers the results of the transaction
+that committed or runs the batch again. A write it cannot settle raises `StoreUnavailable`.
+
 With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
 before it is written and opened after it is read, here and nowhere else. A store whose database
 refuses writes (read-only, disk full) opens for reading and its writes raise `StoreUnwritable`.
