@@ -75,7 +75,9 @@ class StoreUnwritable(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store did not take a write for as long as writes are retried (its server down,
-    its file locked): the write was not applied. Nothing is lost; try again later."""
+    its file locked). The write was not applied, or, when the message says its outcome is
+    unknown, it may have been: the database stopped answering after COMMIT was sent. Either
+    way nothing already stored is lost; a retry with the same ids or key is safe."""
 
     code = "store_unavailable"
 
