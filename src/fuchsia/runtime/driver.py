@@ -48,7 +48,7 @@ from fuchsia.runtime.work import (
     trailing_failures,
     unit_key,
 )
-from fuchsia.store.base import OwnershipLost, Store
+from fuchsia.store.base import OwnershipLost, Store, StoreUnavailable
 from fuchsia.store.records import (
     CANCELLED,
     FAILED,
@@ -241,10 +241,12 @@ class Driver:
     async def _handle_or_refuse(self, items: list[Item]) -> str | None:
         """`_handle(items)`; when the store refuses that transition (a value past one of its
         own limits, say), the attempts it held fail instead: a refused write fails a node,
-        never the execution's bookkeeping, and is never retried by a resume."""
+        never the execution's bookkeeping, and is never retried by a resume. A store that
+        is unavailable refused nothing: that error ends the drive (nothing of the transition
+        is stored), and the engine drives the execution again from what is stored."""
         try:
             return await self._handle(items)
-        except OwnershipLost:
+        except (OwnershipLost, StoreUnavailable):
             raise
         except StoreError as exc:
             outcomes = [i for i in items if isinstance(i, Outcome)]

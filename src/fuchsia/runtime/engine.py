@@ -23,6 +23,7 @@ from fuchsia.errors import (
     ArtifactNotFound,
     FuchsiaError,
     PayloadError,
+    StoreError,
     WorkflowDisabled,
     WorkflowNotFound,
 )
@@ -37,7 +38,7 @@ from fuchsia.runtime.views import (
     execution_view,
     spilled,
 )
-from fuchsia.store import OwnershipLost, Store, StoreUnwritable, open_store
+from fuchsia.store import OwnershipLost, Store, StoreUnavailable, StoreUnwritable, open_store
 from fuchsia.store.records import (
     CANCELLED,
     FINAL_STATUSES,
@@ -361,7 +362,7 @@ class Engine:
             parent_id=parent_id,
             kv=kv,
         )
-        record, created = await self.store.create_execution(new)
+        record, created = await self._create(new)
         if not created and same_request and idempotency_key is not None:
             refuse_other_request(record, locked.name, payload, idempotency_key)
         if created and not detached:
@@ -369,6 +370,17 @@ class Engine:
         elif not created and record.status not in FINAL_STATUSES and not detached:
             await self.resume([record.id], wait=False)
         return record.id
+
+    async def _create(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """`create_execution`; when the store could not tell whether it committed (it became
+        unavailable during COMMIT), whether the execution exists after all: one that does is
+        driven like any other, never left owned by this engine and driven by no one."""
+        try:
+            return await self.store.create_execution(new)
+        except StoreUnavailable:
+            with contextlib.suppress(FuchsiaError):  # not stored, or not readable either
+                return await self.store.get_execution(new.id), True
+            raise
 
     async def run(
         self, workflow: WorkflowRef, payload: Any = None, *, idempotency_key: str | None = None
@@ -447,10 +459,37 @@ class Engine:
         task.add_done_callback(forget)
 
     async def _guarded(self, driver: Driver) -> str:
-        try:
-            return await driver.run()
-        except OwnershipLost:
-            return "lost"
+        """Drive to a final status. When the store stays unavailable past its writer's
+        retries, the driver stops (its state is ahead of the store); once the store answers
+        again the execution is driven anew from what is stored, so an outage strands no
+        execution (attempts it interrupted run again; committed nodes do not)."""
+        delay = 0.1
+        while True:
+            try:
+                return await driver.run()
+            except OwnershipLost:
+                return "lost"
+            except StoreUnavailable:
+                driver = await self._redrive(driver, delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _redrive(self, old: Driver, delay: float) -> Driver:
+        """A new driver for `old`'s execution, from its stored state once it can be read."""
+        from fuchsia.runtime.driver import Driver
+
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                record, nodes = await self._stored_state(old.id)
+            except StoreError:
+                delay = min(delay * 2, 5.0)
+                continue
+            if record.owner != self.identity.id:
+                raise OwnershipLost(f"execution {old.id} is now owned by {record.owner}")
+            driver = Driver(self._runtime, record, old.wf, nodes)
+            driver.draining = old.draining
+            self._driving[old.id] = driver
+            return driver
 
     async def _stored_state(self, execution_id: str) -> tuple[ExecutionRecord, dict[str, Any]]:
         """An execution's record and node records as a driver starts from them."""

@@ -6,10 +6,18 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from fuchsia.errors import StoreError
-from fuchsia.store.base import OwnershipLost, SqlStore, Store, StoreUnwritable
+from fuchsia.store.base import OwnershipLost, SqlStore, Store, StoreUnavailable, StoreUnwritable
 from fuchsia.store.records import Transition
 
-__all__ = ["OwnershipLost", "SqlStore", "Store", "StoreUnwritable", "Transition", "open_store"]
+__all__ = [
+    "OwnershipLost",
+    "SqlStore",
+    "Store",
+    "StoreUnavailable",
+    "StoreUnwritable",
+    "Transition",
+    "open_store",
+]
 
 
 def open_store(url: str) -> SqlStore:

@@ -7,6 +7,12 @@ chain of nodes therefore pays one durable commit per step, and fifty concurrent 
 share one commit per round instead of paying fifty. Reads use a second connection off the
 event loop. Backends supply the connections, the migration files and the dialect details.
 
+A write is applied exactly once whatever its commit does. A transaction that fails (busy, a
+dropped connection, an error from COMMIT) is retried with backoff for `retry_for` seconds on a
+working connection; each batch writes a token in its own transaction, so when COMMIT's outcome
+is unknown the writer reads the token back and either delivers the results of the transaction
+that committed or runs the batch again. A write it cannot settle raises `StoreUnavailable`.
+
 With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
 before it is written and opened after it is read, here and nowhere else. A store whose database
 refuses writes (read-only, disk full) opens for reading and its writes raise `StoreUnwritable`.
@@ -24,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
@@ -64,6 +71,15 @@ class StoreUnwritable(StoreError):
     still work, and the write that raised this changed nothing."""
 
     code = "store_unwritable"
+
+
+class StoreUnavailable(StoreError):
+    """The store did not take a write for as long as writes are retried (its server down,
+    its file locked). The write was not applied, or, when the message says its outcome is
+    unknown, it may have been: the database stopped answering after COMMIT was sent. Either
+    way nothing already stored is lost; a retry with the same ids or key is safe."""
+
+    code = "store_unavailable"
 
 
 class Cursor(Protocol):
@@ -173,6 +189,15 @@ def _loads(text: str | None) -> Any:
 _WriteJob = tuple[Callable[[Cursor], Any], Future[Any]]
 
 
+@dataclass
+class _BatchRun:
+    """One batch's token (stored with it, so a commit of unknown outcome can be checked)
+    and its jobs' results once they all ran."""
+
+    token: str
+    outcomes: list[tuple[bool, Any]] | None = None
+
+
 class SqlStore:
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
@@ -180,6 +205,8 @@ class SqlStore:
     placeholder = "?"
     begin = "BEGIN"
     max_batch = 512
+    # seconds a write is retried while the database is busy or unreachable
+    retry_for = 60.0
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -194,6 +221,8 @@ class SqlStore:
         self._write_conn: Any = None
         self._read_conn: Any = None
         self._read_lock = threading.Lock()
+        # this store's row in `write_tokens`: see `_commit`
+        self._writer_id = new_id()
         # Set when the store was opened for reading only: why it cannot be written.
         self.unwritable: str | None = None
 
@@ -206,6 +235,14 @@ class SqlStore:
         raise NotImplementedError
 
     def _is_busy(self, exc: Exception) -> bool:
+        return False
+
+    def _is_transient(self, exc: Exception) -> bool:
+        """Whether `exc`, raised by a job, is the connection's failure, not the job's."""
+        return False
+
+    def _broken(self, conn: Any) -> bool:
+        """Whether `conn` can no longer be used (closed, or its server went away)."""
         return False
 
     def _unwritable_reason(self, exc: BaseException) -> str | None:
@@ -280,6 +317,9 @@ class SqlStore:
             self._jobs.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+            with contextlib.suppress(Exception):  # a leftover row is harmless
+                delete = self.q["delete_write_token"]
+                await asyncio.to_thread(self._write_conn.execute, delete, (self._writer_id,))
         for conn in (self._write_conn, self._read_conn):
             if conn is not None:
                 conn.close()
@@ -314,37 +354,95 @@ class SqlStore:
             self._commit(batch)
 
     def _commit(self, batch: list[_WriteJob]) -> None:
-        """Run a batch in one transaction; a job that raises is rolled back alone."""
+        """Run a batch in one transaction, exactly once; a job that raises is rolled back
+        alone. A failure of the transaction itself (busy, a dropped connection, an error
+        from COMMIT) is retried with backoff for up to `retry_for` seconds, on a new
+        connection when the old one broke. When COMMIT's outcome is unknown, the batch's
+        token (written in the same transaction) says whether it committed: if it did, its
+        jobs' results are delivered and nothing runs again; if not, the batch runs again."""
         # A write whose caller was cancelled while it waited in the queue is dropped. Once a
         # future is running it can no longer be cancelled, so setting its outcome is safe.
         batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
         if not batch:
             return
-        for delay in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 0.0):
+        run = _BatchRun(new_id())
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.01
+        while True:
             try:
-                outcomes = self._run_batch(batch)
+                outcomes = self._run_batch(batch, run)
                 break
             except Exception as exc:
                 self._rollback_quietly()
-                if self._is_busy(exc) and delay:
-                    time.sleep(delay)
-                    continue
                 reason = self._unwritable_reason(exc)
-                error = (
-                    self._unwritable(reason)
-                    if reason is not None
-                    else StoreError(f"store write failed: {exc}")
-                )
-                for _, future in batch:
-                    future.set_exception(error)
-                return
+                if reason is not None:
+                    self._fail(batch, self._unwritable(reason))
+                    return
+                recovered = self._recover(run, deadline)
+                if recovered is not None:
+                    outcomes = recovered
+                    break
+                unknown = run.outcomes is not None  # it may have committed: never run it again
+                if unknown or time.monotonic() + delay > deadline:
+                    self._fail(batch, self._unavailable(exc, unknown=unknown))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
 
-    def _run_batch(self, batch: list[_WriteJob]) -> list[tuple[bool, Any]]:
+    def _recover(self, run: _BatchRun, deadline: float) -> list[tuple[bool, Any]] | None:
+        """After a failed transaction: the jobs' results if it committed after all (its
+        token is stored), else None, with a working write connection. Waits (up to
+        `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
+        set: the outcome is unknown, and the batch must not run again."""
+        delay = 0.01
+        while True:
+            try:
+                self._ensure_write_conn()
+                if run.outcomes is None:
+                    return None  # the jobs had not all run: nothing was committed
+                cur = self._write_conn.cursor()
+                cur.execute(self.q["select_write_token"], (self._writer_id,))
+                row = cur.fetchone()
+                if row is not None and row[0] == run.token:
+                    return run.outcomes
+                run.outcomes = None
+                return None
+            except Exception:
+                self._rollback_quietly()
+                if time.monotonic() + delay > deadline:
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _ensure_write_conn(self) -> None:
+        """Replace a write connection that broke (a backend whose connection can drop)."""
+        if self._broken(self._write_conn):
+            with contextlib.suppress(Exception):
+                self._write_conn.close()
+            self._write_conn = self._connect()
+
+    def _fail(self, batch: list[_WriteJob], error: Exception) -> None:
+        for _, future in batch:
+            future.set_exception(error)
+
+    def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
+        outcome = "whether it was applied is unknown" if unknown else "it was not applied"
+        error = StoreUnavailable(
+            f"the store at {self._where()} did not take a write for {self.retry_for:g}s "
+            f"({exc}); {outcome}"
+        )
+        error.__cause__ = exc
+        return error
+
+    def _run_batch(self, batch: list[_WriteJob], run: _BatchRun) -> list[tuple[bool, Any]]:
+        """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
+        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing."""
+        run.outcomes = None
         cur = self._write_conn.cursor()
         cur.execute(self.begin)
         outcomes: list[tuple[bool, Any]] = []
@@ -355,7 +453,7 @@ class SqlStore:
             try:
                 outcomes.append((True, job(cur)))
             except Exception as exc:
-                if self._is_busy(exc):
+                if self._is_busy(exc) or self._is_transient(exc):
                     raise
                 if self._unwritable_reason(exc) is not None:
                     raise  # the whole batch fails alike, rolled back by `_commit`
@@ -366,6 +464,8 @@ class SqlStore:
                 outcomes.append((False, _job_error(exc)))
             if isolate:
                 cur.execute("RELEASE SAVEPOINT job")
+        cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
+        run.outcomes = outcomes
         cur.execute("COMMIT")
         return outcomes
 
@@ -374,15 +474,29 @@ class SqlStore:
             self._write_conn.cursor().execute("ROLLBACK")
 
     async def _read(self, job: Callable[[Cursor], T]) -> T:
+        """Run a read on the read connection; once more on a new connection when it broke
+        (its server restarted, say): a read changes nothing, so running it again is safe."""
+
         def run() -> T:
             with self._read_lock:
-                cur = self._read_conn.cursor()
                 try:
-                    return job(cur)
-                finally:
-                    self._end_read(cur)
+                    return self._read_once(job)
+                except Exception:
+                    if not self._broken(self._read_conn):
+                        raise
+                with contextlib.suppress(Exception):
+                    self._read_conn.close()
+                self._read_conn = self._connect()
+                return self._read_once(job)
 
         return await asyncio.to_thread(run)
+
+    def _read_once(self, job: Callable[[Cursor], T]) -> T:
+        cur = self._read_conn.cursor()
+        try:
+            return job(cur)
+        finally:
+            self._end_read(cur)
 
     def _end_read(self, cur: Cursor) -> None:
         """Backends whose reads open a transaction end it here."""
@@ -430,6 +544,9 @@ class SqlStore:
             if cur.rowcount == 1:
                 if new.kv is not None:
                     self._write_kv(cur, new.kv, now)
+                return new.id, True
+            cur.execute(q["select_execution"], (new.id,))
+            if cur.fetchone() is not None:  # its id is new: this request created it before
                 return new.id, True
             # Another process committed the same idempotency key after the look-up above.
             if new.idempotency_key is not None:

@@ -39,6 +39,16 @@ class PostgresStore(SqlStore):
             exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected
         )
 
+    def _is_transient(self, exc: Exception) -> bool:
+        """A connection that failed (dropped, server restarting) fails the batch, which is
+        retried on a new connection; `DiskFull`, also operational, is not transient."""
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and (
+            self._unwritable_reason(exc) is None
+        )
+
+    def _broken(self, conn: Any) -> bool:
+        return conn is None or bool(conn.closed or conn.broken)
+
     def _unwritable_reason(self, exc: BaseException) -> str | None:
         if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
             return "the database is read-only (a standby, or default_transaction_read_only)"

@@ -275,3 +275,13 @@ ON CONFLICT (key) DO NOTHING;
 
 -- name: select_delivery
 SELECT body_sha256 FROM webhook_deliveries WHERE key = ?;
+
+-- name: upsert_write_token
+INSERT INTO write_tokens (writer, token, written_at) VALUES (?, ?, ?)
+ON CONFLICT (writer) DO UPDATE SET token = excluded.token, written_at = excluded.written_at;
+
+-- name: select_write_token
+SELECT token FROM write_tokens WHERE writer = ?;
+
+-- name: delete_write_token
+DELETE FROM write_tokens WHERE writer = ?;
