@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint types unit bench clean
+.PHONY: run test lint types unit bench bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/components.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/templates.py
+
+# DBOS side by side with Fuchsia (its own venv: DBOS is not a dependency)
+bench-peers: $(VENV)/.installed
+	test -x .venv-peers/bin/python || (python3 -m venv .venv-peers && .venv-peers/bin/pip install --quiet 'dbos>=2,<4')
+	$(BIN)/python bench/peers.py
 
 clean:
-	rm -rf $(VENV) .fuchsia .cache .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-peers .fuchsia .cache .mypy_cache .ruff_cache .pytest_cache

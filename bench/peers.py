@@ -6,9 +6,9 @@ durability, trivial steps. The engines take turns, one fresh process each per ro
 medians over the rounds are printed with the machine they ran on, so the ratio never mixes
 machines or days.
 
-DBOS is not a Fuchsia dependency: `--peer-python` names an interpreter that has it (default
-`.venv-peers/bin/python`; create it with `python -m venv .venv-peers && .venv-peers/bin/pip
-install 'dbos>=2,<4'`). Usage: python bench/peers.py [--rounds N]
+DBOS is not a Fuchsia dependency: `make bench-peers` creates `.venv-peers` with it and runs
+this script; `--peer-python` names another interpreter that has it. Usage:
+python bench/peers.py [--rounds N] [--repeats N] [--peer-python PATH]
 """
 
 from __future__ import annotations

@@ -205,6 +205,18 @@ class WorkflowDisabled(FuchsiaError):
         self.ref = ref
 
 
+class NodeNotFound(FuchsiaError):
+    """The workflow has no node with the given id (`retry --from`, `node run`)."""
+
+    code = "node_not_found"
+    fields: ClassVar[tuple[str, ...]] = ("workflow", "node_id")
+
+    def __init__(self, workflow: str, node_id: str, hint: str = "") -> None:
+        super().__init__(f"{workflow} has no node {node_id!r}{hint}")
+        self.workflow = workflow
+        self.node_id = node_id
+
+
 class InvalidState(FuchsiaError):
     """The execution's state refuses the request (pausing a finished one, say)."""
 

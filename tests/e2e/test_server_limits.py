@@ -270,6 +270,10 @@ def test_each_404_names_what_is_missing(served: Served) -> None:
             assert missing.status_code == 404, path
             error = error_of(missing)
             assert (error["code"], error[field]) == (code, value), (path, error)
+        retried = runner.post(f"{base}/retry", json={"from_node": "nowhere"})
+        assert retried.status_code == 404, retried.text
+        error = error_of(retried)
+        assert (error["code"], error["node_id"]) == ("node_not_found", "nowhere"), error
 
 
 def test_the_client_tells_a_missing_route_from_a_missing_execution(served: Served) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fuchsia import Engine, Execution, FuchsiaError
+from fuchsia import Engine, Execution
+from fuchsia.errors import NodeNotFound
 from support.flows import cli_in
 from support.httpserver import LoopbackServer
 
@@ -72,7 +73,7 @@ def test_retry_from_a_node_reruns_it_and_everything_downstream(
             failed = await engine.run(str(path))
             first = await engine.wait(await engine.retry(failed.id))
             again = await engine.wait(await engine.retry(first.id, "fetch"))
-            with pytest.raises(FuchsiaError, match="has no node 'fetc' \\(did you mean 'fetch'"):
+            with pytest.raises(NodeNotFound, match="has no node 'fetc' \\(did you mean 'fetch'"):
                 await engine.retry(first.id, "fetc")
             return again
 

@@ -22,6 +22,8 @@ from fuchsia.config import Settings
 from fuchsia.errors import (
     ArtifactNotFound,
     FuchsiaError,
+    InvalidState,
+    NodeNotFound,
     PayloadError,
     StoreError,
     WorkflowDisabled,
@@ -416,7 +418,7 @@ class Engine:
         if node_id not in locked.nodes:
             close = difflib.get_close_matches(node_id, list(locked.nodes), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise FuchsiaError(f"{locked.name} has no node {node_id!r}{hint}")
+            raise NodeNotFound(locked.name, node_id, hint)
         root = not locked.nodes[node_id].after
         payload = upstream if root else {}
         execution_id = "node-run-" + new_id()
@@ -716,7 +718,7 @@ class Engine:
         if from_node is not None and from_node not in locked.nodes:
             close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise FuchsiaError(f"{locked.name} has no node {from_node!r}{hint}")
+            raise NodeNotFound(locked.name, from_node, hint)
         starts = [from_node] if from_node else [n.id for n in old.nodes if n.status != SUCCEEDED]
         rerun = _downstream(locked, starts)
         reused = [n for n in old.nodes if n.status == SUCCEEDED and n.id not in rerun]
@@ -763,7 +765,9 @@ class Engine:
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
         if record.status in FINAL_STATUSES:
-            raise FuchsiaError(f"execution {full} is already {record.status}; nothing to pause")
+            raise InvalidState(
+                f"execution {full} is already {record.status}; nothing to pause", execution_id=full
+            )
         await self._control(full, "pause")
         while (current := await self.get(full)).status not in (PAUSED, *FINAL_STATUSES):
             await asyncio.sleep(0.05)
@@ -788,7 +792,9 @@ class Engine:
         if record.status == CANCELLED:
             return await self.get(full)
         if record.status in FINAL_STATUSES:
-            raise FuchsiaError(f"execution {full} is already {record.status}; nothing to cancel")
+            raise InvalidState(
+                f"execution {full} is already {record.status}; nothing to cancel", execution_id=full
+            )
         await self._control(full, "cancel")  # an orphan is taken over, which cancels it
         return await self.wait(full)
 
@@ -800,8 +806,9 @@ class Engine:
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
         if record.status in FINAL_STATUSES:
-            raise FuchsiaError(
-                f"execution {full} is {record.status}; signals go to executions still running"
+            raise InvalidState(
+                f"execution {full} is {record.status}; signals go to executions still running",
+                execution_id=full,
             )
         payloads.check(payload, source="signal payload")
         self._runtime.limits.check_payload(payload, "the signal payload")

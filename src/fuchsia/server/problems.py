@@ -30,6 +30,7 @@ from fuchsia.errors import (
     InvalidParameters,
     InvalidState,
     MethodNotAllowed,
+    NodeNotFound,
     PayloadError,
     PayloadTooLarge,
     RequestError,
@@ -40,6 +41,7 @@ from fuchsia.errors import (
     WorkflowDisabled,
     WorkflowNotFound,
 )
+from fuchsia.store import StoreUnavailable, StoreUnwritable
 
 log = logging.getLogger("fuchsia.server")
 
@@ -53,7 +55,10 @@ STATUS: tuple[tuple[type[FuchsiaError], int], ...] = (
     (RequestError, 400),
     (Unauthenticated, 401),
     (Forbidden, 403),
+    (StoreUnwritable, 503),
+    (StoreUnavailable, 503),
     (ExecutionNotFound, 404),
+    (NodeNotFound, 404),
     (ArtifactNotFound, 404),
     (WorkflowNotFound, 404),
     (ComponentNotFound, 404),
@@ -91,6 +96,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "over a size limit (`payload_too_large`, with the `limit`)"),
         (415, "not JSON (`unsupported_media_type`)"),
         (422, "fields of the wrong shape (`invalid_parameters`), or against a schema"),
+        (503, "the store cannot be written or reached (`store_unwritable`, `store_unavailable`)"),
     )
 }
 
