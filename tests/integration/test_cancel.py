@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fuchsia import Engine, Execution, FuchsiaError
+from fuchsia import Engine, Execution
+from fuchsia.errors import InvalidState
 from support.httpserver import LoopbackServer
 
 SLOW = """
@@ -63,7 +64,7 @@ def test_cancelling_a_finished_execution_is_a_clear_error(tmp_path: Path) -> Non
     async def main() -> None:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
             done = await engine.run(str(flow))
-            with pytest.raises(FuchsiaError, match="already completed; nothing to cancel"):
+            with pytest.raises(InvalidState, match="already completed; nothing to cancel"):
                 await engine.cancel(done.id)
 
     asyncio.run(main())

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fuchsia import Engine, Execution, FuchsiaError
+from fuchsia import Engine, Execution
+from fuchsia.errors import InvalidState
 from support.httpserver import LoopbackServer
 
 
@@ -58,7 +59,7 @@ def test_pausing_a_finished_execution_is_an_error(tmp_path: Path) -> None:
     async def main() -> None:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
             done = await engine.run(str(flow))
-            with pytest.raises(FuchsiaError, match="already completed; nothing to pause"):
+            with pytest.raises(InvalidState, match="already completed; nothing to pause"):
                 await engine.pause(done.id)
 
     asyncio.run(main())

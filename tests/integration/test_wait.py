@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fuchsia import Engine, Execution, FuchsiaError
+from fuchsia import Engine, Execution
+from fuchsia.errors import InvalidState
 from support.flows import cli_in
 
 APPROVAL = """
@@ -71,7 +72,7 @@ def test_a_signal_to_a_finished_execution_is_a_clear_error(tmp_path: Path) -> No
     async def main() -> None:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
             done = await engine.run(flow(tmp_path, "name: q\nnodes:\n  a: {transform: {x: 1}}\n"))
-            with pytest.raises(FuchsiaError, match="is completed; signals go to executions"):
+            with pytest.raises(InvalidState, match="is completed; signals go to executions"):
                 await engine.signal(done.id, "approval", {})
 
     asyncio.run(main())
