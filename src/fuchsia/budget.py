@@ -44,7 +44,7 @@ _TICK = 0.01  # how late the watchdog may notice a deadline
 # (every call, operator, filter and loop pass) normally stop a run first, at the deadline,
 # and an asynchronous exception can land where Python only reports it (a weakref callback, a
 # `__del__`), so it stays the backstop for code that reaches no check.
-_GRACE = 0.25
+_GRACE = 1.0
 _PARK_AFTER = 2.0  # an idle watchdog sleeps until the next run after this many seconds
 
 _ARMED, _FIRED, _DONE = 0, 1, 2
