@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,20 @@ def make_fuchsia_env(root: Path) -> FuchsiaEnv:
 def fuchsia_env(tmp_path: Path) -> FuchsiaEnv:
     """A private home and store for one test."""
     return make_fuchsia_env(tmp_path)
+
+
+def wait_until(
+    what: str,
+    check: Any,
+    process: subprocess.Popen[str] | None = None,
+    deadline: float = 60.0,
+) -> None:
+    """Poll `check` until it holds; fail at once if `process` exits first. `deadline` is a
+    hang guard, not a timing assertion."""
+    give_up = time.monotonic() + deadline
+    while not check():
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run exited {process.returncode} before {what}\n{out}\n{err}")
+        assert time.monotonic() < give_up, f"gave up waiting for {what}"
+        time.sleep(0.02)

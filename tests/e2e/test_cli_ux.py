@@ -9,13 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from e2e.conftest import FuchsiaEnv
+from e2e.conftest import FuchsiaEnv, wait_until
 from support.components import CACHE, built_component
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,16 +29,6 @@ nodes:
     after: gate
     transform: {done: true}
 """
-
-
-def wait_until(what: str, check: Any, process: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if process is not None and process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"the run exited {process.returncode} before {what}\n{out}\n{err}")
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
 
 
 def statuses(env: FuchsiaEnv) -> list[str]:

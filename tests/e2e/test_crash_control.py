@@ -13,28 +13,16 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from e2e.conftest import FuchsiaEnv
+from e2e.conftest import FuchsiaEnv, wait_until
 from support.httpserver import LoopbackServer
 
-DEADLINE = 30.0
 ITEMS = 50
 CONCURRENCY = 5
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(what: str, check: Any, process: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if process is not None and process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"the run exited {process.returncode} before {what}\n{out}\n{err}")
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.01)
 
 
 def kill(process: subprocess.Popen[str]) -> None:
