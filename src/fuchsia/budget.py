@@ -9,8 +9,17 @@
   them once started.
 - Time: `tick()` checks the deadline cooperatively where the caller already does work (a
   call, an operator, a filter, each pass of a template loop) and stops the run there. A
-  watchdog thread is the backstop for code that reaches no check: `_GRACE` after the deadline
-  it raises `Expired` inside the running thread (`PyThreadState_SetAsyncExc`).
+  watchdog thread is the backstop for code that reaches no check: once the running thread has
+  spent `_GRACE` seconds of its own CPU time past the deadline without reaching one, it raises
+  `Expired` inside that thread (`PyThreadState_SetAsyncExc`). Counting the thread's CPU time,
+  not the clock's, keeps a busy machine (the thread waiting for a core right at its deadline)
+  from firing it at code that would have stopped itself at its next check; `_WALL_GRACE` of
+  clock time is the limit for a thread that waits without running.
+
+An asynchronous exception lands wherever the thread is, and where that is a weakref callback
+or a `__del__`, Python can only report it (`sys.unraisablehook`) and go on. The hook this
+module installs drops such a report of `Expired` and re-arms the run, so the watchdog fires
+again at its next poll: a misplaced delivery costs a poll, never a message or a runaway run.
 
 The invariant that keeps the asynchronous exception from leaking out of `run`: the watchdog
 fires at most once per run, only while holding `_LOCK` and only while the run is armed; the
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,11 +50,13 @@ DEFAULT_SIZE = 16 * 1024 * 1024
 MAX_INT_BITS = 65_536  # about 19,700 digits: multiplying two of these stays far under 1 ms
 
 _TICK = 0.01  # how late the watchdog may notice a deadline
-# The watchdog waits this long past a deadline before it interrupts: the cooperative checks
-# (every call, operator, filter and loop pass) normally stop a run first, at the deadline,
-# and an asynchronous exception can land where Python only reports it (a weakref callback, a
-# `__del__`), so it stays the backstop for code that reaches no check.
+# The watchdog waits until the running thread has used this much CPU time past its deadline
+# before it interrupts: the cooperative checks (every call, operator, filter and loop pass)
+# normally stop a run first, at the deadline, so it stays the backstop for code that reaches
+# no check. A thread that is past its deadline by `_WALL_GRACE` on the clock is interrupted
+# whatever its CPU time (code that waits without running, which no template can do).
 _GRACE = 1.0
+_WALL_GRACE = 10.0
 _PARK_AFTER = 2.0  # an idle watchdog sleeps until the next run after this many seconds
 
 _ARMED, _FIRED, _DONE = 0, 1, 2
@@ -72,7 +84,7 @@ class Expired(BaseException):
 
 
 class _Slot:
-    __slots__ = ("deadline", "limits", "state", "thread", "used")
+    __slots__ = ("cpu_at_deadline", "deadline", "limits", "state", "thread", "used")
 
     def __init__(self, thread: int, limits: Limits) -> None:
         self.thread = thread
@@ -80,6 +92,21 @@ class _Slot:
         self.deadline = time.monotonic() + limits.seconds
         self.used = 0
         self.state = _ARMED
+        self.cpu_at_deadline: float | None = None  # the thread's CPU clock, first seen late
+
+    def overdue(self, now: float) -> bool:
+        """Whether the watchdog should interrupt this run now (called by the watchdog)."""
+        if now < self.deadline:
+            return False
+        if now >= self.deadline + _WALL_GRACE:
+            return True
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(self.thread))
+        except (OSError, AttributeError):  # the thread just ended; or no such clock here
+            return now >= self.deadline + _GRACE
+        if self.cpu_at_deadline is None:
+            self.cpu_at_deadline = cpu
+        return cpu - self.cpu_at_deadline >= _GRACE
 
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
@@ -107,6 +134,7 @@ class _Watchdog:
         if self.thread is None:
             with _LOCK:
                 if self.thread is None:
+                    _install_unraisable_hook()
                     self.thread = threading.Thread(
                         target=self._loop, name="fuchsia-budget", daemon=True
                     )
@@ -131,7 +159,7 @@ class _Watchdog:
 
 def _fire(now: float) -> None:
     for slot in list(_RUNS.values()):
-        if slot.deadline + _GRACE <= now and slot.state == _ARMED:
+        if slot.state == _ARMED and slot.overdue(now):
             with _LOCK:
                 if slot.state == _ARMED:
                     slot.state = _FIRED
@@ -139,6 +167,28 @@ def _fire(now: float) -> None:
 
 
 _WATCHDOG = _Watchdog()
+
+
+def _install_unraisable_hook() -> None:
+    """Chain a hook before the current `sys.unraisablehook` (once per process) that drops the
+    report of an `Expired` Python could not raise (it landed in a weakref callback or a
+    `__del__`) and re-arms that thread's run, so the watchdog fires again at its next poll."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_fuchsia_budget", False):
+        return
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, Expired):
+            # no lock: this can run inside `_disarm`, which holds it; only this thread moves a
+            # run from fired to armed, and the watchdog only from armed to fired
+            slot = _RUNS.get(threading.get_ident())
+            if slot is not None and slot.state == _FIRED:
+                slot.state = _ARMED
+            return
+        previous(unraisable)
+
+    hook._fuchsia_budget = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def _after_fork() -> None:
