@@ -151,6 +151,14 @@ def test_ctrl_c_during_run_prints_the_id_and_how_to_resume_and_exits_130(
     assert f"execution {execution_id} was stopped before it finished" in err
     assert f"fuchsia runs resume {execution_id}" in err
     assert "Traceback" not in err
+    # the running attempt is recorded interrupted at once, not only when someone resumes
+    shown = fuchsia_env.run("runs", "show", execution_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    stopped = json.loads(shown.stdout)
+    assert stopped["status"] == "waiting"  # open, as it was: a resume goes on with it
+    [attempt] = next(n for n in stopped["nodes"] if n["id"] == "gate")["attempts"]
+    assert attempt["status"] == "interrupted"
+    assert "the engine was stopped before this attempt finished" in attempt["error"]["message"]
     # the execution is open and nobody drives it: the printed command continues it
     assert fuchsia_env.run("runs", "signal", execution_id, "go").returncode == 0
     resumed = fuchsia_env.run("runs", "resume", execution_id, "--json")

@@ -116,3 +116,49 @@ def test_runs_cancel_stops_an_execution_running_in_another_process(
         if runner.poll() is None:
             runner.kill()
             runner.wait()
+
+
+GATE = """
+name: gate
+nodes:
+  first: {transform: {x: 1}}
+  gate: {after: first, wait: {signal: go}}
+  later: {after: gate, transform: {y: 2}}
+"""
+
+
+def test_closing_an_engine_records_its_running_attempts_interrupted_and_a_resume_reruns_them(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Ctrl-C or a server's shutdown: the store says at once which attempts stopped (before,
+    they stayed `running` until someone resumed), committed nodes stay committed."""
+    flow = tmp_path / "gate.yaml"
+    flow.write_text(GATE)
+
+    async def stop() -> str:
+        async with await Engine.open(store_url) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).node("gate").status != "running":
+                await asyncio.sleep(0.02)
+            return execution_id
+
+    async def look_then_finish(execution_id: str) -> tuple[Execution, list[str], Execution]:
+        async with await Engine.open(store_url) as engine:
+            stopped = await engine.get(execution_id)
+            events = [e.type for e in await engine.events(execution_id)]
+            await engine.signal(execution_id, "go")
+            await engine.resume([execution_id])
+            return stopped, events, await engine.wait(execution_id)
+
+    execution_id = asyncio.run(stop())
+    stopped, events, done = asyncio.run(look_then_finish(execution_id))
+    assert stopped.node("first").status == "succeeded"
+    assert stopped.node("gate").status == "pending"
+    [attempt] = stopped.node("gate").attempts
+    assert attempt.status == "interrupted"
+    assert attempt.error is not None
+    assert "the engine was stopped before this attempt finished" in attempt.error["message"]
+    assert events[-2:] == ["node_interrupted", "execution_interrupted"]
+    assert done.status == "completed", done.error
+    assert [a.status for a in done.node("gate").attempts] == ["interrupted", "succeeded"]
+    assert [a.status for a in done.node("first").attempts] == ["succeeded"]

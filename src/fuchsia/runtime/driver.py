@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,8 @@ class Runtime:
 
 
 CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
+CRASHED = "the process running this attempt stopped before it finished"
+STOPPED = "the engine was stopped before this attempt finished; it runs again on resume"
 
 
 class Driver:
@@ -188,8 +190,9 @@ class Driver:
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> str:
-        """Drive the execution to a final status and return it. Cancelling the task stops
-        driving without writing anything: the execution stays resumable."""
+        """Drive the execution to a final status and return it. A `stop` request ends it
+        with its running attempts recorded interrupted ("stopped"); cancelling the task stops
+        driving without writing anything. Either way the execution stays resumable."""
         try:
             self.busy = True
             try:
@@ -316,24 +319,9 @@ class Driver:
             self.status = RUNNING
         else:
             t.events.append(Event("execution_resumed"))
+        self._interrupt_running(t, CRASHED, keep=finished)
         for node_id, state in list(self.states.items()):
-            if state == RUNNING and node_id in finished:
-                continue
-            if state == RUNNING:
-                number = self.numbers[node_id]
-                error = Interrupted("the process running this attempt stopped before it finished")
-                t.attempts.append(
-                    AttemptWrite(
-                        node_id,
-                        number,
-                        INTERRUPTED,
-                        error=error.to_record(),
-                        finished_at=time.time(),
-                    )
-                )
-                t.events.append(Event("node_interrupted", node_id, {"attempt": number}))
-                self.states[node_id] = PENDING
-            elif state == "ready" or (state == RETRYING and split_key(node_id)[1] is not None):
+            if state == "ready" or (state == RETRYING and split_key(node_id)[1] is not None):
                 self.states[node_id] = PENDING  # an item's retry restarts with its foreach
                 self.retry_at.pop(node_id, None)
         for o in refused or []:
@@ -348,6 +336,41 @@ class Driver:
         for node_id, when in self.retry_at.items():
             self._arm_retry(node_id, when)
         return status
+
+    def _interrupt_running(
+        self, t: Transition, reason: str, keep: Container[str] = (), stored: bool = False
+    ) -> None:
+        """Record every running attempt (but those in `keep`) interrupted for `reason`; its
+        node is pending again, so it runs anew when the execution is next driven. With
+        `stored`, the node's pending state is written too (nothing starts it in `t`)."""
+        error = Interrupted(reason).to_record()
+        now = time.time()
+        for node_id, state in list(self.states.items()):
+            if state != RUNNING or node_id in keep:
+                continue
+            number = self.numbers[node_id]
+            t.attempts.append(
+                AttemptWrite(node_id, number, INTERRUPTED, error=error, finished_at=now)
+            )
+            t.events.append(Event("node_interrupted", node_id, {"attempt": number}))
+            self.states[node_id] = PENDING
+            if stored:
+                t.nodes.append(NodeWrite(node_id, PENDING, number))
+
+    async def _stop(self, t: Transition) -> str:
+        """The engine is closing (Ctrl-C, a server shutting down): stop the running attempts
+        and record them interrupted, with whatever else `t` settles, so the stored execution
+        says at once what a resume will run again. It stays open (resumable)."""
+        running = list(self.tasks.values())
+        for task in [*running, *self.timers.values()]:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        self.tasks.clear()
+        self.timers.clear()
+        self._interrupt_running(t, STOPPED, stored=True)
+        t.events.append(Event("execution_interrupted", data={"message": STOPPED}))
+        await self._commit(t)
+        return "stopped"
 
     async def _next(self) -> Item | None:
         """The next finished attempt or due retry; None when the execution timed out."""
@@ -371,13 +394,12 @@ class Driver:
         t = self._transition()
         changed: list[str] = []
         to_start: list[str] = []
-        cancel = hung = False
+        requests: set[str] = set()
         work = list(items)
         while work:
             item = work.pop(0)
             if isinstance(item, Control):
-                cancel = cancel or item.kind == "cancel"
-                hung = hung or item.kind == "hung"
+                requests.add(item.kind)
                 self._pause(t, item.kind, to_start)
                 continue
             if isinstance(item, RetryDue):
@@ -395,15 +417,9 @@ class Driver:
                 finished = self._item_settled(base, index, item, to_start)
                 if finished is not None:
                     work.append(finished)
-        if cancel:
-            return await self._abort(CANCELLED, CANCEL_ERROR, t)
-        if hung and self.idle_for() > 0:
-            error = {
-                "type": "hung",
-                "message": "the execution made no progress for "
-                f"{self.idle_for():.0f}s while running; failed as hung",
-            }
-            return await self._abort(FAILED, error, t)
+        ending = self._requested_end(t, requests)
+        if ending is not None:
+            return await ending
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
         if fatal:
             return await self._abort(FAILED, self.first_error, t)
@@ -413,6 +429,22 @@ class Driver:
         await self._commit(t)
         self._launch(step.ready)
         return status
+
+    def _requested_end(self, t: Transition, requests: set[str]) -> Awaitable[str | None] | None:
+        """What ends driving for the control requests received (with the outcomes settled in
+        `t`), in order of precedence: a cancel, the engine's stop, the hung check."""
+        if "cancel" in requests:
+            return self._abort(CANCELLED, CANCEL_ERROR, t)
+        if "stop" in requests:
+            return self._stop(t)
+        if "hung" in requests and self.idle_for() > 0:
+            error = {
+                "type": "hung",
+                "message": "the execution made no progress for "
+                f"{self.idle_for():.0f}s while running; failed as hung",
+            }
+            return self._abort(FAILED, error, t)
+        return None
 
     # -- transitions ---------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """`fuchsia.Engine`: the Python API (async first) over a store and a set of drivers.
 
 An engine is one owner: it registers itself in the store, heartbeats while open, and drives
-the executions it started or resumed. Closing it stops driving without marking anything: its
-owner row is removed, so any other engine may resume its open executions at once.
+the executions it started or resumed. Closing it stops driving: the attempts still running
+are recorded interrupted, its owner row is removed, and any other engine may resume its open
+executions at once.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ if TYPE_CHECKING:
     from fuchsia.store.cipher import Keyring
 
     WorkflowRef = str | Path | LockedWorkflow
+
+
+STOP_TIMEOUT = 5.0  # seconds a closing engine waits for its drivers to record their stop
 
 
 def home_path(home: str | Path | None = None) -> Path:
@@ -149,6 +153,7 @@ class Engine:
         self._limits = limits or Limits()
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._driving: dict[str, Driver] = {}
+        self._stopping = False  # closing: every driver, also one made anew, is asked to stop
         self.control_every = 0.25
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -248,6 +253,7 @@ class Engine:
             deadline = time.monotonic() + grace
             while any(d.settling for d in self._driving.values()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+        await self._stop_drivers()
         tasks = [*self._drivers.values(), *([self._heartbeat] if self._heartbeat else [])]
         for task in tasks:
             task.cancel()
@@ -261,6 +267,18 @@ class Engine:
         if "_runtime" in self.__dict__:
             await self._runtime.http.aclose()
         await self.store.close()
+
+    async def _stop_drivers(self) -> None:
+        """Ask every driver to record its running attempts interrupted and stop, so the store
+        says at once what a resume runs again (a driver that cannot commit within
+        `STOP_TIMEOUT`, the store being unavailable, is cancelled: a resume records them)."""
+        self._stopping = True
+        drivers = {task: self._driving.get(eid) for eid, task in self._drivers.items()}
+        for driver in drivers.values():
+            if driver is not None:
+                driver.request("stop")
+        if drivers:
+            await asyncio.wait(drivers, timeout=STOP_TIMEOUT)
 
     def _component_runtime(self) -> ComponentRuntime:
         """The wasm host and its thread pool, created when the first component node runs."""
@@ -490,6 +508,8 @@ class Engine:
                 raise OwnershipLost(f"execution {old.id} is now owned by {record.owner}")
             driver = Driver(self._runtime, record, old.wf, nodes)
             driver.draining = old.draining
+            if self._stopping:
+                driver.request("stop")
             self._driving[old.id] = driver
             return driver
 
