@@ -65,6 +65,28 @@ def test_pausing_a_finished_execution_is_an_error(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_pausing_an_execution_being_cancelled_is_an_error_and_the_cancel_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A cancel left for the execution's driver (as another process leaves it) is not
+    replaced by a pause sent before the driver acts on it: the pause is refused, the
+    execution ends cancelled."""
+    flow = tmp_path / "gate.yaml"
+    flow.write_text("name: gate\nnodes:\n  gate: {wait: {signal: go}}\n")
+
+    async def main() -> Execution:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            execution_id = await engine.start(str(flow))
+            while (await engine.get(execution_id)).node("gate").status != "running":
+                await asyncio.sleep(0.02)
+            assert await engine.store.request(execution_id, "cancel")
+            with pytest.raises(InvalidState, match="cancel"):
+                await engine.pause(execution_id)
+            return await engine.wait(execution_id)
+
+    assert asyncio.run(main()).status == "cancelled"
+
+
 def test_a_paused_execution_survives_a_restart_paused(tmp_path: Path) -> None:
     flow = tmp_path / "wait.yaml"
     flow.write_text("""

@@ -611,6 +611,22 @@ def test_claim_is_a_compare_and_swap_on_the_owner(store_url: str) -> None:
     with_store(store_url, body)
 
 
+def test_a_cancel_request_is_never_replaced_by_a_later_one(store_url: str) -> None:
+    """Controls share one column: before, a pause sent before the owner acted on a cancel
+    replaced it, and the cancel was never carried out (`Engine.cancel` waited for good)."""
+
+    async def body(store: SqlStore) -> None:
+        execution, _ = await store.create_execution(new_execution(owner="owner-a"))
+        assert await store.request(execution.id, "pause") is True
+        assert await store.request(execution.id, "cancel") is True
+        assert await store.request(execution.id, "pause") is False
+        assert await store.request(execution.id, "resume") is False
+        assert await store.request(execution.id, "cancel") is True  # asking again is fine
+        assert (await store.get_execution(execution.id)).control == "cancel"
+
+    with_store(store_url, body)
+
+
 def test_open_executions_report_owners_joined_from_heartbeats(store_url: str) -> None:
     alive = OwnerRecord(id="owner-a", host="host-1", pid=101, started_at=10.0, heartbeat_at=20.0)
 

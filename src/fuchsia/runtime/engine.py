@@ -788,6 +788,10 @@ class Engine:
             raise InvalidState(
                 f"execution {full} is already {record.status}; nothing to pause", execution_id=full
             )
+        if record.control == "cancel":
+            raise InvalidState(
+                f"execution {full} is being cancelled; nothing to pause", execution_id=full
+            )
         await self._control(full, "pause")
         while (current := await self.get(full)).status not in (PAUSED, *FINAL_STATUSES):
             await asyncio.sleep(0.05)

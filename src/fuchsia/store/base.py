@@ -838,10 +838,11 @@ class SqlStore:
         return await self._write(job)
 
     async def request(self, execution_id: str, control: str) -> bool:
-        """Ask whoever runs an open execution to act (`cancel`); False if it is not open."""
+        """Ask whoever runs an open execution to act (`cancel`, `pause`, `resume`); False if
+        it is not open, or when a cancel is still to be carried out (nothing replaces it)."""
 
         def job(cur: Cursor) -> bool:
-            cur.execute(self.q["set_control"], (control, time.time(), execution_id))
+            cur.execute(self.q["set_control"], (control, time.time(), execution_id, control))
             return bool(cur.rowcount == 1)
 
         return await self._write(job)

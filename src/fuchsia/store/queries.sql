@@ -136,8 +136,10 @@ ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excl
 DELETE FROM kv WHERE scope = ? AND key = ?;
 
 -- name: set_control
+-- a cancel stays until it is carried out: no later pause or resume replaces it
 UPDATE executions SET control = ?, updated_at = ?
-WHERE id = ? AND status IN ('pending', 'running', 'waiting', 'paused');
+WHERE id = ? AND status IN ('pending', 'running', 'waiting', 'paused')
+  AND (control IS NULL OR control <> 'cancel' OR ? = 'cancel');
 
 -- name: select_controls
 SELECT id, control FROM executions
