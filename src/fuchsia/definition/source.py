@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,15 +43,32 @@ MAX_NUMBER_DIGITS = 100
 _BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
+_STR = "tag:yaml.org,2002:str"
+# PyYAML's implicit bool and null words: the only plain scalars starting with a letter that
+# resolve to anything but a string (tests/unit/test_source.py pins this against the resolver).
+_WORDS = re.compile(r"(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON"
+                    r"|off|Off|OFF|null|Null|NULL)\Z")
+_WORDY_FIRST = frozenset("yYnNtTfFoO")
+
+
 class _Loader(_BASE):  # type: ignore[misc]
-    """The safe loader with scalar tags resolved once per distinct text: the resolver's regexes
-    are most of the composer's time, and a workflow repeats the same keys and words."""
+    """The safe loader with scalar tags resolved cheaply: the resolver's regexes are most of
+    the composer's time. A quoted scalar is a string, a plain one whose first character no
+    implicit resolver claims is one too, a plain word is one unless it is a bool or null word;
+    the rest (numbers, dates) go to the resolver once per distinct text."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.tags: dict[tuple[type, Any, Any], str] = {}
+        self.claimed = frozenset(self.yaml_implicit_resolvers)
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and value:
+            if not implicit[0]:
+                return _STR
+            first = value[0]
+            if first not in self.claimed or (first in _WORDY_FIRST and not _WORDS.match(value)):
+                return _STR
         key = (kind, value, implicit)  # a collection's value is None: one entry per kind
         tag = self.tags.get(key)
         if tag is None:
@@ -58,8 +76,10 @@ class _Loader(_BASE):  # type: ignore[misc]
         return tag
 
 
-_STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
+_ScalarNode = yaml.ScalarNode
+_MappingNode = yaml.MappingNode
+_JSON_SCALARS = frozenset({str, int, bool, float, type(None)})
 _INT = "tag:yaml.org,2002:int"
 _MERGE = "tag:yaml.org,2002:merge"
 _KEY_KINDS = {
@@ -79,6 +99,9 @@ class Source:
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # True when reading found only values JSON carries (no date, binary, NaN or infinity), so
+    # validation need not look again; False (unknown) for a Source built any other way.
+    json_safe: bool = False
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """Where `loc` stands; falls back to the nearest enclosing value that was recorded."""
@@ -96,37 +119,69 @@ class Source:
 
 
 class _Walker:
+    """One pass over the composed nodes: the data, every position, and the problems.
+
+    Where the text holds no `&`, it has no anchors, so no node is shared: the alias checks
+    (repeats, self-reference) are skipped, and the walk does a handful of operations per value.
+    """
+
     def __init__(self, file: str, loader: Any, text: str, *, is_json: bool = False) -> None:
         self.file = file
         self.loader = loader
         self.text = text
         self.is_json = is_json
+        self.shared = not is_json and "&" in text  # JSON has no anchors
         self.source = Source(file, {})
+        self.values = self.source.values
+        self.keys = self.source.keys
         self.problems: list[Problem] = []
         self.seen: set[int] = set()  # nodes walked so far (aliases share node objects)
         self.open: set[int] = set()  # collections being walked: the path from the root
         self.repeats = 0
+        self.json_safe = True  # no value JSON cannot carry seen so far
 
     def walk(self, node: yaml.Node, loc: Loc) -> Any:
-        self.source.values[loc] = self._start(node)
+        mark = node.start_mark
+        if node.__class__ is _ScalarNode:
+            style = node.style
+            block = style == "|" or style == ">"
+            self.values[loc] = self._start(node) if block else (mark.line + 1, mark.column + 1)
+            if self.shared:
+                self._count(node, loc)
+            if node.tag == _STR and not self.is_json:
+                value = node.value
+                if not value.isascii():
+                    self._check_text(node, value)
+                return value
+            return self._scalar(node)
+        self.values[loc] = (mark.line + 1, mark.column + 1)
+        if self.shared:
+            self._count(node, loc)
+        if len(loc) >= MAX_DEPTH:
+            self._fail(loc, f"the file is nested more than {MAX_DEPTH} levels deep")
+        if not self.shared:
+            return self._collection(node, loc)
+        if id(node) in self.open:
+            self._fail(loc, "a YAML alias refers to a value that contains it")
+        self.open.add(id(node))
+        try:
+            return self._collection(node, loc)
+        finally:
+            self.open.discard(id(node))
+
+    def _count(self, node: yaml.Node, loc: Loc) -> None:
+        """Count a value seen again through an alias; too many is an alias bomb."""
         if id(node) in self.seen:
             self.repeats += 1
             if self.repeats > MAX_ALIAS_VALUES:
                 self._fail(loc, f"YAML aliases expand to more than {MAX_ALIAS_VALUES} values")
         self.seen.add(id(node))
-        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            return self._scalar(node)
-        if id(node) in self.open:
-            self._fail(loc, "a YAML alias refers to a value that contains it")
-        if len(loc) >= MAX_DEPTH:
-            self._fail(loc, f"the file is nested more than {MAX_DEPTH} levels deep")
-        self.open.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, loc)
-            return [self.walk(item, (*loc, i)) for i, item in enumerate(node.value)]
-        finally:
-            self.open.discard(id(node))
+
+    def _collection(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.__class__ is _MappingNode:
+            return self._mapping(node, loc)
+        walk = self.walk
+        return [walk(item, (*loc, i)) for i, item in enumerate(node.value)]
 
     def _fail(self, loc: Loc, message: str) -> NoReturn:
         line, column = self.source.position(loc, key=True)
@@ -162,6 +217,10 @@ class _Walker:
             return self._too_long(node)
         else:
             value = self.loader.construct_object(node, deep=True)
+        if value.__class__ not in _JSON_SCALARS or (
+            value.__class__ is float and not math.isfinite(value)
+        ):
+            self.json_safe = False  # validation places it (`validate.json_problems`)
         if isinstance(value, str) and not value.isascii():
             self._check_text(node, value)
         return value
@@ -201,25 +260,34 @@ class _Walker:
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
+        keys, walk, is_json = self.keys, self.walk, self.is_json
         for key_node, value_node in node.value:
-            key = self._key(key_node)
-            if key is None:
-                continue
-            line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if key in first_seen:
+            if (
+                key_node.__class__ is _ScalarNode
+                and key_node.tag == _STR
+                and not is_json
+                and key_node.value.isascii()
+            ):
+                key = key_node.value
+            else:
+                key = self._key(key_node)
+                if key is None:
+                    continue
+            mark = key_node.start_mark
+            child = (*loc, key)
+            if key in result:
+                first = keys[child][0]
                 self.problems.append(
                     Problem(
                         self.file,
-                        line,
-                        column,
-                        f"duplicate key {key!r} (first defined on line {first_seen[key]})",
+                        mark.line + 1,
+                        mark.column + 1,
+                        f"duplicate key {key!r} (first defined on line {first})",
                     )
                 )
                 continue
-            first_seen[key] = line
-            self.source.keys[(*loc, key)] = (line, column)
-            result[key] = self.walk(value_node, (*loc, key))
+            keys[child] = (mark.line + 1, mark.column + 1)
+            result[key] = walk(value_node, child)
         return result
 
 
@@ -298,6 +366,7 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         )
     walker.source.data = data
     walker.source.problems = walker.problems
+    walker.source.json_safe = walker.json_safe
     return walker.source
 
 

@@ -69,7 +69,9 @@ class _Suggest:
 
 def validate(source: Source) -> WorkflowDef:
     """Return the typed definition, or raise DefinitionError with every problem found."""
-    problems: list[Problem] = [*source.problems, *json_problems(source, source.data, ())]
+    problems = [*source.problems]
+    if not source.json_safe:  # the reader found no such value, or this Source was built by hand
+        problems.extend(json_problems(source, source.data, ()))
     model: WorkflowDef | None = None
     with paused_gc():
         try:
