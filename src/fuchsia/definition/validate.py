@@ -15,12 +15,11 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from fuchsia import expressions
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
-from fuchsia.definition.scope import is_template, read
+from fuchsia.definition.scope import Reading, is_template, read
 from fuchsia.definition.source import Loc, Source, paused_gc
 from fuchsia.definition.visibility import Visibility
 from fuchsia.errors import DefinitionError, Problem
@@ -190,37 +189,43 @@ def _graph_problems(source: Source) -> list[Problem]:
     suggest = _Suggest()
     visibility = Visibility(source.data)
     for node_id, node in nodes.items():
-        loc: Loc = ("nodes", node_id)
-        if not NODE_ID.match(node_id):
-            problems.append(
-                source.problem(
-                    loc,
-                    f"node id {node_id!r} must be a letter or _ followed by letters, digits or _",
-                    key=True,
-                )
-            )
-        elif node_id in RESERVED_IDS:
-            problems.append(
-                source.problem(
-                    loc,
-                    f"node id {node_id!r} is reserved (templates use it); choose another name",
-                    key=True,
-                )
-            )
+        if not NODE_ID.match(node_id) or node_id in RESERVED_IDS:
+            problems.append(_id_problem(source, node_id))
         if not isinstance(node, dict):
             continue
-        upstreams[node_id] = [a for a in _as_list(node.get("after")) if isinstance(a, str)]
+        after = node.get("after")
+        upstreams[node_id] = (
+            [after] if after.__class__ is str else [a for a in _as_list(after) if a.__class__ is str]
+        )
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
-        problems.extend(_template_problems(source, loc, node))
-        problems.extend(_visibility_problems(source, visibility.problems(node_id)))
+        reads: list[tuple[Loc, Reading]] = []
+        _template_problems(source, ("nodes", node_id), node, problems, reads)
+        if reads:  # templates that read a name equal to a node id: is that node visible?
+            problems.extend(_visibility_problems(source, visibility.problems(node_id, reads)))
     problems.extend(_branch_problems(source, nodes, upstreams))
     problems.extend(_hook_problems(source, nodes, upstreams, suggest))
     problems.extend(_cycle_problems(source, upstreams))
+    problems.extend(_trigger_problems(source, visibility))
+    return problems
+
+
+def _id_problem(source: Source, node_id: str) -> Problem:
+    if not NODE_ID.match(node_id):
+        message = f"node id {node_id!r} must be a letter or _ followed by letters, digits or _"
+    else:
+        message = f"node id {node_id!r} is reserved (templates use it); choose another name"
+    return source.problem(("nodes", node_id), message, key=True)
+
+
+def _trigger_problems(source: Source, visibility: Visibility) -> list[Problem]:
+    problems: list[Problem] = []
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
-        problems.extend(_template_problems(source, ("trigger", "context"), trigger["context"]))
+        _template_problems(source, ("trigger", "context"), trigger["context"], problems, [])
         problems.extend(_visibility_problems(source, visibility.trigger_problems()))
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
+        import jsonschema  # only a file with a schema pays for importing the validator
+
         try:
             jsonschema.Draft202012Validator.check_schema(trigger["schema"])
         except jsonschema.SchemaError as exc:
@@ -242,8 +247,11 @@ def _visibility_problems(
 def _edge_problems(
     source: Source, node_id: str, node: dict[str, Any], ids: set[str], suggest: _Suggest
 ) -> list[Problem]:
+    raw, join = node.get("after"), node.get("join")
+    if join is None and (raw is None or (raw.__class__ is str and raw in ids and raw != node_id)):
+        return []  # no `after`, or one that names another node: most nodes
     problems = []
-    after = _as_list(node.get("after"))
+    after = _as_list(raw)
     for i, target in enumerate(after):
         loc: Loc = (
             ("nodes", node_id, "after", i)
@@ -465,7 +473,7 @@ def _components(graph: dict[str, list[str]]) -> list[set[str]]:
 def _is_cel(loc: Loc) -> bool:
     """CEL conditions (`branch[i].when`, `repeat.until`) are not Jinja templates; a transform
     output or an input that happens to be named `when` or `until` still is one."""
-    return loc[:1] == ("nodes",) and (
+    return 4 <= len(loc) <= 5 and loc[0] == "nodes" and (
         (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
         or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
     )
@@ -483,23 +491,31 @@ def _condition_problems(source: Source, loc: Loc, value: str) -> Iterator[Proble
         )
 
 
-def _template_problems(source: Source, loc: Loc, value: Any) -> Iterator[Problem]:
+def _template_problems(
+    source: Source,
+    loc: Loc,
+    value: Any,
+    problems: list[Problem],
+    reads: list[tuple[Loc, Reading]],
+) -> None:
+    """Append each template's syntax error (and each CEL condition's) to `problems`, and to
+    `reads` each template that reads a name some node has as its id (for visibility)."""
     if isinstance(value, str):
         if _is_cel(loc):
-            yield from _condition_problems(source, loc, value)
+            problems.extend(_condition_problems(source, loc, value))
             return
-        error = read(value).error if is_template(value) else None
-        if error:
+        if not is_template(value):
+            return
+        reading = read(value)
+        if reading.error:
             line, column = source.position(loc)
-            yield Problem(
-                source.file,
-                line + error[0] - 1,
-                column,
-                f"{where(loc)}: template error: {error[1]}",
-            )
+            message = f"{where(loc)}: template error: {reading.error[1]}"
+            problems.append(Problem(source.file, line + reading.error[0] - 1, column, message))
+        elif reading.names:
+            reads.append((loc, reading))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _template_problems(source, (*loc, key), item)
+            _template_problems(source, (*loc, key), item, problems, reads)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _template_problems(source, (*loc, i), item)
+            _template_problems(source, (*loc, i), item, problems, reads)
