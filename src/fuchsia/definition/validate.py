@@ -12,7 +12,7 @@ import difflib
 import math
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -199,7 +199,7 @@ def _graph_problems(source: Source) -> list[Problem]:
         )
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
         reads: list[tuple[Loc, Reading]] = []
-        _template_problems(source, ("nodes", node_id), node, problems, reads)
+        _template_problems(source, ("nodes", node_id), node, problems, reads, ids)
         if reads:  # templates that read a name equal to a node id: is that node visible?
             problems.extend(_visibility_problems(source, visibility.problems(node_id, reads)))
     problems.extend(_branch_problems(source, nodes, upstreams))
@@ -221,7 +221,8 @@ def _trigger_problems(source: Source, visibility: Visibility) -> list[Problem]:
     problems: list[Problem] = []
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
-        _template_problems(source, ("trigger", "context"), trigger["context"], problems, [])
+        context = trigger["context"]
+        _template_problems(source, ("trigger", "context"), context, problems, [], frozenset())
         problems.extend(_visibility_problems(source, visibility.trigger_problems()))
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
         import jsonschema  # only a file with a schema pays for importing the validator
@@ -302,7 +303,9 @@ def _hook_problems(
 ) -> list[Problem]:
     """`on_success` / `on_failure` name nodes that run outside the graph, after it settles:
     they exist, have no `after`, and nothing runs after them."""
-    problems = []
+    problems: list[Problem] = []
+    if source.data.get("on_success") is None and source.data.get("on_failure") is None:
+        return problems
     downstream_of = {up for ups in upstreams.values() for up in ups}
     for key in ("on_success", "on_failure"):
         raw = source.data.get(key)
@@ -332,7 +335,7 @@ def _branch_problems(
     source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]]
 ) -> list[Problem]:
     problems = []
-    upstream_sets = {n: set(ups) for n, ups in upstreams.items()}
+    upstream_sets: dict[str, set[str]] = {}  # built for the branch targets only
     for node_id, node in nodes.items():
         if not isinstance(node, dict) or not isinstance(node.get("branch"), list):
             continue
@@ -356,7 +359,11 @@ def _branch_problems(
             else []
         )
         for loc, target in targets:
-            if isinstance(target, str) and node_id not in upstream_sets.get(target, ()):
+            if not isinstance(target, str):
+                continue
+            if target not in upstream_sets:
+                upstream_sets[target] = set(upstreams.get(target, ()))
+            if node_id not in upstream_sets[target]:
                 problems.append(
                     source.problem(
                         loc,
@@ -470,6 +477,9 @@ def _components(graph: dict[str, list[str]]) -> list[set[str]]:
     return found
 
 
+_CEL_KEYS = frozenset({"when", "until"})
+
+
 def _is_cel(loc: Loc) -> bool:
     """CEL conditions (`branch[i].when`, `repeat.until`) are not Jinja templates; a transform
     output or an input that happens to be named `when` or `until` still is one."""
@@ -497,9 +507,10 @@ def _template_problems(
     value: Any,
     problems: list[Problem],
     reads: list[tuple[Loc, Reading]],
+    ids: Collection[str],
 ) -> None:
     """Append each template's syntax error (and each CEL condition's) to `problems`, and to
-    `reads` each template that reads a name some node has as its id (for visibility)."""
+    `reads` each template that reads a name in `ids` (for the visibility check)."""
     if isinstance(value, str):
         if _is_cel(loc):
             problems.extend(_condition_problems(source, loc, value))
@@ -511,11 +522,13 @@ def _template_problems(
             line, column = source.position(loc)
             message = f"{where(loc)}: template error: {reading.error[1]}"
             problems.append(Problem(source.file, line + reading.error[0] - 1, column, message))
-        elif reading.names:
+        elif not reading.names.isdisjoint(ids):
             reads.append((loc, reading))
     elif isinstance(value, dict):
         for key, item in value.items():
-            _template_problems(source, (*loc, key), item, problems, reads)
+            if item.__class__ is str and key not in _CEL_KEYS and not is_template(item):
+                continue  # a plain string: most leaves, skipped without a call
+            _template_problems(source, (*loc, key), item, problems, reads, ids)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _template_problems(source, (*loc, i), item, problems, reads)
+            _template_problems(source, (*loc, i), item, problems, reads, ids)
