@@ -61,6 +61,12 @@ class _Loader(_BASE):  # type: ignore[misc]
         super().__init__(stream)
         self.tags: dict[tuple[type, Any, Any], str] = {}
         self.claimed = frozenset(self.yaml_implicit_resolvers)
+        if not self.yaml_path_resolvers:
+            # The composer calls these two around every node; with no path resolvers (the
+            # safe loader registers none) they do nothing, and bound C methods that do
+            # nothing (a lookup in an empty dict, clearing an empty list) cost a fifth.
+            self.descend_resolver = {}.get
+            self.ascend_resolver = [].clear
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and value:
@@ -181,7 +187,7 @@ class _Walker:
         if node.__class__ is _MappingNode:
             return self._mapping(node, loc)
         walk = self.walk
-        return [walk(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return [walk(item, loc + (i,)) for i, item in enumerate(node.value)]
 
     def _fail(self, loc: Loc, message: str) -> NoReturn:
         line, column = self.source.position(loc, key=True)
@@ -215,6 +221,8 @@ class _Walker:
             value = node.value
         elif node.tag == _INT and _too_many_digits(node.value):
             return self._too_long(node)
+        elif node.tag == _INT and node.value.isascii() and node.value.isdigit() and node.value[0] != "0":
+            value = int(node.value)  # plain decimal: YAML 1.1 reads 012 as octal, 1_000 as 1000
         else:
             value = self.loader.construct_object(node, deep=True)
         if value.__class__ not in _JSON_SCALARS or (
@@ -260,7 +268,8 @@ class _Walker:
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        keys, walk, is_json = self.keys, self.walk, self.is_json
+        keys, values, walk, is_json = self.keys, self.values, self.walk, self.is_json
+        plain = not is_json and not self.shared
         for key_node, value_node in node.value:
             if (
                 key_node.__class__ is _ScalarNode
@@ -274,7 +283,7 @@ class _Walker:
                 if key is None:
                     continue
             mark = key_node.start_mark
-            child = (*loc, key)
+            child = loc + (key,)
             if key in result:
                 first = keys[child][0]
                 self.problems.append(
@@ -287,6 +296,22 @@ class _Walker:
                 )
                 continue
             keys[child] = (mark.line + 1, mark.column + 1)
+            if plain:  # the common cases as `walk` reads them, with fewer calls
+                kind = value_node.__class__
+                if kind is _ScalarNode and value_node.tag == _STR:
+                    style = value_node.style
+                    if style != "|" and style != ">":
+                        mark = value_node.start_mark
+                        values[child] = (mark.line + 1, mark.column + 1)
+                        value = result[key] = value_node.value
+                        if not value.isascii():
+                            self._check_text(value_node, value)
+                        continue
+                elif kind is _MappingNode and len(child) < MAX_DEPTH:
+                    mark = value_node.start_mark
+                    values[child] = (mark.line + 1, mark.column + 1)
+                    result[key] = self._mapping(value_node, child)
+                    continue
             result[key] = walk(value_node, child)
         return result
 
@@ -322,6 +347,14 @@ def paused_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            # Promote what was made to the oldest generation, unexamined: the young
+            # collection the next allocation would start otherwise traverses all of it (a
+            # few hundred thousand objects, acyclic, that live as long as the definition).
+            # Garbage cycles among them, if any, go at the next full collection. Skipped
+            # where a program froze objects itself (gc.freeze before fork): they stay frozen.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
