@@ -432,3 +432,47 @@ def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- cost ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    ["yes", "No", "OFF", "on", "null", "Null", "~", "", "n", "y", "nope", "transform", "true1",
+     "12", "012", "0x1f", "1_000", "1.5", ".inf", "-3", "+4", "2001-12-14", "<<", "=", "a b",
+     "_x", "falsey", "NULL!", "0", "7"],
+)
+def test_scalars_resolve_as_the_safe_loader_resolves_them(scalar: str) -> None:
+    import yaml
+
+    ours, theirs = source_module._Loader(""), yaml.SafeLoader("")  # theirs: pure Python
+    for implicit in [(True, False), (False, True), (False, False)]:
+        expected = theirs.resolve(yaml.ScalarNode, scalar, implicit)
+        assert ours.resolve(yaml.ScalarNode, scalar, implicit) == expected, (scalar, implicit)
+    ours.dispose()
+
+
+def test_parsed_data_skips_the_young_collections() -> None:
+    import gc
+
+    src = parse("""\
+        name: demo
+        nodes:
+          a: {transform: {v: 1}}
+        """)
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    assert id(src.data) not in young and id(src.values) not in young
+    assert src.data in gc.get_objects(generation=2)
+
+
+def test_objects_a_program_froze_stay_frozen() -> None:
+    import gc
+
+    kept = [object()]  # a container made before the program freezes
+    gc.freeze()
+    try:
+        parse("name: demo\nnodes:\n  a: {transform: 1}\n")
+        assert all(id(kept) not in {id(o) for o in gc.get_objects(g)} for g in range(3))
+    finally:
+        gc.unfreeze()
