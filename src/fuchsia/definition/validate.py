@@ -526,9 +526,13 @@ def _template_problems(
             reads.append((loc, reading))
     elif isinstance(value, dict):
         for key, item in value.items():
-            if item.__class__ is str and key not in _CEL_KEYS and not is_template(item):
-                continue  # a plain string: most leaves, skipped without a call
-            _template_problems(source, (*loc, key), item, problems, reads, ids)
+            if item.__class__ is str and key not in _CEL_KEYS:  # most leaves, without a call
+                if not is_template(item):
+                    continue
+                reading = read(item)
+                if not reading.error and reading.names.isdisjoint(ids):
+                    continue
+            _template_problems(source, loc + (key,), item, problems, reads, ids)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _template_problems(source, (*loc, i), item, problems, reads, ids)
+            _template_problems(source, loc + (i,), item, problems, reads, ids)
