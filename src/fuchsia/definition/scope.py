@@ -60,10 +60,9 @@ def read(text: str) -> Reading:
     return _simple(text) or _parsed(text)
 
 
-@lru_cache(maxsize=1024)
 def _name_reading(name: str) -> Reading:
     """`{{ name }}` or `{{ name.field }}`: one Reading per name, shared."""
-    return Reading(None, frozenset({name}), ((name, 1),))
+    return _reading(((name, 1),))
 
 
 # Arithmetic on names and integers (`{{ value + 1 }}`, `{{ a.b * 2 - c }}`): an expression
@@ -83,22 +82,30 @@ def _simple(text: str) -> Reading | None:
     and integers and which has no statement or comment; None for anything else."""
     if "{%" in text or "{#" in text or "\r" in text:
         return None
-    lines: dict[str, int] = {}
-    single = _SINGLE.match(text) is not None  # parsed alone, as an expression: all on line 1
-    matches = list(_EXPRESSION.finditer(text))
-    if len(matches) != text.count("{{"):  # an opener left unclosed
-        return None
-    for match in matches:
-        if not _ARITHMETIC.fullmatch(match.group(1)):
+    opened, stripped = text.count("{{"), text.strip()
+    if opened == 1 and stripped[:2] == "{{" and stripped[-2:] == "}}":
+        # one expression and only whitespace around it: parsed alone, all on line 1
+        bodies = [(stripped[2:-2], 1)]
+    else:
+        matches = list(_EXPRESSION.finditer(text))
+        if len(matches) != opened:  # an opener left unclosed
             return None
-        line = 1 if single else text.count("\n", 0, match.start()) + 1
-        for name in _FIRST_NAMES.findall(match.group(1)):
+        bodies = [(m.group(1), text.count("\n", 0, m.start()) + 1) for m in matches]
+    lines: dict[str, int] = {}
+    for body, line in bodies:
+        if not _ARITHMETIC.fullmatch(body):
+            return None
+        for name in _FIRST_NAMES.findall(body):
             if name in _NOT_READ or name in _ENV.globals:
                 return None
             lines.setdefault(name, line)
-    if not lines:  # a constant (or no expression): it is run, below
-        return None
-    return Reading(None, frozenset(lines), tuple(lines.items()))
+    return _reading(tuple(lines.items())) if lines else None  # no name: a constant, run below
+
+
+@lru_cache(maxsize=1024)
+def _reading(lines: tuple[tuple[str, int], ...]) -> Reading:
+    """One Reading per set of names and lines, shared by the templates that have it."""
+    return Reading(None, frozenset(name for name, _ in lines), lines)
 
 
 def _parsed(text: str) -> Reading:

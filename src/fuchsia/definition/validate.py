@@ -379,8 +379,10 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
     one per component of what remains without it, at most `MAX_CYCLES` in all (linear in the
     graph per cycle reported, iterative: any depth)."""
     problems: list[Problem] = []
+    if _in_file_order(upstreams):
+        return problems  # every node after its upstreams: no cycle (most files)
     graph = {n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}
-    _peel_acyclic(graph)  # cheap, and most files have no cycle at all
+    _peel_acyclic(graph)  # cheap, and what is left is on a cycle or downstream of one
     pending = [graph] if graph else []
     order = {n: i for i, n in enumerate(upstreams)}
     while pending and len(problems) < MAX_CYCLES:
@@ -401,6 +403,17 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
             if rest:
                 pending.append(rest)
     return problems
+
+
+def _in_file_order(upstreams: dict[str, list[str]]) -> bool:
+    """Whether every node comes after each of its upstream nodes: then no path leads back."""
+    before: set[str] = set()
+    for node, ups in upstreams.items():
+        for up in ups:
+            if up not in before and up in upstreams:
+                return False
+        before.add(node)
+    return True
 
 
 def _peel_acyclic(graph: dict[str, list[str]]) -> None:
