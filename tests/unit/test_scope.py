@@ -52,7 +52,8 @@ def _generated(count: int) -> list[str]:
             terms = [rnd.choice(operands) for _ in range(rnd.randint(0, 3))]
             terms.insert(rnd.randint(0, len(terms)), rnd.choice(operands[4:]))  # a name
             ops = [rnd.choice(["+", "-", "*", "/", "//", "%"]) for _ in terms[1:]]
-            expr = terms[0] + "".join(f" {op} {term}" for op, term in zip(ops, terms[1:]))
+            pairs = zip(ops, terms[1:], strict=True)
+            expr = terms[0] + "".join(f" {op} {term}" for op, term in pairs)
             parts.append(rnd.choice(["", "text ", "\n", " x\n y "]) + "{{ " + expr + " }}")
         texts.append("".join(parts) + rnd.choice(["", "\n", " end"]))
     return texts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -439,16 +440,46 @@ def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
 
 @pytest.mark.parametrize(
     "scalar",
-    ["yes", "No", "OFF", "on", "null", "Null", "~", "", "n", "y", "nope", "transform", "true1",
-     "12", "012", "0x1f", "1_000", "1.5", ".inf", "-3", "+4", "2001-12-14", "<<", "=", "a b",
-     "_x", "falsey", "NULL!", "0", "7"],
+    [
+        "yes",
+        "No",
+        "OFF",
+        "on",
+        "null",
+        "Null",
+        "~",
+        "",
+        "n",
+        "y",
+        "nope",
+        "transform",
+        "true1",
+        "12",
+        "012",
+        "0x1f",
+        "1_000",
+        "1.5",
+        ".inf",
+        "-3",
+        "+4",
+        "2001-12-14",
+        "<<",
+        "=",
+        "a b",
+        "_x",
+        "falsey",
+        "NULL!",
+        "0",
+        "7",
+    ],
 )
 def test_scalars_resolve_as_the_safe_loader_resolves_them(scalar: str) -> None:
     import yaml
 
     ours, theirs = source_module._Loader(""), yaml.SafeLoader("")  # theirs: pure Python
+    resolve: Any = theirs.resolve
     for implicit in [(True, False), (False, True), (False, False)]:
-        expected = theirs.resolve(yaml.ScalarNode, scalar, implicit)
+        expected = resolve(yaml.ScalarNode, scalar, implicit)
         assert ours.resolve(yaml.ScalarNode, scalar, implicit) == expected, (scalar, implicit)
     ours.dispose()
 

@@ -46,8 +46,10 @@ _BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _STR = "tag:yaml.org,2002:str"
 # PyYAML's implicit bool and null words: the only plain scalars starting with a letter that
 # resolve to anything but a string (tests/unit/test_source.py pins this against the resolver).
-_WORDS = re.compile(r"(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON"
-                    r"|off|Off|OFF|null|Null|NULL)\Z")
+_WORDS = re.compile(
+    r"(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON"
+    r"|off|Off|OFF|null|Null|NULL)\Z"
+)
 _WORDY_FIRST = frozenset("yYnNtTfFoO")
 
 
@@ -64,9 +66,12 @@ class _Loader(_BASE):  # type: ignore[misc]
         if not self.yaml_path_resolvers:
             # The composer calls these two around every node; with no path resolvers (the
             # safe loader registers none) they do nothing, and bound C methods that do
-            # nothing (a lookup in an empty dict, clearing an empty list) cost a fifth.
-            self.descend_resolver = {}.get
-            self.ascend_resolver = [].clear
+            # nothing (a lookup in an empty dict, clearing an empty list) save a Python call
+            # per node each.
+            nothing: dict[Any, Any] = {}
+            empty: list[Any] = []
+            self.descend_resolver = nothing.get
+            self.ascend_resolver = empty.clear
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode and value:
@@ -187,7 +192,7 @@ class _Walker:
         if node.__class__ is _MappingNode:
             return self._mapping(node, loc)
         walk = self.walk
-        return [walk(item, loc + (i,)) for i, item in enumerate(node.value)]
+        return [walk(item, (*loc, i)) for i, item in enumerate(node.value)]
 
     def _fail(self, loc: Loc, message: str) -> NoReturn:
         line, column = self.source.position(loc, key=True)
@@ -221,7 +226,12 @@ class _Walker:
             value = node.value
         elif node.tag == _INT and _too_many_digits(node.value):
             return self._too_long(node)
-        elif node.tag == _INT and node.value.isascii() and node.value.isdigit() and node.value[0] != "0":
+        elif (
+            node.tag == _INT
+            and node.value.isascii()
+            and node.value.isdigit()
+            and node.value[0] != "0"
+        ):
             value = int(node.value)  # plain decimal: YAML 1.1 reads 012 as octal, 1_000 as 1000
         else:
             value = self.loader.construct_object(node, deep=True)
@@ -283,7 +293,7 @@ class _Walker:
                 if key is None:
                     continue
             mark = key_node.start_mark
-            child = loc + (key,)
+            child = (*loc, key)
             if key in result:
                 first = keys[child][0]
                 self.problems.append(

@@ -195,7 +195,9 @@ def _graph_problems(source: Source) -> list[Problem]:
             continue
         after = node.get("after")
         upstreams[node_id] = (
-            [after] if after.__class__ is str else [a for a in _as_list(after) if a.__class__ is str]
+            [after]
+            if after.__class__ is str
+            else [a for a in _as_list(after) if a.__class__ is str]
         )
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
         reads: list[tuple[Loc, Reading]] = []
@@ -496,9 +498,13 @@ _CEL_KEYS = frozenset({"when", "until"})
 def _is_cel(loc: Loc) -> bool:
     """CEL conditions (`branch[i].when`, `repeat.until`) are not Jinja templates; a transform
     output or an input that happens to be named `when` or `until` still is one."""
-    return 4 <= len(loc) <= 5 and loc[0] == "nodes" and (
-        (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
-        or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
+    return (
+        4 <= len(loc) <= 5
+        and loc[0] == "nodes"
+        and (
+            (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
+            or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
+        )
     )
 
 
@@ -525,18 +531,7 @@ def _template_problems(
     """Append each template's syntax error (and each CEL condition's) to `problems`, and to
     `reads` each template that reads a name in `ids` (for the visibility check)."""
     if isinstance(value, str):
-        if _is_cel(loc):
-            problems.extend(_condition_problems(source, loc, value))
-            return
-        if not is_template(value):
-            return
-        reading = read(value)
-        if reading.error:
-            line, column = source.position(loc)
-            message = f"{where(loc)}: template error: {reading.error[1]}"
-            problems.append(Problem(source.file, line + reading.error[0] - 1, column, message))
-        elif not reading.names.isdisjoint(ids):
-            reads.append((loc, reading))
+        _one_template(source, loc, value, problems, reads, ids)
     elif isinstance(value, dict):
         for key, item in value.items():
             if item.__class__ is str and key not in _CEL_KEYS:  # most leaves, without a call
@@ -545,7 +540,29 @@ def _template_problems(
                 reading = read(item)
                 if not reading.error and reading.names.isdisjoint(ids):
                     continue
-            _template_problems(source, loc + (key,), item, problems, reads, ids)
+            _template_problems(source, (*loc, key), item, problems, reads, ids)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _template_problems(source, loc + (i,), item, problems, reads, ids)
+            _template_problems(source, (*loc, i), item, problems, reads, ids)
+
+
+def _one_template(
+    source: Source,
+    loc: Loc,
+    value: str,
+    problems: list[Problem],
+    reads: list[tuple[Loc, Reading]],
+    ids: Collection[str],
+) -> None:
+    if _is_cel(loc):
+        problems.extend(_condition_problems(source, loc, value))
+        return
+    if not is_template(value):
+        return
+    reading = read(value)
+    if reading.error:
+        line, column = source.position(loc)
+        message = f"{where(loc)}: template error: {reading.error[1]}"
+        problems.append(Problem(source.file, line + reading.error[0] - 1, column, message))
+    elif not reading.names.isdisjoint(ids):
+        reads.append((loc, reading))
