@@ -46,9 +46,8 @@ _BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _STR = "tag:yaml.org,2002:str"
 # PyYAML's implicit bool and null words: the only plain scalars starting with a letter that
 # resolve to anything but a string (tests/unit/test_source.py pins this against the resolver).
-_WORDS = re.compile(
-    r"(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON"
-    r"|off|Off|OFF|null|Null|NULL)\Z"
+_WORDS = frozenset(
+    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF null Null NULL".split()
 )
 _WORDY_FIRST = frozenset("yYnNtTfFoO")
 
@@ -78,7 +77,7 @@ class _Loader(_BASE):  # type: ignore[misc]
             if not implicit[0]:
                 return _STR
             first = value[0]
-            if first not in self.claimed or (first in _WORDY_FIRST and not _WORDS.match(value)):
+            if first not in self.claimed or (first in _WORDY_FIRST and value not in _WORDS):
                 return _STR
         key = (kind, value, implicit)  # a collection's value is None: one entry per kind
         tag = self.tags.get(key)
