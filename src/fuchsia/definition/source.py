@@ -347,8 +347,9 @@ def _json_problem(file: str, text: str) -> Problem | None:
 def paused_gc() -> Iterator[None]:
     """Hold Python's cyclic garbage collector while a file becomes data: composing and walking
     10,000 nodes allocates a few hundred thousand objects, all acyclic, and the collections
-    they trigger (each traversing every live object) were half of validation's time. What is
-    garbage is collected once the collector resumes."""
+    they trigger (each traversing every live object) were half of validation's time. On
+    resuming, what was made meanwhile (by any thread) goes to the oldest generation without
+    a young collection: it is collected with that generation, at the next full collection."""
     if not gc.isenabled():
         yield
         return
