@@ -438,39 +438,18 @@ def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
 # --- cost ------------------------------------------------------------------------------------
 
 
+_BOOL_AND_NULL = "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF"
+_NEAR_MISSES = "yES oN nULL nope transform true1 falsey NULL! n y _x t f o"
+_OTHERS = ["~", "", "12", "012", "0x1f", "1_000", "1.5", ".inf", "-3", "+4", "2001-12-14"]
+
+
 @pytest.mark.parametrize(
     "scalar",
     [
-        "yes",
-        "No",
-        "OFF",
-        "on",
-        "null",
-        "Null",
-        "~",
-        "",
-        "n",
-        "y",
-        "nope",
-        "transform",
-        "true1",
-        "12",
-        "012",
-        "0x1f",
-        "1_000",
-        "1.5",
-        ".inf",
-        "-3",
-        "+4",
-        "2001-12-14",
-        "<<",
-        "=",
-        "a b",
-        "_x",
-        "falsey",
-        "NULL!",
-        "0",
-        "7",
+        *f"{_BOOL_AND_NULL} null Null NULL".split(),
+        *_NEAR_MISSES.split(),
+        *_OTHERS,
+        *["<<", "=", "a b", "0", "7", "é", "{{ x }}"],
     ],
 )
 def test_scalars_resolve_as_the_safe_loader_resolves_them(scalar: str) -> None:

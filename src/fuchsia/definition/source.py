@@ -47,7 +47,8 @@ _STR = "tag:yaml.org,2002:str"
 # PyYAML's implicit bool and null words: the only plain scalars starting with a letter that
 # resolve to anything but a string (tests/unit/test_source.py pins this against the resolver).
 _WORDS = frozenset(
-    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF null Null NULL".split()
+    {"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE"}
+    | {"on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL"}
 )
 _WORDY_FIRST = frozenset("yYnNtTfFoO")
 
