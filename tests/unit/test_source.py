@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -432,3 +433,56 @@ def test_parsing_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- cost ------------------------------------------------------------------------------------
+
+
+_BOOL_AND_NULL = "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF"
+_NEAR_MISSES = "yES oN nULL nope transform true1 falsey NULL! n y _x t f o"
+_OTHERS = ["~", "", "12", "012", "0x1f", "1_000", "1.5", ".inf", "-3", "+4", "2001-12-14"]
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    [
+        *f"{_BOOL_AND_NULL} null Null NULL".split(),
+        *_NEAR_MISSES.split(),
+        *_OTHERS,
+        *["<<", "=", "a b", "0", "7", "é", "{{ x }}"],
+    ],
+)
+def test_scalars_resolve_as_the_safe_loader_resolves_them(scalar: str) -> None:
+    import yaml
+
+    ours, theirs = source_module._Loader(""), yaml.SafeLoader("")  # theirs: pure Python
+    resolve: Any = theirs.resolve
+    for implicit in [(True, False), (False, True), (False, False)]:
+        expected = resolve(yaml.ScalarNode, scalar, implicit)
+        assert ours.resolve(yaml.ScalarNode, scalar, implicit) == expected, (scalar, implicit)
+    ours.dispose()
+
+
+def test_parsed_data_skips_the_young_collections() -> None:
+    import gc
+
+    src = parse("""\
+        name: demo
+        nodes:
+          a: {transform: {v: 1}}
+        """)
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    assert id(src.data) not in young and id(src.values) not in young
+    assert src.data in gc.get_objects(generation=2)
+
+
+def test_objects_a_program_froze_stay_frozen() -> None:
+    import gc
+
+    kept = [object()]  # a container made before the program freezes
+    gc.freeze()
+    try:
+        parse("name: demo\nnodes:\n  a: {transform: 1}\n")
+        assert all(id(kept) not in {id(o) for o in gc.get_objects(g)} for g in range(3))
+    finally:
+        gc.unfreeze()

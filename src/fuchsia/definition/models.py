@@ -214,12 +214,14 @@ class Node(Model):
 
     @property
     def kind(self) -> str:
-        present = [k for k in NODE_KINDS if getattr(self, k) is not None]
+        fields = self.__dict__
+        present = [k for k in NODE_KINDS if fields[k] is not None]
         return present[0] if len(present) == 1 else ""
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Node:
-        present = [k for k in NODE_KINDS if getattr(self, k) is not None]
+        fields = self.__dict__  # the validated values, without an attribute lookup each
+        present = [k for k in NODE_KINDS if fields[k] is not None]
         if not present:
             raise ValueError(f"a node needs exactly one kind: one of {', '.join(NODE_KINDS)}")
         if len(present) > 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,15 +43,43 @@ MAX_NUMBER_DIGITS = 100
 _BASE: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
+_STR = "tag:yaml.org,2002:str"
+# PyYAML's implicit bool and null words: the only plain scalars starting with a letter that
+# resolve to anything but a string (tests/unit/test_source.py pins this against the resolver).
+_WORDS = frozenset(
+    {"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE"}
+    | {"on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL"}
+)
+_WORDY_FIRST = frozenset("yYnNtTfFoO")
+
+
 class _Loader(_BASE):  # type: ignore[misc]
-    """The safe loader with scalar tags resolved once per distinct text: the resolver's regexes
-    are most of the composer's time, and a workflow repeats the same keys and words."""
+    """The safe loader with scalar tags resolved cheaply: the resolver's regexes are most of
+    the composer's time. A quoted scalar is a string, a plain one whose first character no
+    implicit resolver claims is one too, a plain word is one unless it is a bool or null word;
+    the rest (numbers, dates) go to the resolver once per distinct text."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.tags: dict[tuple[type, Any, Any], str] = {}
+        self.claimed = frozenset(self.yaml_implicit_resolvers)
+        if not self.yaml_path_resolvers:
+            # The composer calls these two around every node; with no path resolvers (the
+            # safe loader registers none) they do nothing, and bound C methods that do
+            # nothing (a lookup in an empty dict, clearing an empty list) save a Python call
+            # per node each.
+            nothing: dict[Any, Any] = {}
+            empty: list[Any] = []
+            self.descend_resolver = nothing.get
+            self.ascend_resolver = empty.clear
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and value:
+            if not implicit[0]:
+                return _STR
+            first = value[0]
+            if first not in self.claimed or (first in _WORDY_FIRST and value not in _WORDS):
+                return _STR
         key = (kind, value, implicit)  # a collection's value is None: one entry per kind
         tag = self.tags.get(key)
         if tag is None:
@@ -58,8 +87,10 @@ class _Loader(_BASE):  # type: ignore[misc]
         return tag
 
 
-_STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
+_ScalarNode = yaml.ScalarNode
+_MappingNode = yaml.MappingNode
+_JSON_SCALARS = frozenset({str, int, bool, float, type(None)})
 _INT = "tag:yaml.org,2002:int"
 _MERGE = "tag:yaml.org,2002:merge"
 _KEY_KINDS = {
@@ -79,6 +110,9 @@ class Source:
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # True when reading found only values JSON carries (no date, binary, NaN or infinity), so
+    # validation need not look again; False (unknown) for a Source built any other way.
+    json_safe: bool = False
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """Where `loc` stands; falls back to the nearest enclosing value that was recorded."""
@@ -96,37 +130,69 @@ class Source:
 
 
 class _Walker:
+    """One pass over the composed nodes: the data, every position, and the problems.
+
+    Where the text holds no `&`, it has no anchors, so no node is shared: the alias checks
+    (repeats, self-reference) are skipped, and the walk does a handful of operations per value.
+    """
+
     def __init__(self, file: str, loader: Any, text: str, *, is_json: bool = False) -> None:
         self.file = file
         self.loader = loader
         self.text = text
         self.is_json = is_json
+        self.shared = not is_json and "&" in text  # JSON has no anchors
         self.source = Source(file, {})
+        self.values = self.source.values
+        self.keys = self.source.keys
         self.problems: list[Problem] = []
         self.seen: set[int] = set()  # nodes walked so far (aliases share node objects)
         self.open: set[int] = set()  # collections being walked: the path from the root
         self.repeats = 0
+        self.json_safe = True  # no value JSON cannot carry seen so far
 
     def walk(self, node: yaml.Node, loc: Loc) -> Any:
-        self.source.values[loc] = self._start(node)
+        mark = node.start_mark
+        if node.__class__ is _ScalarNode:
+            style = node.style
+            block = style == "|" or style == ">"
+            self.values[loc] = self._start(node) if block else (mark.line + 1, mark.column + 1)
+            if self.shared:
+                self._count(node, loc)
+            if node.tag == _STR and not self.is_json:
+                value = node.value
+                if not value.isascii():
+                    self._check_text(node, value)
+                return value
+            return self._scalar(node)
+        self.values[loc] = (mark.line + 1, mark.column + 1)
+        if self.shared:
+            self._count(node, loc)
+        if len(loc) >= MAX_DEPTH:
+            self._fail(loc, f"the file is nested more than {MAX_DEPTH} levels deep")
+        if not self.shared:
+            return self._collection(node, loc)
+        if id(node) in self.open:
+            self._fail(loc, "a YAML alias refers to a value that contains it")
+        self.open.add(id(node))
+        try:
+            return self._collection(node, loc)
+        finally:
+            self.open.discard(id(node))
+
+    def _count(self, node: yaml.Node, loc: Loc) -> None:
+        """Count a value seen again through an alias; too many is an alias bomb."""
         if id(node) in self.seen:
             self.repeats += 1
             if self.repeats > MAX_ALIAS_VALUES:
                 self._fail(loc, f"YAML aliases expand to more than {MAX_ALIAS_VALUES} values")
         self.seen.add(id(node))
-        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            return self._scalar(node)
-        if id(node) in self.open:
-            self._fail(loc, "a YAML alias refers to a value that contains it")
-        if len(loc) >= MAX_DEPTH:
-            self._fail(loc, f"the file is nested more than {MAX_DEPTH} levels deep")
-        self.open.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, loc)
-            return [self.walk(item, (*loc, i)) for i, item in enumerate(node.value)]
-        finally:
-            self.open.discard(id(node))
+
+    def _collection(self, node: yaml.Node, loc: Loc) -> Any:
+        if node.__class__ is _MappingNode:
+            return self._mapping(node, loc)
+        walk = self.walk
+        return [walk(item, (*loc, i)) for i, item in enumerate(node.value)]
 
     def _fail(self, loc: Loc, message: str) -> NoReturn:
         line, column = self.source.position(loc, key=True)
@@ -160,8 +226,19 @@ class _Walker:
             value = node.value
         elif node.tag == _INT and _too_many_digits(node.value):
             return self._too_long(node)
+        elif (
+            node.tag == _INT
+            and node.value.isascii()
+            and node.value.isdigit()
+            and node.value[0] != "0"
+        ):
+            value = int(node.value)  # plain decimal: YAML 1.1 reads 012 as octal, 1_000 as 1000
         else:
             value = self.loader.construct_object(node, deep=True)
+        if value.__class__ not in _JSON_SCALARS or (
+            value.__class__ is float and not math.isfinite(value)
+        ):
+            self.json_safe = False  # validation places it (`validate.json_problems`)
         if isinstance(value, str) and not value.isascii():
             self._check_text(node, value)
         return value
@@ -201,25 +278,51 @@ class _Walker:
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
+        keys, values, walk, is_json = self.keys, self.values, self.walk, self.is_json
+        plain = not is_json and not self.shared
         for key_node, value_node in node.value:
-            key = self._key(key_node)
-            if key is None:
-                continue
-            line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if key in first_seen:
+            if (
+                key_node.__class__ is _ScalarNode
+                and key_node.tag == _STR
+                and not is_json
+                and key_node.value.isascii()
+            ):
+                key = key_node.value
+            else:
+                key = self._key(key_node)
+                if key is None:
+                    continue
+            mark = key_node.start_mark
+            child = (*loc, key)
+            if key in result:
+                first = keys[child][0]
                 self.problems.append(
                     Problem(
                         self.file,
-                        line,
-                        column,
-                        f"duplicate key {key!r} (first defined on line {first_seen[key]})",
+                        mark.line + 1,
+                        mark.column + 1,
+                        f"duplicate key {key!r} (first defined on line {first})",
                     )
                 )
                 continue
-            first_seen[key] = line
-            self.source.keys[(*loc, key)] = (line, column)
-            result[key] = self.walk(value_node, (*loc, key))
+            keys[child] = (mark.line + 1, mark.column + 1)
+            if plain:  # the common cases as `walk` reads them, with fewer calls
+                kind = value_node.__class__
+                if kind is _ScalarNode and value_node.tag == _STR:
+                    style = value_node.style
+                    if style != "|" and style != ">":
+                        mark = value_node.start_mark
+                        values[child] = (mark.line + 1, mark.column + 1)
+                        value = result[key] = value_node.value
+                        if not value.isascii():
+                            self._check_text(value_node, value)
+                        continue
+                elif kind is _MappingNode and len(child) < MAX_DEPTH:
+                    mark = value_node.start_mark
+                    values[child] = (mark.line + 1, mark.column + 1)
+                    result[key] = self._mapping(value_node, child)
+                    continue
+            result[key] = walk(value_node, child)
         return result
 
 
@@ -245,8 +348,9 @@ def _json_problem(file: str, text: str) -> Problem | None:
 def paused_gc() -> Iterator[None]:
     """Hold Python's cyclic garbage collector while a file becomes data: composing and walking
     10,000 nodes allocates a few hundred thousand objects, all acyclic, and the collections
-    they trigger (each traversing every live object) were half of validation's time. What is
-    garbage is collected once the collector resumes."""
+    they trigger (each traversing every live object) were half of validation's time. On
+    resuming, what was made meanwhile (by any thread) goes to the oldest generation without
+    a young collection: it is collected with that generation, at the next full collection."""
     if not gc.isenabled():
         yield
         return
@@ -254,6 +358,14 @@ def paused_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            # Promote what was made to the oldest generation, unexamined: the young
+            # collection the next allocation would start otherwise traverses all of it (a
+            # few hundred thousand objects, acyclic, that live as long as the definition).
+            # Garbage cycles among them, if any, go at the next full collection. Skipped
+            # where a program froze objects itself (gc.freeze before fork): they stay frozen.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
@@ -298,6 +410,7 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         )
     walker.source.data = data
     walker.source.problems = walker.problems
+    walker.source.json_safe = walker.json_safe
     return walker.source
 
 

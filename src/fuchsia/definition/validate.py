@@ -12,15 +12,14 @@ import difflib
 import math
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from fuchsia import expressions
 from fuchsia.definition.models import NODE_ID, RESERVED_IDS, WorkflowDef
-from fuchsia.definition.scope import is_template, read
+from fuchsia.definition.scope import Reading, is_template, read
 from fuchsia.definition.source import Loc, Source, paused_gc
 from fuchsia.definition.visibility import Visibility
 from fuchsia.errors import DefinitionError, Problem
@@ -69,7 +68,9 @@ class _Suggest:
 
 def validate(source: Source) -> WorkflowDef:
     """Return the typed definition, or raise DefinitionError with every problem found."""
-    problems: list[Problem] = [*source.problems, *json_problems(source, source.data, ())]
+    problems = [*source.problems]
+    if not source.json_safe:  # the reader found no such value, or this Source was built by hand
+        problems.extend(json_problems(source, source.data, ()))
     model: WorkflowDef | None = None
     with paused_gc():
         try:
@@ -188,37 +189,46 @@ def _graph_problems(source: Source) -> list[Problem]:
     suggest = _Suggest()
     visibility = Visibility(source.data)
     for node_id, node in nodes.items():
-        loc: Loc = ("nodes", node_id)
-        if not NODE_ID.match(node_id):
-            problems.append(
-                source.problem(
-                    loc,
-                    f"node id {node_id!r} must be a letter or _ followed by letters, digits or _",
-                    key=True,
-                )
-            )
-        elif node_id in RESERVED_IDS:
-            problems.append(
-                source.problem(
-                    loc,
-                    f"node id {node_id!r} is reserved (templates use it); choose another name",
-                    key=True,
-                )
-            )
+        if not NODE_ID.match(node_id) or node_id in RESERVED_IDS:
+            problems.append(_id_problem(source, node_id))
         if not isinstance(node, dict):
             continue
-        upstreams[node_id] = [a for a in _as_list(node.get("after")) if isinstance(a, str)]
+        after = node.get("after")
+        upstreams[node_id] = (
+            [after]
+            if after.__class__ is str
+            else [a for a in _as_list(after) if a.__class__ is str]
+        )
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
-        problems.extend(_template_problems(source, loc, node))
-        problems.extend(_visibility_problems(source, visibility.problems(node_id)))
+        reads: list[tuple[Loc, Reading]] = []
+        _template_problems(source, ("nodes", node_id), node, problems, reads, ids)
+        if reads:  # templates that read a name equal to a node id: is that node visible?
+            problems.extend(_visibility_problems(source, visibility.problems(node_id, reads)))
     problems.extend(_branch_problems(source, nodes, upstreams))
     problems.extend(_hook_problems(source, nodes, upstreams, suggest))
     problems.extend(_cycle_problems(source, upstreams))
+    problems.extend(_trigger_problems(source, visibility))
+    return problems
+
+
+def _id_problem(source: Source, node_id: str) -> Problem:
+    if not NODE_ID.match(node_id):
+        message = f"node id {node_id!r} must be a letter or _ followed by letters, digits or _"
+    else:
+        message = f"node id {node_id!r} is reserved (templates use it); choose another name"
+    return source.problem(("nodes", node_id), message, key=True)
+
+
+def _trigger_problems(source: Source, visibility: Visibility) -> list[Problem]:
+    problems: list[Problem] = []
     trigger = source.data.get("trigger")
     if isinstance(trigger, dict) and "context" in trigger:
-        problems.extend(_template_problems(source, ("trigger", "context"), trigger["context"]))
+        context = trigger["context"]
+        _template_problems(source, ("trigger", "context"), context, problems, [], frozenset())
         problems.extend(_visibility_problems(source, visibility.trigger_problems()))
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
+        import jsonschema  # only a file with a schema pays for importing the validator
+
         try:
             jsonschema.Draft202012Validator.check_schema(trigger["schema"])
         except jsonschema.SchemaError as exc:
@@ -240,8 +250,11 @@ def _visibility_problems(
 def _edge_problems(
     source: Source, node_id: str, node: dict[str, Any], ids: set[str], suggest: _Suggest
 ) -> list[Problem]:
+    raw, join = node.get("after"), node.get("join")
+    if join is None and (raw is None or (raw.__class__ is str and raw in ids and raw != node_id)):
+        return []  # no `after`, or one that names another node: most nodes
     problems = []
-    after = _as_list(node.get("after"))
+    after = _as_list(raw)
     for i, target in enumerate(after):
         loc: Loc = (
             ("nodes", node_id, "after", i)
@@ -292,7 +305,9 @@ def _hook_problems(
 ) -> list[Problem]:
     """`on_success` / `on_failure` name nodes that run outside the graph, after it settles:
     they exist, have no `after`, and nothing runs after them."""
-    problems = []
+    problems: list[Problem] = []
+    if source.data.get("on_success") is None and source.data.get("on_failure") is None:
+        return problems
     downstream_of = {up for ups in upstreams.values() for up in ups}
     for key in ("on_success", "on_failure"):
         raw = source.data.get(key)
@@ -322,7 +337,7 @@ def _branch_problems(
     source: Source, nodes: dict[str, Any], upstreams: dict[str, list[str]]
 ) -> list[Problem]:
     problems = []
-    upstream_sets = {n: set(ups) for n, ups in upstreams.items()}
+    upstream_sets: dict[str, set[str]] = {}  # built for the branch targets only
     for node_id, node in nodes.items():
         if not isinstance(node, dict) or not isinstance(node.get("branch"), list):
             continue
@@ -346,7 +361,11 @@ def _branch_problems(
             else []
         )
         for loc, target in targets:
-            if isinstance(target, str) and node_id not in upstream_sets.get(target, ()):
+            if not isinstance(target, str):
+                continue
+            if target not in upstream_sets:
+                upstream_sets[target] = set(upstreams.get(target, ()))
+            if node_id not in upstream_sets[target]:
                 problems.append(
                     source.problem(
                         loc,
@@ -362,8 +381,10 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
     one per component of what remains without it, at most `MAX_CYCLES` in all (linear in the
     graph per cycle reported, iterative: any depth)."""
     problems: list[Problem] = []
+    if _in_file_order(upstreams):
+        return problems  # every node after its upstreams: no cycle (most files)
     graph = {n: [u for u in ups if u in upstreams] for n, ups in upstreams.items()}
-    _peel_acyclic(graph)  # cheap, and most files have no cycle at all
+    _peel_acyclic(graph)  # cheap, and what is left is on a cycle or downstream of one
     pending = [graph] if graph else []
     order = {n: i for i, n in enumerate(upstreams)}
     while pending and len(problems) < MAX_CYCLES:
@@ -384,6 +405,17 @@ def _cycle_problems(source: Source, upstreams: dict[str, list[str]]) -> list[Pro
             if rest:
                 pending.append(rest)
     return problems
+
+
+def _in_file_order(upstreams: dict[str, list[str]]) -> bool:
+    """Whether every node comes after each of its upstream nodes: then no path leads back."""
+    before: set[str] = set()
+    for node, ups in upstreams.items():
+        for up in ups:
+            if up not in before and up in upstreams:
+                return False
+        before.add(node)
+    return True
 
 
 def _peel_acyclic(graph: dict[str, list[str]]) -> None:
@@ -460,12 +492,19 @@ def _components(graph: dict[str, list[str]]) -> list[set[str]]:
     return found
 
 
+_CEL_KEYS = frozenset({"when", "until"})
+
+
 def _is_cel(loc: Loc) -> bool:
     """CEL conditions (`branch[i].when`, `repeat.until`) are not Jinja templates; a transform
     output or an input that happens to be named `when` or `until` still is one."""
-    return loc[:1] == ("nodes",) and (
-        (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
-        or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
+    return (
+        4 <= len(loc) <= 5
+        and loc[0] == "nodes"
+        and (
+            (len(loc) == 5 and loc[2] == "branch" and loc[4] == "when")
+            or (len(loc) == 4 and loc[2:] == ("repeat", "until"))
+        )
     )
 
 
@@ -481,23 +520,49 @@ def _condition_problems(source: Source, loc: Loc, value: str) -> Iterator[Proble
         )
 
 
-def _template_problems(source: Source, loc: Loc, value: Any) -> Iterator[Problem]:
+def _template_problems(
+    source: Source,
+    loc: Loc,
+    value: Any,
+    problems: list[Problem],
+    reads: list[tuple[Loc, Reading]],
+    ids: Collection[str],
+) -> None:
+    """Append each template's syntax error (and each CEL condition's) to `problems`, and to
+    `reads` each template that reads a name in `ids` (for the visibility check)."""
     if isinstance(value, str):
-        if _is_cel(loc):
-            yield from _condition_problems(source, loc, value)
-            return
-        error = read(value).error if is_template(value) else None
-        if error:
-            line, column = source.position(loc)
-            yield Problem(
-                source.file,
-                line + error[0] - 1,
-                column,
-                f"{where(loc)}: template error: {error[1]}",
-            )
+        _one_template(source, loc, value, problems, reads, ids)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _template_problems(source, (*loc, key), item)
+            if item.__class__ is str and key not in _CEL_KEYS:  # most leaves, without a call
+                if not is_template(item):
+                    continue
+                reading = read(item)
+                if not reading.error and reading.names.isdisjoint(ids):
+                    continue
+            _template_problems(source, (*loc, key), item, problems, reads, ids)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _template_problems(source, (*loc, i), item)
+            _template_problems(source, (*loc, i), item, problems, reads, ids)
+
+
+def _one_template(
+    source: Source,
+    loc: Loc,
+    value: str,
+    problems: list[Problem],
+    reads: list[tuple[Loc, Reading]],
+    ids: Collection[str],
+) -> None:
+    if _is_cel(loc):
+        problems.extend(_condition_problems(source, loc, value))
+        return
+    if not is_template(value):
+        return
+    reading = read(value)
+    if reading.error:
+        line, column = source.position(loc)
+        message = f"{where(loc)}: template error: {reading.error[1]}"
+        problems.append(Problem(source.file, line + reading.error[0] - 1, column, message))
+    elif not reading.names.isdisjoint(ids):
+        reads.append((loc, reading))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fuchsia.definition.scope import is_template, read
+from fuchsia.definition.scope import Reading, is_template, read
 
 Loc = tuple[str | int, ...]
 HTTP_FIELDS = frozenset({"status", "headers", "json", "text"})
@@ -39,21 +39,30 @@ class Visibility:
         hooks = [*_as_list(data.get("on_success")), *_as_list(data.get("on_failure"))]
         self.hooks = frozenset(h for h in hooks if isinstance(h, str))
 
-    def problems(self, node_id: str) -> Iterator[tuple[Loc, int, str]]:
+    def problems(
+        self, node_id: str, reads: list[tuple[Loc, Reading]]
+    ) -> Iterator[tuple[Loc, int, str]]:
         """(location, line within the template, message) for each template of `node_id`
-        naming a node it cannot see."""
+        naming a node it cannot see. `reads` are the node's templates that read some name
+        (location, reading), as validation's one walk over the node found them: the scope is
+        worked out only for a node that has such a template, and only once."""
         node = self.nodes.get(node_id)
         if not isinstance(node, dict):
             return
-        base: Loc = ("nodes", node_id)
-        sees, fields = self._input_scope(node_id, node)
-        for loc, value in self._rendered(base, node):
-            yield from self._check(loc, value, node_id, sees, fields)
-        if isinstance(node.get("context"), dict):
-            own = "its own output"
-            yield from self._check(
-                (*base, "context"), node["context"], node_id, own, self._fields(node_id, set())
-            )
+        rendered = [path for path, _ in self._rendered((), node)]
+        inputs: tuple[str, frozenset[str] | None] | None = None
+        own: tuple[str, frozenset[str] | None] | None = None
+        for loc, reading in reads:
+            rest = loc[2:]
+            if rest[:1] == ("context",) and isinstance(node.get("context"), dict):
+                own = own or ("its own output", self._fields(node_id, set()))
+                scope = own
+            elif any(rest[: len(path)] == path for path in rendered):
+                inputs = inputs or self._input_scope(node_id, node)
+                scope = inputs
+            else:
+                continue
+            yield from self._names(loc, reading, node_id, *scope)
 
     def trigger_problems(self) -> Iterator[tuple[Loc, int, str]]:
         trigger = self.data.get("trigger")
@@ -123,21 +132,29 @@ class Visibility:
         fields: frozenset[str] | None,
     ) -> Iterator[tuple[Loc, int, str]]:
         for at, text in _strings(loc, value):
-            if not is_template(text):
+            if is_template(text):
+                yield from self._names(at, read(text), node_id, sees, fields)
+
+    def _names(
+        self,
+        loc: Loc,
+        reading: Reading,
+        node_id: str | None,
+        sees: str,
+        fields: frozenset[str] | None,
+    ) -> Iterator[tuple[Loc, int, str]]:
+        for name in sorted(reading.names & self.ids):
+            if fields is not None and name in fields:
                 continue
-            reading = read(text)
-            for name in sorted(reading.names & self.ids):
-                if fields is not None and name in fields:
-                    continue
-                if name == node_id:
-                    why = "a node cannot read its own id"
-                else:
-                    why = f"it is not visible here: this template sees {sees}"
-                message = (
-                    f"the template reads {name!r}, the id of a node, but {why} "
-                    f"(single-hop visibility; a field of that name is `data.{name}`)"
-                )
-                yield at, reading.line_of(name), message
+            if name == node_id:
+                why = "a node cannot read its own id"
+            else:
+                why = f"it is not visible here: this template sees {sees}"
+            message = (
+                f"the template reads {name!r}, the id of a node, but {why} "
+                f"(single-hop visibility; a field of that name is `data.{name}`)"
+            )
+            yield loc, reading.line_of(name), message
 
 
 def _strings(loc: Loc, value: Any) -> Iterator[tuple[Loc, str]]:
