@@ -233,6 +233,12 @@ class Node(Model):
             raise ValueError("a component node needs `task`")
         if kind != "branch" and self.default is not None:
             raise ValueError("`default` belongs to branch nodes")
+        if self.foreach is not None and self.repeat is not None:
+            # an iteration would find every item of the previous one committed, and rerun none
+            raise ValueError(
+                "`foreach` and `repeat` do not go on one node: repeat a `workflow` node whose "
+                "workflow has the foreach"
+            )
         return self
 
 
