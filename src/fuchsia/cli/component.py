@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from fuchsia.cli import remote
+from fuchsia.cli import authoring, remote
 from fuchsia.cli.common import JsonOption, out, print_json, settings
 
 if TYPE_CHECKING:
@@ -101,6 +100,8 @@ def list_command(json_output: JsonOption = False) -> None:
     if not listed:
         out.print("no components installed; add one with `fuchsia component install PATH`")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("name", "version", "world", "exports", "digest"):
         table.add_column(column)
@@ -247,3 +248,6 @@ def _json_lines(label: str, value: Any, spaces: int) -> list[str]:
 
 def _indent(text: str, spaces: int) -> list[str]:
     return [" " * spaces + line for line in text.splitlines()]
+
+
+authoring.register(app)  # `new` and `build`, listed after the commands above

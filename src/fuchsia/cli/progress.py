@@ -18,24 +18,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from fuchsia.cli.common import duration_text
+from fuchsia.cli.common import STYLES, duration_text
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedNode, LockedWorkflow
     from fuchsia.runtime.views import Execution
     from fuchsia.store.records import Event
 
-STYLES = {
-    "pending": "dim",
-    "running": "yellow",
-    "retrying": "magenta",
-    "succeeded": "green",
-    "failed": "red",
-    "timed_out": "red",
-    "skipped": "dim",
-    "cancelled": "dim",
-    "interrupted": "magenta",
-}
 FAILED_ITEM = ("failed", "timed_out")
 Lookup = Callable[[], Awaitable["Execution"]]
 

@@ -6,15 +6,24 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from fuchsia.cli.common import duration_text, out
-from fuchsia.cli.progress import STYLES
+from fuchsia.cli.common import STYLES, duration_text, out
 from fuchsia.store.records import iso
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
     from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
+
+
+def _table(*columns: str) -> Table:
+    """An edgeless table with these columns (rich is imported when a table is shown)."""
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
 
 
 def _status(status: str) -> str:
@@ -42,9 +51,7 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
         f"{_status(execution.status)}{duration}"
     )
     if nodes:
-        table = Table(show_edge=False)
-        for column in ("node", "status", "attempts", "error"):
-            table.add_column(column)
+        table = _table("node", "status", "attempts", "error")
         for node in execution.nodes:
             message = (node.error or {}).get("message", "")
             table.add_row(node.id, _status(node.status), str(len(node.attempts)), message)
@@ -63,9 +70,7 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
 
 
 def print_list(summaries: list[ExecutionSummary]) -> None:
-    table = Table(show_edge=False)
-    for column in ("id", "workflow", "status", "created", "duration"):
-        table.add_column(column)
+    table = _table("id", "workflow", "status", "created", "duration")
     for s in summaries:
         duration = "" if s.duration is None else duration_text(s.duration)
         created = (iso(s.created_at) or "")[:23].replace("T", " ")
@@ -104,18 +109,14 @@ def event_line(event: EventRecord) -> str:
 
 
 def print_artifacts(refs: list[ArtifactRef]) -> None:
-    table = Table(show_edge=False)
-    for column in ("id", "name", "content type", "size"):
-        table.add_column(column)
+    table = _table("id", "name", "content type", "size")
     for a in refs:
         table.add_row(a.id, a.name, a.content_type, size_text(a.size))
     out.print(table)
 
 
 def print_deployments(deployments: list[Deployment]) -> None:
-    table = Table(show_edge=False)
-    for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
-        table.add_column(column)
+    table = _table("workflow", "version", "active", "pinned", "hash", "deployed")
     for d in deployments:
         table.add_row(
             d.name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from fuchsia.cli.common import (
     DbOption,
@@ -22,11 +21,6 @@ if TYPE_CHECKING:
     from fuchsia.runtime.engine import Engine
 
 tokens = typer.Typer(help="API tokens for `fuchsia serve`.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.command("serve")(serve_command)
-    root.add_typer(tokens, name="tokens")
 
 
 def serve_command(
@@ -107,6 +101,8 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     if json_output:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("id", "name", "scopes", "created", "revoked"):
         table.add_column(column)
