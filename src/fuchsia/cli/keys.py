@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated
 
@@ -37,6 +36,8 @@ def rotate_command(
     """Re-encrypt everything stored under the first key of FUCHSIA_ENCRYPTION_KEY (or
     FUCHSIA_ENCRYPTION_KEY_FILE): plaintext rows and rows under older keys. Safe to stop and
     run again; engines may keep running meanwhile."""
+    import asyncio
+
     from fuchsia.runtime.engine import default_db
     from fuchsia.store import open_store
     from fuchsia.store.cipher import KEY_VARIABLE, keys_from_env
