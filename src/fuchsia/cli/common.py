@@ -61,6 +61,15 @@ out = LazyConsole(stderr=False)
 err = LazyConsole(stderr=True)
 
 
+def escape(text: object) -> str:
+    """`text` as it is, inside a string printed with rich markup or in a table cell (which
+    rich reads as markup): user data such as `[/x]` in an error is shown, never parsed (a
+    stray closing tag would otherwise raise a traceback)."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(str(text))
+
+
 def settings(db: str | None = None) -> Settings:
     """The settings of this command: every `FUCHSIA_*` variable read and validated once (a
     malformed one is a `SettingsError`, exit 2), with `--db` winning over `FUCHSIA_DB`."""
@@ -162,7 +171,7 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 

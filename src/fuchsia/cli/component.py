@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fuchsia.cli import authoring, remote
-from fuchsia.cli.common import JsonOption, out, print_json, settings
+from fuchsia.cli.common import JsonOption, escape, out, print_json, settings
 
 if TYPE_CHECKING:
     from fuchsia.components.host import WasmHost
@@ -107,7 +107,8 @@ def list_command(json_output: JsonOption = False) -> None:
         table.add_column(column)
     for c in listed:
         exports = ", ".join([*c["tasks"], *c["triggers"]])
-        table.add_row(c["name"], c["version"], c["world"], exports, c["digest"][:19])
+        cells = (c["name"], c["version"], c["world"], exports, c["digest"][:19])
+        table.add_row(*map(escape, cells))
     out.print(table)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from fuchsia.cli.common import STYLES, duration_text, out
+from fuchsia.cli.common import STYLES, duration_text, escape, out
 from fuchsia.store.records import iso
 
 if TYPE_CHECKING:
@@ -47,17 +47,19 @@ def size_text(size: int) -> str:
 def print_execution(execution: Execution, *, nodes: bool = True) -> None:
     duration = f" in {duration_text(execution.duration)}" if execution.duration is not None else ""
     out.print(
-        f"execution {execution.id}  {execution.workflow} v{execution.version}  "
+        f"execution {execution.id}  {escape(execution.workflow)} v{execution.version}  "
         f"{_status(execution.status)}{duration}"
     )
     if nodes:
         table = _table("node", "status", "attempts", "error")
         for node in execution.nodes:
             message = (node.error or {}).get("message", "")
-            table.add_row(node.id, _status(node.status), str(len(node.attempts)), message)
+            attempts = str(len(node.attempts))
+            table.add_row(escape(node.id), _status(node.status), attempts, escape(message))
         out.print(table)
     if execution.error and execution.status != "cancelled":  # a cancel is what was asked
-        out.print(f"[red]error:[/red] {execution.error.get('message', execution.error)}")
+        message = execution.error.get("message", execution.error)
+        out.print(f"[red]error:[/red] {escape(message)}")
     if execution.result_artifact is not None:
         ref = execution.result_artifact
         out.print(
@@ -74,7 +76,8 @@ def print_list(summaries: list[ExecutionSummary]) -> None:
     for s in summaries:
         duration = "" if s.duration is None else duration_text(s.duration)
         created = (iso(s.created_at) or "")[:23].replace("T", " ")
-        table.add_row(s.id, f"{s.workflow} v{s.version}", _status(s.status), created, duration)
+        workflow = escape(f"{s.workflow} v{s.version}")
+        table.add_row(escape(s.id), workflow, _status(s.status), created, duration)
     out.print(table)
 
 
@@ -111,7 +114,7 @@ def event_line(event: EventRecord) -> str:
 def print_artifacts(refs: list[ArtifactRef]) -> None:
     table = _table("id", "name", "content type", "size")
     for a in refs:
-        table.add_row(a.id, a.name, a.content_type, size_text(a.size))
+        table.add_row(escape(a.id), escape(a.name), escape(a.content_type), size_text(a.size))
     out.print(table)
 
 
@@ -119,11 +122,11 @@ def print_deployments(deployments: list[Deployment]) -> None:
     table = _table("workflow", "version", "active", "pinned", "hash", "deployed")
     for d in deployments:
         table.add_row(
-            d.name,
+            escape(d.name),
             str(d.version),
             "yes" if d.active else "no",
             "pinned" if d.pinned else "",
-            d.hash[:19] + "…",
+            escape(d.hash[:19]) + "…",
             (iso(d.deployed_at) or "")[:19].replace("T", " "),
         )
     out.print(table)

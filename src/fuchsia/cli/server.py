@@ -10,6 +10,7 @@ from fuchsia.cli.common import (
     DbOption,
     JsonOption,
     err,
+    escape,
     out,
     print_json,
     settings,
@@ -48,7 +49,7 @@ def serve_command(
     if no_auth:
         err.print(
             "[bold red]WARNING: serving WITHOUT authentication (--no-auth): anyone who "
-            f"can reach {host}:{port} can run and cancel workflows.[/]"
+            f"can reach {escape(host)}:{port} can run and cancel workflows.[/]"
         )
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
@@ -108,9 +109,9 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["id"],
-            row["name"],
-            ", ".join(row["scopes"]),
+            escape(row["id"]),
+            escape(row["name"]),
+            escape(", ".join(row["scopes"])),
             str(row["created_at"])[:19],
             str(row["revoked_at"] or "")[:19],
         )
