@@ -3,18 +3,24 @@
 S0  `python -c pass`: the interpreter alone, the floor
 S1  `python -c "import fuchsia"`: the package's own import (target < 150 ms)
 S2  `fuchsia runs list` on an existing store (target < 250 ms)
-S3  a two-command Typer app: what the command-line framework alone costs (it imports pydantic)
-S4  `fuchsia --help` (nothing but the command tree)
+S3  a two-command Typer app: what the command-line framework alone costs (typer < 0.29: 0.29
+    builds a pydantic TypeAdapter per parameter, ~150 ms more)
+S4  `fuchsia --help` (every command's module, and Typer's rich help)
 W4  `fuchsia run examples/hello.yaml`, a fresh home each time (target < 200 ms)
 
-Usage: python bench/startup.py [--repeats N]. Prints a Markdown table; asserts nothing.
+Usage: python bench/startup.py [--repeats N] [--imports]. Prints a Markdown table; asserts
+nothing. `--imports` also prints, for S2 and W4, where their imports spend the time (self
+time from `python -X importtime`, summed per top-level package, `fuchsia.*` per subpackage).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,9 +93,41 @@ def measure(repeats: int) -> list[tuple[str, str, float, float]]:
     ]
 
 
+def import_times(command: list[str], env: dict[str, str], cwd: Path) -> list[tuple[str, float]]:
+    """Seconds of import (self time) per package in one run of `command` under importtime."""
+    done = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]], env=env, cwd=cwd, capture_output=True
+    )
+    totals: dict[str, float] = collections.defaultdict(float)
+    for line in done.stderr.decode(errors="replace").splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", line)
+        if found:
+            parts = found[2].split(".")
+            package = ".".join(parts[:2]) if parts[0] == "fuchsia" else parts[0]
+            totals[package] += int(found[1]) / 1e6
+    return sorted(totals.items(), key=lambda item: -item[1])[:12]
+
+
+def print_imports() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        run = [*FUCHSIA, "run", str(HELLO), "--input", '{"name": "Ada"}', "--json"]
+        subprocess.run(run, env=_env(root / "store"), cwd=root, check=True, capture_output=True)
+        for name, command, home in (
+            ("S2 runs list", [*FUCHSIA, "runs", "list"], root / "store"),
+            ("W4 run, fresh home", run, root / "fresh"),
+        ):
+            import_times(command, _env(home), root)  # compiles what was not compiled yet
+            shutil.rmtree(root / "fresh", ignore_errors=True)
+            rows = import_times(command, _env(home), root)
+            print(f"\n{name}: import self time by package (one run, importtime's overhead in)")
+            print(", ".join(f"{package} {seconds * 1000:.0f} ms" for package, seconds in rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7, help="fresh processes per row")
+    parser.add_argument("--imports", action="store_true", help="also where imports spend time")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     rows = measure(args.repeats)
@@ -98,6 +136,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, target, wall, cpu in rows:
         print(f"| {name} | {target} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms |")
+    if args.imports:
+        print_imports()
 
 
 if __name__ == "__main__":

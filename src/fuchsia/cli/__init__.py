@@ -7,20 +7,28 @@ from typing import Annotated
 
 import typer
 
-from fuchsia.cli import (
-    authoring,
-    component,
-    definition,
-    keys,
-    node,
-    remote,
-    run,
-    runs,
-    server,
-    workflows,
-)
+from fuchsia.cli import remote
 from fuchsia.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, err, report
+from fuchsia.cli.lazy import lazy_group
 from fuchsia.errors import FuchsiaError
+
+# Every command, in the order `fuchsia --help` lists them: "module:attribute", a function for
+# a command, a `typer.Typer` for a group. A command's module is imported when it is used.
+COMMANDS = {
+    "validate": "fuchsia.cli.definition:validate_command",
+    "schema": "fuchsia.cli.definition:schema_command",
+    "lock": "fuchsia.cli.definition:lock_command",
+    "graph": "fuchsia.cli.definition:graph_command",
+    "run": "fuchsia.cli.run:run_command",
+    "deploy": "fuchsia.cli.workflows:deploy_command",
+    "serve": "fuchsia.cli.server:serve_command",
+    "runs": "fuchsia.cli.runs:app",
+    "component": "fuchsia.cli.component:app",
+    "node": "fuchsia.cli.node:app",
+    "tokens": "fuchsia.cli.server:tokens",
+    "workflows": "fuchsia.cli.workflows:app",
+    "keys": "fuchsia.cli.keys:app",
+}
 
 app = typer.Typer(
     name="fuchsia",
@@ -28,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=lazy_group(COMMANDS),
 )
 
 
@@ -71,18 +80,6 @@ def root(
 ) -> None:
     """Fuchsia: durable workflows in which every task runs as a sandboxed component."""
     remote.configure(server_url, token)
-
-
-definition.register(app)
-run.register(app)
-app.add_typer(runs.app, name="runs")
-authoring.register(component.app)
-app.add_typer(component.app, name="component")
-app.add_typer(node.app, name="node")
-workflows.register(app)
-server.register(app)
-app.add_typer(workflows.app, name="workflows")
-app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

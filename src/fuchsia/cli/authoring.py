@@ -44,7 +44,9 @@ def new_command(
     target = directory if directory is not None else Path(name.rsplit("/", 1)[-1])
     new_component(name, target, world=world.value)
     out.print(f"created {name} in {target}: app.py, component.yaml, README.md", markup=False)
-    out.print(f"next: edit {target / 'app.py'}, then `fuchsia component build {target}`")
+    out.print(
+        f"next: edit {target / 'app.py'}, then `fuchsia component build {target}`", markup=False
+    )
 
 
 def build_command(

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from fuchsia.config import Settings, SettingsError, sqlite_path
 from fuchsia.errors import DefinitionError, FuchsiaError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from fuchsia.components.registry import Registry
     from fuchsia.runtime.engine import Engine
 
@@ -32,9 +32,42 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
-# Off a terminal, lines are for logs and pipes: wide, never wrapped mid-value.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+class LazyConsole:
+    """Standard output or error as a rich `Console`, made when it first prints: importing
+    rich costs more than many commands do, and `--json` output never needs it. Off a
+    terminal, lines are for logs and pipes: wide (200 columns), never wrapped mid-value."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        """The console itself (made now if it was not yet)."""
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            width = None if stream.isatty() else 200
+            self._console = Console(stderr=self._stderr, highlight=False, width=width)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """`Console.print`."""
+        self.get().print(*objects, **options)
+
+
+out = LazyConsole(stderr=False)
+err = LazyConsole(stderr=True)
+
+
+def escape(text: object) -> str:
+    """`text` as it is, inside a string printed with rich markup or in a table cell (which
+    rich reads as markup): user data such as `[/x]` in an error is shown, never parsed (a
+    stray closing tag would otherwise raise a traceback)."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(str(text))
 
 
 def settings(db: str | None = None) -> Settings:
@@ -82,6 +115,8 @@ def with_engine(
 ) -> T:
     """Open an engine on the store, run `work`, and always close the engine. Unless `create`,
     the store must exist already (`require_store`)."""
+    import asyncio
+
     from fuchsia.runtime.engine import Engine
 
     config = settings(db)
@@ -100,6 +135,20 @@ def with_engine(
             await engine.close(grace=grace)
 
     return asyncio.run(main())
+
+
+# The style each status is shown in, live (`fuchsia.cli.progress`) and after (`render`).
+STYLES = {
+    "pending": "dim",
+    "running": "yellow",
+    "retrying": "magenta",
+    "succeeded": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "skipped": "dim",
+    "cancelled": "dim",
+    "interrupted": "magenta",
+}
 
 
 def duration_text(seconds: float) -> str:
@@ -122,7 +171,7 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 

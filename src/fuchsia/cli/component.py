@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from fuchsia.cli import remote
-from fuchsia.cli.common import JsonOption, out, print_json, settings
+from fuchsia.cli import authoring, remote
+from fuchsia.cli.common import JsonOption, escape, out, print_json, settings
 
 if TYPE_CHECKING:
     from fuchsia.components.host import WasmHost
@@ -101,12 +100,15 @@ def list_command(json_output: JsonOption = False) -> None:
     if not listed:
         out.print("no components installed; add one with `fuchsia component install PATH`")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("name", "version", "world", "exports", "digest"):
         table.add_column(column)
     for c in listed:
         exports = ", ".join([*c["tasks"], *c["triggers"]])
-        table.add_row(c["name"], c["version"], c["world"], exports, c["digest"][:19])
+        cells = (c["name"], c["version"], c["world"], exports, c["digest"][:19])
+        table.add_row(*map(escape, cells))
     out.print(table)
 
 
@@ -247,3 +249,6 @@ def _json_lines(label: str, value: Any, spaces: int) -> list[str]:
 
 def _indent(text: str, spaces: int) -> list[str]:
     return [" " * spaces + line for line in text.splitlines()]
+
+
+authoring.register(app)  # `new` and `build`, listed after the commands above

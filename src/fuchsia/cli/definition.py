@@ -22,13 +22,6 @@ class GraphFormat(StrEnum):
     dot = "dot"
 
 
-def register(app: typer.Typer) -> None:
-    app.command("validate")(validate_command)
-    app.command("schema")(schema_command)
-    app.command("lock")(lock_command)
-    app.command("graph")(graph_command)
-
-
 def validate_command(
     files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated
 
@@ -25,7 +24,8 @@ def generate_command(
     put it first and keep the old keys after it until `fuchsia keys rotate` is done."""
     from fuchsia.store.cipher import generate_key_line
 
-    out.print(generate_key_line(key_id or time.strftime("k%Y%m%dT%H%M%S", time.gmtime())))
+    line = generate_key_line(key_id or time.strftime("k%Y%m%dT%H%M%S", time.gmtime()))
+    out.print(line, markup=False)
 
 
 @app.command("rotate")
@@ -37,6 +37,8 @@ def rotate_command(
     """Re-encrypt everything stored under the first key of FUCHSIA_ENCRYPTION_KEY (or
     FUCHSIA_ENCRYPTION_KEY_FILE): plaintext rows and rows under older keys. Safe to stop and
     run again; engines may keep running meanwhile."""
+    import asyncio
+
     from fuchsia.runtime.engine import default_db
     from fuchsia.store import open_store
     from fuchsia.store.cipher import KEY_VARIABLE, keys_from_env
@@ -72,4 +74,7 @@ def rotate_command(
         extra = f", {meanwhile} written meanwhile" if meanwhile else ""
         out.print(f"{table}: {rewritten} of {checked} rows re-encrypted{extra}", markup=False)
     total = sum(c[1] for c in counts.values())
-    err.print(f"everything is now encrypted under key {keyring.current!r} ({total} rows rewritten)")
+    err.print(
+        f"everything is now encrypted under key {keyring.current!r} ({total} rows rewritten)",
+        markup=False,
+    )

@@ -18,24 +18,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from fuchsia.cli.common import duration_text
+from fuchsia.cli.common import STYLES, duration_text, escape
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedNode, LockedWorkflow
     from fuchsia.runtime.views import Execution
     from fuchsia.store.records import Event
 
-STYLES = {
-    "pending": "dim",
-    "running": "yellow",
-    "retrying": "magenta",
-    "succeeded": "green",
-    "failed": "red",
-    "timed_out": "red",
-    "skipped": "dim",
-    "cancelled": "dim",
-    "interrupted": "magenta",
-}
 FAILED_ITEM = ("failed", "timed_out")
 Lookup = Callable[[], Awaitable["Execution"]]
 
@@ -217,7 +206,7 @@ class Progress:
         title = self._title()
         if self.execution_id:
             title = f"execution {self.execution_id}  {title}"
-        table = Table(title=title, title_justify="left")
+        table = Table(title=escape(title), title_justify="left")
         for column in ("node", "kind", "status", "attempt"):
             table.add_column(column, justify="right" if column == "attempt" else "left")
         table.add_column("time", justify="right")
@@ -229,12 +218,12 @@ class Progress:
             else:
                 seconds = self.elapsed.get(node_id, 0.0)
             table.add_row(
-                node_id,
+                escape(node_id),
                 self.workflow.nodes[node_id].kind,
                 f"[{STYLES.get(status, '')}]{status}[/]",
                 str(self.attempts[node_id] or ""),
                 duration_text(seconds) if node_id in self.started else "",
-                self.detail(node_id),
+                escape(self.detail(node_id)),
             )
         return table
 

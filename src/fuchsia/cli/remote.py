@@ -5,7 +5,6 @@ FUCHSIA_TOKEN) to a running `fuchsia serve` through `fuchsia.AsyncClient`, else 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -46,6 +45,8 @@ def with_operations(
     server = _target["server"]
     if not server:
         return with_engine(db, work, create=create)
+    import asyncio
+
     from fuchsia.client import AsyncClient  # httpx only when a server is named
 
     async def main() -> T:

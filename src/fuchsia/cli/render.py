@@ -6,15 +6,24 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from fuchsia.cli.common import duration_text, out
-from fuchsia.cli.progress import STYLES
+from fuchsia.cli.common import STYLES, duration_text, escape, out
 from fuchsia.store.records import iso
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
     from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
+
+
+def _table(*columns: str) -> Table:
+    """An edgeless table with these columns (rich is imported when a table is shown)."""
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
 
 
 def _status(status: str) -> str:
@@ -38,19 +47,19 @@ def size_text(size: int) -> str:
 def print_execution(execution: Execution, *, nodes: bool = True) -> None:
     duration = f" in {duration_text(execution.duration)}" if execution.duration is not None else ""
     out.print(
-        f"execution {execution.id}  {execution.workflow} v{execution.version}  "
+        f"execution {execution.id}  {escape(execution.workflow)} v{execution.version}  "
         f"{_status(execution.status)}{duration}"
     )
     if nodes:
-        table = Table(show_edge=False)
-        for column in ("node", "status", "attempts", "error"):
-            table.add_column(column)
+        table = _table("node", "status", "attempts", "error")
         for node in execution.nodes:
             message = (node.error or {}).get("message", "")
-            table.add_row(node.id, _status(node.status), str(len(node.attempts)), message)
+            attempts = str(len(node.attempts))
+            table.add_row(escape(node.id), _status(node.status), attempts, escape(message))
         out.print(table)
     if execution.error and execution.status != "cancelled":  # a cancel is what was asked
-        out.print(f"[red]error:[/red] {execution.error.get('message', execution.error)}")
+        message = execution.error.get("message", execution.error)
+        out.print(f"[red]error:[/red] {escape(message)}")
     if execution.result_artifact is not None:
         ref = execution.result_artifact
         out.print(
@@ -63,13 +72,12 @@ def print_execution(execution: Execution, *, nodes: bool = True) -> None:
 
 
 def print_list(summaries: list[ExecutionSummary]) -> None:
-    table = Table(show_edge=False)
-    for column in ("id", "workflow", "status", "created", "duration"):
-        table.add_column(column)
+    table = _table("id", "workflow", "status", "created", "duration")
     for s in summaries:
         duration = "" if s.duration is None else duration_text(s.duration)
         created = (iso(s.created_at) or "")[:23].replace("T", " ")
-        table.add_row(s.id, f"{s.workflow} v{s.version}", _status(s.status), created, duration)
+        workflow = escape(f"{s.workflow} v{s.version}")
+        table.add_row(escape(s.id), workflow, _status(s.status), created, duration)
     out.print(table)
 
 
@@ -104,25 +112,21 @@ def event_line(event: EventRecord) -> str:
 
 
 def print_artifacts(refs: list[ArtifactRef]) -> None:
-    table = Table(show_edge=False)
-    for column in ("id", "name", "content type", "size"):
-        table.add_column(column)
+    table = _table("id", "name", "content type", "size")
     for a in refs:
-        table.add_row(a.id, a.name, a.content_type, size_text(a.size))
+        table.add_row(escape(a.id), escape(a.name), escape(a.content_type), size_text(a.size))
     out.print(table)
 
 
 def print_deployments(deployments: list[Deployment]) -> None:
-    table = Table(show_edge=False)
-    for column in ("workflow", "version", "active", "pinned", "hash", "deployed"):
-        table.add_column(column)
+    table = _table("workflow", "version", "active", "pinned", "hash", "deployed")
     for d in deployments:
         table.add_row(
-            d.name,
+            escape(d.name),
             str(d.version),
             "yes" if d.active else "no",
             "pinned" if d.pinned else "",
-            d.hash[:19] + "…",
+            escape(d.hash[:19]) + "…",
             (iso(d.deployed_at) or "")[:19].replace("T", " "),
         )
     out.print(table)

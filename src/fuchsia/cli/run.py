@@ -30,13 +30,10 @@ from fuchsia.errors import PayloadError
 from fuchsia.store.records import COMPLETED, COMPLETED_WITH_ERRORS
 
 if TYPE_CHECKING:
+    from fuchsia.cli.progress import Progress
     from fuchsia.config import Settings
     from fuchsia.runtime.engine import Engine
     from fuchsia.runtime.views import Execution
-
-
-def register(app: typer.Typer) -> None:
-    app.command("run")(run_command)
 
 
 def read_payload(text: str | None, file: Path | None) -> Any:
@@ -83,7 +80,6 @@ def run_command(
 ) -> None:
     """Run a workflow file with live progress; exit 0 when it completes, 1 when it fails.
     Ctrl-C stops it resumably: the execution id and the command to resume it are printed."""
-    from fuchsia.cli.progress import Progress
     from fuchsia.cli.render import print_execution
     from fuchsia.definition import load
 
@@ -111,7 +107,11 @@ def run_command(
             out.print(execution_id, markup=False)
         return
 
-    progress = Progress(out, locked) if not json_output else None
+    progress: Progress | None = None
+    if not json_output:
+        from fuchsia.cli.progress import Progress  # rich's live view only when it is shown
+
+        progress = Progress(out.get(), locked)
     started: list[str] = []
 
     async def work(engine: Engine) -> Execution:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -147,6 +146,8 @@ def _print_resumed(execution: Execution, here: bool) -> None:
 async def _left_pause(ops: Operations, execution_id: str) -> None:
     """Wait (a bounded while) until the process driving a paused execution takes up the
     resume request, so what is shown is the state after resuming, not before."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RESUME_PICKUP
     while loop.time() < deadline:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from fuchsia.cli.common import (
     DbOption,
     JsonOption,
     err,
+    escape,
     out,
     print_json,
     settings,
@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from fuchsia.runtime.engine import Engine
 
 tokens = typer.Typer(help="API tokens for `fuchsia serve`.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.command("serve")(serve_command)
-    root.add_typer(tokens, name="tokens")
 
 
 def serve_command(
@@ -54,7 +49,7 @@ def serve_command(
     if no_auth:
         err.print(
             "[bold red]WARNING: serving WITHOUT authentication (--no-auth): anyone who "
-            f"can reach {host}:{port} can run and cancel workflows.[/]"
+            f"can reach {escape(host)}:{port} can run and cancel workflows.[/]"
         )
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
@@ -107,14 +102,16 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     if json_output:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("id", "name", "scopes", "created", "revoked"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["id"],
-            row["name"],
-            ", ".join(row["scopes"]),
+            escape(row["id"]),
+            escape(row["name"]),
+            escape(", ".join(row["scopes"])),
             str(row["created_at"])[:19],
             str(row["revoked_at"] or "")[:19],
         )

@@ -26,10 +26,6 @@ RefArg = Annotated[
 ]
 
 
-def register(root: typer.Typer) -> None:
-    root.command("deploy")(deploy_command)
-
-
 def deploy_command(
     file: Annotated[Path, typer.Argument(help="Workflow file.", show_default=False)],
     json_output: JsonOption = False,
