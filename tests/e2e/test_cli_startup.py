@@ -101,10 +101,10 @@ def test_help_lists_every_command_without_the_engine(fuchsia_env: FuchsiaEnv) ->
     assert under(modules, engine) == []
 
 
-def test_a_workflow_without_components_runs_without_the_wasm_host(
+def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_or_httpx(
     fuchsia_env: FuchsiaEnv,
 ) -> None:
     modules = loaded(fuchsia_env, "run", str(EXAMPLE), "--input", '{"name": "Ada"}', "--json")
     assert "fuchsia.runtime.driver" in modules
-    host = ("wasmtime", "fuchsia.components.host", "fuchsia.store.postgres", "psycopg")
+    host = ("wasmtime", "fuchsia.components.host", "fuchsia.store.postgres", "psycopg", "httpx")
     assert under(modules, (*host, "fuchsia.cli.progress")) == []

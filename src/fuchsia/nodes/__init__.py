@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 if TYPE_CHECKING:
+    import httpx
+
     from fuchsia.nodes.component import ComponentRuntime
     from fuchsia.nodes.workflow import Children
     from fuchsia.store.base import Store
@@ -24,7 +24,7 @@ class NodeContext:
     node_id: str
     attempt: int
     timeout: float | None
-    http: httpx.AsyncClient
+    http: Callable[[], httpx.AsyncClient]  # the engine's client, made on first use
     spec: Any = None  # the locked spec, before rendering
     store: Store | None = None
     components: Callable[[], ComponentRuntime] | None = None

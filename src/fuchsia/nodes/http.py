@@ -72,7 +72,7 @@ async def run(spec: dict[str, Any], ctx: NodeContext) -> Any:
     timeout = min(limits) if limits else None
     cap = ctx.max_response or MAX_RESPONSE_BYTES
     try:
-        async with ctx.http.stream(
+        async with ctx.http().stream(
             **request, timeout=timeout, follow_redirects=bool(spec.get("follow_redirects"))
         ) as response:
             body = await _read(response, cap, f"{request['method']} {request['url']}")

@@ -16,10 +16,12 @@ block a thread (WebAssembly components) belong on a thread pool.
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import time
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fuchsia import scheduler
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
@@ -32,8 +34,7 @@ from fuchsia.errors import (
     StoreError,
 )
 from fuchsia.expressions import ExpressionError, evaluate
-from fuchsia.nodes import NodeContext, branch, component, http, transform, wait, workflow
-from fuchsia.nodes.component import ComponentRuntime
+from fuchsia.nodes import NodeContext, branch
 from fuchsia.runtime.limits import BoundedLogs, Limits, Unstorable
 from fuchsia.runtime.masking import Masker, node_store
 from fuchsia.runtime.views import iso
@@ -71,15 +72,23 @@ from fuchsia.store.records import (
 )
 from fuchsia.templates import RenderError
 
+if TYPE_CHECKING:
+    from fuchsia.nodes.component import ComponentRuntime
+
 Executor = Callable[[Any, NodeContext], Awaitable[Any]]
-EXECUTORS: dict[str, Executor] = {
-    "transform": transform.run,
-    "http": http.run,
-    "component": component.run,
-    "branch": branch.run,
-    "wait": wait.run,
-    "workflow": workflow.run,
-}
+NODE_KINDS = ("transform", "http", "component", "branch", "wait", "workflow")
+
+
+@functools.cache
+def executor(kind: str) -> Executor:
+    """The `run` of a node kind's module (`fuchsia.nodes.<kind>`), imported on first use: a
+    workflow of transforms never loads the HTTP client or the wasm host."""
+    if kind not in NODE_KINDS:
+        raise KeyError(kind)
+    run: Executor = importlib.import_module(f"fuchsia.nodes.{kind}").run
+    return run
+
+
 Listener = Callable[[str, list[Event]], None]
 Loader = Callable[[str], Awaitable[tuple[ExecutionRecord, dict[str, NodeRecord]]]]
 
@@ -90,7 +99,7 @@ class Runtime:
 
     store: Store
     owner: str
-    http: Any
+    http: Callable[[], Any]  # the shared httpx.AsyncClient, made on first use
     secrets: dict[str, str] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     components: Callable[[], ComponentRuntime] | None = None
@@ -946,7 +955,7 @@ class Driver:
                 child_key=f"{self.id}/{key}/{self.failures.get(key, 0)}",
                 max_response=limits.response,
             )
-            run = EXECUTORS[node.kind](outcome.inputs, ctx)
+            run = executor(node.kind)(outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":
                 try:
                     async with asyncio.timeout(node.timeout):

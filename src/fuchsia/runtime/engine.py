@@ -65,6 +65,8 @@ from fuchsia.store.records import (
 # What only running a workflow needs (the definition models, the HTTP client, the drivers,
 # the wasm host) is imported where it is used: `fuchsia runs list` does not pay for it.
 if TYPE_CHECKING:
+    import httpx
+
     from fuchsia.components.registry import Registry
     from fuchsia.definition.lock import LockedWorkflow
     from fuchsia.definition.source import Source
@@ -153,6 +155,7 @@ class Engine:
         self._limits = limits or Limits()
         self._drivers: dict[str, asyncio.Task[str]] = {}
         self._driving: dict[str, Driver] = {}
+        self._http: httpx.AsyncClient | None = None
         self._stopping = False  # closing: every driver, also one made anew, is asked to stop
         self.control_every = 0.25
         self._heartbeat: asyncio.Task[None] | None = None
@@ -166,16 +169,15 @@ class Engine:
 
     @functools.cached_property
     def _runtime(self) -> Runtime:
-        """What the drivers share (its HTTP client included), made when the first execution
-        is driven or subscribed to: an engine that only reads the store never imports it."""
-        import httpx
-
+        """What the drivers share, made when the first execution is driven or subscribed
+        to: an engine that only reads the store never imports it (nor its HTTP client, made
+        by the first http node)."""
         from fuchsia.runtime.driver import Runtime
 
         runtime = Runtime(
             self.store,
             self.identity.id,
-            httpx.AsyncClient(),
+            self._http_client,
             self._secrets,
             components=self._component_runtime,
             limits=self._limits,
@@ -183,6 +185,14 @@ class Engine:
         )
         runtime.children = self
         return runtime
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """The HTTP client every http node of this engine shares, made on first use."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()
+        return self._http
 
     @classmethod
     async def open(
@@ -264,8 +274,9 @@ class Engine:
         if self._components is not None:
             await asyncio.to_thread(self._components.close)
             self._components = None
-        if "_runtime" in self.__dict__:
-            await self._runtime.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         await self.store.close()
 
     async def _stop_drivers(self) -> None:
