@@ -267,12 +267,14 @@ def test_an_edited_file_does_not_change_a_stored_execution(db: str, tmp_path: Pa
 
 
 def test_execution_timeout_marks_the_run_timed_out(db: str) -> None:
+    """A node waiting for its retry when the execution times out is cancelled (its first
+    attempt, refused at once, has the execution's second to fail in)."""
     wf = locked("""
 name: slow
-timeout: 100ms
+timeout: 1s
 nodes:
   a:
-    retry: {max_attempts: 50, backoff: fixed, initial_delay: 1s}
+    retry: {max_attempts: 50, backoff: fixed, initial_delay: 1h}
     http: {url: "http://127.0.0.1:9/unreachable", timeout: 50ms}
 """)
     execution = run(db, wf)

@@ -146,6 +146,8 @@ class Driver:
         # after the store refused a transition: one finished attempt per transition, so the
         # next refusal names the attempt it is about
         self.one_at_a_time = False
+        if any(node.kind == "http" for node in workflow.nodes.values()):
+            runtime.http()  # made (and httpx imported) now, not inside an http node's timeout
         self._load(record, nodes)
 
     def _load(self, record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> None:
