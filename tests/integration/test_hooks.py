@@ -98,3 +98,56 @@ nodes:
     assert execution.node("report").output == child.result
     assert str(child.result["line"]).startswith("failed: ")
     assert "division by zero" in child.result["line"]
+
+
+SETTLED = """
+name: settled
+{timeout}
+on_failure: [gate, report]
+nodes:
+  work: {{transform: {{x: "{{{{ x }}}}"}}}}
+  check: {{after: work, transform: {{ratio: "{{{{ 10 / x }}}}"}}}}
+  slow: {{wait: {{signal: never}}}}
+  gate: {{wait: {{signal: go}}}}
+  report: {{transform: {{status: "{{{{ status }}}}", why: "{{{{ error.message }}}}"}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeout", "payload", "status", "why"),
+    [
+        ("timeout: 1s", {"x": 1}, "timed_out", "exceeded its timeout of 1.0s"),
+        ("", {"x": 0}, "failed", "division by zero"),
+    ],
+)
+def test_a_restart_while_hooks_run_keeps_the_verdict_they_run_for(
+    tmp_path: Path, store_url: str, timeout: str, payload: Any, status: str, why: str
+) -> None:
+    """The engine stops while a hook waits; the one that resumes finishes with the verdict
+    the hooks started for. Before, it was worked out again from node states the settling
+    had changed: a timed-out execution ended `failed` with no error."""
+    flow = tmp_path / "settled.yaml"
+    flow.write_text(SETTLED.format(timeout=timeout))
+
+    async def until_hooks_run() -> str:
+        async with await Engine.open(store_url) as engine:
+            execution_id = await engine.start(str(flow), payload)
+            while (await engine.get(execution_id)).node("gate").status != "running":
+                await asyncio.sleep(0.02)
+            return execution_id
+
+    async def resume(execution_id: str) -> Execution:
+        async with await Engine.open(store_url) as engine:
+            await engine.resume([execution_id], wait=False)
+            while (await engine.get(execution_id)).node("gate").status != "running":
+                await asyncio.sleep(0.02)
+            await engine.signal(execution_id, "go")
+            return await engine.wait(execution_id)
+
+    execution_id = asyncio.run(until_hooks_run())
+    done = asyncio.run(resume(execution_id))
+    assert done.status == status
+    assert done.error is not None and why in done.error["message"]
+    report = done.node("report").output
+    assert report["status"] == status and why in report["why"]
+    assert [a.status for a in done.node("gate").attempts] == ["interrupted", "succeeded"]

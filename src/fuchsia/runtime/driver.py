@@ -178,7 +178,7 @@ class Driver:
         self.fanouts: dict[str, Fanout] = {}
         self.paused = record.control == "pause"
         self.last_progress = time.monotonic()
-        self.settled_as: tuple[str, dict[str, Any] | None, Any] | None = None
+        self.settled_as = self._stored_verdict(record.settled)
         self.held: list[str] = []  # ready, but not started while paused or draining
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
@@ -642,12 +642,24 @@ class Driver:
                 nodes.append(base)
         return nodes
 
+    def _stored_verdict(
+        self, settled: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any] | None, Any] | None:
+        """The verdict stored when hooks started (a restart while they run keeps it: the node
+        states it was taken from have changed since, cancelled or timed out by an abort)."""
+        if settled is None:
+            return None
+        aborted = bool(settled.get("aborted"))
+        result = None if aborted else scheduler.result(self.wf, self.states, self.outputs)
+        return str(settled["status"]), settled.get("error"), result
+
     def _start_hooks(
-        self, t: Transition, verdict: tuple[str, dict[str, Any] | None, Any]
+        self, t: Transition, verdict: tuple[str, dict[str, Any] | None, Any], aborted: bool = False
     ) -> list[str]:
-        """Start the on_success / on_failure nodes due for this verdict (once); their keys."""
-        if self.settled_as is not None:
-            return []
+        """Start the on_success / on_failure nodes due for the verdict (the stored one once
+        hooks started: after a restart, the hooks it interrupted start again); their keys."""
+        settling = self.settled_as is None
+        verdict = verdict if self.settled_as is None else self.settled_as
         status = verdict[0]
         wanted = (
             {"success", "always"}
@@ -661,8 +673,14 @@ class Driver:
         ]
         if not hooks:
             return []
-        self.settled_as = verdict
-        t.events.append(Event("execution_settled", data={"status": status, "hooks": hooks}))
+        if settling:
+            self.settled_as = verdict
+            settled = {"status": status, "error": verdict[1], "aborted": aborted}
+            if t.execution is None:
+                t.execution = ExecutionUpdate(settled=settled)
+            else:
+                t.execution.settled = settled
+            t.events.append(Event("execution_settled", data={"status": status, "hooks": hooks}))
         now = time.time()
         for key in hooks:
             self._start(t, key, now)
@@ -848,7 +866,7 @@ class Driver:
                         AttemptWrite(node_id, number, attempt_status, finished_at=now)
                     )
                 t.events.append(Event(f"node_{self.states[node_id]}", node_id))
-        hooks = self._start_hooks(t, (status, error, None)) if hooks_due else []
+        hooks = self._start_hooks(t, (status, error, None), aborted=True) if hooks_due else []
         if hooks:
             self._note_activity(t, hooks)
             await self._commit(t)

@@ -87,6 +87,7 @@ class Masker:
                 context=mask(t.execution.context),
                 result=mask(t.execution.result),
                 error=mask(t.execution.error),
+                settled=mask(t.execution.settled),
             ),
             events=[Event(e.type, e.node_id, mask(e.data)) for e in t.events],
         )

@@ -624,6 +624,7 @@ class SqlStore:
                     e.has_result,
                     result_artifact,
                     None if e.error is None else dumps(e.error),
+                    None if e.settled is None else dumps(e.settled),
                     e.started,
                     now,
                     e.finished,
@@ -1175,4 +1176,5 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         parent_id=r[14],
         control=r[15],
         result_artifact=r[16],
+        settled=_loads(r[17]),
     )

@@ -18,7 +18,7 @@ ON CONFLICT DO NOTHING;
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact
+       control, result_artifact, settled
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -30,13 +30,13 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact
+       control, result_artifact, settled
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact
+       control, result_artifact, settled
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
@@ -49,6 +49,7 @@ SET status = COALESCE(?, status),
     result = CASE WHEN ? THEN ? ELSE result END,
     result_artifact = CASE WHEN ? THEN ? ELSE result_artifact END,
     error = COALESCE(?, error),
+    settled = COALESCE(?, settled),
     started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,
     finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
     updated_at = ?
@@ -220,13 +221,13 @@ WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact
+       control, result_artifact, settled
 FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact
+       control, result_artifact, settled
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- Re-encryption (`fuchsia keys rotate`): pages in primary-key order, the first page when the

@@ -81,6 +81,8 @@ class ExecutionRecord:
     # the artifact holding `result` when it was above the store's inline limit (`result` is
     # then None): see `Store.load_value`
     result_artifact: str | None = None
+    # the verdict fixed when outcome hooks started ({"status", "error"}), while they run
+    settled: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,7 @@ class ExecutionUpdate:
     result: Any = None
     has_result: bool = False
     error: dict[str, Any] | None = None
+    settled: dict[str, Any] | None = None  # the verdict outcome hooks run for
     started: bool = False
     finished: bool = False
 
