@@ -6,6 +6,8 @@ S2  `fuchsia runs list` on an existing store (target < 250 ms)
 S3  a two-command Typer app: what the command-line framework alone costs (typer < 0.29: 0.29
     builds a pydantic TypeAdapter per parameter, ~150 ms more)
 S4  `fuchsia --help` (every command's module, and Typer's rich help)
+S5  importing only the libraries W4 runs on (Typer, Rich, Jinja2, pydantic, jsonschema for
+    the trigger's schema, PyYAML, asyncio, sqlite3), none of Fuchsia: W4's floor
 W4  `fuchsia run examples/hello.yaml`, a fresh home each time (target < 200 ms)
 
 Usage: python bench/startup.py [--repeats N] [--imports]. Prints a Markdown table; asserts
@@ -39,6 +41,8 @@ app.command("a")(lambda x: None)
 app.command("b")(lambda y: None)
 app(["a", "1"])
 """
+
+STACK = "import typer, rich.console, jinja2, pydantic, jsonschema, yaml, asyncio, sqlite3"
 
 
 def _seconds(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -80,6 +84,7 @@ def measure(repeats: int) -> list[tuple[str, str, float, float]]:
             ),
             ("S3 a bare two-command Typer app", "", lambda _: [python, "-c", TYPER_APP], False),
             ("S4 `fuchsia --help`", "", lambda _: [*FUCHSIA, "--help"], False),
+            ("S5 W4's libraries imported, no Fuchsia", "", lambda _: [python, "-c", STACK], False),
             ("W4 `fuchsia run examples/hello.yaml`, fresh home", "< 200 ms", lambda _: run, True),
         ]
         samples: list[list[tuple[float, float]]] = [[] for _ in rows]

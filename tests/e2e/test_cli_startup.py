@@ -101,10 +101,11 @@ def test_help_lists_every_command_without_the_engine(fuchsia_env: FuchsiaEnv) ->
     assert under(modules, engine) == []
 
 
-def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_or_httpx(
+def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_httpx_or_registry(
     fuchsia_env: FuchsiaEnv,
 ) -> None:
     modules = loaded(fuchsia_env, "run", str(EXAMPLE), "--input", '{"name": "Ada"}', "--json")
     assert "fuchsia.runtime.driver" in modules
     host = ("wasmtime", "fuchsia.components.host", "fuchsia.store.postgres", "psycopg", "httpx")
-    assert under(modules, (*host, "fuchsia.cli.progress")) == []
+    registry = ("fuchsia.components.registry", "fuchsia.components.manifest")
+    assert under(modules, (*host, *registry, "fuchsia.cli.progress")) == []

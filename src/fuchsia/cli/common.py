@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fuchsia.components.registry import Registry
+    from fuchsia.definition.resolve import Installed
     from fuchsia.runtime.engine import Engine
 
 T = TypeVar("T")
@@ -87,6 +88,14 @@ def registry() -> Registry:
     from fuchsia.components.registry import Registry
 
     return Registry(settings().registry_root)
+
+
+class Components:
+    """The registry as locking sees it (a `Resolver`), opened at the first component a
+    workflow names: a workflow of transforms never imports the manifest's models."""
+
+    def resolve(self, ref: str) -> Installed:
+        return registry().resolve(ref)
 
 
 def require_store(config: Settings) -> None:

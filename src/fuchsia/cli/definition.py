@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fuchsia.cli.common import EXIT_FAILED, err, out, print_json, registry, report
+from fuchsia.cli.common import EXIT_FAILED, Components, err, out, print_json, report
 
 if TYPE_CHECKING:
     pass
@@ -33,7 +33,7 @@ def validate_command(
     for path in files:
         try:
             definition = validate(read_file(path))
-            load(path, registry())  # locking reports what cannot run
+            load(path, Components())  # locking reports what cannot run
         except DefinitionError as exc:
             report(exc)
             failed += 1
@@ -65,7 +65,7 @@ def lock_command(
     """Validate and lock a workflow; print its canonical locked JSON and sha256."""
     from fuchsia.definition import load
 
-    locked = load(file, registry())
+    locked = load(file, Components())
     document = {"hash": locked.hash, "workflow": locked.document}
     if output is None:
         print_json(document)

@@ -16,13 +16,13 @@ from fuchsia.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    Components,
     DbOption,
     Interrupted,
     JsonOption,
     fail,
     out,
     print_json,
-    registry,
     settings,
     with_engine,
 )
@@ -91,7 +91,7 @@ def run_command(
             EXIT_USAGE,
         )
     config = settings(db)
-    locked = load(file, registry())
+    locked = load(file, Components())
     payload = read_payload(input, input_file)
 
     if detach:
