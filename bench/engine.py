@@ -5,6 +5,9 @@ W2  one node -> 100 parallel nodes -> a join: fan-out/fan-in latency
 W3  50 executions of 10-node chains started concurrently: steps per second
 W4  `fuchsia run` of a one-node workflow in a fresh process with an empty FUCHSIA_HOME
 W5  a foreach of 1,000 items with concurrency 50 over a transform node (issue 4)
+C0  one bare SQLite commit (WAL, one small row per transaction, from Python's sqlite3): the
+    floor a durable step cannot go below; W1 is shown as a multiple of it (issue 9's targets:
+    W1 at full within 1.5x of C0, at normal within 5x)
 
 Each of W1-W3 runs at both SQLite durability settings: `full` (the default, power-loss safe)
 and `normal` (safe against a crash of the process only). Usage: python bench/engine.py [--quick]
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -123,6 +127,25 @@ def w4(synchronous: str, repeats: int) -> float:
     return statistics.median(samples)
 
 
+def bare_commit(home: Path, synchronous: str, commits: int = 500) -> float:
+    """Milliseconds per commit of one small row in its own transaction, WAL, `synchronous`."""
+    conn = sqlite3.connect(home / f"bare-{synchronous}.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, data TEXT)")
+        samples = []
+        for i in range(commits):
+            started = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (data) VALUES (?)", (f'{{"value": {i}}}',))
+            conn.execute("COMMIT")
+            samples.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.median(samples) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -134,6 +157,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             results[synchronous] = {
+                "c0": bare_commit(home, synchronous),
                 "w1": asyncio.run(w1(home, synchronous, repeats)),
                 "w2": asyncio.run(w2(home, synchronous, repeats)),
                 "w3": asyncio.run(w3(home, synchronous, repeats)),
@@ -142,6 +166,18 @@ def main() -> None:
     cold = {synchronous: w4(synchronous, repeats) for synchronous in ("full", "normal")}
     full, normal = results["full"], results["normal"]
     rows = [
+        (
+            "C0 one bare SQLite commit (WAL)",
+            "-",
+            f"{full['c0']:.3f} ms",
+            f"{normal['c0']:.3f} ms",
+        ),
+        (
+            "W1 / C0",
+            "full < 1.5x, normal < 5x",
+            f"{full['w1'] / full['c0']:.1f}x",
+            f"{normal['w1'] / normal['c0']:.1f}x",
+        ),
         (
             "W1 100-node chain, per step",
             "< 0.4 ms",

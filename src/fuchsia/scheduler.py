@@ -24,22 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
-from fuchsia.store.records import (
-    CANCELLED,
-    COMPLETED,
-    COMPLETED_WITH_ERRORS,
-    FAILED,
-    PENDING,
-    RETRYING,
-    RUNNING,
-    SKIPPED,
-    SUCCEEDED,
-    TIMED_OUT,
-)
+from fuchsia.states import ACTIVE, ERRORED, SETTLED, ExecutionStatus, NodeStatus
 
-SETTLED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED, TIMED_OUT})
-ACTIVE = frozenset({"ready", RUNNING, RETRYING})
-ERRORED = frozenset({FAILED, TIMED_OUT})
+__all__ = ["ACTIVE", "ERRORED", "SETTLED", "Step", "advance", "is_fatal", "outcome", "result"]
 
 
 @dataclass
@@ -52,7 +39,7 @@ class Step:
 
 def advance(
     workflow: LockedWorkflow,
-    states: Mapping[str, str],
+    states: Mapping[str, NodeStatus],
     changed: Iterable[str] | None = None,
     skipped_edges: Collection[tuple[str, str]] = (),
 ) -> Step:
@@ -68,15 +55,15 @@ def advance(
     frontier = deque(workflow.order if changed is None else _successors(workflow, changed))
     while frontier:
         node_id = frontier.popleft()
-        if view.get(node_id, PENDING) != PENDING:
+        if view.get(node_id, NodeStatus.PENDING) != NodeStatus.PENDING:
             continue
         verdict = _verdict(workflow.nodes[node_id], view, skipped_edges)
-        if verdict == "ready":
+        if verdict == NodeStatus.READY:
             step.ready.append(node_id)
-            view[node_id] = "ready"
-        elif verdict == SKIPPED:
+            view[node_id] = NodeStatus.READY
+        elif verdict == NodeStatus.SKIPPED:
             step.skipped.append(node_id)
-            view[node_id] = SKIPPED
+            view[node_id] = NodeStatus.SKIPPED
             frontier.extend(workflow.nodes[node_id].downstream)
     return step
 
@@ -89,18 +76,20 @@ def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
 
 
 def _verdict(
-    node: LockedNode, view: Mapping[str, str], skipped_edges: Collection[tuple[str, str]]
-) -> str | None:
+    node: LockedNode,
+    view: Mapping[str, NodeStatus],
+    skipped_edges: Collection[tuple[str, str]],
+) -> NodeStatus | None:
     if node.hook is not None:
         return None  # runs after the graph settles, never because of it
     if not node.after:
-        return "ready"
+        return NodeStatus.READY
     succeeded = settled = 0
     for up in node.after:
-        status = view.get(up, PENDING)
-        if status == SUCCEEDED and (up, node.id) in skipped_edges:
-            status = SKIPPED
-        if status == SUCCEEDED:
+        status = view.get(up, NodeStatus.PENDING)
+        if status == NodeStatus.SUCCEEDED and (up, node.id) in skipped_edges:
+            status = NodeStatus.SKIPPED
+        if status == NodeStatus.SUCCEEDED:
             succeeded += 1
             settled += 1
         elif status in SETTLED:
@@ -110,33 +99,39 @@ def _verdict(
     if join is None or join == "all":
         if settled < total:
             return None
-        return "ready" if succeeded else SKIPPED
+        return NodeStatus.READY if succeeded else NodeStatus.SKIPPED
     need = 1 if join == "any" else int(join)
     if succeeded >= need:
-        return "ready"
+        return NodeStatus.READY
     if succeeded + (total - settled) < need:
-        return SKIPPED
+        return NodeStatus.SKIPPED
     return None
 
 
-def is_fatal(node: LockedNode, status: str) -> bool:
+def is_fatal(node: LockedNode, status: NodeStatus) -> bool:
     """A node failure that fails the whole execution (fail fast)."""
     return status in ERRORED and node.on_error == "fail"
 
 
 def outcome(
-    workflow: LockedWorkflow, states: Mapping[str, str], failed_items: Collection[str] = ()
-) -> str:
+    workflow: LockedWorkflow,
+    states: Mapping[str, NodeStatus],
+    failed_items: Collection[str] = (),
+) -> ExecutionStatus:
     """The final status of an execution whose nodes have all settled. `failed_items` names
     the foreach nodes that succeeded with some items failed (`on_error: continue`)."""
     errored = [n for n in workflow.order if states.get(n) in ERRORED and not workflow.nodes[n].hook]
     if any(workflow.nodes[n].on_error == "fail" for n in errored):
-        return FAILED
-    return COMPLETED_WITH_ERRORS if errored or failed_items else COMPLETED
+        return ExecutionStatus.FAILED
+    if errored or failed_items:
+        return ExecutionStatus.COMPLETED_WITH_ERRORS
+    return ExecutionStatus.COMPLETED
 
 
-def result(workflow: LockedWorkflow, states: Mapping[str, str], outputs: Mapping[str, Any]) -> Any:
+def result(
+    workflow: LockedWorkflow, states: Mapping[str, NodeStatus], outputs: Mapping[str, Any]
+) -> Any:
     """The execution's result: the one terminal node's output, or a map by terminal node id."""
     if len(workflow.terminals) == 1:
         return outputs.get(workflow.terminals[0])
-    return {n: outputs.get(n) for n in workflow.terminals if states.get(n) == SUCCEEDED}
+    return {n: outputs.get(n) for n in workflow.terminals if states.get(n) == NodeStatus.SUCCEEDED}

@@ -34,7 +34,7 @@ from fuchsia.errors import (
 from fuchsia.payload import MAX_PAYLOAD_BYTES
 from fuchsia.server.app import Status
 from fuchsia.server.bodies import API_BODY_BYTES
-from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES
+from fuchsia.states import FINAL_STATUSES, OPEN_STATUSES
 from support.server import Served
 
 ROOT = Path(__file__).resolve().parents[2]

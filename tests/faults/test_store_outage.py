@@ -59,7 +59,7 @@ def test_an_execution_stranded_by_a_store_outage_is_driven_again(
             assert done.status == "completed", done.error
             assert done.result == {"v": f"{execution_id}-b"}
             for node in done.nodes:
-                statuses = [a.status for a in node.attempts]
+                statuses: list[str] = [a.status for a in node.attempts]
                 assert statuses.count("succeeded") == 1, (node.id, statuses)
                 assert set(statuses) <= {"succeeded", "interrupted"}, (node.id, statuses)
             assert [a.status for a in done.node("a").attempts] == ["succeeded"]

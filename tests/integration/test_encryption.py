@@ -27,6 +27,7 @@ import pytest
 from fuchsia.components.registry import Registry
 from fuchsia.errors import StoreError
 from fuchsia.runtime.engine import Engine
+from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import SqlStore, open_store
 from fuchsia.store.cipher import (
     DecryptionFailed,
@@ -38,7 +39,6 @@ from fuchsia.store.cipher import (
     parse_keys,
 )
 from fuchsia.store.records import (
-    SUCCEEDED,
     AttemptWrite,
     ExecutionUpdate,
     KvChanges,
@@ -99,11 +99,18 @@ async def write_everything(store: SqlStore) -> str:
         Transition(
             record.id,
             OWNER,
-            execution=ExecutionUpdate(status="completed", result={"r": MARKER}, has_result=True),
-            nodes=[NodeWrite("a", SUCCEEDED, 1), NodeWrite("b", SUCCEEDED, 1)],
+            execution=ExecutionUpdate(
+                status=ExecutionStatus.COMPLETED, result={"r": MARKER}, has_result=True
+            ),
+            nodes=[
+                NodeWrite("a", NodeStatus.SUCCEEDED, 1),
+                NodeWrite("b", NodeStatus.SUCCEEDED, 1),
+            ],
             attempts=[
-                AttemptWrite("a", 1, SUCCEEDED, inputs={"in": MARKER}, output={"out": MARKER}),
-                AttemptWrite("b", 1, SUCCEEDED, inputs={}, output=big),
+                AttemptWrite(
+                    "a", 1, AttemptStatus.SUCCEEDED, inputs={"in": MARKER}, output={"out": MARKER}
+                ),
+                AttemptWrite("b", 1, AttemptStatus.SUCCEEDED, inputs={}, output=big),
             ],
         )
     )

@@ -20,15 +20,10 @@ import psycopg
 import pytest
 
 from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, StoreError
+from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import OwnershipLost, SqlStore, open_store
 from fuchsia.store.base import migrations
 from fuchsia.store.records import (
-    COMPLETED,
-    FAILED,
-    PENDING,
-    READY,
-    RUNNING,
-    SUCCEEDED,
     AttemptWrite,
     Event,
     ExecutionUpdate,
@@ -101,12 +96,12 @@ def node_transition(execution_id: str, node_id: str, owner: str | None = OWNER) 
     return Transition(
         execution_id,
         owner,
-        nodes=[NodeWrite(node_id, SUCCEEDED, 1)],
+        nodes=[NodeWrite(node_id, NodeStatus.SUCCEEDED, 1)],
         attempts=[
             AttemptWrite(
                 node_id,
                 1,
-                SUCCEEDED,
+                AttemptStatus.SUCCEEDED,
                 inputs={"node": node_id},
                 output={"node": node_id},
                 finished_at=time.time(),
@@ -215,7 +210,7 @@ def test_created_execution_round_trips_payload_context_and_workflow(store_url: s
         3,
         WORKFLOW_HASH,
     )
-    assert (record.status, record.owner, record.idempotency_key) == (PENDING, OWNER, None)
+    assert (record.status, record.owner, record.idempotency_key) == ("pending", OWNER, None)
     assert record.result is None and record.error is None
     assert record.started_at is None and record.finished_at is None
     assert record.created_at > 0
@@ -293,21 +288,25 @@ def test_idempotency_key_committed_by_another_writer_meanwhile_returns_that_exec
 def test_list_executions_is_newest_first_with_limit_and_status_filter(store_url: str) -> None:
     async def body(store: SqlStore) -> Any:
         ids = [(await store.create_execution(new_execution()))[0].id for _ in range(4)]
-        await store.apply(Transition(ids[1], OWNER, execution=ExecutionUpdate(status=RUNNING)))
-        await store.apply(Transition(ids[2], OWNER, execution=ExecutionUpdate(status=RUNNING)))
+        await store.apply(
+            Transition(ids[1], OWNER, execution=ExecutionUpdate(status=ExecutionStatus.RUNNING))
+        )
+        await store.apply(
+            Transition(ids[2], OWNER, execution=ExecutionUpdate(status=ExecutionStatus.RUNNING))
+        )
         return (
             ids,
             await store.list_executions(),
             await store.list_executions(limit=2),
-            await store.list_executions(status=RUNNING),
-            await store.list_executions(status=COMPLETED),
+            await store.list_executions(status=ExecutionStatus.RUNNING),
+            await store.list_executions(status=ExecutionStatus.COMPLETED),
         )
 
     ids, everything, two, running, completed = with_store(store_url, body)
     assert [r.id for r in everything] == ids[::-1]
     assert [r.id for r in two] == [ids[3], ids[2]]
     assert [r.id for r in running] == [ids[2], ids[1]]
-    assert all(r.status == RUNNING for r in running)
+    assert all(r.status == "running" for r in running)
     assert completed == []
 
 
@@ -341,9 +340,18 @@ def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) 
             Transition(
                 eid,
                 OWNER,
-                execution=ExecutionUpdate(status=RUNNING, started=True, context={"step": 1}),
-                nodes=[NodeWrite("fetch", RUNNING, 1), NodeWrite("parse", PENDING, 0)],
-                attempts=[AttemptWrite("fetch", 1, RUNNING, inputs={"url": "https://x.test"})],
+                execution=ExecutionUpdate(
+                    status=ExecutionStatus.RUNNING, started=True, context={"step": 1}
+                ),
+                nodes=[
+                    NodeWrite("fetch", NodeStatus.RUNNING, 1),
+                    NodeWrite("parse", NodeStatus.PENDING, 0),
+                ],
+                attempts=[
+                    AttemptWrite(
+                        "fetch", 1, AttemptStatus.RUNNING, inputs={"url": "https://x.test"}
+                    )
+                ],
                 events=[Event("execution_started"), Event("node_started", "fetch", {"attempt": 1})],
             )
         )
@@ -353,12 +361,16 @@ def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) 
                 eid,
                 OWNER,
                 nodes=[
-                    NodeWrite("fetch", SUCCEEDED, 1),
-                    NodeWrite("parse", READY, 0, ready_at=5.0),
+                    NodeWrite("fetch", NodeStatus.SUCCEEDED, 1),
+                    NodeWrite("parse", NodeStatus.READY, 0, ready_at=5.0),
                 ],
                 attempts=[
                     AttemptWrite(
-                        "fetch", 1, SUCCEEDED, output={"body": "ok"}, finished_at=time.time()
+                        "fetch",
+                        1,
+                        AttemptStatus.SUCCEEDED,
+                        output={"body": "ok"},
+                        finished_at=time.time(),
                     )
                 ],
                 events=[Event("node_succeeded", "fetch")],
@@ -369,14 +381,17 @@ def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) 
                 eid,
                 OWNER,
                 execution=ExecutionUpdate(
-                    status=COMPLETED, has_result=True, result=[1, "two"], finished=True
+                    status=ExecutionStatus.COMPLETED,
+                    has_result=True,
+                    result=[1, "two"],
+                    finished=True,
                 ),
-                nodes=[NodeWrite("parse", FAILED, 1, error={"type": "boom"})],
+                nodes=[NodeWrite("parse", NodeStatus.FAILED, 1, error={"type": "boom"})],
                 attempts=[
                     AttemptWrite(
                         "parse",
                         1,
-                        FAILED,
+                        AttemptStatus.FAILED,
                         inputs={"body": "ok"},
                         error={"type": "boom"},
                         finished_at=time.time(),
@@ -396,25 +411,28 @@ def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) 
         )
 
     running, done, nodes, events = with_store(store_url, body)
-    assert running.status == RUNNING and running.started_at is not None
+    assert running.status == "running" and running.started_at is not None
     assert running.context == {"step": 1} and running.finished_at is None
 
-    assert done.status == COMPLETED and done.result == [1, "two"]
+    assert done.status == "completed" and done.result == [1, "two"]
     assert done.context == {"step": 1}  # an update without a context keeps it
     assert done.started_at == running.started_at
     assert done.finished_at is not None and done.finished_at >= done.started_at
 
     assert set(nodes) == {"fetch", "parse"}
     fetch, parse = nodes["fetch"], nodes["parse"]
-    assert (fetch.status, fetch.error, len(fetch.attempts)) == (SUCCEEDED, None, 1)
+    assert (fetch.status, fetch.error, len(fetch.attempts)) == ("succeeded", None, 1)
     attempt = fetch.attempts[0]
-    assert attempt.number == 1 and attempt.status == SUCCEEDED
+    assert attempt.number == 1 and attempt.status == "succeeded"
     assert attempt.inputs == {"url": "https://x.test"}  # kept when the finish omits them
     assert attempt.output == {"body": "ok"} and attempt.error is None
     assert attempt.finished_at is not None and attempt.finished_at >= attempt.started_at
     assert fetch.output == {"body": "ok"}
-    assert (parse.status, parse.error, parse.ready_at) == (FAILED, {"type": "boom"}, None)
+    assert (parse.status, parse.error, parse.ready_at) == ("failed", {"type": "boom"}, None)
     assert parse.attempts[0].error == {"type": "boom"} and parse.output is None
+    # read back as the states' enums, not bare strings
+    assert type(done.status) is ExecutionStatus and done.status is ExecutionStatus.COMPLETED
+    assert type(fetch.status) is NodeStatus and type(attempt.status) is AttemptStatus
 
     assert [(e.type, e.node_id) for e in events] == [
         ("execution_started", None),
@@ -450,14 +468,25 @@ def test_node_output_is_the_succeeded_attempts_output(store_url: str) -> None:
             Transition(
                 record.id,
                 OWNER,
-                nodes=[NodeWrite("flaky", SUCCEEDED, 2), NodeWrite("broken", FAILED, 1)],
+                nodes=[
+                    NodeWrite("flaky", NodeStatus.SUCCEEDED, 2),
+                    NodeWrite("broken", NodeStatus.FAILED, 1),
+                ],
                 attempts=[
                     AttemptWrite(
-                        "flaky", 1, FAILED, output={"partial": True}, error={"type": "http"}
+                        "flaky",
+                        1,
+                        AttemptStatus.FAILED,
+                        output={"partial": True},
+                        error={"type": "http"},
                     ),
-                    AttemptWrite("flaky", 2, SUCCEEDED, output={"value": 42}),
+                    AttemptWrite("flaky", 2, AttemptStatus.SUCCEEDED, output={"value": 42}),
                     AttemptWrite(
-                        "broken", 1, FAILED, output={"partial": True}, error={"type": "http"}
+                        "broken",
+                        1,
+                        AttemptStatus.FAILED,
+                        output={"partial": True},
+                        error={"type": "http"},
                     ),
                 ],
             )
@@ -478,9 +507,9 @@ def test_transition_fenced_by_a_stale_owner_raises_and_writes_nothing(store_url:
                 Transition(
                     record.id,
                     OWNER,
-                    execution=ExecutionUpdate(status=COMPLETED, finished=True),
-                    nodes=[NodeWrite("a", SUCCEEDED, 1)],
-                    attempts=[AttemptWrite("a", 1, SUCCEEDED, output=1)],
+                    execution=ExecutionUpdate(status=ExecutionStatus.COMPLETED, finished=True),
+                    nodes=[NodeWrite("a", NodeStatus.SUCCEEDED, 1)],
+                    attempts=[AttemptWrite("a", 1, AttemptStatus.SUCCEEDED, output=1)],
                     events=[Event("node_succeeded", "a")],
                 )
             )
@@ -535,7 +564,7 @@ def test_a_failing_write_does_not_lose_the_other_writes_of_its_batch(store_url: 
                         record.id,
                         OWNER,
                         events=[Event("orphan")],
-                        attempts=[AttemptWrite("orphan", 1, RUNNING)],
+                        attempts=[AttemptWrite("orphan", 1, AttemptStatus.RUNNING)],
                     )
                 )
             )
@@ -589,7 +618,9 @@ def test_claim_is_a_compare_and_swap_on_the_owner(store_url: str) -> None:
         finished, _ = await store.create_execution(new_execution(owner="owner-a"))
         await store.apply(
             Transition(
-                finished.id, "owner-a", execution=ExecutionUpdate(status=COMPLETED, finished=True)
+                finished.id,
+                "owner-a",
+                execution=ExecutionUpdate(status=ExecutionStatus.COMPLETED, finished=True),
             )
         )
 
@@ -638,10 +669,18 @@ def test_open_executions_report_owners_joined_from_heartbeats(store_url: str) ->
         unowned, _ = await store.create_execution(new_execution(owner=None))
         done, _ = await store.create_execution(new_execution(owner="owner-a"))
         await store.apply(
-            Transition(done.id, "owner-a", execution=ExecutionUpdate(status=FAILED, finished=True))
+            Transition(
+                done.id,
+                "owner-a",
+                execution=ExecutionUpdate(status=ExecutionStatus.FAILED, finished=True),
+            )
         )
         await store.apply(
-            Transition(live.id, "owner-a", execution=ExecutionUpdate(status=RUNNING, started=True))
+            Transition(
+                live.id,
+                "owner-a",
+                execution=ExecutionUpdate(status=ExecutionStatus.RUNNING, started=True),
+            )
         )
         first = await store.open_executions()
         await store.forget_owner("owner-a")
@@ -705,18 +744,22 @@ def test_values_above_the_inline_limit_are_stored_as_artifacts_and_load_back(
         store.inline_limit = 4096
         record, _ = await store.create_execution(new_execution())
         t = Transition(record.id, OWNER)
-        t.nodes.append(NodeWrite("fetch", SUCCEEDED, 1))
-        t.attempts.append(AttemptWrite("fetch", 1, SUCCEEDED, inputs=small, output=big))
-        t.nodes.append(NodeWrite("copy", SUCCEEDED, 1))
-        t.attempts.append(AttemptWrite("copy", 1, SUCCEEDED, inputs=big, output=small))
-        t.execution = ExecutionUpdate(status=COMPLETED, result=big, has_result=True)
+        t.nodes.append(NodeWrite("fetch", NodeStatus.SUCCEEDED, 1))
+        t.attempts.append(
+            AttemptWrite("fetch", 1, AttemptStatus.SUCCEEDED, inputs=small, output=big)
+        )
+        t.nodes.append(NodeWrite("copy", NodeStatus.SUCCEEDED, 1))
+        t.attempts.append(
+            AttemptWrite("copy", 1, AttemptStatus.SUCCEEDED, inputs=big, output=small)
+        )
+        t.execution = ExecutionUpdate(status=ExecutionStatus.COMPLETED, result=big, has_result=True)
         await store.apply(t)
         # the finish of an attempt started with spilled inputs keeps them
         t = Transition(record.id, OWNER)
-        t.attempts.append(AttemptWrite("copy", 2, RUNNING, inputs=big))
+        t.attempts.append(AttemptWrite("copy", 2, AttemptStatus.RUNNING, inputs=big))
         await store.apply(t)
         t = Transition(record.id, OWNER)
-        t.attempts.append(AttemptWrite("copy", 2, SUCCEEDED, output=small))
+        t.attempts.append(AttemptWrite("copy", 2, AttemptStatus.SUCCEEDED, output=small))
         await store.apply(t)
         nodes = await store.get_nodes(record.id)
         execution = await store.get_execution(record.id)

@@ -8,17 +8,18 @@ import pytest
 
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.scheduler import Step, advance, is_fatal, outcome, result
-from fuchsia.store.records import (
-    CANCELLED,
-    COMPLETED,
-    COMPLETED_WITH_ERRORS,
-    FAILED,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    SUCCEEDED,
-    TIMED_OUT,
+from fuchsia.states import ExecutionStatus, NodeStatus
+
+PENDING, READY, RUNNING, RETRYING = (
+    NodeStatus.PENDING,
+    NodeStatus.READY,
+    NodeStatus.RUNNING,
+    NodeStatus.RETRYING,
 )
+SUCCEEDED, FAILED, TIMED_OUT = NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.TIMED_OUT
+CANCELLED, SKIPPED = NodeStatus.CANCELLED, NodeStatus.SKIPPED
+COMPLETED = ExecutionStatus.COMPLETED
+COMPLETED_WITH_ERRORS = ExecutionStatus.COMPLETED_WITH_ERRORS
 
 
 def workflow(nodes: str, defaults: str = "") -> LockedWorkflow:
@@ -58,7 +59,7 @@ def test_at_the_start_only_the_roots_are_ready() -> None:
 
 def test_nodes_already_under_way_are_not_offered_again() -> None:
     assert advance(CHAIN, {"a": RUNNING}) == Step()
-    assert advance(CHAIN, {"a": SUCCEEDED, "b": "ready"}, ["a"]) == Step()
+    assert advance(CHAIN, {"a": SUCCEEDED, "b": READY}, ["a"]) == Step()
 
 
 def test_a_node_with_one_upstream_is_ready_when_it_succeeds() -> None:
@@ -66,12 +67,12 @@ def test_a_node_with_one_upstream_is_ready_when_it_succeeds() -> None:
 
 
 def test_a_node_with_one_upstream_waits_while_it_is_still_open() -> None:
-    for status in (PENDING, "ready", RUNNING, "retrying"):
+    for status in (PENDING, READY, RUNNING, RETRYING):
         assert advance(CHAIN, {"a": status}, ["a"]) == Step()
 
 
 @pytest.mark.parametrize("status", [FAILED, TIMED_OUT, CANCELLED, SKIPPED])
-def test_a_node_whose_only_upstream_settled_without_success_is_skipped(status: str) -> None:
+def test_a_node_whose_only_upstream_settled_without_success_is_skipped(status: NodeStatus) -> None:
     step = advance(CHAIN, {"a": SUCCEEDED, "b": status}, ["b"])
     assert step.ready == []
     assert step.skipped == ["c", "d"]
@@ -205,7 +206,7 @@ ERRORS = workflow("""\
     ],
 )
 def test_the_outcome_follows_each_failed_nodes_on_error(
-    states: dict[str, str], expected: str
+    states: dict[str, NodeStatus], expected: ExecutionStatus
 ) -> None:
     assert outcome(ERRORS, states) == expected
 

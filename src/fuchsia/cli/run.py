@@ -27,7 +27,7 @@ from fuchsia.cli.common import (
     with_engine,
 )
 from fuchsia.errors import PayloadError
-from fuchsia.store.records import COMPLETED, COMPLETED_WITH_ERRORS
+from fuchsia.states import ExecutionStatus
 
 if TYPE_CHECKING:
     from fuchsia.cli.progress import Progress
@@ -56,7 +56,8 @@ def read_payload(text: str | None, file: Path | None) -> Any:
 
 
 def exit_code(execution: Execution) -> int:
-    return EXIT_OK if execution.status in (COMPLETED, COMPLETED_WITH_ERRORS) else EXIT_FAILED
+    done = (ExecutionStatus.COMPLETED, ExecutionStatus.COMPLETED_WITH_ERRORS)
+    return EXIT_OK if execution.status in done else EXIT_FAILED
 
 
 def run_command(

@@ -20,7 +20,7 @@ from fuchsia.cli.common import (
 )
 from fuchsia.cli.remote import with_operations
 from fuchsia.cli.run import exit_code
-from fuchsia.store.records import FINAL_STATUSES, OPEN_STATUSES, PAUSED
+from fuchsia.states import FINAL_STATUSES, OPEN_STATUSES, ExecutionStatus
 
 EXECUTION_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
 RESUME_PICKUP = 10.0  # seconds to wait for another process to pick up a resumed pause
@@ -151,7 +151,7 @@ async def _left_pause(ops: Operations, execution_id: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RESUME_PICKUP
     while loop.time() < deadline:
-        if (await ops.get(execution_id)).status != PAUSED:
+        if (await ops.get(execution_id)).status != ExecutionStatus.PAUSED:
             return
         await asyncio.sleep(0.05)
 

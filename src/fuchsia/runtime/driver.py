@@ -39,7 +39,7 @@ from fuchsia.runtime.limits import BoundedLogs, Limits, Unstorable
 from fuchsia.runtime.masking import Masker, node_store
 from fuchsia.runtime.views import iso
 from fuchsia.runtime.work import (
-    Control,
+    ControlRequest,
     Fanout,
     Item,
     Outcome,
@@ -49,19 +49,16 @@ from fuchsia.runtime.work import (
     trailing_failures,
     unit_key,
 )
+from fuchsia.states import (
+    ERRORED,
+    OPEN_STATUSES,
+    AttemptStatus,
+    Control,
+    ExecutionStatus,
+    NodeStatus,
+)
 from fuchsia.store.base import OwnershipLost, Store, StoreUnavailable
 from fuchsia.store.records import (
-    CANCELLED,
-    FAILED,
-    INTERRUPTED,
-    PAUSED,
-    PENDING,
-    RETRYING,
-    RUNNING,
-    SKIPPED,
-    SUCCEEDED,
-    TIMED_OUT,
-    WAITING,
     AttemptWrite,
     Event,
     ExecutionRecord,
@@ -156,15 +153,15 @@ class Driver:
         self.record = record
         self.context: dict[str, Any] = dict(record.context or {})
         self.started_at = record.started_at
-        self.states: dict[str, str] = {n: r.status for n, r in nodes.items()}
+        self.states: dict[str, NodeStatus] = {n: r.status for n, r in nodes.items()}
         self.outputs: dict[str, Any] = {
-            n: r.output for n, r in nodes.items() if r.status == SUCCEEDED
+            n: r.output for n, r in nodes.items() if r.status == NodeStatus.SUCCEEDED
         }
         self.numbers: dict[str, int] = {
             n: max((a.number for a in r.attempts), default=0) for n, r in nodes.items()
         }
         self.retry_at: dict[str, float] = {
-            n: r.ready_at or 0.0 for n, r in nodes.items() if r.status == RETRYING
+            n: r.ready_at or 0.0 for n, r in nodes.items() if r.status == NodeStatus.RETRYING
         }
         self.first_error: dict[str, Any] | None = None
         self.started_iso = iso(self.started_at)
@@ -176,13 +173,14 @@ class Driver:
         }
         self.status = record.status
         self.fanouts: dict[str, Fanout] = {}
-        self.paused = record.control == "pause"
+        self.paused = record.control == Control.PAUSE
         self.last_progress = time.monotonic()
         self.settled_as = self._stored_verdict(record.settled)
         self.held: list[str] = []  # ready, but not started while paused or draining
         repeating = [n for n in nodes if n in self.wf.nodes and self.wf.nodes[n].repeat]
         self.iterations = {
-            n: sum(a.status == SUCCEEDED for a in nodes[n].attempts) for n in repeating
+            n: sum(a.status == AttemptStatus.SUCCEEDED for a in nodes[n].attempts)
+            for n in repeating
         }
         self.previous: dict[str, Any] = {n: nodes[n].output for n in repeating}
         # failed attempts since the last success: what the retry budget counts (an attempt
@@ -195,7 +193,7 @@ class Driver:
         self.unit_errors: dict[str, dict[str, Any]] = {
             n: r.error or {}
             for n, r in nodes.items()
-            if split_key(n)[1] is not None and r.status in (FAILED, TIMED_OUT)
+            if split_key(n)[1] is not None and r.status in ERRORED
         }
 
     # -- the loop ------------------------------------------------------------------------
@@ -214,7 +212,7 @@ class Driver:
                 item = await self._next()
                 if item is None:
                     status = await self._abort(
-                        TIMED_OUT,
+                        ExecutionStatus.TIMED_OUT,
                         {
                             "type": "timeout",
                             "message": f"the execution exceeded its timeout of {self.wf.timeout}s",
@@ -248,9 +246,9 @@ class Driver:
         but the task not yet created), or finished without its outcome committed yet."""
         return bool(self.tasks) or self.busy or not self.inbox.empty()
 
-    def request(self, kind: str) -> None:
+    def request(self, kind: Control) -> None:
         """Deliver a control request (`cancel`) to the running loop."""
-        self.inbox.put_nowait(Control(kind))
+        self.inbox.put_nowait(ControlRequest(kind))
 
     async def _handle_or_refuse(self, items: list[Item]) -> str | None:
         """`_handle(items)`; when the store refuses that transition (a value past one of its
@@ -283,7 +281,7 @@ class Driver:
         assert self.rt.load is not None
         record, nodes = await self.rt.load(self.id)
         self._load(record, nodes)
-        for control in (i for i in waiting if isinstance(i, Control)):
+        for control in (i for i in waiting if isinstance(i, ControlRequest)):
             self.inbox.put_nowait(control)
         finished = [i for i in waiting if isinstance(i, Outcome)]
         refused: list[Outcome] = []
@@ -310,36 +308,42 @@ class Driver:
         """Commit the execution's (re)start: attempts that were running are recorded
         interrupted and run again, except the finished ones in `again` (taken from the
         inbox) and the `refused` ones (settled as failed)."""
-        if self.record.control == "cancel":
-            return await self._abort(CANCELLED, CANCEL_ERROR)
+        if self.record.control == Control.CANCEL:
+            return await self._abort(ExecutionStatus.CANCELLED, CANCEL_ERROR)
         t = self._transition()
         finished = {
             o.node_id: o
             for o in [*(refused or []), *(again or [])]
-            if self.states.get(o.node_id) == RUNNING and self.numbers.get(o.node_id) == o.attempt
+            if self.states.get(o.node_id) == NodeStatus.RUNNING
+            and self.numbers.get(o.node_id) == o.attempt
         }  # attempts whose start is stored; others (of an uncommitted start) are dropped
         refused = [o for o in refused or [] if o.node_id in finished]
         for o in again or []:
             if o.node_id in finished:
                 self.inbox.put_nowait(o)
-        if self.record.status == PENDING:
+        if self.record.status == ExecutionStatus.PENDING:
             self.started_at = time.time()
             self.started_iso = iso(self.started_at)
-            t.execution = ExecutionUpdate(status=RUNNING, started=True, context=self.context)
+            t.execution = ExecutionUpdate(
+                status=ExecutionStatus.RUNNING, started=True, context=self.context
+            )
             t.events.append(Event("execution_running"))
-            self.status = RUNNING
+            self.status = ExecutionStatus.RUNNING
         else:
             t.events.append(Event("execution_resumed"))
         self._interrupt_running(t, CRASHED, keep=finished)
         for node_id, state in list(self.states.items()):
-            if state == "ready" or (state == RETRYING and split_key(node_id)[1] is not None):
-                self.states[node_id] = PENDING  # an item's retry restarts with its foreach
+            item_retry = state == NodeStatus.RETRYING and split_key(node_id)[1] is not None
+            if state == NodeStatus.READY or item_retry:
+                self.states[node_id] = (
+                    NodeStatus.PENDING
+                )  # an item's retry restarts with its foreach
                 self.retry_at.pop(node_id, None)
         for o in refused or []:
             self._settle(t, o)
             base = split_key(o.node_id)[0]
             if o.node_id == base and scheduler.is_fatal(self.wf.nodes[base], self.states[base]):
-                return await self._abort(FAILED, self.first_error, t)
+                return await self._abort(ExecutionStatus.FAILED, self.first_error, t)
         step = scheduler.advance(self.wf, self.states, None, self.skipped_edges)
         status = self._schedule(t, step)
         await self._commit(t)
@@ -357,16 +361,18 @@ class Driver:
         error = Interrupted(reason).to_record()
         now = time.time()
         for node_id, state in list(self.states.items()):
-            if state != RUNNING or node_id in keep:
+            if state != NodeStatus.RUNNING or node_id in keep:
                 continue
             number = self.numbers[node_id]
             t.attempts.append(
-                AttemptWrite(node_id, number, INTERRUPTED, error=error, finished_at=now)
+                AttemptWrite(
+                    node_id, number, AttemptStatus.INTERRUPTED, error=error, finished_at=now
+                )
             )
             t.events.append(Event("node_interrupted", node_id, {"attempt": number}))
-            self.states[node_id] = PENDING
+            self.states[node_id] = NodeStatus.PENDING
             if stored:
-                t.nodes.append(NodeWrite(node_id, PENDING, number))
+                t.nodes.append(NodeWrite(node_id, NodeStatus.PENDING, number))
 
     async def _stop(self, t: Transition) -> str:
         """The engine is closing (Ctrl-C, a server shutting down): stop the running attempts
@@ -409,13 +415,13 @@ class Driver:
         work = list(items)
         while work:
             item = work.pop(0)
-            if isinstance(item, Control):
+            if isinstance(item, ControlRequest):
                 requests.add(item.kind)
                 self._pause(t, item.kind, to_start)
                 continue
             if isinstance(item, RetryDue):
                 self.timers.pop(item.node_id, None)
-                if self.states.get(item.node_id) == RETRYING:
+                if self.states.get(item.node_id) == NodeStatus.RETRYING:
                     to_start.append(item.node_id)
                 continue
             self.tasks.pop(item.node_id, None)
@@ -433,7 +439,7 @@ class Driver:
             return await ending
         fatal = [n for n in changed if scheduler.is_fatal(self.wf.nodes[n], self.states[n])]
         if fatal:
-            return await self._abort(FAILED, self.first_error, t)
+            return await self._abort(ExecutionStatus.FAILED, self.first_error, t)
         step = scheduler.advance(self.wf, self.states, changed, self.skipped_edges)
         step.ready.extend(k for k in to_start if k not in step.ready)
         status = self._schedule(t, step)
@@ -444,17 +450,17 @@ class Driver:
     def _requested_end(self, t: Transition, requests: set[str]) -> Awaitable[str | None] | None:
         """What ends driving for the control requests received (with the outcomes settled in
         `t`), in order of precedence: a cancel, the engine's stop, the hung check."""
-        if "cancel" in requests:
-            return self._abort(CANCELLED, CANCEL_ERROR, t)
-        if "stop" in requests:
+        if Control.CANCEL in requests:
+            return self._abort(ExecutionStatus.CANCELLED, CANCEL_ERROR, t)
+        if Control.STOP in requests:
             return self._stop(t)
-        if "hung" in requests and self.idle_for() > 0:
+        if Control.HUNG in requests and self.idle_for() > 0:
             error = {
                 "type": "hung",
                 "message": "the execution made no progress for "
                 f"{self.idle_for():.0f}s while running; failed as hung",
             }
-            return self._abort(FAILED, error, t)
+            return self._abort(ExecutionStatus.FAILED, error, t)
         return None
 
     # -- transitions ---------------------------------------------------------------------
@@ -469,8 +475,8 @@ class Driver:
         `step.ready` is rewritten to the keys to launch once `t` is committed."""
         now = time.time()
         for node_id in step.skipped:
-            self.states[node_id] = SKIPPED
-            t.nodes.append(NodeWrite(node_id, SKIPPED, self.numbers.get(node_id, 0)))
+            self.states[node_id] = NodeStatus.SKIPPED
+            t.nodes.append(NodeWrite(node_id, NodeStatus.SKIPPED, self.numbers.get(node_id, 0)))
             t.events.append(Event("node_skipped", node_id))
         if self.paused or self.draining:
             self.held.extend(k for k in step.ready if k not in self.held)
@@ -499,9 +505,11 @@ class Driver:
         number = self.numbers.get(key, 0) + 1
         self.numbers[key] = number
         self.first_started.setdefault(key, now)
-        self.states[key] = RUNNING
-        t.nodes.append(NodeWrite(key, RUNNING, number))
-        t.attempts.append(AttemptWrite(key, number, RUNNING, inputs=inputs, started_at=now))
+        self.states[key] = NodeStatus.RUNNING
+        t.nodes.append(NodeWrite(key, NodeStatus.RUNNING, number))
+        t.attempts.append(
+            AttemptWrite(key, number, AttemptStatus.RUNNING, inputs=inputs, started_at=now)
+        )
         t.events.append(Event("node_running", key, {"attempt": number}))
         return number
 
@@ -536,7 +544,7 @@ class Driver:
         fan = Fanout(number, now, items, int(node.foreach["concurrency"]))
         for index in range(len(items)):
             key = unit_key(node_id, index)
-            if self.states.get(key) == SUCCEEDED:
+            if self.states.get(key) == NodeStatus.SUCCEEDED:
                 fan.outputs[index] = self.outputs.get(key)
             elif key in self.unit_errors:  # settled for good: a restart does not run it again
                 fan.errors[index] = {**self.unit_errors[key], "item": index}
@@ -600,9 +608,9 @@ class Driver:
         this is on the per-node path)."""
         running = [split_key(n)[0] for n in (*self.tasks, *starting)]
         only_waits = not self.held and all(self.wf.nodes[n].kind == "wait" for n in running)
-        status = WAITING if only_waits else RUNNING
-        status = PAUSED if self.paused else status
-        if status != self.status and self.status in (RUNNING, WAITING, PENDING, PAUSED):
+        status = ExecutionStatus.WAITING if only_waits else ExecutionStatus.RUNNING
+        status = ExecutionStatus.PAUSED if self.paused else status
+        if status != self.status and self.status in OPEN_STATUSES:
             self.status = status
             if t.execution is None:
                 t.execution = ExecutionUpdate(status=status)
@@ -610,7 +618,7 @@ class Driver:
                 t.execution.status = status
             t.events.append(Event(f"execution_{status}"))
 
-    def _verdict(self) -> tuple[str, dict[str, Any] | None, Any]:
+    def _verdict(self) -> tuple[ExecutionStatus, dict[str, Any] | None, Any]:
         """(status, error, result) of a settled graph; fixed once hooks start running."""
         if self.settled_as is not None:
             return self.settled_as
@@ -622,7 +630,7 @@ class Driver:
             failed += [n for n in items if n not in failed]
             error = (
                 self.first_error
-                if status == FAILED
+                if status == ExecutionStatus.FAILED
                 else {
                     "type": "node_errors",
                     "message": f"{len(failed)} node(s) failed with on_error: continue",
@@ -638,23 +646,26 @@ class Driver:
             base, index = split_key(key)
             if index is None or state not in scheduler.ERRORED or base in nodes:
                 continue
-            if self.states.get(base) == SUCCEEDED:
+            if self.states.get(base) == NodeStatus.SUCCEEDED:
                 nodes.append(base)
         return nodes
 
     def _stored_verdict(
         self, settled: dict[str, Any] | None
-    ) -> tuple[str, dict[str, Any] | None, Any] | None:
+    ) -> tuple[ExecutionStatus, dict[str, Any] | None, Any] | None:
         """The verdict stored when hooks started (a restart while they run keeps it: the node
         states it was taken from have changed since, cancelled or timed out by an abort)."""
         if settled is None:
             return None
         aborted = bool(settled.get("aborted"))
         result = None if aborted else scheduler.result(self.wf, self.states, self.outputs)
-        return str(settled["status"]), settled.get("error"), result
+        return ExecutionStatus(settled["status"]), settled.get("error"), result
 
     def _start_hooks(
-        self, t: Transition, verdict: tuple[str, dict[str, Any] | None, Any], aborted: bool = False
+        self,
+        t: Transition,
+        verdict: tuple[ExecutionStatus, dict[str, Any] | None, Any],
+        aborted: bool = False,
     ) -> list[str]:
         """Start the on_success / on_failure nodes due for the verdict (the stored one once
         hooks started: after a restart, the hooks it interrupted start again); their keys."""
@@ -664,12 +675,17 @@ class Driver:
         wanted = (
             {"success", "always"}
             if status.startswith("completed")
-            else ({"failure", "always"} if status in (FAILED, TIMED_OUT) else set())
+            else (
+                {"failure", "always"}
+                if status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)
+                else set()
+            )
         )
         hooks = [
             n
             for n in self.wf.order
-            if self.wf.nodes[n].hook in wanted and self.states.get(n, PENDING) == PENDING
+            if self.wf.nodes[n].hook in wanted
+            and self.states.get(n, NodeStatus.PENDING) == NodeStatus.PENDING
         ]
         if not hooks:
             return []
@@ -691,12 +707,12 @@ class Driver:
         try:
             self.rt.limits.check(result, "the execution's result")
         except NodeError as exc:  # each output was within the cap; together they are not
-            status, error, result = FAILED, exc.to_record(), None
+            status, error, result = ExecutionStatus.FAILED, exc.to_record(), None
         for node_id in self.wf.order:
-            if self.states.get(node_id, PENDING) == PENDING:
+            if self.states.get(node_id, NodeStatus.PENDING) == NodeStatus.PENDING:
                 # hooks that were not due, or nodes a settled graph never reached
-                self.states[node_id] = SKIPPED
-                t.nodes.append(NodeWrite(node_id, SKIPPED, 0))
+                self.states[node_id] = NodeStatus.SKIPPED
+                t.nodes.append(NodeWrite(node_id, NodeStatus.SKIPPED, 0))
         t.execution = ExecutionUpdate(
             status=status,
             result=result,
@@ -723,29 +739,34 @@ class Driver:
                 return verdict
         if o.error is None:
             self.failures.pop(o.node_id, None)
-            self.states[o.node_id] = SUCCEEDED
+            self.states[o.node_id] = NodeStatus.SUCCEEDED
             self.outputs[o.node_id] = o.output
             self._note_branch(o.node_id, o.output)
             t.consumed.extend((signal_id, o.node_id) for signal_id in o.consumed)
             if o.context:
                 self.context.update(o.context)
                 t.execution = ExecutionUpdate(context=self.context)
-            t.nodes.append(NodeWrite(o.node_id, SUCCEEDED, o.attempt))
-            t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
+            t.nodes.append(NodeWrite(o.node_id, NodeStatus.SUCCEEDED, o.attempt))
+            t.attempts.append(attempt_row(o, AttemptStatus.SUCCEEDED, inputs, now))
             t.events.append(Event("node_succeeded", o.node_id, {"attempt": o.attempt}))
             return True
         error = {**o.error.to_record(), "node": o.node_id, "attempt": o.attempt}
-        status = TIMED_OUT if isinstance(o.error, NodeTimeout) else FAILED
-        row = attempt_row(o, status, inputs, now)
+        timed_out = isinstance(o.error, NodeTimeout)
+        status = NodeStatus.TIMED_OUT if timed_out else NodeStatus.FAILED
+        row = attempt_row(
+            o, AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.FAILED, inputs, now
+        )
         row.error = error
         t.attempts.append(row)
         failures = self.failures.get(o.node_id, 0) + 1
         self.failures[o.node_id] = failures
         if o.error.retryable and failures < node.retry.max_attempts:
             when = now + node.retry.delay(failures)
-            self.states[o.node_id] = RETRYING
+            self.states[o.node_id] = NodeStatus.RETRYING
             self.retry_at[o.node_id] = when
-            t.nodes.append(NodeWrite(o.node_id, RETRYING, o.attempt, ready_at=when, error=error))
+            t.nodes.append(
+                NodeWrite(o.node_id, NodeStatus.RETRYING, o.attempt, ready_at=when, error=error)
+            )
             t.events.append(Event("node_retrying", o.node_id, {**error, "retry_at": iso(when)}))
             self._arm_retry(o.node_id, when)
             return False
@@ -813,7 +834,7 @@ class Driver:
         self.iterations[node.id] = iteration
         self.previous[node.id] = o.output
         self.failures.pop(node.id, None)
-        t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
+        t.attempts.append(attempt_row(o, AttemptStatus.SUCCEEDED, inputs, now))
         t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
         if iteration >= int(node.repeat["max_iterations"]):
             error = {
@@ -821,21 +842,21 @@ class Driver:
                 "node": node.id,
                 "attempt": o.attempt,
             }
-            self.states[node.id] = FAILED
-            t.nodes.append(NodeWrite(node.id, FAILED, o.attempt, error=error))
+            self.states[node.id] = NodeStatus.FAILED
+            t.nodes.append(NodeWrite(node.id, NodeStatus.FAILED, o.attempt, error=error))
             t.events.append(Event("node_failed", node.id, error))
             if self.first_error is None and node.on_error == "fail":
                 self.first_error = error
             return True
         when = now + float(node.repeat.get("delay") or 0.0)
-        self.states[node.id] = RETRYING
+        self.states[node.id] = NodeStatus.RETRYING
         self.retry_at[node.id] = when
-        t.nodes.append(NodeWrite(node.id, RETRYING, o.attempt, ready_at=when))
+        t.nodes.append(NodeWrite(node.id, NodeStatus.RETRYING, o.attempt, ready_at=when))
         self._arm_retry(node.id, when)
         return False
 
     async def _abort(
-        self, status: str, error: dict[str, Any] | None, t: Transition | None = None
+        self, status: ExecutionStatus, error: dict[str, Any] | None, t: Transition | None = None
     ) -> str | None:
         """Stop every running attempt and close the execution with `status` (fail fast)."""
         t = t or self._transition()
@@ -849,22 +870,23 @@ class Driver:
         self.timers.clear()
         self.retry_at.clear()
         now = time.time()
-        attempt_status = TIMED_OUT if status == TIMED_OUT else CANCELLED
+        timed_out = status == ExecutionStatus.TIMED_OUT
+        node_end = NodeStatus.TIMED_OUT if timed_out else NodeStatus.CANCELLED
+        attempt_end = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.CANCELLED
         self.fanouts.clear()
         units = [k for k in self.states if split_key(k)[1] is not None]
-        hooks_due = status != CANCELLED and self.settled_as is None
+        hooks_due = status != ExecutionStatus.CANCELLED and self.settled_as is None
         for node_id in [*self.wf.order, *units]:
             if hooks_due and node_id in self.wf.nodes and self.wf.nodes[node_id].hook:
                 continue  # decided below: it may run now
-            state = self.states.get(node_id, PENDING)
-            if state in (RUNNING, RETRYING, PENDING):
-                self.states[node_id] = attempt_status if state == RUNNING else CANCELLED
+            state = self.states.get(node_id, NodeStatus.PENDING)
+            if state in (NodeStatus.RUNNING, NodeStatus.RETRYING, NodeStatus.PENDING):
+                was_running = state == NodeStatus.RUNNING
+                self.states[node_id] = node_end if was_running else NodeStatus.CANCELLED
                 number = self.numbers.get(node_id, 0)
                 t.nodes.append(NodeWrite(node_id, self.states[node_id], number))
-                if state == RUNNING:
-                    t.attempts.append(
-                        AttemptWrite(node_id, number, attempt_status, finished_at=now)
-                    )
+                if was_running:
+                    t.attempts.append(AttemptWrite(node_id, number, attempt_end, finished_at=now))
                 t.events.append(Event(f"node_{self.states[node_id]}", node_id))
         hooks = self._start_hooks(t, (status, error, None), aborted=True) if hooks_due else []
         if hooks:
@@ -874,9 +896,10 @@ class Driver:
             return None
         if hooks_due:  # no hook was due: the rest of them will never run
             for node_id in self.wf.order:
-                if self.wf.nodes[node_id].hook and self.states.get(node_id, PENDING) == PENDING:
-                    self.states[node_id] = CANCELLED
-                    t.nodes.append(NodeWrite(node_id, CANCELLED, 0))
+                hook = self.wf.nodes[node_id].hook
+                if hook and self.states.get(node_id, NodeStatus.PENDING) == NodeStatus.PENDING:
+                    self.states[node_id] = NodeStatus.CANCELLED
+                    t.nodes.append(NodeWrite(node_id, NodeStatus.CANCELLED, 0))
         t.execution = ExecutionUpdate(
             status=status,
             error=error,
@@ -896,7 +919,8 @@ class Driver:
     def idle_for(self) -> float:
         """Seconds since this driver last committed, while it is running (0 when waiting
         or paused: idling is their job)."""
-        if self.status not in (RUNNING, PENDING) or self.settled_as is not None:
+        active = (ExecutionStatus.RUNNING, ExecutionStatus.PENDING)
+        if self.status not in active or self.settled_as is not None:
             return 0.0
         return time.monotonic() - self.last_progress
 

@@ -41,12 +41,15 @@ from fuchsia.runtime.views import (
     execution_view,
     spilled,
 )
+from fuchsia.states import (
+    FINAL_STATUSES,
+    AttemptStatus,
+    Control,
+    ExecutionStatus,
+    NodeStatus,
+)
 from fuchsia.store import OwnershipLost, Store, StoreUnavailable, StoreUnwritable, open_store
 from fuchsia.store.records import (
-    CANCELLED,
-    FINAL_STATUSES,
-    PAUSED,
-    SUCCEEDED,
     ArtifactRef,
     AttemptWrite,
     Deployment,
@@ -287,7 +290,7 @@ class Engine:
         drivers = {task: self._driving.get(eid) for eid, task in self._drivers.items()}
         for driver in drivers.values():
             if driver is not None:
-                driver.request("stop")
+                driver.request(Control.STOP)
         if drivers:
             await asyncio.wait(drivers, timeout=STOP_TIMEOUT)
 
@@ -457,7 +460,7 @@ class Engine:
             workflow_name=locked.name,
             workflow_version=locked.version,
             workflow_hash=locked.hash,
-            status="running",
+            status=ExecutionStatus.RUNNING,
             payload=payload,
             context=self._trigger_context(locked, execution_id, payload) if root else {},
             idempotency_key=None,
@@ -520,7 +523,7 @@ class Engine:
             driver = Driver(self._runtime, record, old.wf, nodes)
             driver.draining = old.draining
             if self._stopping:
-                driver.request("stop")
+                driver.request(Control.STOP)
             self._driving[old.id] = driver
             return driver
 
@@ -541,11 +544,11 @@ class Engine:
 
         wanted = set(ids) if ids is not None else None
         for execution_id in ids or []:  # paused ones go on; their driver may be elsewhere
-            if (await self.store.get_execution(execution_id)).status == PAUSED:
-                await self.store.request(execution_id, "resume")
+            if (await self.store.get_execution(execution_id)).status == ExecutionStatus.PAUSED:
+                await self.store.request(execution_id, Control.RESUME)
                 driver = self._driving.get(execution_id)
                 if driver is not None:
-                    driver.request("resume")
+                    driver.request(Control.RESUME)
         taken: list[str] = []
         for item in await self.store.open_executions():
             if wanted is not None and item.id not in wanted:
@@ -750,9 +753,13 @@ class Engine:
             close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise NodeNotFound(locked.name, from_node, hint)
-        starts = [from_node] if from_node else [n.id for n in old.nodes if n.status != SUCCEEDED]
+        starts = (
+            [from_node]
+            if from_node
+            else [n.id for n in old.nodes if n.status != NodeStatus.SUCCEEDED]
+        )
         rerun = _downstream(locked, starts)
-        reused = [n for n in old.nodes if n.status == SUCCEEDED and n.id not in rerun]
+        reused = [n for n in old.nodes if n.status == NodeStatus.SUCCEEDED and n.id not in rerun]
         new = NewExecution(
             id=new_id(),
             workflow_hash=locked.hash,
@@ -771,12 +778,12 @@ class Engine:
         for node in reused:
             attempt = stored[node.id].succeeded
             assert attempt is not None
-            t.nodes.append(NodeWrite(node.id, SUCCEEDED, 1))
+            t.nodes.append(NodeWrite(node.id, NodeStatus.SUCCEEDED, 1))
             t.attempts.append(
                 AttemptWrite(
                     node.id,
                     1,
-                    SUCCEEDED,
+                    AttemptStatus.SUCCEEDED,
                     inputs=attempt.inputs,
                     output=attempt.output,
                     started_at=attempt.started_at,
@@ -799,16 +806,19 @@ class Engine:
             raise InvalidState(
                 f"execution {full} is already {record.status}; nothing to pause", execution_id=full
             )
-        if record.control == "cancel":
+        if record.control == Control.CANCEL:
             raise InvalidState(
                 f"execution {full} is being cancelled; nothing to pause", execution_id=full
             )
-        await self._control(full, "pause")
-        while (current := await self.get(full)).status not in (PAUSED, *FINAL_STATUSES):
+        await self._control(full, Control.PAUSE)
+        while (current := await self.get(full)).status not in (
+            ExecutionStatus.PAUSED,
+            *FINAL_STATUSES,
+        ):
             await asyncio.sleep(0.05)
         return current
 
-    async def _control(self, execution_id: str, kind: str) -> None:
+    async def _control(self, execution_id: str, kind: Control) -> None:
         """Leave a request for whoever drives the execution; take orphans over to act on it."""
         if not await self.store.request(execution_id, kind):
             return
@@ -824,13 +834,13 @@ class Engine:
         finished execution is an error. Works for executions driven by any process."""
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
-        if record.status == CANCELLED:
+        if record.status == ExecutionStatus.CANCELLED:
             return await self.get(full)
         if record.status in FINAL_STATUSES:
             raise InvalidState(
                 f"execution {full} is already {record.status}; nothing to cancel", execution_id=full
             )
-        await self._control(full, "cancel")  # an orphan is taken over, which cancels it
+        await self._control(full, Control.CANCEL)  # an orphan is taken over, which cancels it
         return await self.wait(full)
 
     async def signal(self, execution_id: str, name: str, payload: Any = None) -> int:
@@ -967,12 +977,12 @@ class Engine:
                 if self.hung_after is not None:
                     for running in list(self._driving.values()):
                         if running.idle_for() > self.hung_after:
-                            running.request("hung")
+                            running.request(Control.HUNG)
                 if self._driving:
                     for execution_id, control in await self.store.controls(self.identity.id):
                         driver = self._driving.get(execution_id)
                         if driver is not None:
-                            driver.request(control)
+                            driver.request(Control(control))
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     await self._beat()
                     last_beat = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store.records import (
     ArtifactRef,
     Deployment,
@@ -50,7 +51,7 @@ def _when(data: dict[str, Any], key: str) -> float | None:
 @dataclass(frozen=True)
 class Attempt:
     number: int
-    status: str
+    status: AttemptStatus
     started_at: float
     finished_at: float | None
     error: dict[str, Any] | None
@@ -79,7 +80,7 @@ class Attempt:
     def from_json(cls, data: dict[str, Any]) -> Attempt:
         return cls(
             number=int(data["number"]),
-            status=str(data["status"]),
+            status=AttemptStatus(data["status"]),
             started_at=_when(data, "started_at") or 0.0,
             finished_at=_when(data, "finished_at"),
             error=data.get("error"),
@@ -93,7 +94,7 @@ class Attempt:
 @dataclass(frozen=True)
 class NodeRun:
     id: str
-    status: str
+    status: NodeStatus
     attempts: list[Attempt]
     output: Any
     error: dict[str, Any] | None
@@ -115,7 +116,7 @@ class NodeRun:
     def from_json(cls, data: dict[str, Any]) -> NodeRun:
         return cls(
             id=str(data["id"]),
-            status=str(data["status"]),
+            status=NodeStatus(data["status"]),
             attempts=[Attempt.from_json(a) for a in data["attempts"]],
             output=data.get("output"),
             error=data.get("error"),
@@ -131,7 +132,7 @@ class Execution:
     workflow: str
     version: int
     workflow_hash: str
-    status: str
+    status: ExecutionStatus
     payload: Any
     result: Any
     error: dict[str, Any] | None
@@ -190,7 +191,7 @@ class Execution:
             workflow=str(data["workflow"]),
             version=int(data["version"]),
             workflow_hash=str(data["workflow_hash"]),
-            status=str(data["status"]),
+            status=ExecutionStatus(data["status"]),
             payload=data.get("payload"),
             result=data.get("result"),
             error=data.get("error"),
@@ -211,7 +212,7 @@ class ExecutionSummary:
     id: str
     workflow: str
     version: int
-    status: str
+    status: ExecutionStatus
     created_at: float
     started_at: float | None
     finished_at: float | None
@@ -257,7 +258,7 @@ class ExecutionSummary:
             id=str(data["id"]),
             workflow=str(data["workflow"]),
             version=int(data["version"]),
-            status=str(data["status"]),
+            status=ExecutionStatus(data["status"]),
             created_at=_when(data, "created_at") or 0.0,
             started_at=_when(data, "started_at"),
             finished_at=_when(data, "finished_at"),
@@ -333,7 +334,7 @@ def execution_view(
         runs.append(
             NodeRun(
                 id=node_id,
-                status=stored.status if stored else "pending",
+                status=stored.status if stored else NodeStatus.PENDING,
                 attempts=attempts,
                 output=stored.output if stored else None,
                 error=stored.error if stored else None,

@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.errors import NodeError
-from fuchsia.store.records import (
-    FAILED,
-    INTERRUPTED,
-    SUCCEEDED,
-    TIMED_OUT,
-    AttemptRecord,
-    AttemptWrite,
-)
+from fuchsia.states import AttemptStatus, Control
+from fuchsia.store.records import AttemptRecord, AttemptWrite
 
 
 @dataclass
@@ -40,10 +34,10 @@ class RetryDue:
 
 
 @dataclass
-class Control:
+class ControlRequest:
     """A request from outside the driver (`cancel`), from this process or another."""
 
-    kind: str
+    kind: Control
 
 
 @dataclass
@@ -63,14 +57,14 @@ class Fanout:
         return len(self.outputs) + len(self.errors) == len(self.items)
 
 
-def attempt_row(o: Outcome, status: str, inputs: Any, now: float) -> AttemptWrite:
+def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> AttemptWrite:
     """The finished attempt's row (the output is kept only for a success)."""
     return AttemptWrite(
         o.node_id,
         o.attempt,
         status,
         inputs=inputs,
-        output=o.output if status == SUCCEEDED else None,
+        output=o.output if status == AttemptStatus.SUCCEEDED else None,
         started_at=o.started_at,
         finished_at=now,
     )
@@ -79,9 +73,9 @@ def attempt_row(o: Outcome, status: str, inputs: Any, now: float) -> AttemptWrit
 def trailing_failures(attempts: list[AttemptRecord]) -> int:
     count = 0
     for attempt in reversed(attempts):
-        if attempt.status in (FAILED, TIMED_OUT):
+        if attempt.status in (AttemptStatus.FAILED, AttemptStatus.TIMED_OUT):
             count += 1
-        elif attempt.status != INTERRUPTED:
+        elif attempt.status != AttemptStatus.INTERRUPTED:
             break
     return count
 
@@ -99,4 +93,4 @@ def split_key(key: str) -> tuple[str, int | None]:
     return key, None
 
 
-Item = Outcome | RetryDue | Control
+Item = Outcome | RetryDue | ControlRequest

@@ -43,7 +43,7 @@ from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.bodies import BodyLimit, JsonRoute
 from fuchsia.server.schedule import Scheduler
 from fuchsia.server.webhooks import PATH, webhook
-from fuchsia.store.records import FINAL_STATUSES
+from fuchsia.states import FINAL_STATUSES
 
 T = TypeVar("T")
 WEBHOOKS = PATH  # authenticated by each workflow's signing secret instead

@@ -41,6 +41,7 @@ from fuchsia.errors import (
     FuchsiaError,
     StoreError,
 )
+from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.cipher import Keyring, open_blob, open_text, seal_blob, seal_text
 from fuchsia.store.records import (
     ArtifactRef,
@@ -760,7 +761,7 @@ class SqlStore:
             attempts.setdefault(r[0], []).append(
                 AttemptRecord(
                     number=r[1],
-                    status=r[2],
+                    status=AttemptStatus(r[2]),
                     inputs=self._open(r[3], "attempts", execution_id, r[0], str(r[1]), "inputs"),
                     output=self._open(r[4], "attempts", execution_id, r[0], str(r[1]), "output"),
                     error=_loads(r[5]),
@@ -773,7 +774,7 @@ class SqlStore:
         return {
             r[0]: NodeRecord(
                 node_id=r[0],
-                status=r[1],
+                status=NodeStatus(r[1]),
                 attempts=attempts.get(r[0], []),
                 ready_at=r[3],
                 error=_loads(r[4]),
@@ -1163,7 +1164,7 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         workflow_name=r[1],
         workflow_version=r[2],
         workflow_hash=r[3],
-        status=r[4],
+        status=ExecutionStatus(r[4]),
         payload=open_json(r[5], "executions", r[0], "payload"),
         context=open_json(r[6], "executions", r[0], "context"),
         idempotency_key=r[7],
@@ -1174,7 +1175,7 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         started_at=r[12],
         finished_at=r[13],
         parent_id=r[14],
-        control=r[15],
+        control=None if r[15] is None else Control(r[15]),
         result_artifact=r[16],
         settled=_loads(r[17]),
     )

@@ -13,26 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# Execution statuses
-PENDING = "pending"
-RUNNING = "running"
-WAITING = "waiting"
-PAUSED = "paused"
-COMPLETED = "completed"
-COMPLETED_WITH_ERRORS = "completed_with_errors"
-FAILED = "failed"
-CANCELLED = "cancelled"
-TIMED_OUT = "timed_out"
-OPEN_STATUSES = (PENDING, RUNNING, WAITING, PAUSED)
-FINAL_STATUSES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, TIMED_OUT)
-
-# Node statuses (execution's PENDING/RUNNING/FAILED/... names are shared)
-READY = "ready"
-SUCCEEDED = "succeeded"
-SKIPPED = "skipped"
-RETRYING = "retrying"
-# Attempt-only status: the process running it died before it committed.
-INTERRUPTED = "interrupted"
+from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -66,7 +47,7 @@ class ExecutionRecord:
     workflow_name: str
     workflow_version: int
     workflow_hash: str
-    status: str
+    status: ExecutionStatus
     payload: Any
     context: dict[str, Any]
     idempotency_key: str | None
@@ -77,7 +58,7 @@ class ExecutionRecord:
     started_at: float | None
     finished_at: float | None
     parent_id: str | None = None
-    control: str | None = None  # a request from any process: "cancel"
+    control: Control | None = None  # a request from any process
     # the artifact holding `result` when it was above the store's inline limit (`result` is
     # then None): see `Store.load_value`
     result_artifact: str | None = None
@@ -88,7 +69,7 @@ class ExecutionRecord:
 @dataclass(frozen=True)
 class AttemptRecord:
     number: int
-    status: str
+    status: AttemptStatus
     inputs: Any
     output: Any
     error: dict[str, Any] | None
@@ -102,7 +83,7 @@ class AttemptRecord:
 @dataclass(frozen=True)
 class NodeRecord:
     node_id: str
-    status: str
+    status: NodeStatus
     attempts: list[AttemptRecord]
     ready_at: float | None
     error: dict[str, Any] | None
@@ -111,7 +92,7 @@ class NodeRecord:
     def succeeded(self) -> AttemptRecord | None:
         """The last attempt that succeeded: the one whose output is the node's."""
         for attempt in reversed(self.attempts):
-            if attempt.status == SUCCEEDED:
+            if attempt.status == AttemptStatus.SUCCEEDED:
                 return attempt
         return None
 
@@ -215,7 +196,7 @@ class NewExecution:
     context: dict[str, Any]
     idempotency_key: str | None
     owner: str | None
-    status: str = PENDING
+    status: ExecutionStatus = ExecutionStatus.PENDING
     parent_id: str | None = None
     # kv changes committed in the same transaction, only if the execution is created: a
     # trigger's cursor moves exactly when the execution it asked for exists
@@ -234,7 +215,7 @@ class KvChanges:
 class ExecutionUpdate:
     """Fields to change on the execution row; None leaves a field as it is."""
 
-    status: str | None = None
+    status: ExecutionStatus | None = None
     context: dict[str, Any] | None = None
     result: Any = None
     has_result: bool = False
@@ -247,7 +228,7 @@ class ExecutionUpdate:
 @dataclass
 class NodeWrite:
     node_id: str
-    status: str
+    status: NodeStatus
     attempts: int
     ready_at: float | None = None
     error: dict[str, Any] | None = None
@@ -257,7 +238,7 @@ class NodeWrite:
 class AttemptWrite:
     node_id: str
     number: int
-    status: str
+    status: AttemptStatus
     inputs: Any = None
     output: Any = None
     error: dict[str, Any] | None = None
