@@ -41,13 +41,16 @@ class RetryPolicy:
     max_delay: float = 60.0
     jitter: bool = False
 
-    def delay(self, failed_attempt: int) -> float:
-        """Seconds to wait after attempt number `failed_attempt` (1-based) failed."""
+    def delay(self, failed_attempt: int, draw: float | None = None) -> float:
+        """Seconds to wait after attempt number `failed_attempt` (1-based) failed. `draw`
+        (0.5-1.0) is the jitter's random factor, drawn here when not given."""
         base = self.initial_delay
         if self.backoff == "exponential":  # capped exponent: 2**1024 would not fit a float
             base = self.initial_delay * (2.0 ** min(failed_attempt - 1, 1000))
         base = min(base, self.max_delay)
-        return base * random.uniform(0.5, 1.0) if self.jitter else base
+        if not self.jitter:
+            return base
+        return base * (random.uniform(0.5, 1.0) if draw is None else draw)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""What the driver schedules and hears back: finished attempts, due retries, control
-requests, and the bookkeeping of a running `foreach`.
+"""A finished attempt as the runner reports it, and the keys of foreach items.
 
 A foreach item is a unit of its own with its own node-run and attempt rows, keyed
 `node[index]`; node ids never contain brackets, so the key splits back unambiguously.
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.errors import NodeError
-from fuchsia.states import AttemptStatus, Control
+from fuchsia.states import AttemptStatus
 from fuchsia.store.records import AttemptRecord, AttemptWrite
 
 
@@ -26,35 +25,6 @@ class Outcome:
     error: NodeError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     consumed: list[int] = field(default_factory=list)
-
-
-@dataclass
-class RetryDue:
-    node_id: str
-
-
-@dataclass
-class ControlRequest:
-    """A request from outside the driver (`cancel`), from this process or another."""
-
-    kind: Control
-
-
-@dataclass
-class Fanout:
-    """A running `foreach`: its items, which are done, which run, which wait their turn."""
-
-    number: int  # the parent node's attempt
-    started_at: float
-    items: list[Any]
-    concurrency: int
-    outputs: dict[int, Any] = field(default_factory=dict)
-    errors: dict[int, dict[str, Any]] = field(default_factory=dict)
-    running: set[int] = field(default_factory=set)
-    next_index: int = 0
-
-    def settled(self) -> bool:
-        return len(self.outputs) + len(self.errors) == len(self.items)
 
 
 def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> AttemptWrite:
@@ -92,5 +62,3 @@ def split_key(key: str) -> tuple[str, int | None]:
         return base, int(index)
     return key, None
 
-
-Item = Outcome | RetryDue | ControlRequest

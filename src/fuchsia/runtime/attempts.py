@@ -1,0 +1,196 @@
+"""Running one attempt of a node: its scope, its rendered inputs, its kind's `run`, and what
+it leaves behind, masked and held to the caps before the machine sees it.
+
+The runner reads the execution's state (the shell's `State`, or the `Overlay` of a decision
+still being made) and never writes it: what an attempt did reaches the state only as an
+`Outcome` the machine decides on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fuchsia.definition.lock import LockedNode, LockedWorkflow
+from fuchsia.errors import InputError, NodeError, NodeTimeout
+from fuchsia.nodes import NodeContext
+from fuchsia.runtime.limits import BoundedLogs
+from fuchsia.runtime.machine import verdict
+from fuchsia.runtime.machine.state import Overlay, State
+from fuchsia.runtime.masking import node_store
+from fuchsia.runtime.views import iso
+from fuchsia.runtime.work import Outcome, unit_key
+from fuchsia.templates import RenderError
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.driver import Runtime
+
+Executor = Callable[[Any, NodeContext], Awaitable[Any]]
+NODE_KINDS = ("transform", "http", "component", "branch", "wait", "workflow")
+
+View = State | Overlay
+
+
+@functools.cache
+def executor(kind: str) -> Executor:
+    """The `run` of a node kind's module (`fuchsia.nodes.<kind>`), imported on first use: a
+    workflow of transforms never loads the HTTP client or the wasm host."""
+    if kind not in NODE_KINDS:
+        raise KeyError(kind)
+    run: Executor = importlib.import_module(f"fuchsia.nodes.{kind}").run
+    return run
+
+
+def data_of(view: View, node_id: str) -> Any:
+    """A node's output as its successors see it (a branch passes its input through)."""
+    output = view.outputs.get(node_id)
+    if view.workflow.nodes[node_id].kind != "branch":
+        return output
+    if isinstance(output, list):  # a foreach branch: each item's data
+        return [route.get("data") if isinstance(route, dict) else route for route in output]
+    return output.get("data") if isinstance(output, dict) else output
+
+
+def scope(rt: Runtime, view: View, node: LockedNode, number: int) -> dict[str, Any]:
+    """What the node's templates see for attempt `number`."""
+    data: Any
+    if node.hook is not None:
+        status, error, result = verdict.verdict(view)
+        data = {"status": status, "error": error, "result": result}
+    elif not node.after:
+        data = view.payload
+    elif node.join is None:
+        data = data_of(view, node.after[0])
+    else:
+        data = {
+            up: data_of(view, up)
+            for up in node.after
+            if up in view.outputs and (up, node.id) not in view.skipped_edges
+        }
+    values = dict(data) if isinstance(data, dict) else {}
+    if node.join is not None:
+        # every upstream is a name, None when it did not succeed: `a or b` picks the one that
+        # ran; `data` holds only those that succeeded
+        for up in node.after:
+            values.setdefault(up, None)
+    values["data"] = data
+    if node.repeat is not None:
+        values["loop"] = {
+            "iteration": view.iterations.get(node.id, 0) + 1,
+            "previous": view.previous.get(node.id),
+        }
+    workflow = view.workflow
+    values["context"] = view.context
+    values["secrets"] = rt.secrets
+    values["execution"] = {
+        "id": view.id,
+        "workflow": workflow.name,
+        "version": workflow.version,
+        "node": node.id,
+        "attempt": number,
+        "started_at": iso(view.started_at),
+    }
+    return values
+
+
+def _render_context(node: LockedNode, values: dict[str, Any], output: Any) -> Any:
+    assert node.render_context is not None
+    own = dict(output) if isinstance(output, dict) else {}
+    own.update({k: values[k] for k in ("context", "secrets", "execution")}, data=output)
+    try:
+        return node.render_context(own)
+    except RenderError as exc:
+        raise InputError(f"context.{exc.path}: {exc.message}") from None
+
+
+async def run(
+    rt: Runtime, view: View, node: LockedNode, number: int, index: int | None = None
+) -> Outcome:
+    """Run attempt `number` of `node` (of its item `index`): its outcome, never raising for
+    the node's own failures."""
+    key = node.id if index is None else unit_key(node.id, index)
+    limits = rt.limits
+    workflow: LockedWorkflow = view.workflow
+    outcome = Outcome(key, number, time.time())
+    outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
+    try:
+        values = scope(rt, view, node, number)
+        if index is not None:
+            values["item"], values["index"] = view.items[node.id][index], index
+        try:
+            outcome.inputs = node.render(values)
+        except RenderError as exc:
+            field = f"{node.kind}.{exc.path}" if exc.path else node.kind
+            raise InputError(f"{field}: {exc.message}") from None
+        ctx = NodeContext(
+            view.id,
+            workflow.name,
+            node.id,
+            number,
+            node.timeout,
+            rt.http,
+            spec=node.spec,
+            store=node_store(rt.store, rt.masker),
+            components=rt.components,
+            logs=outcome.logs,
+            scope=values,
+            since=view.first_started.get(node.id),
+            consumed=outcome.consumed,
+            wakeup=rt.wakeup(view.id) if node.kind == "wait" else None,
+            children=rt.children,
+            child_key=f"{view.id}/{key}/{view.failures.get(key, 0)}",
+            max_response=limits.response,
+        )
+        running = executor(node.kind)(outcome.inputs, ctx)
+        if node.timeout is not None and node.kind != "transform":
+            try:
+                async with asyncio.timeout(node.timeout):
+                    outcome.output = await running
+            except TimeoutError:
+                raise NodeTimeout(f"node timed out after {node.timeout}s") from None
+        else:
+            outcome.output = await running
+        if node.render_context is not None:
+            outcome.context = _render_context(node, values, outcome.output)
+    except NodeError as exc:
+        exc.execution_id, exc.node_id = view.id, node.id
+        outcome.error = exc
+    except Exception as exc:  # a bug in a node kind must fail the node, not the engine
+        outcome.error = NodeError(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
+    return outcome
+
+
+def measure(rt: Runtime, view: View, o: Outcome) -> None:
+    """Mask what the attempt leaves behind (held in memory as it is stored, so its successors
+    see the same before and after a restart) and hold it to the caps: inputs over a cap are
+    dropped, an output or context over one fails the attempt."""
+    masker = rt.masker
+    mask = masker.mask
+    o.inputs, o.output, o.context = mask(o.inputs), mask(o.output), mask(o.context)
+    if isinstance(o.logs, BoundedLogs):
+        o.logs.close()
+    if masker:
+        o.logs = [mask(line) for line in o.logs]
+        if o.error is not None:
+            o.error.message = masker.text(o.error.message)
+            o.error.args = (o.error.message,)
+    limits = rt.limits
+    try:
+        limits.check(o.inputs, "the attempt's inputs")
+    except NodeError as exc:
+        o.inputs = None
+        o.error = o.error or exc
+    if o.error is not None:
+        o.output = o.context = None
+        return
+    try:
+        if o.output is not o.inputs:  # a transform's inputs are its output
+            limits.check(o.output, "the node's output")
+        if o.context:
+            limits.check({**view.context, **o.context}, "the execution's context")
+    except NodeError as exc:
+        o.error, o.output, o.context = exc, None, None

@@ -1,0 +1,180 @@
+"""The execution machine: what each event means for an execution, decided without I/O.
+
+`decide(overlay, events, env)` folds a batch of events (finished attempts, due retries,
+control requests, the deadline, a foreach's rendered items) over the stored state and
+returns ONE `Decision`: the transition to commit, then the units to launch and the retries
+to arm. It reads no clock (`env.now`), no random source (`env.jitter`), renders no template
+and touches no store, so any process holding an execution's stored state decides the same,
+and a recorded history replays to the same decisions (DESIGN.md §2). The shell
+(`fuchsia.runtime.driver`) awaits work, calls the machine, commits, and launches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fuchsia import scheduler
+from fuchsia.runtime.machine import control, fanout, verdict
+from fuchsia.runtime.machine.decisions import Decision
+from fuchsia.runtime.machine.env import Env
+from fuchsia.runtime.machine.events import (
+    Begin,
+    ControlRequested,
+    DeadlineReached,
+    Event,
+    ItemsRendered,
+    RetryDue,
+)
+from fuchsia.runtime.machine.settle import note_branch, settle
+from fuchsia.runtime.machine.state import Fanout, Overlay, State, Verdict
+from fuchsia.runtime.machine.units import skip, start
+from fuchsia.runtime.work import Outcome, split_key
+from fuchsia.states import Control, ExecutionStatus, NodeStatus
+from fuchsia.store.records import Transition
+
+__all__ = [
+    "Begin",
+    "ControlRequested",
+    "DeadlineReached",
+    "Decision",
+    "Env",
+    "Event",
+    "Fanout",
+    "ItemsRendered",
+    "Overlay",
+    "RetryDue",
+    "State",
+    "Verdict",
+    "decide",
+    "load",
+    "verdict",
+]
+
+
+def load(state: State) -> State:
+    """`state` with what derives from its outputs: the edges its branches did not take."""
+    for key, output in state.outputs.items():
+        note_branch(state, key, output)
+    return state
+
+
+def decide(o: Overlay, events: Sequence[Event], env: Env, into: Decision | None = None) -> Decision:
+    """The decision `events` make for the execution `o` holds. `into` continues a decision
+    whose `expand` the shell answered with `ItemsRendered`."""
+    d = into or Decision(Transition(o.id, env.owner))
+    d.expand = []
+    if into is not None:
+        launch = list(d.launch)
+        for event in events:
+            assert isinstance(event, ItemsRendered)
+            launch.extend(_expanded(o, d, event, env))
+        d.launch = launch
+        _settle_or_continue(o, d, env)
+        return d
+    if len(events) == 1 and isinstance(events[0], Begin):
+        step = control.begin(o, d, env)
+        if step is not None:
+            _schedule(o, d, step, env)
+        return d
+    changed: list[str] = []
+    to_start: list[str] = []
+    requests: list[Control] = []
+    idle_for = 0.0
+    work = list(events)
+    while work:
+        event = work.pop(0)
+        if isinstance(event, ControlRequested):
+            requests.append(event.control)
+            idle_for = max(idle_for, event.idle_for)
+            control.pause(o, event.control, to_start)
+            continue
+        if isinstance(event, DeadlineReached):
+            if o.verdict is None:  # hooks that started run to the end
+                control.deadline(o, d, env)
+                return d
+            continue
+        if isinstance(event, RetryDue):
+            if o.statuses.get(event.key) == NodeStatus.RETRYING:
+                to_start.append(event.key)
+            continue
+        assert isinstance(event, Outcome)
+        settled = settle(o, d, event, env)
+        base, index = split_key(event.node_id)
+        if index is None:
+            if settled:
+                changed.append(event.node_id)
+        elif settled:
+            finished = fanout.item_settled(o, base, to_start, env)
+            if finished is not None:
+                work.append(finished)
+    if control.requested_end(o, d, requests, idle_for, env):
+        return d
+    nodes = o.workflow.nodes
+    fatal = [n for n in changed if scheduler.is_fatal(nodes[n], o.statuses[n])]
+    if fatal:
+        verdict.abort(o, d, ExecutionStatus.FAILED, o.first_error, env)
+        return d
+    step = scheduler.advance(o.workflow, o.statuses, changed, o.skipped_edges)
+    step.ready.extend(k for k in to_start if k not in step.ready)
+    _schedule(o, d, step, env)
+    return d
+
+
+def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:
+    """Add the start of `step.ready` and the skips; finish if nothing is left. A ready
+    `foreach` parent starts its items instead (rendered by the shell: `expand`)."""
+    for key in step.skipped:
+        skip(o, d, key)
+    ready = step.ready
+    if o.paused or not env.starting:
+        for key in ready:
+            o.held[key] = True
+        ready = []
+    nodes = o.workflow.nodes
+    launch = list(d.launch)
+    for key in ready:
+        start(o, d, key, env.now)
+        base, index = split_key(key)
+        if index is None and nodes[base].foreach is not None:
+            items = o.items.get(base)
+            if items is None:
+                d.expand.append(base)
+            else:
+                launch.extend(fanout.begin(o, d, base, items, env))
+        else:
+            launch.append(key)
+    d.launch = launch
+    _settle_or_continue(o, d, env)
+
+
+def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
+    """Note what runs; when nothing does and nothing is due, start the outcome hooks due for
+    the verdict, or finish."""
+    busy = (
+        verdict.running(d, env)
+        or d.launch
+        or d.expand
+        or d.requeue
+        or o.retry_at
+        or o.fanouts
+        or o.held
+        or env.pending
+    )
+    if busy:
+        verdict.note_activity(o, d, env, d.launch)
+        return
+    status, error, _ = verdict.verdict(o)
+    hooks = verdict.start_hooks(o, d, status, error, env)
+    if hooks:
+        d.launch = hooks
+        verdict.note_activity(o, d, env, hooks)
+        return
+    verdict.finish(o, d, env)
+
+
+def _expanded(o: Overlay, d: Decision, event: ItemsRendered, env: Env) -> list[str]:
+    if event.items is None:
+        number = o.numbers[event.node]
+        d.requeue.append(Outcome(event.node, number, env.now, error=event.error))
+        return []
+    return fanout.begin(o, d, event.node, event.items, env)
