@@ -16,8 +16,6 @@ block a thread (WebAssembly components) belong on a thread pool.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib
 import time
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
@@ -34,7 +32,8 @@ from fuchsia.errors import (
     StoreError,
 )
 from fuchsia.expressions import ExpressionError, evaluate
-from fuchsia.nodes import NodeContext, branch
+from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.limits import BoundedLogs, Limits, Unstorable
 from fuchsia.runtime.masking import Masker, node_store
 from fuchsia.runtime.views import iso
@@ -71,20 +70,6 @@ from fuchsia.templates import RenderError
 
 if TYPE_CHECKING:
     from fuchsia.nodes.component import ComponentRuntime
-
-Executor = Callable[[Any, NodeContext], Awaitable[Any]]
-NODE_KINDS = ("transform", "http", "component", "branch", "wait", "workflow")
-
-
-@functools.cache
-def executor(kind: str) -> Executor:
-    """The `run` of a node kind's module (`fuchsia.nodes.<kind>`), imported on first use: a
-    workflow of transforms never loads the HTTP client or the wasm host."""
-    if kind not in NODE_KINDS:
-        raise KeyError(kind)
-    run: Executor = importlib.import_module(f"fuchsia.nodes.{kind}").run
-    return run
-
 
 Listener = Callable[[str, list[Event]], None]
 Loader = Callable[[str], Awaitable[tuple[ExecutionRecord, dict[str, NodeRecord]]]]
@@ -607,7 +592,9 @@ class Driver:
         runs is the attempts in flight and those about to start (not a scan of every node:
         this is on the per-node path)."""
         running = [split_key(n)[0] for n in (*self.tasks, *starting)]
-        only_waits = not self.held and all(self.wf.nodes[n].kind == "wait" for n in running)
+        only_waits = not self.held and all(
+            KINDS[self.wf.nodes[n].kind].placement is Placement.PARKED for n in running
+        )
         status = ExecutionStatus.WAITING if only_waits else ExecutionStatus.RUNNING
         status = ExecutionStatus.PAUSED if self.paused else status
         if status != self.status and self.status in OPEN_STATUSES:
@@ -911,7 +898,7 @@ class Driver:
         t.events.append(Event(f"execution_{status}", data=error))
         await self._commit(t)
         if self.rt.children is not None and any(
-            n.kind == "workflow" for n in self.wf.nodes.values()
+            KINDS[n.kind].children for n in self.wf.nodes.values()
         ):
             await self.rt.children.cancel_children(self.id)
         return status
@@ -967,6 +954,7 @@ class Driver:
 
     async def _attempt(self, node: LockedNode, number: int, index: int | None = None) -> None:
         key = node.id if index is None else unit_key(node.id, index)
+        kind = KINDS[node.kind]
         limits = self.rt.limits
         outcome = Outcome(key, number, time.time())
         outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
@@ -987,20 +975,19 @@ class Driver:
                 number,
                 node.timeout,
                 self.rt.http,
-                spec=node.spec,
                 store=node_store(self.rt.store, self.rt.masker),
                 components=self.rt.components,
                 logs=outcome.logs,
                 scope=scope,
                 since=self.first_started.get(node.id),
                 consumed=outcome.consumed,
-                wakeup=self.rt.wakeup(self.id) if node.kind == "wait" else None,
+                wakeup=self.rt.wakeup(self.id) if kind.placement is Placement.PARKED else None,
                 children=self.rt.children,
                 child_key=f"{self.id}/{key}/{self.failures.get(key, 0)}",
                 max_response=limits.response,
             )
-            run = executor(node.kind)(outcome.inputs, ctx)
-            if node.timeout is not None and node.kind != "transform":
+            run = kind.run(node.spec, outcome.inputs, ctx)  # imports the kind's module
+            if node.timeout is not None and kind.timed:
                 try:
                     async with asyncio.timeout(node.timeout):
                         outcome.output = await run
@@ -1020,23 +1007,17 @@ class Driver:
         self.inbox.put_nowait(outcome)
 
     def _note_branch(self, node_id: str, output: Any) -> None:
-        """Remember which successors a finished branch did not choose."""
+        """Remember which successors a finished node (a branch) did not choose."""
         node = self.wf.nodes.get(node_id)
-        if node is None or node.kind != "branch":
+        if node is None:
             return
-        routes = output if isinstance(output, list) else [output]  # a foreach: one per item
-        taken = {t for route in routes if isinstance(route, dict) for t in route.get("taken") or ()}
-        for target in branch.conditional_targets(node.spec) - taken:
+        for target in KINDS[node.kind].skips(node.spec, output):
             self.skipped_edges.add((node_id, target))
 
     def _data_of(self, node_id: str) -> Any:
         """A node's output as its successors see it (a branch passes its input through)."""
-        output = self.outputs.get(node_id)
-        if self.wf.nodes[node_id].kind != "branch":
-            return output
-        if isinstance(output, list):  # a foreach branch: each item's data
-            return [route.get("data") if isinstance(route, dict) else route for route in output]
-        return output.get("data") if isinstance(output, dict) else output
+        node = self.wf.nodes[node_id]
+        return KINDS[node.kind].data(node.spec, self.outputs.get(node_id))
 
     def _scope(self, node: LockedNode, number: int) -> dict[str, Any]:
         data: Any
