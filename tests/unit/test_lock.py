@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from fuchsia.definition import LockedWorkflow, RetryPolicy, load, lock, parse_text, validate
-from fuchsia.definition.lock import DEFAULT_HTTP_TIMEOUT, canonical_json
+from fuchsia.definition.lock import canonical_json
 from fuchsia.errors import DefinitionError, StoreError
+from fuchsia.nodes.kind import DEFAULT_HTTP_TIMEOUT, HttpSpec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
 
@@ -89,8 +90,9 @@ def test_every_modifier_parses_on_a_supported_node() -> None:
     assert node.retry == RetryPolicy(4, "fixed", 1.0, 2.0, True)
     assert node.on_error == "continue"
     assert node.context == {"seen": "{{ status }}"}
-    assert node.spec["json"] == {"a": "{{ a }}"}
-    assert node.spec["expect"] == [200, 201]
+    assert isinstance(node.spec, HttpSpec)
+    assert node.spec.json == {"a": "{{ a }}"}
+    assert node.spec.expect == (200, 201)
     assert workflow.document["nodes"]["c"]["description"] == "all the modifiers this version runs"
 
 

@@ -12,13 +12,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from fuchsia.cli.common import STYLES, duration_text, escape
+from fuchsia.nodes.kind import WaitSpec
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedNode, LockedWorkflow
@@ -126,13 +127,11 @@ class Progress:
             self._look_up()
 
     def _note_wait(self, node: LockedNode) -> None:
-        if node.kind != "wait" or not isinstance(node.spec, dict):
-            return
-        seconds = node.spec.get("for")
-        if isinstance(seconds, int | float):
-            self.due[node.id] = _clock(time.time() + seconds)
-        elif node.spec.get("until") is not None:
-            self._look_up()
+        match node.spec:
+            case WaitSpec(for_=float() | int() as seconds):
+                self.due[node.id] = _clock(time.time() + seconds)
+            case WaitSpec(until=until) if until is not None:
+                self._look_up()
 
     def _look_up(self) -> None:
         """Read the execution back once at a time (never blocking the loop's caller)."""
@@ -163,12 +162,11 @@ class Progress:
         """What the status alone does not say: item progress, or what a wait waits for."""
         if node_id in self.items and self.states[node_id] != "pending":
             return self.items[node_id].text()
-        node = self.workflow.nodes[node_id]
-        if node.kind != "wait" or self.states[node_id] != "running":
+        spec = self.workflow.nodes[node_id].spec
+        if not isinstance(spec, WaitSpec) or self.states[node_id] != "running":
             return ""
-        spec: dict[str, Any] = node.spec if isinstance(node.spec, dict) else {}
-        if spec.get("signal") is not None:
-            return f"waiting for signal {spec['signal']!r}"
+        if spec.signal is not None:
+            return f"waiting for signal {spec.signal!r}"
         return f"waiting until {self.due.get(node_id, '(timer)')}"
 
     def _print(self, text: str) -> None:

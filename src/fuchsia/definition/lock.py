@@ -26,11 +26,10 @@ from fuchsia.definition.resolve import Resolver, component_spec, trigger_spec
 from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import validate
 from fuchsia.errors import DefinitionError, Problem, StoreError
+from fuchsia.nodes.kind import KINDS, NodeKind, Spec
 from fuchsia.templates import Renderer, RenderError, Scope, compile_value
 
 FORMAT = 1
-DEFAULT_HTTP_TIMEOUT = 30.0
-DEFAULT_COMPONENT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class RetryPolicy:
 class LockedNode:
     id: str
     kind: str
-    spec: Any
+    spec: Spec  # typed from the locked document's `spec` by `KINDS[kind]`
     after: tuple[str, ...]
     downstream: tuple[str, ...]
     join: str | int | None
@@ -235,13 +234,9 @@ def _node_document(
         },
     }
     retry_doc = {**retry.__dict__, **merged}
-    timeout = node.timeout if node.timeout is not None else default_timeout
-    if kind == "http" and timeout is None:
-        timeout = spec.get("timeout") or DEFAULT_HTTP_TIMEOUT
-    if kind == "component" and timeout is None:
-        timeout = DEFAULT_COMPONENT_TIMEOUT
-    if kind == "wait":
-        timeout = None  # a wait has its own durable `wait.timeout`; node timeouts do not apply
+    declared = node.timeout if node.timeout is not None else default_timeout
+    node_kind = KINDS[kind]
+    timeout = node_kind.timeout(node_kind.spec(spec), declared)
     join: str | int | None = None
     if isinstance(node.join, AtLeast):
         join = node.join.at_least
@@ -266,27 +261,7 @@ def _node_document(
 def _from_document(document: dict[str, Any]) -> LockedWorkflow:
     text = canonical_json(document)
     digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    nodes = {
-        node_id: LockedNode(
-            id=node_id,
-            kind=doc["kind"],
-            spec=doc["spec"],
-            after=tuple(doc["after"]),
-            downstream=tuple(doc["downstream"]),
-            join=doc["join"],
-            timeout=doc["timeout"],
-            retry=RetryPolicy(**doc["retry"]),
-            on_error=doc["on_error"],
-            context=doc["context"],
-            render=_Lazy(_templated(doc["kind"], doc["spec"])),
-            render_context=_Lazy(doc["context"]) if doc["context"] else None,
-            foreach=doc.get("foreach"),
-            repeat=doc.get("repeat"),
-            hook=doc.get("hook"),
-            render_items=_Lazy(doc["foreach"]["items"]) if doc.get("foreach") else None,
-        )
-        for node_id, doc in document["nodes"].items()
-    }
+    nodes = {node_id: _node(node_id, doc) for node_id, doc in document["nodes"].items()}
     trigger = document["trigger"]
     return LockedWorkflow(
         name=document["name"],
@@ -301,6 +276,39 @@ def _from_document(document: dict[str, Any]) -> LockedWorkflow:
         trigger_schema=trigger["schema"],
         render_trigger_context=_Lazy(trigger["context"]),
     )
+
+
+def _node(node_id: str, doc: dict[str, Any]) -> LockedNode:
+    kind = _kind(doc["kind"])
+    spec = kind.spec(doc["spec"])
+    return LockedNode(
+        id=node_id,
+        kind=doc["kind"],
+        spec=spec,
+        after=tuple(doc["after"]),
+        downstream=tuple(doc["downstream"]),
+        join=doc["join"],
+        timeout=doc["timeout"],
+        retry=RetryPolicy(**doc["retry"]),
+        on_error=doc["on_error"],
+        context=doc["context"],
+        render=_Lazy(kind.templated(spec)),
+        render_context=_Lazy(doc["context"]) if doc["context"] else None,
+        foreach=doc.get("foreach"),
+        repeat=doc.get("repeat"),
+        hook=doc.get("hook"),
+        render_items=_Lazy(doc["foreach"]["items"]) if doc.get("foreach") else None,
+    )
+
+
+def _kind(name: str) -> NodeKind[Any]:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise StoreError(
+            f"a stored locked workflow has a node of kind {name!r}, which this version does "
+            "not know; upgrade fuchsia"
+        ) from None
 
 
 class _Lazy:
@@ -415,20 +423,6 @@ def _find_workflow(directory: Path, name: str, version: int | None) -> Path | No
         if best is None or found_version > best[0]:
             best = (found_version, path.resolve())
     return None if best is None else best[1]
-
-
-def _templated(kind: str, spec: Any) -> Any:
-    """The part of a node's spec that templates render: a component's inputs and config (not
-    its schemas or grants); the whole spec of other kinds."""
-    if kind == "component":
-        return {"inputs": spec["inputs"], "config": spec["config"]}
-    if kind == "branch":
-        return {}  # conditions are CEL, evaluated by the branch itself
-    if kind == "wait":
-        return {"until": spec["until"]}
-    if kind == "workflow":
-        return {"inputs": spec["inputs"]}
-    return spec
 
 
 def _topological(nodes: dict[str, LockedNode]) -> tuple[str, ...]:

@@ -23,11 +23,12 @@ from pydantic import (
 )
 
 from fuchsia.durations import parse_duration
+from fuchsia.nodes.kind import KINDS
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_IDS = frozenset({"data", "context", "execution", "secrets", "item", "index", "loop"})
-NODE_KINDS = ("component", "http", "transform", "branch", "wait", "workflow")
+NODE_KINDS = tuple(KINDS)  # each is also the key of a `Node` field holding its spec
 
 # Bounds on what a workflow may ask for, so that no number in a file overflows a timer, a
 # column or a loop: each breach is a located problem at validation, never a crash later.

@@ -19,7 +19,8 @@ from fuchsia.definition.scope import Reading, is_template, read
 Loc = tuple[str | int, ...]
 HTTP_FIELDS = frozenset({"status", "headers", "json", "text"})
 HOOK_FIELDS = frozenset({"status", "error", "result"})
-# The parts of a node its input scope renders (lock.py's `_templated`, plus foreach.items).
+# The parts of a node its input scope renders (each kind's `templated` in nodes/kind.py, plus
+# foreach.items), as the workflow file spells them.
 _RENDERED = {
     "component": ("inputs", "config"),
     "http": ("http",),

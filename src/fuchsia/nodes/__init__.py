@@ -1,13 +1,16 @@
-"""One module per node kind. Each takes the node's rendered spec and returns its output data."""
+"""One module per node kind, and `kind.py`, which says what each kind is (`KINDS`). A kind's
+`run` takes its typed locked spec and the part of it that templates rendered, and returns the
+attempt's output data."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
 
     from fuchsia.nodes.component import ComponentRuntime
@@ -25,7 +28,6 @@ class NodeContext:
     attempt: int
     timeout: float | None
     http: Callable[[], httpx.AsyncClient]  # the engine's client, made on first use
-    spec: Any = None  # the locked spec, before rendering
     store: Store | None = None
     components: Callable[[], ComponentRuntime] | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)

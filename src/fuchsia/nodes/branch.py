@@ -14,25 +14,19 @@ from typing import Any
 from fuchsia.errors import InputError
 from fuchsia.expressions import ExpressionError, evaluate
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import BranchSpec
 
 
-async def run(_rendered: Any, ctx: NodeContext) -> Any:
-    spec = ctx.spec
+async def run(spec: BranchSpec, _rendered: Any, ctx: NodeContext) -> Any:
     scope = ctx.scope or {}
     variables = {key: scope.get(key) for key in ("data", "context", "execution")}
     variables.update({key: scope[key] for key in ("item", "index") if key in scope})
-    chosen: list[str] = list(spec["default"])
-    for index, rule in enumerate(spec["rules"]):
+    chosen: list[str] = list(spec.default)
+    for index, rule in enumerate(spec.rules):
         try:
-            if evaluate(rule["when"], variables):
-                chosen = list(rule["then"])
+            if evaluate(rule.when, variables):
+                chosen = list(rule.then)
                 break
         except ExpressionError as exc:
             raise InputError(f"branch[{index}].when: {exc}") from None
     return {"taken": chosen, "data": variables["data"]}
-
-
-def conditional_targets(spec: dict[str, Any]) -> frozenset[str]:
-    """Every successor some rule or the default names: the ones a branch may skip."""
-    named = {target for rule in spec["rules"] for target in rule["then"]}
-    return frozenset(named | set(spec["default"]))

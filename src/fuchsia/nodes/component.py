@@ -25,6 +25,7 @@ import jsonschema
 from fuchsia.components.registry import Registry
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import ComponentSpec, Grants, TriggerComponentSpec
 from fuchsia.store.base import Store
 
 T = TypeVar("T")
@@ -63,50 +64,47 @@ class ComponentRuntime:
         self.http.close()
         self.host.close()
 
-    def _grants(self, grants: dict[str, Any]) -> Any:
-        from fuchsia.components.host import Grants
+    def _grants(self, grants: Grants) -> Any:
+        from fuchsia.components import host
 
-        return Grants(
-            allowed_hosts=tuple(grants["allowed_hosts"]),
-            allowed_paths=tuple(
-                (path, bool(writable)) for path, writable in grants["allowed_paths"]
-            ),
-            memory_limit=grants["memory_limit"],
-            sockets=bool(grants.get("sockets")),
+        return host.Grants(
+            allowed_hosts=grants.allowed_hosts,
+            allowed_paths=grants.allowed_paths,
+            memory_limit=grants.memory_limit,
+            sockets=grants.sockets,
         )
 
-    def _load(self, spec: dict[str, Any]) -> Any:
-        installed = self.registry.resolve(spec["component"])
-        if installed.digest != spec["digest"]:
+    def _load(self, spec: ComponentSpec | TriggerComponentSpec) -> Any:
+        installed = self.registry.resolve(spec.component)
+        if installed.digest != spec.digest:
             raise ComponentLoadError(
-                f"{spec['component']}: the workflow was locked to {spec['digest']} but the "
+                f"{spec.component}: the workflow was locked to {spec.digest} but the "
                 f"registry has {installed.digest}; lock the workflow again"
             )
         return self.host.load(installed.digest, lambda: self.registry.read_wasm(installed))
 
     def poll(
         self,
-        spec: dict[str, Any],
+        spec: TriggerComponentSpec,
         call: Any,
         services: Any,
         request: dict[str, Any] | None = None,
     ) -> Any:
         """Ask a trigger component whether it is ready; on a worker thread."""
-        grants = self._grants(spec["grants"])
+        grants = self._grants(spec.grants)
         return self.host.run_trigger(self._load(spec), grants, call, services, request)
 
-    def execute(self, spec: dict[str, Any], call: Any, services: Any) -> Any:
+    def execute(self, spec: ComponentSpec, call: Any, services: Any) -> Any:
         """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
-        return self.host.run_task(self._load(spec), self._grants(spec["grants"]), call, services)
+        return self.host.run_task(self._load(spec), self._grants(spec.grants), call, services)
 
 
-async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
+async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
     from fuchsia.components.host import Call
 
     assert ctx.components is not None and ctx.store is not None
-    spec = ctx.spec
     inputs = rendered["inputs"]
-    _validate(inputs, spec["input_schema"], InputError, "input")
+    _validate(inputs, spec.input_schema, InputError, "input")
     runtime = ctx.components()
     loop = asyncio.get_running_loop()
     cancelled = threading.Event()
@@ -114,13 +112,14 @@ async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
         execution_id=ctx.execution_id,
         workflow=ctx.workflow,
         node_id=ctx.node_id,
-        task=spec["task"],
+        task=spec.task,
         attempt=ctx.attempt,
         input=json.dumps(inputs),
         timeout=ctx.timeout,
         cancelled=cancelled,
     )
-    services = _services(ctx, rendered["config"], spec["grants"]["allowed_hosts"], runtime, loop)
+    allowed_hosts = list(spec.grants.allowed_hosts)
+    services = _services(ctx, rendered["config"], allowed_hosts, runtime, loop)
     future = loop.run_in_executor(runtime.pool, runtime.execute, spec, call, services)
     try:
         result = await asyncio.shield(future)
@@ -130,7 +129,7 @@ async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
         raise
     finally:
         ctx.logs.extend(services.logs)
-    _validate(result.data, spec["output_schema"], OutputError, "output")
+    _validate(result.data, spec.output_schema, OutputError, "output")
     data = result.data
     if result.artifacts:
         refs = [

@@ -15,32 +15,37 @@ import httpx
 
 from fuchsia.errors import HttpError, InputError, NodeTimeout
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import HttpSpec
 from fuchsia.runtime.limits import DEFAULT_MAX_RESPONSE, LimitExceeded, size_text
 
 MAX_RESPONSE_BYTES = DEFAULT_MAX_RESPONSE
 DECODABLE = ("gzip", "deflate")
 
 
-def _request(spec: dict[str, Any]) -> dict[str, Any]:
-    url = spec["url"]
+def _request(spec: HttpSpec, rendered: dict[str, Any]) -> dict[str, Any]:
+    """The request: the method from the locked spec, the rest as the templates rendered it."""
+    url = rendered["url"]
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InputError(f"http.url must be an http:// or https:// URL, got {url!r}")
-    headers = {name: _header(name, value) for name, value in (spec.get("headers") or {}).items()}
+    headers = {
+        name: _header(name, value) for name, value in (rendered.get("headers") or {}).items()
+    }
     params = {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in (spec.get("query") or {}).items()
+        k: v if isinstance(v, str) else json.dumps(v)
+        for k, v in (rendered.get("query") or {}).items()
     }
     if params:
         # httpx's `params=` replaces the URL's own query string; `query` adds to it instead
         url = str(httpx.URL(url).copy_merge_params(params))
     request: dict[str, Any] = {
-        "method": spec.get("method", "GET"),
+        "method": spec.method,
         "url": url,
         "headers": headers,
     }
-    if spec.get("json") is not None:
-        request["json"] = spec["json"]
-    elif spec.get("body") is not None:
-        body = spec["body"]
+    if rendered.get("json") is not None:
+        request["json"] = rendered["json"]
+    elif rendered.get("body") is not None:
+        body = rendered["body"]
         request["content"] = body if isinstance(body, str) else json.dumps(body)
     return request
 
@@ -57,23 +62,22 @@ def _header(name: str, value: Any) -> str:
     )
 
 
-def _expected(spec: dict[str, Any], status: int) -> bool:
-    expect = spec.get("expect")
-    return status in expect if expect else 200 <= status < 300
+def _expected(spec: HttpSpec, status: int) -> bool:
+    return status in spec.expect if spec.expect else 200 <= status < 300
 
 
-async def run(spec: dict[str, Any], ctx: NodeContext) -> Any:
-    request = _request(spec)
+async def run(spec: HttpSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
+    request = _request(spec, rendered)
     # only encodings the node can decode within its cap (httpx would inflate a whole chunk)
     if not any(name.lower() == "accept-encoding" for name in request["headers"]):
         request["headers"]["accept-encoding"] = ", ".join(DECODABLE)
     # `http.timeout` limits the request even under a longer node (or defaults) timeout
-    limits = [t for t in (spec.get("timeout"), ctx.timeout) if t is not None]
+    limits = [t for t in (spec.timeout, ctx.timeout) if t is not None]
     timeout = min(limits) if limits else None
     cap = ctx.max_response or MAX_RESPONSE_BYTES
     try:
         async with ctx.http().stream(
-            **request, timeout=timeout, follow_redirects=bool(spec.get("follow_redirects"))
+            **request, timeout=timeout, follow_redirects=spec.follow_redirects
         ) as response:
             body = await _read(response, cap, f"{request['method']} {request['url']}")
     except httpx.TimeoutException:

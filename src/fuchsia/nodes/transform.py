@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import TransformSpec
 
 
-async def run(spec: Any, ctx: NodeContext) -> Any:
-    return spec
+async def run(spec: TransformSpec, rendered: Any, ctx: NodeContext) -> Any:
+    return rendered

@@ -17,19 +17,20 @@ from typing import Any
 
 from fuchsia.errors import InputError, NodeTimeout
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import WaitSpec
 
 POLL_MIN, POLL_MAX = 0.05, 1.0
 
 
-async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
-    spec = ctx.spec
+async def run(spec: WaitSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
     since = ctx.since if ctx.since is not None else time.time()
-    timeout_at = since + spec["timeout"] if spec.get("timeout") is not None else None
-    if spec.get("for") is not None:
-        return await _sleep_until(since + spec["for"], since)
-    if spec.get("until") is not None:
+    timeout_at = since + spec.timeout if spec.timeout is not None else None
+    if spec.for_ is not None:
+        return await _sleep_until(since + spec.for_, since)
+    if spec.until is not None:
         return await _sleep_until(_timestamp(rendered.get("until")), since)
-    return await _signal(ctx, spec["signal"], timeout_at)
+    assert spec.signal is not None  # validation: a wait has exactly one of the three
+    return await _signal(ctx, spec.signal, timeout_at)
 
 
 async def _sleep_until(deadline: float, since: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from fuchsia.definition.lock import LockedWorkflow, canonical_json
 from fuchsia.errors import InputError, NodeError, PayloadError
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import WorkflowSpec
 
 
 class Children(Protocol):
@@ -23,10 +24,9 @@ class Children(Protocol):
     async def wait_child(self, execution_id: str) -> tuple[str, Any, dict[str, Any] | None]: ...
 
 
-async def run(rendered: dict[str, Any], ctx: NodeContext) -> Any:
+async def run(spec: WorkflowSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
     assert ctx.children is not None and ctx.child_key is not None
-    spec = ctx.spec
-    child = LockedWorkflow.from_json(canonical_json(spec["document"]))
+    child = LockedWorkflow.from_json(canonical_json(spec.document))
     try:
         child_id = await ctx.children.start_child(
             child, rendered["inputs"], ctx.execution_id, ctx.child_key

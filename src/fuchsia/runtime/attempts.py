@@ -9,15 +9,13 @@ still being made) and never writes it: what an attempt did reaches the state onl
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, NodeError, NodeTimeout
 from fuchsia.nodes import NodeContext
+from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.limits import BoundedLogs
 from fuchsia.runtime.machine import verdict
 from fuchsia.runtime.machine.state import Overlay, State
@@ -29,30 +27,13 @@ from fuchsia.templates import RenderError
 if TYPE_CHECKING:
     from fuchsia.runtime.driver import Runtime
 
-Executor = Callable[[Any, NodeContext], Awaitable[Any]]
-NODE_KINDS = ("transform", "http", "component", "branch", "wait", "workflow")
-
 View = State | Overlay
-
-
-@functools.cache
-def executor(kind: str) -> Executor:
-    """The `run` of a node kind's module (`fuchsia.nodes.<kind>`), imported on first use: a
-    workflow of transforms never loads the HTTP client or the wasm host."""
-    if kind not in NODE_KINDS:
-        raise KeyError(kind)
-    run: Executor = importlib.import_module(f"fuchsia.nodes.{kind}").run
-    return run
 
 
 def data_of(view: View, node_id: str) -> Any:
     """A node's output as its successors see it (a branch passes its input through)."""
-    output = view.outputs.get(node_id)
-    if view.workflow.nodes[node_id].kind != "branch":
-        return output
-    if isinstance(output, list):  # a foreach branch: each item's data
-        return [route.get("data") if isinstance(route, dict) else route for route in output]
-    return output.get("data") if isinstance(output, dict) else output
+    node = view.workflow.nodes[node_id]
+    return KINDS[node.kind].data(node.spec, view.outputs.get(node_id))
 
 
 def scope(rt: Runtime, view: View, node: LockedNode, number: int) -> dict[str, Any]:
@@ -113,6 +94,7 @@ async def run(
     """Run attempt `number` of `node` (of its item `index`): its outcome, never raising for
     the node's own failures."""
     key = node.id if index is None else unit_key(node.id, index)
+    kind = KINDS[node.kind]
     limits = rt.limits
     workflow: LockedWorkflow = view.workflow
     outcome = Outcome(key, number, time.time())
@@ -133,20 +115,19 @@ async def run(
             number,
             node.timeout,
             rt.http,
-            spec=node.spec,
             store=node_store(rt.store, rt.masker),
             components=rt.components,
             logs=outcome.logs,
             scope=values,
             since=view.first_started.get(node.id),
             consumed=outcome.consumed,
-            wakeup=rt.wakeup(view.id) if node.kind == "wait" else None,
+            wakeup=rt.wakeup(view.id) if kind.placement is Placement.PARKED else None,
             children=rt.children,
             child_key=f"{view.id}/{key}/{view.failures.get(key, 0)}",
             max_response=limits.response,
         )
-        running = executor(node.kind)(outcome.inputs, ctx)
-        if node.timeout is not None and node.kind != "transform":
+        running = kind.run(node.spec, outcome.inputs, ctx)  # imports the kind's module
+        if node.timeout is not None and kind.timed:
             try:
                 async with asyncio.timeout(node.timeout):
                     outcome.output = await running

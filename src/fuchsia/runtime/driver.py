@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import InputError, NodeError, StoreError
 from fuchsia.runtime import attempts, machine
-from fuchsia.runtime.attempts import executor
 from fuchsia.runtime.limits import Limits, Unstorable
 from fuchsia.runtime.machine import (
     Begin,
@@ -51,7 +50,7 @@ from fuchsia.templates import RenderError
 if TYPE_CHECKING:
     from fuchsia.nodes.component import ComponentRuntime
 
-__all__ = ["CANCEL_ERROR", "CRASHED", "STOPPED", "Driver", "Runtime", "executor"]
+__all__ = ["CANCEL_ERROR", "CRASHED", "STOPPED", "Driver", "Runtime"]
 
 Listener = Callable[[str, list[LogEvent]], None]
 Loader = Callable[[str], Awaitable[tuple[ExecutionRecord, dict[str, NodeRecord]]]]

@@ -654,23 +654,25 @@ class Engine:
     async def poll_trigger(
         self, locked: LockedWorkflow, spec: dict[str, Any], request: dict[str, Any] | None = None
     ) -> TriggerAnswer:
-        """Ask the component trigger `spec` whether it is ready (on a poll tick, or with a
-        webhook `request`). Its kv persists across polls and restarts, per workflow and
-        trigger; what the call wrote is in the answer, not yet stored: `start_triggered`
-        commits it."""
+        """Ask the component trigger `spec` (as locked under the trigger) whether it is ready
+        (on a poll tick, or with a webhook `request`). Its kv persists across polls and
+        restarts, per workflow and trigger; what the call wrote is in the answer, not yet
+        stored: `start_triggered` commits it."""
         from fuchsia.components.host import Call
         from fuchsia.nodes.component import services_for
+        from fuchsia.nodes.kind import TriggerComponentSpec
 
+        component = TriggerComponentSpec.from_document(spec)
         runtime = self._component_runtime()
         loop = asyncio.get_running_loop()
-        kv = KvChanges(f"trigger:{locked.name}:{spec['trigger']}")
+        kv = KvChanges(f"trigger:{locked.name}:{component.trigger}")
         services = services_for(
             self.store,
             kv.scope,
             "",
             "trigger",
-            spec["config"],
-            spec["grants"]["allowed_hosts"],
+            component.config,
+            list(component.grants.allowed_hosts),
             runtime,
             loop,
             kv_changes=kv.changes,
@@ -679,13 +681,13 @@ class Engine:
             execution_id="",
             workflow=locked.name,
             node_id="trigger",
-            task=spec["trigger"],
+            task=component.trigger,
             attempt=1,
             input="",
             timeout=60.0,
         )
         payload = await loop.run_in_executor(
-            runtime.pool, runtime.poll, spec, call, services, request
+            runtime.pool, runtime.poll, component, call, services, request
         )
         return TriggerAnswer(payload, kv)
 

@@ -61,4 +61,3 @@ def split_key(key: str) -> tuple[str, int | None]:
         base, _, index = key[:-1].partition("[")
         return base, int(index)
     return key, None
-

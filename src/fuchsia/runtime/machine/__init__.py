@@ -70,12 +70,18 @@ def decide(o: Overlay, events: Sequence[Event], env: Env, into: Decision | None 
             launch.extend(_expanded(o, d, event, env))
         d.launch = launch
         _settle_or_continue(o, d, env)
-        return d
-    if len(events) == 1 and isinstance(events[0], Begin):
+    elif len(events) == 1 and isinstance(events[0], Begin):
         step = control.begin(o, d, env)
         if step is not None:
             _schedule(o, d, step, env)
-        return d
+    else:
+        _fold(o, d, events, env)
+    return d
+
+
+def _fold(o: Overlay, d: Decision, events: Sequence[Event], env: Env) -> None:
+    """Fold a batch of events into one decision: settle what finished, take the controls,
+    then end on request, abort on a fatal failure, or schedule what became ready."""
     changed: list[str] = []
     to_start: list[str] = []
     requests: list[Control] = []
@@ -87,37 +93,42 @@ def decide(o: Overlay, events: Sequence[Event], env: Env, into: Decision | None 
             requests.append(event.control)
             idle_for = max(idle_for, event.idle_for)
             control.pause(o, event.control, to_start)
-            continue
-        if isinstance(event, DeadlineReached):
+        elif isinstance(event, DeadlineReached):
             if o.verdict is None:  # hooks that started run to the end
                 control.deadline(o, d, env)
-                return d
-            continue
-        if isinstance(event, RetryDue):
+                return
+        elif isinstance(event, RetryDue):
             if o.statuses.get(event.key) == NodeStatus.RETRYING:
                 to_start.append(event.key)
-            continue
-        assert isinstance(event, Outcome)
-        settled = settle(o, d, event, env)
-        base, index = split_key(event.node_id)
-        if index is None:
-            if settled:
+        else:
+            assert isinstance(event, Outcome)
+            finished = _finished(o, d, event, to_start, env)
+            if finished is True:
                 changed.append(event.node_id)
-        elif settled:
-            finished = fanout.item_settled(o, base, to_start, env)
-            if finished is not None:
+            elif isinstance(finished, Outcome):
                 work.append(finished)
     if control.requested_end(o, d, requests, idle_for, env):
-        return d
+        return
     nodes = o.workflow.nodes
-    fatal = [n for n in changed if scheduler.is_fatal(nodes[n], o.statuses[n])]
-    if fatal:
+    if any(scheduler.is_fatal(nodes[n], o.statuses[n]) for n in changed):
         verdict.abort(o, d, ExecutionStatus.FAILED, o.first_error, env)
-        return d
+        return
     step = scheduler.advance(o.workflow, o.statuses, changed, o.skipped_edges)
     step.ready.extend(k for k in to_start if k not in step.ready)
     _schedule(o, d, step, env)
-    return d
+
+
+def _finished(
+    o: Overlay, d: Decision, outcome: Outcome, to_start: list[str], env: Env
+) -> bool | Outcome:
+    """Settle a finished attempt: True when a node settled (its successors may be ready), a
+    foreach parent's own outcome when its last item settled, else False."""
+    if not settle(o, d, outcome, env):
+        return False
+    base, index = split_key(outcome.node_id)
+    if index is None:
+        return True
+    return fanout.item_settled(o, base, to_start, env) or False
 
 
 def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fuchsia.definition.lock import LockedNode
 from fuchsia.errors import InputError, LoopExhausted, NodeError, NodeTimeout
 from fuchsia.expressions import ExpressionError, evaluate
-from fuchsia.nodes import branch
+from fuchsia.nodes.kind import KINDS
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State
@@ -126,9 +126,7 @@ def _iterate(
 def note_branch(o: Overlay | State, key: str, output: Any) -> None:
     """Remember which successors a finished branch did not choose."""
     node = o.workflow.nodes.get(key)
-    if node is None or node.kind != "branch":
+    if node is None:
         return
-    routes = output if isinstance(output, list) else [output]  # a foreach: one per item
-    taken = {t for route in routes if isinstance(route, dict) for t in route.get("taken") or ()}
-    for target in branch.conditional_targets(node.spec) - taken:
+    for target in KINDS[node.kind].skips(node.spec, output):
         o.skipped_edges[(key, target)] = True

@@ -7,6 +7,7 @@ from typing import Any
 
 from fuchsia import scheduler
 from fuchsia.errors import NodeError
+from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State, Verdict
@@ -27,7 +28,9 @@ def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[str]) 
     on the per-node path)."""
     nodes = o.workflow.nodes
     bases = [split_key(k)[0] for k in (*running(d, env), *starting)]
-    only_waits = not o.held and all(nodes[n].kind == "wait" for n in bases)
+    only_waits = not o.held and all(
+        KINDS[nodes[n].kind].placement is Placement.PARKED for n in bases
+    )
     status = ExecutionStatus.WAITING if only_waits else ExecutionStatus.RUNNING
     status = ExecutionStatus.PAUSED if o.paused else status
     if status != o.status and o.status in OPEN_STATUSES:
@@ -191,5 +194,5 @@ def abort(
     t.events.append(Event(f"execution_{status}", data=error))
     o.status = status
     d.final = status
-    d.cancel_children = any(n.kind == "workflow" for n in wf.nodes.values())
+    d.cancel_children = any(KINDS[n.kind].children for n in wf.nodes.values())
     return status
