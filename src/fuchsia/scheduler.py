@@ -18,7 +18,7 @@ A failed upstream with `on_error: continue` counts as settled without success.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,9 +48,10 @@ def advance(
     Skips propagate: a node skipped here is treated as settled for its own successors within
     the same call, so one call returns the whole consequence of a change. `skipped_edges`
     holds (branch, successor) pairs a branch did not choose: for that successor the branch
-    counts as skipped even though it succeeded.
+    counts as skipped even though it succeeded. The cost is that of the nodes it visits,
+    never of the whole graph (`states` is read, not copied).
     """
-    view = dict(states)
+    view = ChainMap[str, NodeStatus]({}, states)  # this call's own verdicts over `states`
     step = Step()
     frontier = deque(workflow.order if changed is None else _successors(workflow, changed))
     while frontier:

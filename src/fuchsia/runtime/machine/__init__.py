@@ -100,8 +100,7 @@ def _fold(o: Overlay, d: Decision, events: Sequence[Event], env: Env) -> None:
         elif isinstance(event, RetryDue):
             if o.statuses.get(event.key) == NodeStatus.RETRYING:
                 to_start.append(event.key)
-        else:
-            assert isinstance(event, Outcome)
+        elif isinstance(event, Outcome) and _current(o, event):
             finished = _finished(o, d, event, to_start, env)
             if finished is True:
                 changed.append(event.node_id)
@@ -116,6 +115,14 @@ def _fold(o: Overlay, d: Decision, events: Sequence[Event], env: Env) -> None:
     step = scheduler.advance(o.workflow, o.statuses, changed, o.skipped_edges)
     step.ready.extend(k for k in to_start if k not in step.ready)
     _schedule(o, d, step, env)
+
+
+def _current(o: Overlay, outcome: Outcome) -> bool:
+    """Whether `outcome` is of an attempt still running: one the machine already settled
+    otherwise (an abort timed it out or cancelled it) changes nothing."""
+    key = outcome.node_id
+    running: bool = o.statuses.get(key) == NodeStatus.RUNNING
+    return running and o.numbers.get(key) == outcome.attempt
 
 
 def _finished(

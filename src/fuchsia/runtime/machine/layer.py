@@ -76,6 +76,8 @@ class Layer(Mapping[K, V], Generic[K, V]):
 
     def merge(self) -> None:
         """Write this layer's changes into `base` (after the commit that stored them)."""
+        if not self.changes:
+            return
         base = self.base
         for key, value in self.changes.items():
             if value is _GONE:
