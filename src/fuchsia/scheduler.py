@@ -19,9 +19,9 @@ A failed upstream with `on_error: continue` counts as settled without success.
 from __future__ import annotations
 
 from collections import ChainMap, deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.states import ACTIVE, ERRORED, SETTLED, ExecutionStatus, NodeStatus
@@ -51,7 +51,8 @@ def advance(
     counts as skipped even though it succeeded. The cost is that of the nodes it visits,
     never of the whole graph (`states` is read, not copied).
     """
-    view = ChainMap[str, NodeStatus]({}, states)  # this call's own verdicts over `states`
+    # this call's own verdicts over `states`, which ChainMap only reads (it writes the first)
+    view = ChainMap[str, NodeStatus]({}, cast(MutableMapping[str, NodeStatus], states))
     step = Step()
     frontier = deque(workflow.order if changed is None else _successors(workflow, changed))
     while frontier:
