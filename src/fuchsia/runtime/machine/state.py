@@ -117,6 +117,24 @@ class State:
         return state
 
 
+# the parts of `State` an overlay keeps as layers (the rest are single values)
+LAYERED = (
+    "statuses",
+    "numbers",
+    "outputs",
+    "retry_at",
+    "failures",
+    "iterations",
+    "previous",
+    "first_started",
+    "unit_errors",
+    "items",
+    "fanouts",
+    "skipped_edges",
+    "held",
+)
+
+
 class Overlay:
     """`State` as one decision changes it. Reads see the decision's own writes first."""
 
@@ -146,21 +164,7 @@ class Overlay:
         self.held = Layer(state.held)
 
     def layers(self) -> Iterable[Layer[Any, Any]]:
-        return (
-            self.statuses,
-            self.numbers,
-            self.outputs,
-            self.retry_at,
-            self.failures,
-            self.iterations,
-            self.previous,
-            self.first_started,
-            self.unit_errors,
-            self.items,
-            self.fanouts,
-            self.skipped_edges,
-            self.held,
-        )
+        return (getattr(self, name) for name in LAYERED)
 
     def merge(self) -> None:
         """Make the decision's changes the state's (its commit succeeded)."""
