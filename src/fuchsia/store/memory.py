@@ -17,7 +17,8 @@ Every value goes through JSON on the way in and out, as it does in the database:
 read back is a copy, never the caller's object, and it holds what the JSON holds (lists
 for tuples, string keys). Not modelled: encryption, spilling large values to artifacts
 (every value stays inline, so the `*_artifact` fields are None), ownership changes, and
-concurrency beyond one caller at a time. The clock is the caller's (`clock`), so a test
+concurrency beyond one caller at a time; kv is not kept, so a `NewExecution` carrying kv
+changes is refused. The clock is the caller's (`clock`), so a test
 can pin the timestamps the store writes.
 
 The methods are coroutines, like the `Store` protocol's, but they never suspend: nothing
