@@ -1,0 +1,340 @@
+"""An in-memory store: executions, node runs, attempts, events and signals in dicts, written
+with the semantics of `SqlStore` (`fuchsia.store.base`, `queries.sql`) for the calls the
+execution machine's tests make.
+
+It implements `create_execution`, `apply`, `get_execution`, `get_nodes`, `get_events`,
+`get_workflow`, `request` (a control request), `send_signal` and `next_signal`, and nothing
+else of the `Store` protocol. What `apply` does is what the SQL does, statement by
+statement: the owner fence (`ExecutionNotFound`, `OwnershipLost`), the node-run upsert, the
+attempt upsert (a write without inputs keeps the stored ones; `started_at` is kept from the
+first write, or the store's clock when the first write had none), the execution update
+(`None` leaves a field as it is, `has_result` writes the result, `started` sets
+`started_at` once, `finished` sets `finished_at`), consumed signals, and events numbered by
+one sequence shared by every execution. An attempt whose node has no row is refused, as
+SQLite's foreign key refuses it, and a refused transition writes nothing.
+
+Every value goes through JSON on the way in and out, as it does in the database: a record
+read back is a copy, never the caller's object, and it holds what the JSON holds (lists
+for tuples, string keys). Not modelled: encryption, spilling large values to artifacts
+(every value stays inline, so the `*_artifact` fields are None), ownership changes, and
+concurrency beyond one caller at a time; kv is not kept, so a `NewExecution` carrying kv
+changes is refused. The clock is the caller's (`clock`), so a test
+can pin the timestamps the store writes.
+
+The methods are coroutines, like the `Store` protocol's, but they never suspend: nothing
+here waits on I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fuchsia.errors import ExecutionNotFound, StoreError
+from fuchsia.states import OPEN_STATUSES, AttemptStatus, Control, ExecutionStatus, NodeStatus
+from fuchsia.store.base import OwnershipLost, dumps
+from fuchsia.store.records import (
+    AttemptRecord,
+    EventRecord,
+    ExecutionRecord,
+    NewExecution,
+    NodeRecord,
+    Transition,
+)
+
+Json = str | None  # a value as the database holds it: its JSON text, or NULL
+
+
+def _dump(value: Any) -> Json:
+    """`value`'s JSON text (None: NULL); a value that is not JSON data is refused, as the
+    SQL store refuses it (the write fails, nothing of it is stored)."""
+    if value is None:
+        return None
+    try:
+        return dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"store write failed: {exc}") from exc
+
+
+def _load(text: Json) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class _Execution:
+    id: str
+    workflow_hash: str
+    workflow_name: str
+    workflow_version: int
+    status: str
+    payload: Json
+    context: Json
+    idempotency_key: str | None
+    owner: str | None
+    parent_id: str | None
+    created_at: float
+    updated_at: float
+    result: Json = None
+    error: Json = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    control: str | None = None
+    settled: Json = None
+
+
+@dataclass
+class _Node:
+    status: str
+    attempts: int
+    ready_at: float | None
+    error: Json
+    updated_at: float
+
+
+@dataclass
+class _Attempt:
+    status: str
+    inputs: Json
+    output: Json
+    error: Json
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class _Event:
+    seq: int
+    execution_id: str
+    node_id: str | None
+    type: str
+    data: Json
+    at: float
+
+
+@dataclass
+class _Signal:
+    execution_id: str
+    name: str
+    payload: Json
+    created_at: float
+    consumed_by: str | None = None
+    consumed_at: float | None = None
+
+
+@dataclass
+class MemoryStore:
+    """Executions and their rows in dicts; see the module docstring for what it models."""
+
+    clock: Callable[[], float] = time.time
+    _workflows: dict[str, str] = field(default_factory=dict)
+    _executions: dict[str, _Execution] = field(default_factory=dict)
+    _nodes: dict[tuple[str, str], _Node] = field(default_factory=dict)
+    _attempts: dict[tuple[str, str, int], _Attempt] = field(default_factory=dict)
+    _events: list[_Event] = field(default_factory=list)
+    _signals: dict[int, _Signal] = field(default_factory=dict)
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """Insert an execution, or return the existing one with the same idempotency key."""
+        if new.kv is not None:
+            raise StoreError("the memory store keeps no kv: NewExecution.kv is not modelled")
+        now = self.clock()
+        self._workflows.setdefault(new.workflow_hash, new.workflow_document)
+        if new.idempotency_key is not None:
+            for row in self._executions.values():
+                if row.idempotency_key == new.idempotency_key:
+                    return self._execution(row), False
+        if new.id not in self._executions:  # else: this request created it before
+            self._executions[new.id] = _Execution(
+                id=new.id,
+                workflow_hash=new.workflow_hash,
+                workflow_name=new.workflow_name,
+                workflow_version=new.workflow_version,
+                status=str(new.status),
+                payload=_dump(new.payload) or "null",
+                context=_dump(new.context) or "null",
+                idempotency_key=new.idempotency_key,
+                owner=new.owner,
+                parent_id=new.parent_id,
+                created_at=now,
+                updated_at=now,
+            )
+        return self._execution(self._executions[new.id]), True
+
+    async def get_workflow(self, workflow_hash: str) -> str:
+        document = self._workflows.get(workflow_hash)
+        if document is None:
+            raise StoreError(f"no locked workflow {workflow_hash} in the store")
+        return document
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        row = self._executions.get(execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return self._execution(row)
+
+    async def request(self, execution_id: str, control: str) -> bool:
+        """Leave a control request on an open execution; a stored cancel is replaced by
+        nothing but a cancel (`set_control`)."""
+        row = self._executions.get(execution_id)
+        if row is None or row.status not in OPEN_STATUSES:
+            return False
+        if row.control == Control.CANCEL and control != Control.CANCEL:
+            return False
+        row.control = control
+        row.updated_at = self.clock()
+        return True
+
+    # -- the one write -------------------------------------------------------------------
+
+    async def apply(self, transition: Transition) -> None:
+        """Apply `transition` whole, or (when it is refused) not at all."""
+        t = transition
+        row = self._executions.get(t.execution_id)
+        if row is None:
+            raise ExecutionNotFound(t.execution_id)
+        if row.owner != t.owner:
+            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row.owner}")
+        now = self.clock()
+        eid = t.execution_id
+        nodes = {
+            (eid, n.node_id): _Node(str(n.status), n.attempts, n.ready_at, _dump(n.error), now)
+            for n in t.nodes
+        }
+        known = self._nodes.keys() | nodes.keys()
+        attempts: dict[tuple[str, str, int], _Attempt] = {}
+        for a in t.attempts:
+            if (eid, a.node_id) not in known:
+                raise StoreError(
+                    f"store write failed: attempt {a.number} of {a.node_id!r} has no node run"
+                )
+            key = (eid, a.node_id, a.number)
+            old = attempts.get(key) or self._attempts.get(key)
+            inputs = _dump(a.inputs)
+            attempts[key] = _Attempt(
+                status=str(a.status),
+                inputs=old.inputs if inputs is None and old is not None else inputs,
+                output=_dump(a.output),
+                error=_dump(a.error),
+                started_at=old.started_at
+                if old is not None
+                else (a.started_at if a.started_at is not None else now),
+                finished_at=a.finished_at,
+            )
+        execution = self._updated(row, t, now)
+        seq = self._events[-1].seq if self._events else 0
+        events = [
+            _Event(i, eid, ev.node_id, ev.type, _dump(ev.data), now)
+            for i, ev in enumerate(t.events, seq + 1)
+        ]
+        # everything is checked and encoded: from here on, nothing refuses the transition
+        self._nodes.update(nodes)
+        self._attempts.update(attempts)
+        self._executions[eid] = execution
+        for signal_id, node_id in t.consumed:
+            signal = self._signals.get(signal_id)
+            if signal is not None and signal.consumed_by is None:
+                signal.consumed_by, signal.consumed_at = f"{eid}/{node_id}", now
+        self._events.extend(events)
+
+    @staticmethod
+    def _updated(row: _Execution, t: Transition, now: float) -> _Execution:
+        """The execution row as `update_execution` leaves it."""
+        e = t.execution
+        if e is None:
+            return row
+        context = _dump(e.context)
+        error = _dump(e.error)
+        settled = _dump(e.settled)
+        result = _dump(e.result) if e.has_result else row.result
+        return replace(
+            row,
+            status=row.status if e.status is None else str(e.status),
+            context=row.context if context is None else context,
+            result=result,
+            error=row.error if error is None else error,
+            settled=row.settled if settled is None else settled,
+            started_at=now if e.started and row.started_at is None else row.started_at,
+            finished_at=now if e.finished else row.finished_at,
+            updated_at=now,
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
+        attempts: dict[str, list[AttemptRecord]] = {}
+        for (eid, node_id, number), a in sorted(self._attempts.items()):
+            if eid == execution_id:
+                attempts.setdefault(node_id, []).append(
+                    AttemptRecord(
+                        number=number,
+                        status=AttemptStatus(a.status),
+                        inputs=_load(a.inputs),
+                        output=_load(a.output),
+                        error=_load(a.error),
+                        started_at=a.started_at,
+                        finished_at=a.finished_at,
+                    )
+                )
+        return {
+            node_id: NodeRecord(
+                node_id=node_id,
+                status=NodeStatus(n.status),
+                attempts=attempts.get(node_id, []),
+                ready_at=n.ready_at,
+                error=_load(n.error),
+            )
+            for (eid, node_id), n in self._nodes.items()
+            if eid == execution_id
+        }
+
+    async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]:
+        return [
+            EventRecord(e.seq, e.execution_id, e.node_id, e.type, _load(e.data), e.at)
+            for e in self._events
+            if e.execution_id == execution_id and e.seq > after
+        ]
+
+    # -- signals -------------------------------------------------------------------------
+
+    async def send_signal(self, execution_id: str, name: str, payload: Any) -> int:
+        """Record a signal for an execution; a wait node consumes it (oldest first)."""
+        if execution_id not in self._executions:
+            raise StoreError(f"store write failed: no execution {execution_id}")
+        signal_id = max(self._signals, default=0) + 1
+        self._signals[signal_id] = _Signal(
+            execution_id, name, _dump(payload) or "null", self.clock()
+        )
+        return signal_id
+
+    async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None:
+        """The oldest signal `name` no wait node has consumed yet."""
+        for signal_id, s in sorted(self._signals.items()):
+            if s.execution_id == execution_id and s.name == name and s.consumed_by is None:
+                return signal_id, _load(s.payload)
+        return None
+
+    def _execution(self, row: _Execution) -> ExecutionRecord:
+        return ExecutionRecord(
+            id=row.id,
+            workflow_name=row.workflow_name,
+            workflow_version=row.workflow_version,
+            workflow_hash=row.workflow_hash,
+            status=ExecutionStatus(row.status),
+            payload=_load(row.payload),
+            context=_load(row.context),
+            idempotency_key=row.idempotency_key,
+            result=_load(row.result),
+            error=_load(row.error),
+            owner=row.owner,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            parent_id=row.parent_id,
+            control=None if row.control is None else Control(row.control),
+            settled=_load(row.settled),
+        )
