@@ -111,8 +111,9 @@ def _verdict(
 
 
 def is_fatal(node: LockedNode, status: NodeStatus) -> bool:
-    """A node failure that fails the whole execution (fail fast)."""
-    return status in ERRORED and node.on_error == "fail"
+    """A node failure that fails the whole execution (fail fast). An outcome hook's never
+    does: hooks run after the verdict and do not change it."""
+    return status in ERRORED and node.on_error == "fail" and node.hook is None
 
 
 def outcome(

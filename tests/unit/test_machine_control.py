@@ -108,11 +108,6 @@ def test_a_restart_while_paused_holds_the_units_whose_attempts_were_lost() -> No
     assert attempts(r, "a") == [(1, "interrupted"), (2, "running")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MACHINE BUG (minor, pre-existing): control.begin records the lost attempt "
-    "interrupted but leaves its node stored running when nothing starts it (paused, draining)",
-)
 def test_a_unit_held_after_a_restart_is_stored_pending() -> None:
     m = Machine.of(CHAIN)
     m.begin()
@@ -130,12 +125,6 @@ def test_a_pause_and_a_resume_in_one_batch_leave_it_running() -> None:
     assert m.execution().status == "running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MACHINE BUG (pre-existing, the old driver did the same): verdict.abort leaves "
-    "o.held as it is, so once the failure hooks ran, the units a pause held back keep "
-    "_settle_or_continue busy and the execution never finishes",
-)
 @pytest.mark.parametrize("abort", ["fail fast", "deadline"])
 def test_an_abort_while_paused_finishes_once_its_failure_hooks_ran(abort: str) -> None:
     m = Machine.of(GUARDED)
@@ -248,11 +237,6 @@ def test_an_execution_idle_while_running_fails_as_hung() -> None:
     assert attempts(m, "a") == [(1, "cancelled")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MACHINE BUG: the hung check's 'only while running, no verdict' lives in the shell "
-    "(Driver.idle_for), not in control.requested_end as the design (§2.5) places it",
-)
 @pytest.mark.parametrize("situation", ["waiting", "paused", "hooks"])
 def test_hung_is_only_decided_while_running_without_a_verdict(situation: str) -> None:
     m = Machine.of(

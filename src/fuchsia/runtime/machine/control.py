@@ -37,7 +37,8 @@ def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
         o.status = ExecutionStatus.RUNNING
     else:
         t.events.append(Event("execution_resumed"))
-    interrupt_running(o, d, CRASHED, env)
+    # a unit that will be held (paused, draining) is stored pending: nothing starts it now
+    interrupt_running(o, d, CRASHED, env, stored=o.paused or not env.starting)
     for key, state in list(o.statuses.items()):
         item_retry = state == NodeStatus.RETRYING and split_key(key)[1] is not None
         if state == NodeStatus.READY or item_retry:
@@ -105,7 +106,8 @@ def requested_end(
     if Control.STOP in requests:
         stop(o, d, env)
         return True
-    if Control.HUNG in requests and idle_for > 0:
+    running = o.status in (ExecutionStatus.RUNNING, ExecutionStatus.PENDING)
+    if Control.HUNG in requests and idle_for > 0 and running and o.verdict is None:
         error = {
             "type": "hung",
             "message": "the execution made no progress for "

@@ -72,7 +72,7 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
         o.unit_errors[key] = record
     t.nodes.append(NodeWrite(key, status, outcome.attempt, error=record))
     t.events.append(Event(f"node_{status}", key, record))
-    if o.first_error is None and node.on_error == "fail" and index is None:
+    if o.first_error is None and node.on_error == "fail" and index is None and not node.hook:
         o.first_error = record
     return True
 
@@ -112,7 +112,7 @@ def _iterate(
         o.statuses[node.id] = NodeStatus.FAILED
         t.nodes.append(NodeWrite(node.id, NodeStatus.FAILED, outcome.attempt, error=error))
         t.events.append(Event("node_failed", node.id, error))
-        if o.first_error is None and node.on_error == "fail":
+        if o.first_error is None and node.on_error == "fail" and not node.hook:
             o.first_error = error
         return True
     when = env.now + float(node.repeat.get("delay") or 0.0)

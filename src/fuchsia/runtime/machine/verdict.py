@@ -158,6 +158,8 @@ def abort(
         o.retry_at.pop(key)
     for key in list(o.fanouts):
         o.fanouts.pop(key)
+    for key in list(o.held):  # held by a pause: nothing starts them any more
+        o.held.pop(key)
     timed_out = status == ExecutionStatus.TIMED_OUT
     node_end = NodeStatus.TIMED_OUT if timed_out else NodeStatus.CANCELLED
     attempt_end = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.CANCELLED
