@@ -35,6 +35,7 @@ from fuchsia.errors import (
 )
 from fuchsia.expressions import ExpressionError, evaluate
 from fuchsia.nodes import NodeContext, branch
+from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.runtime.limits import BoundedLogs, Limits, Unstorable
 from fuchsia.runtime.masking import Masker, node_store
 from fuchsia.runtime.views import iso
@@ -45,6 +46,7 @@ from fuchsia.runtime.work import (
     Outcome,
     RetryDue,
     attempt_row,
+    keep_effects,
     split_key,
     trailing_failures,
     unit_key,
@@ -732,6 +734,7 @@ class Driver:
                 t.execution = ExecutionUpdate(context=self.context)
             t.nodes.append(NodeWrite(o.node_id, SUCCEEDED, o.attempt))
             t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
+            keep_effects(t, o)
             t.events.append(Event("node_succeeded", o.node_id, {"attempt": o.attempt}))
             return True
         error = {**o.error.to_record(), "node": o.node_id, "attempt": o.attempt}
@@ -814,6 +817,7 @@ class Driver:
         self.previous[node.id] = o.output
         self.failures.pop(node.id, None)
         t.attempts.append(attempt_row(o, SUCCEEDED, inputs, now))
+        keep_effects(t, o)
         t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
         if iteration >= int(node.repeat["max_iterations"]):
             error = {
@@ -946,6 +950,8 @@ class Driver:
         limits = self.rt.limits
         outcome = Outcome(key, number, time.time())
         outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
+        if node.kind == "component":
+            outcome.effects = SideEffects(execution_scope(self.id), limits.side_effects)
         try:
             scope = self._scope(node, number)
             if index is not None:
@@ -974,6 +980,7 @@ class Driver:
                 children=self.rt.children,
                 child_key=f"{self.id}/{key}/{self.failures.get(key, 0)}",
                 max_response=limits.response,
+                effects=outcome.effects,
             )
             run = executor(node.kind)(outcome.inputs, ctx)
             if node.timeout is not None and node.kind != "transform":
@@ -993,6 +1000,8 @@ class Driver:
             outcome.error = NodeError(
                 f"internal error: {type(exc).__name__}: {exc}", retryable=False
             )
+        if outcome.error is not None:
+            _drop_frames(outcome.error)
         self.inbox.put_nowait(outcome)
 
     def _note_branch(self, node_id: str, output: Any) -> None:
@@ -1062,3 +1071,18 @@ class Driver:
         except RenderError as exc:
             raise InputError(f"context.{exc.path}: {exc.message}") from None
         return values
+
+
+def _drop_frames(error: BaseException) -> None:
+    """Keep a failed attempt's error as a value, without the frames it was raised through:
+    they hold what the attempt ran on (a component's wasm store, its host's engine), and the
+    error is held by the outcome their frames hold, a cycle that would keep them alive until
+    a full garbage collection. Errors are stored and shown by type and message only."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        following = current.__cause__ or current.__context__
+        current.__cause__ = current.__context__ = None
+        current = following

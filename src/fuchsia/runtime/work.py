@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.errors import NodeError
+from fuchsia.runtime.effects import SideEffects
 from fuchsia.store.records import (
     FAILED,
     INTERRUPTED,
@@ -18,6 +19,7 @@ from fuchsia.store.records import (
     TIMED_OUT,
     AttemptRecord,
     AttemptWrite,
+    Transition,
 )
 
 
@@ -32,6 +34,7 @@ class Outcome:
     error: NodeError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     consumed: list[int] = field(default_factory=list)
+    effects: SideEffects | None = None  # committed with the attempt's success, if it succeeds
 
 
 @dataclass
@@ -74,6 +77,15 @@ def attempt_row(o: Outcome, status: str, inputs: Any, now: float) -> AttemptWrit
         started_at=o.started_at,
         finished_at=now,
     )
+
+
+def keep_effects(t: Transition, o: Outcome) -> None:
+    """Commit the kv writes and artifacts of a succeeded attempt with `t`, its success."""
+    if o.effects is None:
+        return
+    if o.effects.kv.changes:
+        t.kv.append(o.effects.kv)
+    t.artifacts.extend(o.effects.artifacts)
 
 
 def trailing_failures(attempts: list[AttemptRecord]) -> int:
