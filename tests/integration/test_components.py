@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost
 from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
-from fuchsia.errors import Cancelled, ComponentLoadError
+from fuchsia.errors import Cancelled, ComponentLoadError, FuchsiaError
 from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
@@ -758,3 +759,217 @@ def test_an_exception_in_a_host_import_surfaces_as_itself(
         host.run_task(loaded, Grants(), Call("e", "w", "n", "counter", 1, "{}"), broken)
     output = host.run_task(loaded, Grants(), Call("e", "w", "n", "counter", 1, "{}"), services())
     assert output.data["count"] == 1
+
+
+# -- an attempt's kv writes and artifacts commit with its success ----------------------------
+
+SCRIBBLE = """
+name: scribbling
+nodes:
+  write:
+    component: "{ref}"
+    task: scribble
+    timeout: {timeout}
+    retry: {{max_attempts: 2, initial_delay: 10ms}}
+    inputs: {inputs}
+"""
+
+
+def run_and_read(
+    store_url: str, home: Path, tmp: Path, text: str, limits: Any = None
+) -> tuple[Execution, dict[str, str | None], list[Any]]:
+    """Run a flow on `store_url`: its execution, its kv (the keys the test tasks write) and
+    its artifacts, as stored."""
+    flow = tmp / "flow.yaml"
+    flow.write_text(text)
+    keys = ["attempts", "attempt-1", "attempt-2", "scratch", "k0"]
+
+    async def main() -> tuple[Execution, dict[str, str | None], list[Any]]:
+        async with await Engine.open(store_url, home=home, limits=limits) as engine:
+            execution = await engine.run(str(flow))
+            scope = f"execution:{execution.id}"
+            kv = {key: await engine.store.kv_get(scope, key) for key in keys}
+            return execution, kv, await engine.store.list_artifacts(execution.id)
+
+    return asyncio.run(main())
+
+
+def blob_exists(store_url: str, home: Path, data: bytes) -> bool:
+    async def main() -> bool:
+        async with await Engine.open(store_url, home=home) as engine:
+            try:
+                await engine.store.get_blob(digest_of(data))
+            except FuchsiaError:
+                return False
+            return True
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("inputs", "timeout", "first"),
+    [("{succeed_on: 2}", "60s", "failed"), ("{spin_on: 1}", "5s", "timed_out")],
+)
+def test_a_failed_attempts_kv_and_artifacts_are_not_kept(
+    store_url: str,
+    home: Path,
+    tmp_path: Path,
+    edge_build: Path,
+    inputs: str,
+    timeout: str,
+    first: str,
+) -> None:
+    """Attempt 1 writes kv and an artifact, reads them back, and fails (or times out):
+    nothing of it is stored, so attempt 2 starts from the stored state; its writes, which
+    it also reads back before they are stored, are kept with its success."""
+    ref = install(home, edge_build, tmp_path)
+    execution, kv, artifacts = run_and_read(
+        store_url, home, tmp_path, SCRIBBLE.format(ref=ref, inputs=inputs, timeout=timeout)
+    )
+    assert execution.status == "completed", execution.error
+    assert [a.status for a in execution.node("write").attempts] == [first, "succeeded"]
+    assert execution.result["seen"] is None  # attempt 1's kv write is not there
+    # its own writes, not stored yet: a set, a set then deleted, an artifact
+    assert execution.result["read"] == {"kv": "2", "scratch": None, "artifact": "2"}
+    assert kv == {"attempts": "2", "attempt-2": "written"} | dict.fromkeys(
+        ["attempt-1", "scratch", "k0"]
+    )
+    assert [(a.name, a.size) for a in artifacts] == [("attempt-2.txt", 1)]
+    [returned] = execution.result["artifacts"]
+    assert returned["id"] == artifacts[0].id and returned["hash"] == digest_of(b"2")
+    assert blob_exists(store_url, home, b"2")
+    assert blob_exists(store_url, home, b"1")  # attempt 1 got as far as its artifact
+
+
+def test_an_attempt_that_never_succeeds_leaves_no_kv_and_no_artifact(
+    store_url: str, home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    execution, kv, artifacts = run_and_read(
+        store_url, home, tmp_path, SCRIBBLE.format(ref=ref, inputs="{succeed_on: 9}", timeout="60s")
+    )
+    assert execution.status == "failed"
+    assert [a.status for a in execution.node("write").attempts] == ["failed", "failed"]
+    assert set(kv.values()) == {None}
+    assert artifacts == []
+
+
+def test_an_attempt_interrupted_by_a_closing_engine_leaves_nothing_and_reruns_from_the_store(
+    store_url: str, home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    """Attempt 1 has written kv and an artifact when its engine closes: it is recorded
+    interrupted with nothing of it stored, and the engine that resumes the execution runs
+    it again from the stored state."""
+    ref = install(home, edge_build, tmp_path)
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(SCRIBBLE.format(ref=ref, inputs="{spin_on: 1, succeed_on: 1}", timeout="60s"))
+
+    async def interrupt() -> tuple[str, list[Any], str | None]:
+        async with await Engine.open(store_url, home=home) as engine:
+            execution_id = await engine.start(str(flow))
+            async with asyncio.timeout(60):  # attempt 1 has stored its artifact's blob
+                while True:
+                    try:
+                        await engine.store.get_blob(digest_of(b"1"))
+                        break
+                    except FuchsiaError:
+                        await asyncio.sleep(0.02)
+        async with await Engine.open(store_url, home=home) as engine:
+            kv = await engine.store.kv_get(f"execution:{execution_id}", "attempts")
+            return execution_id, await engine.store.list_artifacts(execution_id), kv
+
+    execution_id, artifacts, attempts = asyncio.run(interrupt())
+    assert artifacts == [] and attempts is None
+
+    async def resume() -> Execution:
+        async with await Engine.open(store_url, home=home) as engine:
+            assert await engine.resume([execution_id]) == [execution_id]
+            return await engine.wait(execution_id)
+
+    execution = asyncio.run(resume())
+    assert execution.status == "completed", execution.error
+    assert [a.status for a in execution.node("write").attempts] == ["interrupted", "succeeded"]
+    assert execution.result["seen"] is None
+
+
+@pytest.mark.parametrize("what", ["kv", "artifact"])
+def test_kv_writes_and_artifacts_over_the_side_effects_cap_fail_the_attempt(
+    store_url: str, home: Path, tmp_path: Path, edge_build: Path, what: str
+) -> None:
+    """An attempt's kv writes and artifacts count against `limits.side_effects`; the write
+    over it fails the attempt with `limit_exceeded`, even when the component goes on after
+    a refused artifact, and none of its writes is stored."""
+    from fuchsia.runtime.limits import Limits
+
+    ref = install(home, edge_build, tmp_path)
+    size = 64 * 1024
+    inputs = f"kv: {size}" if what == "kv" else f"kv: 2048, artifact: {size}"
+    flow = f"""
+name: bulky
+nodes:
+  bulk: {{component: "{ref}", task: bulky, inputs: {{{inputs}}}}}
+"""
+    execution, kv, artifacts = run_and_read(
+        store_url, home, tmp_path, flow, limits=Limits(side_effects=16 * 1024)
+    )
+    assert execution.status == "failed"
+    error = execution.node("bulk").attempts[-1].error
+    assert error is not None and error["type"] == "limit_exceeded", error
+    assert "limits.side_effects" in error["message"]
+    assert "16384 bytes" in error["message"]
+    assert len(execution.node("bulk").attempts) == 1  # not retried: it would do the same
+    assert set(kv.values()) == {None} and artifacts == []
+    assert not blob_exists(store_url, home, b"x" * size)  # refused before it was stored
+
+
+def test_the_blob_of_a_failed_attempts_artifact_is_swept_once_old(
+    store_url: str, home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    """The blob of attempt 1's artifact was stored (content-addressed, named by no
+    artifact); the sweep deletes it once it is older than it is given, and keeps the blob
+    that attempt 2's committed artifact names."""
+    ref = install(home, edge_build, tmp_path)
+    execution, _, _ = run_and_read(
+        store_url, home, tmp_path, SCRIBBLE.format(ref=ref, inputs="{succeed_on: 2}", timeout="60s")
+    )
+    assert execution.status == "completed", execution.error
+    assert blob_exists(store_url, home, b"1")
+
+    async def sweep(before: float) -> int:
+        async with await Engine.open(store_url, home=home) as engine:
+            return await engine.store.sweep_blobs(before)
+
+    assert asyncio.run(sweep(time.time() - 24 * 3600)) == 0  # not a day old yet
+    assert asyncio.run(sweep(time.time() + 1)) == 1
+    assert not blob_exists(store_url, home, b"1")
+    assert blob_exists(store_url, home, b"2")
+    assert asyncio.run(sweep(time.time() + 1)) == 0
+
+
+def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
+    store_url: str, home: Path, tmp_path: Path, edge_build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fuchsia.runtime import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
+    monkeypatch.setattr(engine_module, "BLOB_SWEEP_EVERY", 0.0)  # a sweep with every beat
+    ref = install(home, edge_build, tmp_path)
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(SCRIBBLE.format(ref=ref, inputs="{succeed_on: 2}", timeout="60s"))
+
+    async def main() -> tuple[bool, bool]:
+        async with await Engine.open(store_url, home=home) as engine:
+            engine.heartbeat_every = 0.0  # a beat with every control tick
+            execution = await engine.run(str(flow))
+            assert execution.status == "completed", execution.error
+            async with asyncio.timeout(30):
+                while True:
+                    try:
+                        await engine.store.get_blob(digest_of(b"1"))
+                    except FuchsiaError:
+                        break
+                    await asyncio.sleep(0.02)
+            kept = await engine.store.get_blob(digest_of(b"2"))
+            return True, kept == b"2"
+
+    assert asyncio.run(main()) == (True, True)

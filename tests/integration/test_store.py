@@ -24,6 +24,7 @@ from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import OwnershipLost, SqlStore, open_store
 from fuchsia.store.base import migrations
 from fuchsia.store.records import (
+    ArtifactRef,
     AttemptWrite,
     Event,
     ExecutionUpdate,
@@ -31,6 +32,7 @@ from fuchsia.store.records import (
     NewExecution,
     NodeWrite,
     OwnerRecord,
+    PendingArtifact,
     Transition,
     new_id,
 )
@@ -863,3 +865,77 @@ def test_one_version_per_workflow_is_pinned_at_a_time(store_url: str) -> None:
         ("after", 2, False),
         ("after", 1, False),
     ]
+
+
+# -- an attempt's kv writes and artifacts, committed with its success ---------------------------
+
+
+def pending(execution_id: str, data: bytes, digest: str, name: str) -> PendingArtifact:
+    ref = ArtifactRef(new_id(), digest, name, "text/plain", len(data))
+    return PendingArtifact(execution_id, "a", ref, time.time())
+
+
+def test_kv_and_artifacts_commit_with_their_transition_under_its_fence(store_url: str) -> None:
+    """A transition's kv writes and artifact rows (their blob stored beforehand) are written
+    with it, and not at all when its fence refuses it."""
+
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        scope = f"execution:{record.id}"
+        await store.kv_set(scope, "old", "gone soon")
+        digest = await store.put_blob(b"report")
+        artifact = pending(record.id, b"report", digest, "report.txt")
+        kv = KvChanges(scope, {"new": "1", "old": None})
+
+        def success(owner: str) -> Transition:
+            t = node_transition(record.id, "a", owner)
+            t.kv, t.artifacts = [kv], [artifact]
+            return t
+
+        with pytest.raises(OwnershipLost):
+            await store.apply(success("owner-b"))
+        refused = (
+            await store.kv_get(scope, "new"),
+            await store.kv_get(scope, "old"),
+            await store.list_artifacts(record.id),
+            await store.get_nodes(record.id),
+        )
+        await store.apply(success(OWNER))
+        committed = (
+            await store.kv_get(scope, "new"),
+            await store.kv_get(scope, "old"),
+            await store.list_artifacts(record.id),
+            await store.get_blob(digest),
+        )
+        return artifact, refused, committed, await store.sweep_blobs(time.time() + 1)
+
+    artifact, refused, committed, swept = with_store(store_url, body)
+    assert refused == (None, "gone soon", [], {})
+    assert committed == ("1", None, [artifact.ref], b"report")
+    assert swept == 0  # an artifact names it
+
+
+def test_the_sweep_deletes_only_old_blobs_no_artifact_names(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        orphan = await store.put_blob(b"lost attempt")
+        named = await store.put_blob(b"kept attempt")
+        t = node_transition(record.id, "a")
+        t.artifacts = [pending(record.id, b"kept attempt", named, "kept.txt")]
+        await store.apply(t)
+        stored = await store.put_artifact(record.id, "a", "direct.txt", "text/plain", b"direct")
+        again = await store.put_blob(b"direct")  # the same content, put by an attempt
+        young = await store.sweep_blobs(time.time() - 24 * 3600)
+        old = await store.sweep_blobs(time.time() + 1)
+        left: list[bytes | None] = []
+        for digest in (orphan, named, stored.hash, again):
+            try:
+                left.append(await store.get_blob(digest))
+            except StoreError:
+                left.append(None)
+        return young, old, left, await store.sweep_blobs(time.time() + 1)
+
+    young, old, left, later = with_store(store_url, body)
+    assert (young, old, later) == (0, 1, 0)
+    assert left == [None, b"kept attempt", b"direct", b"direct"]
+    assert query(store_url, "SELECT count(*) FROM blob_writes") == [(0,)]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from fuchsia.nodes.component import ComponentRuntime
     from fuchsia.nodes.workflow import Children
+    from fuchsia.runtime.effects import SideEffects
     from fuchsia.store.base import Store
 
 
@@ -38,3 +39,4 @@ class NodeContext:
     children: Children | None = None  # starts and awaits sub-workflow executions
     child_key: str | None = None  # the idempotency key of this attempt's child execution
     max_response: int | None = None  # bytes of an http response body (decoded) to accept
+    effects: SideEffects | None = None  # a component's kv writes and artifacts, kept until success

@@ -3,18 +3,21 @@
 The attempt's inputs are checked against the task's input schema before the component is
 called, and its output against the output schema when one is declared. The component's kv
 and artifact imports reach the store through the engine's event loop; everything else it
-does stays on the worker thread, where wasmtime runs without holding the GIL.
+does stays on the worker thread, where wasmtime runs without holding the GIL. An attempt's
+kv writes and artifact rows are kept in its `SideEffects` and committed with its success
+(see `fuchsia.runtime.effects`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import os
 import threading
-import types
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,9 +29,12 @@ from fuchsia.components.registry import Registry
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
 from fuchsia.nodes.kind import ComponentSpec, Grants, TriggerComponentSpec
+from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.store.base import Store
+from fuchsia.store.records import ArtifactRef, PendingArtifact, new_id
 
 T = TypeVar("T")
+OnLoop = Callable[[Coroutine[Any, Any, Any]], Any]  # a store call, run on the event loop
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,12 @@ async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -
         cancelled.set()  # the wasm stops at its next epoch tick
         future.add_done_callback(_consume)
         raise
+    except Exception:
+        _over_cap(ctx.effects)  # a write over the cap is why it failed, whatever it raised
+        raise
     finally:
         ctx.logs.extend(services.logs)
+    _over_cap(ctx.effects)  # the component went on after a refused artifact
     _validate(result.data, spec.output_schema, OutputError, "output")
     data = result.data
     if result.artifacts:
@@ -150,6 +160,11 @@ async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -
     return data
 
 
+def _over_cap(effects: SideEffects | None) -> None:
+    if effects is not None and effects.exceeded is not None:
+        raise effects.exceeded
+
+
 def _consume(future: asyncio.Future[Any]) -> None:
     """Retrieve the outcome of an attempt nobody awaits any more (its node timed out or was
     cancelled while the wasm still ran): the wasm's own `Cancelled` or `NodeTimeout` is
@@ -168,13 +183,14 @@ def _services(
     assert ctx.store is not None
     return services_for(
         ctx.store,
-        f"execution:{ctx.execution_id}",
+        execution_scope(ctx.execution_id),
         ctx.execution_id,
         ctx.node_id,
         config,
         allowed_hosts,
         runtime,
         loop,
+        effects=ctx.effects,
     )
 
 
@@ -188,41 +204,19 @@ def services_for(
     runtime: ComponentRuntime,
     loop: asyncio.AbstractEventLoop,
     kv_changes: dict[str, str | None] | None = None,
+    effects: SideEffects | None = None,
 ) -> Any:
     """The imports' services for one call: kv in `scope` (an execution's, or a trigger's that
     persists across polls), artifacts under `execution_id`, and outbound HTTP. With
-    `kv_changes`, kv writes are collected there (None: deleted) instead of stored, for the
-    caller to commit together with what the call decided."""
-    from fuchsia.components.imports import ArtifactInfo, Services
+    `kv_changes` (a trigger's), kv writes are collected there (None: deleted) instead of
+    stored, for the caller to commit together with what the call decided. With `effects` (a
+    task attempt's), kv writes and artifact rows are kept there, for the driver to commit
+    with the attempt's success; the artifacts' blobs are stored at once."""
+    from fuchsia.components.imports import Services
 
-    ctx = types.SimpleNamespace(execution_id=execution_id, node_id=node_id)
-
-    def on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
-
-    def put_artifact(name: str, content_type: str, data: bytes) -> ArtifactInfo:
-        ref = on_loop(store.put_artifact(ctx.execution_id, ctx.node_id, name, content_type, data))
-        return ArtifactInfo(ref.id, ref.name, ref.content_type, ref.size, ref.hash)
-
-    def get_artifact(artifact_id: str) -> bytes:
-        for ref in on_loop(store.list_artifacts(ctx.execution_id)):
-            if ref.id == artifact_id:
-                return on_loop(store.get_blob(ref.hash))
-        raise KeyError(artifact_id)
-
-    def kv_get(key: str) -> str | None:
-        if kv_changes is not None and key in kv_changes:
-            return kv_changes[key]
-        return on_loop(store.kv_get(scope, key))
-
-    def kv_set(key: str, value: str | None) -> None:
-        if kv_changes is not None:
-            kv_changes[key] = value
-        elif value is None:
-            on_loop(store.kv_delete(scope, key))
-        else:
-            on_loop(store.kv_set(scope, key, value))
-
+    on_loop = functools.partial(_on_loop, loop)
+    kv_get, kv_set = _kv(store, scope, on_loop, kv_changes, effects)
+    put_artifact, get_artifact = _artifacts(store, execution_id, node_id, on_loop, effects)
     return Services(
         kv_get=kv_get,
         kv_set=kv_set,
@@ -233,6 +227,70 @@ def services_for(
         allowed_hosts=tuple(allowed_hosts),
         http=runtime.http,
     )
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a store call on the engine's event loop, from a worker thread."""
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+
+def _kv(
+    store: Store,
+    scope: str,
+    on_loop: OnLoop,
+    kv_changes: dict[str, str | None] | None,
+    effects: SideEffects | None,
+) -> tuple[Callable[[str], str | None], Callable[[str, str | None], None]]:
+    """`kv_get` and `kv_set` (None deletes): writes kept in `effects` or `kv_changes` when
+    given (and read back from there first), else stored at once."""
+    kept = effects.kv.changes if effects is not None else kv_changes
+
+    def kv_get(key: str) -> str | None:
+        if kept is not None and key in kept:
+            return kept[key]
+        value: str | None = on_loop(store.kv_get(scope, key))
+        return value
+
+    def kv_set(key: str, value: str | None) -> None:
+        if effects is not None:
+            effects.kv_set(key, value)  # counted against the cap
+        elif kv_changes is not None:
+            kv_changes[key] = value
+        elif value is None:
+            on_loop(store.kv_delete(scope, key))
+        else:
+            on_loop(store.kv_set(scope, key, value))
+
+    return kv_get, kv_set
+
+
+def _artifacts(
+    store: Store, execution_id: str, node_id: str, on_loop: OnLoop, effects: SideEffects | None
+) -> tuple[Callable[[str, str, bytes], Any], Callable[[str], bytes]]:
+    """`put_artifact` and `get_artifact`: with `effects`, an artifact's blob is stored at
+    once and its row kept there (and found there first); without, both are stored at once."""
+    from fuchsia.components.imports import ArtifactInfo
+
+    def put_artifact(name: str, content_type: str, data: bytes) -> ArtifactInfo:
+        if effects is None:
+            ref = on_loop(store.put_artifact(execution_id, node_id, name, content_type, data))
+        else:
+            effects.reserve(name, content_type, len(data))
+            digest = on_loop(store.put_blob(data))
+            ref = ArtifactRef(new_id(), digest, name, content_type, len(data))
+            effects.add_artifact(PendingArtifact(execution_id, node_id, ref, time.time()))
+        return ArtifactInfo(ref.id, ref.name, ref.content_type, ref.size, ref.hash)
+
+    def get_artifact(artifact_id: str) -> bytes:
+        own = None if effects is None else effects.artifact(artifact_id)
+        refs = [own] if own is not None else on_loop(store.list_artifacts(execution_id))
+        for ref in refs:
+            if ref.id == artifact_id:
+                data: bytes = on_loop(store.get_blob(ref.hash))
+                return data
+        raise KeyError(artifact_id)
+
+    return put_artifact, get_artifact
 
 
 def _validate(value: Any, schema: dict[str, Any] | None, error: type[Exception], what: str) -> None:

@@ -16,6 +16,7 @@ from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, NodeError, NodeTimeout
 from fuchsia.nodes import NodeContext
 from fuchsia.nodes.kind import KINDS, Placement
+from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.runtime.limits import BoundedLogs
 from fuchsia.runtime.machine import verdict
 from fuchsia.runtime.machine.state import Overlay, State
@@ -99,6 +100,8 @@ async def run(
     workflow: LockedWorkflow = view.workflow
     outcome = Outcome(key, number, time.time())
     outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
+    if node.kind == "component":
+        outcome.effects = SideEffects(execution_scope(view.id), limits.side_effects)
     try:
         values = scope(rt, view, node, number)
         if index is not None:
@@ -125,6 +128,7 @@ async def run(
             children=rt.children,
             child_key=f"{view.id}/{key}/{view.failures.get(key, 0)}",
             max_response=limits.response,
+            effects=outcome.effects,
         )
         running = kind.run(node.spec, outcome.inputs, ctx)  # imports the kind's module
         if node.timeout is not None and kind.timed:
@@ -142,7 +146,24 @@ async def run(
         outcome.error = exc
     except Exception as exc:  # a bug in a node kind must fail the node, not the engine
         outcome.error = NodeError(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
+    if outcome.error is not None:
+        _drop_frames(outcome.error)
     return outcome
+
+
+def _drop_frames(error: BaseException) -> None:
+    """Keep a failed attempt's error as a value, without the frames it was raised through:
+    they hold what the attempt ran on (a component's wasm store, its host's engine), and the
+    error is held by the outcome their frames hold, a cycle that would keep them alive until
+    a full garbage collection. Errors are stored and shown by type and message only."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        following = current.__cause__ or current.__context__
+        current.__cause__ = current.__context__ = None
+        current = following
 
 
 def measure(rt: Runtime, view: View, o: Outcome) -> None:

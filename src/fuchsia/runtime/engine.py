@@ -95,6 +95,12 @@ def cache_dir(home: str | Path | None = None) -> Path:
     return Settings.load(home=home).cache_dir
 
 
+# An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
+# no row names once it is a day old was left by an attempt that never succeeded.
+ORPHAN_BLOB_AGE = 24 * 3600.0
+BLOB_SWEEP_EVERY = 6 * 3600.0
+
+
 def default_db(home: str | Path | None = None) -> str:
     """The store URL: `FUCHSIA_DB`, else `fuchsia.db` under the home directory."""
     return Settings.load(home=home).store_url
@@ -442,7 +448,8 @@ class Engine:
     async def run_node(self, workflow: WorkflowRef, node_id: str, upstream: Any = None) -> Outcome:
         """Run one node of a workflow in isolation, for debugging: `upstream` is its input
         data (the payload for a node without `after`, a map by node id for a join). Component
-        kv and artifacts go to a scratch execution id; no execution is recorded."""
+        kv writes and artifacts stay in the attempt (its artifacts' blobs are stored, and
+        swept once old); no execution is recorded."""
         from fuchsia.definition.lock import LockedWorkflow
         from fuchsia.runtime.driver import Driver
 
@@ -971,8 +978,12 @@ class Engine:
 
     async def _heartbeat_loop(self) -> None:
         """Renew this owner's lease, and deliver requests other processes left in the store
-        for the executions this engine drives (a cancel from `fuchsia runs cancel`)."""
+        for the executions this engine drives (a cancel from `fuchsia runs cancel`). With
+        the first renewal and every `BLOB_SWEEP_EVERY` after, delete the blobs of artifacts
+        that attempts stored and never committed (they failed, or were lost), once they are
+        `ORPHAN_BLOB_AGE` old."""
         last_beat = time.monotonic()
+        next_sweep = last_beat
         while True:
             await asyncio.sleep(self.control_every)
             with contextlib.suppress(FuchsiaError):
@@ -988,6 +999,9 @@ class Engine:
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     await self._beat()
                     last_beat = time.monotonic()
+                    if last_beat >= next_sweep:
+                        next_sweep = last_beat + BLOB_SWEEP_EVERY
+                        await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
 
 
 def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str]:

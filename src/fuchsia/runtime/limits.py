@@ -25,6 +25,7 @@ DEFAULT_MAX_OUTPUT = 64 * MiB
 DEFAULT_MAX_RESPONSE = 10 * MiB
 DEFAULT_MAX_LOG_LINE = 16 * 1024
 DEFAULT_MAX_LOG_VOLUME = 1 * MiB
+DEFAULT_MAX_SIDE_EFFECTS = 64 * MiB
 
 
 class LimitExceeded(NodeError):
@@ -47,15 +48,18 @@ class Limits:
     """Caps in bytes. `output`: the JSON of one stored value (an attempt's inputs or output,
     a foreach's items, the context, a result); `response`: an http node's response body
     (after decompression); `log_line` and `log_volume`: one log line, and all of one
-    attempt's lines."""
+    attempt's lines; `side_effects`: what one component attempt writes to kv (keys and
+    values) and stores as artifacts (names, content types and contents), held until the
+    attempt succeeds (see `fuchsia.runtime.effects`)."""
 
     output: int = DEFAULT_MAX_OUTPUT
     response: int = DEFAULT_MAX_RESPONSE
     log_line: int = DEFAULT_MAX_LOG_LINE
     log_volume: int = DEFAULT_MAX_LOG_VOLUME
+    side_effects: int = DEFAULT_MAX_SIDE_EFFECTS
 
     def __post_init__(self) -> None:
-        for name in ("output", "response", "log_line", "log_volume"):
+        for name in ("output", "response", "log_line", "log_volume", "side_effects"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
                 raise FuchsiaError(

@@ -20,7 +20,7 @@ from typing import Any, cast
 from urllib.parse import quote, quote_plus
 
 from fuchsia.store.base import Store
-from fuchsia.store.records import ArtifactRef, Event, Transition
+from fuchsia.store.records import ArtifactRef, Event, KvChanges, Transition
 
 MASK = "***"
 
@@ -90,6 +90,25 @@ class Masker:
                 settled=mask(t.execution.settled),
             ),
             events=[Event(e.type, e.node_id, mask(e.data)) for e in t.events],
+            kv=[self._kv(kv) for kv in t.kv],
+            artifacts=[
+                dataclasses.replace(
+                    a,
+                    ref=dataclasses.replace(
+                        a.ref,
+                        name=self.text(a.ref.name),
+                        content_type=self.text(a.ref.content_type),
+                    ),
+                )
+                for a in t.artifacts
+            ],
+        )
+
+    def _kv(self, kv: KvChanges) -> KvChanges:
+        """Kv writes with their keys and values masked, as `MaskedArtifacts` stores them."""
+        text = self.text
+        return KvChanges(
+            kv.scope, {text(k): None if v is None else text(v) for k, v in kv.changes.items()}
         )
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.errors import NodeError
+from fuchsia.runtime.effects import SideEffects
 from fuchsia.states import AttemptStatus
-from fuchsia.store.records import AttemptRecord, AttemptWrite
+from fuchsia.store.records import AttemptRecord, AttemptWrite, Transition
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Outcome:
     error: NodeError | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     consumed: list[int] = field(default_factory=list)
+    effects: SideEffects | None = None  # committed with the attempt's success, if it succeeds
 
 
 def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> AttemptWrite:
@@ -38,6 +40,15 @@ def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> A
         started_at=o.started_at,
         finished_at=now,
     )
+
+
+def keep_effects(t: Transition, o: Outcome) -> None:
+    """Commit the kv writes and artifacts of a succeeded attempt with `t`, its success."""
+    if o.effects is None:
+        return
+    if o.effects.kv.changes:
+        t.kv.append(o.effects.kv)
+    t.artifacts.extend(o.effects.artifacts)
 
 
 def trailing_failures(attempts: list[AttemptRecord]) -> int:

@@ -136,6 +136,8 @@ class Store(Protocol):
     async def put_artifact(
         self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
     ) -> ArtifactRef: ...
+    async def put_blob(self, data: bytes) -> str: ...
+    async def sweep_blobs(self, before: float) -> int: ...
     async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]: ...
     async def get_blob(self, content_hash: str) -> bytes: ...
     async def get_artifact(self, artifact_id: str) -> tuple[ArtifactRef, str, bytes]: ...
@@ -636,6 +638,25 @@ class SqlStore:
             )
         for signal_id, node_id in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{node_id}", now, signal_id))
+        for kv in t.kv:
+            self._write_kv(cur, kv, now)
+        if t.artifacts:  # their blobs were stored when the attempt put them (`put_blob`)
+            cur.executemany(
+                q["insert_artifact"],
+                [
+                    (
+                        a.ref.id,
+                        a.execution_id,
+                        a.node_id,
+                        a.ref.hash,
+                        a.ref.name,
+                        a.ref.content_type,
+                        a.ref.size,
+                        a.created_at,
+                    )
+                    for a in t.artifacts
+                ],
+            )
         if t.events:
             cur.executemany(
                 q["insert_event"],
@@ -688,17 +709,17 @@ class SqlStore:
         data = text.encode()
         if len(data) <= self.inline_limit:
             return text, None
-        content_hash = "sha256:" + hashlib.sha256(data).hexdigest()
-        cur.execute(self.q["select_same_artifact"], (execution_id, name, content_hash))
+        digest = content_hash(data)
+        cur.execute(self.q["select_same_artifact"], (execution_id, name, digest))
         row = cur.fetchone()
         if row is not None:  # the same value rewritten (an attempt's start, then its end)
             return None, str(row[0])
         artifact_id = new_id()
-        sealed = seal_blob(self.keyring, data, content_hash)
-        cur.execute(self.q["insert_blob"], (content_hash, len(data), sealed))
+        sealed = seal_blob(self.keyring, data, digest)
+        cur.execute(self.q["insert_blob"], (digest, len(data), sealed))
         cur.execute(
             self.q["insert_artifact"],
-            (artifact_id, execution_id, node_id, content_hash, name, SPILLED_TYPE, len(data), now),
+            (artifact_id, execution_id, node_id, digest, name, SPILLED_TYPE, len(data), now),
         )
         return None, artifact_id
 
@@ -1028,34 +1049,52 @@ class SqlStore:
     async def put_artifact(
         self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
     ) -> ArtifactRef:
+        """Store an artifact of an execution: its blob and its row, at once."""
         ref = ArtifactRef(
             id=new_id(),
-            hash="sha256:" + hashlib.sha256(data).hexdigest(),
+            hash=content_hash(data),
             name=name,
             content_type=content_type,
             size=len(data),
         )
-
         sealed = seal_blob(self.keyring, data, ref.hash)
+        row = (ref.id, execution_id, node_id, ref.hash, name, content_type, ref.size, time.time())
 
         def job(cur: Cursor) -> None:
             cur.execute(self.q["insert_blob"], (ref.hash, ref.size, sealed))
-            cur.execute(
-                self.q["insert_artifact"],
-                (
-                    ref.id,
-                    execution_id,
-                    node_id,
-                    ref.hash,
-                    name,
-                    content_type,
-                    ref.size,
-                    time.time(),
-                ),
-            )
+            cur.execute(self.q["insert_artifact"], row)
 
         await self._write(job)
         return ref
+
+    async def put_blob(self, data: bytes) -> str:
+        """Store `data` as a blob no artifact names yet (a running attempt's artifact, whose
+        row waits for the attempt's success) and return its hash. Noted in `blob_writes`, so
+        `sweep_blobs` deletes it once it is old if no artifact came to name it."""
+        digest = content_hash(data)
+        sealed = seal_blob(self.keyring, data, digest)
+        now = time.time()
+
+        def job(cur: Cursor) -> None:
+            cur.execute(self.q["insert_blob"], (digest, len(data), sealed))
+            cur.execute(self.q["upsert_blob_write"], (digest, now))
+
+        await self._write(job)
+        return digest
+
+    async def sweep_blobs(self, before: float) -> int:
+        """Delete the blobs stored by `put_blob` before `before` that no artifact names (an
+        attempt that failed, or was lost, after storing them); the number deleted. Reads
+        only the blobs `put_blob` noted, through indexes."""
+        q = self.q
+
+        def job(cur: Cursor) -> int:
+            cur.execute(q["delete_orphan_blobs"], (before,))
+            deleted = int(cur.rowcount or 0)
+            cur.execute(q["delete_old_blob_writes"], (before,))
+            return deleted
+
+        return int(await self._write(job))
 
     async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]:
         def job(cur: Cursor) -> list[Row]:
@@ -1140,6 +1179,11 @@ class SqlStore:
             return str(cur.fetchone()[0])
 
         return await self._write(job)
+
+
+def content_hash(data: bytes) -> str:
+    """The hash a blob is stored under: `sha256:` and the hex digest of its bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _job_error(exc: Exception) -> Exception:

@@ -17,7 +17,8 @@ Every value goes through JSON on the way in and out, as it does in the database:
 read back is a copy, never the caller's object, and it holds what the JSON holds (lists
 for tuples, string keys). Not modelled: encryption, spilling large values to artifacts
 (every value stays inline, so the `*_artifact` fields are None), ownership changes, and
-concurrency beyond one caller at a time; kv is not kept, so a `NewExecution` carrying kv
+concurrency beyond one caller at a time; kv and artifacts are not kept, so a `NewExecution`
+or a `Transition` carrying kv (or artifact rows)
 changes is refused. The clock is the caller's (`clock`), so a test
 can pin the timestamps the store writes.
 
@@ -199,6 +200,10 @@ class MemoryStore:
             raise ExecutionNotFound(t.execution_id)
         if row.owner != t.owner:
             raise OwnershipLost(f"execution {t.execution_id} is now owned by {row.owner}")
+        if t.kv or t.artifacts:
+            raise StoreError(
+                "the memory store keeps no kv or artifacts: a transition's are not modelled"
+            )
         now = self.clock()
         eid = t.execution_id
         nodes = {

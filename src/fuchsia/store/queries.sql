@@ -110,6 +110,18 @@ WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
 
+-- name: upsert_blob_write
+INSERT INTO blob_writes (hash, written_at) VALUES (?, ?)
+ON CONFLICT (hash) DO UPDATE SET written_at = excluded.written_at;
+
+-- name: delete_orphan_blobs
+DELETE FROM blobs
+WHERE hash IN (SELECT hash FROM blob_writes WHERE written_at < ?)
+  AND NOT EXISTS (SELECT 1 FROM artifacts WHERE artifacts.hash = blobs.hash);
+
+-- name: delete_old_blob_writes
+DELETE FROM blob_writes WHERE written_at < ?;
+
 -- name: insert_artifact
 INSERT INTO artifacts (id, execution_id, node_id, hash, name, content_type, size, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);

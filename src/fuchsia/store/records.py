@@ -211,6 +211,18 @@ class KvChanges:
     changes: dict[str, str | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PendingArtifact:
+    """An artifact an attempt stored, whose row waits for the attempt's success: its blob is
+    stored at once (content-addressed, invisible until a row names it), the row with the
+    transition that records the success."""
+
+    execution_id: str
+    node_id: str
+    ref: ArtifactRef
+    created_at: float
+
+
 @dataclass
 class ExecutionUpdate:
     """Fields to change on the execution row; None leaves a field as it is."""
@@ -267,6 +279,10 @@ class Transition:
     events: list[Event] = field(default_factory=list)
     # signals consumed by wait nodes in this transition: (signal id, node id)
     consumed: list[tuple[int, str]] = field(default_factory=list)
+    # the kv writes and artifacts of the attempts that succeeded in this transition: stored
+    # with their success, under the same fence, and never for an attempt that did not succeed
+    kv: list[KvChanges] = field(default_factory=list)
+    artifacts: list[PendingArtifact] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

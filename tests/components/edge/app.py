@@ -96,6 +96,39 @@ def refuse(data: dict, ctx) -> Output:
     raise Err(TaskError_Permanent("this input can never work"))
 
 
+def scribble(data: dict, ctx) -> Output:
+    """Write kv and an artifact, read both back, then fail (retryably) until `succeed_on`;
+    on attempt `spin_on`, loop until stopped instead."""
+    seen = kv.get("attempts")
+    kv.set("attempts", f"{seen},{ctx.attempt}" if seen else str(ctx.attempt))
+    kv.set(f"attempt-{ctx.attempt}", "written")
+    kv.set("scratch", "gone soon")
+    kv.delete("scratch")
+    ref = artifacts.put(f"attempt-{ctx.attempt}.txt", "text/plain", f"{ctx.attempt}".encode())
+    read = {
+        "kv": kv.get("attempts"),
+        "scratch": kv.get("scratch"),
+        "artifact": artifacts.get(ref.id).decode(),
+    }
+    while data.get("spin_on") == ctx.attempt:  # until the node's timeout stops it
+        pass
+    if ctx.attempt < data.get("succeed_on", 2):
+        raise Err(TaskError_Retryable(f"attempt {ctx.attempt} failed after writing"))
+    return Output(data=json.dumps({"seen": seen, "read": read}), artifacts=[ref])
+
+
+def bulky(data: dict, ctx) -> Output:
+    """Write `kv` bytes of kv values in 1 KiB keys and an artifact of `artifact` bytes."""
+    for i in range(data.get("kv", 0) // 1024):
+        kv.set(f"k{i}", "v" * 1024)
+    if data.get("artifact"):
+        try:
+            artifacts.put("bulk.bin", "application/octet-stream", b"x" * data["artifact"])
+        except Err as err:
+            return _ok({"refused": str(err.value)})
+    return _ok({"wrote": True})
+
+
 def echo(data: dict, ctx) -> Output:
     return _ok({"input": data, "task": ctx.task, "node": ctx.node_id, "attempt": ctx.attempt})
 
@@ -115,6 +148,8 @@ TASKS = {
         huge,
         flaky,
         refuse,
+        scribble,
+        bulky,
         echo,
     )
 }

@@ -12,7 +12,7 @@ from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State
 from fuchsia.runtime.views import iso
-from fuchsia.runtime.work import Outcome, attempt_row, split_key
+from fuchsia.runtime.work import Outcome, attempt_row, keep_effects, split_key
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import Event, ExecutionUpdate, NodeWrite
 
@@ -45,6 +45,7 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
             t.execution = ExecutionUpdate(context=o.context)
         t.nodes.append(NodeWrite(key, NodeStatus.SUCCEEDED, outcome.attempt))
         t.attempts.append(attempt_row(outcome, AttemptStatus.SUCCEEDED, outcome.inputs, now))
+        keep_effects(t, outcome)
         t.events.append(Event("node_succeeded", key, {"attempt": outcome.attempt}))
         return True
     record = {**error.to_record(), "node": key, "attempt": outcome.attempt}
@@ -102,6 +103,7 @@ def _iterate(
     o.previous[node.id] = outcome.output
     o.failures.pop(node.id, None)
     t.attempts.append(attempt_row(outcome, AttemptStatus.SUCCEEDED, outcome.inputs, env.now))
+    keep_effects(t, outcome)
     t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
     if iteration >= int(node.repeat["max_iterations"]):
         error = {
