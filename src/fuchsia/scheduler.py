@@ -18,10 +18,10 @@ A failed upstream with `on_error: continue` counts as settled without success.
 
 from __future__ import annotations
 
-from collections import ChainMap, deque
-from collections.abc import Collection, Iterable, Mapping, MutableMapping
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.states import ACTIVE, ERRORED, SETTLED, ExecutionStatus, NodeStatus
@@ -51,8 +51,7 @@ def advance(
     counts as skipped even though it succeeded. The cost is that of the nodes it visits,
     never of the whole graph (`states` is read, not copied).
     """
-    # this call's own verdicts over `states`, which ChainMap only reads (it writes the first)
-    view = ChainMap[str, NodeStatus]({}, cast(MutableMapping[str, NodeStatus], states))
+    view = _Verdicts(states)
     step = Step()
     frontier = deque(workflow.order if changed is None else _successors(workflow, changed))
     while frontier:
@@ -70,6 +69,24 @@ def advance(
     return step
 
 
+class _Verdicts:
+    """The states as one `advance` call sees them: its own verdicts over `states`, which
+    it reads and never copies or changes."""
+
+    __slots__ = ("mine", "states")
+
+    def __init__(self, states: Mapping[str, NodeStatus]) -> None:
+        self.mine: dict[str, NodeStatus] = {}
+        self.states = states
+
+    def get(self, key: str, default: NodeStatus) -> NodeStatus:
+        status = self.mine.get(key)
+        return status if status is not None else self.states.get(key, default)
+
+    def __setitem__(self, key: str, status: NodeStatus) -> None:
+        self.mine[key] = status
+
+
 def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
     out: list[str] = []
     for node_id in changed:
@@ -79,7 +96,7 @@ def _successors(workflow: LockedWorkflow, changed: Iterable[str]) -> list[str]:
 
 def _verdict(
     node: LockedNode,
-    view: Mapping[str, NodeStatus],
+    view: _Verdicts,
     skipped_edges: Collection[tuple[str, str]],
 ) -> NodeStatus | None:
     if node.hook is not None:

@@ -18,8 +18,8 @@ read back is a copy, never the caller's object, and it holds what the JSON holds
 for tuples, string keys). Not modelled: encryption, spilling large values to artifacts
 (every value stays inline, so the `*_artifact` fields are None), ownership changes, and
 concurrency beyond one caller at a time; kv and artifacts are not kept, so a `NewExecution`
-carrying kv, or a `Transition` carrying kv or artifact rows, is refused. The clock is the caller's (`clock`), so a test
-can pin the timestamps the store writes.
+carrying kv, or a `Transition` carrying kv or artifact rows, is refused. The clock is the
+caller's (`clock`), so a test can pin the timestamps the store writes.
 
 The methods are coroutines, like the `Store` protocol's, but they never suspend: nothing
 here waits on I/O.

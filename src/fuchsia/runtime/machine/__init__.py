@@ -173,9 +173,9 @@ def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
         or d.launch
         or d.expand
         or d.requeue
-        or o.retry_at
-        or o.fanouts
-        or o.held
+        or o.filled("retry_at")
+        or o.filled("fanouts")
+        or o.filled("held")
         or env.pending
     )
     if busy:

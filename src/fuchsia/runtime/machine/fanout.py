@@ -7,7 +7,6 @@ items' units, when the last one settles.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from fuchsia.errors import NodeError
@@ -60,7 +59,7 @@ def next_items(o: Overlay, node_id: str) -> list[str]:
         if not _settled(o, key):
             running += 1
             keys.append(key)
-    o.fanouts[node_id] = replace(fan, running=running, next_index=index)
+    o.fanouts[node_id] = fan.started(running, index)
     return keys
 
 

@@ -55,7 +55,14 @@ class Layer(Mapping[K, V], Generic[K, V]):
                 yield key
 
     def __len__(self) -> int:
+        if not self.changes:
+            return len(self.base)
         return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        if not self.changes:
+            return bool(self.base)
+        return any(True for _ in self)
 
     def __setitem__(self, key: K, value: V) -> None:
         self.changes[key] = value

@@ -35,7 +35,7 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
         error = iterated
     key = outcome.node_id
     if error is None:
-        o.failures.pop(key, None)
+        o.discard("failures", key)
         o.statuses[key] = NodeStatus.SUCCEEDED
         o.outputs[key] = outcome.output
         note_branch(o, key, outcome.output)

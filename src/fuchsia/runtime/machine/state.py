@@ -9,15 +9,17 @@ Foreach items are units keyed `node[index]` (`split_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.runtime.machine.layer import Layer
 from fuchsia.runtime.work import split_key, trailing_failures
 from fuchsia.states import ERRORED, AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.records import ExecutionRecord, NodeRecord
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,29 @@ class Fanout:
     settled: int = 0
     next_index: int = 0
 
-    def item_done(self, *, started: bool = True) -> Fanout:
-        return replace(self, running=self.running - started, settled=self.settled + 1)
+    def item_done(self) -> Fanout:
+        """One of its running items settled (built directly: `dataclasses.replace` costs
+        more than the rest of an item's bookkeeping)."""
+        return Fanout(
+            self.number,
+            self.started_at,
+            self.total,
+            self.concurrency,
+            self.running - 1,
+            self.settled + 1,
+            self.next_index,
+        )
+
+    def started(self, running: int, next_index: int) -> Fanout:
+        return Fanout(
+            self.number,
+            self.started_at,
+            self.total,
+            self.concurrency,
+            running,
+            self.settled,
+            next_index,
+        )
 
     @property
     def finished(self) -> bool:
@@ -117,26 +140,36 @@ class State:
         return state
 
 
-# the parts of `State` an overlay keeps as layers (the rest are single values)
-LAYERED = (
-    "statuses",
-    "numbers",
-    "outputs",
-    "retry_at",
-    "failures",
-    "iterations",
-    "previous",
-    "first_started",
-    "unit_errors",
-    "items",
-    "fanouts",
-    "skipped_edges",
-    "held",
-)
+class _Layered(Generic[K, V]):
+    """An overlay's layer over the `State` dict of the same name, made when a decision first
+    reads or writes it (a step touches a few of them); later reads are plain attributes."""
+
+    def __set_name__(self, owner: type[Overlay], name: str) -> None:
+        self.name = name
+
+    def __get__(self, overlay: Overlay, owner: type[Overlay] | None = None) -> Layer[K, V]:
+        layer: Layer[K, V] = Layer(getattr(overlay.state, self.name))
+        overlay.__dict__[self.name] = layer  # found before this descriptor from now on
+        overlay.touched.append(layer)
+        return layer
 
 
 class Overlay:
     """`State` as one decision changes it. Reads see the decision's own writes first."""
+
+    statuses: _Layered[str, NodeStatus] = _Layered()
+    numbers: _Layered[str, int] = _Layered()
+    outputs: _Layered[str, Any] = _Layered()
+    retry_at: _Layered[str, float] = _Layered()
+    failures: _Layered[str, int] = _Layered()
+    iterations: _Layered[str, int] = _Layered()
+    previous: _Layered[str, Any] = _Layered()
+    first_started: _Layered[str, float] = _Layered()
+    unit_errors: _Layered[str, dict[str, Any]] = _Layered()
+    items: _Layered[str, list[Any]] = _Layered()
+    fanouts: _Layered[str, Fanout] = _Layered()
+    skipped_edges: _Layered[tuple[str, str], bool] = _Layered()
+    held: _Layered[str, bool] = _Layered()
 
     def __init__(self, state: State) -> None:
         self.state = state
@@ -149,22 +182,20 @@ class Overlay:
         self.verdict = state.verdict
         self.paused = state.paused
         self.first_error = state.first_error
-        self.statuses = Layer(state.statuses)
-        self.numbers = Layer(state.numbers)
-        self.outputs = Layer(state.outputs)
-        self.retry_at = Layer(state.retry_at)
-        self.failures = Layer(state.failures)
-        self.iterations = Layer(state.iterations)
-        self.previous = Layer(state.previous)
-        self.first_started = Layer(state.first_started)
-        self.unit_errors = Layer(state.unit_errors)
-        self.items = Layer(state.items)
-        self.fanouts = Layer(state.fanouts)
-        self.skipped_edges = Layer(state.skipped_edges)
-        self.held = Layer(state.held)
+        self.touched: list[Layer[Any, Any]] = []
 
-    def layers(self) -> Iterable[Layer[Any, Any]]:
-        return (getattr(self, name) for name in LAYERED)
+    def filled(self, name: str) -> bool:
+        """Whether the layered dict `name` holds anything (without making its layer)."""
+        layer = self.__dict__.get(name)
+        return bool(layer if layer is not None else getattr(self.state, name))
+
+    def discard(self, name: str, key: Any) -> None:
+        """Remove `key` from the layered dict `name` if it is there (a layer only if so)."""
+        layer = self.__dict__.get(name)
+        if layer is not None:
+            layer.pop(key, None)
+        elif key in getattr(self.state, name):
+            getattr(self, name).pop(key, None)
 
     def merge(self) -> None:
         """Make the decision's changes the state's (its commit succeeded)."""
@@ -175,5 +206,6 @@ class Overlay:
         state.verdict = self.verdict
         state.paused = self.paused
         state.first_error = self.first_error
-        for layer in self.layers():
-            layer.merge()
+        for layer in self.touched:
+            if layer.changes:
+                layer.merge()

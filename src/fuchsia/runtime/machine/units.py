@@ -14,7 +14,7 @@ def start(o: Overlay, d: Decision, key: str, now: float, inputs: Any = None) -> 
     """Record the next attempt of `key` running; its number."""
     number: int = o.numbers.get(key, 0) + 1
     o.numbers[key] = number
-    o.retry_at.pop(key, None)  # a retry coming due starts here
+    o.discard("retry_at", key)  # a retry coming due starts here
     o.first_started.setdefault(key, now)
     o.statuses[key] = NodeStatus.RUNNING
     t = d.commit

@@ -28,7 +28,7 @@ def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[str]) 
     on the per-node path)."""
     nodes = o.workflow.nodes
     bases = [split_key(k)[0] for k in (*running(d, env), *starting)]
-    only_waits = not o.held and all(
+    only_waits = not o.filled("held") and all(
         KINDS[nodes[n].kind].placement is Placement.PARKED for n in bases
     )
     status = ExecutionStatus.WAITING if only_waits else ExecutionStatus.RUNNING
