@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from fuchsia.definition import LockedWorkflow, load, lock, parse_text, validate
 from fuchsia.definition.lock import canonical_json
 from fuchsia.definition.models import NODE_KINDS
 from fuchsia.errors import StoreError
+from fuchsia.nodes import NodeContext
 from fuchsia.nodes.kind import (
     DEFAULT_COMPONENT_TIMEOUT,
     DEFAULT_HTTP_TIMEOUT,
@@ -238,6 +240,27 @@ def test_where_each_kind_runs_and_whether_the_node_timeout_bounds_it() -> None:
     }
     assert [name for name, kind in KINDS.items() if not kind.timed] == ["transform"]
     assert [name for name, kind in KINDS.items() if kind.children] == ["workflow"]
+    assert [name for name, kind in KINDS.items() if kind.inline] == ["transform", "branch"]
+
+
+def _no_http() -> Any:
+    raise AssertionError("an inline kind makes no HTTP request")
+
+
+def test_an_inline_kinds_attempt_finishes_without_the_event_loop() -> None:
+    """The driver runs transform and branch attempts in place, stepping their coroutine
+    once: it must finish on that step (no await that suspends), for any data."""
+    ctx = NodeContext("e", "w", "n", 1, None, _no_http, scope={"data": {"x": 1}})
+    attempts = [
+        KINDS["transform"].run(TransformSpec({"v": 1}), {"v": 1}, ctx),
+        KINDS["branch"].run(BranchSpec((Rule("data.x == 1", ("a",)),), ("b",)), None, ctx),
+    ]
+    results = []
+    for attempt in attempts:
+        with pytest.raises(StopIteration) as done:
+            attempt.send(None)  # type: ignore[attr-defined]
+        results.append(done.value.value)
+    assert results == [{"v": 1}, {"taken": ["a"], "data": {"x": 1}}]
 
 
 def test_the_workflow_format_knows_the_same_kinds() -> None:

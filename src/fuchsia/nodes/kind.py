@@ -297,6 +297,9 @@ class NodeKind(Protocol[SpecT]):
     placement: ClassVar[Placement]
     timed: ClassVar[bool]  # the node timeout bounds an attempt
     children: ClassVar[bool]  # attempts start child executions (cancelled with the parent)
+    # an attempt never awaits anything (pure shaping of data): the shell runs it in place,
+    # without a task of its own
+    inline: ClassVar[bool]
 
     def spec(self, locked: Any) -> SpecT:
         """The typed spec of a node's locked `spec`."""
@@ -330,6 +333,7 @@ class _Kind:
     placement: ClassVar[Placement] = Placement.LOOP
     timed: ClassVar[bool] = True
     children: ClassVar[bool] = False
+    inline: ClassVar[bool] = False
 
     def timeout(self, spec: Any, declared: float | None) -> float | None:
         return declared
@@ -344,6 +348,7 @@ class _Kind:
 class Transform(_Kind):
     name: ClassVar[str] = "transform"
     timed: ClassVar[bool] = False  # its output is rendered before it runs: nothing to bound
+    inline: ClassVar[bool] = True
 
     def spec(self, locked: Any) -> TransformSpec:
         return TransformSpec.from_document(locked)
@@ -398,6 +403,7 @@ class Component(_Kind):
 
 class Branch(_Kind):
     name: ClassVar[str] = "branch"
+    inline: ClassVar[bool] = True
 
     def spec(self, locked: Any) -> BranchSpec:
         return BranchSpec.from_document(locked)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import InputError, NodeError, StoreError
+from fuchsia.nodes.kind import KINDS
 from fuchsia.runtime import attempts, machine
 from fuchsia.runtime.limits import Limits, Unstorable
 from fuchsia.runtime.machine import (
@@ -274,8 +275,14 @@ class Driver:
         for key in decision.launch:
             base, index = split_key(key)
             node = self.wf.nodes[base]
+            number = self.state.numbers[key]
+            if KINDS[node.kind].inline:  # no task: it runs to its end at once
+                self.inbox.put_nowait(
+                    _finish_now(attempts.run(self.rt, self.state, node, number, index))
+                )
+                continue
             self.tasks[key] = asyncio.create_task(
-                self._attempt(node.id, self.state.numbers[key], index), name=f"{self.id}:{key}"
+                self._attempt(node.id, number, index), name=f"{self.id}:{key}"
             )
         for outcome in decision.requeue:
             self.inbox.put_nowait(outcome)
@@ -308,3 +315,15 @@ class Driver:
         outcome = await attempts.run(self.rt, self.state, node, 1)
         attempts.measure(self.rt, self.state, outcome)  # shown as it would be stored
         return outcome
+
+
+def _finish_now(attempt: Coroutine[Any, Any, Outcome]) -> Outcome:
+    """The outcome of an attempt of an inline kind, run to its end without the event loop:
+    it awaits nothing, so its coroutine finishes on the first step."""
+    try:
+        attempt.send(None)
+    except StopIteration as done:
+        outcome: Outcome = done.value
+        return outcome
+    attempt.close()
+    raise RuntimeError("an inline node kind's attempt awaited something")
