@@ -174,6 +174,33 @@ nodes:
     assert "the execution's context" in str(error_of(done, "remember")["message"])
 
 
+def test_contexts_written_by_attempts_that_finish_together_stay_within_the_cap(
+    tmp_path: Path,
+) -> None:
+    """Two parallel nodes each write a context within the cap that together exceed it: they
+    finish in one batch, and the second is held to the context the first already made."""
+    done = run(
+        tmp_path,
+        """
+name: contexts
+nodes:
+  a:
+    transform: {ok: true}
+    context: {a: "{{ range(7000) | list }}"}
+    on_error: continue
+  b:
+    transform: {ok: true}
+    context: {b: "{{ range(7000) | list }}"}
+    on_error: continue
+""",
+    )
+    statuses = {n: done.node(n).status for n in ("a", "b")}
+    assert sorted(statuses.values()) == ["failed", "succeeded"], statuses
+    failed = next(n for n, status in statuses.items() if status == "failed")
+    assert "the execution's context" in str(error_of(done, failed)["message"])
+    assert done.status == "completed_with_errors"
+
+
 def test_an_http_body_over_the_cap_fails_while_it_streams(tmp_path: Path, base_url: str) -> None:
     done = run(tmp_path, f"name: h\nnodes:\n  get: {{http: {{url: '{base_url}/big'}}}}\n")
     error = error_of(done, "get")

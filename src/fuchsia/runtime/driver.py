@@ -261,9 +261,9 @@ class Driver:
     async def _commit(self, t: Transition) -> None:
         """Store `t`, masked: the one way the driver writes (DESIGN.md §7, secrets are
         never stored)."""
-        self.last_progress = time.monotonic()
         t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
+        self.last_progress = time.monotonic()
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
 

@@ -34,6 +34,8 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
             return iterated
         error = iterated
     key = outcome.node_id
+    if error is None and outcome.context:
+        error = _context_over_cap(o, outcome, env)
     if error is None:
         o.discard("failures", key)
         o.statuses[key] = NodeStatus.SUCCEEDED
@@ -76,6 +78,17 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
     if o.first_error is None and node.on_error == "fail" and index is None and not node.hook:
         o.first_error = record
     return True
+
+
+def _context_over_cap(o: Overlay, outcome: Outcome, env: Env) -> NodeError | None:
+    """The error of a context write that would take the execution's context over the output
+    cap, checked against the context as this decision has it: attempts that finish together
+    each see the others' writes (the runner checked only against the context it ran on)."""
+    try:
+        env.limits.check({**o.context, **(outcome.context or {})}, "the execution's context")
+    except NodeError as exc:
+        return exc
+    return None
 
 
 def _iterate(
