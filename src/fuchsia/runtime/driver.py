@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["CANCEL_ERROR", "CRASHED", "STOPPED", "Driver", "Runtime"]
 
 Listener = Callable[[str, list[LogEvent]], None]
-Loader = Callable[[str], Awaitable[tuple[ExecutionRecord, dict[str, NodeRecord]]]]
 
 
 @dataclass
@@ -70,7 +69,6 @@ class Runtime:
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     children: Any = None  # the engine: starts, awaits and cancels sub-workflow executions
     limits: Limits = field(default_factory=Limits)
-    load: Loader | None = None  # an execution's record and node records, as a resume reads
     masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:

@@ -190,7 +190,6 @@ class Engine:
             self._secrets,
             components=self._component_runtime,
             limits=self._limits,
-            load=self._stored_state,
         )
         runtime.children = self
         return runtime
