@@ -40,7 +40,7 @@ import httpx
 from fuchsia.errors import ArtifactNotFound, FuchsiaError, ServerError, error_classes
 
 if TYPE_CHECKING:
-    from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
+    from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary, Worker
     from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
 
 T = TypeVar("T")
@@ -48,6 +48,7 @@ PAGE = 1000
 FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", "timed_out"})
 EXECUTIONS = "/api/v1/executions"
 WORKFLOWS = "/api/v1/workflows"
+WORKERS = "/api/v1/workers"
 
 
 @dataclass(frozen=True)
@@ -438,6 +439,12 @@ class AsyncClient(_Base):
         call = _Call("POST", WORKFLOWS, json={"source": _read_source(workflow)})
         answer = await self._do(call)
         return _deployment(answer), bool(answer.get("created", True))
+
+    async def workers(self) -> list[Worker]:
+        from fuchsia.runtime.views import Worker
+
+        listed = await self._do(_Call("GET", WORKERS, shape=list))
+        return [_typed(Worker.from_json, w, "a worker") for w in listed]
 
     async def deployments(self, name: str | None = None) -> list[Deployment]:
         listed = await self._do(_Call("GET", WORKFLOWS, shape=list))

@@ -7,6 +7,8 @@ and the result is passed into `Engine.open(settings=...)`; nothing below reads t
 - `FUCHSIA_CACHE`: a directory for compiled components (default `$FUCHSIA_HOME/cache`)
 - `FUCHSIA_INLINE_LIMIT`: a whole number of bytes, at least 1024 (default 256 KiB)
 - `FUCHSIA_HUNG_AFTER`: a duration such as `500ms`, `30s`, `10m`, `1h30m`, `2d` (default off)
+- `FUCHSIA_LEASE`: a duration, at least 1s: how long an engine holds what it drives without
+  renewing (default 30s); a worker's `--lease` wins
 - `FUCHSIA_SECRET_<NAME>`: any text, `{{ secrets.<name> }}` in templates
 - `FUCHSIA_ENCRYPTION_KEY` (`ID:KEY[,ID:KEY...]`) or `FUCHSIA_ENCRYPTION_KEY_FILE` (one per
   line): encrypt stored values with the first key, decrypt with any (default: no encryption)
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from fuchsia.store.cipher import Keyring
 
 DEFAULT_HOME = ".fuchsia"
+DEFAULT_LEASE = 30.0  # seconds
 DEFAULT_INLINE_LIMIT = 256 * 1024
 MIN_INLINE_LIMIT = 1024
 SECRET_PREFIX = "FUCHSIA_SECRET_"
@@ -60,6 +63,7 @@ class Settings:
     cache: Path | None = None  # None: cache/ under `home`
     inline_limit: int = DEFAULT_INLINE_LIMIT
     hung_after: float | None = None
+    lease: float = DEFAULT_LEASE
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     keys: Keyring | None = dataclasses.field(default=None, repr=False)
 
@@ -99,6 +103,7 @@ class Settings:
             cache=Path(cache) if cache else None,
             inline_limit=_inline_limit(env.get("FUCHSIA_INLINE_LIMIT")),
             hung_after=_hung_after(env.get("FUCHSIA_HUNG_AFTER")),
+            lease=lease_of(env.get("FUCHSIA_LEASE"), "FUCHSIA_LEASE"),
             secrets=secrets_of(env),
             keys=keys_from_env(env),
         )
@@ -155,6 +160,20 @@ def _inline_limit(text: str | None) -> int:
     if not stripped.isdigit() or len(stripped) > 18 or int(stripped) < MIN_INLINE_LIMIT:
         raise SettingsError("FUCHSIA_INLINE_LIMIT", text, accepted)
     return int(stripped)
+
+
+def lease_of(text: str | None, source: str) -> float:
+    """A lease duration (`FUCHSIA_LEASE`, a worker's `--lease`): at least 1s, at most a day."""
+    if text is None or not text.strip():
+        return DEFAULT_LEASE
+    accepted = "a duration from 1s to 1d, such as 30s or 2m"
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise SettingsError(source, text, accepted) from None
+    if not 1.0 <= seconds <= 86400.0:
+        raise SettingsError(source, text, accepted)
+    return seconds
 
 
 def _hung_after(text: str | None) -> float | None:

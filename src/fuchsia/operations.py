@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary
+    from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary, Worker
     from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
 
 
@@ -112,6 +112,10 @@ class Operations(Protocol):
 
     async def unpin(self, name: str) -> Deployment:
         """Let `name` run its newest active version again."""
+        ...
+
+    async def workers(self) -> list[Worker]:
+        """The engines registered in the store (workers, servers, runs), oldest first."""
         ...
 
 

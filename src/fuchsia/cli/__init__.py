@@ -22,6 +22,8 @@ COMMANDS = {
     "run": "fuchsia.cli.run:run_command",
     "deploy": "fuchsia.cli.workflows:deploy_command",
     "serve": "fuchsia.cli.server:serve_command",
+    "worker": "fuchsia.cli.worker:worker_command",
+    "workers": "fuchsia.cli.worker:app",
     "runs": "fuchsia.cli.runs:app",
     "component": "fuchsia.cli.component:app",
     "node": "fuchsia.cli.node:app",

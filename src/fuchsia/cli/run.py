@@ -75,7 +75,11 @@ def run_command(
     json_output: JsonOption = False,
     detach: Annotated[
         bool,
-        typer.Option("--detach", help="Start in a background process and print the execution id."),
+        typer.Option(
+            "--detach",
+            help="Record the execution for the live workers of the store to run (in a "
+            "background process when there are none) and print its id.",
+        ),
     ] = False,
     db: DbOption = None,
 ) -> None:
@@ -96,12 +100,18 @@ def run_command(
     payload = read_payload(input, input_file)
 
     if detach:
-        execution_id = with_engine(
-            db,
-            lambda e: e.start(locked, payload, idempotency_key=idempotency_key, detached=True),
-            create=True,
-        )
-        _spawn_resume(config, execution_id)
+
+        async def record(engine: Engine) -> tuple[str, bool]:
+            live = await engine.workers()
+            workers = any(w.alive and w.slots > 0 and not w.draining for w in live)
+            started = await engine.start(
+                locked, payload, idempotency_key=idempotency_key, detached=True
+            )
+            return started, workers
+
+        execution_id, workers = with_engine(db, record, create=True)
+        if not workers:  # nobody takes work from this store: drive it in the background
+            _spawn_resume(config, execution_id)
         if json_output:
             print_json({"id": execution_id, "status": "pending"})
         else:

@@ -33,6 +33,24 @@ def serve_command(
     grace: Annotated[
         float, typer.Option(help="Seconds running nodes may take to finish on shutdown.", min=0)
     ] = 30.0,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Serve the API, webhooks and schedules only: executions are recorded for "
+            "`fuchsia worker` processes to run.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=100_000,
+            help="Executions it takes from the store at once (started elsewhere, or left by "
+            "a process that stopped); those started through this server always run.",
+        ),
+    ] = 64,
     db: DbOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and run executions."""
@@ -44,7 +62,7 @@ def serve_command(
     config = settings(db)
 
     async def open_engine() -> Engine:
-        return await Engine.open(settings=config)
+        return await Engine.open(settings=config, slots=concurrency, drives=not no_worker)
 
     if no_auth:
         err.print(

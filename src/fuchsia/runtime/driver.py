@@ -16,6 +16,7 @@ block a thread (WebAssembly components) belong on a thread pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -69,6 +70,7 @@ class Runtime:
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     children: Any = None  # the engine: starts, awaits and cancels sub-workflow executions
     limits: Limits = field(default_factory=Limits)
+    worker: str | None = None  # the engine's name, stored with every attempt it writes
     masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -223,7 +225,11 @@ class Driver:
             decision = machine.decide(overlay, rendered, env, into=decision)
         if decision.cancel_running:
             await self._cancel_running()
-        await self._commit(decision.commit)
+        try:
+            await self._commit(decision.commit)
+        except OwnershipLost:
+            await self._rejected(events)
+            raise
         overlay.merge()
         self._follow(decision)
         if decision.cancel_children and self.rt.children is not None:
@@ -259,11 +265,23 @@ class Driver:
     async def _commit(self, t: Transition) -> None:
         """Store `t`, masked: the one way the driver writes (DESIGN.md §7, secrets are
         never stored)."""
+        t.worker = self.rt.worker
         t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
         self.last_progress = time.monotonic()
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
+
+    async def _rejected(self, events: list[Event]) -> None:
+        """Another worker holds the execution now (this engine let its lease pass): record
+        that the attempts this engine ran or was running are not committed. They run again
+        under the new owner."""
+        dropped = {(e.node_id, e.attempt) for e in events if isinstance(e, Outcome)}
+        dropped.update((key, self.state.numbers[key]) for key in self.tasks)
+        with contextlib.suppress(StoreError):
+            await self.rt.store.reject(
+                self.id, sorted(dropped), self.rt.worker or self.rt.owner, "taken over"
+            )
 
     def _follow(self, decision: Decision) -> None:
         """What a committed decision asks of the shell: retries armed, units launched,

@@ -1,9 +1,11 @@
 """`fuchsia.Engine`: the Python API (async first) over a store and a set of drivers.
 
-An engine is one owner: it registers itself in the store, heartbeats while open, and drives
-the executions it started or resumed. Closing it stops driving: the attempts still running
-are recorded interrupted, its owner row is removed, and any other engine may resume its open
-executions at once.
+An engine is one owner: it registers itself in the store, renews its lease (on the database's
+clock) while open, and drives the executions it started, resumed or claimed. An engine with
+`slots` is a worker: it also takes executions nobody holds from the store (recorded detached,
+or left by an owner that is gone or let its lease pass), up to that many at once. Closing it
+stops driving: the attempts still running are recorded interrupted, its owner row is removed,
+and any other engine may take its open executions at once.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from fuchsia.errors import (
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
-from fuchsia.runtime.owner import current_identity, is_dead
+from fuchsia.runtime.owner import current_identity, gone, is_dead
 from fuchsia.runtime.views import (
     DeployedWorkflow,
     Execution,
     ExecutionSummary,
+    Worker,
     execution_view,
     spilled,
 )
@@ -98,6 +101,7 @@ def cache_dir(home: str | Path | None = None) -> Path:
 # An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
 # no row names once it is a day old was left by an attempt that never succeeded.
 ORPHAN_BLOB_AGE = 24 * 3600.0
+STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
 BLOB_SWEEP_EVERY = 6 * 3600.0
 
 
@@ -149,6 +153,9 @@ class Engine:
         hung_after: float | None = None,
         settings: Settings | None = None,
         limits: Limits | None = None,
+        name: str | None = None,
+        slots: int = 0,
+        drives: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load(home=home)
         if home is not None:
@@ -157,8 +164,19 @@ class Engine:
         self.home = self.settings.home
         self._components: ComponentRuntime | None = None
         self.identity = current_identity()
+        self.name = name or f"{self.identity.host}:{self.identity.pid}"
         self.lease = lease
-        self.heartbeat_every = heartbeat_every
+        self.heartbeat_every = min(heartbeat_every, lease / 3)
+        # a worker: executions nobody holds are claimed from the store, this many at once
+        self.slots = slots
+        # False (`fuchsia serve --no-worker`): executions are recorded for workers to run,
+        # and nothing is driven here
+        self.drives = drives
+        self._wake = asyncio.Event()  # work may be claimable: a NOTIFY, a slot freed
+        self._claiming: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self._renewed = time.monotonic()  # the last renewal that held the lease
+        self._lease_lost = False
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()
@@ -190,6 +208,7 @@ class Engine:
             self._secrets,
             components=self._component_runtime,
             limits=self._limits,
+            worker=self.name,
         )
         runtime.children = self
         return runtime
@@ -209,12 +228,15 @@ class Engine:
         *,
         home: str | Path | None = None,
         secrets: dict[str, str] | None = None,
-        lease: float = 30.0,
+        lease: float | None = None,
         hung_after: float | None = None,
         inline_limit: int | None = None,
         keys: Keyring | None = None,
         settings: Settings | None = None,
         limits: Limits | None = None,
+        name: str | None = None,
+        slots: int = 0,
+        drives: bool = True,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
@@ -227,7 +249,13 @@ class Engine:
         encrypt what is stored with the first key and decrypt with any (default
         `FUCHSIA_ENCRYPTION_KEY[_FILE]`, else none). `limits`: the caps on what an attempt
         may store (outputs 64 MiB, http response bodies 10 MiB, log lines 16 KiB and 1 MiB of
-        them per attempt, by default); a node over one fails with `limit_exceeded`."""
+        them per attempt, by default); a node over one fails with `limit_exceeded`.
+        `lease` (seconds, default `FUCHSIA_LEASE` or 30): how long what this engine drives
+        stays its own without a renewal (renewed every third of it). `name`: how workers
+        lists and attempt records show it (default HOST:PID). `slots` > 0 makes it a worker:
+        it claims executions nobody holds (recorded detached, or whose owner is gone or let
+        its lease pass), that many at once, woken by PostgreSQL's NOTIFY or by polling.
+        `drives=False` records every execution for workers to run and drives none here."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         base = settings if settings is not None else Settings.load(home=home, db=db)
@@ -240,10 +268,13 @@ class Engine:
         engine = cls(
             store,
             secrets=secrets,
-            lease=lease,
+            lease=lease if lease is not None else base.lease,
             hung_after=hung_after if hung_after is not None else base.hung_after,
             settings=base,
             limits=limits,
+            name=name,
+            slots=slots,
+            drives=drives,
         )
         try:
             await engine._beat()
@@ -253,6 +284,8 @@ class Engine:
             await store.close()
             raise
         engine._heartbeat = asyncio.create_task(engine._heartbeat_loop())
+        if slots > 0 and drives:
+            engine._claiming = asyncio.create_task(engine._claim_loop())
         return engine
 
     async def __aenter__(self) -> Engine:
@@ -264,7 +297,9 @@ class Engine:
     async def close(self, grace: float = 0.0) -> None:
         """Stop driving and release the store. With a `grace` period (seconds), first start
         no new node and let running attempts finish for up to that long; whatever is still
-        running then is interrupted. Open executions stay resumable either way."""
+        running then is interrupted. Open executions stay resumable either way: a worker
+        takes them at once."""
+        await self._stop_claiming()
         if grace > 0 and self._driving:
             for driver in self._driving.values():
                 driver.draining = True
@@ -298,6 +333,20 @@ class Engine:
                 driver.request(Control.STOP)
         if drivers:
             await asyncio.wait(drivers, timeout=STOP_TIMEOUT)
+
+    async def _stop_claiming(self) -> None:
+        """Take nothing more from the store, and say so (`draining`) in this owner's row."""
+        if self._claiming is None:
+            return
+        self._claiming.cancel()
+        await asyncio.gather(self._claiming, return_exceptions=True)
+        self._claiming = None
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        self._stopping = True
+        with contextlib.suppress(FuchsiaError):
+            await self._beat()
 
     def _component_runtime(self) -> ComponentRuntime:
         """The wasm host and its thread pool, created when the first component node runs."""
@@ -397,11 +446,12 @@ class Engine:
             payload=payload,
             context=self._trigger_context(locked, execution_id, payload),
             idempotency_key=idempotency_key,
-            owner=None if detached else self.identity.id,
+            owner=None if detached or not self.drives else self.identity.id,
             parent_id=parent_id,
             kv=kv,
         )
         record, created = await self._create(new)
+        detached = detached or not self.drives
         if not created and same_request and idempotency_key is not None:
             refuse_other_request(record, locked.name, payload, idempotency_key)
         if created and not detached:
@@ -495,6 +545,8 @@ class Engine:
         def forget(_: object) -> None:
             self._drivers.pop(record.id, None)
             self._driving.pop(record.id, None)
+            if self.slots:
+                self._wake.set()  # a slot is free
 
         task.add_done_callback(forget)
 
@@ -538,6 +590,15 @@ class Engine:
         record = await self.store.get_execution(execution_id)
         return record, await self._node_values(execution_id)
 
+    async def _lift_pauses(self, ids: builtins.list[str]) -> None:
+        """Paused ones of `ids` go on; their driver may be elsewhere."""
+        for execution_id in ids:
+            if (await self.store.get_execution(execution_id)).status == ExecutionStatus.PAUSED:
+                await self.store.request(execution_id, Control.RESUME)
+                driver = self._driving.get(execution_id)
+                if driver is not None:
+                    driver.request(Control.RESUME)
+
     async def resume(
         self, ids: builtins.list[str] | None = None, *, wait: bool = True
     ) -> builtins.list[str]:
@@ -549,21 +610,16 @@ class Engine:
         from fuchsia.definition.lock import LockedWorkflow
 
         wanted = set(ids) if ids is not None else None
-        for execution_id in ids or []:  # paused ones go on; their driver may be elsewhere
-            if (await self.store.get_execution(execution_id)).status == ExecutionStatus.PAUSED:
-                await self.store.request(execution_id, Control.RESUME)
-                driver = self._driving.get(execution_id)
-                if driver is not None:
-                    driver.request(Control.RESUME)
+        await self._lift_pauses(ids or [])
+        if not self.drives:  # the workers drive
+            return []
         taken: list[str] = []
         for item in await self.store.open_executions():
             if wanted is not None and item.id not in wanted:
                 continue
             if item.id in self._drivers or item.owner_id == self.identity.id:
                 continue
-            if item.owner_id is not None and not is_dead(
-                item.owner, lease=self.lease, me=self.identity
-            ):
+            if item.owner_id is not None and not is_dead(item.owner, me=self.identity):
                 continue
             if not await self.store.claim(item.id, self.identity.id, item.owner_id):
                 continue
@@ -833,7 +889,7 @@ class Engine:
         driver = self._driving.get(execution_id)
         if driver is not None:
             driver.request(kind)
-        else:
+        elif self.drives:
             await self.resume([execution_id], wait=False)
 
     async def cancel(self, execution_id: str) -> Execution:
@@ -877,11 +933,11 @@ class Engine:
     async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution:
         """Wait until the execution reaches a final status (or this engine stops driving it)."""
         task = self._drivers.get(execution_id)
-        if task is not None:
-            await asyncio.shield(task)
-        else:
-            while (await self.store.get_execution(execution_id)).status not in FINAL_STATUSES:
-                await asyncio.sleep(poll)
+        if task is not None and await asyncio.shield(task) != "lost":
+            return await self.get(execution_id)
+        # driven by another process (or taken over by one from this engine): poll
+        while (await self.store.get_execution(execution_id)).status not in FINAL_STATUSES:
+            await asyncio.sleep(poll)
         return await self.get(execution_id)
 
     async def get(self, execution_id: str) -> Execution:
@@ -964,6 +1020,15 @@ class Engine:
         text = await self.store.get_workflow(deployment.hash)
         return DeployedWorkflow(deployment, LockedWorkflow.from_json(text))
 
+    async def workers(self) -> builtins.list[Worker]:
+        """The engines registered in the store (workers, servers, runs), oldest first; this
+        engine among them only when it takes work from the store."""
+        return [
+            Worker.of(owner)
+            for owner in await self.store.owners()
+            if owner.id != self.identity.id or self.slots
+        ]
+
     async def events(self, execution_id: str, after: int = 0) -> builtins.list[EventRecord]:
         """The execution's events after sequence number `after`; a unique id prefix is
         accepted, an unknown id is `ExecutionNotFound`."""
@@ -972,35 +1037,130 @@ class Engine:
     # -- ownership -----------------------------------------------------------------------
 
     async def _beat(self) -> None:
+        """Renew this engine's lease. When it had passed meanwhile (this process was stopped
+        or cut off from the store for longer than the lease), other workers may have taken
+        executions it drives: those stop here, and what they would commit is refused."""
         me = self.identity
-        await self.store.heartbeat(OwnerRecord(me.id, me.host, me.pid, me.started_at, time.time()))
+        record = OwnerRecord(
+            me.id,
+            me.host,
+            me.pid,
+            me.started_at,
+            0.0,  # the store stamps the heartbeat on its own clock
+            name=self.name,
+            slots=self.slots if self.drives and not self._stopping else 0,
+            running=len(self._drivers),
+            draining=self._stopping,
+        )
+        held = await self.store.heartbeat(record, self.lease)
+        first = self._heartbeat is None
+        self._renewed = time.monotonic()
+        if (held or first) and not self._lease_lost:
+            return
+        self._lease_lost = False
+        owned = await self.store.owned(me.id)
+        for execution_id, driver in list(self._driving.items()):
+            if execution_id not in owned:
+                driver.request(Control.STOP)  # refused by the fence: the attempts are dropped
+        if self.drives and not self._stopping:
+            await self._adopt(owned - set(self._drivers))
+
+    def _lease_passed(self) -> None:
+        """No renewal for a whole lease (the store unreachable): stop every attempt here, as
+        another worker may run them now. What is still this engine's is driven again once
+        the store answers (`_beat`)."""
+        self._lease_lost = True
+        for driver in self._driving.values():
+            driver.request(Control.STOP)
+
+    async def _adopt(self, ids: builtins.set[str]) -> None:
+        """Drive executions this engine holds in the store but drives no more."""
+        from fuchsia.definition.lock import LockedWorkflow
+
+        for execution_id in sorted(ids):
+            if execution_id in self._drivers:
+                continue
+            record = await self.store.get_execution(execution_id)
+            if record.status in FINAL_STATUSES or record.owner != self.identity.id:
+                continue
+            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            self._drive(record, locked, await self._node_values(execution_id))
+
+    async def _claim_loop(self, poll: float = 1.0) -> None:
+        """Take executions nobody holds, up to `slots` driven at once: when woken (a
+        NOTIFY, a slot freed) and every `poll` seconds. Each round first gives up owners on
+        this host whose process is gone, so their executions go on at once, not after
+        their lease."""
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:
+            loop = asyncio.get_running_loop()
+            self._unlisten = listen(lambda: loop.call_soon_threadsafe(self._wake.set), poll=poll)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+            try:
+                await self._claim_round()
+            except FuchsiaError:
+                await asyncio.sleep(poll)  # the store is unavailable: the next round retries
+
+    async def _claim_round(self) -> None:
+        from fuchsia.definition.lock import LockedWorkflow
+
+        free = self.slots - len(self._drivers)
+        if free <= 0 or self._stopping or self._lease_lost:
+            return
+        me = self.identity
+        for owner in await self.store.owners():
+            if owner.host == me.host and owner.id != me.id and owner.alive and gone(owner):
+                await self.store.forget_owner(owner.id)
+        if not await self.store.claimable():
+            return
+        for claimed in await self.store.claim_open(me.id, free):
+            record = await self.store.get_execution(claimed.id)
+            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            self._drive(record, locked, await self._node_values(claimed.id))
+
+    async def _deliver_controls(self) -> None:
+        """Hand the drivers the requests left in the store for them, and the hung check."""
+        if self.hung_after is not None:
+            for running in list(self._driving.values()):
+                if running.idle_for() > self.hung_after:
+                    running.request(Control.HUNG)
+        if self._driving:
+            for execution_id, control in await self.store.controls(self.identity.id):
+                driver = self._driving.get(execution_id)
+                if driver is not None:
+                    driver.request(Control(control))
 
     async def _heartbeat_loop(self) -> None:
         """Renew this owner's lease, and deliver requests other processes left in the store
         for the executions this engine drives (a cancel from `fuchsia runs cancel`). With
         the first renewal and every `BLOB_SWEEP_EVERY` after, delete the blobs of artifacts
         that attempts stored and never committed (they failed, or were lost), once they are
-        `ORPHAN_BLOB_AGE` old."""
+        `ORPHAN_BLOB_AGE` old; a worker also deletes the rows of owners whose lease passed
+        `STALE_OWNER_LEASES` leases ago."""
         last_beat = time.monotonic()
         next_sweep = last_beat
         while True:
             await asyncio.sleep(self.control_every)
             with contextlib.suppress(FuchsiaError):
-                if self.hung_after is not None:
-                    for running in list(self._driving.values()):
-                        if running.idle_for() > self.hung_after:
-                            running.request(Control.HUNG)
-                if self._driving:
-                    for execution_id, control in await self.store.controls(self.identity.id):
-                        driver = self._driving.get(execution_id)
-                        if driver is not None:
-                            driver.request(Control(control))
-                if time.monotonic() - last_beat >= self.heartbeat_every:
-                    await self._beat()
-                    last_beat = time.monotonic()
-                    if last_beat >= next_sweep:
-                        next_sweep = last_beat + BLOB_SWEEP_EVERY
-                        await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
+                await self._deliver_controls()
+            if time.monotonic() - last_beat < self.heartbeat_every:
+                continue
+            last_beat = time.monotonic()
+            try:
+                await self._beat()
+            except FuchsiaError:
+                if time.monotonic() - self._renewed > self.lease and not self._lease_lost:
+                    self._lease_passed()
+                continue
+            with contextlib.suppress(FuchsiaError):
+                if last_beat >= next_sweep:
+                    next_sweep = last_beat + BLOB_SWEEP_EVERY
+                    await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
+                    if self.slots:
+                        await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
 
 
 def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str]:

@@ -1,9 +1,10 @@
 """Who runs an execution, and whether that process is still alive.
 
-An owner is one engine in one process. It proves it is alive by a heartbeat row in the store.
-A process on the same host that is gone (or is a zombie, or whose pid now belongs to a newer
-process) is known dead at once, so `fuchsia runs resume` after a `kill -9` need not wait for
-a lease; an owner on another host is dead once its heartbeat is older than the lease.
+An owner is one engine in one process. It proves it is alive by renewing a lease in its row in
+the store, on the database's clock. A process on the same host that is gone (or is a zombie,
+or whose pid now belongs to a newer process) is known dead at once, so `fuchsia runs resume`
+after a `kill -9` need not wait for the lease; an owner on another host is dead once its
+lease has passed.
 """
 
 from __future__ import annotations
@@ -66,16 +67,18 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def is_dead(
-    owner: OwnerRecord | None, *, lease: float, me: Identity, now: float | None = None
-) -> bool:
+def is_dead(owner: OwnerRecord | None, *, me: Identity) -> bool:
     """True when an execution's owner can no longer make progress."""
     if owner is None:
         return True
-    if owner.host == me.host:
-        running_since = process_start_time(owner.pid)
-        if running_since is None:
-            return True
-        if abs(running_since - owner.started_at) > 2.0:  # False for nan: unknown, use the lease
-            return True  # the pid was reused by a newer process
-    return (now if now is not None else time.time()) - owner.heartbeat_at > lease
+    if owner.host == me.host and owner.id != me.id and gone(owner):
+        return True
+    return not owner.alive
+
+
+def gone(owner: OwnerRecord) -> bool:
+    """Whether `owner`, a process on this host, has exited (or its pid is now another's)."""
+    running_since = process_start_time(owner.pid)
+    if running_since is None:
+        return True
+    return abs(running_since - owner.started_at) > 2.0  # False for nan: unknown, use the lease

@@ -16,6 +16,7 @@ from fuchsia.store.records import (
     Deployment,
     ExecutionRecord,
     NodeRecord,
+    OwnerRecord,
     from_iso,
     iso,
     to_ms,
@@ -60,10 +61,12 @@ class Attempt:
     # set (and `inputs` / `output` None) when the value was above the store's inline limit
     inputs_artifact: ArtifactRef | None = None
     output_artifact: ArtifactRef | None = None
+    worker: str | None = None  # the name of the engine (worker) that ran it
 
     def to_json(self) -> dict[str, Any]:
         return {
             "number": self.number,
+            "worker": self.worker,
             "status": self.status,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
@@ -88,6 +91,7 @@ class Attempt:
             output=data.get("output"),
             inputs_artifact=_ref(data.get("inputs_artifact")),
             output_artifact=_ref(data.get("output_artifact")),
+            worker=data.get("worker"),
         )
 
 
@@ -328,6 +332,7 @@ def execution_view(
                 a.output,
                 ref(a.inputs_artifact),
                 ref(a.output_artifact),
+                a.worker,
             )
             for a in (stored.attempts if stored else [])
         ]
@@ -358,3 +363,70 @@ def execution_view(
         parent_id=record.parent_id,
         result_artifact=ref(record.result_artifact),
     )
+
+
+@dataclass(frozen=True)
+class Worker:
+    """An engine registered in the store (`fuchsia workers list`, `GET /api/v1/workers`):
+    a `fuchsia worker`, a `fuchsia serve`, a `fuchsia run`. `slots`: how many executions it
+    takes from the store at once (0: it drives only what it starts); `running`: how many it
+    drives now; `alive`: its lease had not passed when this was read."""
+
+    name: str
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    lease_expires_at: float | None
+    slots: int
+    running: int
+    draining: bool
+    alive: bool
+
+    @classmethod
+    def of(cls, owner: OwnerRecord) -> Worker:
+        return cls(
+            name=owner.name or owner.id,
+            id=owner.id,
+            host=owner.host,
+            pid=owner.pid,
+            started_at=owner.started_at,
+            heartbeat_at=owner.heartbeat_at,
+            lease_expires_at=owner.lease_expires_at,
+            slots=owner.slots,
+            running=owner.running,
+            draining=owner.draining,
+            alive=owner.alive,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": iso(self.started_at),
+            "heartbeat_at": iso(self.heartbeat_at),
+            "lease_expires_at": iso(self.lease_expires_at),
+            "slots": self.slots,
+            "running": self.running,
+            "draining": self.draining,
+            "alive": self.alive,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Worker:
+        return cls(
+            name=str(data["name"]),
+            id=str(data["id"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            started_at=_when(data, "started_at") or 0.0,
+            heartbeat_at=_when(data, "heartbeat_at") or 0.0,
+            lease_expires_at=_when(data, "lease_expires_at"),
+            slots=int(data["slots"]),
+            running=int(data["running"]),
+            draining=bool(data["draining"]),
+            alive=bool(data["alive"]),
+        )

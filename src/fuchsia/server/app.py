@@ -97,7 +97,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine()
         app.state.engine = engine
-        await engine.resume(wait=False)  # what a previous server left running goes on
+        if engine.drives:
+            await engine.resume(wait=False)  # what a previous server left running goes on
         scheduler = asyncio.create_task(Scheduler(engine).run()) if schedule else None
         try:
             yield
@@ -155,6 +156,12 @@ async def healthz(request: Request) -> dict[str, Any]:
 @router.get("/metrics", dependencies=[scope("read")], response_class=PlainTextResponse)
 async def prometheus(request: Request) -> str:
     return await metrics.render(engine_of(request).store)
+
+
+@router.get("/api/v1/workers", dependencies=[scope("read")])
+async def list_workers(request: Request) -> list[dict[str, Any]]:
+    """The engines registered in the store: `fuchsia worker` processes, servers, runs."""
+    return [w.to_json() for w in await engine_of(request).workers()]
 
 
 @router.get("/api/v1/workflows", dependencies=[scope("read")])

@@ -37,4 +37,39 @@ async def render(store: Store) -> str:
             for w, k, n in data["fires"]
         ),
     ]
+    lines += await _workers(store)
     return "\n".join(lines) + "\n"
+
+
+async def _workers(store: Store) -> list[str]:
+    """What the engines sharing the store report through it (every worker's counts)."""
+    from fuchsia.store.ownership import (
+        CLAIM_LATENCY_US,
+        CLAIMS,
+        LEASE_EXPIRIES,
+        REJECTED_COMPLETIONS,
+    )
+
+    counters = await store.counters()
+    owners = await store.owners()
+    alive = sum(1 for o in owners if o.alive and o.slots > 0)
+    return [
+        "# HELP fuchsia_workers_alive Engines taking executions from the store, lease held.",
+        "# TYPE fuchsia_workers_alive gauge",
+        f"fuchsia_workers_alive {alive}",
+        "# HELP fuchsia_work_ready Open executions nobody holds, ready for a worker to claim.",
+        "# TYPE fuchsia_work_ready gauge",
+        f"fuchsia_work_ready {await store.claimable()}",
+        "# HELP fuchsia_lease_expiries_total Executions taken over after their owner's lease "
+        "passed or its process ended.",
+        "# TYPE fuchsia_lease_expiries_total counter",
+        f"fuchsia_lease_expiries_total {counters.get(LEASE_EXPIRIES, 0)}",
+        "# HELP fuchsia_rejected_completions_total Attempt results not committed because "
+        "their worker no longer held the execution.",
+        "# TYPE fuchsia_rejected_completions_total counter",
+        f"fuchsia_rejected_completions_total {counters.get(REJECTED_COMPLETIONS, 0)}",
+        "# HELP fuchsia_claim_latency_seconds From an execution left for workers to its claim.",
+        "# TYPE fuchsia_claim_latency_seconds summary",
+        f"fuchsia_claim_latency_seconds_count {counters.get(CLAIMS, 0)}",
+        f"fuchsia_claim_latency_seconds_sum {counters.get(CLAIM_LATENCY_US, 0) / 1e6:.6f}",
+    ]

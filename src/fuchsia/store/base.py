@@ -28,11 +28,11 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from fuchsia.errors import (
     ArtifactNotFound,
@@ -43,6 +43,7 @@ from fuchsia.errors import (
 )
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.cipher import Keyring, open_blob, open_text, seal_blob, seal_text
+from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptRecord,
@@ -109,10 +110,19 @@ class Store(Protocol):
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]: ...
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]: ...
     async def get_workflow(self, workflow_hash: str) -> str: ...
-    async def heartbeat(self, owner: OwnerRecord) -> None: ...
+    async def heartbeat(self, owner: OwnerRecord, lease: float = ...) -> bool: ...
     async def forget_owner(self, owner_id: str) -> None: ...
+    async def forget_stale_owners(self, older_than: float) -> None: ...
+    async def owners(self) -> list[OwnerRecord]: ...
     async def open_executions(self) -> list[OpenExecution]: ...
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
+    async def claim_open(self, owner: str, limit: int) -> list[Claimed]: ...
+    async def claimable(self) -> int: ...
+    async def owned(self, owner: str) -> set[str]: ...
+    async def reject(
+        self, execution_id: str, attempts: Iterable[tuple[str, int]], worker: str, reason: str
+    ) -> None: ...
+    async def counters(self) -> dict[str, int]: ...
     async def request(self, execution_id: str, control: str) -> bool: ...
     async def send_signal(self, execution_id: str, name: str, payload: Any) -> int: ...
     async def open_children(self, parent_id: str) -> list[str]: ...
@@ -149,8 +159,10 @@ class Store(Protocol):
     async def claim_delivery(self, key: str, body_sha256: str) -> str: ...
 
 
-def load_queries(placeholder: str) -> dict[str, str]:
-    """Read `queries.sql` into {name: sql}, with `?` replaced by the backend's placeholder."""
+def load_queries(placeholder: str, dialect: dict[str, str] | None = None) -> dict[str, str]:
+    """Read `queries.sql` into {name: sql}, with `?` replaced by the backend's placeholder and
+    each `{token}` by the backend's SQL for it (`{now}`: the database clock in seconds since
+    the epoch; `{lock_row}`, `{skip_locked}`: row locks, where the backend has them)."""
     text = resources.files("fuchsia.store").joinpath("queries.sql").read_text()
     queries: dict[str, str] = {}
     name = ""
@@ -160,7 +172,15 @@ def load_queries(placeholder: str) -> dict[str, str]:
             queries[name] = ""
         elif name and not line.startswith("--"):
             queries[name] += line + "\n"
-    return {k: v.strip().rstrip(";").replace("?", placeholder) for k, v in queries.items()}
+    tokens = {"{" + k + "}": v for k, v in (dialect or {}).items()}
+
+    def finish(sql: str) -> str:
+        sql = sql.strip().rstrip(";").replace("?", placeholder)
+        for token, value in tokens.items():
+            sql = sql.replace(token, value)
+        return sql
+
+    return {k: finish(v) for k, v in queries.items()}
 
 
 def migrations(backend: str) -> list[tuple[int, str, str]]:
@@ -201,12 +221,13 @@ class _BatchRun:
     outcomes: list[tuple[bool, Any]] | None = None
 
 
-class SqlStore:
+class SqlStore(Ownership):
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
     backend = ""
     placeholder = "?"
     begin = "BEGIN"
+    dialect: ClassVar[dict[str, str]] = {}  # the SQL of the `{tokens}` in queries.sql
     max_batch = 512
     # seconds a write is retried while the database is busy or unreachable
     retry_for = 60.0
@@ -218,7 +239,7 @@ class SqlStore:
         # values and blobs are stored sealed (see `fuchsia.store.cipher`); without one they
         # are stored as they are. Sealed rows need their key to be read either way.
         self.keyring: Keyring | None = None
-        self.q = load_queries(self.placeholder)
+        self.q = load_queries(self.placeholder, self.dialect)
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._write_conn: Any = None
@@ -547,6 +568,8 @@ class SqlStore:
             if cur.rowcount == 1:
                 if new.kv is not None:
                     self._write_kv(cur, new.kv, now)
+                if new.owner is None:  # recorded for a worker to run
+                    self._notify(cur)
                 return new.id, True
             cur.execute(q["select_execution"], (new.id,))
             if cur.fetchone() is not None:  # its id is new: this request created it before
@@ -605,6 +628,7 @@ class SqlStore:
                         None if a.error is None else dumps(a.error),
                         a.started_at if a.started_at is not None else now,
                         a.finished_at,
+                        t.worker,
                     )
                     for a in t.attempts
                 ],
@@ -790,6 +814,7 @@ class SqlStore:
                     finished_at=r[7],
                     inputs_artifact=r[8],
                     output_artifact=r[9],
+                    worker=r[10],
                 )
             )
         return {
@@ -826,39 +851,7 @@ class SqlStore:
             raise StoreError(f"no locked workflow {workflow_hash} in the store")
         return str(row[0])
 
-    # -- ownership -----------------------------------------------------------------------
-
-    async def heartbeat(self, owner: OwnerRecord) -> None:
-        row = (owner.id, owner.host, owner.pid, owner.started_at, owner.heartbeat_at)
-        await self._write(lambda cur: cur.execute(self.q["upsert_owner"], row))
-
-    async def forget_owner(self, owner_id: str) -> None:
-        await self._write(lambda cur: cur.execute(self.q["delete_owner"], (owner_id,)))
-
-    async def open_executions(self) -> list[OpenExecution]:
-        def job(cur: Cursor) -> list[Row]:
-            cur.execute(self.q["select_open_executions"])
-            return cur.fetchall()
-
-        return [
-            OpenExecution(
-                id=r[0],
-                owner_id=r[1],
-                owner=None
-                if r[2] is None
-                else OwnerRecord(id=r[2], host=r[3], pid=r[4], started_at=r[5], heartbeat_at=r[6]),
-            )
-            for r in await self._read(job)
-        ]
-
-    async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
-        """Take an execution over, only if its owner is still `previous` (compare-and-swap)."""
-
-        def job(cur: Cursor) -> bool:
-            cur.execute(self.q["claim_execution"], (owner, time.time(), execution_id, previous))
-            return bool(cur.rowcount == 1)
-
-        return await self._write(job)
+    # -- controls and signals ------------------------------------------------------------
 
     async def request(self, execution_id: str, control: str) -> bool:
         """Ask whoever runs an open execution to act (`cancel`, `pause`, `resume`); False if
@@ -1034,15 +1027,6 @@ class SqlStore:
             return cur.fetchall()
 
         return [str(r[0]) for r in await self._read(job)]
-
-    async def controls(self, owner: str) -> list[tuple[str, str]]:
-        """Requests waiting for the open executions `owner` runs."""
-
-        def job(cur: Cursor) -> list[Row]:
-            cur.execute(self.q["select_controls"], (owner,))
-            return cur.fetchall()
-
-        return [(str(r[0]), str(r[1])) for r in await self._read(job)]
 
     # -- artifacts and kv ------------------------------------------------------------------
 

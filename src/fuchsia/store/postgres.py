@@ -6,8 +6,10 @@ several processes opening one database at once apply each migration exactly once
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -16,12 +18,19 @@ from fuchsia.store.base import Cursor, SqlStore, migrations
 from fuchsia.store.sqlite import _statements
 
 _MIGRATION_LOCK = 7_402_113_901
+WORK_CHANNEL = "fuchsia_work"  # NOTIFY'd when executions are left for workers to claim
 
 
 class PostgresStore(SqlStore):
     backend = "postgres"
     placeholder = "%s"
     begin = "BEGIN"
+    dialect: ClassVar[dict[str, str]] = {
+        "now": "extract(epoch from clock_timestamp())::double precision",
+        "lock_row": "FOR UPDATE",
+        "skip_locked": "FOR UPDATE OF e SKIP LOCKED",
+    }
+    notify_sql = f"SELECT pg_notify('{WORK_CHANNEL}', '')"
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -97,6 +106,29 @@ class PostgresStore(SqlStore):
 
     def _end_read(self, cur: Cursor) -> None:
         """Reads run in autocommit mode: nothing to end."""
+
+    def listen(self, wake: Callable[[], None], *, poll: float = 1.0) -> Callable[[], None]:
+        """Call `wake` (from a thread of its own) whenever work is left for workers, and once
+        after each reconnection (notifications sent while disconnected are lost); returns
+        the function that stops listening. Polling stays the fallback: this only wakes a
+        worker sooner."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                        conn.execute(f"LISTEN {WORK_CHANNEL}")
+                        wake()
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=poll, stop_after=1):
+                                wake()
+                except psycopg.Error:
+                    stop.wait(poll)
+
+        thread = threading.Thread(target=run, name="fuchsia-listen", daemon=True)
+        thread.start()
+        return stop.set
 
 
 def _redact(url: str) -> str:

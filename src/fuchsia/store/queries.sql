@@ -40,7 +40,9 @@ SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, cont
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
-SELECT owner FROM executions WHERE id = ?;
+-- the fence of every transition; on PostgreSQL it also locks the row until the commit, so a
+-- claim by another worker waits for this transition and then sees it
+SELECT owner FROM executions WHERE id = ? {lock_row};
 
 -- name: update_execution
 UPDATE executions
@@ -64,8 +66,8 @@ SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.
 
 -- name: upsert_attempt
 INSERT INTO attempts (execution_id, node_id, number, status, inputs, inputs_artifact, output,
-                      output_artifact, error, started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      output_artifact, error, started_at, finished_at, worker)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (execution_id, node_id, number) DO UPDATE
 SET status = excluded.status,
     inputs = CASE WHEN excluded.inputs IS NULL AND excluded.inputs_artifact IS NULL
@@ -73,7 +75,8 @@ SET status = excluded.status,
     inputs_artifact = CASE WHEN excluded.inputs IS NULL AND excluded.inputs_artifact IS NULL
                            THEN attempts.inputs_artifact ELSE excluded.inputs_artifact END,
     output = excluded.output, output_artifact = excluded.output_artifact,
-    error = excluded.error, finished_at = excluded.finished_at;
+    error = excluded.error, finished_at = excluded.finished_at,
+    worker = COALESCE(excluded.worker, attempts.worker);
 
 -- name: insert_event
 INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
@@ -83,22 +86,42 @@ SELECT node_id, status, attempts, ready_at, error FROM node_runs WHERE execution
 
 -- name: select_attempts
 SELECT node_id, number, status, inputs, output, error, started_at, finished_at,
-       inputs_artifact, output_artifact
+       inputs_artifact, output_artifact, worker
 FROM attempts WHERE execution_id = ? ORDER BY node_id, number;
 
 -- name: select_events
 SELECT seq, execution_id, node_id, type, data, at
 FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq;
 
+-- name: select_owner_lease
+-- whether an owner's lease still held just before it renews it (false: it had passed)
+SELECT COALESCE(lease_expires_at, heartbeat_at + 30) > {now} FROM owners WHERE id = ?;
+
 -- name: upsert_owner
-INSERT INTO owners (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+-- a heartbeat: the lease runs `lease` seconds from now on the database clock
+INSERT INTO owners (id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots,
+                    running, draining)
+VALUES (?, ?, ?, ?, {now}, ?, {now} + ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE
+SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expires_at,
+    slots = excluded.slots, running = excluded.running, draining = excluded.draining;
 
 -- name: delete_owner
 DELETE FROM owners WHERE id = ?;
 
+-- name: delete_stale_owners
+-- rows of owners whose lease passed long ago (what they owned is claimable either way)
+DELETE FROM owners WHERE COALESCE(lease_expires_at, heartbeat_at) < {now} - ?;
+
+-- name: select_owners
+SELECT id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots, running,
+       draining, COALESCE(lease_expires_at, heartbeat_at + 30) > {now}
+FROM owners ORDER BY started_at, id;
+
 -- name: select_open_executions
-SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at
+SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at, o.name,
+       o.lease_expires_at, o.slots, o.running, o.draining,
+       COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
 ORDER BY e.created_at;
@@ -106,6 +129,31 @@ ORDER BY e.created_at;
 -- name: claim_execution
 UPDATE executions SET owner = ?, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
+
+-- name: select_claimable
+-- open executions nobody holds: never owned (recorded detached), or whose owner is gone or
+-- let its lease pass; oldest first, skipping rows another transaction holds (PostgreSQL)
+SELECT e.id, e.owner, {now} - COALESCE(o.lease_expires_at, e.updated_at)
+FROM executions e LEFT JOIN owners o ON o.id = e.owner
+WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
+  AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+ORDER BY e.created_at LIMIT ? {skip_locked};
+
+-- name: count_claimable
+SELECT COUNT(*) FROM executions e LEFT JOIN owners o ON o.id = e.owner
+WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
+  AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now});
+
+-- name: select_owned
+SELECT id FROM executions
+WHERE owner = ? AND status IN ('pending', 'running', 'waiting', 'paused');
+
+-- name: add_counter
+INSERT INTO counters (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value;
+
+-- name: select_counters
+SELECT name, value FROM counters;
 
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;

@@ -78,6 +78,7 @@ class AttemptRecord:
     # the artifacts holding `inputs` / `output` when they were above the inline limit
     inputs_artifact: str | None = None
     output_artifact: str | None = None
+    worker: str | None = None  # the name of the engine that ran it
 
 
 @dataclass(frozen=True)
@@ -141,11 +142,22 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class OwnerRecord:
+    """An engine registered in the store: a `fuchsia run`, a `fuchsia serve`, a `fuchsia
+    worker`. `slots` > 0: it takes executions nobody holds from the store, that many at
+    once; `running`: the executions it drives. `lease_expires_at` is on the database's
+    clock, and `alive` says whether it had not passed when the row was read."""
+
     id: str
     host: str
     pid: int
     started_at: float
     heartbeat_at: float
+    name: str = ""
+    lease_expires_at: float | None = None
+    slots: int = 0
+    running: int = 0
+    draining: bool = False
+    alive: bool = True
 
 
 @dataclass(frozen=True)
@@ -274,6 +286,7 @@ class Transition:
     execution_id: str
     owner: str | None
     execution: ExecutionUpdate | None = None
+    worker: str | None = None  # the owner's name, stored with the attempts it writes
     nodes: list[NodeWrite] = field(default_factory=list)
     attempts: list[AttemptWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

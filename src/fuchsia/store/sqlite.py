@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from fuchsia.errors import StoreError
@@ -34,6 +34,13 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
     placeholder = "?"
     begin = "BEGIN IMMEDIATE"
+    # julianday gives milliseconds (`unixepoch('subsec')` needs SQLite 3.42); writes take the
+    # whole database, so rows need no locks of their own
+    dialect: ClassVar[dict[str, str]] = {
+        "now": "((julianday('now') - 2440587.5) * 86400.0)",
+        "lock_row": "",
+        "skip_locked": "",
+    }
 
     def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
         if synchronous not in SYNCHRONOUS:

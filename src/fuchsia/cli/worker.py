@@ -1,0 +1,104 @@
+"""`fuchsia worker` (take executions from a shared store and drive them) and `fuchsia workers`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from fuchsia.cli import remote
+from fuchsia.cli.common import DbOption, JsonOption, err, escape, out, print_json, settings
+from fuchsia.config import lease_of
+
+app = typer.Typer(help="The engines sharing this store: `fuchsia worker` processes and others.")
+
+DEFAULT_CONCURRENCY = 16
+
+
+def worker_command(
+    concurrency: Annotated[
+        int,
+        typer.Option("--concurrency", "-c", min=1, max=100_000, help="Executions driven at once."),
+    ] = DEFAULT_CONCURRENCY,
+    name: Annotated[
+        str | None, typer.Option(help="How workers list and attempts show it (default HOST:PID).")
+    ] = None,
+    lease: Annotated[
+        str | None,
+        typer.Option(
+            help="How long it holds what it drives without renewing, e.g. 30s "
+            "(default FUCHSIA_LEASE or 30s).",
+            show_default=False,
+        ),
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds running nodes may take to finish on SIGTERM.", min=0),
+    ] = 30.0,
+    db: DbOption = None,
+) -> None:
+    """Take executions nobody drives from the store (started by `serve --no-worker`, `run
+    --detach`, or left by a process that stopped) and drive them until SIGTERM or Ctrl-C,
+    which stop taking work, let running nodes finish within --grace and hand the rest to the
+    other workers at once. Point every worker at one PostgreSQL (`--db postgresql://...`)."""
+    from fuchsia.runtime.engine import Engine
+
+    config = settings(db)
+    held = lease_of(lease, "--lease") if lease is not None else config.lease
+    if name is not None and not name.strip():
+        raise typer.BadParameter("must not be empty", param_hint="--name")
+
+    url = config.store_url
+    where = "PostgreSQL" if url.startswith(("postgres://", "postgresql://")) else url
+
+    async def main() -> None:
+        engine = await Engine.open(settings=config, slots=concurrency, name=name, lease=held)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        err.print(
+            f"worker {escape(engine.name)}: {concurrency} at once, lease {held:g}s, "
+            f"on {escape(where)}",
+        )
+        try:
+            await stop.wait()
+            err.print(f"worker {escape(engine.name)}: draining (up to {grace:g}s)")
+        finally:
+            await engine.close(grace=grace)
+        err.print(f"worker {escape(engine.name)}: stopped")
+
+    asyncio.run(main())
+
+
+@app.command("list")
+def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
+    """The engines registered in the store: name, host, pid, started, last heartbeat,
+    slots (executions taken from the store at once; 0: only its own), running, alive."""
+    rows = remote.with_operations(db, lambda ops: ops.workers())
+    data: list[dict[str, Any]] = [w.to_json() for w in rows]
+    if json_output:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in ("name", "host", "pid", "started", "heartbeat", "slots", "running", "state"):
+        table.add_column(column)
+    for w in data:
+        state = "alive" if w["alive"] else "lease passed"
+        if w["draining"]:
+            state = "draining"
+        table.add_row(
+            escape(w["name"]),
+            escape(w["host"]),
+            str(w["pid"]),
+            str(w["started_at"])[:19],
+            str(w["heartbeat_at"])[:19],
+            str(w["slots"]),
+            str(w["running"]),
+            state,
+        )
+    out.print(table)

@@ -1,0 +1,229 @@
+"""Who drives which execution: owners, their leases, and claims (the SQL side).
+
+An owner (one engine in one process) holds the executions it drives under a lease on the
+database's clock, renewed by its heartbeat. An execution whose owner is gone, or let its
+lease pass, or that was recorded for others to run (`detached`) is claimable: a worker takes
+a batch of them in one transaction, skipping rows other transactions hold on PostgreSQL
+(`FOR UPDATE SKIP LOCKED`), inside `BEGIN IMMEDIATE` on SQLite. Every transition is fenced by
+the owner column (`SqlStore._apply`), so once an execution is claimed the previous owner's
+late writes are refused, and counted (`reject`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fuchsia.store.records import OpenExecution, OwnerRecord
+
+if TYPE_CHECKING:
+    from fuchsia.store.base import Cursor, Row
+
+T = TypeVar("T")
+
+# names in the `counters` table
+REJECTED_COMPLETIONS = "rejected_completions"
+LEASE_EXPIRIES = "lease_expiries"
+CLAIMS = "claims"
+CLAIM_LATENCY_US = "claim_latency_us"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An execution a claim took: whom it was taken from (None: nobody held it), and how
+    long it had been claimable (seconds)."""
+
+    id: str
+    previous: str | None
+    waited: float
+
+
+class Ownership:
+    """The ownership statements of `SqlStore` (mixed into it)."""
+
+    q: dict[str, str]
+    notify_sql: str | None = None  # sent in a transaction that leaves work for others
+
+    if TYPE_CHECKING:
+
+        async def _write(self, job: Callable[[Cursor], T]) -> T: ...
+        async def _read(self, job: Callable[[Cursor], T]) -> T: ...
+
+    async def heartbeat(self, owner: OwnerRecord, lease: float = 30.0) -> bool:
+        """Renew `owner`'s lease for `lease` seconds (registering it the first time). True
+        when its previous lease had not passed: False the first time, and after the owner
+        could not renew in time (it was stopped, or cut off), when what it drove may have
+        been claimed by others since."""
+        row = (
+            owner.id,
+            owner.host,
+            owner.pid,
+            owner.started_at,
+            owner.name,
+            lease,
+            owner.slots,
+            owner.running,
+            int(owner.draining),
+        )
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["select_owner_lease"], (owner.id,))
+            held = cur.fetchone()
+            cur.execute(self.q["upsert_owner"], row)
+            return held is not None and bool(held[0])
+
+        return await self._write(job)
+
+    async def forget_owner(self, owner_id: str) -> None:
+        """Unregister an owner: what it still holds is claimable at once."""
+
+        def job(cur: Cursor) -> None:
+            cur.execute(self.q["delete_owner"], (owner_id,))
+            self._notify(cur)
+
+        await self._write(job)
+
+    async def forget_stale_owners(self, older_than: float) -> None:
+        """Delete the rows of owners whose lease passed more than `older_than` seconds ago."""
+        await self._write(lambda cur: cur.execute(self.q["delete_stale_owners"], (older_than,)))
+
+    async def owners(self) -> list[OwnerRecord]:
+        """Every registered owner, oldest first, `alive` by the database's clock."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_owners"])
+            return cur.fetchall()
+
+        return [_owner(r) for r in await self._read(job)]
+
+    async def open_executions(self) -> list[OpenExecution]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_open_executions"])
+            return cur.fetchall()
+
+        return [
+            OpenExecution(id=r[0], owner_id=r[1], owner=None if r[2] is None else _owner(r[2:]))
+            for r in await self._read(job)
+        ]
+
+    async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
+        """Take an execution over, only if its owner is still `previous` (compare-and-swap)."""
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["claim_execution"], (owner, time.time(), execution_id, previous))
+            return bool(cur.rowcount == 1)
+
+        return await self._write(job)
+
+    async def claim_open(self, owner: str, limit: int) -> list[Claimed]:
+        """Claim up to `limit` claimable executions for `owner`, oldest first, in one
+        transaction; count the claims, their latency and the leases that had passed."""
+
+        def job(cur: Cursor) -> list[Claimed]:
+            cur.execute(self.q["select_claimable"], (limit,))
+            taken: list[Claimed] = []
+            now = time.time()
+            for execution_id, previous, waited in cur.fetchall():
+                cur.execute(self.q["claim_execution"], (owner, now, execution_id, previous))
+                if cur.rowcount == 1:
+                    taken.append(Claimed(execution_id, previous, max(float(waited or 0.0), 0.0)))
+            if taken:
+                expired = sum(1 for c in taken if c.previous is not None)
+                latency = sum(int(c.waited * 1e6) for c in taken if c.previous is None)
+                fresh = sum(1 for c in taken if c.previous is None)
+                self._count(cur, {CLAIMS: fresh, CLAIM_LATENCY_US: latency})
+                self._count(cur, {LEASE_EXPIRIES: expired})
+            return taken
+
+        return await self._write(job)
+
+    async def claimable(self) -> int:
+        """How many open executions nobody holds."""
+
+        def job(cur: Cursor) -> int:
+            cur.execute(self.q["count_claimable"])
+            return int(cur.fetchone()[0])
+
+        return await self._read(job)
+
+    async def owned(self, owner: str) -> set[str]:
+        """The open executions `owner` holds."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_owned"], (owner,))
+            return cur.fetchall()
+
+        return {str(r[0]) for r in await self._read(job)}
+
+    async def reject(
+        self, execution_id: str, attempts: Iterable[tuple[str, int]], worker: str, reason: str
+    ) -> None:
+        """Record completions that were not committed because `worker` no longer held the
+        execution: a `completion_rejected` event per attempt, and the counter."""
+        rows = [
+            (
+                execution_id,
+                node_id,
+                "completion_rejected",
+                _json({"attempt": number, "worker": worker, "reason": reason}),
+                time.time(),
+            )
+            for node_id, number in attempts
+        ]
+
+        def job(cur: Cursor) -> None:
+            if rows:
+                cur.executemany(self.q["insert_event"], rows)
+            self._count(cur, {REJECTED_COMPLETIONS: max(len(rows), 1)})
+
+        await self._write(job)
+
+    async def counters(self) -> dict[str, int]:
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_counters"])
+            return cur.fetchall()
+
+        return {str(r[0]): int(r[1]) for r in await self._read(job)}
+
+    async def controls(self, owner: str) -> list[tuple[str, str]]:
+        """Requests waiting for the open executions `owner` runs."""
+
+        def job(cur: Cursor) -> list[Row]:
+            cur.execute(self.q["select_controls"], (owner,))
+            return cur.fetchall()
+
+        return [(str(r[0]), str(r[1])) for r in await self._read(job)]
+
+    def _count(self, cur: Cursor, amounts: dict[str, int]) -> None:
+        for name, amount in amounts.items():
+            if amount:
+                cur.execute(self.q["add_counter"], (name, amount))
+
+    def _notify(self, cur: Cursor) -> None:
+        """Wake the workers listening (PostgreSQL: delivered when the transaction commits)."""
+        if self.notify_sql is not None:
+            cur.execute(self.notify_sql)
+
+
+def _owner(r: Row) -> OwnerRecord:
+    return OwnerRecord(
+        id=r[0],
+        host=r[1],
+        pid=r[2],
+        started_at=r[3],
+        heartbeat_at=r[4],
+        name=r[5] or r[0],
+        lease_expires_at=r[6],
+        slots=int(r[7] or 0),
+        running=int(r[8] or 0),
+        draining=bool(r[9]),
+        alive=bool(r[10]),
+    )
+
+
+def _json(value: Any) -> str:
+    from fuchsia.store.base import dumps
+
+    return dumps(value)
