@@ -607,12 +607,16 @@ class Engine:
         With `ids`, only those (an id whose owner is alive is left alone); without, every
         open execution in the store. Returns the ids this engine now drives.
         """
-        from fuchsia.definition.lock import LockedWorkflow
-
-        wanted = set(ids) if ids is not None else None
         await self._lift_pauses(ids or [])
         if not self.drives:  # the workers drive
             return []
+        return await self._take_over(set(ids) if ids is not None else None, wait=wait)
+
+    async def _take_over(
+        self, wanted: builtins.set[str] | None, *, wait: bool
+    ) -> builtins.list[str]:
+        from fuchsia.definition.lock import LockedWorkflow
+
         taken: list[str] = []
         for item in await self.store.open_executions():
             if wanted is not None and item.id not in wanted:
@@ -833,7 +837,7 @@ class Engine:
             payload=record.payload,
             context=record.context,
             idempotency_key=None,
-            owner=self.identity.id,
+            owner=self.identity.id,  # its reused nodes are written under this engine's fence
             parent_id=record.parent_id,
         )
         created, _ = await self.store.create_execution(new)
@@ -856,6 +860,9 @@ class Engine:
             )
             t.events.append(Event("node_reused", node.id, {"execution": old.id}))
         await self.store.apply(self._runtime.masker.transition(t))
+        if not self.drives:  # left for the workers
+            await self.store.release(created.id, self.identity.id)
+            return created.id
         self._drive(
             await self.store.get_execution(created.id), locked, await self._node_values(created.id)
         )
@@ -875,6 +882,8 @@ class Engine:
                 f"execution {full} is being cancelled; nothing to pause", execution_id=full
             )
         await self._control(full, Control.PAUSE)
+        if full not in self._drivers and not await self._held_elsewhere(full):
+            return await self.get(full)  # the worker that takes it pauses it at once
         while (current := await self.get(full)).status not in (
             ExecutionStatus.PAUSED,
             *FINAL_STATUSES,
@@ -889,8 +898,15 @@ class Engine:
         driver = self._driving.get(execution_id)
         if driver is not None:
             driver.request(kind)
-        elif self.drives:
-            await self.resume([execution_id], wait=False)
+        elif self.drives or kind == Control.CANCEL:  # a cancel ends at once, running nothing
+            await self._take_over({execution_id}, wait=False)
+
+    async def _held_elsewhere(self, execution_id: str) -> bool:
+        """Whether a live engine other than this one holds the execution."""
+        owner = (await self.store.get_execution(execution_id)).owner
+        if owner is None or owner == self.identity.id:
+            return False
+        return any(o.id == owner and o.alive for o in await self.store.owners())
 
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch

@@ -117,6 +117,18 @@ class Ownership:
 
         return await self._write(job)
 
+    async def release(self, execution_id: str, owner: str) -> bool:
+        """Leave an execution `owner` holds for the workers to claim."""
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["release_execution"], (time.time(), execution_id, owner))
+            released = cur.rowcount == 1
+            if released:
+                self._notify(cur)
+            return released
+
+        return await self._write(job)
+
     async def claim_open(self, owner: str, limit: int) -> list[Claimed]:
         """Claim up to `limit` claimable executions for `owner`, oldest first, in one
         transaction; count the claims, their latency and the leases that had passed."""

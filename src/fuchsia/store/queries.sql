@@ -130,6 +130,9 @@ ORDER BY e.created_at;
 UPDATE executions SET owner = ?, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
+-- name: release_execution
+UPDATE executions SET owner = NULL, updated_at = ? WHERE id = ? AND owner = ?;
+
 -- name: select_claimable
 -- open executions nobody holds: never owned (recorded detached), or whose owner is gone or
 -- let its lease pass; oldest first, skipping rows another transaction holds (PostgreSQL)
