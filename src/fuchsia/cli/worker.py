@@ -20,7 +20,13 @@ DEFAULT_CONCURRENCY = 16
 def worker_command(
     concurrency: Annotated[
         int,
-        typer.Option("--concurrency", "-c", min=1, max=100_000, help="Executions driven at once."),
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=100_000,
+            help="Executions driven at once (a waiting or paused one takes no slot).",
+        ),
     ] = DEFAULT_CONCURRENCY,
     name: Annotated[
         str | None, typer.Option(help="How workers list and attempts show it (default HOST:PID).")

@@ -101,6 +101,7 @@ def cache_dir(home: str | Path | None = None) -> Path:
 # An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
 # no row names once it is a day old was left by an attempt that never succeeded.
 ORPHAN_BLOB_AGE = 24 * 3600.0
+LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after this much of it
 STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
 BLOB_SWEEP_EVERY = 6 * 3600.0
 
@@ -177,6 +178,7 @@ class Engine:
         self._unlisten: Callable[[], None] | None = None
         self._renewed = time.monotonic()  # the last renewal that held the lease
         self._lease_lost = False
+        self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()
@@ -947,10 +949,13 @@ class Engine:
     # -- inspecting ----------------------------------------------------------------------
 
     async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution:
-        """Wait until the execution reaches a final status (or this engine stops driving it)."""
+        """Wait until the execution reaches a final status, wherever it is driven (or this
+        engine closes)."""
         task = self._drivers.get(execution_id)
-        if task is not None and await asyncio.shield(task) != "lost":
-            return await self.get(execution_id)
+        if task is not None:
+            ended = await asyncio.shield(task)
+            if ended in FINAL_STATUSES or self._stopping:
+                return await self.get(execution_id)
         # driven by another process (or taken over by one from this engine): poll
         while (await self.store.get_execution(execution_id)).status not in FINAL_STATUSES:
             await asyncio.sleep(poll)
@@ -1068,24 +1073,32 @@ class Engine:
             running=len(self._drivers),
             draining=self._stopping,
         )
+        sent = time.monotonic()
         held = await self.store.heartbeat(record, self.lease)
         first = self._heartbeat is None
-        self._renewed = time.monotonic()
-        if (held or first) and not self._lease_lost:
+        self._renewed = sent  # the lease runs from a moment after this at the earliest
+        if first:
             return
-        self._lease_lost = False
-        owned = await self.store.owned(me.id)
-        for execution_id, driver in list(self._driving.items()):
-            if execution_id not in owned:
-                driver.request(Control.STOP)  # refused by the fence: the attempts are dropped
-        if self.drives and not self._stopping:
-            await self._adopt(owned - set(self._drivers))
+        owned: builtins.set[str] | None = None
+        if not held or self._lease_lost:
+            self._lease_lost = False
+            owned = await self.store.owned(me.id)
+            for execution_id, driver in list(self._driving.items()):
+                if execution_id not in owned:
+                    driver.request(Control.STOP)  # refused by the fence: attempts dropped
+        # what `_lease_passed` stopped and is still this engine's goes on here
+        stopped = {e for e in self._stopped_for_lease if e not in self._drivers}
+        if stopped and self.drives and not self._stopping:
+            owned = owned if owned is not None else await self.store.owned(me.id)
+            self._stopped_for_lease -= stopped
+            await self._adopt(stopped & owned)
 
     def _lease_passed(self) -> None:
         """No renewal for a whole lease (the store unreachable): stop every attempt here, as
         another worker may run them now. What is still this engine's is driven again once
         the store answers (`_beat`)."""
         self._lease_lost = True
+        self._stopped_for_lease.update(self._driving)
         for driver in self._driving.values():
             driver.request(Control.STOP)
 
@@ -1120,10 +1133,16 @@ class Engine:
             except FuchsiaError:
                 await asyncio.sleep(poll)  # the store is unavailable: the next round retries
 
+    def _busy_slots(self) -> int:
+        """Executions driven here that take a slot: a waiting or paused one holds none (a
+        wait for an approval may take days)."""
+        idle = (ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
+        return sum(1 for d in self._driving.values() if d.state.status not in idle)
+
     async def _claim_round(self) -> None:
         from fuchsia.definition.lock import LockedWorkflow
 
-        free = self.slots - len(self._drivers)
+        free = self.slots - self._busy_slots()
         if free <= 0 or self._stopping or self._lease_lost:
             return
         me = self.identity
@@ -1165,10 +1184,12 @@ class Engine:
             if time.monotonic() - last_beat < self.heartbeat_every:
                 continue
             last_beat = time.monotonic()
+            # stop in time: before the lease can have passed on the database's clock
+            deadline = self._renewed + self.lease * LEASE_MARGIN
             try:
-                await self._beat()
-            except FuchsiaError:
-                if time.monotonic() - self._renewed > self.lease and not self._lease_lost:
+                await asyncio.wait_for(self._beat(), max(deadline - last_beat, 0.01))
+            except (FuchsiaError, TimeoutError):
+                if time.monotonic() >= deadline and not self._lease_lost:
                     self._lease_passed()
                 continue
             with contextlib.suppress(FuchsiaError):
