@@ -949,10 +949,10 @@ def test_the_blob_of_a_failed_attempts_artifact_is_swept_once_old(
 def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
     store_url: str, home: Path, tmp_path: Path, edge_build: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fuchsia.runtime import engine as engine_module
+    from fuchsia.runtime import leases as leases_module
 
-    monkeypatch.setattr(engine_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
-    monkeypatch.setattr(engine_module, "BLOB_SWEEP_EVERY", 0.0)  # a sweep with every beat
+    monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
+    monkeypatch.setattr(leases_module, "BLOB_SWEEP_EVERY", 0.0)  # a sweep with every beat
     ref = install(home, edge_build, tmp_path)
     flow = tmp_path / "flow.yaml"
     flow.write_text(SCRIBBLE.format(ref=ref, inputs="{succeed_on: 2}", timeout="60s"))

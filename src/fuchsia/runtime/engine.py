@@ -23,26 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from fuchsia.config import Settings
 from fuchsia.errors import (
-    ArtifactNotFound,
     FuchsiaError,
     InvalidState,
     NodeNotFound,
     PayloadError,
     StoreError,
-    WorkflowDisabled,
-    WorkflowNotFound,
 )
+from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
+from fuchsia.runtime.inspection import Inspection
+from fuchsia.runtime.leases import Leases
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
-from fuchsia.runtime.owner import current_identity, gone, is_dead
+from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.views import (
-    DeployedWorkflow,
     Execution,
-    ExecutionSummary,
-    Worker,
-    execution_view,
-    spilled,
 )
 from fuchsia.states import (
     FINAL_STATUSES,
@@ -53,17 +48,12 @@ from fuchsia.states import (
 )
 from fuchsia.store import OwnershipLost, Store, StoreUnavailable, StoreUnwritable, open_store
 from fuchsia.store.records import (
-    ArtifactRef,
     AttemptWrite,
-    Deployment,
     Event,
-    EventRecord,
     ExecutionRecord,
     KvChanges,
     NewExecution,
-    NodeRecord,
     NodeWrite,
-    OwnerRecord,
     Transition,
     new_id,
 )
@@ -98,14 +88,6 @@ def cache_dir(home: str | Path | None = None) -> Path:
     return Settings.load(home=home).cache_dir
 
 
-# An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
-# no row names once it is a day old was left by an attempt that never succeeded.
-ORPHAN_BLOB_AGE = 24 * 3600.0
-LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after this much of it
-STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
-BLOB_SWEEP_EVERY = 6 * 3600.0
-
-
 def default_db(home: str | Path | None = None) -> str:
     """The store URL: `FUCHSIA_DB`, else `fuchsia.db` under the home directory."""
     return Settings.load(home=home).store_url
@@ -124,16 +106,7 @@ def default_registry(home: str | Path | None = None) -> Registry:
     return Registry(Settings.load(home=home).registry_root)
 
 
-@dataclasses.dataclass(frozen=True)
-class TriggerAnswer:
-    """A trigger's answer: the payload to start with (None: pending), and the kv writes a
-    component trigger made, to commit with what the answer starts."""
-
-    payload: Any
-    kv: KvChanges | None = None
-
-
-class Engine:
+class Engine(Deployments, Inspection, Leases):
     """Run, inspect and resume workflow executions.
 
     ```python
@@ -335,20 +308,6 @@ class Engine:
                 driver.request(Control.STOP)
         if drivers:
             await asyncio.wait(drivers, timeout=STOP_TIMEOUT)
-
-    async def _stop_claiming(self) -> None:
-        """Take nothing more from the store, and say so (`draining`) in this owner's row."""
-        if self._claiming is None:
-            return
-        self._claiming.cancel()
-        await asyncio.gather(self._claiming, return_exceptions=True)
-        self._claiming = None
-        if self._unlisten is not None:
-            self._unlisten()
-            self._unlisten = None
-        self._stopping = True
-        with contextlib.suppress(FuchsiaError):
-            await self._beat()
 
     def _component_runtime(self) -> ComponentRuntime:
         """The wasm host and its thread pool, created when the first component node runs."""
@@ -637,149 +596,6 @@ class Engine:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
 
-    # -- deployed workflows ----------------------------------------------------------------
-
-    async def deploy(self, workflow: WorkflowRef) -> tuple[Deployment, bool]:
-        """Lock a workflow and store it under its name and version (True if newly deployed).
-        Versions live side by side; a deployed version never changes."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
-        created = await self.store.deploy(
-            locked.name, locked.version, locked.hash, locked.to_json()
-        )
-        return await self.deployment(f"{locked.name}@{locked.version}"), created
-
-    async def deployments(self, name: str | None = None) -> builtins.list[Deployment]:
-        return await self.store.deployments(name)
-
-    async def current_deployments(self) -> builtins.list[Deployment]:
-        """The current version of each deployed workflow: the one its triggers fire."""
-        by_name: dict[str, builtins.list[Deployment]] = {}
-        for deployment in await self.store.deployments():
-            by_name.setdefault(deployment.name, []).append(deployment)
-        return [d for versions in by_name.values() if (d := _current(versions)) is not None]
-
-    async def deployment(self, ref: str) -> Deployment:
-        """`name@version`, or `name`: its current version (the pinned one if it is active,
-        else the newest active one)."""
-        name, _, version = ref.partition("@")
-        found = await self.store.deployments(name)
-        if version:
-            if not version.isdigit():
-                raise FuchsiaError(f"{ref!r}: a workflow version is a whole number")
-            match = [d for d in found if d.version == int(version)]
-        else:
-            match = [d for d in [_current(found)] if d is not None]
-        if not match:
-            versions = ", ".join(f"{d.version}{'' if d.active else ' (disabled)'}" for d in found)
-            raise WorkflowNotFound(
-                f"no deployed workflow {ref!r}"
-                + (f"; {name} has versions {versions}" if found else ""),
-                ref=ref,
-            )
-        return match[0]
-
-    async def set_active(self, ref: str, active: bool) -> Deployment:
-        """Enable or disable a deployed version. `name` alone disables its current version;
-        enabling needs `name@version`, as a disabled version is no one's current one."""
-        if active and "@" not in ref:
-            raise FuchsiaError(f"say which version of {ref!r} to enable: {ref}@VERSION")
-        deployment = await self.deployment(ref)
-        await self.store.set_active(deployment.name, deployment.version, active)
-        return await self.deployment(f"{deployment.name}@{deployment.version}")
-
-    async def pin(self, ref: str) -> Deployment:
-        """Make `name@version` the version its triggers fire and its name runs, even when
-        newer versions are deployed (`unpin` goes back to the newest)."""
-        if "@" not in ref:
-            raise FuchsiaError(f"say which version of {ref!r} to pin: {ref}@VERSION")
-        deployment = await self.deployment(ref)
-        if not deployment.active:
-            raise FuchsiaError(f"{ref} is disabled; enable it before pinning it")
-        await self.store.set_pinned(deployment.name, deployment.version)
-        return await self.deployment(ref)
-
-    async def unpin(self, name: str) -> Deployment:
-        """Let `name`'s triggers fire its newest active version again; that version."""
-        name = name.partition("@")[0]
-        await self.deployment(name)  # a clear error for an unknown workflow
-        await self.store.set_pinned(name, None)
-        return await self.deployment(name)
-
-    async def start_deployed(
-        self, ref: str, payload: Any = None, *, idempotency_key: str | None = None
-    ) -> str:
-        """Start the deployed workflow `ref` (`name` runs its current version)."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        deployment = await self.deployment(ref)
-        if not deployment.active:
-            raise WorkflowDisabled(f"{deployment.name}@{deployment.version}")
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
-        return await self.start(locked, payload, idempotency_key=idempotency_key)
-
-    async def poll_trigger(
-        self, locked: LockedWorkflow, spec: dict[str, Any], request: dict[str, Any] | None = None
-    ) -> TriggerAnswer:
-        """Ask the component trigger `spec` (as locked under the trigger) whether it is ready
-        (on a poll tick, or with a webhook `request`). Its kv persists across polls and
-        restarts, per workflow and trigger; what the call wrote is in the answer, not yet
-        stored: `start_triggered` commits it."""
-        from fuchsia.components.host import Call
-        from fuchsia.nodes.component import services_for
-        from fuchsia.nodes.kind import TriggerComponentSpec
-
-        component = TriggerComponentSpec.from_document(spec)
-        runtime = self._component_runtime()
-        loop = asyncio.get_running_loop()
-        kv = KvChanges(f"trigger:{locked.name}:{component.trigger}")
-        services = services_for(
-            self.store,
-            kv.scope,
-            "",
-            "trigger",
-            component.config,
-            list(component.grants.allowed_hosts),
-            runtime,
-            loop,
-            kv_changes=kv.changes,
-        )
-        call = Call(
-            execution_id="",
-            workflow=locked.name,
-            node_id="trigger",
-            task=component.trigger,
-            attempt=1,
-            input="",
-            timeout=60.0,
-        )
-        payload = await loop.run_in_executor(
-            runtime.pool, runtime.poll, component, call, services, request
-        )
-        return TriggerAnswer(payload, kv)
-
-    async def start_triggered(
-        self, locked: LockedWorkflow, answer: TriggerAnswer, idempotency_key: str | None
-    ) -> str | None:
-        """Start what a component trigger asked for and commit its kv writes (a cursor, say)
-        in the same transaction: a crash can neither lose an item nor start it twice. When
-        the idempotency key already names an execution, the writes are dropped (the trigger
-        is asked again next time); when the answer was pending, or its payload is refused,
-        only the writes are committed (a bad item is not offered forever)."""
-        if answer.payload is None:
-            if answer.kv is not None:
-                await self.store.kv_commit(answer.kv)
-            return None
-        try:
-            return await self._start(
-                locked, answer.payload, idempotency_key, kv=answer.kv, same_request=False
-            )
-        except PayloadError:
-            if answer.kv is not None:
-                await self.store.kv_commit(answer.kv)
-            raise
-
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 
     async def start_child(
@@ -903,13 +719,6 @@ class Engine:
         elif self.drives or kind == Control.CANCEL:  # a cancel ends at once, running nothing
             await self._take_over({execution_id}, wait=False)
 
-    async def _held_elsewhere(self, execution_id: str) -> bool:
-        """Whether a live engine other than this one holds the execution."""
-        owner = (await self.store.get_execution(execution_id)).owner
-        if owner is None or owner == self.identity.id:
-            return False
-        return any(o.id == owner and o.alive for o in await self.store.owners())
-
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch
         tick), pending nodes cancelled, the execution `cancelled`. Idempotent; cancelling a
@@ -961,244 +770,6 @@ class Engine:
             await asyncio.sleep(poll)
         return await self.get(execution_id)
 
-    async def get(self, execution_id: str) -> Execution:
-        """An execution with its node runs; a unique id prefix is accepted."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        full = (
-            execution_id if len(execution_id) >= 26 else await self.store.resolve_id(execution_id)
-        )
-        record = await self.store.get_execution(full)
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-        nodes = await self.store.get_nodes(full)
-        artifacts = None
-        if spilled(record, nodes):
-            artifacts = {a.id: a for a in await self.store.list_artifacts(full)}
-        return execution_view(record, nodes, locked, artifacts)
-
-    async def result(self, execution_id: str) -> Any:
-        """An execution's result, loaded from its artifact when it was stored as one
-        (above the inline limit)."""
-        return await self._result_of(await self.get(execution_id))
-
-    async def _result_of(self, execution: Execution) -> Any:
-        artifact = execution.result_artifact
-        return await self._value(execution.result, artifact.id if artifact else None)
-
-    async def artifacts(self, execution_id: str) -> builtins.list[ArtifactRef]:
-        """The artifacts of an execution: those its components stored and the values
-        stored as artifacts because they were above the inline limit."""
-        return await self.store.list_artifacts((await self.get(execution_id)).id)
-
-    async def artifact(self, execution_id: str, artifact_id: str) -> tuple[ArtifactRef, bytes]:
-        """One artifact of an execution and its content."""
-        full = (await self.get(execution_id)).id
-        ref, owner, data = await self.store.get_artifact(artifact_id)
-        if owner != full:
-            raise ArtifactNotFound(artifact_id)
-        return ref, data
-
-    async def _value(self, inline: Any, artifact_id: str | None) -> Any:
-        return inline if artifact_id is None else await self.store.load_value(artifact_id)
-
-    async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]:
-        """The node records a driver runs from: the values it reads (each node's last
-        attempt's inputs and its succeeded attempt's output) loaded from their artifacts
-        where they were stored as artifacts."""
-        nodes = await self.store.get_nodes(execution_id)
-        for node_id, node in nodes.items():
-            wanted = {id(node.succeeded), id(node.attempts[-1]) if node.attempts else None}
-            attempts = []
-            for attempt in node.attempts:
-                if id(attempt) in wanted:
-                    attempt = dataclasses.replace(
-                        attempt,
-                        inputs=await self._value(attempt.inputs, attempt.inputs_artifact),
-                        output=await self._value(attempt.output, attempt.output_artifact),
-                    )
-                attempts.append(attempt)
-            nodes[node_id] = dataclasses.replace(node, attempts=attempts)
-        return nodes
-
-    async def list(
-        self, *, limit: int = 50, status: str | None = None, before: str | None = None
-    ) -> builtins.list[ExecutionRecord]:
-        """Execution records, newest first; `before` (an id) pages on to older ones."""
-        return await self.store.list_executions(limit=limit, status=status, before=before)
-
-    async def executions(
-        self, *, status: str | None = None, limit: int = 50, before: str | None = None
-    ) -> builtins.list[ExecutionSummary]:
-        """Execution summaries, newest first (`fuchsia.operations.Operations`)."""
-        records = await self.list(limit=limit, status=status, before=before)
-        return [ExecutionSummary.of(r) for r in records]
-
-    async def workflow(self, ref: str) -> DeployedWorkflow:
-        """A deployed version (`name` or `name@version`) with its locked workflow."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        deployment = await self.deployment(ref)
-        text = await self.store.get_workflow(deployment.hash)
-        return DeployedWorkflow(deployment, LockedWorkflow.from_json(text))
-
-    async def workers(self) -> builtins.list[Worker]:
-        """The engines registered in the store (workers, servers, runs), oldest first; this
-        engine among them only when it takes work from the store."""
-        return [
-            Worker.of(owner)
-            for owner in await self.store.owners()
-            if owner.id != self.identity.id or self.slots
-        ]
-
-    async def events(self, execution_id: str, after: int = 0) -> builtins.list[EventRecord]:
-        """The execution's events after sequence number `after`; a unique id prefix is
-        accepted, an unknown id is `ExecutionNotFound`."""
-        return await self.store.get_events(await self.store.resolve_id(execution_id), after)
-
-    # -- ownership -----------------------------------------------------------------------
-
-    async def _beat(self) -> None:
-        """Renew this engine's lease. When it had passed meanwhile (this process was stopped
-        or cut off from the store for longer than the lease), other workers may have taken
-        executions it drives: those stop here, and what they would commit is refused."""
-        me = self.identity
-        record = OwnerRecord(
-            me.id,
-            me.host,
-            me.pid,
-            me.started_at,
-            0.0,  # the store stamps the heartbeat on its own clock
-            name=self.name,
-            slots=self.slots if self.drives and not self._stopping else 0,
-            running=len(self._drivers),
-            draining=self._stopping,
-        )
-        sent = time.monotonic()
-        held = await self.store.heartbeat(record, self.lease)
-        first = self._heartbeat is None
-        self._renewed = sent  # the lease runs from a moment after this at the earliest
-        if first:
-            return
-        owned: builtins.set[str] | None = None
-        if not held or self._lease_lost:
-            self._lease_lost = False
-            owned = await self.store.owned(me.id)
-            for execution_id, driver in list(self._driving.items()):
-                if execution_id not in owned:
-                    driver.request(Control.STOP)  # refused by the fence: attempts dropped
-        # what `_lease_passed` stopped and is still this engine's goes on here
-        stopped = {e for e in self._stopped_for_lease if e not in self._drivers}
-        if stopped and self.drives and not self._stopping:
-            owned = owned if owned is not None else await self.store.owned(me.id)
-            self._stopped_for_lease -= stopped
-            await self._adopt(stopped & owned)
-
-    def _lease_passed(self) -> None:
-        """No renewal for a whole lease (the store unreachable): stop every attempt here, as
-        another worker may run them now. What is still this engine's is driven again once
-        the store answers (`_beat`)."""
-        self._lease_lost = True
-        self._stopped_for_lease.update(self._driving)
-        for driver in self._driving.values():
-            driver.request(Control.STOP)
-
-    async def _adopt(self, ids: builtins.set[str]) -> None:
-        """Drive executions this engine holds in the store but drives no more."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        for execution_id in sorted(ids):
-            if execution_id in self._drivers:
-                continue
-            record = await self.store.get_execution(execution_id)
-            if record.status in FINAL_STATUSES or record.owner != self.identity.id:
-                continue
-            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-            self._drive(record, locked, await self._node_values(execution_id))
-
-    async def _claim_loop(self, poll: float = 1.0) -> None:
-        """Take executions nobody holds, up to `slots` driven at once: when woken (a
-        NOTIFY, a slot freed) and every `poll` seconds. Each round first gives up owners on
-        this host whose process is gone, so their executions go on at once, not after
-        their lease."""
-        listen = getattr(self.store, "listen", None)
-        if listen is not None:
-            loop = asyncio.get_running_loop()
-            self._unlisten = listen(lambda: loop.call_soon_threadsafe(self._wake.set), poll=poll)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
-            self._wake.clear()
-            try:
-                await self._claim_round()
-            except FuchsiaError:
-                await asyncio.sleep(poll)  # the store is unavailable: the next round retries
-
-    def _busy_slots(self) -> int:
-        """Executions driven here that take a slot: a waiting or paused one holds none (a
-        wait for an approval may take days)."""
-        idle = (ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
-        return sum(1 for d in self._driving.values() if d.state.status not in idle)
-
-    async def _claim_round(self) -> None:
-        from fuchsia.definition.lock import LockedWorkflow
-
-        free = self.slots - self._busy_slots()
-        if free <= 0 or self._stopping or self._lease_lost:
-            return
-        me = self.identity
-        for owner in await self.store.owners():
-            if owner.host == me.host and owner.id != me.id and owner.alive and gone(owner):
-                await self.store.forget_owner(owner.id)
-        if not await self.store.claimable():
-            return
-        for claimed in await self.store.claim_open(me.id, free):
-            record = await self.store.get_execution(claimed.id)
-            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-            self._drive(record, locked, await self._node_values(claimed.id))
-
-    async def _deliver_controls(self) -> None:
-        """Hand the drivers the requests left in the store for them, and the hung check."""
-        if self.hung_after is not None:
-            for running in list(self._driving.values()):
-                if running.idle_for() > self.hung_after:
-                    running.request(Control.HUNG)
-        if self._driving:
-            for execution_id, control in await self.store.controls(self.identity.id):
-                driver = self._driving.get(execution_id)
-                if driver is not None:
-                    driver.request(Control(control))
-
-    async def _heartbeat_loop(self) -> None:
-        """Renew this owner's lease, and deliver requests other processes left in the store
-        for the executions this engine drives (a cancel from `fuchsia runs cancel`). With
-        the first renewal and every `BLOB_SWEEP_EVERY` after, delete the blobs of artifacts
-        that attempts stored and never committed (they failed, or were lost), once they are
-        `ORPHAN_BLOB_AGE` old; a worker also deletes the rows of owners whose lease passed
-        `STALE_OWNER_LEASES` leases ago."""
-        last_beat = time.monotonic()
-        next_sweep = last_beat
-        while True:
-            await asyncio.sleep(self.control_every)
-            with contextlib.suppress(FuchsiaError):
-                await self._deliver_controls()
-            if time.monotonic() - last_beat < self.heartbeat_every:
-                continue
-            last_beat = time.monotonic()
-            # stop in time: before the lease can have passed on the database's clock
-            deadline = self._renewed + self.lease * LEASE_MARGIN
-            try:
-                await asyncio.wait_for(self._beat(), max(deadline - last_beat, 0.01))
-            except (FuchsiaError, TimeoutError):
-                if time.monotonic() >= deadline and not self._lease_lost:
-                    self._lease_passed()
-                continue
-            with contextlib.suppress(FuchsiaError):
-                if last_beat >= next_sweep:
-                    next_sweep = last_beat + BLOB_SWEEP_EVERY
-                    await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
-                    if self.slots:
-                        await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
-
 
 def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str]:
     """`starts` and every node that depends on one of them."""
@@ -1212,14 +783,4 @@ def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str
     return seen
 
 
-def _current(versions: list[Deployment]) -> Deployment | None:
-    """Of one workflow's versions (newest first): the pinned one if active, else the newest
-    active one; None when every version is disabled."""
-    active = [d for d in versions if d.active]
-    pinned = [d for d in active if d.pinned]
-    if pinned:
-        return pinned[0]
-    return active[0] if active else None
-
-
-__all__ = ["Engine", "default_db"]
+__all__ = ["Engine", "TriggerAnswer", "default_db"]

@@ -1,21 +1,17 @@
-"""The store interface, and the SQL machinery both backends share.
+"""The store interface, and the SQL store both backends share.
 
 `Store` is the protocol the runtime, CLI and tests program against. `SqlStore` implements it
-for any DB-API connection: every write goes through one writer thread that takes all writes
-queued while the previous commit was in flight and commits them together (group commit). A
-chain of nodes therefore pays one durable commit per step, and fifty concurrent executions
-share one commit per round instead of paying fifty. Reads use a second connection off the
-event loop. Backends supply the connections, the migration files and the dialect details.
-
-A write is applied exactly once whatever its commit does. A transaction that fails (busy, a
-dropped connection, an error from COMMIT) is retried with backoff for `retry_for` seconds on a
-working connection; each batch writes a token in its own transaction, so when COMMIT's outcome
-is unknown the writer reads the token back and either delivers the results of the transaction
-that committed or runs the batch again. A write it cannot settle raises `StoreUnavailable`.
+for any DB-API connection, from parts: the group-committing writer and the reads
+(`fuchsia.store.writer`), executions and their transitions (here), ownership, leases and
+claims (`fuchsia.store.ownership`), deployments, tokens and trigger records
+(`fuchsia.store.catalog`), and artifacts, blobs and kv (`fuchsia.store.blobs`). Backends
+supply the connections, the migration files and the dialect details. A chain of nodes pays
+one durable commit per step, and fifty concurrent executions share one commit per round.
 
 With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
-before it is written and opened after it is read, here and nowhere else. A store whose database
-refuses writes (read-only, disk full) opens for reading and its writes raise `StoreUnwritable`.
+before it is written and opened after it is read, in the store and nowhere else. A store whose
+database refuses writes (read-only, disk full) opens for reading and its writes raise
+`StoreUnwritable`.
 """
 
 from __future__ import annotations
@@ -23,26 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from fuchsia.errors import (
-    ArtifactNotFound,
-    DeploymentConflict,
     ExecutionNotFound,
-    FuchsiaError,
     StoreError,
 )
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
-from fuchsia.store.cipher import Keyring, open_blob, open_text, seal_blob, seal_text
+from fuchsia.store.blobs import Blobs, content_hash
+from fuchsia.store.catalog import Catalog
+from fuchsia.store.cipher import Keyring, open_text, seal_blob, seal_text
 from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
     ArtifactRef,
@@ -59,38 +51,17 @@ from fuchsia.store.records import (
     Transition,
     new_id,
 )
+from fuchsia.store.writer import (
+    Cursor,
+    OwnershipLost,
+    Row,
+    StoreUnavailable,
+    StoreUnwritable,
+    Writer,
+    _WriteJob,
+)
 
 T = TypeVar("T")
-Row = Sequence[Any]
-
-
-class OwnershipLost(StoreError):
-    """A transition was refused because another owner has taken the execution over."""
-
-
-class StoreUnwritable(StoreError):
-    """The store cannot be written: its database is read-only or its disk is full. Reads
-    still work, and the write that raised this changed nothing."""
-
-    code = "store_unwritable"
-
-
-class StoreUnavailable(StoreError):
-    """The store did not take a write for as long as writes are retried (its server down,
-    its file locked). The write was not applied, or, when the message says its outcome is
-    unknown, it may have been: the database stopped answering after COMMIT was sent. Either
-    way nothing already stored is lost; a retry with the same ids or key is safe."""
-
-    code = "store_unavailable"
-
-
-class Cursor(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
-    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    @property
-    def rowcount(self) -> int: ...
 
 
 class Store(Protocol):
@@ -210,19 +181,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-_WriteJob = tuple[Callable[[Cursor], Any], Future[Any]]
-
-
-@dataclass
-class _BatchRun:
-    """One batch's token (stored with it, so a commit of unknown outcome can be checked)
-    and its jobs' results once they all ran."""
-
-    token: str
-    outcomes: list[tuple[bool, Any]] | None = None
-
-
-class SqlStore(Ownership):
+class SqlStore(Writer, Catalog, Blobs, Ownership):
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
     backend = ""
@@ -349,182 +308,6 @@ class SqlStore(Ownership):
             if conn is not None:
                 conn.close()
         self._write_conn = self._read_conn = None
-
-    # -- the writer ----------------------------------------------------------------------
-
-    async def _write(self, job: Callable[[Cursor], T]) -> T:
-        if self.unwritable is not None:
-            raise self._unwritable(self.unwritable)
-        if self._writer is None:
-            raise StoreError("the store is not open")
-        future: Future[T] = Future()
-        self._jobs.put((job, future))
-        return await asyncio.wrap_future(future)
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._commit(batch)
-                    return
-                batch.append(item)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_WriteJob]) -> None:
-        """Run a batch in one transaction, exactly once; a job that raises is rolled back
-        alone. A failure of the transaction itself (busy, a dropped connection, an error
-        from COMMIT) is retried with backoff for up to `retry_for` seconds, on a new
-        connection when the old one broke. When COMMIT's outcome is unknown, the batch's
-        token (written in the same transaction) says whether it committed: if it did, its
-        jobs' results are delivered and nothing runs again; if not, the batch runs again."""
-        # A write whose caller was cancelled while it waited in the queue is dropped. Once a
-        # future is running it can no longer be cancelled, so setting its outcome is safe.
-        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
-        if not batch:
-            return
-        run = _BatchRun(new_id())
-        deadline = time.monotonic() + self.retry_for
-        delay = 0.01
-        while True:
-            try:
-                outcomes = self._run_batch(batch, run)
-                break
-            except Exception as exc:
-                self._rollback_quietly()
-                reason = self._unwritable_reason(exc)
-                if reason is not None:
-                    self._fail(batch, self._unwritable(reason))
-                    return
-                recovered = self._recover(run, deadline)
-                if recovered is not None:
-                    outcomes = recovered
-                    break
-                unknown = run.outcomes is not None  # it may have committed: never run it again
-                if unknown or time.monotonic() + delay > deadline:
-                    self._fail(batch, self._unavailable(exc, unknown=unknown))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-    def _recover(self, run: _BatchRun, deadline: float) -> list[tuple[bool, Any]] | None:
-        """After a failed transaction: the jobs' results if it committed after all (its
-        token is stored), else None, with a working write connection. Waits (up to
-        `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
-        set: the outcome is unknown, and the batch must not run again."""
-        delay = 0.01
-        while True:
-            try:
-                self._ensure_write_conn()
-                if run.outcomes is None:
-                    return None  # the jobs had not all run: nothing was committed
-                cur = self._write_conn.cursor()
-                cur.execute(self.q["select_write_token"], (self._writer_id,))
-                row = cur.fetchone()
-                if row is not None and row[0] == run.token:
-                    return run.outcomes
-                run.outcomes = None
-                return None
-            except Exception:
-                self._rollback_quietly()
-                if time.monotonic() + delay > deadline:
-                    return None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-
-    def _ensure_write_conn(self) -> None:
-        """Replace a write connection that broke (a backend whose connection can drop)."""
-        if self._broken(self._write_conn):
-            with contextlib.suppress(Exception):
-                self._write_conn.close()
-            self._write_conn = self._connect()
-
-    def _fail(self, batch: list[_WriteJob], error: Exception) -> None:
-        for _, future in batch:
-            future.set_exception(error)
-
-    def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
-        outcome = "whether it was applied is unknown" if unknown else "it was not applied"
-        error = StoreUnavailable(
-            f"the store at {self._where()} did not take a write for {self.retry_for:g}s "
-            f"({exc}); {outcome}"
-        )
-        error.__cause__ = exc
-        return error
-
-    def _run_batch(self, batch: list[_WriteJob], run: _BatchRun) -> list[tuple[bool, Any]]:
-        """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
-        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing."""
-        run.outcomes = None
-        cur = self._write_conn.cursor()
-        cur.execute(self.begin)
-        outcomes: list[tuple[bool, Any]] = []
-        isolate = len(batch) > 1
-        for job, _ in batch:
-            if isolate:
-                cur.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job(cur)))
-            except Exception as exc:
-                if self._is_busy(exc) or self._is_transient(exc):
-                    raise
-                if self._unwritable_reason(exc) is not None:
-                    raise  # the whole batch fails alike, rolled back by `_commit`
-                if not isolate:
-                    cur.execute("ROLLBACK")
-                    return [(False, _job_error(exc))]
-                cur.execute("ROLLBACK TO SAVEPOINT job")
-                outcomes.append((False, _job_error(exc)))
-            if isolate:
-                cur.execute("RELEASE SAVEPOINT job")
-        cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
-        run.outcomes = outcomes
-        cur.execute("COMMIT")
-        return outcomes
-
-    def _rollback_quietly(self) -> None:
-        with contextlib.suppress(Exception):  # nothing may be open to roll back
-            self._write_conn.cursor().execute("ROLLBACK")
-
-    async def _read(self, job: Callable[[Cursor], T]) -> T:
-        """Run a read on the read connection; once more on a new connection when it broke
-        (its server restarted, say): a read changes nothing, so running it again is safe."""
-
-        def run() -> T:
-            with self._read_lock:
-                try:
-                    return self._read_once(job)
-                except Exception:
-                    if not self._broken(self._read_conn):
-                        raise
-                with contextlib.suppress(Exception):
-                    self._read_conn.close()
-                self._read_conn = self._connect()
-                return self._read_once(job)
-
-        return await asyncio.to_thread(run)
-
-    def _read_once(self, job: Callable[[Cursor], T]) -> T:
-        cur = self._read_conn.cursor()
-        try:
-            return job(cur)
-        finally:
-            self._end_read(cur)
-
-    def _end_read(self, cur: Cursor) -> None:
-        """Backends whose reads open a transaction end it here."""
 
     # -- executions ----------------------------------------------------------------------
 
@@ -887,139 +670,6 @@ class SqlStore(Ownership):
             return None
         return int(row[0]), self._open(row[1], "signals", execution_id, name, "payload")
 
-    async def deploy(self, name: str, version: int, workflow_hash: str, document: str) -> bool:
-        """Store a locked workflow under name and version; True if new, False if that exact
-        workflow was already deployed. Another workflow under the same version is an error:
-        deployed versions are immutable."""
-        q = self.q
-
-        def job(cur: Cursor) -> bool:
-            now = time.time()
-            cur.execute(q["insert_workflow"], (workflow_hash, name, version, document, now))
-            cur.execute(q["select_deployment_hash"], (name, version))
-            row = cur.fetchone()
-            if row is not None:
-                if row[0] != workflow_hash:
-                    raise DeploymentConflict(
-                        f"{name} version {version} is already deployed as {row[0]}; deployed "
-                        "versions do not change: give the workflow a new `version`",
-                        name=name,
-                        version=version,
-                    )
-                return False
-            cur.execute(q["insert_deployment"], (name, version, workflow_hash, True, now))
-            return True
-
-        return await self._write(job)
-
-    async def deployments(self, name: str | None = None) -> list[Deployment]:
-        """Deployed workflows by name, newest version first."""
-
-        def job(cur: Cursor) -> list[Row]:
-            if name is None:
-                cur.execute(self.q["list_deployments"])
-            else:
-                cur.execute(self.q["select_deployments_named"], (name,))
-            return cur.fetchall()
-
-        return [
-            Deployment(
-                name=r[0],
-                version=r[1],
-                hash=r[2],
-                active=bool(r[3]),
-                deployed_at=r[4],
-                pinned=bool(r[5]),
-            )
-            for r in await self._read(job)
-        ]
-
-    async def set_active(self, name: str, version: int, active: bool) -> bool:
-        def job(cur: Cursor) -> bool:
-            cur.execute(self.q["set_deployment_active"], (active, name, version))
-            return bool(cur.rowcount == 1)
-
-        return await self._write(job)
-
-    async def set_pinned(self, name: str, version: int | None) -> bool:
-        """Pin `version` of `name` (unpinning any other), or unpin `name` (None). False if
-        there is no such version."""
-
-        def job(cur: Cursor) -> bool:
-            if version is not None:
-                cur.execute(self.q["select_deployment_hash"], (name, version))
-                if cur.fetchone() is None:
-                    return False
-            cur.execute(self.q["clear_deployment_pin"], (False, name))
-            if version is not None:
-                cur.execute(self.q["set_deployment_pin"], (True, name, version))
-            return True
-
-        return await self._write(job)
-
-    async def add_token(
-        self, token_id: str, name: str, token_hash: str, scopes: tuple[str, ...]
-    ) -> None:
-        row = (token_id, name, token_hash, ",".join(scopes), time.time())
-        await self._write(lambda cur: cur.execute(self.q["insert_token"], row))
-
-    async def tokens(self) -> list[TokenRecord]:
-        def job(cur: Cursor) -> list[Row]:
-            cur.execute(self.q["list_tokens"])
-            return cur.fetchall()
-
-        return [_token(r) for r in await self._read(job)]
-
-    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        def job(cur: Cursor) -> Row | None:
-            cur.execute(self.q["select_token_by_hash"], (token_hash,))
-            row: Row | None = cur.fetchone()
-            return row
-
-        row = await self._read(job)
-        return None if row is None else _token(row)
-
-    async def revoke_token(self, token_id: str) -> bool:
-        def job(cur: Cursor) -> bool:
-            cur.execute(self.q["revoke_token"], (time.time(), token_id))
-            return bool(cur.rowcount == 1)
-
-        return await self._write(job)
-
-    async def record_fire(
-        self, workflow: str, instant: float, kind: str, execution_id: str | None
-    ) -> bool:
-        """Record that `workflow`'s trigger fired for `instant` (None: skipped); False if that
-        instant was already recorded."""
-        row = (workflow, instant, kind, execution_id, time.time())
-
-        def job(cur: Cursor) -> bool:
-            cur.execute(self.q["insert_fire"], row)
-            return bool(cur.rowcount == 1)
-
-        return await self._write(job)
-
-    async def metrics(self) -> dict[str, list[Row]]:
-        """Aggregates for /metrics, by query name (each row: labels..., values...)."""
-
-        def job(cur: Cursor) -> dict[str, list[Row]]:
-            found = {}
-            for name in ("executions", "open_nodes", "attempts", "fires"):
-                cur.execute(self.q[f"metrics_{name}"])
-                found[name] = cur.fetchall()
-            return found
-
-        return await self._read(job)
-
-    async def last_fire(self, workflow: str) -> float | None:
-        def job(cur: Cursor) -> Row | None:
-            cur.execute(self.q["select_last_fire"], (workflow,))
-            row: Row | None = cur.fetchone()
-            return row
-
-        row = await self._read(job)
-        return None if row is None or row[0] is None else float(row[0])
-
     async def open_children(self, parent_id: str) -> list[str]:
         """Sub-workflow executions of `parent_id` that have not finished."""
 
@@ -1028,163 +678,6 @@ class SqlStore(Ownership):
             return cur.fetchall()
 
         return [str(r[0]) for r in await self._read(job)]
-
-    # -- artifacts and kv ------------------------------------------------------------------
-
-    async def put_artifact(
-        self, execution_id: str, node_id: str | None, name: str, content_type: str, data: bytes
-    ) -> ArtifactRef:
-        """Store an artifact of an execution: its blob and its row, at once."""
-        ref = ArtifactRef(
-            id=new_id(),
-            hash=content_hash(data),
-            name=name,
-            content_type=content_type,
-            size=len(data),
-        )
-        sealed = seal_blob(self.keyring, data, ref.hash)
-        row = (ref.id, execution_id, node_id, ref.hash, name, content_type, ref.size, time.time())
-
-        def job(cur: Cursor) -> None:
-            cur.execute(self.q["insert_blob"], (ref.hash, ref.size, sealed))
-            cur.execute(self.q["insert_artifact"], row)
-
-        await self._write(job)
-        return ref
-
-    async def put_blob(self, data: bytes) -> str:
-        """Store `data` as a blob no artifact names yet (a running attempt's artifact, whose
-        row waits for the attempt's success) and return its hash. Noted in `blob_writes`, so
-        `sweep_blobs` deletes it once it is old if no artifact came to name it."""
-        digest = content_hash(data)
-        sealed = seal_blob(self.keyring, data, digest)
-        now = time.time()
-
-        def job(cur: Cursor) -> None:
-            cur.execute(self.q["insert_blob"], (digest, len(data), sealed))
-            cur.execute(self.q["upsert_blob_write"], (digest, now))
-
-        await self._write(job)
-        return digest
-
-    async def sweep_blobs(self, before: float) -> int:
-        """Delete the blobs stored by `put_blob` before `before` that no artifact names (an
-        attempt that failed, or was lost, after storing them); the number deleted. Reads
-        only the blobs `put_blob` noted, through indexes."""
-        q = self.q
-
-        def job(cur: Cursor) -> int:
-            cur.execute(q["delete_orphan_blobs"], (before,))
-            deleted = int(cur.rowcount or 0)
-            cur.execute(q["delete_old_blob_writes"], (before,))
-            return deleted
-
-        return int(await self._write(job))
-
-    async def list_artifacts(self, execution_id: str) -> list[ArtifactRef]:
-        def job(cur: Cursor) -> list[Row]:
-            cur.execute(self.q["select_artifacts"], (execution_id,))
-            return cur.fetchall()
-
-        return [
-            ArtifactRef(id=r[0], hash=r[1], name=r[2], content_type=r[3], size=r[4])
-            for r in await self._read(job)
-        ]
-
-    async def get_blob(self, content_hash: str) -> bytes:
-        def job(cur: Cursor) -> Row | None:
-            cur.execute(self.q["select_blob"], (content_hash,))
-            row: Row | None = cur.fetchone()
-            return row
-
-        row = await self._read(job)
-        if row is None:
-            raise StoreError(f"no blob {content_hash} in the store")
-        return open_blob(self.keyring, bytes(row[0]), content_hash)
-
-    async def get_artifact(self, artifact_id: str) -> tuple[ArtifactRef, str, bytes]:
-        """An artifact, the execution it belongs to, and its content."""
-
-        def job(cur: Cursor) -> tuple[Row | None, Row | None]:
-            cur.execute(self.q["select_artifact"], (artifact_id,))
-            row: Row | None = cur.fetchone()
-            if row is None:
-                return None, None
-            cur.execute(self.q["select_blob"], (row[1],))
-            return row, cur.fetchone()
-
-        row, blob = await self._read(job)
-        if row is None or blob is None:
-            raise ArtifactNotFound(artifact_id)
-        ref = ArtifactRef(id=row[0], hash=row[1], name=row[2], content_type=row[3], size=row[4])
-        return ref, str(row[5]), open_blob(self.keyring, bytes(blob[0]), ref.hash)
-
-    async def load_value(self, artifact_id: str) -> Any:
-        """A value stored as an artifact because it was above the inline limit."""
-        _, _, data = await self.get_artifact(artifact_id)
-        return json.loads(data)
-
-    async def kv_get(self, scope: str, key: str) -> str | None:
-        def job(cur: Cursor) -> Row | None:
-            cur.execute(self.q["select_kv"], (scope, key))
-            row: Row | None = cur.fetchone()
-            return row
-
-        row = await self._read(job)
-        return None if row is None else open_text(self.keyring, str(row[0]), ("kv", scope, key))
-
-    async def kv_set(self, scope: str, key: str, value: str) -> None:
-        params = (scope, key, self._seal(value, "kv", scope, key), time.time())
-        await self._write(lambda cur: cur.execute(self.q["upsert_kv"], params))
-
-    async def kv_delete(self, scope: str, key: str) -> None:
-        await self._write(lambda cur: cur.execute(self.q["delete_kv"], (scope, key)))
-
-    async def kv_commit(self, kv: KvChanges) -> None:
-        """Apply several kv writes in one transaction."""
-        now = time.time()
-        await self._write(lambda cur: self._write_kv(cur, kv, now))
-
-    def _write_kv(self, cur: Cursor, kv: KvChanges, now: float) -> None:
-        for key, value in kv.changes.items():
-            if value is None:
-                cur.execute(self.q["delete_kv"], (kv.scope, key))
-            else:
-                sealed = self._seal(value, "kv", kv.scope, key)
-                cur.execute(self.q["upsert_kv"], (kv.scope, key, sealed, now))
-
-    async def claim_delivery(self, key: str, body_sha256: str) -> str:
-        """Record `body_sha256` as the body of webhook delivery `key` unless one is recorded;
-        return the one recorded first (the caller compares: another body is a conflict)."""
-        row = (key, body_sha256, time.time())
-
-        def job(cur: Cursor) -> str:
-            cur.execute(self.q["insert_delivery"], row)
-            cur.execute(self.q["select_delivery"], (key,))
-            return str(cur.fetchone()[0])
-
-        return await self._write(job)
-
-
-def content_hash(data: bytes) -> str:
-    """The hash a blob is stored under: `sha256:` and the hex digest of its bytes."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _job_error(exc: Exception) -> Exception:
-    """What a failed write raises: Fuchsia's own errors as they are, and a database error
-    (a constraint violation, say) as a `StoreError`, the same for both backends."""
-    if isinstance(exc, FuchsiaError):
-        return exc
-    error = StoreError(f"store write failed: {exc}")
-    error.__cause__ = exc
-    return error
-
-
-def _token(r: Row) -> TokenRecord:
-    return TokenRecord(
-        id=r[0], name=r[1], scopes=tuple(str(r[2]).split(",")), created_at=r[3], revoked_at=r[4]
-    )
 
 
 def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
@@ -1208,3 +701,18 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         result_artifact=r[16],
         settled=_loads(r[17]),
     )
+
+
+__all__ = [
+    "Cursor",
+    "OwnershipLost",
+    "Row",
+    "SqlStore",
+    "Store",
+    "StoreUnavailable",
+    "StoreUnwritable",
+    "content_hash",
+    "dumps",
+    "load_queries",
+    "migrations",
+]

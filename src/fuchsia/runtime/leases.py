@@ -1,0 +1,229 @@
+"""An engine's lease on what it drives, and the claims that make it a worker.
+
+An engine renews its lease on the database's clock every third of it (`_heartbeat_loop`);
+one that finds the lease passed meanwhile stops what other workers may have taken, and one
+that cannot renew in time stops every attempt (`_lease_passed`) and drives again what is still
+its own once the store answers. An engine with `slots` claims executions nobody holds
+(`_claim_loop`): woken by a NOTIFY or a freed slot, and every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fuchsia.errors import FuchsiaError
+from fuchsia.runtime.owner import Identity, gone
+from fuchsia.states import FINAL_STATUSES, Control, ExecutionStatus
+from fuchsia.store.records import NodeRecord, OwnerRecord
+
+if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedWorkflow
+    from fuchsia.runtime.driver import Driver
+    from fuchsia.store import Store
+    from fuchsia.store.records import ExecutionRecord
+
+# An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
+# no row names once it is a day old was left by an attempt that never succeeded.
+ORPHAN_BLOB_AGE = 24 * 3600.0
+BLOB_SWEEP_EVERY = 6 * 3600.0
+LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after this much of it
+STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
+
+
+class Leases:
+    """The lease and claim half of `Engine` (mixed into it)."""
+
+    store: Store
+    identity: Identity
+    name: str
+    lease: float
+    heartbeat_every: float
+    control_every: float
+    hung_after: float | None
+    slots: int
+    drives: bool
+    _drivers: dict[str, asyncio.Task[str]]
+    _driving: dict[str, Driver]
+    _stopping: bool
+    _heartbeat: asyncio.Task[None] | None
+    _wake: asyncio.Event
+    _claiming: asyncio.Task[None] | None
+    _unlisten: Callable[[], None] | None
+    _renewed: float
+    _lease_lost: bool
+    _stopped_for_lease: set[str]
+
+    if TYPE_CHECKING:
+
+        def _drive(
+            self, record: ExecutionRecord, locked: LockedWorkflow, nodes: dict[str, Any]
+        ) -> None: ...
+        async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]: ...
+
+    async def _stop_claiming(self) -> None:
+        """Take nothing more from the store, and say so (`draining`) in this owner's row."""
+        if self._claiming is None:
+            return
+        self._claiming.cancel()
+        await asyncio.gather(self._claiming, return_exceptions=True)
+        self._claiming = None
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        self._stopping = True
+        with contextlib.suppress(FuchsiaError):
+            await self._beat()
+
+    async def _held_elsewhere(self, execution_id: str) -> bool:
+        """Whether a live engine other than this one holds the execution."""
+        owner = (await self.store.get_execution(execution_id)).owner
+        if owner is None or owner == self.identity.id:
+            return False
+        return any(o.id == owner and o.alive for o in await self.store.owners())
+
+    async def _beat(self) -> None:
+        """Renew this engine's lease. When it had passed meanwhile (this process was stopped
+        or cut off from the store for longer than the lease), other workers may have taken
+        executions it drives: those stop here, and what they would commit is refused."""
+        me = self.identity
+        record = OwnerRecord(
+            me.id,
+            me.host,
+            me.pid,
+            me.started_at,
+            0.0,  # the store stamps the heartbeat on its own clock
+            name=self.name,
+            slots=self.slots if self.drives and not self._stopping else 0,
+            running=len(self._drivers),
+            draining=self._stopping,
+        )
+        sent = time.monotonic()
+        held = await self.store.heartbeat(record, self.lease)
+        first = self._heartbeat is None
+        self._renewed = sent  # the lease runs from a moment after this at the earliest
+        if first:
+            return
+        owned: builtins.set[str] | None = None
+        if not held or self._lease_lost:
+            self._lease_lost = False
+            owned = await self.store.owned(me.id)
+            for execution_id, driver in list(self._driving.items()):
+                if execution_id not in owned:
+                    driver.request(Control.STOP)  # refused by the fence: attempts dropped
+        # what `_lease_passed` stopped and is still this engine's goes on here
+        stopped = {e for e in self._stopped_for_lease if e not in self._drivers}
+        if stopped and self.drives and not self._stopping:
+            owned = owned if owned is not None else await self.store.owned(me.id)
+            self._stopped_for_lease -= stopped
+            await self._adopt(stopped & owned)
+
+    def _lease_passed(self) -> None:
+        """No renewal for a whole lease (the store unreachable): stop every attempt here, as
+        another worker may run them now. What is still this engine's is driven again once
+        the store answers (`_beat`)."""
+        self._lease_lost = True
+        self._stopped_for_lease.update(self._driving)
+        for driver in self._driving.values():
+            driver.request(Control.STOP)
+
+    async def _adopt(self, ids: builtins.set[str]) -> None:
+        """Drive executions this engine holds in the store but drives no more."""
+        from fuchsia.definition.lock import LockedWorkflow
+
+        for execution_id in sorted(ids):
+            if execution_id in self._drivers:
+                continue
+            record = await self.store.get_execution(execution_id)
+            if record.status in FINAL_STATUSES or record.owner != self.identity.id:
+                continue
+            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            self._drive(record, locked, await self._node_values(execution_id))
+
+    async def _claim_loop(self, poll: float = 1.0) -> None:
+        """Take executions nobody holds, up to `slots` driven at once: when woken (a
+        NOTIFY, a slot freed) and every `poll` seconds. Each round first gives up owners on
+        this host whose process is gone, so their executions go on at once, not after
+        their lease."""
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:
+            loop = asyncio.get_running_loop()
+            self._unlisten = listen(lambda: loop.call_soon_threadsafe(self._wake.set), poll=poll)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+            try:
+                await self._claim_round()
+            except FuchsiaError:
+                await asyncio.sleep(poll)  # the store is unavailable: the next round retries
+
+    def _busy_slots(self) -> int:
+        """Executions driven here that take a slot: a waiting or paused one holds none (a
+        wait for an approval may take days)."""
+        idle = (ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
+        return sum(1 for d in self._driving.values() if d.state.status not in idle)
+
+    async def _claim_round(self) -> None:
+        from fuchsia.definition.lock import LockedWorkflow
+
+        free = self.slots - self._busy_slots()
+        if free <= 0 or self._stopping or self._lease_lost:
+            return
+        me = self.identity
+        for owner in await self.store.owners():
+            if owner.host == me.host and owner.id != me.id and owner.alive and gone(owner):
+                await self.store.forget_owner(owner.id)
+        if not await self.store.claimable():
+            return
+        for claimed in await self.store.claim_open(me.id, free):
+            record = await self.store.get_execution(claimed.id)
+            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            self._drive(record, locked, await self._node_values(claimed.id))
+
+    async def _deliver_controls(self) -> None:
+        """Hand the drivers the requests left in the store for them, and the hung check."""
+        if self.hung_after is not None:
+            for running in list(self._driving.values()):
+                if running.idle_for() > self.hung_after:
+                    running.request(Control.HUNG)
+        if self._driving:
+            for execution_id, control in await self.store.controls(self.identity.id):
+                driver = self._driving.get(execution_id)
+                if driver is not None:
+                    driver.request(Control(control))
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew this owner's lease, and deliver requests other processes left in the store
+        for the executions this engine drives (a cancel from `fuchsia runs cancel`). With
+        the first renewal and every `BLOB_SWEEP_EVERY` after, delete the blobs of artifacts
+        that attempts stored and never committed (they failed, or were lost), once they are
+        `ORPHAN_BLOB_AGE` old; a worker also deletes the rows of owners whose lease passed
+        `STALE_OWNER_LEASES` leases ago."""
+        last_beat = time.monotonic()
+        next_sweep = last_beat
+        while True:
+            await asyncio.sleep(self.control_every)
+            with contextlib.suppress(FuchsiaError):
+                await self._deliver_controls()
+            if time.monotonic() - last_beat < self.heartbeat_every:
+                continue
+            last_beat = time.monotonic()
+            # stop in time: before the lease can have passed on the database's clock
+            deadline = self._renewed + self.lease * LEASE_MARGIN
+            try:
+                await asyncio.wait_for(self._beat(), max(deadline - last_beat, 0.01))
+            except (FuchsiaError, TimeoutError):
+                if time.monotonic() >= deadline and not self._lease_lost:
+                    self._lease_passed()
+                continue
+            with contextlib.suppress(FuchsiaError):
+                if last_beat >= next_sweep:
+                    next_sweep = last_beat + BLOB_SWEEP_EVERY
+                    await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
+                    if self.slots:
+                        await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)

@@ -1,0 +1,294 @@
+"""The SQL machinery both backends share: one writer thread that commits in groups, and reads
+off the event loop.
+
+Every write goes through one writer thread that takes all writes queued while the previous
+commit was in flight and commits them together (group commit), each in its own SAVEPOINT so
+one job's error is its own. A write is applied exactly once whatever its commit does: a
+transaction that fails (busy, a dropped connection, an error from COMMIT) is retried with
+backoff for `retry_for` seconds on a working connection; each batch writes a token in its own
+transaction, so when COMMIT's outcome is unknown the writer reads the token back and either
+delivers the results of the transaction that committed or runs the batch again. A write it
+cannot settle raises `StoreUnavailable`. Reads use a second connection on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from fuchsia.errors import FuchsiaError, StoreError
+from fuchsia.store.records import new_id
+
+T = TypeVar("T")
+Row = Sequence[Any]
+
+
+class OwnershipLost(StoreError):
+    """A transition was refused because another owner has taken the execution over."""
+
+
+class StoreUnwritable(StoreError):
+    """The store cannot be written: its database is read-only or its disk is full. Reads
+    still work, and the write that raised this changed nothing."""
+
+    code = "store_unwritable"
+
+
+class StoreUnavailable(StoreError):
+    """The store did not take a write for as long as writes are retried (its server down,
+    its file locked). The write was not applied, or, when the message says its outcome is
+    unknown, it may have been: the database stopped answering after COMMIT was sent. Either
+    way nothing already stored is lost; a retry with the same ids or key is safe."""
+
+    code = "store_unavailable"
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+_WriteJob = tuple[Callable[[Cursor], Any], Future[Any]]
+
+
+@dataclass
+class _BatchRun:
+    """One batch's token (stored with it, so a commit of unknown outcome can be checked)
+    and its jobs' results once they all ran."""
+
+    token: str
+    outcomes: list[tuple[bool, Any]] | None = None
+
+
+class Writer:
+    """The writer thread and the read connection of `SqlStore` (its base)."""
+
+    begin: str
+    max_batch: int
+    retry_for: float
+    q: dict[str, str]
+    unwritable: str | None
+    _jobs: queue.SimpleQueue[_WriteJob | None]
+    _writer: threading.Thread | None
+    _write_conn: Any
+    _read_conn: Any
+    _read_lock: threading.Lock
+    _writer_id: str
+
+    # -- backend hooks -------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _is_busy(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def _is_transient(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def _broken(self, conn: Any) -> bool:
+        raise NotImplementedError
+
+    def _unwritable_reason(self, exc: BaseException) -> str | None:
+        raise NotImplementedError
+
+    def _where(self) -> str:
+        raise NotImplementedError
+
+    def _unwritable(self, reason: str) -> StoreUnwritable:
+        raise NotImplementedError
+
+    async def _write(self, job: Callable[[Cursor], T]) -> T:
+        if self.unwritable is not None:
+            raise self._unwritable(self.unwritable)
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return await asyncio.wrap_future(future)
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._commit(batch)
+                    return
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_WriteJob]) -> None:
+        """Run a batch in one transaction, exactly once; a job that raises is rolled back
+        alone. A failure of the transaction itself (busy, a dropped connection, an error
+        from COMMIT) is retried with backoff for up to `retry_for` seconds, on a new
+        connection when the old one broke. When COMMIT's outcome is unknown, the batch's
+        token (written in the same transaction) says whether it committed: if it did, its
+        jobs' results are delivered and nothing runs again; if not, the batch runs again."""
+        # A write whose caller was cancelled while it waited in the queue is dropped. Once a
+        # future is running it can no longer be cancelled, so setting its outcome is safe.
+        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if not batch:
+            return
+        run = _BatchRun(new_id())
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.01
+        while True:
+            try:
+                outcomes = self._run_batch(batch, run)
+                break
+            except Exception as exc:
+                self._rollback_quietly()
+                reason = self._unwritable_reason(exc)
+                if reason is not None:
+                    self._fail(batch, self._unwritable(reason))
+                    return
+                recovered = self._recover(run, deadline)
+                if recovered is not None:
+                    outcomes = recovered
+                    break
+                unknown = run.outcomes is not None  # it may have committed: never run it again
+                if unknown or time.monotonic() + delay > deadline:
+                    self._fail(batch, self._unavailable(exc, unknown=unknown))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _recover(self, run: _BatchRun, deadline: float) -> list[tuple[bool, Any]] | None:
+        """After a failed transaction: the jobs' results if it committed after all (its
+        token is stored), else None, with a working write connection. Waits (up to
+        `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
+        set: the outcome is unknown, and the batch must not run again."""
+        delay = 0.01
+        while True:
+            try:
+                self._ensure_write_conn()
+                if run.outcomes is None:
+                    return None  # the jobs had not all run: nothing was committed
+                cur = self._write_conn.cursor()
+                cur.execute(self.q["select_write_token"], (self._writer_id,))
+                row = cur.fetchone()
+                if row is not None and row[0] == run.token:
+                    return run.outcomes
+                run.outcomes = None
+                return None
+            except Exception:
+                self._rollback_quietly()
+                if time.monotonic() + delay > deadline:
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _ensure_write_conn(self) -> None:
+        """Replace a write connection that broke (a backend whose connection can drop)."""
+        if self._broken(self._write_conn):
+            with contextlib.suppress(Exception):
+                self._write_conn.close()
+            self._write_conn = self._connect()
+
+    def _fail(self, batch: list[_WriteJob], error: Exception) -> None:
+        for _, future in batch:
+            future.set_exception(error)
+
+    def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
+        outcome = "whether it was applied is unknown" if unknown else "it was not applied"
+        error = StoreUnavailable(
+            f"the store at {self._where()} did not take a write for {self.retry_for:g}s "
+            f"({exc}); {outcome}"
+        )
+        error.__cause__ = exc
+        return error
+
+    def _run_batch(self, batch: list[_WriteJob], run: _BatchRun) -> list[tuple[bool, Any]]:
+        """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
+        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing."""
+        run.outcomes = None
+        cur = self._write_conn.cursor()
+        cur.execute(self.begin)
+        outcomes: list[tuple[bool, Any]] = []
+        isolate = len(batch) > 1
+        for job, _ in batch:
+            if isolate:
+                cur.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, job(cur)))
+            except Exception as exc:
+                if self._is_busy(exc) or self._is_transient(exc):
+                    raise
+                if self._unwritable_reason(exc) is not None:
+                    raise  # the whole batch fails alike, rolled back by `_commit`
+                if not isolate:
+                    cur.execute("ROLLBACK")
+                    return [(False, _job_error(exc))]
+                cur.execute("ROLLBACK TO SAVEPOINT job")
+                outcomes.append((False, _job_error(exc)))
+            if isolate:
+                cur.execute("RELEASE SAVEPOINT job")
+        cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
+        run.outcomes = outcomes
+        cur.execute("COMMIT")
+        return outcomes
+
+    def _rollback_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # nothing may be open to roll back
+            self._write_conn.cursor().execute("ROLLBACK")
+
+    async def _read(self, job: Callable[[Cursor], T]) -> T:
+        """Run a read on the read connection; once more on a new connection when it broke
+        (its server restarted, say): a read changes nothing, so running it again is safe."""
+
+        def run() -> T:
+            with self._read_lock:
+                try:
+                    return self._read_once(job)
+                except Exception:
+                    if not self._broken(self._read_conn):
+                        raise
+                with contextlib.suppress(Exception):
+                    self._read_conn.close()
+                self._read_conn = self._connect()
+                return self._read_once(job)
+
+        return await asyncio.to_thread(run)
+
+    def _read_once(self, job: Callable[[Cursor], T]) -> T:
+        cur = self._read_conn.cursor()
+        try:
+            return job(cur)
+        finally:
+            self._end_read(cur)
+
+    def _end_read(self, cur: Cursor) -> None:
+        """Backends whose reads open a transaction end it here."""
+
+
+def _job_error(exc: Exception) -> Exception:
+    """What a failed write raises: Fuchsia's own errors as they are, and a database error
+    (a constraint violation, say) as a `StoreError`, the same for both backends."""
+    if isinstance(exc, FuchsiaError):
+        return exc
+    error = StoreError(f"store write failed: {exc}")
+    error.__cause__ = exc
+    return error
