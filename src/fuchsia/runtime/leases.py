@@ -33,6 +33,8 @@ ORPHAN_BLOB_AGE = 24 * 3600.0
 BLOB_SWEEP_EVERY = 6 * 3600.0
 LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after this much of it
 STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
+POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreSQL)
+POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
 
 
 class Leases:
@@ -144,12 +146,13 @@ class Leases:
             locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
             self._drive(record, locked, await self._node_values(execution_id))
 
-    async def _claim_loop(self, poll: float = 1.0) -> None:
+    async def _claim_loop(self) -> None:
         """Take executions nobody holds, up to `slots` driven at once: when woken (a
-        NOTIFY, a slot freed) and every `poll` seconds. Each round first gives up owners on
-        this host whose process is gone, so their executions go on at once, not after
-        their lease."""
+        NOTIFY, a slot freed) and every `POLL` seconds (`POLL_UNNOTIFIED` on a store that
+        sends no notifications, SQLite). Each round first gives up owners on this host whose
+        process is gone, so their executions go on at once, not after their lease."""
         listen = getattr(self.store, "listen", None)
+        poll = POLL if listen is not None else POLL_UNNOTIFIED
         if listen is not None:
             loop = asyncio.get_running_loop()
             self._unlisten = listen(lambda: loop.call_soon_threadsafe(self._wake.set), poll=poll)
