@@ -82,7 +82,8 @@ def worker_command(
 @app.command("list")
 def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     """The engines registered in the store: name, host, pid, started, last heartbeat,
-    slots (executions taken from the store at once; 0: only its own), running, alive."""
+    slots (executions taken from the store at once; 0: only its own), executions driven,
+    attempts running, alive."""
     rows = remote.with_operations(db, lambda ops: ops.workers())
     data: list[dict[str, Any]] = [w.to_json() for w in rows]
     if json_output:
@@ -91,7 +92,8 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for column in ("name", "host", "pid", "started", "heartbeat", "slots", "running", "state"):
+    columns = ("name", "host", "pid", "started", "heartbeat", "slots", "executions", "running")
+    for column in (*columns, "state"):
         table.add_column(column)
     for w in data:
         state = "alive" if w["alive"] else "lease passed"
@@ -104,6 +106,7 @@ def list_command(json_output: JsonOption = False, db: DbOption = None) -> None:
             str(w["started_at"])[:19],
             str(w["heartbeat_at"])[:19],
             str(w["slots"]),
+            str(w["executions"]),
             str(w["running"]),
             state,
         )

@@ -101,7 +101,8 @@ class Leases:
             0.0,  # the store stamps the heartbeat on its own clock
             name=self.name,
             slots=self.slots if self.drives and not self._stopping else 0,
-            running=len(self._drivers),
+            executions=len(self._drivers),
+            running=sum(len(d.tasks) for d in self._driving.values()),
             draining=self._stopping,
         )
         sent = time.monotonic()

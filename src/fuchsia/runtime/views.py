@@ -369,8 +369,9 @@ def execution_view(
 class Worker:
     """An engine registered in the store (`fuchsia workers list`, `GET /api/v1/workers`):
     a `fuchsia worker`, a `fuchsia serve`, a `fuchsia run`. `slots`: how many executions it
-    takes from the store at once (0: it drives only what it starts); `running`: how many it
-    drives now; `alive`: its lease had not passed when this was read."""
+    takes from the store at once (0: it drives only what it starts); `executions`: how many it
+    drives now; `running`: its attempts running now; `alive`: its lease had not passed when
+    this was read."""
 
     name: str
     id: str
@@ -380,6 +381,7 @@ class Worker:
     heartbeat_at: float
     lease_expires_at: float | None
     slots: int
+    executions: int
     running: int
     draining: bool
     alive: bool
@@ -395,6 +397,7 @@ class Worker:
             heartbeat_at=owner.heartbeat_at,
             lease_expires_at=owner.lease_expires_at,
             slots=owner.slots,
+            executions=owner.executions,
             running=owner.running,
             draining=owner.draining,
             alive=owner.alive,
@@ -410,6 +413,7 @@ class Worker:
             "heartbeat_at": iso(self.heartbeat_at),
             "lease_expires_at": iso(self.lease_expires_at),
             "slots": self.slots,
+            "executions": self.executions,
             "running": self.running,
             "draining": self.draining,
             "alive": self.alive,
@@ -426,6 +430,7 @@ class Worker:
             heartbeat_at=_when(data, "heartbeat_at") or 0.0,
             lease_expires_at=_when(data, "lease_expires_at"),
             slots=int(data["slots"]),
+            executions=int(data["executions"]),
             running=int(data["running"]),
             draining=bool(data["draining"]),
             alive=bool(data["alive"]),

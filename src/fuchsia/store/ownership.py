@@ -64,6 +64,7 @@ class Ownership:
             owner.name,
             lease,
             owner.slots,
+            owner.executions,
             owner.running,
             int(owner.draining),
         )
@@ -229,9 +230,10 @@ def _owner(r: Row) -> OwnerRecord:
         name=r[5] or r[0],
         lease_expires_at=r[6],
         slots=int(r[7] or 0),
-        running=int(r[8] or 0),
-        draining=bool(r[9]),
-        alive=bool(r[10]),
+        executions=int(r[8] or 0),
+        running=int(r[9] or 0),
+        draining=bool(r[10]),
+        alive=bool(r[11]),
     )
 
 

@@ -100,11 +100,12 @@ SELECT COALESCE(lease_expires_at, heartbeat_at + 30) > {now} FROM owners WHERE i
 -- name: upsert_owner
 -- a heartbeat: the lease runs `lease` seconds from now on the database clock
 INSERT INTO owners (id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots,
-                    running, draining)
-VALUES (?, ?, ?, ?, {now}, ?, {now} + ?, ?, ?, ?)
+                    executions, running, draining)
+VALUES (?, ?, ?, ?, {now}, ?, {now} + ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE
 SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expires_at,
-    slots = excluded.slots, running = excluded.running, draining = excluded.draining;
+    slots = excluded.slots, executions = excluded.executions, running = excluded.running,
+    draining = excluded.draining;
 
 -- name: delete_owner
 DELETE FROM owners WHERE id = ?;
@@ -114,13 +115,13 @@ DELETE FROM owners WHERE id = ?;
 DELETE FROM owners WHERE COALESCE(lease_expires_at, heartbeat_at) < {now} - ?;
 
 -- name: select_owners
-SELECT id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots, running,
-       draining, COALESCE(lease_expires_at, heartbeat_at + 30) > {now}
+SELECT id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots, executions,
+       running, draining, COALESCE(lease_expires_at, heartbeat_at + 30) > {now}
 FROM owners ORDER BY started_at, id;
 
 -- name: select_open_executions
 SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at, o.name,
-       o.lease_expires_at, o.slots, o.running, o.draining,
+       o.lease_expires_at, o.slots, o.executions, o.running, o.draining,
        COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')

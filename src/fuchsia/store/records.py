@@ -144,8 +144,9 @@ class EventRecord:
 class OwnerRecord:
     """An engine registered in the store: a `fuchsia run`, a `fuchsia serve`, a `fuchsia
     worker`. `slots` > 0: it takes executions nobody holds from the store, that many at
-    once; `running`: the executions it drives. `lease_expires_at` is on the database's
-    clock, and `alive` says whether it had not passed when the row was read."""
+    once; `executions`: how many it drives; `running`: its attempts running.
+    `lease_expires_at` is on the database's clock, and `alive` says whether it had not passed
+    when the row was read."""
 
     id: str
     host: str
@@ -155,6 +156,7 @@ class OwnerRecord:
     name: str = ""
     lease_expires_at: float | None = None
     slots: int = 0
+    executions: int = 0
     running: int = 0
     draining: bool = False
     alive: bool = True
