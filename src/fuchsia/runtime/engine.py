@@ -152,6 +152,7 @@ class Engine(Deployments, Inspection, Leases):
         self._renewed = time.monotonic()  # the last renewal that held the lease
         self._lease_lost = False
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
+        self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()

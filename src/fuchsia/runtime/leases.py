@@ -35,6 +35,7 @@ LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after th
 STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
 POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreSQL)
 POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
+WORKFLOW_CACHE = 256  # locked workflows a worker keeps by hash
 
 
 class Leases:
@@ -59,6 +60,7 @@ class Leases:
     _renewed: float
     _lease_lost: bool
     _stopped_for_lease: set[str]
+    _workflows: dict[str, LockedWorkflow]
 
     if TYPE_CHECKING:
 
@@ -136,15 +138,13 @@ class Leases:
 
     async def _adopt(self, ids: builtins.set[str]) -> None:
         """Drive executions this engine holds in the store but drives no more."""
-        from fuchsia.definition.lock import LockedWorkflow
-
         for execution_id in sorted(ids):
             if execution_id in self._drivers:
                 continue
             record = await self.store.get_execution(execution_id)
             if record.status in FINAL_STATUSES or record.owner != self.identity.id:
                 continue
-            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            locked = await self._locked(record.workflow_hash)
             self._drive(record, locked, await self._node_values(execution_id))
 
     async def _claim_loop(self) -> None:
@@ -172,9 +172,19 @@ class Leases:
         idle = (ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
         return sum(1 for d in self._driving.values() if d.state.status not in idle)
 
-    async def _claim_round(self) -> None:
+    async def _locked(self, workflow_hash: str) -> LockedWorkflow:
+        """The locked workflow stored under `workflow_hash` (kept: a hash names one)."""
         from fuchsia.definition.lock import LockedWorkflow
 
+        locked = self._workflows.get(workflow_hash)
+        if locked is None:
+            if len(self._workflows) >= WORKFLOW_CACHE:
+                self._workflows.clear()
+            locked = LockedWorkflow.from_json(await self.store.get_workflow(workflow_hash))
+            self._workflows[workflow_hash] = locked
+        return locked
+
+    async def _claim_round(self) -> None:
         free = self.slots - self._busy_slots()
         if free <= 0 or self._stopping or self._lease_lost:
             return
@@ -185,8 +195,8 @@ class Leases:
         if not await self.store.claimable():
             return
         for claimed in await self.store.claim_open(me.id, free):
-            record = await self.store.get_execution(claimed.id)
-            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            record = claimed.record
+            locked = await self._locked(record.workflow_hash)
             self._drive(record, locked, await self._node_values(claimed.id))
 
     async def _deliver_controls(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import OpenExecution, OwnerRecord
+from fuchsia.store.records import ExecutionRecord, OpenExecution, OwnerRecord
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
@@ -32,12 +32,16 @@ CLAIM_LATENCY_US = "claim_latency_us"
 
 @dataclass(frozen=True)
 class Claimed:
-    """An execution a claim took: whom it was taken from (None: nobody held it), and how
-    long it had been claimable (seconds)."""
+    """An execution a claim took, as it was read in the claim's transaction: whom it was
+    taken from (None: nobody held it), and how long it had been claimable (seconds)."""
 
-    id: str
+    record: ExecutionRecord
     previous: str | None
     waited: float
+
+    @property
+    def id(self) -> str:
+        return self.record.id
 
 
 class Ownership:
@@ -50,6 +54,7 @@ class Ownership:
 
         async def _write(self, job: Callable[[Cursor], T]) -> T: ...
         async def _read(self, job: Callable[[Cursor], T]) -> T: ...
+        def _execution(self, row: Row) -> ExecutionRecord: ...
 
     async def heartbeat(self, owner: OwnerRecord, lease: float = 30.0) -> bool:
         """Renew `owner`'s lease for `lease` seconds (registering it the first time). True
@@ -140,8 +145,11 @@ class Ownership:
             now = time.time()
             for execution_id, previous, waited in cur.fetchall():
                 cur.execute(self.q["claim_execution"], (owner, now, execution_id, previous))
-                if cur.rowcount == 1:
-                    taken.append(Claimed(execution_id, previous, max(float(waited or 0.0), 0.0)))
+                if cur.rowcount != 1:
+                    continue
+                cur.execute(self.q["select_execution"], (execution_id,))
+                record = self._execution(cur.fetchone())
+                taken.append(Claimed(record, previous, max(float(waited or 0.0), 0.0)))
             if taken:
                 expired = sum(1 for c in taken if c.previous is not None)
                 latency = sum(int(c.waited * 1e6) for c in taken if c.previous is None)
