@@ -644,6 +644,40 @@ def test_claim_is_a_compare_and_swap_on_the_owner(store_url: str) -> None:
     with_store(store_url, body)
 
 
+def test_an_attempt_keeps_the_name_of_the_worker_that_ran_it(store_url: str) -> None:
+    """The worker that takes an execution over records the attempt it found running as
+    interrupted: the attempt still names the worker that ran it, not the one that wrote last."""
+
+    async def body(store: SqlStore) -> list[tuple[int, str, str | None]]:
+        record, _ = await store.create_execution(new_execution(owner="owner-a"))
+        await store.apply(
+            Transition(
+                record.id,
+                "owner-a",
+                worker="a",
+                nodes=[NodeWrite("n", NodeStatus.RUNNING, 1)],
+                attempts=[AttemptWrite("n", 1, AttemptStatus.RUNNING, inputs={"x": 1})],
+            )
+        )
+        assert await store.claim(record.id, "owner-b", "owner-a") is True
+        await store.apply(
+            Transition(
+                record.id,
+                "owner-b",
+                worker="b",
+                nodes=[NodeWrite("n", NodeStatus.SUCCEEDED, 2)],
+                attempts=[
+                    AttemptWrite("n", 1, AttemptStatus.INTERRUPTED, finished_at=time.time()),
+                    AttemptWrite("n", 2, AttemptStatus.SUCCEEDED, inputs={"x": 1}, output=2),
+                ],
+            )
+        )
+        nodes = await store.get_nodes(record.id)
+        return [(a.number, a.status, a.worker) for a in nodes["n"].attempts]
+
+    assert with_store(store_url, body) == [(1, "interrupted", "a"), (2, "succeeded", "b")]
+
+
 def test_a_cancel_request_is_never_replaced_by_a_later_one(store_url: str) -> None:
     """Controls share one column: before, a pause sent before the owner acted on a cancel
     replaced it, and the cancel was never carried out (`Engine.cancel` waited for good)."""

@@ -14,6 +14,10 @@ test can prove how often a node called it. Routes:
 - `/barrier/<key>?n=N&timeout=S`: holds every call until N calls reached that path, then 200
   JSON `{"key": key, "arrived": calls}`; 504 if S seconds (default 20) pass first. A success
   proves that N requests were in flight at once.
+- `/hold/<name>?gate=G&timeout=S`: holds every call until the test calls `release(G)` (G
+  defaults to the name), then 200 JSON `{"name": name, "calls": n}`; 504 if S seconds
+  (default 60) pass first. A call stays in flight for as long as the test needs it to; calls
+  on many paths (each counted on its own) can share one gate.
 - `/counts`: 200 JSON `{path: calls}` of every path so far (itself not counted).
 
 Anything else is a 404. Use `with LoopbackServer() as server:` or `start()`/`stop()`.
@@ -57,6 +61,7 @@ class _Server(ThreadingHTTPServer):
         self.requests: list[Request] = []
         self.stopping = threading.Event()
         self.arrivals = threading.Condition(self.lock)
+        self.released: set[str] = set()
 
     def record(self, request: Request) -> int:
         with self.lock:
@@ -75,6 +80,22 @@ class _Server(ThreadingHTTPServer):
                     return None
                 self.arrivals.wait(min(left, 0.1))
             return self.calls[path]
+
+    def hold(self, gate: str, timeout: float) -> bool:
+        """Wait until `gate` is released; False on timeout/stop."""
+        deadline = time.monotonic() + timeout
+        with self.arrivals:
+            while gate not in self.released:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.stopping.is_set():
+                    return False
+                self.arrivals.wait(min(left, 0.1))
+            return True
+
+    def release(self, gate: str) -> None:
+        with self.arrivals:
+            self.released.add(gate)
+            self.arrivals.notify_all()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (a timed-out node) is expected; stay quiet about it."""
@@ -141,6 +162,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(504, {"key": segments[1], "error": f"fewer than {n} calls arrived"})
             else:
                 self._json(200, {"key": segments[1], "arrived": arrived}, head=head)
+        elif route == "hold" and len(segments) == 2:
+            gate = query.get("gate", segments[1])
+            if self.server.hold(gate, float(query.get("timeout", "60"))):
+                self._json(200, {"name": segments[1], "calls": calls}, head=head)
+            else:
+                self._json(504, {"name": segments[1], "error": f"{gate} not released in time"})
         elif route == "text" and len(segments) == 1:
             self._send(200, TEXT_BODY.encode(), "text/plain; charset=utf-8", head=head)
         else:
@@ -241,6 +268,10 @@ class LoopbackServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def release(self, gate: str) -> None:
+        """Answer the calls `/hold/...` holds at `gate`, and every later one at once."""
+        self.server.release(gate)
 
     # -- what was seen -------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ SET status = excluded.status,
                            THEN attempts.inputs_artifact ELSE excluded.inputs_artifact END,
     output = excluded.output, output_artifact = excluded.output_artifact,
     error = excluded.error, finished_at = excluded.finished_at,
-    worker = COALESCE(excluded.worker, attempts.worker);
+    worker = COALESCE(attempts.worker, excluded.worker);
 
 -- name: insert_event
 INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
