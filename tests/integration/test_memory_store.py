@@ -153,6 +153,7 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
                 AttemptWrite("b[0]", 1, AttemptStatus.RUNNING),  # started on the store's clock
             ],
             events=[Event("execution_running"), Event("node_running", "a", {"attempt": 1})],
+            worker="w1",
         ),
         # the signal a wait consumes, and another execution's events in between
         ("signal", x, "go", {"ok": True}),
@@ -187,6 +188,7 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
             ],
             events=[Event("node_succeeded", "a", {"attempt": 1}), Event("node_retrying", "b[0]")],
             consumed=[(1, "a")],
+            worker="w2",  # finishing them: they stay w1's
         ),
         ("next", x, "go"),
         # a status left as it is, an error kept when the update carries none

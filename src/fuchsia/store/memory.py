@@ -102,6 +102,7 @@ class _Attempt:
     error: Json
     started_at: float
     finished_at: float | None
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,8 @@ class MemoryStore:
                 if old is not None
                 else (a.started_at if a.started_at is not None else now),
                 finished_at=a.finished_at,
+                # the engine that started it keeps it (an interrupted one is not the taker's)
+                worker=old.worker if old is not None and old.worker is not None else t.worker,
             )
         execution = self._updated(row, t, now)
         seq = self._events[-1].seq if self._events else 0
@@ -282,6 +285,7 @@ class MemoryStore:
                         error=_load(a.error),
                         started_at=a.started_at,
                         finished_at=a.finished_at,
+                        worker=a.worker,
                     )
                 )
         return {

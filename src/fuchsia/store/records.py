@@ -288,7 +288,6 @@ class Transition:
     execution_id: str
     owner: str | None
     execution: ExecutionUpdate | None = None
-    worker: str | None = None  # the owner's name, stored with the attempts it writes
     nodes: list[NodeWrite] = field(default_factory=list)
     attempts: list[AttemptWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -298,6 +297,8 @@ class Transition:
     # with their success, under the same fence, and never for an attempt that did not succeed
     kv: list[KvChanges] = field(default_factory=list)
     artifacts: list[PendingArtifact] = field(default_factory=list)
+    # the owner's name: the worker of the attempts it starts (an attempt keeps the first)
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
