@@ -20,7 +20,11 @@ S4  claim-to-start latency while 2 workers are idle: executions recorded one at 
     `at` of the first `node_running` event: p50, p99
 
 Variants of one measurement alternate within each round; the table shows medians over the
-rounds (S4: percentiles over every sample of every round). Asserts nothing.
+rounds (S4: percentiles over every sample of every round). Each table also gives the CPU
+milliseconds per node that the worker processes and this database's PostgreSQL backends used
+during the timed run (Linux /proc): on a machine with few cores these bound the rates more
+than the waits do. The output names the server's fsync setting and the load average, since
+a shared machine's other load changes every figure. Asserts nothing.
 
 Usage: python bench/workers.py [--quick] [--rounds N] [--fsync off]
 """
