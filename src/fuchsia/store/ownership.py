@@ -138,7 +138,7 @@ class Ownership:
             taken: list[Claimed] = []
             now = time.time()
             for execution_id, previous, waited in cur.fetchall():
-                cur.execute(self.q["claim_execution"], (owner, now, execution_id, previous))
+                cur.execute(self.q["claim_claimable"], (owner, now, execution_id, previous))
                 if cur.rowcount == 1:
                     taken.append(Claimed(execution_id, previous, max(float(waited or 0.0), 0.0)))
             if taken:

@@ -130,6 +130,18 @@ ORDER BY e.created_at;
 UPDATE executions SET owner = ?, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
+-- name: claim_claimable
+-- a claim by `claim_open`: the compare-and-swap, and the owner it takes from must still be
+-- gone or past its lease. The check is repeated here because on PostgreSQL a row that
+-- `select_claimable` found locked, and that another worker claimed meanwhile, is re-checked
+-- against its new owner while the joined owner row stays the one read before (none, for an
+-- execution recorded detached): the SELECT hands back a live worker's execution, this refuses it
+UPDATE executions SET owner = ?, updated_at = ?
+WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused')
+  AND (owner IS NULL OR NOT EXISTS (
+      SELECT 1 FROM owners o
+      WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}));
+
 -- name: release_execution
 UPDATE executions SET owner = NULL, updated_at = ? WHERE id = ? AND owner = ?;
 
