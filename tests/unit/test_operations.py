@@ -36,10 +36,17 @@ def _shape(function: Callable[..., Any]) -> tuple[list[tuple[str, Any, Any, str]
 
 
 def test_the_protocol_names_the_operations_both_sides_offer() -> None:
-    assert {"get", "executions", "events", "cancel", "retry", "deployments", "wait"} <= set(
-        OPERATIONS
-    )
-    assert len(OPERATIONS) == 20
+    assert {
+        "get",
+        "executions",
+        "events",
+        "cancel",
+        "retry",
+        "deployments",
+        "wait",
+        "workers",
+    } <= set(OPERATIONS)
+    assert len(OPERATIONS) == 21
 
 
 @pytest.mark.parametrize("implementation", [Engine, AsyncClient], ids=["engine", "client"])
