@@ -626,3 +626,42 @@ nodes:
     ]
     assert {a.worker for a in succeeded_attempts} == {"engine-b"}
     assert [n.id for n in view.nodes if n.status == "succeeded"] == ["call", "after"]
+
+
+def test_a_pause_and_a_retry_from_an_engine_that_does_not_drive_reach_the_worker(
+    store_url: str,
+) -> None:
+    """`serve --no-worker`: a pause of an execution nobody holds returns at once and the
+    worker that takes it pauses it before any node runs; a retry is left for the workers."""
+
+    async def main() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with await Engine.open(store_url, drives=False, name="front") as front:
+            eid = await front.start(TWO_STEPS)
+            seen["paused_at_once"] = await front.pause(eid)
+            async with await Engine.open(store_url, slots=2, name="w-pause") as worker:
+
+                async def paused() -> bool:
+                    record = await front.store.get_execution(eid)
+                    return (record.status, record.owner) == ("paused", worker.identity.id)
+
+                await until("the worker to take it paused", paused)
+                seen["while_paused"] = await front.get(eid)
+                await front.resume([eid], wait=False)
+                seen["finished"] = await worker.wait(eid)
+                retried = await front.retry(eid, from_node="b")
+                seen["retried_owner"] = (await front.store.get_execution(retried)).owner
+                seen["ids"] = (front.identity.id, worker.identity.id)
+                seen["retried"] = await worker.wait(retried)
+                seen["retried_view"] = await front.get(retried)
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen["paused_at_once"].status == "pending"
+    assert all(not n.attempts for n in seen["while_paused"].nodes)  # nothing ran while paused
+    assert seen["finished"].status == "completed" and seen["finished"].result == {"y": 2}
+    _, worker_id = seen["ids"]
+    assert seen["retried_owner"] in (None, worker_id)  # released (or claimed since), not kept
+    assert seen["retried"].status == "completed" and seen["retried"].result == {"y": 2}
+    rerun = seen["retried_view"].node("b")
+    assert [a.worker for a in rerun.attempts] == ["w-pause"]
