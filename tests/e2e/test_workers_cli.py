@@ -24,7 +24,7 @@ import pytest
 from e2e.conftest import FuchsiaEnv, make_fuchsia_env, wait_until
 from fuchsia import Engine
 from fuchsia.store import open_store
-from fuchsia.store.records import OwnerRecord
+from fuchsia.store.records import EventRecord, OwnerRecord
 from support.server import Served, free_port
 
 FLOW = """
@@ -410,6 +410,18 @@ def counters(url: str) -> dict[str, int]:
     return asyncio.run(main())
 
 
+def events_of(url: str, execution_id: str) -> list[EventRecord]:
+    async def main() -> list[EventRecord]:
+        store = open_store(url)
+        await store.open()
+        try:
+            return await store.get_events(execution_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
 def test_a_killed_workers_execution_moves_to_another_worker_at_once(
     env: FuchsiaEnv, tmp_path: Path
 ) -> None:
@@ -541,3 +553,61 @@ def test_an_engine_that_does_not_drive_does_not_list_itself(tmp_path: Path) -> N
             return await engine.workers()
 
     assert asyncio.run(main()) == []
+
+
+def test_a_stopped_worker_whose_lease_passed_commits_nothing_after_it_continues(
+    env: FuchsiaEnv, tmp_path: Path, http_server: Any
+) -> None:
+    """w-a is SIGSTOPped while its http node waits at a barrier; once its lease (1s) has
+    passed on the database's clock, w-b takes the execution and calls the node again, which
+    lets both calls answer. w-a, continued, may not commit what it ran: the execution
+    finishes once, under w-b, and w-a's completion is recorded as rejected."""
+    path = f"/barrier/stopped-{uuid.uuid4().hex[:8]}"
+    flow = tmp_path / "stopped.yaml"
+    flow.write_text(f"""
+name: stopped
+nodes:
+  call: {{http: {{url: "{http_server.url(path)}?n=2&timeout=120"}}}}
+  next: {{after: call, transform: {{arrived: "{{{{ json.arrived }}}}"}}}}
+""")
+    url = store_of(env)
+    with worker(env, "w-a", "--lease", "1s") as a:
+        started = env.run("run", str(flow), "--detach", "--json")
+        assert started.returncode == 0, started.stderr
+        execution_id = json.loads(started.stdout)["id"]
+        wait_until("w-a to call the barrier", lambda: http_server.count(path) >= 1, a)
+        a.send_signal(signal.SIGSTOP)
+        try:
+            with worker(env, "w-b", "--lease", "1h") as b:
+                b_id = owner_id(url, "w-b")
+                wait_until("w-b to take it over", lambda: stored(url, execution_id)[1] == b_id, b)
+                done = wait_finished(env, execution_id)
+                a.send_signal(signal.SIGCONT)
+                wait_until(
+                    "w-a's completion to be refused",
+                    lambda: counters(url).get("rejected_completions", 0) >= 1,
+                    a,
+                )
+                wait_until(
+                    "w-a to hold its lease again",
+                    lambda: any(o.name == "w-a" and o.alive for o in owners(url)),
+                    a,
+                )
+                events = events_of(url, execution_id)
+        finally:
+            a.send_signal(signal.SIGCONT)
+        code, err = stop(a)
+    assert done["status"] == "completed", done
+    assert done["result"] == {"arrived": 2}
+    assert http_server.count(path) == 2
+    succeeded = [e.node_id for e in events if e.type == "node_succeeded"]
+    assert sorted(succeeded) == ["call", "next"]  # once each
+    rejected = [e.data for e in events if e.type == "completion_rejected"]
+    assert rejected and {d["worker"] for d in rejected if d} == {"w-a"}
+    ran = {
+        n["id"]: {a["worker"] for a in n["attempts"] if a["status"] == "succeeded"}
+        for n in done["nodes"]
+    }
+    assert ran == {"call": {"w-b"}, "next": {"w-b"}}
+    assert counters(url)["lease_expiries"] >= 1
+    assert code == 0, err
