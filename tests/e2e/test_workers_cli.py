@@ -185,6 +185,10 @@ def test_run_detach_without_a_live_worker_drives_it_in_the_background(
     expire_lease(store_of(env), "gone-worker")
     listed = {w["name"]: w for w in workers_of(env.run("workers", "list", "--json"))}
     assert (listed["gone"]["alive"], listed["drain"]["draining"]) == (False, True)
+    table = env.run("workers", "list")
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.strip()}
+    assert "lease passed" in rows["gone"] and "draining" in rows["drain"]
 
     started = env.run("run", str(flow), "--input", '{"name": "bo"}', "--detach", "--json")
     assert started.returncode == 0, started.stderr

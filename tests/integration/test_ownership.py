@@ -665,3 +665,33 @@ def test_a_pause_and_a_retry_from_an_engine_that_does_not_drive_reach_the_worker
     assert seen["retried"].status == "completed" and seen["retried"].result == {"y": 2}
     rerun = seen["retried_view"].node("b")
     assert [a.worker for a in rerun.attempts] == ["w-pause"]
+
+
+def test_a_worker_never_holds_more_executions_than_its_slots(
+    store_url: str, loopback: LoopbackServer
+) -> None:
+    """Six executions whose http node takes a moment, one worker with two slots: at every
+    look it holds at most two, and it runs all six."""
+    workflow = locked(f"""
+name: slow-ish
+nodes:
+  call: {{http: {{url: "{loopback.url(f"/ok/slots-{new_id()}")}?delay=0.2"}}}}
+""")
+
+    async def main() -> tuple[list[int], list[str]]:
+        held: list[int] = []
+        async with await Engine.open(store_url, drives=False) as recorder:
+            ids = [await recorder.start(workflow) for _ in range(6)]
+            async with await Engine.open(store_url, slots=2, name="w-two") as worker:
+
+                async def all_done() -> bool:
+                    held.append(len(await recorder.store.owned(worker.identity.id)))
+                    statuses = [(await recorder.store.get_execution(i)).status for i in ids]
+                    return all(s == "completed" for s in statuses)
+
+                await until("the six to complete", all_done)
+        return held, ids
+
+    held, ids = asyncio.run(main())
+    assert len(ids) == 6
+    assert max(held) <= 2, held
