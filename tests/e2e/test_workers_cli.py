@@ -613,5 +613,10 @@ nodes:
         for n in done["nodes"]
     }
     assert ran == {"call": {"w-b"}, "next": {"w-b"}}
+    call = next(n for n in done["nodes"] if n["id"] == "call")
+    assert [(a["number"], a["status"], a["worker"]) for a in call["attempts"]] == [
+        (1, "interrupted", "w-a"),  # the attempt w-a ran keeps its name
+        (2, "succeeded", "w-b"),
+    ]
     assert counters(url)["lease_expiries"] >= 1
     assert code == 0, err

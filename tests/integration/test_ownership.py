@@ -623,6 +623,12 @@ nodes:
     ]
     assert {a.worker for a in succeeded_attempts} == {"engine-b"}
     assert [n.id for n in view.nodes if n.status == "succeeded"] == ["call", "after"]
+    # the attempt A ran keeps A's name once B records it interrupted (before, B's write of
+    # that attempt overwrote it with B's)
+    assert [(a.number, a.status, a.worker) for a in view.node("call").attempts] == [
+        (1, AttemptStatus.INTERRUPTED, "engine-a"),
+        (2, AttemptStatus.SUCCEEDED, "engine-b"),
+    ]
 
 
 def test_a_pause_and_a_retry_from_an_engine_that_does_not_drive_reach_the_worker(

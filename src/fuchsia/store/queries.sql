@@ -65,6 +65,8 @@ SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.
     error = excluded.error, updated_at = excluded.updated_at;
 
 -- name: upsert_attempt
+-- `worker`: the one that started the attempt ran it; a later write by another (the worker
+-- that took the execution over and records the attempt interrupted) keeps that name
 INSERT INTO attempts (execution_id, node_id, number, status, inputs, inputs_artifact, output,
                       output_artifact, error, started_at, finished_at, worker)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -76,7 +78,7 @@ SET status = excluded.status,
                            THEN attempts.inputs_artifact ELSE excluded.inputs_artifact END,
     output = excluded.output, output_artifact = excluded.output_artifact,
     error = excluded.error, finished_at = excluded.finished_at,
-    worker = COALESCE(excluded.worker, attempts.worker);
+    worker = COALESCE(attempts.worker, excluded.worker);
 
 -- name: insert_event
 INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
