@@ -544,21 +544,6 @@ def _healthy(api: str) -> bool:
         return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine.workers (runtime/engine.py:1045) lists the engine itself whenever "
-    "self.slots is set, also with drives=False (serve --no-worker keeps slots=64), though "
-    "it takes no work: its row shows slots 0",
-)
-def test_an_engine_that_does_not_drive_does_not_list_itself(tmp_path: Path) -> None:
-    async def main() -> list[Any]:
-        db = str(tmp_path / "f.db")
-        async with await Engine.open(db, home=tmp_path, slots=64, drives=False) as engine:
-            return await engine.workers()
-
-    assert asyncio.run(main()) == []
-
-
 def test_a_stopped_worker_whose_lease_passed_commits_nothing_after_it_continues(
     env: FuchsiaEnv, tmp_path: Path, http_server: Any
 ) -> None:

@@ -703,3 +703,17 @@ nodes:
     held, ids = asyncio.run(main())
     assert len(ids) == 6
     assert max(held) <= 2, held
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Engine.workers (runtime/engine.py:1045) lists the engine itself whenever "
+    "self.slots is set, also with drives=False (serve --no-worker keeps slots=64), though "
+    "it takes no work: its row shows slots 0",
+)
+def test_an_engine_that_does_not_drive_does_not_list_itself(store_url: str) -> None:
+    async def main() -> list[Any]:
+        async with await Engine.open(store_url, slots=64, drives=False) as engine:
+            return await engine.workers()
+
+    assert asyncio.run(main()) == []
