@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from fuchsia import Engine
-from fuchsia.config import DEFAULT_INLINE_LIMIT, Settings, SettingsError, sqlite_path
+from fuchsia.config import (
+    DEFAULT_INLINE_LIMIT,
+    DEFAULT_LEASE,
+    Settings,
+    SettingsError,
+    lease_of,
+    sqlite_path,
+)
 from fuchsia.store.base import DEFAULT_INLINE_LIMIT as STORE_DEFAULT
 
 
@@ -20,6 +27,7 @@ def test_defaults_without_any_variable() -> None:
     assert settings.cache_dir == Path(".fuchsia/cache")
     assert settings.inline_limit == DEFAULT_INLINE_LIMIT == STORE_DEFAULT
     assert settings.hung_after is None
+    assert settings.lease == DEFAULT_LEASE == 30.0
     assert settings.secrets == {}
 
 
@@ -98,3 +106,34 @@ def test_engine_open_takes_its_settings_and_reads_no_variable(
     assert (home, limit, hung) == (tmp_path, 2048, 60.0)
     assert registry == tmp_path / "components"
     assert (tmp_path / "fuchsia.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (None, 30.0),
+        ("", 30.0),
+        ("  ", 30.0),
+        ("1s", 1.0),
+        ("3s", 3.0),
+        ("2m", 120.0),
+        ("1d", 86400.0),
+    ],
+)
+def test_a_lease_is_a_duration_from_a_second_to_a_day(text: str | None, seconds: float) -> None:
+    assert lease_of(text, "--lease") == seconds  # nothing given: DEFAULT_LEASE
+    if text is not None:
+        assert Settings.load({"FUCHSIA_LEASE": text}).lease == seconds
+
+
+@pytest.mark.parametrize("text", ["abc", "0s", "999ms", "-1s", "1d1s", "2d", "30", "9" * 400 + "d"])
+def test_a_lease_outside_a_second_to_a_day_names_where_it_came_from(text: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        lease_of(text, "--lease")
+    assert raised.value.variable == "--lease"
+    assert (
+        str(raised.value) == f"--lease={text}: expected a duration from 1s to 1d, such as 30s or 2m"
+    )
+    with pytest.raises(SettingsError) as from_env:
+        Settings.load({"FUCHSIA_LEASE": text})
+    assert from_env.value.variable == "FUCHSIA_LEASE"

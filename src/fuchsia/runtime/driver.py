@@ -126,6 +126,12 @@ class Driver:
             for task in [*self.tasks.values(), *self.timers.values()]:
                 task.cancel()
 
+    def interrupt(self) -> None:
+        """Cancel the running attempts at once, committing nothing (the engine's lease
+        passed); the stop that follows records them interrupted."""
+        for task in self.tasks.values():
+            task.cancel()
+
     def request(self, kind: Control) -> None:
         """Deliver a control request (`cancel`) to the running loop."""
         self.inbox.put_nowait(ControlRequested(kind))

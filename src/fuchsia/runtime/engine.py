@@ -153,6 +153,7 @@ class Engine(Deployments, Inspection, Leases):
         self._lease_lost = False
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
+        self._claim_pause = 0.0  # no claims before this (monotonic): one could not be read
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()
@@ -499,14 +500,17 @@ class Engine(Deployments, Inspection, Leases):
     ) -> None:
         from fuchsia.runtime.driver import Driver
 
+        if record.id in self._drivers:  # one driver per execution: a second would commit too
+            return
         driver = Driver(self._runtime, record, locked, nodes)
         task = asyncio.create_task(self._guarded(driver), name=f"execution:{record.id}")
         self._drivers[record.id] = task
         self._driving[record.id] = driver
 
         def forget(_: object) -> None:
-            self._drivers.pop(record.id, None)
-            self._driving.pop(record.id, None)
+            if self._drivers.get(record.id) is task:
+                self._drivers.pop(record.id, None)
+                self._driving.pop(record.id, None)
             if self.slots:
                 self._wake.set()  # a slot is free
 

@@ -30,6 +30,7 @@ class Inspection:
     store: Store
     identity: Identity
     slots: int
+    drives: bool
 
     if TYPE_CHECKING:
 
@@ -121,7 +122,7 @@ class Inspection:
         return [
             Worker.of(owner)
             for owner in await self.store.owners()
-            if owner.id != self.identity.id or self.slots
+            if owner.id != self.identity.id or (self.slots and self.drives)
         ]
 
     async def events(self, execution_id: str, after: int = 0) -> builtins.list[EventRecord]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
     from fuchsia.store import Store
     from fuchsia.store.records import ExecutionRecord
 
+log = logging.getLogger("fuchsia.worker")
+
 # An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
 # no row names once it is a day old was left by an attempt that never succeeded.
 ORPHAN_BLOB_AGE = 24 * 3600.0
 BLOB_SWEEP_EVERY = 6 * 3600.0
 LEASE_MARGIN = 0.9  # an engine that could not renew stops its attempts after this much of it
 STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago are deleted
+CLAIM_BACKOFF = 5.0  # seconds a worker claims nothing after one it could not read
 POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreSQL)
 POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
 WORKFLOW_CACHE = 256  # locked workflows a worker keeps by hash
@@ -61,6 +65,7 @@ class Leases:
     _lease_lost: bool
     _stopped_for_lease: set[str]
     _workflows: dict[str, LockedWorkflow]
+    _claim_pause: float
 
     if TYPE_CHECKING:
 
@@ -134,6 +139,7 @@ class Leases:
         self._lease_lost = True
         self._stopped_for_lease.update(self._driving)
         for driver in self._driving.values():
+            driver.interrupt()  # now, even if the driver waits on a commit
             driver.request(Control.STOP)
 
     async def _adopt(self, ids: builtins.set[str]) -> None:
@@ -165,6 +171,9 @@ class Leases:
                 await self._claim_round()
             except FuchsiaError:
                 await asyncio.sleep(poll)  # the store is unavailable: the next round retries
+            except Exception:  # a bug must not end claiming while the worker looks alive
+                log.exception("worker %s: claim round failed", self.name)
+                await asyncio.sleep(poll)
 
     def _busy_slots(self) -> int:
         """Executions driven here that take a slot: a waiting or paused one holds none (a
@@ -188,6 +197,8 @@ class Leases:
         free = self.slots - self._busy_slots()
         if free <= 0 or self._stopping or self._lease_lost:
             return
+        if time.monotonic() < self._claim_pause:
+            return
         me = self.identity
         for owner in await self.store.owners():
             if owner.host == me.host and owner.id != me.id and owner.alive and gone(owner):
@@ -195,9 +206,19 @@ class Leases:
         if not await self.store.claimable():
             return
         for claimed in await self.store.claim_open(me.id, free):
-            record = claimed.record
-            locked = await self._locked(record.workflow_hash)
-            self._drive(record, locked, await self._node_values(claimed.id))
+            if claimed.id in self._drivers:
+                continue  # driven here already (never claimed back: see select_claimable)
+            try:
+                record = await self.store.get_execution(claimed.id)
+                locked = await self._locked(record.workflow_hash)
+                nodes = await self._node_values(claimed.id)
+            except Exception as exc:  # a key this worker lacks, a newer format: leave it
+                log.warning("worker %s cannot run execution %s: %s", self.name, claimed.id, exc)
+                with contextlib.suppress(FuchsiaError):
+                    await self.store.release(claimed.id, me.id)
+                self._claim_pause = time.monotonic() + CLAIM_BACKOFF
+                continue
+            self._drive(record, locked, nodes)
 
     async def _deliver_controls(self) -> None:
         """Hand the drivers the requests left in the store for them, and the hung check."""
@@ -229,8 +250,8 @@ class Leases:
             last_beat = time.monotonic()
             # stop in time: before the lease can have passed on the database's clock
             deadline = self._renewed + self.lease * LEASE_MARGIN
-            try:
-                await asyncio.wait_for(self._beat(), max(deadline - last_beat, 0.01))
+            try:  # at least a third of the lease for each try, however late the last one
+                await asyncio.wait_for(self._beat(), max(deadline - last_beat, self.lease / 3))
             except (FuchsiaError, TimeoutError):
                 if time.monotonic() >= deadline and not self._lease_lost:
                     self._lease_passed()

@@ -97,7 +97,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine()
         app.state.engine = engine
-        if engine.drives:
+        if engine.drives and not engine.slots:  # a claiming server takes them as slots free
             await engine.resume(wait=False)  # what a previous server left running goes on
         scheduler = asyncio.create_task(Scheduler(engine).run()) if schedule else None
         try:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import ExecutionRecord, OpenExecution, OwnerRecord
+from fuchsia.store.records import OpenExecution, OwnerRecord
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
@@ -32,16 +32,13 @@ CLAIM_LATENCY_US = "claim_latency_us"
 
 @dataclass(frozen=True)
 class Claimed:
-    """An execution a claim took, as it was read in the claim's transaction: whom it was
-    taken from (None: nobody held it), and how long it had been claimable (seconds)."""
+    """An execution a claim took: whom it was taken from (None: nobody held it), and how
+    long it had been claimable (seconds). Its record is read after the claim commits, so
+    a row this worker cannot read (a key it lacks) does not fail the claim of the rest."""
 
-    record: ExecutionRecord
+    id: str
     previous: str | None
     waited: float
-
-    @property
-    def id(self) -> str:
-        return self.record.id
 
 
 class Ownership:
@@ -54,7 +51,6 @@ class Ownership:
 
         async def _write(self, job: Callable[[Cursor], T]) -> T: ...
         async def _read(self, job: Callable[[Cursor], T]) -> T: ...
-        def _execution(self, row: Row) -> ExecutionRecord: ...
 
     async def heartbeat(self, owner: OwnerRecord, lease: float = 30.0) -> bool:
         """Renew `owner`'s lease for `lease` seconds (registering it the first time). True
@@ -140,16 +136,13 @@ class Ownership:
         transaction; count the claims, their latency and the leases that had passed."""
 
         def job(cur: Cursor) -> list[Claimed]:
-            cur.execute(self.q["select_claimable"], (limit,))
+            cur.execute(self.q["select_claimable"], (owner, limit))
             taken: list[Claimed] = []
             now = time.time()
             for execution_id, previous, waited in cur.fetchall():
-                cur.execute(self.q["claim_execution"], (owner, now, execution_id, previous))
-                if cur.rowcount != 1:
-                    continue
-                cur.execute(self.q["select_execution"], (execution_id,))
-                record = self._execution(cur.fetchone())
-                taken.append(Claimed(record, previous, max(float(waited or 0.0), 0.0)))
+                cur.execute(self.q["claim_claimable"], (owner, now, execution_id, previous))
+                if cur.rowcount == 1:
+                    taken.append(Claimed(execution_id, previous, max(float(waited or 0.0), 0.0)))
             if taken:
                 expired = sum(1 for c in taken if c.previous is not None)
                 latency = sum(int(c.waited * 1e6) for c in taken if c.previous is None)
@@ -197,7 +190,7 @@ class Ownership:
         def job(cur: Cursor) -> None:
             if rows:
                 cur.executemany(self.q["insert_event"], rows)
-            self._count(cur, {REJECTED_COMPLETIONS: max(len(rows), 1)})
+            self._count(cur, {REJECTED_COMPLETIONS: len(rows)})
 
         await self._write(job)
 

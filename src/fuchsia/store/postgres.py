@@ -27,7 +27,7 @@ class PostgresStore(SqlStore):
     begin = "BEGIN"
     dialect: ClassVar[dict[str, str]] = {
         "now": "extract(epoch from clock_timestamp())::double precision",
-        "lock_row": "FOR UPDATE",
+        "lock_row": "FOR NO KEY UPDATE",
         "skip_locked": "FOR UPDATE OF e SKIP LOCKED",
     }
     notify_sql = f"SELECT pg_notify('{WORK_CHANNEL}', '')"
@@ -111,18 +111,28 @@ class PostgresStore(SqlStore):
         """Call `wake` (from a thread of its own) whenever work is left for workers, and once
         after each reconnection (notifications sent while disconnected are lost); returns
         the function that stops listening. Polling stays the fallback: this only wakes a
-        worker sooner."""
+        worker sooner. Once stopped it calls `wake` no more: the thread may still be
+        connecting then, and what `wake` wakes (an event loop) may be gone."""
         stop = threading.Event()
+
+        def fire() -> None:
+            if stop.is_set():
+                return
+            try:
+                wake()
+            except RuntimeError:
+                if not stop.is_set():  # stopped meanwhile: its loop may have closed
+                    raise
 
         def run() -> None:
             while not stop.is_set():
                 try:
                     with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                         conn.execute(f"LISTEN {WORK_CHANNEL}")
-                        wake()
+                        fire()
                         while not stop.is_set():
                             for _ in conn.notifies(timeout=poll, stop_after=1):
-                                wake()
+                                fire()
                 except psycopg.Error:
                     stop.wait(poll)
 

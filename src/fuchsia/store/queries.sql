@@ -41,7 +41,8 @@ FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
 -- the fence of every transition; on PostgreSQL it also locks the row until the commit, so a
--- claim by another worker waits for this transition and then sees it
+-- claim by another worker waits for this transition and then sees it (NO KEY: foreign-key
+-- checks of other processes' inserts for this execution, a signal say, need not wait)
 SELECT owner FROM executions WHERE id = ? {lock_row};
 
 -- name: update_execution
@@ -65,6 +66,8 @@ SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.
     error = excluded.error, updated_at = excluded.updated_at;
 
 -- name: upsert_attempt
+-- `worker`: the one that started the attempt ran it; a later write by another (the worker
+-- that took the execution over and records the attempt interrupted) keeps that name
 INSERT INTO attempts (execution_id, node_id, number, status, inputs, inputs_artifact, output,
                       output_artifact, error, started_at, finished_at, worker)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -131,6 +134,18 @@ ORDER BY e.created_at;
 UPDATE executions SET owner = ?, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
+-- name: claim_claimable
+-- a claim by `claim_open`: the compare-and-swap, and the owner it takes from must still be
+-- gone or past its lease. The check is repeated here because on PostgreSQL a row that
+-- `select_claimable` found locked, and that another worker claimed meanwhile, is re-checked
+-- against its new owner while the joined owner row stays the one read before (none, for an
+-- execution recorded detached): the SELECT hands back a live worker's execution, this refuses it
+UPDATE executions SET owner = ?, updated_at = ?
+WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused')
+  AND (owner IS NULL OR NOT EXISTS (
+      SELECT 1 FROM owners o
+      WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}));
+
 -- name: release_execution
 UPDATE executions SET owner = NULL, updated_at = ? WHERE id = ? AND owner = ?;
 
@@ -141,6 +156,7 @@ SELECT e.id, e.owner, {now} - COALESCE(o.lease_expires_at, e.updated_at)
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+  AND e.owner IS DISTINCT FROM ?  -- never the claimer's own: it may still drive them
 ORDER BY e.created_at LIMIT ? {skip_locked};
 
 -- name: count_claimable
