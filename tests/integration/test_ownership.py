@@ -15,8 +15,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, closing
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import psycopg
@@ -25,7 +25,7 @@ import pytest
 from fuchsia import Engine
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
-from fuchsia.store import OwnershipLost, SqlStore, open_store
+from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.ownership import Claimed
 from fuchsia.store.postgres import PostgresStore
 from fuchsia.store.records import (
@@ -39,6 +39,7 @@ from fuchsia.store.records import (
     new_id,
 )
 from support.httpserver import LoopbackServer
+from support.stores import opened, with_store
 
 WORKFLOW_HASH = "sha256:" + "1" * 64
 CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
@@ -46,26 +47,6 @@ PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PRO
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def opened(url: str) -> AsyncIterator[SqlStore]:
-    store = open_store(url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-def with_store(url: str, body: Callable[[SqlStore], Awaitable[Any]]) -> Any:
-    """Open a store at `url`, run `await body(store)`, close the store."""
-
-    async def main() -> Any:
-        async with opened(url) as store:
-            return await body(store)
-
-    return asyncio.run(main())
 
 
 def execute(url: str, statement: str, *params: Any) -> int:

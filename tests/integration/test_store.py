@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -36,32 +36,13 @@ from fuchsia.store.records import (
     Transition,
     new_id,
 )
+from support.stores import with_store
 
 OWNER = "owner-a"
 WORKFLOW_HASH = "sha256:" + "0" * 64
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def opened(url: str) -> AsyncIterator[SqlStore]:
-    store = open_store(url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-def with_store(url: str, body: Callable[[SqlStore], Any]) -> Any:
-    """Open a store at `url`, run `await body(store)`, close the store."""
-
-    async def main() -> Any:
-        async with opened(url) as store:
-            return await body(store)
-
-    return asyncio.run(main())
 
 
 def new_execution(**fields: Any) -> NewExecution:
