@@ -589,7 +589,7 @@ nodes:
     assert done["status"] == "completed", done
     assert done["result"] == {"arrived": 2}
     assert http_server.count(path) == 2
-    succeeded = [e.node_id for e in events if e.type == "node_succeeded"]
+    succeeded = [str(e.node_id) for e in events if e.type == "node_succeeded"]
     assert sorted(succeeded) == ["call", "next"]  # once each
     rejected = [e.data for e in events if e.type == "completion_rejected"]
     assert rejected and {d["worker"] for d in rejected if d} == {"w-a"}
