@@ -95,6 +95,7 @@ class Driver:
     ) -> None:
         self.rt = runtime
         self.id = record.id
+        self.claim = record.claim  # the claim number this driver's commits are fenced by
         self.wf = workflow
         self.state = machine.load(State.from_records(workflow, record, nodes))
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -271,7 +272,7 @@ class Driver:
     async def _commit(self, t: Transition) -> None:
         """Store `t`, masked: the one way the driver writes (DESIGN.md §7, secrets are
         never stored)."""
-        t.worker = self.rt.worker
+        t.worker, t.claim = self.rt.worker, self.claim
         t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
         self.last_progress = time.monotonic()
@@ -286,7 +287,11 @@ class Driver:
         dropped.update((key, self.state.numbers[key]) for key in self.tasks)
         with contextlib.suppress(StoreError):
             await self.rt.store.reject(
-                self.id, sorted(dropped), self.rt.worker or self.rt.owner, "taken over"
+                self.id,
+                sorted(dropped),
+                self.rt.worker or self.rt.owner,
+                "taken over",
+                owner=self.rt.owner,
             )
 
     def _follow(self, decision: Decision) -> None:

@@ -150,6 +150,7 @@ class Engine(Deployments, Inspection, Leases):
         self._claiming: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
         self._renewed = time.monotonic()  # the last renewal that held the lease
+        self._watchdog: asyncio.TimerHandle | None = None  # stops attempts if none follows
         self._lease_lost = False
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
@@ -289,6 +290,9 @@ class Engine(Deployments, Inspection, Leases):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._drivers.clear()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         with contextlib.suppress(FuchsiaError):
             await self.store.forget_owner(self.identity.id)
         if self._components is not None:
@@ -542,7 +546,7 @@ class Engine(Deployments, Inspection, Leases):
             except StoreError:
                 delay = min(delay * 2, 5.0)
                 continue
-            if record.owner != self.identity.id:
+            if record.owner != self.identity.id or record.claim != old.claim:
                 raise OwnershipLost(f"execution {old.id} is now owned by {record.owner}")
             driver = Driver(self._runtime, record, old.wf, nodes)
             driver.draining = old.draining
@@ -594,6 +598,8 @@ class Engine(Deployments, Inspection, Leases):
             if not await self.store.claim(item.id, self.identity.id, item.owner_id):
                 continue
             record = await self.store.get_execution(item.id)
+            if record.owner != self.identity.id:
+                continue  # taken by another since (this engine's lease passed meanwhile)
             locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
             self._drive(record, locked, await self._node_values(item.id))
             taken.append(item.id)

@@ -2,8 +2,9 @@
 
 An engine renews its lease on the database's clock every third of it (`_heartbeat_loop`);
 one that finds the lease passed meanwhile stops what other workers may have taken, and one
-that cannot renew in time stops every attempt (`_lease_passed`) and drives again what is still
-its own once the store answers. An engine with `slots` claims executions nobody holds
+that cannot renew in time stops every attempt (`_lease_passed`, fired by a timer on the event
+loop, `_arm_watchdog`, so a store whose every thread hangs cannot delay it) and drives again
+what is still its own once the store answers. An engine with `slots` claims executions nobody holds
 (`_claim_loop`): woken by a NOTIFY or a freed slot, and every second.
 """
 
@@ -13,12 +14,13 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import FuchsiaError
-from fuchsia.runtime.owner import Identity, gone
+from fuchsia.runtime.owner import Identity, gone, same_machine
 from fuchsia.states import FINAL_STATUSES, Control, ExecutionStatus
 from fuchsia.store.records import NodeRecord, OwnerRecord
 
@@ -66,6 +68,7 @@ class Leases:
     _stopped_for_lease: set[str]
     _workflows: dict[str, LockedWorkflow]
     _claim_pause: float
+    _watchdog: asyncio.TimerHandle | None
 
     if TYPE_CHECKING:
 
@@ -106,6 +109,7 @@ class Leases:
             me.pid,
             me.started_at,
             0.0,  # the store stamps the heartbeat on its own clock
+            machine=me.machine,
             name=self.name,
             slots=self.slots if self.drives and not self._stopping else 0,
             executions=len(self._drivers),
@@ -116,6 +120,7 @@ class Leases:
         held = await self.store.heartbeat(record, self.lease)
         first = self._heartbeat is None
         self._renewed = sent  # the lease runs from a moment after this at the earliest
+        self._arm_watchdog()
         if first:
             return
         owned: builtins.set[str] | None = None
@@ -132,6 +137,22 @@ class Leases:
             self._stopped_for_lease -= stopped
             await self._adopt(stopped & owned)
 
+    def _arm_watchdog(self) -> None:
+        """Stop every attempt once `LEASE_MARGIN` of the lease passed since the last renewal,
+        unless a renewal comes first. A timer on the event loop: it fires whatever the
+        store's threads are blocked on (a connection black-holed mid-call), and whatever
+        the heartbeat loop awaits."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        loop = asyncio.get_running_loop()
+        due = self._renewed + self.lease * LEASE_MARGIN - time.monotonic()
+        self._watchdog = loop.call_later(max(due, 0.0), self._watchdog_fired)
+
+    def _watchdog_fired(self) -> None:
+        self._watchdog = None
+        if not self._lease_lost:
+            self._lease_passed()
+
     def _lease_passed(self) -> None:
         """No renewal for a whole lease (the store unreachable): stop every attempt here, as
         another worker may run them now. What is still this engine's is driven again once
@@ -143,12 +164,15 @@ class Leases:
             driver.request(Control.STOP)
 
     async def _adopt(self, ids: builtins.set[str]) -> None:
-        """Drive executions this engine holds in the store but drives no more."""
+        """Drive executions this engine holds in the store but drives no more, each under a
+        new claim number (claimed from itself): nothing its previous driver may still have
+        in flight for it can commit."""
+        me = self.identity.id
         for execution_id in sorted(ids):
-            if execution_id in self._drivers:
+            if execution_id in self._drivers or not await self.store.claim(execution_id, me, me):
                 continue
             record = await self.store.get_execution(execution_id)
-            if record.status in FINAL_STATUSES or record.owner != self.identity.id:
+            if record.status in FINAL_STATUSES or record.owner != me:
                 continue
             locked = await self._locked(record.workflow_hash)
             self._drive(record, locked, await self._node_values(execution_id))
@@ -200,16 +224,30 @@ class Leases:
         if time.monotonic() < self._claim_pause:
             return
         me = self.identity
-        for owner in await self.store.owners():
-            if owner.host == me.host and owner.id != me.id and owner.alive and gone(owner):
+        owners = await self.store.owners()
+        live: list[OwnerRecord] = []
+        for owner in owners:
+            if owner.alive and same_machine(owner, me) and gone(owner):
                 await self.store.forget_owner(owner.id)
-        if not await self.store.claimable():
+            elif owner.alive:
+                live.append(owner)
+        claimable = await self.store.claimable()
+        if not claimable:
             return
-        for claimed in await self.store.claim_open(me.id, free):
-            if claimed.id in self._drivers:
-                continue  # driven here already (never claimed back: see select_claimable)
+        share = fair_share(free, claimable, live, me.id)
+        for claimed in await self.store.claim_open(me.id, share):
+            old = self._driving.get(claimed.id)
+            if claimed.id in self._drivers and old is not None:
+                # claimed back (A, B, then A): the first tenure's driver is refused what it
+                # commits; once it ended, the next renewal drives the execution anew
+                old.interrupt()
+                old.request(Control.STOP)
+                self._stopped_for_lease.add(claimed.id)
+                continue
             try:
                 record = await self.store.get_execution(claimed.id)
+                if record.owner != me.id or record.claim != claimed.claim:
+                    continue  # taken from this engine since (its lease passed meanwhile)
                 locked = await self._locked(record.workflow_hash)
                 nodes = await self._node_values(claimed.id)
             except Exception as exc:  # a key this worker lacks, a newer format: leave it
@@ -243,8 +281,8 @@ class Leases:
         next_sweep = last_beat
         while True:
             await asyncio.sleep(self.control_every)
-            with contextlib.suppress(FuchsiaError):
-                await self._deliver_controls()
+            with contextlib.suppress(FuchsiaError, TimeoutError):  # a hung read: beat anyway
+                await asyncio.wait_for(self._deliver_controls(), self.lease / 3)
             if time.monotonic() - last_beat < self.heartbeat_every:
                 continue
             last_beat = time.monotonic()
@@ -262,3 +300,12 @@ class Leases:
                     await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
                     if self.slots:
                         await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
+
+
+def fair_share(free: int, claimable: int, live: list[OwnerRecord], me: str) -> int:
+    """How many executions one claim round takes: its free slots, but no more than an even
+    split of what is claimable among the live workers with free slots (this one and those
+    whose last renewal said so), so a burst is spread over the workers that can run it
+    instead of filling whichever woke first. A worker alone takes everything it can."""
+    peers = sum(1 for o in live if o.id != me and not o.draining and o.slots > o.executions)
+    return max(1, min(free, math.ceil(claimable / (1 + peers))))

@@ -1,10 +1,16 @@
 """Who runs an execution, and whether that process is still alive.
 
 An owner is one engine in one process. It proves it is alive by renewing a lease in its row in
-the store, on the database's clock. A process on the same host that is gone (or is a zombie,
-or whose pid now belongs to a newer process) is known dead at once, so `fuchsia runs resume`
-after a `kill -9` need not wait for the lease; an owner on another host is dead once its
-lease has passed.
+the store, on the database's clock. A process on the same machine that is gone (or is a
+zombie, or whose pid now belongs to a newer process) is known dead at once, so `fuchsia runs
+resume` after a `kill -9` need not wait for the lease; any other owner is dead once its lease
+has passed.
+
+"The same machine" is the same running kernel (its boot id) and the same pid namespace (the
+inode of /proc/self/ns/pid): a pid means one process only there. A hostname is not enough:
+two hosts may share one, and containers on the host network share the host's name but not
+its pids; either would see the other's live owners as gone. Where /proc is missing the key
+is unknown (None) and no owner is ever judged by its pid: the lease alone says.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ class Identity:
     host: str
     pid: int
     started_at: float
+    machine: str | None = None  # `machine_key()`: whose pids this process can check
 
 
 def current_identity() -> Identity:
@@ -33,7 +40,23 @@ def current_identity() -> Identity:
     started = process_start_time(pid)
     if started is None or math.isnan(started):
         started = time.time()
-    return Identity(f"{host}:{pid}:{os.urandom(4).hex()}", host, pid, started)
+    return Identity(f"{host}:{pid}:{os.urandom(4).hex()}", host, pid, started, machine_key())
+
+
+def machine_key(proc: Path = Path("/proc")) -> str | None:
+    """This kernel's boot id and this process's pid namespace: equal for two processes
+    exactly when a pid names the same process for both. None where /proc cannot tell."""
+    try:
+        boot = (proc / "sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat(proc / "self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}/pidns:{namespace}" if boot else None
+
+
+def same_machine(owner: OwnerRecord, me: Identity) -> bool:
+    """Whether `owner`'s pid can be checked here (its machine key is known and ours)."""
+    return me.machine is not None and owner.machine == me.machine and owner.id != me.id
 
 
 def process_start_time(pid: int) -> float | None:
@@ -71,13 +94,14 @@ def is_dead(owner: OwnerRecord | None, *, me: Identity) -> bool:
     """True when an execution's owner can no longer make progress."""
     if owner is None:
         return True
-    if owner.host == me.host and owner.id != me.id and gone(owner):
+    if same_machine(owner, me) and gone(owner):
         return True
     return not owner.alive
 
 
 def gone(owner: OwnerRecord) -> bool:
-    """Whether `owner`, a process on this host, has exited (or its pid is now another's)."""
+    """Whether `owner`, a process on this machine (`same_machine`), has exited (or its pid
+    is now another's)."""
     running_since = process_start_time(owner.pid)
     if running_since is None:
         return True

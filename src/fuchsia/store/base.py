@@ -92,7 +92,12 @@ class Store(Protocol):
     async def claimable(self) -> int: ...
     async def owned(self, owner: str) -> set[str]: ...
     async def reject(
-        self, execution_id: str, attempts: Iterable[tuple[str, int]], worker: str, reason: str
+        self,
+        execution_id: str,
+        attempts: Iterable[tuple[str, int]],
+        worker: str,
+        reason: str,
+        owner: str | None = ...,
     ) -> None: ...
     async def counters(self) -> dict[str, int]: ...
     async def request(self, execution_id: str, control: str) -> bool: ...
@@ -381,6 +386,11 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
             raise ExecutionNotFound(t.execution_id)
         if row[0] != t.owner:
             raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
+        if t.claim is not None and int(row[1]) != t.claim:
+            raise OwnershipLost(
+                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
+                f"this transition's {t.claim})"
+            )
         if t.nodes:
             cur.executemany(
                 q["upsert_node"],
@@ -700,6 +710,7 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         control=None if r[15] is None else Control(r[15]),
         result_artifact=r[16],
         settled=_loads(r[17]),
+        claim=int(r[18]),
     )
 
 

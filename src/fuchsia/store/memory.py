@@ -4,8 +4,10 @@ execution machine's tests make.
 
 It implements `create_execution`, `apply`, `get_execution`, `get_nodes`, `get_events`,
 `get_workflow`, `request` (a control request), `send_signal` and `next_signal`, and nothing
-else of the `Store` protocol. What `apply` does is what the SQL does, statement by
-statement: the owner fence (`ExecutionNotFound`, `OwnershipLost`), the node-run upsert, the
+else of the `Store` protocol, and `claim`, the compare-and-swap that gives an execution a
+new owner and a new claim number. What `apply` does is what the SQL does, statement by
+statement: the fence on the owner and its claim number (`ExecutionNotFound`,
+`OwnershipLost`), the node-run upsert, the
 attempt upsert (a write without inputs keeps the stored ones; `started_at` is kept from the
 first write, or the store's clock when the first write had none), the execution update
 (`None` leaves a field as it is, `has_result` writes the result, `started` sets
@@ -16,7 +18,7 @@ SQLite's foreign key refuses it, and a refused transition writes nothing.
 Every value goes through JSON on the way in and out, as it does in the database: a record
 read back is a copy, never the caller's object, and it holds what the JSON holds (lists
 for tuples, string keys). Not modelled: encryption, spilling large values to artifacts
-(every value stays inline, so the `*_artifact` fields are None), ownership changes, and
+(every value stays inline, so the `*_artifact` fields are None), owners and their leases, and
 concurrency beyond one caller at a time; kv and artifacts are not kept, so a `NewExecution`
 carrying kv, or a `Transition` carrying kv or artifact rows, is refused. The clock is the
 caller's (`clock`), so a test can pin the timestamps the store writes.
@@ -83,6 +85,7 @@ class _Execution:
     finished_at: float | None = None
     control: str | None = None
     settled: Json = None
+    claim: int = 0
 
 
 @dataclass
@@ -190,6 +193,15 @@ class MemoryStore:
         row.updated_at = self.clock()
         return True
 
+    async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
+        """Give an open execution still owned by `previous` to `owner`, with the next claim
+        number (`claim_execution`)."""
+        row = self._executions.get(execution_id)
+        if row is None or row.status not in OPEN_STATUSES or row.owner != previous:
+            return False
+        row.owner, row.claim, row.updated_at = owner, row.claim + 1, self.clock()
+        return True
+
     # -- the one write -------------------------------------------------------------------
 
     async def apply(self, transition: Transition) -> None:
@@ -200,6 +212,8 @@ class MemoryStore:
             raise ExecutionNotFound(t.execution_id)
         if row.owner != t.owner:
             raise OwnershipLost(f"execution {t.execution_id} is now owned by {row.owner}")
+        if t.claim is not None and row.claim != t.claim:
+            raise OwnershipLost(f"execution {t.execution_id} was claimed again ({row.claim})")
         if t.kv or t.artifacts:
             raise StoreError(
                 "the memory store keeps no kv or artifacts: a transition's are not modelled"
@@ -345,4 +359,5 @@ class MemoryStore:
             parent_id=row.parent_id,
             control=None if row.control is None else Control(row.control),
             settled=_load(row.settled),
+            claim=row.claim,
         )

@@ -4,9 +4,16 @@ An owner (one engine in one process) holds the executions it drives under a leas
 database's clock, renewed by its heartbeat. An execution whose owner is gone, or let its
 lease pass, or that was recorded for others to run (`detached`) is claimable: a worker takes
 a batch of them in one transaction, skipping rows other transactions hold on PostgreSQL
-(`FOR UPDATE SKIP LOCKED`), inside `BEGIN IMMEDIATE` on SQLite. Every transition is fenced by
-the owner column (`SqlStore._apply`), so once an execution is claimed the previous owner's
-late writes are refused, and counted (`reject`).
+(`FOR UPDATE SKIP LOCKED`), inside `BEGIN IMMEDIATE` on SQLite. Every claim (and takeover)
+adds one to the execution's claim number, and every transition is fenced by the owner AND
+the claim number its driver took (`SqlStore._apply`): once an execution is claimed the
+previous owner's late writes are refused, and counted (`reject`), also when that owner has
+claimed it back since (A, B, then A again: its first tenure's writes carry an older number).
+
+The counts (claims, lease expiries, rejections, claim latency) go to rows of the counting
+owner's own (`owner_counters`), so concurrent claims by several workers share no row; the
+totals add them up, with what departed owners counted, folded into `counters` as their row
+is deleted.
 """
 
 from __future__ import annotations
@@ -32,13 +39,15 @@ CLAIM_LATENCY_US = "claim_latency_us"
 
 @dataclass(frozen=True)
 class Claimed:
-    """An execution a claim took: whom it was taken from (None: nobody held it), and how
-    long it had been claimable (seconds). Its record is read after the claim commits, so
-    a row this worker cannot read (a key it lacks) does not fail the claim of the rest."""
+    """An execution a claim took: whom it was taken from (None: nobody held it), how long
+    it had been claimable (seconds), and the claim number this claim gave it (what its
+    driver's transitions are fenced by). Its record is read after the claim commits, so a
+    row this worker cannot read (a key it lacks) does not fail the claim of the rest."""
 
     id: str
     previous: str | None
     waited: float
+    claim: int = 0
 
 
 class Ownership:
@@ -68,6 +77,7 @@ class Ownership:
             owner.executions,
             owner.running,
             int(owner.draining),
+            owner.machine,
         )
 
         def job(cur: Cursor) -> bool:
@@ -79,17 +89,32 @@ class Ownership:
         return await self._write(job)
 
     async def forget_owner(self, owner_id: str) -> None:
-        """Unregister an owner: what it still holds is claimable at once."""
+        """Unregister an owner: what it still holds is claimable at once. What it counted
+        stays in the totals."""
 
         def job(cur: Cursor) -> None:
-            cur.execute(self.q["delete_owner"], (owner_id,))
+            self._delete_owner(cur, owner_id)
             self._notify(cur)
 
         await self._write(job)
 
     async def forget_stale_owners(self, older_than: float) -> None:
-        """Delete the rows of owners whose lease passed more than `older_than` seconds ago."""
-        await self._write(lambda cur: cur.execute(self.q["delete_stale_owners"], (older_than,)))
+        """Delete the rows of owners whose lease passed more than `older_than` seconds ago
+        (what they counted stays in the totals)."""
+
+        def job(cur: Cursor) -> None:
+            cur.execute(self.q["select_stale_owners"], (older_than,))
+            for (owner_id,) in cur.fetchall():
+                self._delete_owner(cur, owner_id)
+
+        await self._write(job)
+
+    def _delete_owner(self, cur: Cursor, owner_id: str) -> None:
+        """An owner's row goes; its counts are folded into the shared totals (one write of
+        the shared rows per departure, never one per claim)."""
+        cur.execute(self.q["fold_owner_counters"], (owner_id,))
+        cur.execute(self.q["delete_owner_counters"], (owner_id,))
+        cur.execute(self.q["delete_owner"], (owner_id,))
 
     async def owners(self) -> list[OwnerRecord]:
         """Every registered owner, oldest first, `alive` by the database's clock."""
@@ -111,7 +136,9 @@ class Ownership:
         ]
 
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
-        """Take an execution over, only if its owner is still `previous` (compare-and-swap)."""
+        """Take an execution over, only if its owner is still `previous` (compare-and-swap),
+        with a new claim number (also when `previous` is `owner`: what the owner still had in
+        flight for it from before is refused)."""
 
         def job(cur: Cursor) -> bool:
             cur.execute(self.q["claim_execution"], (owner, time.time(), execution_id, previous))
@@ -142,13 +169,16 @@ class Ownership:
             for execution_id, previous, waited in cur.fetchall():
                 cur.execute(self.q["claim_claimable"], (owner, now, execution_id, previous))
                 if cur.rowcount == 1:
-                    taken.append(Claimed(execution_id, previous, max(float(waited or 0.0), 0.0)))
+                    cur.execute(self.q["select_claim"], (execution_id,))
+                    number = int(cur.fetchone()[0])
+                    waited = max(float(waited or 0.0), 0.0)
+                    taken.append(Claimed(execution_id, previous, waited, number))
             if taken:
                 expired = sum(1 for c in taken if c.previous is not None)
                 latency = sum(int(c.waited * 1e6) for c in taken if c.previous is None)
                 fresh = sum(1 for c in taken if c.previous is None)
-                self._count(cur, {CLAIMS: fresh, CLAIM_LATENCY_US: latency})
-                self._count(cur, {LEASE_EXPIRIES: expired})
+                counts = {CLAIMS: fresh, CLAIM_LATENCY_US: latency, LEASE_EXPIRIES: expired}
+                self._count(cur, owner, counts)
             return taken
 
         return await self._write(job)
@@ -172,10 +202,16 @@ class Ownership:
         return {str(r[0]) for r in await self._read(job)}
 
     async def reject(
-        self, execution_id: str, attempts: Iterable[tuple[str, int]], worker: str, reason: str
+        self,
+        execution_id: str,
+        attempts: Iterable[tuple[str, int]],
+        worker: str,
+        reason: str,
+        owner: str | None = None,
     ) -> None:
-        """Record completions that were not committed because `worker` no longer held the
-        execution: a `completion_rejected` event per attempt, and the counter."""
+        """Record completions that were not committed because `worker` (owner id `owner`)
+        no longer held the execution: a `completion_rejected` event per attempt, and the
+        counter."""
         rows = [
             (
                 execution_id,
@@ -190,7 +226,7 @@ class Ownership:
         def job(cur: Cursor) -> None:
             if rows:
                 cur.executemany(self.q["insert_event"], rows)
-            self._count(cur, {REJECTED_COMPLETIONS: len(rows)})
+            self._count(cur, owner or worker, {REJECTED_COMPLETIONS: len(rows)})
 
         await self._write(job)
 
@@ -210,10 +246,11 @@ class Ownership:
 
         return [(str(r[0]), str(r[1])) for r in await self._read(job)]
 
-    def _count(self, cur: Cursor, amounts: dict[str, int]) -> None:
+    def _count(self, cur: Cursor, owner: str, amounts: dict[str, int]) -> None:
+        """Add to `owner`'s own counter rows (no row another worker's claim writes)."""
         for name, amount in amounts.items():
             if amount:
-                cur.execute(self.q["add_counter"], (name, amount))
+                cur.execute(self.q["add_owner_counter"], (owner, name, amount))
 
     def _notify(self, cur: Cursor) -> None:
         """Wake the workers listening (PostgreSQL: delivered when the transaction commits)."""
@@ -235,6 +272,7 @@ def _owner(r: Row) -> OwnerRecord:
         running=int(r[9] or 0),
         draining=bool(r[10]),
         alive=bool(r[11]),
+        machine=r[12],
     )
 
 

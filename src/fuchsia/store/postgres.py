@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import psycopg
+import psycopg.conninfo
 
 from fuchsia.errors import StoreError
 from fuchsia.store.base import Cursor, SqlStore, migrations
@@ -19,6 +20,18 @@ from fuchsia.store.sqlite import _statements
 
 _MIGRATION_LOCK = 7_402_113_901
 WORK_CHANNEL = "fuchsia_work"  # NOTIFY'd when executions are left for workers to claim
+# Every connection gives up on a server that stopped answering (a black-holed network, a
+# host gone) in seconds, not after the kernel's ~15 minutes of retransmissions: a connect
+# times out, an idle connection is probed, and data unacknowledged this long (ms) fails the
+# call. A URL may set any of these itself; what it sets wins.
+CONNECTION_SETTINGS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 class PostgresStore(SqlStore):
@@ -37,11 +50,17 @@ class PostgresStore(SqlStore):
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self._conninfo(), autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {_redact(self.url)}: {exc}"
             ) from None
+
+    def _conninfo(self) -> str:
+        """The URL with `CONNECTION_SETTINGS` added where it does not set them."""
+        given = psycopg.conninfo.conninfo_to_dict(self.url)
+        extra = {k: v for k, v in CONNECTION_SETTINGS.items() if k not in given}
+        return psycopg.conninfo.make_conninfo(self.url, **extra)
 
     def _is_busy(self, exc: Exception) -> bool:
         return isinstance(
@@ -127,7 +146,7 @@ class PostgresStore(SqlStore):
         def run() -> None:
             while not stop.is_set():
                 try:
-                    with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    with psycopg.connect(self._conninfo(), autocommit=True) as conn:
                         conn.execute(f"LISTEN {WORK_CHANNEL}")
                         fire()
                         while not stop.is_set():

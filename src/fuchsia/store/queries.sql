@@ -18,7 +18,7 @@ ON CONFLICT DO NOTHING;
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled
+       control, result_artifact, settled, claim
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -30,20 +30,21 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled
+       control, result_artifact, settled, claim
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled
+       control, result_artifact, settled, claim
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
--- the fence of every transition; on PostgreSQL it also locks the row until the commit, so a
--- claim by another worker waits for this transition and then sees it (NO KEY: foreign-key
--- checks of other processes' inserts for this execution, a signal say, need not wait)
-SELECT owner FROM executions WHERE id = ? {lock_row};
+-- the fence of every transition: the owner and its claim number; on PostgreSQL it also locks
+-- the row until the commit, so a claim by another worker waits for this transition and then
+-- sees it (NO KEY: foreign-key checks of other processes' inserts for this execution, a
+-- signal say, need not wait)
+SELECT owner, claim FROM executions WHERE id = ? {lock_row};
 
 -- name: update_execution
 UPDATE executions
@@ -103,8 +104,8 @@ SELECT COALESCE(lease_expires_at, heartbeat_at + 30) > {now} FROM owners WHERE i
 -- name: upsert_owner
 -- a heartbeat: the lease runs `lease` seconds from now on the database clock
 INSERT INTO owners (id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots,
-                    executions, running, draining)
-VALUES (?, ?, ?, ?, {now}, ?, {now} + ?, ?, ?, ?, ?)
+                    executions, running, draining, machine)
+VALUES (?, ?, ?, ?, {now}, ?, {now} + ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE
 SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expires_at,
     slots = excluded.slots, executions = excluded.executions, running = excluded.running,
@@ -113,25 +114,35 @@ SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expi
 -- name: delete_owner
 DELETE FROM owners WHERE id = ?;
 
--- name: delete_stale_owners
--- rows of owners whose lease passed long ago (what they owned is claimable either way)
-DELETE FROM owners WHERE COALESCE(lease_expires_at, heartbeat_at) < {now} - ?;
+-- name: fold_owner_counters
+-- what a departing owner counted goes into the shared totals (once, as its row is deleted)
+INSERT INTO counters (name, value)
+SELECT name, SUM(value) FROM owner_counters WHERE owner = ? GROUP BY name
+ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value;
+
+-- name: delete_owner_counters
+DELETE FROM owner_counters WHERE owner = ?;
+
+-- name: select_stale_owners
+-- owners whose lease passed long ago (what they owned is claimable either way)
+SELECT id FROM owners WHERE COALESCE(lease_expires_at, heartbeat_at) < {now} - ?;
 
 -- name: select_owners
 SELECT id, host, pid, started_at, heartbeat_at, name, lease_expires_at, slots, executions,
-       running, draining, COALESCE(lease_expires_at, heartbeat_at + 30) > {now}
+       running, draining, COALESCE(lease_expires_at, heartbeat_at + 30) > {now}, machine
 FROM owners ORDER BY started_at, id;
 
 -- name: select_open_executions
 SELECT e.id, e.owner, o.id, o.host, o.pid, o.started_at, o.heartbeat_at, o.name,
        o.lease_expires_at, o.slots, o.executions, o.running, o.draining,
-       COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}
+       COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}, o.machine
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
 ORDER BY e.created_at;
 
 -- name: claim_execution
-UPDATE executions SET owner = ?, updated_at = ?
+-- a takeover (`resume`): the compare-and-swap on the owner; a new owner, a new claim number
+UPDATE executions SET owner = ?, claim = claim + 1, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
 -- name: claim_claimable
@@ -139,12 +150,16 @@ WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running
 -- gone or past its lease. The check is repeated here because on PostgreSQL a row that
 -- `select_claimable` found locked, and that another worker claimed meanwhile, is re-checked
 -- against its new owner while the joined owner row stays the one read before (none, for an
--- execution recorded detached): the SELECT hands back a live worker's execution, this refuses it
-UPDATE executions SET owner = ?, updated_at = ?
+-- execution recorded detached): the SELECT hands back a live worker's execution, this refuses it.
+-- A new owner, a new claim number (read back by `select_claim`)
+UPDATE executions SET owner = ?, claim = claim + 1, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused')
   AND (owner IS NULL OR NOT EXISTS (
       SELECT 1 FROM owners o
       WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}));
+
+-- name: select_claim
+SELECT claim FROM executions WHERE id = ?;
 
 -- name: release_execution
 UPDATE executions SET owner = NULL, updated_at = ? WHERE id = ? AND owner = ?;
@@ -168,12 +183,18 @@ WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
 SELECT id FROM executions
 WHERE owner = ? AND status IN ('pending', 'running', 'waiting', 'paused');
 
--- name: add_counter
-INSERT INTO counters (name, value) VALUES (?, ?)
-ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value;
+-- name: add_owner_counter
+-- an owner's own row: claims by different workers touch no row in common
+INSERT INTO owner_counters (owner, name, value) VALUES (?, ?, ?)
+ON CONFLICT (owner, name) DO UPDATE SET value = owner_counters.value + excluded.value;
 
 -- name: select_counters
-SELECT name, value FROM counters;
+-- the totals: what departed owners counted (folded into `counters`) and what the others did
+SELECT name, SUM(value) FROM (
+    SELECT name, value FROM counters
+    UNION ALL
+    SELECT name, value FROM owner_counters
+) AS every_count GROUP BY name;
 
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
@@ -301,13 +322,13 @@ WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled
+       control, result_artifact, settled, claim
 FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled
+       control, result_artifact, settled, claim
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- Re-encryption (`fuchsia keys rotate`): pages in primary-key order, the first page when the

@@ -64,6 +64,7 @@ class ExecutionRecord:
     result_artifact: str | None = None
     # the verdict fixed when outcome hooks started ({"status", "error"}), while they run
     settled: dict[str, Any] | None = None
+    claim: int = 0  # one more with every new owner: what its transitions are fenced by
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ class OwnerRecord:
     running: int = 0
     draining: bool = False
     alive: bool = True
+    # the kernel's boot id and pid namespace (`runtime.owner.machine_key`); None: unknown
+    machine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,13 +284,16 @@ class Event:
 
 @dataclass
 class Transition:
-    """One atomic change to an execution. `owner` fences it: it applies only while the
-    execution is still owned by that owner, so a process that lost an execution cannot
-    overwrite the work of the one that took it over."""
+    """One atomic change to an execution. `owner` and `claim` fence it: it applies only
+    while the execution is still owned by that owner under that claim number, so a process
+    that lost an execution cannot overwrite the work of the one that took it over, even once
+    it has claimed the execution back."""
 
     execution_id: str
     owner: str | None
     execution: ExecutionUpdate | None = None
+    # the owner's claim number as its driver took it (None: the owner alone fences it)
+    claim: int | None = None
     nodes: list[NodeWrite] = field(default_factory=list)
     attempts: list[AttemptWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
