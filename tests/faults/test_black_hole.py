@@ -51,10 +51,7 @@ def test_every_connection_times_out_probes_and_gives_up_on_unacknowledged_data(
     async def main() -> list[dict[str, str]]:
         async with opened(fresh_pg_url) as store:
             assert isinstance(store, PostgresStore)
-            return [
-                conn.info.get_parameters()
-                for conn in (store._write_conn, store._read_conn)
-            ]
+            return [conn.info.get_parameters() for conn in (store._write_conn, store._read_conn)]
 
     for parameters in asyncio.run(main()):
         for name, value in CONNECTION_SETTINGS.items():

@@ -350,7 +350,7 @@ def test_a_claim_does_not_wait_for_another_workers_open_claim(fresh_pg_url: str)
 
     async def main() -> tuple[int, int]:
         async with opened(fresh_pg_url) as x, opened(fresh_pg_url) as y:
-            held_open = await asyncio.to_thread(psycopg.connect, fresh_pg_url, autocommit=True)
+            held_open: psycopg.Connection[Any] = psycopg.connect(fresh_pg_url, autocommit=True)
             try:
                 held_open.execute("BEGIN")
 
