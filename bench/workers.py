@@ -503,8 +503,11 @@ async def s4_latency(
             assert row is not None
             latencies.append(float(row[0]))
             await asyncio.sleep(gap)
-        cur = await s.conn.execute("SELECT name, value FROM counters")
-        counters = dict(await cur.fetchall())
+        cur = await s.conn.execute(  # the totals: shared rows and every owner's own
+            "SELECT name, SUM(value) FROM (SELECT name, value FROM counters UNION ALL "
+            "SELECT name, value FROM owner_counters) AS every_count GROUP BY name"
+        )
+        counters = {str(name): int(value) for name, value in await cur.fetchall()}
         claim = counters.get("claim_latency_us", 0) / 1e6 / max(counters.get("claims", 0), 1)
         return latencies, claim
 
