@@ -298,8 +298,15 @@ def rejections(db: str, execution_id: str) -> list[dict[str, Any]]:
 
 
 def counter(db: str, name: str) -> int:
-    found = rows(db, "SELECT value FROM counters WHERE name = %s", name)
-    return int(found[0][0]) if found else 0
+    """A counter's total: what departed owners counted (`counters`) and the others do."""
+    found = rows(
+        db,
+        "SELECT SUM(value) FROM (SELECT value FROM counters WHERE name = %s UNION ALL "
+        "SELECT value FROM owner_counters WHERE name = %s) AS every_count",
+        name,
+        name,
+    )
+    return int(found[0][0]) if found and found[0][0] is not None else 0
 
 
 def test_a_stopped_workers_late_completions_are_rejected(

@@ -230,12 +230,13 @@ class Driver:
         while decision.expand:
             rendered = [self._expand(overlay, node_id) for node_id in decision.expand]
             decision = machine.decide(overlay, rendered, env, into=decision)
+        running = [(key, state.numbers[key]) for key in self.tasks]  # before a cancel
         if decision.cancel_running:
             await self._cancel_running()
         try:
             await self._commit(decision.commit)
         except OwnershipLost:
-            await self._rejected(events)
+            await self._rejected(events, running)
             raise
         overlay.merge()
         self._follow(decision)
@@ -279,12 +280,12 @@ class Driver:
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
 
-    async def _rejected(self, events: list[Event]) -> None:
+    async def _rejected(self, events: list[Event], running: list[tuple[str, int]]) -> None:
         """Another worker holds the execution now (this engine let its lease pass): record
-        that the attempts this engine ran or was running are not committed. They run again
-        under the new owner."""
+        that the attempts this engine ran or was running (also those this very transition
+        stopped) are not committed. They run again under the new owner."""
         dropped = {(e.node_id, e.attempt) for e in events if isinstance(e, Outcome)}
-        dropped.update((key, self.state.numbers[key]) for key in self.tasks)
+        dropped.update(running)
         with contextlib.suppress(StoreError):
             await self.rt.store.reject(
                 self.id,

@@ -151,6 +151,7 @@ class Engine(Deployments, Inspection, Leases):
         self._unlisten: Callable[[], None] | None = None
         self._renewed = time.monotonic()  # the last renewal that held the lease
         self._watchdog: asyncio.TimerHandle | None = None  # stops attempts if none follows
+        self._beat_sent: float | None = None
         self._lease_lost = False
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims

@@ -2,10 +2,11 @@
 
 An engine renews its lease on the database's clock every third of it (`_heartbeat_loop`);
 one that finds the lease passed meanwhile stops what other workers may have taken, and one
-that cannot renew in time stops every attempt (`_lease_passed`, fired by a timer on the event
-loop, `_arm_watchdog`, so a store whose every thread hangs cannot delay it) and drives again
-what is still its own once the store answers. An engine with `slots` claims executions nobody holds
-(`_claim_loop`): woken by a NOTIFY or a freed slot, and every second.
+that cannot renew in time stops every attempt (`_lease_passed`, fired by a timer on the
+event loop, `_arm_watchdog`, so a store whose every thread hangs cannot delay it) and drives
+again what is still its own once the store answers. An engine with `slots` claims executions
+nobody holds (`_claim_loop`): woken by a NOTIFY or a freed slot, and every second; each round
+takes its even share of what is claimable (`fair_share`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Leases:
     _workflows: dict[str, LockedWorkflow]
     _claim_pause: float
     _watchdog: asyncio.TimerHandle | None
+    _beat_sent: float | None  # when the renewal in flight was sent (monotonic)
 
     if TYPE_CHECKING:
 
@@ -117,7 +119,11 @@ class Leases:
             draining=self._stopping,
         )
         sent = time.monotonic()
-        held = await self.store.heartbeat(record, self.lease)
+        self._beat_sent = sent
+        try:
+            held = await self.store.heartbeat(record, self.lease)
+        finally:
+            self._beat_sent = None
         first = self._heartbeat is None
         self._renewed = sent  # the lease runs from a moment after this at the earliest
         self._arm_watchdog()
@@ -137,20 +143,33 @@ class Leases:
             self._stopped_for_lease -= stopped
             await self._adopt(stopped & owned)
 
-    def _arm_watchdog(self) -> None:
+    def _arm_watchdog(self, due: float | None = None) -> None:
         """Stop every attempt once `LEASE_MARGIN` of the lease passed since the last renewal,
         unless a renewal comes first. A timer on the event loop: it fires whatever the
         store's threads are blocked on (a connection black-holed mid-call), and whatever
         the heartbeat loop awaits."""
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if due is None:
+            due = self._renewed + self.lease * LEASE_MARGIN
         loop = asyncio.get_running_loop()
-        due = self._renewed + self.lease * LEASE_MARGIN - time.monotonic()
-        self._watchdog = loop.call_later(max(due, 0.0), self._watchdog_fired)
+        self._watchdog = loop.call_later(
+            max(due - time.monotonic(), 0.0), self._watchdog_fired, due
+        )
 
-    def _watchdog_fired(self) -> None:
+    def _watchdog_fired(self, due: float) -> None:
+        """A renewal in flight gets a third of the lease however late it was sent, as the
+        heartbeat loop gives it (its answer says whether the lease held meanwhile); so does
+        the next renewal when this timer itself ran late (the event loop was blocked, and
+        the attempts on it with it: a renewal, not the timer, tells whether they may go on)."""
         self._watchdog = None
-        if not self._lease_lost:
+        now = time.monotonic()
+        grace = None if self._beat_sent is None else self._beat_sent + self.lease / 3
+        if grace is None and now - due > self.lease * (1 - LEASE_MARGIN):
+            grace = now + self.lease / 3
+        if grace is not None and now < grace:
+            self._arm_watchdog(grace)
+        elif not self._lease_lost:
             self._lease_passed()
 
     def _lease_passed(self) -> None:
@@ -308,4 +327,4 @@ def fair_share(free: int, claimable: int, live: list[OwnerRecord], me: str) -> i
     whose last renewal said so), so a burst is spread over the workers that can run it
     instead of filling whichever woke first. A worker alone takes everything it can."""
     peers = sum(1 for o in live if o.id != me and not o.draining and o.slots > o.executions)
-    return max(1, min(free, math.ceil(claimable / (1 + peers))))
+    return min(free, math.ceil(claimable / (1 + peers)))

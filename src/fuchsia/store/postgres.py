@@ -60,6 +60,8 @@ class PostgresStore(SqlStore):
         """The URL with `CONNECTION_SETTINGS` added where it does not set them."""
         given = psycopg.conninfo.conninfo_to_dict(self.url)
         extra = {k: v for k, v in CONNECTION_SETTINGS.items() if k not in given}
+        if psycopg.pq.version() < 120000:  # a libpq before 12 refuses the option
+            extra.pop("tcp_user_timeout", None)
         return psycopg.conninfo.make_conninfo(self.url, **extra)
 
     def _is_busy(self, exc: Exception) -> bool:
