@@ -298,27 +298,45 @@ class Leases:
         `STALE_OWNER_LEASES` leases ago."""
         last_beat = time.monotonic()
         next_sweep = last_beat
-        while True:
-            await asyncio.sleep(self.control_every)
-            with contextlib.suppress(FuchsiaError, TimeoutError):  # a hung read: beat anyway
-                await asyncio.wait_for(self._deliver_controls(), self.lease / 3)
-            if time.monotonic() - last_beat < self.heartbeat_every:
-                continue
-            last_beat = time.monotonic()
-            # stop in time: before the lease can have passed on the database's clock
-            deadline = self._renewed + self.lease * LEASE_MARGIN
-            try:  # at least a third of the lease for each try, however late the last one
-                await asyncio.wait_for(self._beat(), max(deadline - last_beat, self.lease / 3))
-            except (FuchsiaError, TimeoutError):
-                if time.monotonic() >= deadline and not self._lease_lost:
-                    self._lease_passed()
-                continue
-            with contextlib.suppress(FuchsiaError):
-                if last_beat >= next_sweep:
-                    next_sweep = last_beat + BLOB_SWEEP_EVERY
-                    await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
-                    if self.slots:
-                        await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
+        controls: asyncio.Task[None] | None = None  # one read at a time, however long it hangs
+        try:
+            while True:
+                await asyncio.sleep(self.control_every)
+                if controls is None or controls.done():
+                    controls = asyncio.create_task(self._controls_once())
+                with contextlib.suppress(TimeoutError):  # a hung read: renew all the same
+                    await asyncio.wait_for(asyncio.shield(controls), self.lease / 3)
+                last_beat, next_sweep = await self._renew_in_time(last_beat, next_sweep)
+        finally:
+            if controls is not None:
+                controls.cancel()
+
+    async def _controls_once(self) -> None:
+        """`_deliver_controls`, the store's errors ignored (the next round asks again)."""
+        with contextlib.suppress(FuchsiaError):
+            await self._deliver_controls()
+
+    async def _renew_in_time(self, last_beat: float, next_sweep: float) -> tuple[float, float]:
+        """Renew when `heartbeat_every` passed since `last_beat`; sweep when due. Returns
+        the new (last_beat, next_sweep)."""
+        if time.monotonic() - last_beat < self.heartbeat_every:
+            return last_beat, next_sweep
+        last_beat = time.monotonic()
+        # stop in time: before the lease can have passed on the database's clock
+        deadline = self._renewed + self.lease * LEASE_MARGIN
+        try:  # at least a third of the lease for each try, however late the last one
+            await asyncio.wait_for(self._beat(), max(deadline - last_beat, self.lease / 3))
+        except (FuchsiaError, TimeoutError):
+            if time.monotonic() >= deadline and not self._lease_lost:
+                self._lease_passed()
+            return last_beat, next_sweep
+        with contextlib.suppress(FuchsiaError):
+            if last_beat >= next_sweep:
+                next_sweep = last_beat + BLOB_SWEEP_EVERY
+                await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
+                if self.slots:
+                    await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
+        return last_beat, next_sweep
 
 
 def fair_share(free: int, claimable: int, live: list[OwnerRecord], me: str) -> int:
