@@ -206,6 +206,12 @@ def test_an_engine_that_claimed_an_execution_back_commits_nothing_of_its_first_t
     assert seen["record"].owner == seen["a"] and seen["record"].claim >= 3
     succeeded_events = [e.node_id for e in seen["events"] if e.type == "node_succeeded"]
     assert succeeded_events == ["call", "after"]
+    rejected = {
+        (e.node_id, e.data["attempt"], e.data["worker"])
+        for e in seen["events"]
+        if e.type == "completion_rejected" and e.data is not None
+    }
+    assert ("call", 1, "engine-a") in rejected  # A's first tenure, recorded as refused
 
 
 # -- 2. the same machine: boot id and pid namespace, not the hostname -------------------------
