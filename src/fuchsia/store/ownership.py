@@ -180,6 +180,7 @@ class Ownership:
             (
                 execution_id,
                 node_id,
+                None,  # the item: not named yet (the driver names the node)
                 "completion_rejected",
                 _json({"attempt": number, "worker": worker, "reason": reason}),
                 time.time(),
