@@ -31,7 +31,7 @@ def mapped(items: list[object], on_error: str = "fail") -> Machine:
 
 
 def attempts(m: Machine, key: str) -> list[tuple[int, AttemptStatus]]:
-    return [(a.number, a.status) for a in m.nodes()[key].attempts]
+    return [(a.number, a.status) for a in m.units()[key].attempts]
 
 
 def test_a_foreach_starts_its_items_within_its_concurrency_in_one_commit() -> None:
@@ -42,7 +42,7 @@ def test_a_foreach_starts_its_items_within_its_concurrency_in_one_commit() -> No
     assert parent == AttemptWrite(
         "each", 1, AttemptStatus.RUNNING, inputs={"items": ["a", "b", "c"]}, started_at=START
     )
-    assert [(a.node_id, a.number) for a in items] == [("each[0]", 1), ("each[1]", 1)]
+    assert [(a.node_id, a.item, a.number) for a in items] == [("each", 0, 1), ("each", 1, 1)]
     assert m.nodes()["each"].attempts[0].inputs == {"items": ["a", "b", "c"]}
     assert m.journal[0].rendered[0][0].items == ["a", "b", "c"]
     fan = m.state.fanouts["each"]
@@ -89,9 +89,9 @@ def test_an_item_failing_with_on_error_continue_leaves_its_error_in_the_output()
             "type": "node_error",
             "message": "bad item",
             "retryable": False,
-            "node": "each[1]",
-            "attempt": 1,
+            "node": "each",
             "item": 1,
+            "attempt": 1,
         }
     }
     assert m.succeed("done", 1).final == "completed_with_errors"
@@ -127,7 +127,7 @@ def test_an_item_is_retried_on_its_own() -> None:
 def test_an_empty_item_list_succeeds_at_once_with_an_empty_output() -> None:
     m = mapped([])
     d = m.begin()
-    assert d.launch == [] and [o.node_id for o in d.requeue] == ["each"]
+    assert d.launch == [] and [str(o.unit) for o in d.requeue] == ["each"]
     assert m.journal[-1].events == d.requeue  # handed back: a commit of its own
     assert m.nodes()["each"].output == [] and m.running.keys() == {"done"}
 
@@ -153,7 +153,7 @@ def test_a_restart_reuses_the_settled_items_and_runs_the_lost_ones_again() -> No
     r = m.restarted()
     d = r.begin()
     assert d.launch == ["each[2]", "each[3]"]
-    assert [(w.node_id, w.number, w.status) for w in d.commit.attempts] == [
+    assert [(str(w.unit), w.number, w.status) for w in d.commit.attempts] == [
         ("each", 1, "interrupted"),
         ("each[2]", 1, "interrupted"),
         ("each[3]", 1, "interrupted"),
@@ -177,7 +177,7 @@ def test_a_restart_before_a_foreach_settled_settles_it_from_its_stored_items() -
     m.render.clear()
     r = m.restarted()
     d = r.begin()
-    assert d.launch == [] and [o.node_id for o in d.requeue] == ["each"]
+    assert d.launch == [] and [str(o.unit) for o in d.requeue] == ["each"]
     assert attempts(r, "each") == [(1, "interrupted"), (2, "succeeded")]
     assert r.nodes()["each"].output == [] and r.running.keys() == {"done"}
 

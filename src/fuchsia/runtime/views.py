@@ -117,7 +117,7 @@ class Items:
         """The summary of a foreach node's stored record (None: it never started)."""
         if node is None:
             return cls(0, {})
-        rendered = next(
+        rendered: list[Any] = next(
             (
                 a.inputs["items"]
                 for a in reversed(node.attempts)
