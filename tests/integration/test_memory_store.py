@@ -150,7 +150,10 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
             x,
             OWNER,
             ExecutionUpdate(status=ExecutionStatus.RUNNING, started=True, context={"a": 1}),
-            nodes=[NodeWrite("a", NodeStatus.RUNNING, 1), NodeWrite("b", NodeStatus.RUNNING, 1, item=0)],
+            nodes=[
+                NodeWrite("a", NodeStatus.RUNNING, 1),
+                NodeWrite("b", NodeStatus.RUNNING, 1, item=0),
+            ],
             attempts=[
                 AttemptWrite("a", 1, AttemptStatus.RUNNING, inputs={"q": "x"}, started_at=10.0),
                 AttemptWrite("b", 1, AttemptStatus.RUNNING, item=0),  # started on the store's clock
@@ -190,7 +193,10 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
                     item=0,
                 ),
             ],
-            events=[Event("node_succeeded", "a", {"attempt": 1}), Event("node_retrying", "b", item=0)],
+            events=[
+                Event("node_succeeded", "a", {"attempt": 1}),
+                Event("node_retrying", "b", item=0),
+            ],
             consumed=[(1, UnitKey("a"))],
             worker="w2",  # finishing them: they stay w1's
         ),

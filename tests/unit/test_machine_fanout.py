@@ -1,6 +1,7 @@
 """The machine's `foreach` and `branch` decisions on the in-memory store: expansion within
 the concurrency, refill, items failing with `on_error: fail` or `continue`, an empty list,
-items that fail to render, item retries, a restart that reuses settled items, and the
+items that fail to render, item retries (which keep their backoff across a restart), a
+restart that reuses settled items, and the
 successors a branch skips."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from fuchsia.errors import InputError
 from fuchsia.runtime.limits import Limits
 from fuchsia.runtime.machine import Begin
-from fuchsia.states import AttemptStatus, NodeStatus
+from fuchsia.states import AttemptStatus, Control, NodeStatus
 from fuchsia.store.records import AttemptWrite, NodeWrite
 from support.machine import START, Machine
 
@@ -122,6 +123,41 @@ def test_an_item_is_retried_on_its_own() -> None:
     m.succeed("each[0]", "A")
     assert attempts(m, "each[0]") == [(1, "failed"), (2, "succeeded")]
     assert m.nodes()["each"].output == ["A"]
+
+
+def test_an_item_retry_keeps_its_stored_backoff_across_a_restart() -> None:
+    m = mapped(["a", "b", "c"])
+    m.begin()
+    m.fail("each[1]")  # due at START + 3
+    m.succeed("each[0]", "A")  # item 2 takes its place
+    r = m.restarted()
+    d = r.begin()
+    assert d.launch == ["each[2]"]  # the lost item runs again; the retrying one waits
+    assert d.timers == {"each[1]": START + 3}
+    assert r.statuses()["each[1]"] == "retrying"
+    fan = r.state.fanouts["each"]
+    assert (fan.settled, fan.running) == (1, 2)  # the retrying item keeps its slot
+    assert r.due("each[1]").launch == ["each[1]"]
+    r.succeed("each[1]", "B")
+    assert r.succeed("each[2]", "C").launch == ["done"]
+    assert r.nodes()["each"].output == ["A", "B", "C"]
+    assert attempts(r, "each[1]") == [(1, "failed"), (2, "succeeded")]
+
+
+def test_an_item_whose_retry_came_due_while_paused_starts_once_on_resume() -> None:
+    m = mapped(["a", "b"])
+    m.begin()
+    m.fail("each[0]")
+    m.control(Control.PAUSE)
+    r = m.restarted()  # paused: the foreach and the retrying item are both held
+    assert r.begin().launch == []
+    assert r.due("each[0]").launch == []
+    d = r.control(Control.RESUME)
+    assert sorted(d.launch) == ["each[0]", "each[1]"]
+    assert [str(w.unit) for w in d.commit.attempts].count("each[0]") == 1
+    r.succeed("each[0]", "A")
+    assert r.succeed("each[1]", "B").final is None
+    assert r.nodes()["each"].output == ["A", "B"]
 
 
 def test_an_empty_item_list_succeeds_at_once_with_an_empty_output() -> None:

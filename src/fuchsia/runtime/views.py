@@ -130,9 +130,7 @@ class Items:
         for item in node.items.values():
             counts[item.status] = counts.get(item.status, 0) + 1
         if total > len(node.items):
-            counts[NodeStatus.PENDING] = counts.get(NodeStatus.PENDING, 0) + total - len(
-                node.items
-            )
+            counts[NodeStatus.PENDING] = counts.get(NodeStatus.PENDING, 0) + total - len(node.items)
         return cls(total, dict(sorted(counts.items())))
 
 

@@ -60,4 +60,3 @@ def trailing_failures(attempts: list[AttemptRecord]) -> int:
         elif attempt.status != AttemptStatus.INTERRUPTED:
             break
     return count
-

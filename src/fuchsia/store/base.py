@@ -46,10 +46,10 @@ from fuchsia.store.records import (
     NewExecution,
     NodeRecord,
     OpenExecution,
-    nest_items,
     OwnerRecord,
     TokenRecord,
     Transition,
+    nest_items,
     new_id,
 )
 from fuchsia.store.writer import (

@@ -145,7 +145,9 @@ def nest_items(units: Iterable[NodeRecord]) -> dict[str, NodeRecord]:
     for unit in sorted(items, key=lambda u: (u.node_id, u.item)):
         node = nodes.get(unit.node_id)
         if node is None:
-            node = nodes[unit.node_id] = NodeRecord(unit.node_id, NodeStatus.PENDING, [], None, None)
+            node = nodes[unit.node_id] = NodeRecord(
+                unit.node_id, NodeStatus.PENDING, [], None, None
+            )
         assert unit.item is not None
         node.items[unit.item] = unit
     return nodes

@@ -10,8 +10,8 @@ from fuchsia.errors import Interrupted
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay
-from fuchsia.runtime.machine.verdict import abort
 from fuchsia.runtime.machine.units import event, write
+from fuchsia.runtime.machine.verdict import abort
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, UnitKey
 

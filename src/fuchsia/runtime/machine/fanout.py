@@ -71,9 +71,7 @@ def next_items(o: Overlay, node_id: str) -> list[UnitKey]:
     return keys
 
 
-def item_settled(
-    o: Overlay, node_id: str, to_start: list[UnitKey], env: Env
-) -> Outcome | None:
+def item_settled(o: Overlay, node_id: str, to_start: list[UnitKey], env: Env) -> Outcome | None:
     """An item settled: queue the next ones; the parent's outcome once all have."""
     fan = o.fanouts.get(node_id)
     if fan is None:

@@ -11,8 +11,8 @@ from fuchsia.nodes.kind import KINDS
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State
-from fuchsia.runtime.views import iso
 from fuchsia.runtime.machine.units import event, write
+from fuchsia.runtime.views import iso
 from fuchsia.runtime.work import Outcome, attempt_row, keep_effects
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import Event, ExecutionUpdate, UnitKey

@@ -162,7 +162,11 @@ class State:
         if unit.attempts:
             self.first_started[key] = unit.attempts[0].started_at
             inputs = unit.attempts[-1].inputs
-            if key.item is None and isinstance(inputs, dict) and isinstance(inputs.get("items"), list):
+            if (
+                key.item is None
+                and isinstance(inputs, dict)
+                and isinstance(inputs.get("items"), list)
+            ):
                 self.items[key.node] = inputs["items"]
         # failed attempts since the last success: what the retry budget counts (an
         # interrupted attempt, or an earlier iteration of a repeat, does not)

@@ -182,9 +182,7 @@ def abort(
             write(d, key, o.statuses[key], number)
             if was_running:
                 t.attempts.append(
-                    AttemptWrite(
-                        key.node, number, attempt_end, finished_at=env.now, item=key.item
-                    )
+                    AttemptWrite(key.node, number, attempt_end, finished_at=env.now, item=key.item)
                 )
             event(d, f"node_{o.statuses[key]}", key)
     hooks = start_hooks(o, d, status, error, env, aborted=True) if hooks_due else []
