@@ -96,7 +96,7 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class Items:
+class ItemCounts:
     """A foreach node's items at a glance: how many it has (0 until they are rendered) and
     how many are in each state (`pending`: not started yet). Counts, not the items: a
     foreach may have thousands, each with attempts of its own."""
@@ -108,12 +108,12 @@ class Items:
         return {"total": self.total, "statuses": {str(k): v for k, v in self.statuses.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Items:
+    def from_json(cls, data: dict[str, Any]) -> ItemCounts:
         statuses = {NodeStatus(k): int(v) for k, v in data["statuses"].items()}
         return cls(total=int(data["total"]), statuses=statuses)
 
     @classmethod
-    def of(cls, node: NodeRecord | None) -> Items:
+    def of(cls, node: NodeRecord | None) -> ItemCounts:
         """The summary of a foreach node's stored record (None: it never started)."""
         if node is None:
             return cls(0, {})
@@ -142,7 +142,7 @@ class NodeRun:
     output: Any
     error: dict[str, Any] | None
     output_artifact: ArtifactRef | None = None  # set when the output was stored as an artifact
-    items: Items | None = None  # a foreach node's
+    items: ItemCounts | None = None  # a foreach node's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,7 +166,7 @@ class NodeRun:
             output=data.get("output"),
             error=data.get("error"),
             output_artifact=_ref(data.get("output_artifact")),
-            items=None if data.get("items") is None else Items.from_json(data["items"]),
+            items=None if data.get("items") is None else ItemCounts.from_json(data["items"]),
         )
 
 
@@ -386,7 +386,7 @@ def execution_view(
                 output=stored.output if stored else None,
                 error=stored.error if stored else None,
                 output_artifact=ref(stored.output_artifact) if stored else None,
-                items=None if workflow.nodes[node_id].foreach is None else Items.of(stored),
+                items=None if workflow.nodes[node_id].foreach is None else ItemCounts.of(stored),
             )
         )
     return Execution(
