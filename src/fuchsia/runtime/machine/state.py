@@ -97,8 +97,7 @@ class ByNode(Mapping[str, V]):
         return self.units[self.by_id[node_id]]
 
     def get(self, node_id: str, default: Any = None) -> Any:
-        key = self.by_id.get(node_id)
-        return default if key is None else self.units.get(key, default)
+        return self.units.get(self.by_id.get(node_id), default)  # type: ignore[arg-type]
 
     def __contains__(self, node_id: object) -> bool:
         key = self.by_id.get(node_id) if isinstance(node_id, str) else None
