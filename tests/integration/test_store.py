@@ -23,6 +23,7 @@ from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, StoreError
 from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import OwnershipLost, SqlStore, open_store
 from fuchsia.store.base import migrations
+from fuchsia.store.cipher import Keyring
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptWrite,
@@ -142,7 +143,8 @@ def execute(url: str, *statements: str) -> None:
 
 def test_migration_0016_splits_item_keys(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store written before items had their own column keyed them `node[3]`: migrating
-    splits those rows into (node, item), and the store reads and writes them by item."""
+    splits those rows into (node, item), and the store reads and writes them by item; an
+    item's value sealed then (bound to `node[3]`) still opens."""
     import fuchsia.store.postgres
     import fuchsia.store.sqlite
 
@@ -152,6 +154,8 @@ def test_migration_0016_splits_item_keys(store_url: str, monkeypatch: pytest.Mon
     record, _ = with_store(store_url, lambda s: s.create_execution(new_execution()))
     monkeypatch.undo()
     eid = record.id
+    keys = Keyring((("k1", hashlib.sha256(b"k1").digest()),))
+    sealed = keys.seal_text("24", ("attempts", eid, "each[12]", "1", "output"))
     execute(
         store_url,
         "INSERT INTO node_runs (execution_id, node_id, status, attempts, ready_at, error, "
@@ -163,7 +167,7 @@ def test_migration_0016_splits_item_keys(store_url: str, monkeypatch: pytest.Mon
         f"started_at) VALUES ('{eid}', 'a', 1, 'succeeded', NULL, '[1]', 1.0), "
         f"""('{eid}', 'each', 1, 'running', '{{"items": [1, 2]}}', NULL, 1.0), """
         f"('{eid}', 'each[3]', 1, 'failed', '3', NULL, 1.0), "
-        f"('{eid}', 'each[12]', 1, 'succeeded', '12', '24', 1.0)",
+        f"('{eid}', 'each[12]', 1, 'succeeded', '12', '{sealed}', 1.0)",
         "INSERT INTO events (execution_id, node_id, type, data, at) VALUES "
         f"('{eid}', NULL, 'execution_running', NULL, 1.0), "
         f"('{eid}', 'each', 'node_running', NULL, 1.0), "
@@ -184,7 +188,16 @@ def test_migration_0016_splits_item_keys(store_url: str, monkeypatch: pytest.Mon
         )
         return nodes, events, await store.get_nodes(eid)
 
-    nodes, events, after = with_store(store_url, body)
+    async def keyed() -> Any:
+        store = open_store(store_url)
+        store.keyring = keys
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    nodes, events, after = asyncio.run(keyed())
     assert set(nodes) == {"a", "each"} and nodes["a"].output == [1] and not nodes["a"].items
     each = nodes["each"]
     assert (each.status, each.item, sorted(each.items)) == ("running", None, [3, 12])
