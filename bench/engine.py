@@ -11,6 +11,7 @@ C0  one bare SQLite commit (WAL, one small row per transaction, from Python's sq
 
 Each of W1-W3 runs at both SQLite durability settings: `full` (the default, power-loss safe)
 and `normal` (safe against a crash of the process only). Usage: python bench/engine.py [--quick]
+[--only W5 ...] (the rows of those workloads alone).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from fuchsia import Engine, LockedWorkflow
 from fuchsia.definition import lock, parse_text, validate
@@ -146,73 +147,65 @@ def bare_commit(home: Path, synchronous: str, commits: int = 500) -> float:
     return statistics.median(samples) * 1000
 
 
+WORKLOADS = ("C0", "W1", "W2", "W3", "W4", "W5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=WORKLOADS,
+        help="run only this workload (repeatable; W1 / C0 needs both)",
+    )
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
-    rows: list[tuple[str, str, Any, Any]] = []
+    only = set(args.only or WORKLOADS)
+    measures: dict[str, Callable[[Path, str], float]] = {
+        "c0": lambda home, sync: bare_commit(home, sync),
+        "w1": lambda home, sync: asyncio.run(w1(home, sync, repeats)),
+        "w2": lambda home, sync: asyncio.run(w2(home, sync, repeats)),
+        "w3": lambda home, sync: asyncio.run(w3(home, sync, repeats)),
+        "w5": lambda home, sync: asyncio.run(w5(home, sync, repeats)),
+    }
     results: dict[str, dict[str, float]] = {}
     for synchronous in ("full", "normal"):
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             results[synchronous] = {
-                "c0": bare_commit(home, synchronous),
-                "w1": asyncio.run(w1(home, synchronous, repeats)),
-                "w2": asyncio.run(w2(home, synchronous, repeats)),
-                "w3": asyncio.run(w3(home, synchronous, repeats)),
-                "w5": asyncio.run(w5(home, synchronous, repeats)),
+                name: measure(home, synchronous)
+                for name, measure in measures.items()
+                if name.upper() in only
             }
-    cold = {synchronous: w4(synchronous, repeats) for synchronous in ("full", "normal")}
+    if "W4" in only:
+        for synchronous in ("full", "normal"):
+            results[synchronous]["w4"] = w4(synchronous, repeats)
     full, normal = results["full"], results["normal"]
-    rows = [
+    rows: list[tuple[str, str, str, str]] = [  # workload, label, target, cell
+        ("C0", "C0 one bare SQLite commit (WAL)", "-", "{c0:.3f} ms"),
+        ("W1", "W1 / C0", "full < 1.5x, normal < 5x", "{ratio:.1f}x"),
+        ("W1", "W1 100-node chain, per step", "< 0.4 ms", "{w1:.3f} ms"),
+        ("W2", "W2 1 -> 100 parallel -> join", "< 0.15 s", "{w2:.3f} s"),
+        ("W3", "W3 50 concurrent 10-node chains", "> 3,000 steps/s", "{w3:,.0f} steps/s"),
+        ("W4", "W4 `fuchsia run`, fresh process, empty home", "< 0.5 s", "{w4:.3f} s"),
         (
-            "C0 one bare SQLite commit (WAL)",
-            "-",
-            f"{full['c0']:.3f} ms",
-            f"{normal['c0']:.3f} ms",
-        ),
-        (
-            "W1 / C0",
-            "full < 1.5x, normal < 5x",
-            f"{full['w1'] / full['c0']:.1f}x",
-            f"{normal['w1'] / normal['c0']:.1f}x",
-        ),
-        (
-            "W1 100-node chain, per step",
-            "< 0.4 ms",
-            f"{full['w1']:.3f} ms",
-            f"{normal['w1']:.3f} ms",
-        ),
-        (
-            "W2 1 -> 100 parallel -> join",
-            "< 0.15 s",
-            f"{full['w2']:.3f} s",
-            f"{normal['w2']:.3f} s",
-        ),
-        (
-            "W3 50 concurrent 10-node chains",
-            "> 3,000 steps/s",
-            f"{full['w3']:,.0f} steps/s",
-            f"{normal['w3']:,.0f} steps/s",
-        ),
-        (
-            "W4 `fuchsia run`, fresh process, empty home",
-            "< 0.5 s",
-            f"{cold['full']:.3f} s",
-            f"{cold['normal']:.3f} s",
-        ),
-        (
+            "W5",
             "W5 foreach of 1,000 items, concurrency 50",
             "-",
-            f"{full['w5']:.3f} s ({full['w5']:.3f} ms/item)",
-            f"{normal['w5']:.3f} s ({normal['w5']:.3f} ms/item)",
+            "{w5:.3f} s ({w5:.3f} ms/item)",
         ),
     ]
     print("| workload | target | synchronous=full (default) | synchronous=normal |")
     print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for workload, label, target, cell in rows:
+        if workload not in only or (label == "W1 / C0" and "C0" not in only):
+            continue
+        shown = [
+            cell.format(ratio=r.get("w1", 0.0) / r["c0"] if "c0" in r else 0.0, **r)
+            for r in (full, normal)
+        ]
+        print("| " + " | ".join((label, target, *shown)) + " |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         DeployedWorkflow,
         Execution,
         ExecutionSummary,
+        ItemCounts,
         NodeRun,
     )
     from fuchsia.store.records import ArtifactRef, Deployment, EventRecord
@@ -70,6 +71,7 @@ _HOMES: dict[str, str] = {
     "Attempt": "fuchsia.runtime.views",
     "Execution": "fuchsia.runtime.views",
     "NodeRun": "fuchsia.runtime.views",
+    "ItemCounts": "fuchsia.runtime.views",
     **dict.fromkeys(_ERRORS, "fuchsia.errors"),
 }
 
@@ -90,6 +92,7 @@ __all__ = [
     "FuchsiaError",
     "HttpError",
     "InputError",
+    "ItemCounts",
     "LockedWorkflow",
     "NodeError",
     "NodeRun",

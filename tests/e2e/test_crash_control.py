@@ -1,4 +1,5 @@
-"""`kill -9` during control flow: a half-done foreach, a wait for a signal, a retry backoff.
+"""`kill -9` during control flow: a half-done foreach, a wait for a signal, a retry backoff
+(a node's, and foreach items').
 
 After the restart every execution finishes with the right result, and nothing that had been
 committed runs again (the loopback server's counts are the witness).
@@ -31,12 +32,16 @@ def kill(process: subprocess.Popen[str]) -> None:
     process.communicate()
 
 
-def item_rows(db: Path, node: str) -> dict[str, str]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT node_id, status FROM node_runs WHERE node_id LIKE ?", (f"{node}[%",)
-        ).fetchall()
-    return dict(rows)
+def item_rows(db: Path, node: str) -> dict[int, str]:
+    """The stored status of each of `node`'s foreach items, by index."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT item, status FROM node_runs WHERE node_id = ? AND item >= 0", (node,)
+            ).fetchall()
+    except sqlite3.OperationalError:  # the run has not created the file or its tables yet
+        return {}
+    return {int(item): str(status) for item, status in rows}
 
 
 def only_execution(env: FuchsiaEnv) -> str:
@@ -76,10 +81,9 @@ nodes:
 
     counts = http_server.counts(f"/ok/{prefix}-")
     assert len(counts) == ITEMS
-    for key in committed:
-        index = key[len("each[") : -1]
+    for index in committed:
         path = f"/ok/{prefix}-{index}"
-        assert calls_at_kill[path] == 1 and counts[path] == 1, f"committed item {key} ran again"
+        assert calls_at_kill[path] == 1 and counts[path] == 1, f"committed item {index} ran again"
     again = [p for p, n in counts.items() if n > 1]
     assert len(again) <= CONCURRENCY, again  # only items in flight at the kill ran twice
 
@@ -152,6 +156,74 @@ nodes:
     [call] = shown["nodes"]
     assert [a["status"] for a in call["attempts"]] == ["failed", "succeeded"]
     assert sum(http_server.counts(f"/flaky/{key}").values()) == 2
+
+
+def test_foreach_item_retries_keep_their_backoff_across_a_kill(
+    fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """Items waiting for their retry when the process dies wait on after the resume: the
+    resume's first commit starts none of them (until 2026-12 they restarted with their
+    foreach at once). Once their stored due time passes they run, each once more."""
+    key = f"items-{uuid.uuid4().hex[:8]}"
+    flow = tmp_path / "items.yaml"
+    flow.write_text(f"""
+name: items
+nodes:
+  each:
+    foreach: {{items: "{{{{ range(3) | list }}}}", concurrency: 3}}
+    retry: {{max_attempts: 2, backoff: fixed, initial_delay: 1h, max_delay: 1h}}
+    http: {{url: "{http_server.url(f"/flaky/{key}-")}{{{{ item }}}}?fail=1"}}
+""")
+    retrying = ["retrying"] * 3
+    process = fuchsia_env.popen("run", str(flow), "--json")
+    try:
+        wait_until(
+            "the backoffs",
+            lambda: sorted(item_rows(fuchsia_env.db, "each").values()) == retrying,
+            process,
+        )
+    finally:
+        kill(process)  # also when the wait gave up: the run would sit out its hour otherwise
+    due = item_due(fuchsia_env.db, "each")
+    assert all(when > time.time() + 1800 for when in due.values()), due
+
+    resumed = fuchsia_env.popen("runs", "resume", "--json")
+    try:
+        wait_until("the resume's first commit", lambda: resumes(fuchsia_env.db) == 1, resumed)
+        assert item_due(fuchsia_env.db, "each") == due  # the same backoff, nothing started
+    finally:
+        kill(resumed)
+    assert sorted(item_rows(fuchsia_env.db, "each").values()) == retrying
+    assert sum(http_server.counts(f"/flaky/{key}-").values()) == 3
+
+    with sqlite3.connect(fuchsia_env.db) as conn:  # the hour passes while nothing runs
+        conn.execute("UPDATE node_runs SET ready_at = ? WHERE item >= 0", (time.time(),))
+    execution_id = only_execution(fuchsia_env)
+    again = fuchsia_env.run("runs", "resume", "--json")
+    assert again.returncode == 0, again.stderr
+    shown = fuchsia_env.json("runs", "show", execution_id)
+    assert shown["status"] == "completed", shown["error"]
+    assert [r["json"]["calls"] for r in shown["result"]] == [2, 2, 2]
+    assert shown["nodes"][0]["items"] == {"total": 3, "statuses": {"succeeded": 3}}
+
+
+def item_due(db: Path, node: str) -> dict[int, float]:
+    """When each of `node`'s retrying items is due, by index."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT item, ready_at FROM node_runs "
+            "WHERE node_id = ? AND item >= 0 AND status = 'retrying'",
+            (node,),
+        ).fetchall()
+    return {int(item): float(when) for item, when in rows}
+
+
+def resumes(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        [(count,)] = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE type = 'execution_resumed'"
+        ).fetchall()
+    return int(count)
 
 
 def node_row(db: Path, node: str) -> tuple[str, float]:

@@ -246,6 +246,32 @@ def test_pausing_over_http_lets_the_running_node_finish_and_holds_the_next_one(
         assert runner.post("/api/v1/executions/nothing-here/resume").status_code == 404
 
 
+def test_a_foreachs_items_are_counted_on_its_node_and_named_by_index_in_events(
+    served: Served,
+) -> None:
+    source = """
+name: items-api
+nodes:
+  each:
+    foreach: {items: "{{ [1, 0, 2] }}", concurrency: 2}
+    transform: {inverse: "{{ 1 // item }}"}
+    on_error: continue
+"""
+    with served.client("admin") as admin, served.client("run") as runner:
+        assert admin.post("/api/v1/workflows", json={"source": source}).status_code == 201
+        started = runner.post("/api/v1/executions", json={"workflow": "items-api"}).json()
+        done = wait_for(runner, started["id"], "completed_with_errors")
+        [each] = done["nodes"]
+        assert each["items"] == {"total": 3, "statuses": {"failed": 1, "succeeded": 2}}
+        assert each["output"][1]["error"]["node"] == "each"
+        assert each["output"][1]["error"]["item"] == 1
+        events = runner.get(f"/api/v1/executions/{started['id']}/events").json()
+        ran = [(e["node"], e["item"]) for e in events if e["type"] == "node_running"]
+        assert ran == [("each", None), ("each", 0), ("each", 1), ("each", 2)]
+        [failed] = [e for e in events if e["type"] == "node_failed"]
+        assert (failed["node"], failed["item"]) == ("each", 1)
+
+
 def test_a_paused_execution_takes_a_signal_but_starts_nothing_until_resumed(
     served: Served,
 ) -> None:

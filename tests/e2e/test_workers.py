@@ -88,20 +88,23 @@ def held_by(db: str, name: str) -> int:
     return int(held)
 
 
-def succeeded_attempts(db: str) -> dict[tuple[str, str], list[str]]:
+Unit = tuple[str, str, int]  # (execution, node, item): item -1 for the node itself
+
+
+def succeeded_attempts(db: str) -> dict[Unit, list[str]]:
     """For every node (and foreach item) of every execution: the workers of its succeeded
     attempts. Exactly one each is the invariant: none is a lost node, two a double commit."""
-    found: dict[tuple[str, str], list[str]] = {
-        (e, n): [] for e, n in rows(db, "SELECT execution_id, node_id FROM node_runs")
+    found: dict[Unit, list[str]] = {
+        (e, n, i): [] for e, n, i in rows(db, "SELECT execution_id, node_id, item FROM node_runs")
     }
-    for e, n, worker in rows(
-        db, "SELECT execution_id, node_id, worker FROM attempts WHERE status = 'succeeded'"
+    for e, n, i, worker in rows(
+        db, "SELECT execution_id, node_id, item, worker FROM attempts WHERE status = 'succeeded'"
     ):
-        found.setdefault((e, n), []).append(worker)
+        found.setdefault((e, n, i), []).append(worker)
     return found
 
 
-def assert_each_node_committed_once(db: str) -> dict[tuple[str, str], list[str]]:
+def assert_each_node_committed_once(db: str) -> dict[Unit, list[str]]:
     committed = succeeded_attempts(db)
     assert committed, "no node ran"
     wrong = {key: workers for key, workers in committed.items() if len(workers) != 1}
@@ -199,12 +202,12 @@ def test_four_workers_and_a_serve_without_worker_share_a_foreach(
         assert [item["json"]["arrived"] for item in each["output"]] == [FANOUT_RUNS] * FANOUT_ITEMS
 
     committed = assert_each_node_committed_once(cluster.db)
-    items = {k: w for k, w in committed.items() if k[1] != "each"}
+    items = {k: w for k, w in committed.items() if k[2] >= 0}
     assert len(items) == FANOUT_RUNS * FANOUT_ITEMS
     assert {ws[0] for ws in items.values()} == {w.name for w in workers}
     # nothing was interrupted, so one worker drove each execution: the one the API names
     for execution_id in ids:
-        ran_on = {ws[0] for (e, _), ws in items.items() if e == execution_id}
+        ran_on = {ws[0] for (e, _, _), ws in items.items() if e == execution_id}
         (each,) = api.get(f"/api/v1/executions/{execution_id}").json()["nodes"]
         assert ran_on == {at["worker"] for at in each["attempts"]}, (execution_id, ran_on)
     counts = http_server.counts(f"/barrier/{key}-")
@@ -267,7 +270,7 @@ def test_a_killed_workers_attempts_rerun_elsewhere(
     assert len(committed) == KILL_RUNS * 4
     for execution_id in taken:
         for node in ("after", "last"):
-            assert committed[(execution_id, node)] != [victim.name], (execution_id, node)
+            assert committed[(execution_id, node, -1)] != [victim.name], (execution_id, node)
         slow = attempts_of(cluster.db, execution_id, "slow")
         assert [(number, status) for number, status, _ in slow] == [
             (1, "interrupted"),
@@ -348,7 +351,10 @@ def test_a_stopped_workers_late_completions_are_rejected(
     assert counter(cluster.db, "rejected_completions") >= 1
     assert_all_completed(cluster.db, 1)
     committed = assert_each_node_committed_once(cluster.db)
-    assert committed == {(execution_id, "call"): ["b"], (execution_id, "after_call"): ["b"]}
+    assert committed == {
+        (execution_id, "call", -1): ["b"],
+        (execution_id, "after_call", -1): ["b"],
+    }
     assert attempts_of(cluster.db, execution_id, "call") == [
         (1, "interrupted", "a"),
         (2, "succeeded", "b"),

@@ -24,7 +24,7 @@ import pytest
 from e2e.conftest import FuchsiaEnv, make_fuchsia_env, wait_until
 from fuchsia import Engine
 from fuchsia.store import open_store
-from fuchsia.store.records import EventRecord, OwnerRecord
+from fuchsia.store.records import EventRecord, OwnerRecord, UnitKey
 from support.server import Served, free_port
 
 FLOW = """
@@ -359,7 +359,7 @@ def test_metrics_count_lease_expiries_and_rejected_completions(
                 await store.forget_owner("stale")  # its owner is gone: claimable, expired
                 await store.heartbeat(OwnerRecord("taker", "h", 1, 1.0, 0.0), lease=300.0)
                 assert [c.previous for c in await store.claim_open("taker", 5)] == ["stale"]
-                await store.reject(execution_id, [("hello", 1)], "stale", "taken over")
+                await store.reject(execution_id, [(UnitKey("hello"), 1)], "stale", "taken over")
             finally:
                 await store.close()
 

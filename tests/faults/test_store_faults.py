@@ -95,8 +95,10 @@ async def check(engine: Engine, ids: list[str], server: LoopbackServer) -> None:
         assert record.status == "completed", (execution_id, record.error)
         assert record.result == {"calls": 2, "each": [n, 2 * n, 3 * n], "doubled": 2 * n}
         nodes = await store.get_nodes(execution_id)
-        assert len(nodes) == 9, sorted(nodes)  # six nodes and three foreach items
-        for node_id, node in nodes.items():
+        assert len(nodes) == 6, sorted(nodes)
+        assert sorted(nodes["each"].items) == [0, 1, 2]
+        units = [*nodes.items(), *((f"each[{i}]", u) for i, u in nodes["each"].items.items())]
+        for node_id, node in units:
             statuses = [a.status for a in node.attempts]
             assert node.status == "succeeded", (execution_id, node_id, statuses)
             expected = ["failed", "succeeded"] if node_id == "flaky" else ["succeeded"]
@@ -107,14 +109,14 @@ async def check(engine: Engine, ids: list[str], server: LoopbackServer) -> None:
         flaps = [e.type for e in stored if e.type in FLAPPING]
         assert all(a != b for a, b in itertools.pairwise(flaps)), (execution_id, flaps)
         events = Counter(
-            (e.type, e.node_id, (e.data or {}).get("attempt"))
+            (e.type, e.node_id, e.item, (e.data or {}).get("attempt"))
             for e in stored
             if e.type not in FLAPPING
         )
         twice = {k: v for k, v in events.items() if v > 1}
         assert not twice, (execution_id, twice)
-        assert events[("node_succeeded", "done", 1)] == 1
-        assert events[("execution_completed", None, None)] == 1
+        assert events[("node_succeeded", "done", None, 1)] == 1
+        assert events[("execution_completed", None, None, None)] == 1
         assert server.count(f"/flaky/{execution_id}") == 2, execution_id
     children = [
         r for r in await store.list_executions(limit=10 * len(ids)) if r.parent_id in set(ids)

@@ -26,7 +26,7 @@ from fuchsia.runtime.owner import current_identity, is_dead, machine_key
 from fuchsia.states import AttemptStatus
 from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.memory import MemoryStore
-from fuchsia.store.records import OwnerRecord, new_id
+from fuchsia.store.records import OwnerRecord, UnitKey, new_id
 from integration.test_ownership import (
     CEILING,
     PROXY_VARS,
@@ -302,7 +302,7 @@ def test_counts_survive_their_owner_and_claims_write_no_shared_row(store_url: st
             await created(store, store_url, None, at)
         await store.claim_open("w-1", 2)  # the one of "old" (an expiry) and one detached
         await store.claim_open("w-2", 5)
-        await store.reject(stale, [("n", 1)], "w-1-name", "taken over", owner="w-1")
+        await store.reject(stale, [(UnitKey("n"), 1)], "w-1-name", "taken over", owner="w-1")
         seen["shared"] = await asyncio.to_thread(rows, store_url, "counters")
         seen["totals"] = await store.counters()
         await store.forget_owner("w-1")

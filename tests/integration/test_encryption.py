@@ -91,8 +91,8 @@ def new_execution(payload: Any) -> NewExecution:
 
 async def write_everything(store: SqlStore) -> str:
     """Store the marker through every kind of value: payload, context, node inputs and
-    outputs, result, a spilled large output, a signal payload, task and trigger kv, an
-    artifact. Returns the execution id."""
+    outputs, a foreach item's, result, a spilled large output, a signal payload, task and
+    trigger kv, an artifact. Returns the execution id."""
     record, _ = await store.create_execution(new_execution({"name": MARKER}))
     big = {"text": MARKER * 200}  # above the 1 KiB inline limit: spilled to a blob
     await store.apply(
@@ -105,12 +105,16 @@ async def write_everything(store: SqlStore) -> str:
             nodes=[
                 NodeWrite("a", NodeStatus.SUCCEEDED, 1),
                 NodeWrite("b", NodeStatus.SUCCEEDED, 1),
+                NodeWrite("b", NodeStatus.SUCCEEDED, 1, item=0),
             ],
             attempts=[
                 AttemptWrite(
                     "a", 1, AttemptStatus.SUCCEEDED, inputs={"in": MARKER}, output={"out": MARKER}
                 ),
                 AttemptWrite("b", 1, AttemptStatus.SUCCEEDED, inputs={}, output=big),
+                AttemptWrite(
+                    "b", 1, AttemptStatus.SUCCEEDED, inputs={"item": MARKER}, output=1, item=0
+                ),
             ],
         )
     )
@@ -130,6 +134,7 @@ async def read_everything(store: SqlStore, execution_id: str) -> None:
     nodes = await store.get_nodes(execution_id)
     assert nodes["a"].attempts[0].inputs == {"in": MARKER}
     assert nodes["a"].output == {"out": MARKER}
+    assert nodes["b"].items[0].attempts[0].inputs == {"item": MARKER}
     spilled = nodes["b"].output_artifact
     assert spilled is not None and await store.load_value(spilled) == {"text": MARKER * 200}
     signal = await store.next_signal(execution_id, "approve")
@@ -274,7 +279,7 @@ def test_rotate_re_encrypts_everything_under_the_first_key(store_url: str) -> No
     under_k1 = run_with(store_url, keyring("k1"), write_everything)
     counts = run_with(store_url, keyring("k2", "k1"), lambda store: rotate(store, batch=2))
     assert counts["executions"].rewritten == counts["executions"].checked == 2
-    assert counts["attempts"].rewritten == 4
+    assert counts["attempts"].rewritten == 6
     assert counts["signals"].rewritten == 2
     assert counts["kv"].rewritten == 3  # two task scopes and one trigger scope (shared key)
     assert counts["blobs"].rewritten == counts["blobs"].checked == 2  # spilled + artifact

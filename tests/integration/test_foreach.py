@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import Execution
+from fuchsia import Engine, EventRecord, Execution, ItemCounts
+from fuchsia.cli.render import event_json, event_line
+from fuchsia.definition import lock, parse_text, validate
+from fuchsia.states import NodeStatus
 from support.flows import run_text
 from support.httpserver import LoopbackServer
 
@@ -147,3 +151,44 @@ nodes:
     assert execution.status == "completed", execution.error
     assert execution.result == {"sum": 999000}
     assert len(execution.node("each").output) == 1000
+
+
+def test_items_are_counted_on_their_node_and_their_events_name_them_by_index(
+    tmp_path: Path,
+) -> None:
+    source = parse_text(
+        """
+name: counted
+nodes:
+  each:
+    foreach: {items: "{{ [3, 0, 1] }}", concurrency: 3}
+    transform: {inverse: "{{ 1 // item }}"}
+    on_error: continue
+  plain: {transform: 1}
+""",
+        "counted.yaml",
+    )
+    workflow = lock(validate(source), source)
+
+    async def main() -> tuple[Execution, list[EventRecord]]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            done = await engine.run(workflow)
+            return done, await engine.events(done.id)
+
+    done, events = asyncio.run(main())
+    assert done.status == "completed_with_errors", done.error
+    each = done.node("each")
+    assert each.items == ItemCounts(3, {NodeStatus.FAILED: 1, NodeStatus.SUCCEEDED: 2})
+    assert done.node("plain").items is None  # only a foreach has items
+    assert Execution.from_json(done.to_json()) == done
+    assert done.to_json()["nodes"][0]["items"] == {
+        "total": 3,
+        "statuses": {"failed": 1, "succeeded": 2},
+    }
+    failed = [e for e in events if e.type == "node_failed"]
+    assert [(e.node_id, e.item) for e in failed] == [("each", 1)]
+    assert (
+        failed[0].to_json()["item"] == 1 and EventRecord.from_json(failed[0].to_json()) == failed[0]
+    )
+    assert event_json(failed[0])["item"] == 1 and event_line(failed[0]).split()[2] == "each[1]"
+    assert each.output[1]["error"]["node"] == "each" and each.output[1]["error"]["item"] == 1

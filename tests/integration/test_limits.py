@@ -343,7 +343,7 @@ nodes:
             engine.store._write_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)  # type: ignore[attr-defined]
             done = await engine.run(path)
             events = await engine.events(done.id)
-            return done, [e.type for e in events if e.node_id == "each[1]"]
+            return done, [e.type for e in events if (e.node_id, e.item) == ("each", 1)]
 
     done, item_events = asyncio.run(main())
     assert done.status == "completed_with_errors", done.error

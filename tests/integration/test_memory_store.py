@@ -32,6 +32,7 @@ from fuchsia.store.records import (
     NodeRecord,
     NodeWrite,
     Transition,
+    UnitKey,
 )
 from support import machine
 from support.machine import Machine
@@ -100,16 +101,18 @@ async def stored(store: Any, execution_id: str, since: float) -> Stored:
         started_at=at(record.started_at),
         finished_at=at(record.finished_at),
     )
-    nodes = {
-        key: replace(
+
+    def unit(node: NodeRecord) -> NodeRecord:
+        return replace(
             node,
             attempts=[
                 replace(a, started_at=at(a.started_at), finished_at=at(a.finished_at))
                 for a in node.attempts
             ],
+            items={index: unit(item) for index, item in node.items.items()},
         )
-        for key, node in (await store.get_nodes(execution_id)).items()
-    }
+
+    nodes = {key: unit(node) for key, node in (await store.get_nodes(execution_id)).items()}
     events = [replace(e, at=at(e.at)) for e in await store.get_events(execution_id)]
     return record, nodes, events
 
@@ -147,10 +150,13 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
             x,
             OWNER,
             ExecutionUpdate(status=ExecutionStatus.RUNNING, started=True, context={"a": 1}),
-            nodes=[NodeWrite("a", NodeStatus.RUNNING, 1), NodeWrite("b[0]", NodeStatus.RUNNING, 1)],
+            nodes=[
+                NodeWrite("a", NodeStatus.RUNNING, 1),
+                NodeWrite("b", NodeStatus.RUNNING, 1, item=0),
+            ],
             attempts=[
                 AttemptWrite("a", 1, AttemptStatus.RUNNING, inputs={"q": "x"}, started_at=10.0),
-                AttemptWrite("b[0]", 1, AttemptStatus.RUNNING),  # started on the store's clock
+                AttemptWrite("b", 1, AttemptStatus.RUNNING, item=0),  # started on the store's clock
             ],
             events=[Event("execution_running"), Event("node_running", "a", {"attempt": 1})],
             worker="w1",
@@ -166,7 +172,7 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
             ExecutionUpdate(context={"a": 2}, settled={"status": "completed", "error": None}),
             nodes=[
                 NodeWrite("a", NodeStatus.SUCCEEDED, 1),
-                NodeWrite("b[0]", NodeStatus.RETRYING, 1, ready_at=15.0, error={"m": "x"}),
+                NodeWrite("b", NodeStatus.RETRYING, 1, ready_at=15.0, error={"m": "x"}, item=0),
             ],
             attempts=[
                 AttemptWrite(
@@ -178,16 +184,20 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
                     finished_at=11.0,
                 ),
                 AttemptWrite(
-                    "b[0]",
+                    "b",
                     1,
                     AttemptStatus.FAILED,
                     inputs={"i": 0},
                     error={"m": "x"},
                     finished_at=12.0,
+                    item=0,
                 ),
             ],
-            events=[Event("node_succeeded", "a", {"attempt": 1}), Event("node_retrying", "b[0]")],
-            consumed=[(1, "a")],
+            events=[
+                Event("node_succeeded", "a", {"attempt": 1}),
+                Event("node_retrying", "b", item=0),
+            ],
+            consumed=[(1, UnitKey("a"))],
             worker="w2",  # finishing them: they stay w1's
         ),
         ("next", x, "go"),
@@ -226,10 +236,10 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
                 has_result=True,
                 finished=True,
             ),
-            nodes=[NodeWrite("b[0]", NodeStatus.SUCCEEDED, 2)],
+            nodes=[NodeWrite("b", NodeStatus.SUCCEEDED, 2, item=0)],
             attempts=[
-                AttemptWrite("b[0]", 2, AttemptStatus.SUCCEEDED, output=None, started_at=13.0),
-                AttemptWrite("b[0]", 2, AttemptStatus.SUCCEEDED, output=7, finished_at=14.0),
+                AttemptWrite("b", 2, AttemptStatus.SUCCEEDED, started_at=13.0, item=0),
+                AttemptWrite("b", 2, AttemptStatus.SUCCEEDED, output=7, finished_at=14.0, item=0),
             ],
             events=[Event("execution_completed", data=None)],
         ),
@@ -259,9 +269,9 @@ def test_every_write_of_a_transition_is_stored_as_sqlite_stores_it(tmp_path: Pat
     assert record.context == {"a": 2} and record.started_at == CLOCK
     assert nodes["a"].attempts[0].inputs == {"q": "x"} and nodes["a"].output == [1, "two"]
     assert nodes["a"].attempts[0].started_at == 10.0
-    assert [a.status for a in nodes["b[0]"].attempts] == ["failed", "succeeded"]
-    assert nodes["b[0]"].attempts[0].started_at == CLOCK
-    assert nodes["b[0]"].output == 7
+    item = nodes["b"].items[0]  # its node has no row of its own here
+    assert [a.status for a in item.attempts] == ["failed", "succeeded"]
+    assert item.attempts[0].started_at == CLOCK and item.output == 7
     assert [e.seq for e in events] == [1, 2, 4, 5, 6]  # seq 3 is the other execution's
     assert other.result is None and other.finished_at == CLOCK
 

@@ -36,6 +36,7 @@ from fuchsia.store.records import (
     NodeWrite,
     OwnerRecord,
     Transition,
+    UnitKey,
     new_id,
 )
 from support.httpserver import LoopbackServer
@@ -333,7 +334,9 @@ def test_the_old_owner_is_fenced_after_a_claim_and_its_rejections_are_recorded(
         claimed = await store.claim_open("new", 5)
         with pytest.raises(OwnershipLost):
             await store.apply(succeeded(eid, "late", "old"))
-        await store.reject(eid, [("late", 1), ("other", 2)], "old-worker", "taken over")
+        await store.reject(
+            eid, [(UnitKey("late"), 1), (UnitKey("other"), 2)], "old-worker", "taken over"
+        )
         await store.reject(eid, [], "old-worker", "taken over")  # nothing named: not counted
         await store.apply(succeeded(eid, "on-time", "new"))
         return {

@@ -23,6 +23,7 @@ from fuchsia.errors import ArtifactNotFound, ExecutionNotFound, StoreError
 from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import OwnershipLost, SqlStore, open_store
 from fuchsia.store.base import migrations
+from fuchsia.store.cipher import Keyring
 from fuchsia.store.records import (
     ArtifactRef,
     AttemptWrite,
@@ -126,6 +127,98 @@ def test_open_applies_every_migration_once_and_reopening_keeps_data(store_url: s
     assert expected and expected[0][0] == 1
     rows = query(store_url, "SELECT version, name FROM schema_migrations ORDER BY version")
     assert rows == expected
+
+
+def execute(url: str, *statements: str) -> None:
+    """Run SQL statements on the store's database, outside the store, in one transaction."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as pg:
+            for sql in statements:
+                pg.execute(sql.encode())  # bytes: no placeholders are parsed
+        return
+    with closing(sqlite3.connect(url)) as lite, lite:
+        for sql in statements:
+            lite.execute(sql)
+
+
+def test_migration_0016_splits_item_keys(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before items had their own column keyed them `node[3]`: migrating
+    splits those rows into (node, item), and the store reads and writes them by item; an
+    item's value sealed then (bound to `node[3]`) still opens."""
+    import fuchsia.store.postgres
+    import fuchsia.store.sqlite
+
+    for module in (fuchsia.store.sqlite, fuchsia.store.postgres):
+        monkeypatch.setattr(module, "migrations", lambda b: migrations(b)[:-1])
+    assert migrations(backend(store_url))[-1][1] == "0016_items.sql"
+    record, _ = with_store(store_url, lambda s: s.create_execution(new_execution()))
+    monkeypatch.undo()
+    eid = record.id
+    keys = Keyring((("k1", hashlib.sha256(b"k1").digest()),))
+    sealed = keys.seal_text("24", ("attempts", eid, "each[12]", "1", "output"))
+    execute(
+        store_url,
+        "INSERT INTO node_runs (execution_id, node_id, status, attempts, ready_at, error, "
+        f"updated_at) VALUES ('{eid}', 'a', 'succeeded', 1, NULL, NULL, 1.0), "
+        f"('{eid}', 'each', 'running', 1, NULL, NULL, 1.0), "
+        f"""('{eid}', 'each[3]', 'retrying', 1, 99.5, '{{"m": "x"}}', 1.0), """
+        f"('{eid}', 'each[12]', 'succeeded', 1, NULL, NULL, 1.0)",
+        "INSERT INTO attempts (execution_id, node_id, number, status, inputs, output, "
+        f"started_at) VALUES ('{eid}', 'a', 1, 'succeeded', NULL, '[1]', 1.0), "
+        f"""('{eid}', 'each', 1, 'running', '{{"items": [1, 2]}}', NULL, 1.0), """
+        f"('{eid}', 'each[3]', 1, 'failed', '3', NULL, 1.0), "
+        f"('{eid}', 'each[12]', 1, 'succeeded', '12', '{sealed}', 1.0)",
+        "INSERT INTO events (execution_id, node_id, type, data, at) VALUES "
+        f"('{eid}', NULL, 'execution_running', NULL, 1.0), "
+        f"('{eid}', 'each', 'node_running', NULL, 1.0), "
+        f"('{eid}', 'each[3]', 'node_retrying', NULL, 1.0)",
+    )
+
+    async def body(store: SqlStore) -> Any:
+        nodes = await store.get_nodes(eid)
+        events = await store.get_events(eid)
+        # written by item after the migration: the item's row is updated, not doubled
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                nodes=[NodeWrite("each", NodeStatus.RUNNING, 2, item=3)],
+                attempts=[AttemptWrite("each", 2, AttemptStatus.RUNNING, item=3)],
+            )
+        )
+        return nodes, events, await store.get_nodes(eid)
+
+    async def keyed() -> Any:
+        store = open_store(store_url)
+        store.keyring = keys
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    nodes, events, after = asyncio.run(keyed())
+    assert set(nodes) == {"a", "each"} and nodes["a"].output == [1] and not nodes["a"].items
+    each = nodes["each"]
+    assert (each.status, each.item, sorted(each.items)) == ("running", None, [3, 12])
+    three, twelve = each.items[3], each.items[12]
+    assert (three.node_id, three.item, three.status, three.ready_at) == (
+        "each",
+        3,
+        "retrying",
+        99.5,
+    )
+    assert three.error == {"m": "x"} and [a.status for a in three.attempts] == ["failed"]
+    assert twelve.output == 24 and twelve.attempts[0].inputs == 12
+    assert [(e.node_id, e.item, e.type) for e in events] == [
+        (None, None, "execution_running"),
+        ("each", None, "node_running"),
+        ("each", 3, "node_retrying"),
+    ]
+    assert [a.number for a in after["each"].items[3].attempts] == [1, 2]
+    assert after["each"].items[3].status == "running"
+    rows = query(store_url, "SELECT node_id, item FROM node_runs ORDER BY node_id, item")
+    assert rows == [("a", -1), ("each", -1), ("each", 3), ("each", 12)]
 
 
 def test_unsupported_url_scheme_is_a_store_error() -> None:

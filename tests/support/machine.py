@@ -8,6 +8,10 @@ driver's `_follow` does: the launched units are running, the retries armed, the 
 outcomes handed back as a step of their own. The clock is `now`, moved only by the test
 (`advance`, `due`), and the jitter a retry delay draws is `jitter`.
 
+Units are named as people read them: `"a"` for node a, `"each[1]"` for item 1 of the
+foreach `each` (`unit` makes the `UnitKey`); a step returns the decision as `Seen`, which
+names the units it launches and arms retries for the same way.
+
 What each attempt does is the test's choice: `succeed`, `fail`, `time_out` report an
 `Outcome` for a running unit. Every commit is journaled as an `Entry` (the events, the
 items rendered, the environment, the decision), so a test can replay it (`replay`).
@@ -44,12 +48,77 @@ from fuchsia.runtime.machine import (
 from fuchsia.runtime.work import Outcome
 from fuchsia.states import Control, ExecutionStatus, NodeStatus
 from fuchsia.store.memory import MemoryStore
-from fuchsia.store.records import EventRecord, ExecutionRecord, NewExecution, NodeRecord
+from fuchsia.store.records import (
+    Event as CommitEvent,
+)
+from fuchsia.store.records import (
+    EventRecord,
+    ExecutionRecord,
+    NewExecution,
+    NodeRecord,
+    Transition,
+    UnitKey,
+)
 
 T = TypeVar("T")
 OWNER = "machine-test"
 START = 1_000.0  # the fake clock's first reading
 STORED_CONTROLS = (Control.PAUSE, Control.RESUME, Control.CANCEL)
+
+
+def unit(label: str | UnitKey) -> UnitKey:
+    """The unit a test names: `"a"` is node a, `"each[1]"` item 1 of the foreach `each`."""
+    if isinstance(label, UnitKey):
+        return label
+    node, bracket, rest = label.partition("[")
+    return UnitKey(node, int(rest.removesuffix("]"))) if bracket else UnitKey(node)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A decision as a test reads it: the units it launches and arms retries for by their
+    labels (`unit`), the rest as decided."""
+
+    decision: Decision
+
+    @property
+    def launch(self) -> list[str]:
+        return [str(key) for key in self.decision.launch]
+
+    @property
+    def timers(self) -> dict[str, float]:
+        return {str(key): when for key, when in self.decision.timers.items()}
+
+    @property
+    def commit(self) -> Transition:
+        return self.decision.commit
+
+    @property
+    def expand(self) -> list[str]:
+        return self.decision.expand
+
+    @property
+    def requeue(self) -> list[Outcome]:
+        return self.decision.requeue
+
+    @property
+    def cancel_running(self) -> bool:
+        return self.decision.cancel_running
+
+    @property
+    def cancel_children(self) -> bool:
+        return self.decision.cancel_children
+
+    @property
+    def final(self) -> ExecutionStatus | str | None:
+        return self.decision.final
+
+
+def labels(events: Sequence[CommitEvent]) -> list[tuple[str, str | None]]:
+    """(type, unit label) of each event a commit records."""
+    return [
+        (e.type, None if e.node_id is None else str(UnitKey(e.node_id, e.item))) for e in events
+    ]
 
 
 def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -187,15 +256,15 @@ class Machine:
 
     # -- one step ------------------------------------------------------------------------
 
-    def step(self, *events: Event, pending: bool = False, follow: bool = True) -> Decision:
+    def step(self, *events: Event, pending: bool = False, follow: bool = True) -> Seen:
         """Decide `events` as one batch, commit, merge, follow; the decision. With `follow`,
         the outcomes it requeued are then decided too (each batch a commit of its own)."""
         assert self.final is None, f"the execution ended ({self.final}): nothing drives it"
         for event in events:
             if isinstance(event, Outcome):
-                self.running.pop(event.node_id, None)
+                self.running.pop(str(event.unit), None)
             elif isinstance(event, RetryDue):
-                self.timers.pop(event.key, None)
+                self.timers.pop(str(event.key), None)
         overlay = Overlay(self.state)
         env = Env(
             now=self.now,
@@ -203,7 +272,7 @@ class Machine:
             owner=OWNER,
             starting=not self.draining,
             jitter=self.jitter,
-            running=frozenset(self.running),
+            running=frozenset(unit(label) for label in self.running),
             pending=pending,
         )
         decision = machine.decide(overlay, list(events), env)
@@ -218,13 +287,13 @@ class Machine:
         run_now(self.store.apply(decision.commit))
         overlay.merge()
         self.journal.append(Entry(list(events), rendered, env, decision))
-        self.timers.update(decision.timers)
+        self.timers.update((str(key), when) for key, when in decision.timers.items())
         for key in decision.launch:
-            self.running[key] = Running(self.state.numbers[key], self.now)
+            self.running[str(key)] = Running(self.state.numbers[key], self.now)
         self.final = decision.final
         if follow and decision.requeue and self.final is None:
             self.step(*decision.requeue)
-        return decision
+        return Seen(decision)
 
     def _rendered(self, node: str) -> ItemsRendered:
         items = self.render.get(node)
@@ -235,7 +304,7 @@ class Machine:
 
     # -- events --------------------------------------------------------------------------
 
-    def begin(self) -> Decision:
+    def begin(self) -> Seen:
         return self.step(Begin())
 
     def outcome(
@@ -253,7 +322,7 @@ class Machine:
         run = self.running.get(key)
         assert run is not None, f"{key} is not running (running: {sorted(self.running)})"
         return Outcome(
-            key,
+            unit(key),
             run.attempt,
             run.started_at,
             inputs=inputs,
@@ -264,25 +333,25 @@ class Machine:
             consumed=list(consumed),
         )
 
-    def succeed(self, key: str, output: Any = None, **fields: Any) -> Decision:
+    def succeed(self, key: str, output: Any = None, **fields: Any) -> Seen:
         return self.step(self.outcome(key, output, **fields))
 
     def fail(
         self, key: str, message: str = "boom", *, retryable: bool = True, **fields: Any
-    ) -> Decision:
+    ) -> Seen:
         return self.step(self.outcome(key, error=NodeError(message, retryable=retryable), **fields))
 
-    def time_out(self, key: str) -> Decision:
+    def time_out(self, key: str) -> Seen:
         return self.step(self.outcome(key, error=NodeTimeout("node timed out after 1.0s")))
 
-    def due(self, key: str) -> Decision:
+    def due(self, key: str) -> Seen:
         """The clock reaches `key`'s armed retry, which comes due."""
         when = self.timers.get(key)
         assert when is not None, f"no retry armed for {key} (armed: {sorted(self.timers)})"
         self.clock.now = max(self.now, when)
-        return self.step(RetryDue(key))
+        return self.step(RetryDue(unit(key)))
 
-    def control(self, control: Control, idle_for: float = 0.0) -> Decision:
+    def control(self, control: Control, idle_for: float = 0.0) -> Seen:
         """A control request, as the engine makes it: a pause, resume or cancel is left in
         the store first (a process that loads the execution later sees it), then delivered;
         the engine's stop and the hung check are only delivered."""
@@ -290,7 +359,7 @@ class Machine:
             assert self.store_request(control), f"the store refused the {control}"
         return self.step(ControlRequested(control, idle_for))
 
-    def deadline(self) -> Decision:
+    def deadline(self) -> Seen:
         return self.step(DeadlineReached())
 
     def run(self, answer: Callable[[Machine, str], Outcome]) -> ExecutionStatus | str:
@@ -332,9 +401,22 @@ class Machine:
     def events(self) -> list[EventRecord]:
         return run_now(self.store.get_events(self.id))
 
+    def units(self) -> dict[str, NodeRecord]:
+        """Every stored unit's record, by its label (`each[1]` for an item)."""
+        found: dict[str, NodeRecord] = {}
+        for node_id, node in self.nodes().items():
+            found[node_id] = node
+            for index, item in node.items.items():
+                found[str(UnitKey(node_id, index))] = item
+        return found
+
     def statuses(self) -> dict[str, NodeStatus]:
-        """Every stored unit's status."""
-        return {key: node.status for key, node in self.nodes().items()}
+        """Every stored unit's status, by its label (`each[1]` for an item)."""
+        return {label: record.status for label, record in self.units().items()}
+
+    def held(self) -> dict[str, bool]:
+        """The units held back (paused, draining), by their labels."""
+        return {str(key): held for key, held in self.state.held.items()}
 
     def event_types(self, after: int = 0) -> list[str]:
         return [e.type for e in run_now(self.store.get_events(self.id, after))]
@@ -367,7 +449,7 @@ def summary(decision: Decision) -> dict[str, Any]:
         "launch": decision.launch,
         "timers": decision.timers,
         "requeue": [
-            (o.node_id, o.attempt, o.output, None if o.error is None else o.error.to_record())
+            (str(o.unit), o.attempt, o.output, None if o.error is None else o.error.to_record())
             for o in decision.requeue
         ],
         "cancel_running": decision.cancel_running,

@@ -18,7 +18,7 @@ from fuchsia.runtime.machine.control import CRASHED
 from fuchsia.runtime.work import Outcome
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.records import AttemptWrite, ExecutionUpdate, NodeWrite
-from support.machine import START, Machine, snapshot
+from support.machine import START, Machine, snapshot, unit
 
 CHAIN = """\
     name: chain
@@ -137,7 +137,7 @@ def test_a_pause_stored_before_begin_holds_the_roots() -> None:
     m.store_request(Control.PAUSE)
     r = m.restarted()
     d = r.begin()
-    assert d.launch == [] and r.state.held == {"a": True}
+    assert d.launch == [] and r.held() == {"a": True}
     assert r.execution().status == "paused"
     assert r.control(Control.RESUME).launch == ["a"]
 
@@ -164,7 +164,7 @@ def test_a_success_stores_the_output_and_starts_the_successor() -> None:
     assert started == AttemptWrite("b", 1, AttemptStatus.RUNNING, started_at=START + 2)
     assert m.event_types()[-3:] == ["log", "node_succeeded", "node_running"]
     assert m.events()[-3].data == {"stream": "stdout", "line": "hi", "attempt": 1}
-    assert m.nodes()["a"].output == {"x": 1} and m.state.outputs["a"] == {"x": 1}
+    assert m.nodes()["a"].output == {"x": 1} and m.state.outputs[unit("a")] == {"x": 1}
 
 
 def test_a_join_starts_once_all_its_upstreams_settled() -> None:
@@ -218,7 +218,7 @@ def test_signals_a_wait_consumed_are_marked_with_its_success() -> None:
     m.begin()
     signal = m.send_signal("go", {"ok": True})
     d = m.succeed("w", {"ok": True}, consumed=[signal])
-    assert d.commit.consumed == [(signal, "w")]
+    assert d.commit.consumed == [(signal, unit("w"))]
     assert m.next_signal("go") is None
 
 
@@ -236,7 +236,7 @@ def test_a_retryable_failure_within_budget_is_retried_after_the_jittered_backoff
     assert d.commit.nodes == [NodeWrite("a", NodeStatus.RETRYING, 1, ready_at=when, error=error)]
     assert m.nodes()["a"].ready_at == when and m.nodes()["a"].error == error
     assert attempts(m, "a") == [(1, "failed")]
-    assert m.state.retry_at == {"a": when}
+    assert m.state.retry_at == {unit("a"): when}
     # the second delay doubles (exponential), the jitter drawn again
     m.due("a")
     m.jitter = 1.0
@@ -257,7 +257,7 @@ def test_a_retry_coming_due_starts_the_next_attempt() -> None:
 def test_a_retry_due_for_a_unit_no_longer_retrying_is_ignored() -> None:
     m = Machine.of(CHAIN)
     m.begin()
-    d = m.step(RetryDue("a"))
+    d = m.step(RetryDue(unit("a")))
     assert d.launch == [] and d.commit.nodes == [] and d.commit.attempts == []
 
 
@@ -346,7 +346,7 @@ def test_the_outcome_of_an_attempt_an_abort_settled_changes_nothing() -> None:
     assert m.statuses()["c"] == "cancelled" and "alert" in m.running
     events = len(m.events())
     # c's task had finished before it was cancelled: its outcome arrives all the same
-    d = m.step(Outcome("c", 1, START, output={"late": True}))
+    d = m.step(Outcome(unit("c"), 1, START, output={"late": True}))
     assert d.commit.nodes == [] and d.commit.attempts == [] and d.launch == []
     assert m.statuses()["c"] == "cancelled" and attempts(m, "c") == [(1, "cancelled")]
     assert "node_succeeded" not in [e.type for e in m.events()[events:]]
@@ -627,7 +627,7 @@ def test_a_draining_shell_holds_what_became_ready() -> None:
     m.begin()
     m.draining = True
     d = m.succeed("a", 1)
-    assert d.launch == [] and m.state.held == {"b": True}
+    assert d.launch == [] and m.held() == {"b": True}
     assert m.execution().status == "running"
 
 
@@ -650,9 +650,9 @@ def test_decide_leaves_the_state_alone_until_the_overlay_is_merged() -> None:
     m.render["each"] = [1, 2]
     m.begin()
     m.fail("a")
-    env = Env(now=m.now + 10, jitter=0.7, running=frozenset(m.running))
+    env = Env(now=m.now + 10, jitter=0.7, running=frozenset(unit(k) for k in m.running))
     batches: list[list[Event]] = [
-        [RetryDue("a")],
+        [RetryDue(unit("a"))],
         [m.outcome("each[0]", 10)],
         [m.outcome("each[0]", error=NodeError("no", retryable=False))],
         [m.outcome("each[1]", 20), m.outcome("each[0]", 10)],
@@ -672,9 +672,10 @@ def test_decide_leaves_the_state_alone_until_the_overlay_is_merged() -> None:
         assert d.commit.nodes or d.commit.events  # it decided something
         assert snapshot(m.state) == before, events
     overlay = Overlay(m.state)
-    machine.decide(overlay, [Outcome("each[0]", 1, START, output=10)], env)
+    machine.decide(overlay, [Outcome(unit("each[0]"), 1, START, output=10)], env)
     overlay.merge()
-    assert m.state.statuses["each[0]"] == "succeeded" and m.state.outputs["each[0]"] == 10
+    item = unit("each[0]")
+    assert m.state.statuses[item] == "succeeded" and m.state.outputs[item] == 10
 
 
 def test_the_loaded_state_knows_which_edges_a_branch_did_not_take() -> None:

@@ -44,10 +44,10 @@ def test_a_pause_holds_new_starts_while_running_attempts_finish() -> None:
     assert d.launch == [] and not d.cancel_running and m.running.keys() == {"a"}
     assert m.execution().status == "paused" and m.event_types()[-1] == "execution_paused"
     d = m.succeed("a", 1)  # the attempt that ran finishes; its successor waits
-    assert d.launch == [] and m.state.held == {"b": True}
+    assert d.launch == [] and m.held() == {"b": True}
     assert m.statuses() == {"a": "succeeded"}
     d = m.control(Control.RESUME)
-    assert d.launch == ["b"] and m.state.held == {}
+    assert d.launch == ["b"] and m.held() == {}
     assert m.execution().status == "running" and m.event_types()[-1] == "execution_running"
 
 
@@ -70,7 +70,7 @@ def test_a_retry_coming_due_while_paused_waits_for_the_resume() -> None:
     m.fail("b")
     m.control(Control.PAUSE)
     d = m.due("b")
-    assert d.launch == [] and m.state.held == {"b": True}
+    assert d.launch == [] and m.held() == {"b": True}
     assert m.statuses()["b"] == "retrying"
     assert m.control(Control.RESUME).launch == ["b"]
     assert attempts(m, "b") == [(1, "failed"), (2, "running")]
@@ -88,7 +88,7 @@ def test_foreach_items_refilled_while_paused_start_on_resume() -> None:
     m.begin()
     m.control(Control.PAUSE)
     assert m.succeed("each[0]", "X").launch == []
-    assert m.state.held == {"each[1]": True}
+    assert m.held() == {"each[1]": True}
     assert m.control(Control.RESUME).launch == ["each[1]"]
     assert m.succeed("each[1]", "Y").final == "completed"
     assert m.execution().result == ["X", "Y"]
@@ -101,7 +101,7 @@ def test_a_restart_while_paused_holds_the_units_whose_attempts_were_lost() -> No
     r = m.restarted()
     assert r.state.paused  # from the stored request
     d = r.begin()
-    assert d.launch == [] and r.state.held == {"a": True}
+    assert d.launch == [] and r.held() == {"a": True}
     assert attempts(r, "a") == [(1, "interrupted")]
     assert r.execution().status == "paused"
     assert r.control(Control.RESUME).launch == ["a"]
@@ -131,7 +131,7 @@ def test_an_abort_while_paused_finishes_once_its_failure_hooks_ran(abort: str) -
     m.begin()
     m.control(Control.PAUSE)
     m.succeed("a", 1)
-    assert m.state.held == {"c": True}
+    assert m.held() == {"c": True}
     d = m.fail("b", retryable=False) if abort == "fail fast" else m.deadline()
     assert d.launch == ["alert"] and m.statuses()["c"] == "cancelled"
     d = m.succeed("alert", 1)

@@ -1,6 +1,7 @@
 """The machine's `foreach` and `branch` decisions on the in-memory store: expansion within
 the concurrency, refill, items failing with `on_error: fail` or `continue`, an empty list,
-items that fail to render, item retries, a restart that reuses settled items, and the
+items that fail to render, item retries (which keep their backoff across a restart), a
+restart that reuses settled items, and the
 successors a branch skips."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from fuchsia.errors import InputError
 from fuchsia.runtime.limits import Limits
 from fuchsia.runtime.machine import Begin
-from fuchsia.states import AttemptStatus, NodeStatus
+from fuchsia.states import AttemptStatus, Control, NodeStatus
 from fuchsia.store.records import AttemptWrite, NodeWrite
 from support.machine import START, Machine
 
@@ -31,7 +32,7 @@ def mapped(items: list[object], on_error: str = "fail") -> Machine:
 
 
 def attempts(m: Machine, key: str) -> list[tuple[int, AttemptStatus]]:
-    return [(a.number, a.status) for a in m.nodes()[key].attempts]
+    return [(a.number, a.status) for a in m.units()[key].attempts]
 
 
 def test_a_foreach_starts_its_items_within_its_concurrency_in_one_commit() -> None:
@@ -42,7 +43,7 @@ def test_a_foreach_starts_its_items_within_its_concurrency_in_one_commit() -> No
     assert parent == AttemptWrite(
         "each", 1, AttemptStatus.RUNNING, inputs={"items": ["a", "b", "c"]}, started_at=START
     )
-    assert [(a.node_id, a.number) for a in items] == [("each[0]", 1), ("each[1]", 1)]
+    assert [(a.node_id, a.item, a.number) for a in items] == [("each", 0, 1), ("each", 1, 1)]
     assert m.nodes()["each"].attempts[0].inputs == {"items": ["a", "b", "c"]}
     assert m.journal[0].rendered[0][0].items == ["a", "b", "c"]
     fan = m.state.fanouts["each"]
@@ -89,9 +90,9 @@ def test_an_item_failing_with_on_error_continue_leaves_its_error_in_the_output()
             "type": "node_error",
             "message": "bad item",
             "retryable": False,
-            "node": "each[1]",
-            "attempt": 1,
+            "node": "each",
             "item": 1,
+            "attempt": 1,
         }
     }
     assert m.succeed("done", 1).final == "completed_with_errors"
@@ -124,10 +125,45 @@ def test_an_item_is_retried_on_its_own() -> None:
     assert m.nodes()["each"].output == ["A"]
 
 
+def test_an_item_retry_keeps_its_stored_backoff_across_a_restart() -> None:
+    m = mapped(["a", "b", "c"])
+    m.begin()
+    m.fail("each[1]")  # due at START + 3
+    m.succeed("each[0]", "A")  # item 2 takes its place
+    r = m.restarted()
+    d = r.begin()
+    assert d.launch == ["each[2]"]  # the lost item runs again; the retrying one waits
+    assert d.timers == {"each[1]": START + 3}
+    assert r.statuses()["each[1]"] == "retrying"
+    fan = r.state.fanouts["each"]
+    assert (fan.settled, fan.running) == (1, 2)  # the retrying item keeps its slot
+    assert r.due("each[1]").launch == ["each[1]"]
+    r.succeed("each[1]", "B")
+    assert r.succeed("each[2]", "C").launch == ["done"]
+    assert r.nodes()["each"].output == ["A", "B", "C"]
+    assert attempts(r, "each[1]") == [(1, "failed"), (2, "succeeded")]
+
+
+def test_an_item_whose_retry_came_due_while_paused_starts_once_on_resume() -> None:
+    m = mapped(["a", "b"])
+    m.begin()
+    m.fail("each[0]")
+    m.control(Control.PAUSE)
+    r = m.restarted()  # paused: the foreach and the retrying item are both held
+    assert r.begin().launch == []
+    assert r.due("each[0]").launch == []
+    d = r.control(Control.RESUME)
+    assert sorted(d.launch) == ["each[0]", "each[1]"]
+    assert [str(w.unit) for w in d.commit.attempts].count("each[0]") == 1
+    r.succeed("each[0]", "A")
+    assert r.succeed("each[1]", "B").final is None
+    assert r.nodes()["each"].output == ["A", "B"]
+
+
 def test_an_empty_item_list_succeeds_at_once_with_an_empty_output() -> None:
     m = mapped([])
     d = m.begin()
-    assert d.launch == [] and [o.node_id for o in d.requeue] == ["each"]
+    assert d.launch == [] and [str(o.unit) for o in d.requeue] == ["each"]
     assert m.journal[-1].events == d.requeue  # handed back: a commit of its own
     assert m.nodes()["each"].output == [] and m.running.keys() == {"done"}
 
@@ -153,7 +189,7 @@ def test_a_restart_reuses_the_settled_items_and_runs_the_lost_ones_again() -> No
     r = m.restarted()
     d = r.begin()
     assert d.launch == ["each[2]", "each[3]"]
-    assert [(w.node_id, w.number, w.status) for w in d.commit.attempts] == [
+    assert [(str(w.unit), w.number, w.status) for w in d.commit.attempts] == [
         ("each", 1, "interrupted"),
         ("each[2]", 1, "interrupted"),
         ("each[3]", 1, "interrupted"),
@@ -177,7 +213,7 @@ def test_a_restart_before_a_foreach_settled_settles_it_from_its_stored_items() -
     m.render.clear()
     r = m.restarted()
     d = r.begin()
-    assert d.launch == [] and [o.node_id for o in d.requeue] == ["each"]
+    assert d.launch == [] and [str(o.unit) for o in d.requeue] == ["each"]
     assert attempts(r, "each") == [(1, "interrupted"), (2, "succeeded")]
     assert r.nodes()["each"].output == [] and r.running.keys() == {"done"}
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from fuchsia.errors import NodeError
-from fuchsia.runtime.work import Outcome, split_key
+from fuchsia.runtime.work import Outcome
 from fuchsia.states import AttemptStatus, Control, NodeStatus
-from support.machine import Machine, replay, summary
+from support.machine import Machine, replay, summary, unit
 
 Answer = Callable[[Machine, str], Outcome]
 
@@ -62,17 +62,17 @@ HOOKS = """\
 
 def chain_answer(m: Machine, key: str) -> Outcome:
     """b fails once (retryable), then every node succeeds with its name."""
-    if key == "b" and m.state.failures.get(key, 0) == 0:
+    if key == "b" and m.state.failures.get(unit(key), 0) == 0:
         return m.outcome(key, error=NodeError("flaky"))
     return m.outcome(key, {"from": key})
 
 
 def foreach_answer(m: Machine, key: str) -> Outcome:
     """Item 1 fails for good, item 2 fails once, the rest double their item."""
-    base, index = split_key(key)
+    base, index = unit(key)
     if index == 1:
         return m.outcome(key, error=NodeError("bad item", retryable=False))
-    if index == 2 and m.state.failures.get(key, 0) == 0:
+    if index == 2 and m.state.failures.get(unit(key), 0) == 0:
         return m.outcome(key, error=NodeError("flaky item"))
     if index is not None:
         return m.outcome(key, m.state.items[base][index] * 2)
@@ -206,17 +206,17 @@ def test_the_records_a_kill_leaves_resume_to_the_same_outcome(name: str) -> None
         killed = m.after(k)
         if killed.execution().status.is_final:
             break
-        stored = killed.nodes()
-        running = {key for key, node in stored.items() if node.status == NodeStatus.RUNNING}
-        settled = {key for key, node in stored.items() if node.status in SETTLED}
+        stored = killed.statuses()
+        running = {key for key, status in stored.items() if status == NodeStatus.RUNNING}
+        settled = {key for key, status in stored.items() if status in SETTLED}
         d = killed.begin()
         again = m.after(k)
-        assert summary(again.begin()) == summary(d), k  # the same records, the same decision
+        assert summary(again.begin().decision) == summary(d.decision), k  # the same decision
         interrupted = {
-            a.node_id for a in d.commit.attempts if a.status == AttemptStatus.INTERRUPTED
+            str(a.unit) for a in d.commit.attempts if a.status == AttemptStatus.INTERRUPTED
         }
         assert interrupted == running, k
-        started = {a.node_id for a in d.commit.attempts if a.status == AttemptStatus.RUNNING}
+        started = {str(a.unit) for a in d.commit.attempts if a.status == AttemptStatus.RUNNING}
         assert not started & settled, k
         assert running <= started, k  # every lost unit runs again
         parents = {key for key in started if key in m.wf.nodes and m.wf.nodes[key].foreach}
@@ -239,4 +239,4 @@ def outputs(m: Machine) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items() if k != "attempt"}
         return value
 
-    return {key: plain(node.output) for key, node in m.nodes().items()}
+    return {key: plain(node.output) for key, node in m.units().items()}

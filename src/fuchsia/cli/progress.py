@@ -94,11 +94,9 @@ class Progress:
             self.live.refresh()
 
     def _apply(self, event: Event) -> None:
-        from fuchsia.runtime.work import split_key
-
         if event.node_id is None or not event.type.startswith("node_"):
             return
-        node, index = split_key(event.node_id)
+        node, index = event.node_id, event.item
         if node not in self.states:
             return
         status = event.type.removeprefix("node_")
@@ -181,18 +179,18 @@ class Progress:
                 " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
             )
             self._print(
-                f"{stamp} {event.node_id} log [{data.get('level')}] {data.get('message')}"
+                f"{stamp} {_label(event)} log [{data.get('level')}] {data.get('message')}"
                 + (f" {detail}" if detail else "")
             )
             return
         subject, _, status = event.type.partition("_")
-        name = event.node_id if subject == "node" else "execution"  # its id heads the lines
+        name = _label(event) if subject == "node" else "execution"  # its id heads the lines
         detail = ""
         if event.type == "node_running":
             detail = f" (attempt {data.get('attempt', 1)})"
         elif "message" in data:
             detail = f": {data['message']}"
-        base = (event.node_id or "").partition("[")[0]
+        base = event.node_id or ""
         extra = self.detail(base) if subject == "node" and base in self.states else ""
         self._print(f"{stamp} {name} {status}{detail}" + (f"  {extra}" if extra else ""))
 
@@ -224,6 +222,12 @@ class Progress:
                 escape(self.detail(node_id)),
             )
         return table
+
+
+def _label(event: Event) -> str:
+    """How a line names the unit an event is about: `node`, or `node[3]` for an item."""
+    node = event.node_id or ""
+    return node if event.item is None else f"{node}[{event.item}]"
 
 
 def _clock(timestamp: float) -> str:

@@ -88,6 +88,7 @@ def event_json(event: EventRecord) -> dict[str, Any]:
         "at": iso(event.at),
         "type": event.type,
         "node": event.node_id,
+        "item": event.item,
         "data": event.data,
     }
 
@@ -96,7 +97,7 @@ def event_line(event: EventRecord) -> str:
     """One event as a line: time, type, node, and for a component's log its level, message
     and fields (`key=value`, values as JSON)."""
     data = event.data
-    node = f" {event.node_id}" if event.node_id else ""
+    node = f" {event.unit}" if event.unit is not None else ""  # `node[3]` for an item
     detail = ""
     if isinstance(data, dict):
         if event.type == "log":

@@ -22,7 +22,8 @@ from fuchsia.runtime.machine import verdict
 from fuchsia.runtime.machine.state import Overlay, State
 from fuchsia.runtime.masking import node_store
 from fuchsia.runtime.views import iso
-from fuchsia.runtime.work import Outcome, unit_key
+from fuchsia.runtime.work import Outcome
+from fuchsia.store.records import UnitKey
 from fuchsia.templates import RenderError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ View = State | Overlay
 def data_of(view: View, node_id: str) -> Any:
     """A node's output as its successors see it (a branch passes its input through)."""
     node = view.workflow.nodes[node_id]
-    return KINDS[node.kind].data(node.spec, view.outputs.get(node_id))
+    return KINDS[node.kind].data(node.spec, view.outputs.get(view.keys[node_id]))
 
 
 def scope(rt: Runtime, view: View, node: LockedNode, number: int) -> dict[str, Any]:
@@ -48,10 +49,11 @@ def scope(rt: Runtime, view: View, node: LockedNode, number: int) -> dict[str, A
     elif node.join is None:
         data = data_of(view, node.after[0])
     else:
+        keys = view.keys
         data = {
             up: data_of(view, up)
             for up in node.after
-            if up in view.outputs and (up, node.id) not in view.skipped_edges
+            if keys[up] in view.outputs and (up, node.id) not in view.skipped_edges
         }
     values = dict(data) if isinstance(data, dict) else {}
     if node.join is not None:
@@ -94,7 +96,7 @@ async def run(
 ) -> Outcome:
     """Run attempt `number` of `node` (of its item `index`): its outcome, never raising for
     the node's own failures."""
-    key = node.id if index is None else unit_key(node.id, index)
+    key = view.keys[node.id] if index is None else UnitKey(node.id, index)
     kind = KINDS[node.kind]
     limits = rt.limits
     workflow: LockedWorkflow = view.workflow
@@ -122,7 +124,7 @@ async def run(
             components=rt.components,
             logs=outcome.logs,
             scope=values,
-            since=view.first_started.get(node.id),
+            since=view.first_started.get(view.keys[node.id]),
             consumed=outcome.consumed,
             wakeup=rt.wakeup(view.id) if kind.placement is Placement.PARKED else None,
             children=rt.children,

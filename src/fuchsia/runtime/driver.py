@@ -42,11 +42,11 @@ from fuchsia.runtime.machine import (
 )
 from fuchsia.runtime.machine.control import CANCEL_ERROR, CRASHED, STOPPED
 from fuchsia.runtime.masking import Masker
-from fuchsia.runtime.work import Outcome, split_key
+from fuchsia.runtime.work import Outcome
 from fuchsia.states import Control, ExecutionStatus
 from fuchsia.store.base import OwnershipLost, Store, StoreUnavailable
 from fuchsia.store.records import Event as LogEvent
-from fuchsia.store.records import ExecutionRecord, NodeRecord, Transition
+from fuchsia.store.records import ExecutionRecord, NodeRecord, Transition, UnitKey
 from fuchsia.templates import RenderError
 
 if TYPE_CHECKING:
@@ -98,8 +98,8 @@ class Driver:
         self.claim = record.claim  # the claim number this driver's commits are fenced by
         self.wf = workflow
         self.state = machine.load(State.from_records(workflow, record, nodes))
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.timers: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[UnitKey, asyncio.Task[None]] = {}
+        self.timers: dict[UnitKey, asyncio.Task[None]] = {}
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.draining = False  # the engine is shutting down: start nothing new
         # between beginning or taking finished attempts and launching what that committed
@@ -193,8 +193,8 @@ class Driver:
                 return None
             o = outcomes[0]
             error = Unstorable(f"the store refused to write this attempt's result: {exc}")
-            error.execution_id, error.node_id = self.id, split_key(o.node_id)[0]
-            refused = Outcome(o.node_id, o.attempt, o.started_at, error=error)
+            error.execution_id, error.node_id = self.id, o.unit.node
+            refused = Outcome(o.unit, o.attempt, o.started_at, error=error)
             return await self._step([e if e is not o else refused for e in events])
 
     # -- one step: decide, commit, launch --------------------------------------------------
@@ -210,7 +210,7 @@ class Driver:
         state = self.state
         for i, event in enumerate(events):
             if isinstance(event, Outcome):
-                self.tasks.pop(event.node_id, None)
+                self.tasks.pop(event.unit, None)
                 attempts.measure(self.rt, state, event)
             elif isinstance(event, RetryDue):
                 self.timers.pop(event.key, None)
@@ -248,7 +248,7 @@ class Driver:
         """Render a ready foreach's items (masked, a list, within the output cap)."""
         node = self.wf.nodes[node_id]
         assert node.render_items is not None
-        number = overlay.numbers[node_id]
+        number = overlay.numbers[overlay.keys[node_id]]
         try:
             items = node.render_items(attempts.scope(self.rt, overlay, node, number))
         except RenderError as exc:
@@ -280,11 +280,11 @@ class Driver:
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
 
-    async def _rejected(self, events: list[Event], running: list[tuple[str, int]]) -> None:
+    async def _rejected(self, events: list[Event], running: list[tuple[UnitKey, int]]) -> None:
         """Another worker holds the execution now (this engine let its lease pass): record
         that the attempts this engine ran or was running (also those this very transition
         stopped) are not committed. They run again under the new owner."""
-        dropped = {(e.node_id, e.attempt) for e in events if isinstance(e, Outcome)}
+        dropped = {(e.unit, e.attempt) for e in events if isinstance(e, Outcome)}
         dropped.update(running)
         with contextlib.suppress(StoreError):
             await self.rt.store.reject(
@@ -301,7 +301,7 @@ class Driver:
         for key, when in decision.timers.items():
             self._arm_retry(key, when)
         for key in decision.launch:
-            base, index = split_key(key)
+            base, index = key
             node = self.wf.nodes[base]
             number = self.state.numbers[key]
             if KINDS[node.kind].inline:  # no task: it runs to its end at once
@@ -315,7 +315,7 @@ class Driver:
         for outcome in decision.requeue:
             self.inbox.put_nowait(outcome)
 
-    def _arm_retry(self, key: str, when: float) -> None:
+    def _arm_retry(self, key: UnitKey, when: float) -> None:
         old = self.timers.pop(key, None)
         if old is not None:
             old.cancel()
@@ -336,10 +336,11 @@ class Driver:
         """Run one attempt of one node outside the graph (`fuchsia node run`): `upstream` is
         what the node's templates see as its data, and nothing is committed."""
         node = self.wf.nodes[node_id]
+        keys = self.state.keys
         if node.join is not None and isinstance(upstream, dict):
-            self.state.outputs.update(upstream)
+            self.state.outputs.update((keys[n], v) for n, v in upstream.items() if n in keys)
         elif node.after:
-            self.state.outputs[node.after[0]] = upstream
+            self.state.outputs[keys[node.after[0]]] = upstream
         outcome = await attempts.run(self.rt, self.state, node, 1)
         attempts.measure(self.rt, self.state, outcome)  # shown as it would be stored
         return outcome

@@ -82,18 +82,23 @@ class Inspection:
         where they were stored as artifacts."""
         nodes = await self.store.get_nodes(execution_id)
         for node_id, node in nodes.items():
-            wanted = {id(node.succeeded), id(node.attempts[-1]) if node.attempts else None}
-            attempts = []
-            for attempt in node.attempts:
-                if id(attempt) in wanted:
-                    attempt = dataclasses.replace(
-                        attempt,
-                        inputs=await self._value(attempt.inputs, attempt.inputs_artifact),
-                        output=await self._value(attempt.output, attempt.output_artifact),
-                    )
-                attempts.append(attempt)
-            nodes[node_id] = dataclasses.replace(node, attempts=attempts)
+            items = {index: await self._unit_values(item) for index, item in node.items.items()}
+            nodes[node_id] = dataclasses.replace(await self._unit_values(node), items=items)
         return nodes
+
+    async def _unit_values(self, node: NodeRecord) -> NodeRecord:
+        """`node` (or a foreach item) with the values a driver reads loaded."""
+        wanted = {id(node.succeeded), id(node.attempts[-1]) if node.attempts else None}
+        attempts = []
+        for attempt in node.attempts:
+            if id(attempt) in wanted:
+                attempt = dataclasses.replace(
+                    attempt,
+                    inputs=await self._value(attempt.inputs, attempt.inputs_artifact),
+                    output=await self._value(attempt.output, attempt.output_artifact),
+                )
+            attempts.append(attempt)
+        return dataclasses.replace(node, attempts=attempts)
 
     async def list(
         self, *, limit: int = 50, status: str | None = None, before: str | None = None

@@ -89,7 +89,7 @@ class Masker:
                 error=mask(t.execution.error),
                 settled=mask(t.execution.settled),
             ),
-            events=[Event(e.type, e.node_id, mask(e.data)) for e in t.events],
+            events=[Event(e.type, e.node_id, mask(e.data), e.item) for e in t.events],
             kv=[self._kv(kv) for kv in t.kv],
             artifacts=[
                 dataclasses.replace(

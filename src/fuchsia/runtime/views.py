@@ -96,6 +96,45 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class ItemCounts:
+    """A foreach node's items at a glance: how many it has (0 until they are rendered) and
+    how many are in each state (`pending`: not started yet). Counts, not the items: a
+    foreach may have thousands, each with attempts of its own."""
+
+    total: int
+    statuses: dict[NodeStatus, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "statuses": {str(k): v for k, v in self.statuses.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemCounts:
+        statuses = {NodeStatus(k): int(v) for k, v in data["statuses"].items()}
+        return cls(total=int(data["total"]), statuses=statuses)
+
+    @classmethod
+    def of(cls, node: NodeRecord | None) -> ItemCounts:
+        """The summary of a foreach node's stored record (None: it never started)."""
+        if node is None:
+            return cls(0, {})
+        rendered: list[Any] = next(
+            (
+                a.inputs["items"]
+                for a in reversed(node.attempts)
+                if isinstance(a.inputs, dict) and isinstance(a.inputs.get("items"), list)
+            ),
+            [],
+        )
+        total = max(len(rendered), len(node.items))
+        counts: dict[NodeStatus, int] = {}
+        for item in node.items.values():
+            counts[item.status] = counts.get(item.status, 0) + 1
+        if total > len(node.items):
+            counts[NodeStatus.PENDING] = counts.get(NodeStatus.PENDING, 0) + total - len(node.items)
+        return cls(total, dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True)
 class NodeRun:
     id: str
     status: NodeStatus
@@ -103,6 +142,7 @@ class NodeRun:
     output: Any
     error: dict[str, Any] | None
     output_artifact: ArtifactRef | None = None  # set when the output was stored as an artifact
+    items: ItemCounts | None = None  # a foreach node's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +152,7 @@ class NodeRun:
             "output": self.output,
             "output_artifact": _ref_json(self.output_artifact),
             "error": self.error,
+            "items": None if self.items is None else self.items.to_json(),
         }
 
     to_dict = to_json
@@ -125,6 +166,7 @@ class NodeRun:
             output=data.get("output"),
             error=data.get("error"),
             output_artifact=_ref(data.get("output_artifact")),
+            items=None if data.get("items") is None else ItemCounts.from_json(data["items"]),
         )
 
 
@@ -301,7 +343,7 @@ def spilled(record: ExecutionRecord, nodes: dict[str, NodeRecord]) -> bool:
     return record.result_artifact is not None or any(
         a.inputs_artifact is not None or a.output_artifact is not None
         for n in nodes.values()
-        for a in n.attempts
+        for a in n.attempts  # a foreach item's values are not in the view
     )
 
 
@@ -344,6 +386,7 @@ def execution_view(
                 output=stored.output if stored else None,
                 error=stored.error if stored else None,
                 output_artifact=ref(stored.output_artifact) if stored else None,
+                items=None if workflow.nodes[node_id].foreach is None else ItemCounts.of(stored),
             )
         )
     return Execution(

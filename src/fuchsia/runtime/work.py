@@ -1,7 +1,7 @@
-"""A finished attempt as the runner reports it, and the keys of foreach items.
+"""A finished attempt as the runner reports it.
 
-A foreach item is a unit of its own with its own node-run and attempt rows, keyed
-`node[index]`; node ids never contain brackets, so the key splits back unambiguously.
+It is of a unit (`UnitKey`): a node, or one item of a foreach, which has its own node-run
+and attempt rows (their `item` column).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 from fuchsia.errors import NodeError
 from fuchsia.runtime.effects import SideEffects
 from fuchsia.states import AttemptStatus
-from fuchsia.store.records import AttemptRecord, AttemptWrite, Transition
+from fuchsia.store.records import AttemptRecord, AttemptWrite, Transition, UnitKey
 
 
 @dataclass
 class Outcome:
-    node_id: str
+    unit: UnitKey
     attempt: int
     started_at: float
     inputs: Any = None
@@ -32,13 +32,14 @@ class Outcome:
 def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> AttemptWrite:
     """The finished attempt's row (the output is kept only for a success)."""
     return AttemptWrite(
-        o.node_id,
+        o.unit.node,
         o.attempt,
         status,
         inputs=inputs,
         output=o.output if status == AttemptStatus.SUCCEEDED else None,
         started_at=o.started_at,
         finished_at=now,
+        item=o.unit.item,
     )
 
 
@@ -59,16 +60,3 @@ def trailing_failures(attempts: list[AttemptRecord]) -> int:
         elif attempt.status != AttemptStatus.INTERRUPTED:
             break
     return count
-
-
-def unit_key(node_id: str, index: int) -> str:
-    """The key of one foreach item: its own node-run and attempt rows, `node[index]`."""
-    return f"{node_id}[{index}]"
-
-
-def split_key(key: str) -> tuple[str, int | None]:
-    """`node[3]` -> ("node", 3); a node id (never holding brackets) -> (id, None)."""
-    if key.endswith("]") and "[" in key:
-        base, _, index = key[:-1].partition("[")
-        return base, int(index)
-    return key, None

@@ -49,6 +49,8 @@ from fuchsia.store.records import (
     OwnerRecord,
     TokenRecord,
     Transition,
+    UnitKey,
+    nest_items,
     new_id,
 )
 from fuchsia.store.writer import (
@@ -62,6 +64,20 @@ from fuchsia.store.writer import (
 )
 
 T = TypeVar("T")
+
+# `item` of a node's own row in `node_runs` and `attempts`, whose keys it is part of
+# (migration 0016): a key column cannot be NULL. Records and events say None.
+NODE_ITEM = -1
+
+
+def stored_label(node_id: str, item: int | None) -> str:
+    """What a unit's sealed values and spilled files are bound to: `node`, or `node[3]` for
+    an item, as stores keyed items before migration 0016 (so their values still open)."""
+    return node_id if item is None or item < 0 else f"{node_id}[{item}]"
+
+
+def _item(stored: int | None) -> int | None:
+    return None if stored is None or stored < 0 else stored
 
 
 class Store(Protocol):
@@ -94,7 +110,7 @@ class Store(Protocol):
     async def reject(
         self,
         execution_id: str,
-        attempts: Iterable[tuple[str, int]],
+        attempts: Iterable[tuple[UnitKey, int]],
         worker: str,
         reason: str,
         owner: str | None = ...,
@@ -398,6 +414,7 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     (
                         t.execution_id,
                         n.node_id,
+                        NODE_ITEM if n.item is None else n.item,
                         n.status,
                         n.attempts,
                         n.ready_at,
@@ -415,10 +432,11 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     (
                         t.execution_id,
                         a.node_id,
+                        NODE_ITEM if a.item is None else a.item,
                         a.number,
                         a.status,
-                        *spill(a.node_id, a.number, "inputs", a.inputs),
-                        *spill(a.node_id, a.number, "output", a.output),
+                        *spill(stored_label(a.node_id, a.item), a.number, "inputs", a.inputs),
+                        *spill(stored_label(a.node_id, a.item), a.number, "output", a.output),
                         None if a.error is None else dumps(a.error),
                         a.started_at if a.started_at is not None else now,
                         a.finished_at,
@@ -454,8 +472,8 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     t.execution_id,
                 ),
             )
-        for signal_id, node_id in t.consumed:
-            cur.execute(q["consume_signal"], (f"{t.execution_id}/{node_id}", now, signal_id))
+        for signal_id, unit in t.consumed:
+            cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
             self._write_kv(cur, kv, now)
         if t.artifacts:  # their blobs were stored when the attempt put them (`put_blob`)
@@ -482,6 +500,7 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     (
                         t.execution_id,
                         ev.node_id,
+                        ev.item,
                         ev.type,
                         None if ev.data is None else dumps(ev.data),
                         now,
@@ -595,32 +614,35 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
             return nodes, cur.fetchall()
 
         node_rows, attempt_rows = await self._read(job)
-        attempts: dict[str, list[AttemptRecord]] = {}
+        attempts: dict[tuple[str, int], list[AttemptRecord]] = {}
         for r in attempt_rows:
-            attempts.setdefault(r[0], []).append(
+            where = ("attempts", execution_id, stored_label(r[0], r[1]), str(r[2]))
+            attempts.setdefault((r[0], r[1]), []).append(
                 AttemptRecord(
-                    number=r[1],
-                    status=AttemptStatus(r[2]),
-                    inputs=self._open(r[3], "attempts", execution_id, r[0], str(r[1]), "inputs"),
-                    output=self._open(r[4], "attempts", execution_id, r[0], str(r[1]), "output"),
-                    error=_loads(r[5]),
-                    started_at=r[6],
-                    finished_at=r[7],
-                    inputs_artifact=r[8],
-                    output_artifact=r[9],
-                    worker=r[10],
+                    number=r[2],
+                    status=AttemptStatus(r[3]),
+                    inputs=self._open(r[4], *where, "inputs"),
+                    output=self._open(r[5], *where, "output"),
+                    error=_loads(r[6]),
+                    started_at=r[7],
+                    finished_at=r[8],
+                    inputs_artifact=r[9],
+                    output_artifact=r[10],
+                    worker=r[11],
                 )
             )
-        return {
-            r[0]: NodeRecord(
+        units = [
+            NodeRecord(
                 node_id=r[0],
-                status=NodeStatus(r[1]),
-                attempts=attempts.get(r[0], []),
-                ready_at=r[3],
-                error=_loads(r[4]),
+                status=NodeStatus(r[2]),
+                attempts=attempts.get((r[0], r[1]), []),
+                ready_at=r[4],
+                error=_loads(r[5]),
+                item=_item(r[1]),
             )
             for r in node_rows
-        }
+        ]
+        return nest_items(units)
 
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]:
         def job(cur: Cursor) -> list[Row]:
@@ -629,7 +651,13 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
 
         return [
             EventRecord(
-                seq=r[0], execution_id=r[1], node_id=r[2], type=r[3], data=_loads(r[4]), at=r[5]
+                seq=r[0],
+                execution_id=r[1],
+                node_id=r[2],
+                type=r[3],
+                data=_loads(r[4]),
+                at=r[5],
+                item=r[6],
             )
             for r in await self._read(job)
         ]

@@ -45,6 +45,7 @@ from fuchsia.store.records import (
     NewExecution,
     NodeRecord,
     Transition,
+    nest_items,
 )
 
 Json = str | None  # a value as the database holds it: its JSON text, or NULL
@@ -59,6 +60,11 @@ def _dump(value: Any) -> Json:
         return dumps(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"store write failed: {exc}") from exc
+
+
+def _slot(item: int | None) -> int:
+    """A unit's `item` as the tables key it: -1 for a node itself."""
+    return -1 if item is None else item
 
 
 def _load(text: Json) -> Any:
@@ -116,6 +122,7 @@ class _Event:
     type: str
     data: Json
     at: float
+    item: int | None
 
 
 @dataclass
@@ -135,8 +142,9 @@ class MemoryStore:
     clock: Callable[[], float] = time.time
     _workflows: dict[str, str] = field(default_factory=dict)
     _executions: dict[str, _Execution] = field(default_factory=dict)
-    _nodes: dict[tuple[str, str], _Node] = field(default_factory=dict)
-    _attempts: dict[tuple[str, str, int], _Attempt] = field(default_factory=dict)
+    # keyed as the tables are: (execution, node, item), a node's own item -1
+    _nodes: dict[tuple[str, str, int], _Node] = field(default_factory=dict)
+    _attempts: dict[tuple[str, str, int, int], _Attempt] = field(default_factory=dict)
     _events: list[_Event] = field(default_factory=list)
     _signals: dict[int, _Signal] = field(default_factory=dict)
 
@@ -221,17 +229,19 @@ class MemoryStore:
         now = self.clock()
         eid = t.execution_id
         nodes = {
-            (eid, n.node_id): _Node(str(n.status), n.attempts, n.ready_at, _dump(n.error), now)
+            (eid, n.node_id, _slot(n.item)): _Node(
+                str(n.status), n.attempts, n.ready_at, _dump(n.error), now
+            )
             for n in t.nodes
         }
         known = self._nodes.keys() | nodes.keys()
-        attempts: dict[tuple[str, str, int], _Attempt] = {}
+        attempts: dict[tuple[str, str, int, int], _Attempt] = {}
         for a in t.attempts:
-            if (eid, a.node_id) not in known:
+            if (eid, a.node_id, _slot(a.item)) not in known:
                 raise StoreError(
-                    f"store write failed: attempt {a.number} of {a.node_id!r} has no node run"
+                    f"store write failed: attempt {a.number} of {str(a.unit)!r} has no node run"
                 )
-            key = (eid, a.node_id, a.number)
+            key = (eid, a.node_id, _slot(a.item), a.number)
             old = attempts.get(key) or self._attempts.get(key)
             inputs = _dump(a.inputs)
             attempts[key] = _Attempt(
@@ -249,17 +259,17 @@ class MemoryStore:
         execution = self._updated(row, t, now)
         seq = self._events[-1].seq if self._events else 0
         events = [
-            _Event(i, eid, ev.node_id, ev.type, _dump(ev.data), now)
+            _Event(i, eid, ev.node_id, ev.type, _dump(ev.data), now, ev.item)
             for i, ev in enumerate(t.events, seq + 1)
         ]
         # everything is checked and encoded: from here on, nothing refuses the transition
         self._nodes.update(nodes)
         self._attempts.update(attempts)
         self._executions[eid] = execution
-        for signal_id, node_id in t.consumed:
+        for signal_id, unit in t.consumed:
             signal = self._signals.get(signal_id)
             if signal is not None and signal.consumed_by is None:
-                signal.consumed_by, signal.consumed_at = f"{eid}/{node_id}", now
+                signal.consumed_by, signal.consumed_at = f"{eid}/{unit}", now
         self._events.extend(events)
 
     @staticmethod
@@ -287,10 +297,10 @@ class MemoryStore:
     # -- reads ---------------------------------------------------------------------------
 
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
-        attempts: dict[str, list[AttemptRecord]] = {}
-        for (eid, node_id, number), a in sorted(self._attempts.items()):
+        attempts: dict[tuple[str, int], list[AttemptRecord]] = {}
+        for (eid, node_id, item, number), a in sorted(self._attempts.items()):
             if eid == execution_id:
-                attempts.setdefault(node_id, []).append(
+                attempts.setdefault((node_id, item), []).append(
                     AttemptRecord(
                         number=number,
                         status=AttemptStatus(a.status),
@@ -302,21 +312,22 @@ class MemoryStore:
                         worker=a.worker,
                     )
                 )
-        return {
-            node_id: NodeRecord(
+        return nest_items(
+            NodeRecord(
                 node_id=node_id,
                 status=NodeStatus(n.status),
-                attempts=attempts.get(node_id, []),
+                attempts=attempts.get((node_id, item), []),
                 ready_at=n.ready_at,
                 error=_load(n.error),
+                item=None if item < 0 else item,
             )
-            for (eid, node_id), n in self._nodes.items()
+            for (eid, node_id, item), n in self._nodes.items()
             if eid == execution_id
-        }
+        )
 
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]:
         return [
-            EventRecord(e.seq, e.execution_id, e.node_id, e.type, _load(e.data), e.at)
+            EventRecord(e.seq, e.execution_id, e.node_id, e.type, _load(e.data), e.at, e.item)
             for e in self._events
             if e.execution_id == execution_id and e.seq > after
         ]

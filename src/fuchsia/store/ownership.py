@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import OpenExecution, OwnerRecord
+from fuchsia.store.records import OpenExecution, OwnerRecord, UnitKey
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
@@ -204,7 +204,7 @@ class Ownership:
     async def reject(
         self,
         execution_id: str,
-        attempts: Iterable[tuple[str, int]],
+        attempts: Iterable[tuple[UnitKey, int]],
         worker: str,
         reason: str,
         owner: str | None = None,
@@ -215,12 +215,13 @@ class Ownership:
         rows = [
             (
                 execution_id,
-                node_id,
+                unit.node,
+                unit.item,
                 "completion_rejected",
                 _json({"attempt": number, "worker": worker, "reason": reason}),
                 time.time(),
             )
-            for node_id, number in attempts
+            for unit, number in attempts
         ]
 
         def job(cur: Cursor) -> None:

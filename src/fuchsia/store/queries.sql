@@ -60,19 +60,21 @@ SET status = COALESCE(?, status),
 WHERE id = ?;
 
 -- name: upsert_node
-INSERT INTO node_runs (execution_id, node_id, status, attempts, ready_at, error, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (execution_id, node_id) DO UPDATE
+-- `item`: the foreach item's index, -1 for the node itself (migration 0016)
+INSERT INTO node_runs (execution_id, node_id, item, status, attempts, ready_at, error,
+                       updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (execution_id, node_id, item) DO UPDATE
 SET status = excluded.status, attempts = excluded.attempts, ready_at = excluded.ready_at,
     error = excluded.error, updated_at = excluded.updated_at;
 
 -- name: upsert_attempt
 -- `worker`: the one that started the attempt ran it; a later write by another (the worker
 -- that took the execution over and records the attempt interrupted) keeps that name
-INSERT INTO attempts (execution_id, node_id, number, status, inputs, inputs_artifact, output,
-                      output_artifact, error, started_at, finished_at, worker)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (execution_id, node_id, number) DO UPDATE
+INSERT INTO attempts (execution_id, node_id, item, number, status, inputs, inputs_artifact,
+                      output, output_artifact, error, started_at, finished_at, worker)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (execution_id, node_id, item, number) DO UPDATE
 SET status = excluded.status,
     inputs = CASE WHEN excluded.inputs IS NULL AND excluded.inputs_artifact IS NULL
                   THEN attempts.inputs ELSE excluded.inputs END,
@@ -83,18 +85,19 @@ SET status = excluded.status,
     worker = COALESCE(attempts.worker, excluded.worker);
 
 -- name: insert_event
-INSERT INTO events (execution_id, node_id, type, data, at) VALUES (?, ?, ?, ?, ?);
+INSERT INTO events (execution_id, node_id, item, type, data, at) VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: select_nodes
-SELECT node_id, status, attempts, ready_at, error FROM node_runs WHERE execution_id = ?;
+SELECT node_id, item, status, attempts, ready_at, error FROM node_runs
+WHERE execution_id = ?;
 
 -- name: select_attempts
-SELECT node_id, number, status, inputs, output, error, started_at, finished_at,
+SELECT node_id, item, number, status, inputs, output, error, started_at, finished_at,
        inputs_artifact, output_artifact, worker
-FROM attempts WHERE execution_id = ? ORDER BY node_id, number;
+FROM attempts WHERE execution_id = ? ORDER BY node_id, item, number;
 
 -- name: select_events
-SELECT seq, execution_id, node_id, type, data, at
+SELECT seq, execution_id, node_id, type, data, at, item
 FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq;
 
 -- name: select_owner_lease
@@ -344,13 +347,13 @@ WHERE id = ? AND payload IS NOT DISTINCT FROM ? AND context IS NOT DISTINCT FROM
   AND result IS NOT DISTINCT FROM ?;
 
 -- name: rotate_page_attempts
-SELECT execution_id, node_id, number, inputs, output FROM attempts
-WHERE ? = 0 OR (execution_id, node_id, number) > (?, ?, ?)
-ORDER BY execution_id, node_id, number LIMIT ?;
+SELECT execution_id, node_id, item, number, inputs, output FROM attempts
+WHERE ? = 0 OR (execution_id, node_id, item, number) > (?, ?, ?, ?)
+ORDER BY execution_id, node_id, item, number LIMIT ?;
 
 -- name: rotate_set_attempts
 UPDATE attempts SET inputs = ?, output = ?
-WHERE execution_id = ? AND node_id = ? AND number = ?
+WHERE execution_id = ? AND node_id = ? AND item = ? AND number = ?
   AND inputs IS NOT DISTINCT FROM ? AND output IS NOT DISTINCT FROM ?;
 
 -- name: rotate_page_signals

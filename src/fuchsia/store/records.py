@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 
@@ -39,6 +40,20 @@ def to_ms(timestamp: float | None) -> float | None:
 def new_id() -> str:
     """A 26-hex-digit id that sorts by creation time (48-bit milliseconds + 56 random bits)."""
     return f"{int(time.time() * 1000):012x}{os.urandom(7).hex()}"
+
+
+class UnitKey(NamedTuple):
+    """What runs and is stored as one: a node (`item` None), or one item of a foreach node.
+
+    A tuple, so hashing and comparing one costs what a tuple's does (keys are looked up on
+    every step); `str()` is the label humans read and that older stores keyed by, `node[3]`
+    (also what sealed values and spilled files of an item are bound to)."""
+
+    node: str
+    item: int | None = None
+
+    def __str__(self) -> str:
+        return self.node if self.item is None else f"{self.node}[{self.item}]"
 
 
 @dataclass(frozen=True)
@@ -84,11 +99,20 @@ class AttemptRecord:
 
 @dataclass(frozen=True)
 class NodeRecord:
+    """A node's run, or (`item` set) one foreach item's. A foreach node's record holds its
+    items' records in `items`, by index: `get_nodes` is keyed by node id alone."""
+
     node_id: str
     status: NodeStatus
     attempts: list[AttemptRecord]
     ready_at: float | None
     error: dict[str, Any] | None
+    item: int | None = None
+    items: dict[int, NodeRecord] = field(default_factory=dict)
+
+    @property
+    def key(self) -> UnitKey:
+        return UnitKey(self.node_id, self.item)
 
     @property
     def succeeded(self) -> AttemptRecord | None:
@@ -109,6 +133,27 @@ class NodeRecord:
         return None if attempt is None else attempt.output_artifact
 
 
+def nest_items(units: Iterable[NodeRecord]) -> dict[str, NodeRecord]:
+    """Node records by node id, each foreach item's record in its node's `items`, by index
+    (an item stored before its node's own row was is kept under a placeholder node)."""
+    nodes: dict[str, NodeRecord] = {}
+    items: list[NodeRecord] = []
+    for unit in units:
+        if unit.item is None:
+            nodes[unit.node_id] = unit
+        else:
+            items.append(unit)
+    for unit in sorted(items, key=lambda u: (u.node_id, u.item)):
+        node = nodes.get(unit.node_id)
+        if node is None:
+            node = nodes[unit.node_id] = NodeRecord(
+                unit.node_id, NodeStatus.PENDING, [], None, None
+            )
+        assert unit.item is not None
+        node.items[unit.item] = unit
+    return nodes
+
+
 @dataclass(frozen=True)
 class EventRecord:
     seq: int
@@ -117,6 +162,11 @@ class EventRecord:
     type: str
     data: dict[str, Any] | None
     at: float
+    item: int | None = None  # the foreach item of `node_id` it is about
+
+    @property
+    def unit(self) -> UnitKey | None:
+        return None if self.node_id is None else UnitKey(self.node_id, self.item)
 
     def to_json(self) -> dict[str, Any]:
         """An event as the HTTP API shows it (`at`: seconds since the epoch, exact)."""
@@ -125,6 +175,7 @@ class EventRecord:
             "execution_id": self.execution_id,
             "type": self.type,
             "node": self.node_id,
+            "item": self.item,
             "data": self.data,
             "at": self.at,
         }
@@ -138,6 +189,7 @@ class EventRecord:
             type=str(data["type"]),
             data=data["data"],
             at=float(data["at"]),
+            item=None if data.get("item") is None else int(data["item"]),
         )
 
 
@@ -261,6 +313,11 @@ class NodeWrite:
     attempts: int
     ready_at: float | None = None
     error: dict[str, Any] | None = None
+    item: int | None = None  # one foreach item of `node_id`
+
+    @property
+    def unit(self) -> UnitKey:
+        return UnitKey(self.node_id, self.item)
 
 
 @dataclass
@@ -273,6 +330,11 @@ class AttemptWrite:
     error: dict[str, Any] | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    item: int | None = None  # one foreach item of `node_id`
+
+    @property
+    def unit(self) -> UnitKey:
+        return UnitKey(self.node_id, self.item)
 
 
 @dataclass
@@ -280,6 +342,7 @@ class Event:
     type: str
     node_id: str | None = None
     data: dict[str, Any] | None = None
+    item: int | None = None  # one foreach item of `node_id`
 
 
 @dataclass
@@ -297,8 +360,8 @@ class Transition:
     nodes: list[NodeWrite] = field(default_factory=list)
     attempts: list[AttemptWrite] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    # signals consumed by wait nodes in this transition: (signal id, node id)
-    consumed: list[tuple[int, str]] = field(default_factory=list)
+    # signals consumed by wait nodes in this transition: (signal id, the unit that took it)
+    consumed: list[tuple[int, UnitKey]] = field(default_factory=list)
     # the kv writes and artifacts of the attempts that succeeded in this transition: stored
     # with their success, under the same fence, and never for an attempt that did not succeed
     kv: list[KvChanges] = field(default_factory=list)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fuchsia.errors import StoreError
-from fuchsia.store.base import Cursor, SqlStore
+from fuchsia.store.base import Cursor, SqlStore, stored_label
 from fuchsia.store.cipher import (
     Keyring,
     Where,
@@ -54,9 +54,9 @@ TABLES = (
     ),
     _Table(
         "attempts",
-        ("", "", 0),
+        ("", "", 0, 0),
         ("inputs", "output"),
-        lambda r, c: ("attempts", r[0], r[1], str(r[2]), c),
+        lambda r, c: ("attempts", r[0], stored_label(r[1], r[2]), str(r[3]), c),
     ),
     _Table("signals", (0,), ("payload",), lambda r, c: ("signals", r[1], r[2], c), extra=2),
     _Table("kv", ("", ""), ("value",), lambda r, c: ("kv", r[0], r[1])),

@@ -28,9 +28,9 @@ from fuchsia.runtime.machine.events import (
 from fuchsia.runtime.machine.settle import note_branch, settle
 from fuchsia.runtime.machine.state import Fanout, Overlay, State, Verdict
 from fuchsia.runtime.machine.units import skip, start
-from fuchsia.runtime.work import Outcome, split_key
+from fuchsia.runtime.work import Outcome
 from fuchsia.states import Control, ExecutionStatus, NodeStatus
-from fuchsia.store.records import Transition
+from fuchsia.store.records import Transition, UnitKey
 
 __all__ = [
     "Begin",
@@ -83,7 +83,7 @@ def _fold(o: Overlay, d: Decision, events: Sequence[Event], env: Env) -> None:
     """Fold a batch of events into one decision: settle what finished, take the controls,
     then end on request, abort on a fatal failure, or schedule what became ready."""
     changed: list[str] = []
-    to_start: list[str] = []
+    to_start: list[UnitKey] = []
     requests: list[Control] = []
     idle_for = 0.0
     work = list(events)
@@ -103,47 +103,54 @@ def _fold(o: Overlay, d: Decision, events: Sequence[Event], env: Env) -> None:
         elif isinstance(event, Outcome) and _current(o, event):
             finished = _finished(o, d, event, to_start, env)
             if finished is True:
-                changed.append(event.node_id)
+                changed.append(event.unit.node)
             elif isinstance(finished, Outcome):
                 work.append(finished)
     if control.requested_end(o, d, requests, idle_for, env):
         return
     nodes = o.workflow.nodes
-    if any(scheduler.is_fatal(nodes[n], o.statuses[n]) for n in changed):
+    keys = o.keys
+    if any(scheduler.is_fatal(nodes[n], o.statuses[keys[n]]) for n in changed):
         verdict.abort(o, d, ExecutionStatus.FAILED, o.first_error, env)
         return
-    step = scheduler.advance(o.workflow, o.statuses, changed, o.skipped_edges)
-    step.ready.extend(k for k in to_start if k not in step.ready)
-    _schedule(o, d, step, env)
+    step = scheduler.advance(o.workflow, o.nodes(o.statuses), changed, o.skipped_edges)
+    ready = [keys[n] for n in step.ready]
+    ready.extend(k for k in to_start if k not in ready)
+    _schedule(o, d, step, env, ready)
 
 
 def _current(o: Overlay, outcome: Outcome) -> bool:
     """Whether `outcome` is of an attempt still running: one the machine already settled
     otherwise (an abort timed it out or cancelled it) changes nothing."""
-    key = outcome.node_id
+    key = outcome.unit
     running: bool = o.statuses.get(key) == NodeStatus.RUNNING
     return running and o.numbers.get(key) == outcome.attempt
 
 
 def _finished(
-    o: Overlay, d: Decision, outcome: Outcome, to_start: list[str], env: Env
+    o: Overlay, d: Decision, outcome: Outcome, to_start: list[UnitKey], env: Env
 ) -> bool | Outcome:
     """Settle a finished attempt: True when a node settled (its successors may be ready), a
     foreach parent's own outcome when its last item settled, else False."""
     if not settle(o, d, outcome, env):
         return False
-    base, index = split_key(outcome.node_id)
+    base, index = outcome.unit
     if index is None:
         return True
     return fanout.item_settled(o, base, to_start, env) or False
 
 
-def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:
-    """Add the start of `step.ready` and the skips; finish if nothing is left. A ready
-    `foreach` parent starts its items instead (rendered by the shell: `expand`)."""
-    for key in step.skipped:
-        skip(o, d, key)
-    ready = step.ready
+def _schedule(
+    o: Overlay, d: Decision, step: scheduler.Step, env: Env, ready: list[UnitKey] | None = None
+) -> None:
+    """Add the start of `ready` (`step.ready` when None) and the skips; finish if nothing is
+    left. A ready `foreach` parent starts its items instead (rendered by the shell:
+    `expand`)."""
+    keys = o.keys
+    for node_id in step.skipped:
+        skip(o, d, keys[node_id])
+    if ready is None:
+        ready = [keys[n] for n in step.ready]
     if o.paused or not env.starting:
         for key in ready:
             o.held[key] = True
@@ -152,7 +159,7 @@ def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:
     launch = list(d.launch)
     for key in ready:
         start(o, d, key, env.now)
-        base, index = split_key(key)
+        base, index = key
         if index is None and nodes[base].foreach is not None:
             items = o.items.get(base)
             if items is None:
@@ -190,9 +197,9 @@ def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
     verdict.finish(o, d, env)
 
 
-def _expanded(o: Overlay, d: Decision, event: ItemsRendered, env: Env) -> list[str]:
+def _expanded(o: Overlay, d: Decision, event: ItemsRendered, env: Env) -> list[UnitKey]:
     if event.items is None:
-        number = o.numbers[event.node]
-        d.requeue.append(Outcome(event.node, number, env.now, error=event.error))
+        key = o.keys[event.node]
+        d.requeue.append(Outcome(key, o.numbers[key], env.now, error=event.error))
         return []
     return fanout.begin(o, d, event.node, event.items, env)

@@ -10,10 +10,10 @@ from fuchsia.errors import Interrupted
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay
+from fuchsia.runtime.machine.units import event, write
 from fuchsia.runtime.machine.verdict import abort
-from fuchsia.runtime.work import split_key
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
-from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, NodeWrite
+from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, UnitKey
 
 CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
 CRASHED = "the process running this attempt stopped before it finished"
@@ -22,8 +22,9 @@ STOPPED = "the engine was stopped before this attempt finished; it runs again on
 
 def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
     """The execution's (re)start: attempts stored running were lost with their process and
-    are recorded interrupted (their units run again), due retries are re-armed. The step
-    to schedule, or None when a stored cancel ended it."""
+    are recorded interrupted (their units run again), retries are re-armed for when they
+    were due (a foreach item's too: it keeps its backoff, and its foreach starts again
+    around it). The step to schedule, or None when a stored cancel ended it."""
     if o.state.control == Control.CANCEL:
         abort(o, d, ExecutionStatus.CANCELLED, CANCEL_ERROR, env)
         return None
@@ -40,12 +41,10 @@ def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
     # a unit that will be held (paused, draining) is stored pending: nothing starts it now
     interrupt_running(o, d, CRASHED, env, stored=o.paused or not env.starting)
     for key, state in list(o.statuses.items()):
-        item_retry = state == NodeStatus.RETRYING and split_key(key)[1] is not None
-        if state == NodeStatus.READY or item_retry:
-            o.statuses[key] = NodeStatus.PENDING  # an item's retry restarts with its foreach
-            o.retry_at.pop(key, None)
+        if state == NodeStatus.READY:
+            o.statuses[key] = NodeStatus.PENDING
     d.timers.update(o.retry_at)
-    return scheduler.advance(o.workflow, o.statuses, None, o.skipped_edges)
+    return scheduler.advance(o.workflow, o.nodes(o.statuses), None, o.skipped_edges)
 
 
 def interrupt_running(o: Overlay, d: Decision, reason: str, env: Env, stored: bool = False) -> None:
@@ -59,23 +58,31 @@ def interrupt_running(o: Overlay, d: Decision, reason: str, env: Env, stored: bo
             continue
         number = o.numbers[key]
         t.attempts.append(
-            AttemptWrite(key, number, AttemptStatus.INTERRUPTED, error=error, finished_at=env.now)
+            AttemptWrite(
+                key.node,
+                number,
+                AttemptStatus.INTERRUPTED,
+                error=error,
+                finished_at=env.now,
+                item=key.item,
+            )
         )
-        t.events.append(Event("node_interrupted", key, {"attempt": number}))
+        event(d, "node_interrupted", key, {"attempt": number})
         o.statuses[key] = NodeStatus.PENDING
         if stored:
-            t.nodes.append(NodeWrite(key, NodeStatus.PENDING, number))
+            write(d, key, NodeStatus.PENDING, number)
 
 
-def pause(o: Overlay, control: Control, to_start: list[str]) -> None:
+def pause(o: Overlay, control: Control, to_start: list[UnitKey]) -> None:
     """`pause`: start nothing new (running attempts finish); `resume`: start what was held
     back. Both are idempotent: a request may be delivered more than once."""
     if control == Control.PAUSE and not o.paused:
         o.paused = True
     elif control == Control.RESUME and o.paused:
         o.paused = False
-        step = scheduler.advance(o.workflow, o.statuses, None, o.skipped_edges)
-        to_start.extend(k for k in [*o.held, *step.ready] if k not in to_start)
+        step = scheduler.advance(o.workflow, o.nodes(o.statuses), None, o.skipped_edges)
+        ready = [o.keys[n] for n in step.ready]
+        to_start.extend(k for k in [*o.held, *ready] if k not in to_start)
         for key in list(o.held):
             o.held.pop(key)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from fuchsia.runtime.work import Outcome
 from fuchsia.states import ExecutionStatus
-from fuchsia.store.records import Transition
+from fuchsia.store.records import Transition, UnitKey
 
 
 @dataclass
@@ -21,9 +21,9 @@ class Decision:
     a foreach whose items failed to render): each is then a transition of its own."""
 
     commit: Transition
-    launch: list[str] = field(default_factory=list)
-    expand: list[str] = field(default_factory=list)
-    timers: dict[str, float] = field(default_factory=dict)
+    launch: list[UnitKey] = field(default_factory=list)
+    expand: list[str] = field(default_factory=list)  # foreach node ids
+    timers: dict[UnitKey, float] = field(default_factory=dict)
     requeue: list[Outcome] = field(default_factory=list)
     cancel_running: bool = False
     cancel_children: bool = False

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from fuchsia.runtime.limits import Limits
+from fuchsia.store.records import UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,5 +17,5 @@ class Env:
     owner: str | None = None  # fences the commit: applied only while this owner holds it
     starting: bool = True  # False while the shell drains: ready units are held, not started
     jitter: float = 1.0  # the draw a jittered retry delay uses (0.5-1.0)
-    running: Collection[str] = ()  # units whose attempts run in the shell
+    running: Collection[UnitKey] = ()  # units whose attempts run in the shell
     pending: bool = False  # the shell holds more events that this decision does not fold in

@@ -13,6 +13,7 @@ from typing import Any
 from fuchsia.errors import NodeError
 from fuchsia.runtime.work import Outcome
 from fuchsia.states import Control
+from fuchsia.store.records import UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class Begin:
 
 @dataclass(frozen=True, slots=True)
 class RetryDue:
-    key: str
+    key: UnitKey
 
 
 @dataclass(frozen=True, slots=True)

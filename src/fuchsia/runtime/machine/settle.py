@@ -11,29 +11,30 @@ from fuchsia.nodes.kind import KINDS
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State
+from fuchsia.runtime.machine.units import event, write
 from fuchsia.runtime.views import iso
-from fuchsia.runtime.work import Outcome, attempt_row, keep_effects, split_key
+from fuchsia.runtime.work import Outcome, attempt_row, keep_effects
 from fuchsia.states import AttemptStatus, NodeStatus
-from fuchsia.store.records import Event, ExecutionUpdate, NodeWrite
+from fuchsia.store.records import Event, ExecutionUpdate, UnitKey
 
 
 def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
     """Record a finished attempt (of a node or a foreach item); True when its unit settled
     (no retry or further iteration follows)."""
-    base, index = split_key(outcome.node_id)
+    key = outcome.unit
+    base, index = key
     node = o.workflow.nodes[base]
     t = d.commit
     now = env.now
     error = outcome.error
     t.events.extend(
-        Event("log", outcome.node_id, {**line, "attempt": outcome.attempt}) for line in outcome.logs
+        Event("log", base, {**line, "attempt": outcome.attempt}, index) for line in outcome.logs
     )
     if error is None and node.repeat is not None and index is None:
         iterated = _iterate(o, d, node, outcome, env)
         if isinstance(iterated, bool):
             return iterated
         error = iterated
-    key = outcome.node_id
     if error is None and outcome.context:
         error = _context_over_cap(o, outcome, env)
     if error is None:
@@ -45,12 +46,14 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
         if outcome.context:
             o.context = {**o.context, **outcome.context}
             t.execution = ExecutionUpdate(context=o.context)
-        t.nodes.append(NodeWrite(key, NodeStatus.SUCCEEDED, outcome.attempt))
+        write(d, key, NodeStatus.SUCCEEDED, outcome.attempt)
         t.attempts.append(attempt_row(outcome, AttemptStatus.SUCCEEDED, outcome.inputs, now))
         keep_effects(t, outcome)
-        t.events.append(Event("node_succeeded", key, {"attempt": outcome.attempt}))
+        event(d, "node_succeeded", key, {"attempt": outcome.attempt})
         return True
-    record = {**error.to_record(), "node": key, "attempt": outcome.attempt}
+    record = {**error.to_record(), "node": base, "attempt": outcome.attempt}
+    if index is not None:
+        record["item"] = index
     timed_out = isinstance(error, NodeTimeout)
     status = NodeStatus.TIMED_OUT if timed_out else NodeStatus.FAILED
     row = attempt_row(
@@ -64,17 +67,15 @@ def settle(o: Overlay, d: Decision, outcome: Outcome, env: Env) -> bool:
         when = now + node.retry.delay(failures, env.jitter)
         o.statuses[key] = NodeStatus.RETRYING
         o.retry_at[key] = when
-        t.nodes.append(
-            NodeWrite(key, NodeStatus.RETRYING, outcome.attempt, ready_at=when, error=record)
-        )
-        t.events.append(Event("node_retrying", key, {**record, "retry_at": iso(when)}))
+        write(d, key, NodeStatus.RETRYING, outcome.attempt, ready_at=when, error=record)
+        event(d, "node_retrying", key, {**record, "retry_at": iso(when)})
         d.timers[key] = when
         return False
     o.statuses[key] = status
     if index is not None:
         o.unit_errors[key] = record
-    t.nodes.append(NodeWrite(key, status, outcome.attempt, error=record))
-    t.events.append(Event(f"node_{status}", key, record))
+    write(d, key, status, outcome.attempt, error=record)
+    event(d, f"node_{status}", key, record)
     if o.first_error is None and node.on_error == "fail" and index is None and not node.hook:
         o.first_error = record
     return True
@@ -112,9 +113,10 @@ def _iterate(
     if done:
         return None
     t = d.commit
+    key = o.keys[node.id]
     o.iterations[node.id] = iteration
     o.previous[node.id] = outcome.output
-    o.failures.pop(node.id, None)
+    o.failures.pop(key, None)
     t.attempts.append(attempt_row(outcome, AttemptStatus.SUCCEEDED, outcome.inputs, env.now))
     keep_effects(t, outcome)
     t.events.append(Event("node_iterated", node.id, {"iteration": iteration}))
@@ -124,24 +126,27 @@ def _iterate(
             "node": node.id,
             "attempt": outcome.attempt,
         }
-        o.statuses[node.id] = NodeStatus.FAILED
-        t.nodes.append(NodeWrite(node.id, NodeStatus.FAILED, outcome.attempt, error=error))
-        t.events.append(Event("node_failed", node.id, error))
+        o.statuses[key] = NodeStatus.FAILED
+        write(d, key, NodeStatus.FAILED, outcome.attempt, error=error)
+        event(d, "node_failed", key, error)
         if o.first_error is None and node.on_error == "fail" and not node.hook:
             o.first_error = error
         return True
     when = env.now + float(node.repeat.get("delay") or 0.0)
-    o.statuses[node.id] = NodeStatus.RETRYING
-    o.retry_at[node.id] = when
-    t.nodes.append(NodeWrite(node.id, NodeStatus.RETRYING, outcome.attempt, ready_at=when))
-    d.timers[node.id] = when
+    o.statuses[key] = NodeStatus.RETRYING
+    o.retry_at[key] = when
+    write(d, key, NodeStatus.RETRYING, outcome.attempt, ready_at=when)
+    d.timers[key] = when
     return False
 
 
-def note_branch(o: Overlay | State, key: str, output: Any) -> None:
-    """Remember which successors a finished branch did not choose."""
-    node = o.workflow.nodes.get(key)
+def note_branch(o: Overlay | State, key: UnitKey, output: Any) -> None:
+    """Remember which successors a finished branch did not choose (an item of a foreach
+    branch chooses for itself, not for the node's successors)."""
+    if key.item is not None:
+        return
+    node = o.workflow.nodes.get(key.node)
     if node is None:
         return
     for target in KINDS[node.kind].skips(node.spec, output):
-        o.skipped_edges[(key, target)] = True
+        o.skipped_edges[(key.node, target)] = True

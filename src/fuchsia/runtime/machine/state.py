@@ -4,19 +4,22 @@
 retry budget, outputs, the foreach bookkeeping, the verdict hooks run for. Nothing in it is
 process-local: tasks, timers and the inbox belong to the shell. `Overlay` is the same state
 as one decision changes it; the shell merges it once the commit that stored it succeeded.
-Foreach items are units keyed `node[index]` (`split_key`).
+Units are keyed by `UnitKey`: a node (`UnitKey(node)`, `State.keys[node]`) or one item of
+a foreach (`UnitKey(node, index)`). `nodes(...)` is a dict of units as node ids see it, for
+the scheduler, which knows nothing of items.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.runtime.machine.layer import Layer
-from fuchsia.runtime.work import split_key, trailing_failures
+from fuchsia.runtime.work import trailing_failures
 from fuchsia.states import ERRORED, AttemptStatus, Control, ExecutionStatus, NodeStatus
-from fuchsia.store.records import ExecutionRecord, NodeRecord
+from fuchsia.store.records import ExecutionRecord, NodeRecord, UnitKey
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,11 +83,40 @@ class Fanout:
         return self.settled == self.total
 
 
+class ByNode(Mapping[str, V]):
+    """A dict of units read by node id (the nodes' own units; items are not in it): what
+    the scheduler and the templates see. It reads `units` and never copies it."""
+
+    __slots__ = ("by_id", "units")
+
+    def __init__(self, units: Mapping[UnitKey, V], keys: Mapping[str, UnitKey]) -> None:
+        self.units = units
+        self.by_id = keys
+
+    def __getitem__(self, node_id: str) -> V:
+        return self.units[self.by_id[node_id]]
+
+    def get(self, node_id: str, default: Any = None) -> Any:
+        return self.units.get(self.by_id.get(node_id), default)  # type: ignore[arg-type]
+
+    def __contains__(self, node_id: object) -> bool:
+        key = self.by_id.get(node_id) if isinstance(node_id, str) else None
+        return key is not None and key in self.units
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.node for key in self.units if key.item is None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class State:
     """One execution's stored state, as the machine reads it."""
 
     def __init__(self, workflow: LockedWorkflow, record: ExecutionRecord) -> None:
         self.workflow = workflow
+        # each node's own key, made once: a step looks nodes up by them
+        self.keys: dict[str, UnitKey] = {node_id: UnitKey(node_id) for node_id in workflow.nodes}
         self.id = record.id
         self.payload = record.payload
         self.status: ExecutionStatus = record.status
@@ -94,50 +126,62 @@ class State:
         self.verdict = None if record.settled is None else Verdict.from_record(record.settled)
         self.paused = record.control == Control.PAUSE
         self.first_error: dict[str, Any] | None = None
-        self.statuses: dict[str, NodeStatus] = {}
-        self.numbers: dict[str, int] = {}
-        self.outputs: dict[str, Any] = {}
-        self.retry_at: dict[str, float] = {}
-        self.failures: dict[str, int] = {}
-        self.iterations: dict[str, int] = {}
+        self.statuses: dict[UnitKey, NodeStatus] = {}
+        self.numbers: dict[UnitKey, int] = {}
+        self.outputs: dict[UnitKey, Any] = {}
+        self.retry_at: dict[UnitKey, float] = {}
+        self.failures: dict[UnitKey, int] = {}
+        self.iterations: dict[str, int] = {}  # a repeat's (a node's)
         self.previous: dict[str, Any] = {}
-        self.first_started: dict[str, float] = {}
-        self.unit_errors: dict[str, dict[str, Any]] = {}
-        self.items: dict[str, list[Any]] = {}
+        self.first_started: dict[UnitKey, float] = {}
+        self.unit_errors: dict[UnitKey, dict[str, Any]] = {}  # failed foreach items'
+        self.items: dict[str, list[Any]] = {}  # a foreach node's rendered items
         self.fanouts: dict[str, Fanout] = {}
         self.skipped_edges: dict[tuple[str, str], bool] = {}
-        self.held: dict[str, bool] = {}  # ready, not started: paused or draining
+        self.held: dict[UnitKey, bool] = {}  # ready, not started: paused or draining
 
     @classmethod
     def from_records(
         cls, workflow: LockedWorkflow, record: ExecutionRecord, nodes: dict[str, NodeRecord]
     ) -> State:
         state = cls(workflow, record)
-        for key, node in nodes.items():
-            state.statuses[key] = node.status
-            state.numbers[key] = max((a.number for a in node.attempts), default=0)
-            if node.status == NodeStatus.SUCCEEDED:
-                state.outputs[key] = node.output
-            if node.status == NodeStatus.RETRYING:
-                state.retry_at[key] = node.ready_at or 0.0
-            if node.attempts:
-                state.first_started[key] = node.attempts[0].started_at
-                inputs = node.attempts[-1].inputs
-                if isinstance(inputs, dict) and isinstance(inputs.get("items"), list):
-                    state.items[key] = inputs["items"]
-            # failed attempts since the last success: what the retry budget counts (an
-            # interrupted attempt, or an earlier iteration of a repeat, does not)
-            state.failures[key] = trailing_failures(node.attempts)
-            base, index = split_key(key)
-            if index is not None and node.status in ERRORED:
-                state.unit_errors[key] = node.error or {}
-            spec = workflow.nodes.get(base)
-            if index is None and spec is not None and spec.repeat is not None:
-                state.iterations[key] = sum(
-                    a.status == AttemptStatus.SUCCEEDED for a in node.attempts
-                )
-                state.previous[key] = node.output
+        for node_id, node in nodes.items():
+            state._load_unit(state.keys.get(node_id) or UnitKey(node_id), node)
+            for index, item in node.items.items():
+                state._load_unit(UnitKey(node_id, index), item)
         return state
+
+    def _load_unit(self, key: UnitKey, unit: NodeRecord) -> None:
+        self.statuses[key] = unit.status
+        self.numbers[key] = max((a.number for a in unit.attempts), default=0)
+        if unit.status == NodeStatus.SUCCEEDED:
+            self.outputs[key] = unit.output
+        if unit.status == NodeStatus.RETRYING:
+            self.retry_at[key] = unit.ready_at or 0.0
+        if unit.attempts:
+            self.first_started[key] = unit.attempts[0].started_at
+            inputs = unit.attempts[-1].inputs
+            if (
+                key.item is None
+                and isinstance(inputs, dict)
+                and isinstance(inputs.get("items"), list)
+            ):
+                self.items[key.node] = inputs["items"]
+        # failed attempts since the last success: what the retry budget counts (an
+        # interrupted attempt, or an earlier iteration of a repeat, does not)
+        self.failures[key] = trailing_failures(unit.attempts)
+        if key.item is not None and unit.status in ERRORED:
+            self.unit_errors[key] = unit.error or {}
+        spec = self.workflow.nodes.get(key.node)
+        if key.item is None and spec is not None and spec.repeat is not None:
+            self.iterations[key.node] = sum(
+                a.status == AttemptStatus.SUCCEEDED for a in unit.attempts
+            )
+            self.previous[key.node] = unit.output
+
+    def nodes(self, units: Mapping[UnitKey, V]) -> ByNode[V]:
+        """`units` (one of this state's dicts, or its overlay's) read by node id."""
+        return ByNode(units, self.keys)
 
 
 class _Layered(Generic[K, V]):
@@ -157,23 +201,24 @@ class _Layered(Generic[K, V]):
 class Overlay:
     """`State` as one decision changes it. Reads see the decision's own writes first."""
 
-    statuses: _Layered[str, NodeStatus] = _Layered()
-    numbers: _Layered[str, int] = _Layered()
-    outputs: _Layered[str, Any] = _Layered()
-    retry_at: _Layered[str, float] = _Layered()
-    failures: _Layered[str, int] = _Layered()
+    statuses: _Layered[UnitKey, NodeStatus] = _Layered()
+    numbers: _Layered[UnitKey, int] = _Layered()
+    outputs: _Layered[UnitKey, Any] = _Layered()
+    retry_at: _Layered[UnitKey, float] = _Layered()
+    failures: _Layered[UnitKey, int] = _Layered()
     iterations: _Layered[str, int] = _Layered()
     previous: _Layered[str, Any] = _Layered()
-    first_started: _Layered[str, float] = _Layered()
-    unit_errors: _Layered[str, dict[str, Any]] = _Layered()
+    first_started: _Layered[UnitKey, float] = _Layered()
+    unit_errors: _Layered[UnitKey, dict[str, Any]] = _Layered()
     items: _Layered[str, list[Any]] = _Layered()
     fanouts: _Layered[str, Fanout] = _Layered()
     skipped_edges: _Layered[tuple[str, str], bool] = _Layered()
-    held: _Layered[str, bool] = _Layered()
+    held: _Layered[UnitKey, bool] = _Layered()
 
     def __init__(self, state: State) -> None:
         self.state = state
         self.workflow = state.workflow
+        self.keys = state.keys
         self.id = state.id
         self.payload = state.payload
         self.status = state.status
@@ -183,6 +228,10 @@ class Overlay:
         self.paused = state.paused
         self.first_error = state.first_error
         self.touched: list[Layer[Any, Any]] = []
+
+    def nodes(self, units: Mapping[UnitKey, V]) -> ByNode[V]:
+        """`units` (one of this overlay's dicts) read by node id."""
+        return ByNode(units, self.keys)
 
     def filled(self, name: str) -> bool:
         """Whether the layered dict `name` holds anything (without making its layer)."""

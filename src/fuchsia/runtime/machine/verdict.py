@@ -11,23 +11,22 @@ from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay, State, Verdict
-from fuchsia.runtime.machine.units import start
-from fuchsia.runtime.work import split_key
+from fuchsia.runtime.machine.units import event, start, write
 from fuchsia.states import ERRORED, OPEN_STATUSES, AttemptStatus, ExecutionStatus, NodeStatus
-from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, NodeWrite
+from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, UnitKey
 
 
-def running(d: Decision, env: Env) -> Collection[str]:
+def running(d: Decision, env: Env) -> Collection[UnitKey]:
     """The units whose attempts run in the shell (none once this decision stops them)."""
     return () if d.cancel_running else env.running
 
 
-def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[str]) -> None:
+def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[UnitKey]) -> None:
     """`waiting` while only wait nodes and retry timers are open, else `running`. What runs
     is the attempts in flight and those about to start (not a scan of every node: this is
     on the per-node path)."""
     nodes = o.workflow.nodes
-    bases = [split_key(k)[0] for k in (*running(d, env), *starting)]
+    bases = [k.node for k in (*running(d, env), *starting)]
     only_waits = not o.filled("held") and all(
         KINDS[nodes[n].kind].placement is Placement.PARKED for n in bases
     )
@@ -46,14 +45,15 @@ def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[str]) 
 def verdict(o: Overlay | State) -> tuple[ExecutionStatus, dict[str, Any] | None, Any]:
     """(status, error, result) of a settled graph; the stored verdict once hooks started."""
     wf = o.workflow
+    statuses, outputs = o.nodes(o.statuses), o.nodes(o.outputs)
     if o.verdict is not None:
-        result = None if o.verdict.aborted else scheduler.result(wf, o.statuses, o.outputs)
+        result = None if o.verdict.aborted else scheduler.result(wf, statuses, outputs)
         return o.verdict.status, o.verdict.error, result
     items = _nodes_with_failed_items(o)
-    status = scheduler.outcome(wf, o.statuses, items)
+    status = scheduler.outcome(wf, statuses, items)
     error = None
     if status != ExecutionStatus.COMPLETED:
-        failed = [n for n in wf.order if o.statuses.get(n) in ERRORED]
+        failed = [n for n in wf.order if statuses.get(n) in ERRORED]
         failed += [n for n in items if n not in failed]
         error = (
             o.first_error
@@ -64,15 +64,15 @@ def verdict(o: Overlay | State) -> tuple[ExecutionStatus, dict[str, Any] | None,
                 "nodes": failed,
             }
         )
-    return status, error, scheduler.result(wf, o.statuses, o.outputs)
+    return status, error, scheduler.result(wf, statuses, outputs)
 
 
 def _nodes_with_failed_items(o: Overlay | State) -> list[str]:
     """Foreach nodes that succeeded although some of their items failed."""
     nodes: list[str] = []
     for key in o.unit_errors:
-        base, _ = split_key(key)
-        if base not in nodes and o.statuses.get(base) == NodeStatus.SUCCEEDED:
+        base = key.node
+        if base not in nodes and o.statuses.get(o.keys[base]) == NodeStatus.SUCCEEDED:
             nodes.append(base)
     return nodes
 
@@ -84,7 +84,7 @@ def start_hooks(
     error: dict[str, Any] | None,
     env: Env,
     aborted: bool = False,
-) -> list[str]:
+) -> list[UnitKey]:
     """Start the on_success / on_failure nodes due for the verdict (the stored one once hooks
     started: after a restart, the hooks it interrupted start again); their keys."""
     settling = o.verdict is None
@@ -97,11 +97,12 @@ def start_hooks(
     else:
         wanted = set()
     wf = o.workflow
+    keys = o.keys
     hooks = [
-        n
+        keys[n]
         for n in wf.order
         if wf.nodes[n].hook in wanted
-        and o.statuses.get(n, NodeStatus.PENDING) == NodeStatus.PENDING
+        and o.statuses.get(keys[n], NodeStatus.PENDING) == NodeStatus.PENDING
     ]
     if not hooks:
         return []
@@ -112,7 +113,8 @@ def start_hooks(
             t.execution = ExecutionUpdate(settled=o.verdict.to_record())
         else:
             t.execution.settled = o.verdict.to_record()
-        t.events.append(Event("execution_settled", data={"status": status, "hooks": hooks}))
+        names = [key.node for key in hooks]
+        t.events.append(Event("execution_settled", data={"status": status, "hooks": names}))
     for key in hooks:
         start(o, d, key, env.now)
     return hooks
@@ -126,10 +128,11 @@ def finish(o: Overlay, d: Decision, env: Env) -> ExecutionStatus:
         status, error, result = ExecutionStatus.FAILED, exc.to_record(), None
     t = d.commit
     for node_id in o.workflow.order:
-        if o.statuses.get(node_id, NodeStatus.PENDING) == NodeStatus.PENDING:
+        key = o.keys[node_id]
+        if o.statuses.get(key, NodeStatus.PENDING) == NodeStatus.PENDING:
             # hooks that were not due, or nodes a settled graph never reached
-            o.statuses[node_id] = NodeStatus.SKIPPED
-            t.nodes.append(NodeWrite(node_id, NodeStatus.SKIPPED, 0))
+            o.statuses[key] = NodeStatus.SKIPPED
+            write(d, key, NodeStatus.SKIPPED, 0)
     t.execution = ExecutionUpdate(
         status=status,
         result=result,
@@ -156,40 +159,44 @@ def abort(
     d.requeue.clear()
     for key in list(o.retry_at):
         o.retry_at.pop(key)
-    for key in list(o.fanouts):
-        o.fanouts.pop(key)
+    for node_id in list(o.fanouts):
+        o.fanouts.pop(node_id)
     for key in list(o.held):  # held by a pause: nothing starts them any more
         o.held.pop(key)
     timed_out = status == ExecutionStatus.TIMED_OUT
     node_end = NodeStatus.TIMED_OUT if timed_out else NodeStatus.CANCELLED
     attempt_end = AttemptStatus.TIMED_OUT if timed_out else AttemptStatus.CANCELLED
     wf = o.workflow
-    units = [k for k in o.statuses if split_key(k)[1] is not None]
+    keys = o.keys
+    units = [k for k in o.statuses if k.item is not None]
     hooks_due = status != ExecutionStatus.CANCELLED and o.verdict is None
     t = d.commit
-    for key in [*wf.order, *units]:
-        if hooks_due and key in wf.nodes and wf.nodes[key].hook:
+    for key in [*(keys[n] for n in wf.order), *units]:
+        if hooks_due and key.item is None and wf.nodes[key.node].hook:
             continue  # decided below: it may run now
         state = o.statuses.get(key, NodeStatus.PENDING)
         if state in (NodeStatus.RUNNING, NodeStatus.RETRYING, NodeStatus.PENDING):
             was_running = state == NodeStatus.RUNNING
             o.statuses[key] = node_end if was_running else NodeStatus.CANCELLED
             number = o.numbers.get(key, 0)
-            t.nodes.append(NodeWrite(key, o.statuses[key], number))
+            write(d, key, o.statuses[key], number)
             if was_running:
-                t.attempts.append(AttemptWrite(key, number, attempt_end, finished_at=env.now))
-            t.events.append(Event(f"node_{o.statuses[key]}", key))
+                t.attempts.append(
+                    AttemptWrite(key.node, number, attempt_end, finished_at=env.now, item=key.item)
+                )
+            event(d, f"node_{o.statuses[key]}", key)
     hooks = start_hooks(o, d, status, error, env, aborted=True) if hooks_due else []
     if hooks:
         note_activity(o, d, env, hooks)
         d.launch = hooks
         return None
     if hooks_due:  # no hook was due: the rest of them will never run
-        for key in wf.order:
+        for node_id in wf.order:
+            key = keys[node_id]
             pending = o.statuses.get(key, NodeStatus.PENDING) == NodeStatus.PENDING
-            if wf.nodes[key].hook and pending:
+            if wf.nodes[node_id].hook and pending:
                 o.statuses[key] = NodeStatus.CANCELLED
-                t.nodes.append(NodeWrite(key, NodeStatus.CANCELLED, 0))
+                write(d, key, NodeStatus.CANCELLED, 0)
     t.execution = ExecutionUpdate(
         status=status, error=error, finished=True, has_result=True, result=None, context=o.context
     )
