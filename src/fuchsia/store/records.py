@@ -111,10 +111,6 @@ class NodeRecord:
     items: dict[int, NodeRecord] = field(default_factory=dict)
 
     @property
-    def key(self) -> UnitKey:
-        return UnitKey(self.node_id, self.item)
-
-    @property
     def succeeded(self) -> AttemptRecord | None:
         """The last attempt that succeeded: the one whose output is the node's."""
         for attempt in reversed(self.attempts):
@@ -314,10 +310,6 @@ class NodeWrite:
     ready_at: float | None = None
     error: dict[str, Any] | None = None
     item: int | None = None  # one foreach item of `node_id`
-
-    @property
-    def unit(self) -> UnitKey:
-        return UnitKey(self.node_id, self.item)
 
 
 @dataclass
