@@ -27,6 +27,7 @@ from typing import Any, TypeVar, cast
 from fuchsia.definition import lock, parse_text, validate
 from fuchsia.definition.lock import Deployed, LockedWorkflow
 from fuchsia.errors import NodeError, NodeTimeout
+from fuchsia.nodes import Park
 from fuchsia.runtime import machine
 from fuchsia.runtime.limits import Limits
 from fuchsia.runtime.machine import (
@@ -153,6 +154,12 @@ class Machine:
             self.store, self.clock, self.new, limits=self.limits, render=self.render
         )
 
+    def claimed(self) -> Machine:
+        """A worker that claims the execution (it must be claimable: unheld, and woken if it
+        is parked) and loads it from the store."""
+        assert run_now(self.store.claim(self.id, OWNER)), "the execution is not claimable"
+        return self.restarted()
+
     def after(self, commits: int) -> Machine:
         """A process that loads what a fresh store holds once the first `commits` journaled
         commits (and the control requests stored with them) are applied to it: what a kill
@@ -272,6 +279,12 @@ class Machine:
     ) -> Decision:
         return self.step(self.outcome(key, error=NodeError(message, retryable=retryable), **fields))
 
+    def park(self, key: str, wake_at: float | None = None, signal: str | None = None) -> Decision:
+        """The running wait `key` parks (it will not end soon)."""
+        outcome = self.outcome(key)
+        outcome.park = Park(wake_at, signal)
+        return self.step(outcome)
+
     def time_out(self, key: str) -> Decision:
         return self.step(self.outcome(key, error=NodeTimeout("node timed out after 1.0s")))
 
@@ -311,6 +324,10 @@ class Machine:
     def store_request(self, control: Control) -> bool:
         """Leave a control request in the store, as another process does."""
         return run_now(self.store.request(self.id, control))
+
+    def store_claim(self) -> bool:
+        """Whether a worker could claim the execution now (it is left unclaimed)."""
+        return self.store.is_claimable(self.id)
 
     def send_signal(self, name: str, payload: Any) -> int:
         return run_now(self.store.send_signal(self.id, name, payload))

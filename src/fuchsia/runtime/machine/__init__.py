@@ -129,7 +129,11 @@ def _finished(
     o: Overlay, d: Decision, outcome: Outcome, to_start: list[str], env: Env
 ) -> bool | Outcome:
     """Settle a finished attempt: True when a node settled (its successors may be ready), a
-    foreach parent's own outcome when its last item settled, else False."""
+    foreach parent's own outcome when its last item settled, else False. A wait that
+    parked settles nothing: it runs on in the store."""
+    if outcome.park is not None:
+        o.parked[outcome.node_id] = outcome.park
+        return False
     if not settle(o, d, outcome, env):
         return False
     base, index = split_key(outcome.node_id)
@@ -178,8 +182,10 @@ def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
         or o.filled("held")
         or env.pending
     )
-    if busy:
+    if busy or o.filled("parked"):
         verdict.note_activity(o, d, env, d.launch)
+        if not busy and control.all_parked(o):
+            control.park(o, d, env)
         return
     status, error, _ = verdict.verdict(o)
     hooks = verdict.start_hooks(o, d, status, error, env)

@@ -4,16 +4,26 @@ controls any process may leave on an execution, and of its deadline."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from fuchsia import scheduler
 from fuchsia.errors import Interrupted
+from fuchsia.nodes.kind import KINDS
 from fuchsia.runtime.machine.decisions import Decision
 from fuchsia.runtime.machine.env import Env
 from fuchsia.runtime.machine.state import Overlay
 from fuchsia.runtime.machine.verdict import abort
+from fuchsia.runtime.views import iso
 from fuchsia.runtime.work import split_key
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
-from fuchsia.store.records import AttemptWrite, Event, ExecutionUpdate, NodeWrite
+from fuchsia.store.records import (
+    PARKED_FOREVER,
+    AttemptWrite,
+    Event,
+    ExecutionUpdate,
+    NodeWrite,
+    Parking,
+)
 
 CANCEL_ERROR = {"type": "cancelled", "message": "the execution was cancelled"}
 CRASHED = "the process running this attempt stopped before it finished"
@@ -37,8 +47,10 @@ def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
         o.status = ExecutionStatus.RUNNING
     else:
         t.events.append(Event("execution_resumed"))
+    woken = _woken(o, d)
     # a unit that will be held (paused, draining) is stored pending: nothing starts it now
-    interrupt_running(o, d, CRASHED, env, stored=o.paused or not env.starting)
+    interrupt_running(o, d, CRASHED, env, stored=o.paused or not env.starting, keep=woken)
+    d.launch.extend(woken)
     for key, state in list(o.statuses.items()):
         item_retry = state == NodeStatus.RETRYING and split_key(key)[1] is not None
         if state == NodeStatus.READY or item_retry:
@@ -48,14 +60,71 @@ def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
     return scheduler.advance(o.workflow, o.statuses, None, o.skipped_edges)
 
 
-def interrupt_running(o: Overlay, d: Decision, reason: str, env: Env, stored: bool = False) -> None:
-    """Record every running attempt interrupted for `reason`; its unit is pending again, so
-    it runs anew when the execution is next driven. With `stored`, the unit's pending state
-    is written too (nothing starts it in this decision)."""
+def _woken(o: Overlay, d: Decision) -> list[str]:
+    """A parked execution taken again: its waits are still running in the store, and go on
+    as the same attempts (the wait's deadline counts from its first start)."""
+    if not o.unparking:
+        return []
+    o.unparking = False
+    t = d.commit
+    if t.execution is None:
+        t.execution = ExecutionUpdate()
+    t.execution.unpark = True
+    nodes = o.workflow.nodes
+    return [
+        key
+        for key, state in o.statuses.items()
+        if state == NodeStatus.RUNNING and KINDS[nodes[split_key(key)[0]].kind].parks
+    ]
+
+
+def all_parked(o: Overlay) -> bool:
+    """Whether every running unit is a parked wait (nothing else is open: the caller
+    checked that no attempt runs in the shell and nothing is due or held)."""
+    parked = o.parked
+    return all(key in parked for key, s in o.statuses.items() if s == NodeStatus.RUNNING)
+
+
+def park(o: Overlay, d: Decision, env: Env) -> None:
+    """Hand the execution back to the store: its waits stay running there, nobody holds it,
+    and it wakes (claimable by any worker) at the earliest of its waits' timers and its own
+    deadline, or as soon as a signal they wait for (or a control request) arrives."""
+    wakes = [p.wake_at for p in o.parked.values() if p.wake_at is not None]
+    timeout = o.workflow.timeout
+    if timeout is not None and o.started_at is not None and o.verdict is None:
+        wakes.append(o.started_at + timeout)
+    until = min(wakes, default=PARKED_FOREVER)
+    signals = tuple(sorted({p.signal for p in o.parked.values() if p.signal is not None}))
+    children = tuple(sorted({p.child for p in o.parked.values() if p.child is not None}))
+    t = d.commit
+    if t.execution is None:
+        t.execution = ExecutionUpdate()
+    t.execution.park = Parking(until, signals, children)
+    data: dict[str, Any] = {
+        "wakes_at": None if until >= PARKED_FOREVER else iso(until),
+        "signals": list(signals),
+    }
+    if children:
+        data["children"] = list(children)
+    t.events.append(Event("execution_parked", data=data))
+    d.final = "parked"
+
+
+def interrupt_running(
+    o: Overlay,
+    d: Decision,
+    reason: str,
+    env: Env,
+    stored: bool = False,
+    keep: Collection[str] = (),
+) -> None:
+    """Record every running attempt interrupted for `reason` (but those in `keep`); its
+    unit is pending again, so it runs anew when the execution is next driven. With
+    `stored`, the unit's pending state is written too (nothing starts it in this decision)."""
     error = Interrupted(reason).to_record()
     t = d.commit
     for key, state in list(o.statuses.items()):
-        if state != NodeStatus.RUNNING:
+        if state != NodeStatus.RUNNING or key in keep:
             continue
         number = o.numbers[key]
         t.attempts.append(
