@@ -28,6 +28,7 @@ from fuchsia.store.records import (
     Transition,
     new_id,
 )
+from support.httpserver import LoopbackServer
 from support.stores import with_store
 
 CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
@@ -262,3 +263,32 @@ nodes:
     sub = next(n for n in finished.nodes if n.id == "sub")
     assert [a.status for a in sub.attempts] == ["succeeded"]  # the same attempt, woken
     assert "execution_parked" in history and "node_interrupted" not in history
+
+
+def test_a_retry_due_later_parks_and_any_worker_runs_it_when_it_is_due(
+    store_url: str, monkeypatch: Any
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with LoopbackServer() as server:
+        flaky = locked(f"""
+name: flaky
+nodes:
+  call:
+    http: {{url: "{server.url("/flaky/p?fail=1")}"}}
+    retry: {{max_attempts: 2, backoff: fixed, initial_delay: 2s}}
+""")
+
+        async def main() -> tuple[Any, list[str]]:
+            async with await Engine.open(store_url, slots=1, park_after=0.5, name="w") as worker:
+                eid = await worker.start(flaky)
+                await until("the execution parked", lambda: parked(worker, eid))
+                finished = await worker.wait(eid)
+                return finished, [e.type for e in await worker.events(eid)]
+
+        finished, history = asyncio.run(main())
+        calls = server.count("/flaky/p")
+    assert finished.status == "completed" and calls == 2
+    call = next(n for n in finished.nodes if n.id == "call")
+    assert [a.status for a in call.attempts] == ["failed", "succeeded"]
+    assert history.index("node_retrying") < history.index("execution_parked")

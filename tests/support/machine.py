@@ -105,6 +105,7 @@ class Machine:
     limits: Limits = field(default_factory=Limits)
     jitter: float = 1.0
     draining: bool = False
+    park_after: float | None = None  # an engine that parks (a worker)
     render: dict[str, list[Any] | NodeError] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)
     timers: dict[str, float] = field(default_factory=dict)
@@ -212,6 +213,7 @@ class Machine:
             jitter=self.jitter,
             running=frozenset(self.running),
             pending=pending,
+            park_after=self.park_after,
         )
         decision = machine.decide(overlay, list(events), env)
         rendered: list[list[ItemsRendered]] = []

@@ -129,3 +129,40 @@ def test_a_park_with_its_signal_already_sent_is_woken_at_once() -> None:
     m.send_signal("approve", None)  # after the wait last looked, before the park commits
     m.park("ask", signal="approve")
     assert m.store_claim()
+
+
+RETRIED = """\
+    name: retried
+    nodes:
+      a: {transform: 1, retry: {max_attempts: 3, backoff: fixed, initial_delay: 60s}}
+      b: {after: a, transform: 2}
+    """
+
+
+def test_a_retry_due_later_than_park_after_parks_the_execution_until_it_is_due() -> None:
+    m = Machine.of(RETRIED)
+    m.park_after = 2.0
+    m.begin()
+    d = m.fail("a")
+    assert d.final == "parked" and d.commit.execution is not None
+    park = d.commit.execution.park
+    assert park is not None and park.until == m.timers["a"] == START + 60
+    assert not m.store_claim()
+    m.advance(60)
+    w = m.claimed()
+    d = w.begin()
+    assert w.timers == {"a": START + 60}  # re-armed from the stored due time
+    assert w.due("a").launch == ["a"] and attempts(w, "a") == [(1, "failed"), (2, "running")]
+
+
+def test_a_retry_due_sooner_than_park_after_is_kept_in_process() -> None:
+    m = Machine.of(RETRIED)
+    m.park_after = 120.0
+    m.begin()
+    assert m.fail("a").final is None
+
+
+def test_an_engine_that_does_not_park_keeps_its_retries() -> None:
+    m = Machine.of(RETRIED)  # park_after None: `fuchsia run`
+    m.begin()
+    assert m.fail("a").final is None and m.execution().owner is not None

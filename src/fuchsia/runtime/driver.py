@@ -227,6 +227,7 @@ class Driver:
             jitter=random.uniform(0.5, 1.0),
             running=self.tasks.keys(),
             pending=not self.inbox.empty(),
+            park_after=self.rt.park_after,
         )
         decision = machine.decide(overlay, events, env)
         while decision.expand:

@@ -171,20 +171,19 @@ def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:
 
 def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
     """Note what runs; when nothing does and nothing is due, start the outcome hooks due for
-    the verdict, or finish."""
+    the verdict, or finish. When only parked waits and far-off timers are open, park."""
     busy = (
         verdict.running(d, env)
         or d.launch
         or d.expand
         or d.requeue
-        or o.filled("retry_at")
         or o.filled("fanouts")
         or o.filled("held")
         or env.pending
     )
-    if busy or o.filled("parked"):
+    if busy or o.filled("retry_at") or o.filled("parked"):
         verdict.note_activity(o, d, env, d.launch)
-        if not busy and control.all_parked(o):
+        if not busy and control.parkable(o, env):
             control.park(o, d, env)
         return
     status, error, _ = verdict.verdict(o)

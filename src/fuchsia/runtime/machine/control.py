@@ -78,18 +78,26 @@ def _woken(o: Overlay, d: Decision) -> list[str]:
     ]
 
 
-def all_parked(o: Overlay) -> bool:
-    """Whether every running unit is a parked wait (nothing else is open: the caller
-    checked that no attempt runs in the shell and nothing is due or held)."""
+def parkable(o: Overlay, env: Env) -> bool:
+    """Whether the execution may be handed back to the store: every running unit is a
+    parked wait, and any retry (or repeat delay) comes due after `env.park_after` (the
+    caller checked that no attempt runs in the shell and nothing else is open). Waits park
+    themselves; timers alone park only in an engine that parks."""
     parked = o.parked
-    return all(key in parked for key, s in o.statuses.items() if s == NodeStatus.RUNNING)
+    if not all(key in parked for key, s in o.statuses.items() if s == NodeStatus.RUNNING):
+        return False
+    if not o.filled("retry_at"):
+        return bool(parked)
+    return env.park_after is not None and min(o.retry_at.values()) - env.now > env.park_after
 
 
 def park(o: Overlay, d: Decision, env: Env) -> None:
     """Hand the execution back to the store: its waits stay running there, nobody holds it,
-    and it wakes (claimable by any worker) at the earliest of its waits' timers and its own
-    deadline, or as soon as a signal they wait for (or a control request) arrives."""
+    and it wakes (claimable by any worker) at the earliest of its waits' timers, its retries
+    and its own deadline, or as soon as a signal they wait for (or a control request, or the
+    end of a child execution) arrives."""
     wakes = [p.wake_at for p in o.parked.values() if p.wake_at is not None]
+    wakes.extend(o.retry_at.values())  # re-armed by the `begin` of whoever takes it
     timeout = o.workflow.timeout
     if timeout is not None and o.started_at is not None and o.verdict is None:
         wakes.append(o.started_at + timeout)
