@@ -166,3 +166,27 @@ def test_an_engine_that_does_not_park_keeps_its_retries() -> None:
     m = Machine.of(RETRIED)  # park_after None: `fuchsia run`
     m.begin()
     assert m.fail("a").final is None and m.execution().owner is not None
+
+
+DEADLINED = """\
+    name: deadlined
+    timeout: 20s
+    nodes:
+      ask: {wait: {signal: approve}}
+    """
+
+
+def test_a_woken_execution_past_its_deadline_times_out_instead_of_parking_again() -> None:
+    """Woken at its deadline, the execution's wait parks again at once (its park_after
+    passed long ago) before the shell looks at the deadline. Before, that parked it again
+    with a wake-up already due: claimed, woken, re-parked, over and over, never timed out
+    (seen on PostgreSQL, where the claim is slower than the shell's deadline check)."""
+    m = Machine.of(DEADLINED)
+    m.begin()
+    m.park("ask", signal="approve")
+    m.advance(20)
+    w = m.claimed()
+    assert w.begin().launch == ["ask"]
+    d = w.park("ask", signal="approve")
+    assert d.final == "timed_out"
+    assert attempts(w, "ask") == [(1, "timed_out")]

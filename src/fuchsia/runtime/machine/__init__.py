@@ -184,7 +184,10 @@ def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
     if busy or o.filled("retry_at") or o.filled("parked"):
         verdict.note_activity(o, d, env, d.launch)
         if not busy and control.parkable(o, env):
-            control.park(o, d, env)
+            if control.overdue(o, env):  # parked now, it would be woken for this at once
+                control.deadline(o, d, env)
+            else:
+                control.park(o, d, env)
         return
     status, error, _ = verdict.verdict(o)
     hooks = verdict.start_hooks(o, d, status, error, env)

@@ -91,6 +91,15 @@ def parkable(o: Overlay, env: Env) -> bool:
     return env.park_after is not None and min(o.retry_at.values()) - env.now > env.park_after
 
 
+def overdue(o: Overlay, env: Env) -> bool:
+    """Whether the execution ran past its deadline (outcome hooks that started run on). The
+    shell notices a deadline only while it awaits events; a park decided past it ends it."""
+    timeout = o.workflow.timeout
+    if timeout is None or o.started_at is None or o.verdict is not None:
+        return False
+    return env.now >= o.started_at + timeout
+
+
 def park(o: Overlay, d: Decision, env: Env) -> None:
     """Hand the execution back to the store: its waits stay running there, nobody holds it,
     and it wakes (claimable by any worker) at the earliest of its waits' timers, its retries
