@@ -292,3 +292,25 @@ nodes:
     call = next(n for n in finished.nodes if n.id == "call")
     assert [a.status for a in call.attempts] == ["failed", "succeeded"]
     assert history.index("node_retrying") < history.index("execution_parked")
+
+
+def test_a_pause_left_just_before_the_park_wakes_the_parked_execution(store_url: str) -> None:
+    """The pause was stored after the worker last delivered requests to its driver and
+    before the park committed, so the driver never acted on it. Before, the park left the
+    execution parked (for its signal alone) with the pause unseen: it did not pause, and
+    `Engine.pause` from another process waited for a `paused` that never came."""
+
+    async def body(store: SqlStore) -> tuple[int, int]:
+        eid = await _held(store, "holder")  # waiting, not paused
+        assert await store.request(eid, "pause")
+        await store.apply(_park(eid, "holder", "approve"))
+        woken = await store.claimable()
+        paused = await _held(store, "holder")
+        assert await store.request(paused, "pause")
+        update = ExecutionUpdate(status=ExecutionStatus.PAUSED, park=Parking(PARKED_FOREVER))
+        await store.apply(Transition(paused, "holder", execution=update))
+        return woken, await store.claimable() - woken
+
+    woken, paused_and_parked = with_store(store_url, body)
+    assert woken == 1
+    assert paused_and_parked == 0  # paused already: it sleeps until a resume or its wake-up

@@ -190,3 +190,16 @@ def test_a_woken_execution_past_its_deadline_times_out_instead_of_parking_again(
     d = w.park("ask", signal="approve")
     assert d.final == "timed_out"
     assert attempts(w, "ask") == [(1, "timed_out")]
+
+
+def test_a_pause_stored_before_the_park_and_not_acted_on_wakes_it() -> None:
+    m = Machine.of(APPROVAL)
+    m.begin()
+    assert m.store_request(Control.PAUSE)  # after the driver last took requests
+    assert m.park("ask", signal="approve").final == "parked"
+    assert m.store_claim()  # woken: the worker that takes it pauses it
+    w = m.claimed()
+    w.begin()
+    assert w.execution().status == "paused"
+    assert w.park("ask", signal="approve").final == "parked"
+    assert not w.store_claim()  # paused now: asleep until a resume (or its signal)

@@ -266,12 +266,15 @@ class MemoryStore:
                 s.execution_id == eid and s.name in execution.wake_signals and s.consumed_by is None
                 for s in self._signals.values()
             )
-            paused = execution.status == "paused" and execution.control != Control.PAUSE
+            control, status = execution.control, execution.status
+            unseen = (  # a resume of a paused one, a pause of one not paused
+                status == "paused" and control not in (None, Control.PAUSE)
+            ) or (status != "paused" and control == Control.PAUSE)
             ended = any(
                 c in self._executions and self._executions[c].status not in OPEN_STATUSES
                 for c in t.execution.park.children
             )
-            if waiting or ended or execution.control == Control.CANCEL or paused:
+            if waiting or ended or control == Control.CANCEL or unseen:
                 execution = replace(execution, parked_until=now)
         self._executions[eid] = execution
         parent = self._executions.get(execution.parent_id or "")

@@ -240,11 +240,13 @@ UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT 
 
 -- name: park_execution
 -- nobody holds it from now; woken at once when a request it has not acted on is waiting (a
--- cancel, a resume of a paused one: a pause stays in `control` while it holds)
+-- cancel, a resume of a paused one, a pause of one not paused: a pause stays in `control`
+-- while it holds)
 UPDATE executions
 SET owner = NULL, wake_signals = ?,
     parked_until = CASE
-        WHEN control = 'cancel' OR (status = 'paused' AND control <> 'pause') OR ? THEN {now}
+        WHEN control = 'cancel' OR (status = 'paused' AND control <> 'pause')
+            OR (status <> 'paused' AND control = 'pause') OR ? THEN {now}
         ELSE ? END
 WHERE id = ?
 RETURNING parked_until <= {now};
