@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from fuchsia import Engine
 from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.states import ExecutionStatus
@@ -23,13 +25,14 @@ from fuchsia.store import SqlStore
 from fuchsia.store.records import (
     PARKED_FOREVER,
     ExecutionUpdate,
+    KvChanges,
     NewExecution,
     Parking,
     Transition,
     new_id,
 )
 from support.httpserver import LoopbackServer
-from support.stores import with_store
+from support.stores import opened, with_store
 
 CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
 
@@ -314,3 +317,79 @@ def test_a_pause_left_just_before_the_park_wakes_the_parked_execution(store_url:
     woken, paused_and_parked = with_store(store_url, body)
     assert woken == 1
     assert paused_and_parked == 0  # paused already: it sleeps until a resume or its wake-up
+
+
+def test_a_child_ending_while_its_parent_parks_wakes_the_parent(fresh_pg_url: str) -> None:
+    """The child's final commit and its parent's park in flight at once (PostgreSQL, two
+    connections). The child's commit is held after it looked for a parked parent (its kv
+    write waits on a row this test locks) while the parent's park commits. Before, the
+    child's wake-up found the parent not parked yet and took no lock on it, and the park
+    found the child not ended yet (uncommitted): the parent stayed parked for good."""
+    url = fresh_pg_url
+
+    async def setup(store: SqlStore) -> tuple[str, str]:
+        parent = await _held(store, "holder")
+        child, _ = await store.create_execution(
+            NewExecution(
+                id=new_id(),
+                workflow_hash="sha256:" + "3" * 64,
+                workflow_name="child",
+                workflow_version=1,
+                workflow_document='{"name":"child"}',
+                payload={},
+                context={},
+                idempotency_key=None,
+                owner="child-holder",
+                parent_id=parent,
+            )
+        )
+        kv = [KvChanges("child-scope", {"k": "1"})]
+        await store.apply(Transition(child.id, "child-holder", kv=kv))
+        return parent, child.id
+
+    parent, child = with_store(url, setup)
+
+    def lock_waiters() -> int:
+        with psycopg.connect(url) as pg:
+            row = pg.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+    async def race() -> int:
+        ended = Transition(
+            child,
+            "child-holder",
+            execution=ExecutionUpdate(
+                ExecutionStatus.COMPLETED, result={}, has_result=True, finished=True
+            ),
+            kv=[KvChanges("child-scope", {"k": "2"})],
+        )
+        park = ExecutionUpdate(park=Parking(PARKED_FOREVER, (), (child,)))
+        async with opened(url) as child_store, opened(url) as parent_store:
+            with psycopg.connect(url) as holder:
+                holder.execute("SELECT value FROM kv WHERE scope = 'child-scope' FOR UPDATE")
+                ending = asyncio.create_task(child_store.apply(ended))
+                await until("the child's commit to wait", lambda: _waiting(lock_waiters, 1))
+                parking = asyncio.create_task(
+                    parent_store.apply(Transition(parent, "holder", execution=park))
+                )
+                await until(
+                    "the park to commit or wait",
+                    lambda: _done_or(parking, lambda: _waiting(lock_waiters, 2)),
+                )
+                holder.commit()  # the child's commit goes on
+            await asyncio.gather(ending, parking)
+            return await parent_store.claimable()
+
+    assert asyncio.run(race()) == 1
+
+
+async def _waiting(count: Callable[[], int], at_least: int) -> bool:
+    return await asyncio.to_thread(count) >= at_least
+
+
+async def _done_or(task: asyncio.Task[None], check: Callable[[], Awaitable[bool]]) -> bool:
+    return task.done() or await check()

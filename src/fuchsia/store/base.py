@@ -492,6 +492,7 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
         elif e.unpark:
             cur.execute(q["unpark_execution"], (execution_id,))
         if e.finished:
+            cur.execute(q["lock_parent"], (execution_id,))
             cur.execute(q["wake_parent"], (execution_id,))
             if cur.rowcount:
                 self._notify(cur)  # its parent was parked on it

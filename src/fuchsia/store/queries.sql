@@ -251,6 +251,12 @@ SET owner = NULL, wake_signals = ?,
 WHERE id = ?
 RETURNING parked_until <= {now};
 
+-- name: lock_parent
+-- an execution ends: its parent's row is locked first (PostgreSQL), so a park of the parent
+-- in flight is seen by `wake_parent` or sees this end (an UPDATE whose WHERE does not match
+-- a row yet takes no lock on it)
+SELECT id FROM executions WHERE id = (SELECT parent_id FROM executions WHERE id = ?) {lock_row};
+
 -- name: wake_parent
 -- an execution ended: its parent, parked on it, may go on
 UPDATE executions SET parked_until = {now}
