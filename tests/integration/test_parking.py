@@ -393,3 +393,36 @@ async def _waiting(count: Callable[[], int], at_least: int) -> bool:
 
 async def _done_or(task: asyncio.Task[None], check: Callable[[], Awaitable[bool]]) -> bool:
     return task.done() or await check()
+
+
+def test_a_process_that_is_not_a_worker_leaves_parked_executions_to_the_workers(
+    store_url: str,
+) -> None:
+    """`fuchsia runs resume` and `runs pause` open an engine that drives but does not park.
+    Before, its take-over claimed parked executions (the claim it uses did not look at
+    `parked_until`): `runs resume` drove every parked approval in the CLI process and waited
+    for each to be signalled, and `runs pause` took the execution over only to interrupt its
+    wait when the CLI exited."""
+
+    async def main() -> tuple[list[str], list[str], Any, list[str]]:
+        async with await Engine.open(store_url, slots=1, park_after=0, name="w") as worker:
+            eid = await worker.start(APPROVAL)
+            await until("the execution parked", lambda: parked(worker, eid))
+            async with await Engine.open(store_url, name="cli") as cli:
+                resumed_all = await cli.resume(wait=False)
+                await cli.pause(eid)
+            await until("the worker to pause it", lambda: _status(worker, eid, "paused"))
+            async with await Engine.open(store_url, name="cli-2") as cli:
+                resumed = await cli.resume([eid], wait=False)
+            await until("the worker to resume it", lambda: _status(worker, eid, "waiting"))
+            await worker.signal(eid, "approve", {"ok": True})
+            finished = await worker.wait(eid)
+            history = [e.type for e in await worker.events(eid)]
+        return resumed_all, resumed, finished, history
+
+    resumed_all, resumed, finished, history = asyncio.run(main())
+    assert resumed_all == [] and resumed == []  # left to the workers
+    assert finished.status == "completed" and finished.result == {"approved": True}
+    ask = next(n for n in finished.nodes if n.id == "ask")
+    assert [(a.number, a.status, a.worker) for a in ask.attempts] == [(1, "succeeded", "w")]
+    assert "node_interrupted" not in history and "execution_paused" in history

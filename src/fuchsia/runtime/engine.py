@@ -593,8 +593,11 @@ class Engine(Deployments, Inspection, Leases):
         return await self._take_over(set(ids) if ids is not None else None, wait=wait)
 
     async def _take_over(
-        self, wanted: builtins.set[str] | None, *, wait: bool
+        self, wanted: builtins.set[str] | None, *, wait: bool, parked: bool = False
     ) -> builtins.list[str]:
+        """Claim and drive open executions whose owner is gone. A parked one is the
+        workers' (any of them takes it when it wakes, and its wait goes on as the same
+        attempt), so only a cancel (`parked`) takes it here: it ends at once."""
         from fuchsia.definition.lock import LockedWorkflow
 
         taken: list[str] = []
@@ -605,6 +608,8 @@ class Engine(Deployments, Inspection, Leases):
                 continue
             if item.owner_id is not None and not is_dead(item.owner, me=self.identity):
                 continue
+            if item.owner_id is None and not parked and await self._parked(item.id):
+                continue
             if not await self.store.claim(item.id, self.identity.id, item.owner_id):
                 continue
             record = await self.store.get_execution(item.id)
@@ -614,6 +619,9 @@ class Engine(Deployments, Inspection, Leases):
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
+
+    async def _parked(self, execution_id: str) -> bool:
+        return (await self.store.get_execution(execution_id)).parked_until is not None
 
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 
@@ -739,7 +747,7 @@ class Engine(Deployments, Inspection, Leases):
         if driver is not None:
             driver.request(kind)
         elif self.drives or kind == Control.CANCEL:  # a cancel ends at once, running nothing
-            await self._take_over({execution_id}, wait=False)
+            await self._take_over({execution_id}, wait=False, parked=kind == Control.CANCEL)
 
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch
