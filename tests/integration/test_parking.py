@@ -426,3 +426,51 @@ def test_a_process_that_is_not_a_worker_leaves_parked_executions_to_the_workers(
     ask = next(n for n in finished.nodes if n.id == "ask")
     assert [(a.number, a.status, a.worker) for a in ask.attempts] == [(1, "succeeded", "w")]
     assert "node_interrupted" not in history and "execution_paused" in history
+
+
+def test_a_wait_that_parks_while_other_work_runs_still_ends_on_time(store_url: str) -> None:
+    """Only a whole execution parks. Before, a wait that parked while another node of its
+    execution still ran (here an http call held open) settled nothing and ran no more: its
+    timer was not kept and its successor waited for the other node to end."""
+    with LoopbackServer() as server:
+        wf = locked(f"""
+name: beside
+nodes:
+  nap: {{wait: {{for: 1s}}}}
+  after_nap: {{after: nap, http: {{url: "{server.url("/ok/after-nap")}"}}}}
+  held: {{http: {{url: "{server.url("/hold/held")}"}}}}
+""")
+
+        async def main() -> Any:
+            async with await Engine.open(store_url, slots=1, park_after=0, name="w") as worker:
+                eid = await worker.start(wf)
+
+                async def successor_ran() -> bool:
+                    return server.count("/ok/after-nap") == 1
+
+                await until("the wait's successor, while `held` still runs", successor_ran)
+                server.release("held")
+                return await worker.wait(eid)
+
+        finished = asyncio.run(main())
+    assert finished.status == "completed", finished.error
+    nap = next(n for n in finished.nodes if n.id == "nap")
+    assert [a.status for a in nap.attempts] == ["succeeded"]
+
+
+def test_a_foreach_of_waits_finishes_on_a_worker_that_parks(store_url: str) -> None:
+    """A foreach's items never let their execution park (the fan-out is open). Before, each
+    item's wait parked in the process and ran no more, and the execution hung for good."""
+    wf = locked("""
+name: fan
+nodes:
+  each: {foreach: {items: "{{ [1, 2] }}"}, wait: {for: 1s}}
+""")
+
+    async def main() -> Any:
+        async with await Engine.open(store_url, slots=1, park_after=0, name="w") as worker:
+            eid = await worker.start(wf)
+            return await asyncio.wait_for(worker.wait(eid), CEILING)
+
+    finished = asyncio.run(main())
+    assert finished.status == "completed", finished.error

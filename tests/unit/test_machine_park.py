@@ -56,11 +56,25 @@ def test_a_wait_that_parks_with_nothing_else_open_parks_the_execution() -> None:
 
 
 def test_a_park_waits_until_nothing_else_runs() -> None:
+    """A wait that parks while other work runs goes on here (its signal must still be
+    seen): the execution parks when that wait parks again with nothing else open."""
     m = Machine.of(BESIDE)
     m.begin()
-    assert m.park("ask", signal="approve").final is None  # `work` still runs
-    d = m.succeed("work", 2)
-    assert d.final == "parked"
+    d = m.park("ask", signal="approve")
+    assert d.final is None and d.launch == ["ask"]  # `work` still runs: the wait goes on
+    assert m.succeed("work", 2).final is None  # `ask` runs, and parks by itself
+    assert m.park("ask", signal="approve").final == "parked"
+    assert attempts(m, "ask") == [(1, "running")]  # the same attempt throughout
+
+
+def test_waits_that_park_one_after_the_other_park_the_execution() -> None:
+    """Two waits beside each other: the first to park stays parked while the other still
+    runs, as that one parks by itself too (relaunching it would never let both be parked)."""
+    m = Machine.of(TIMED)
+    m.begin()
+    d = m.park("nap", wake_at=START + 49)
+    assert d.final is None and d.launch == []
+    assert m.park("ask", wake_at=START + 29, signal="approve").final == "parked"
 
 
 def test_the_earliest_timer_and_the_executions_deadline_set_the_wake() -> None:

@@ -29,6 +29,16 @@ class Park:
     child: str | None = None
 
 
+# the least an attempt that parks stays open first: one that parked while other work of its
+# execution was open goes on in the process, and parks again no sooner than this
+PARK_MIN_OPEN = 0.05
+
+
+def park_open(park_after: float) -> float:
+    """Seconds an attempt that may park stays open before it parks."""
+    return max(park_after, PARK_MIN_OPEN)
+
+
 class Parked(Exception):
     """Raised by a wait that will not end soon, in an engine that parks: the attempt stays
     running in the store, and no process holds the execution until `park` says to wake."""

@@ -7,9 +7,10 @@ than starting it over. A signal sent before the node started waiting is kept in 
 and consumed here (oldest first), in the same transaction that completes the node.
 
 In an engine that parks (a worker, a server), a wait that is still open `ctx.park_after`
-seconds on raises `Parked` instead of sleeping on: its execution is handed back to the store
-and wakes, on any worker, when its signal arrives or shortly before its timer is due (so the
-last moments are slept here and the timer stays precise).
+seconds on (in this launch of it) raises `Parked` instead of sleeping on: its execution is
+handed back to the store and wakes, on any worker, when its signal arrives or shortly before
+its timer is due (so the last moments are slept here and the timer stays precise). While
+other work of the execution is open, the machine launches a parked wait again at once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fuchsia.errors import InputError, NodeTimeout
-from fuchsia.nodes import NodeContext, Park, Parked
+from fuchsia.nodes import NodeContext, Park, Parked, park_open
 from fuchsia.nodes.kind import WaitSpec
 
 POLL_MIN, POLL_MAX = 0.05, 1.0
@@ -44,8 +45,10 @@ def _wake_at(deadline: float, park_after: float) -> float:
 
 
 async def _sleep_until(deadline: float, since: float, ctx: NodeContext) -> dict[str, Any]:
-    if ctx.park_after is not None and deadline - time.time() > ctx.park_after:
-        raise Parked(Park(_wake_at(deadline, ctx.park_after)))
+    if ctx.park_after is not None:
+        await asyncio.sleep(min(park_open(ctx.park_after), max(0.0, deadline - time.time())))
+        if deadline - time.time() > ctx.park_after:
+            raise Parked(Park(_wake_at(deadline, ctx.park_after)))
     await asyncio.sleep(max(0.0, deadline - time.time()))
     return {
         "waited": round(time.time() - since, 3),
@@ -71,7 +74,7 @@ def _timestamp(value: Any) -> float:
 async def _signal(ctx: NodeContext, name: str, timeout_at: float | None) -> Any:
     assert ctx.store is not None
     delay = POLL_MIN
-    park_at = None if ctx.park_after is None else time.monotonic() + ctx.park_after
+    park_at = None if ctx.park_after is None else time.monotonic() + park_open(ctx.park_after)
     while True:
         found = await ctx.store.next_signal(ctx.execution_id, name)
         if found is not None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from fuchsia.definition.lock import LockedWorkflow, canonical_json
 from fuchsia.errors import InputError, NodeError, PayloadError
-from fuchsia.nodes import NodeContext, Park, Parked
+from fuchsia.nodes import NodeContext, Park, Parked, park_open
 from fuchsia.nodes.kind import WorkflowSpec
 
 
@@ -37,11 +37,11 @@ async def run(spec: WorkflowSpec, rendered: dict[str, Any], ctx: NodeContext) ->
     except PayloadError as exc:
         raise InputError(f"workflow.inputs: {exc}") from None
     children = ctx.children
-    parks = ctx.park_after is not None and ctx.timeout is None  # a node timeout is in-process
-    if parks and not await children.child_ended(child_id):
+    park_after = ctx.park_after if ctx.timeout is None else None  # a node timeout: in-process
+    if park_after is not None and not await children.child_ended(child_id):
         try:
             status, result, error = await asyncio.wait_for(
-                children.wait_child(child_id), ctx.park_after
+                children.wait_child(child_id), park_open(park_after)
             )
         except TimeoutError:
             raise Parked(Park(None, child=child_id)) from None

@@ -172,22 +172,21 @@ def _schedule(o: Overlay, d: Decision, step: scheduler.Step, env: Env) -> None:
 def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
     """Note what runs; when nothing does and nothing is due, start the outcome hooks due for
     the verdict, or finish. When only parked waits and far-off timers are open, park."""
-    busy = (
-        verdict.running(d, env)
-        or d.launch
-        or d.expand
-        or d.requeue
-        or o.filled("fanouts")
-        or o.filled("held")
-        or env.pending
-    )
+    running = [*verdict.running(d, env), *d.launch]
+    # open work that will not park by itself
+    blocking = bool(d.expand or d.requeue or o.filled("fanouts") or o.filled("held"))
+    busy = bool(running) or blocking or env.pending
     if busy or o.filled("retry_at") or o.filled("parked"):
-        verdict.note_activity(o, d, env, d.launch)
         if not busy and control.parkable(o, env):
+            verdict.note_activity(o, d, env, d.launch)
             if control.overdue(o, env):  # parked now, it would be woken for this at once
                 control.deadline(o, d, env)
             else:
                 control.park(o, d, env)
+            return
+        if not env.pending and (blocking or not control.will_park(o, running)):
+            control.go_on_here(o, d)  # only a whole execution parks
+        verdict.note_activity(o, d, env, d.launch)
         return
     status, error, _ = verdict.verdict(o)
     hooks = verdict.start_hooks(o, d, status, error, env)

@@ -91,6 +91,30 @@ def parkable(o: Overlay, env: Env) -> bool:
     return env.park_after is not None and min(o.retry_at.values()) - env.now > env.park_after
 
 
+def will_park(o: Overlay, running: Collection[str]) -> bool:
+    """Whether every unit in `running` is of a kind that parks by itself (a wait, a
+    sub-workflow without a node timeout): the execution parks once they all have."""
+    nodes = o.workflow.nodes
+    for key in running:
+        node = nodes[split_key(key)[0]]
+        kind = KINDS[node.kind]
+        if not kind.parks or (kind.children and node.timeout is not None):
+            return False
+    return True
+
+
+def go_on_here(o: Overlay, d: Decision) -> None:
+    """Waits that parked while the execution cannot park (other work is open that will not
+    park by itself) go on in this process as the same attempts, so their signals and timers
+    are still seen; each parks again once it has been open `park_after` more, and the
+    execution parks when nothing else is open."""
+    keys = list(o.parked)
+    if keys:
+        for key in keys:
+            o.parked.pop(key)
+        d.launch = [*d.launch, *keys]
+
+
 def overdue(o: Overlay, env: Env) -> bool:
     """Whether the execution ran past its deadline (outcome hooks that started run on). The
     shell notices a deadline only while it awaits events; a park decided past it ends it."""
