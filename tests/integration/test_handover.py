@@ -626,3 +626,42 @@ def test_a_wait_left_by_a_draining_worker_is_finished_by_the_next_one(
     assert finished.status == "completed" and finished.result == {"approved": False}
     assert loopback.count(f"/ok/first-{key}") == 1
     assert [a.status for a in finished.node("ask").attempts] == ["interrupted", "succeeded"]
+
+
+def test_a_draining_worker_parks_a_wait_once_its_running_nodes_end(
+    store_url: str, loopback: LoopbackServer, key: str
+) -> None:
+    """The drain lets the http call finish; the wait beside it then parks (nothing else is
+    open), so the next worker finishes it as the same attempt, not an interrupted one."""
+    gate = f"/hold/gate-{key}"
+    wf = locked(f"""
+name: drained
+nodes:
+  call: {{http: {{url: "{loopback.url(gate)}"}}}}
+  ask: {{wait: {{signal: approve}}}}
+  done: {{after: ask, transform: {{approved: "{{{{ data.ok }}}}"}}}}
+""")
+
+    async def main() -> tuple[Execution, list[str]]:
+        a = await Engine.open(store_url, slots=1, park_after=0.2, name="a")
+        eid = await a.start(wf)
+        await until("A to call", called(loopback, gate))
+        closing_a = asyncio.create_task(a.close(grace=CEILING))
+
+        async def draining() -> bool:
+            return bool(a._driving) and all(d.draining for d in a._driving.values())
+
+        await until("A to drain", draining)
+        loopback.release(f"gate-{key}")
+        await closing_a
+        async with await Engine.open(store_url, slots=1, park_after=0.2, name="b") as b:
+            await b.signal(eid, "approve", {"ok": True})
+            return await b.wait(eid), await history(b, eid)
+
+    finished, events = asyncio.run(main())
+    assert finished.status == "completed", finished.error
+    assert finished.node("done").output == {"approved": True}
+    assert attempts(finished, "call") == [("succeeded", "a")]
+    assert attempts(finished, "ask") == [("succeeded", "a")]  # one attempt, ended on B
+    assert attempts(finished, "done") == [("succeeded", "b")]
+    assert "execution_parked" in events and "node_interrupted" not in events

@@ -184,8 +184,10 @@ def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
             else:
                 control.park(o, d, env)
             return
-        if not env.pending and (blocking or not control.will_park(o, running)):
-            control.go_on_here(o, d)  # only a whole execution parks
+        # only a whole execution parks; a draining engine launches nothing, and its stop
+        # hands the execution over
+        if env.starting and not env.pending and (blocking or not control.will_park(o, running)):
+            control.go_on_here(o, d)
         verdict.note_activity(o, d, env, d.launch)
         return
     status, error, _ = verdict.verdict(o)
