@@ -31,6 +31,7 @@ from typing import Any, TypeVar, cast
 from fuchsia.definition import lock, parse_text, validate
 from fuchsia.definition.lock import Deployed, LockedWorkflow
 from fuchsia.errors import NodeError, NodeTimeout
+from fuchsia.nodes import Park
 from fuchsia.runtime import machine
 from fuchsia.runtime.limits import Limits
 from fuchsia.runtime.machine import (
@@ -173,6 +174,7 @@ class Machine:
     limits: Limits = field(default_factory=Limits)
     jitter: float = 1.0
     draining: bool = False
+    park_after: float | None = None  # an engine that parks (a worker)
     render: dict[str, list[Any] | NodeError] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)
     timers: dict[str, float] = field(default_factory=dict)
@@ -221,6 +223,13 @@ class Machine:
         return Machine.loaded(
             self.store, self.clock, self.new, limits=self.limits, render=self.render
         )
+
+    def claimed(self) -> Machine:
+        """A worker that claims the execution (it must be claimable: unheld, and woken if it
+        is parked) and loads it from the store."""
+        claimable = self.store.is_claimable(self.id)
+        assert claimable and run_now(self.store.claim(self.id, OWNER, None)), "not claimable"
+        return self.restarted()
 
     def after(self, commits: int) -> Machine:
         """A process that loads what a fresh store holds once the first `commits` journaled
@@ -274,6 +283,7 @@ class Machine:
             jitter=self.jitter,
             running=frozenset(unit(label) for label in self.running),
             pending=pending,
+            park_after=self.park_after,
         )
         decision = machine.decide(overlay, list(events), env)
         rendered: list[list[ItemsRendered]] = []
@@ -341,6 +351,12 @@ class Machine:
     ) -> Seen:
         return self.step(self.outcome(key, error=NodeError(message, retryable=retryable), **fields))
 
+    def park(self, key: str, wake_at: float | None = None, signal: str | None = None) -> Seen:
+        """The running wait `key` parks (it will not end soon)."""
+        outcome = self.outcome(key)
+        outcome.park = Park(wake_at, signal)
+        return self.step(outcome)
+
     def time_out(self, key: str) -> Seen:
         return self.step(self.outcome(key, error=NodeTimeout("node timed out after 1.0s")))
 
@@ -380,6 +396,10 @@ class Machine:
     def store_request(self, control: Control) -> bool:
         """Leave a control request in the store, as another process does."""
         return run_now(self.store.request(self.id, control))
+
+    def store_claim(self) -> bool:
+        """Whether a worker could claim the execution now (it is left unclaimed)."""
+        return self.store.is_claimable(self.id)
 
     def send_signal(self, name: str, payload: Any) -> int:
         return run_now(self.store.send_signal(self.id, name, payload))

@@ -19,6 +19,35 @@ if TYPE_CHECKING:
     from fuchsia.store.base import Store
 
 
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Why a parked attempt wakes: at `wake_at` (its timer, its timeout), when `signal`
+    arrives, or when the sub-workflow execution `child` ends."""
+
+    wake_at: float | None  # None: only the signal (or the child) wakes it
+    signal: str | None = None
+    child: str | None = None
+
+
+# the least an attempt that parks stays open first: one that parked while other work of its
+# execution was open goes on in the process, and parks again no sooner than this
+PARK_MIN_OPEN = 0.05
+
+
+def park_open(park_after: float) -> float:
+    """Seconds an attempt that may park stays open before it parks."""
+    return max(park_after, PARK_MIN_OPEN)
+
+
+class Parked(Exception):
+    """Raised by a wait that will not end soon, in an engine that parks: the attempt stays
+    running in the store, and no process holds the execution until `park` says to wake."""
+
+    def __init__(self, park: Park) -> None:
+        super().__init__(park)
+        self.park = park
+
+
 @dataclass(frozen=True)
 class NodeContext:
     """What a node kind may use while it runs one attempt."""
@@ -40,3 +69,6 @@ class NodeContext:
     child_key: str | None = None  # the idempotency key of this attempt's child execution
     max_response: int | None = None  # bytes of an http response body (decoded) to accept
     effects: SideEffects | None = None  # a component's kv writes and artifacts, kept until success
+    # an attempt of a kind that parks, still open this many seconds on, parks (`Parked`);
+    # None: it never parks
+    park_after: float | None = None

@@ -297,6 +297,9 @@ class NodeKind(Protocol[SpecT]):
     placement: ClassVar[Placement]
     timed: ClassVar[bool]  # the node timeout bounds an attempt
     children: ClassVar[bool]  # attempts start child executions (cancelled with the parent)
+    # an attempt may park (`fuchsia.nodes.Parked`): it goes on as the same attempt when its
+    # execution is woken, on whichever worker takes it
+    parks: ClassVar[bool]
     # an attempt never awaits anything (pure shaping of data): the shell runs it in place,
     # without a task of its own
     inline: ClassVar[bool]
@@ -333,6 +336,7 @@ class _Kind:
     placement: ClassVar[Placement] = Placement.LOOP
     timed: ClassVar[bool] = True
     children: ClassVar[bool] = False
+    parks: ClassVar[bool] = False
     inline: ClassVar[bool] = False
 
     def timeout(self, spec: Any, declared: float | None) -> float | None:
@@ -431,6 +435,7 @@ class Branch(_Kind):
 class Wait(_Kind):
     name: ClassVar[str] = "wait"
     placement: ClassVar[Placement] = Placement.PARKED
+    parks: ClassVar[bool] = True
 
     def spec(self, locked: Any) -> WaitSpec:
         return WaitSpec.from_document(locked)
@@ -448,10 +453,12 @@ class Wait(_Kind):
 
 
 class SubWorkflow(_Kind):
-    """Awaits its child on the loop: the parent stays `running` meanwhile."""
+    """Awaits its child on the loop: the parent stays `running` meanwhile (or parks, and the
+    child's end wakes it)."""
 
     name: ClassVar[str] = "workflow"
     children: ClassVar[bool] = True
+    parks: ClassVar[bool] = True
 
     def spec(self, locked: Any) -> WorkflowSpec:
         return WorkflowSpec.from_document(locked)

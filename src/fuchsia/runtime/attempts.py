@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, NodeError, NodeTimeout
-from fuchsia.nodes import NodeContext
+from fuchsia.nodes import NodeContext, Parked
 from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.runtime.limits import BoundedLogs
@@ -131,6 +131,7 @@ async def run(
             child_key=f"{view.id}/{key}/{view.failures.get(key, 0)}",
             max_response=limits.response,
             effects=outcome.effects,
+            park_after=rt.park_after if kind.parks else None,
         )
         running = kind.run(node.spec, outcome.inputs, ctx)  # imports the kind's module
         if node.timeout is not None and kind.timed:
@@ -143,6 +144,8 @@ async def run(
             outcome.output = await running
         if node.render_context is not None:
             outcome.context = _render_context(node, values, outcome.output)
+    except Parked as parked:
+        outcome.park = parked.park
     except NodeError as exc:
         exc.execution_id, exc.node_id = view.id, node.id
         outcome.error = exc

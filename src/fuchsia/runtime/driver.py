@@ -71,6 +71,8 @@ class Runtime:
     children: Any = None  # the engine: starts, awaits and cancels sub-workflow executions
     limits: Limits = field(default_factory=Limits)
     worker: str | None = None  # the engine's name, stored with every attempt it writes
+    # a wait open this long parks: its execution goes back to the store (claiming engines)
+    park_after: float | None = None
     masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +110,7 @@ class Driver:
         # next refusal names the attempt it is about
         self.one_at_a_time = False
         self.last_progress = time.monotonic()
+        self.parked_until: float | None = None  # set when driving ended with the execution parked
         if any(node.kind == "http" for node in workflow.nodes.values()):
             runtime.http()  # made (and httpx imported) now, not inside an http node's timeout
 
@@ -225,6 +228,7 @@ class Driver:
             jitter=random.uniform(0.5, 1.0),
             running=self.tasks.keys(),
             pending=not self.inbox.empty(),
+            park_after=self.rt.park_after,
         )
         decision = machine.decide(overlay, events, env)
         while decision.expand:
@@ -239,6 +243,9 @@ class Driver:
             await self._rejected(events, running)
             raise
         overlay.merge()
+        if decision.final == "parked" and decision.commit.execution is not None:
+            park = decision.commit.execution.park
+            self.parked_until = None if park is None else park.until
         self._follow(decision)
         if decision.cancel_children and self.rt.children is not None:
             await self.rt.children.cancel_children(self.id)

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     WorkflowRef = str | Path | LockedWorkflow
 
 
+PARK_AFTER = 2.0  # seconds of only waits before a worker parks an execution (Engine.park_after)
 STOP_TIMEOUT = 5.0  # seconds a closing engine waits for its drivers to record their stop
 
 
@@ -130,6 +131,7 @@ class Engine(Deployments, Inspection, Leases):
         name: str | None = None,
         slots: int = 0,
         drives: bool = True,
+        park_after: float | None = PARK_AFTER,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load(home=home)
         if home is not None:
@@ -146,6 +148,9 @@ class Engine(Deployments, Inspection, Leases):
         # False (`fuchsia serve --no-worker`): executions are recorded for workers to run,
         # and nothing is driven here
         self.drives = drives
+        # a worker hands an execution back to the store once only waits have been open in
+        # it this long (None: never): it holds no memory or slot until it is woken
+        self.park_after = park_after if slots and drives else None
         self._wake = asyncio.Event()  # work may be claimable: a NOTIFY, a slot freed
         self._claiming: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -188,6 +193,7 @@ class Engine(Deployments, Inspection, Leases):
             components=self._component_runtime,
             limits=self._limits,
             worker=self.name,
+            park_after=self.park_after,
         )
         runtime.children = self
         return runtime
@@ -216,6 +222,7 @@ class Engine(Deployments, Inspection, Leases):
         name: str | None = None,
         slots: int = 0,
         drives: bool = True,
+        park_after: float | None = PARK_AFTER,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
@@ -234,7 +241,10 @@ class Engine(Deployments, Inspection, Leases):
         lists and attempt records show it (default HOST:PID). `slots` > 0 makes it a worker:
         it claims executions nobody holds (recorded detached, or whose owner is gone or let
         its lease pass), that many at once, woken by PostgreSQL's NOTIFY or by polling.
-        `drives=False` records every execution for workers to run and drives none here."""
+        `drives=False` records every execution for workers to run and drives none here.
+        `park_after` (seconds, a worker only; None: never): an execution whose only open work
+        has been waits for this long is parked, handed back to the store with no process
+        holding it, and woken on any worker by its signal, a control request or its timer."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         base = settings if settings is not None else Settings.load(home=home, db=db)
@@ -254,6 +264,7 @@ class Engine(Deployments, Inspection, Leases):
             name=name,
             slots=slots,
             drives=drives,
+            park_after=park_after,
         )
         try:
             await engine._beat()
@@ -513,11 +524,14 @@ class Engine(Deployments, Inspection, Leases):
         self._driving[record.id] = driver
 
         def forget(_: object) -> None:
+            last = self._driving.get(record.id, driver)  # a redrive replaces the driver
             if self._drivers.get(record.id) is task:
                 self._drivers.pop(record.id, None)
                 self._driving.pop(record.id, None)
             if self.slots:
                 self._wake.set()  # a slot is free
+                if last.parked_until is not None:
+                    self._wake_at(last.parked_until)
 
         task.add_done_callback(forget)
 
@@ -584,8 +598,11 @@ class Engine(Deployments, Inspection, Leases):
         return await self._take_over(set(ids) if ids is not None else None, wait=wait)
 
     async def _take_over(
-        self, wanted: builtins.set[str] | None, *, wait: bool
+        self, wanted: builtins.set[str] | None, *, wait: bool, parked: bool = False
     ) -> builtins.list[str]:
+        """Claim and drive open executions whose owner is gone. A parked one is the
+        workers' (any of them takes it when it wakes, and its wait goes on as the same
+        attempt), so only a cancel (`parked`) takes it here: it ends at once."""
         from fuchsia.definition.lock import LockedWorkflow
 
         taken: list[str] = []
@@ -595,6 +612,8 @@ class Engine(Deployments, Inspection, Leases):
             if item.id in self._drivers or item.owner_id == self.identity.id:
                 continue
             if item.owner_id is not None and not is_dead(item.owner, me=self.identity):
+                continue
+            if item.owner_id is None and not parked and await self._parked(item.id):
                 continue
             if not await self.store.claim(item.id, self.identity.id, item.owner_id):
                 continue
@@ -607,6 +626,9 @@ class Engine(Deployments, Inspection, Leases):
         if wait:
             await asyncio.gather(*(self.wait(i) for i in taken))
         return taken
+
+    async def _parked(self, execution_id: str) -> bool:
+        return (await self.store.get_execution(execution_id)).parked_until is not None
 
     # -- sub-workflows (the `Children` protocol of fuchsia.nodes.workflow) ----------------
 
@@ -630,6 +652,9 @@ class Engine(Deployments, Inspection, Leases):
                 "(limits.output)"
             )
         return done.status, await self._result_of(done), done.error
+
+    async def child_ended(self, execution_id: str) -> bool:
+        return (await self.store.get_execution(execution_id)).status in FINAL_STATUSES
 
     async def cancel_children(self, parent_id: str) -> None:
         for child_id in await self.store.open_children(parent_id):
@@ -729,7 +754,7 @@ class Engine(Deployments, Inspection, Leases):
         if driver is not None:
             driver.request(kind)
         elif self.drives or kind == Control.CANCEL:  # a cancel ends at once, running nothing
-            await self._take_over({execution_id}, wait=False)
+            await self._take_over({execution_id}, wait=False, parked=kind == Control.CANCEL)
 
     async def cancel(self, execution_id: str) -> Execution:
         """Cancel an execution: running attempts are interrupted (components within one epoch
@@ -765,6 +790,8 @@ class Engine(Deployments, Inspection, Leases):
         event = self._runtime.wakeups.get(full)
         if event is not None:
             event.set()
+        elif self.slots:
+            self._wake.set()  # parked, it may be claimable now: here, without a poll's delay
         return signal_id
 
     # -- inspecting ----------------------------------------------------------------------

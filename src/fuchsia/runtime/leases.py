@@ -42,6 +42,7 @@ STALE_OWNER_LEASES = 10  # owner rows whose lease passed this many leases ago ar
 CLAIM_BACKOFF = 5.0  # seconds a worker claims nothing after one it could not read
 POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreSQL)
 POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
+PARKED_TIMER_HORIZON = 3600.0  # a parked timer due within this is woken here, on time
 WORKFLOW_CACHE = 256  # locked workflows a worker keeps by hash
 
 
@@ -217,6 +218,14 @@ class Leases:
             except Exception:  # a bug must not end claiming while the worker looks alive
                 log.exception("worker %s: claim round failed", self.name)
                 await asyncio.sleep(poll)
+
+    def _wake_at(self, when: float) -> None:
+        """Claim again at `when` (a parked execution's timer), not a poll later. Far-off
+        timers are left to the polling: a parked wait for a signal never times out."""
+        delay = when - time.time()
+        if delay < PARKED_TIMER_HORIZON:
+            loop = asyncio.get_running_loop()
+            loop.call_later(max(delay, 0.0), self._wake.set)
 
     def _busy_slots(self) -> int:
         """Executions driven here that take a slot: a waiting or paused one holds none (a

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuchsia.errors import NodeError
+from fuchsia.nodes import Park
 from fuchsia.runtime.effects import SideEffects
 from fuchsia.states import AttemptStatus
 from fuchsia.store.records import AttemptRecord, AttemptWrite, Transition, UnitKey
@@ -27,6 +28,7 @@ class Outcome:
     logs: list[dict[str, Any]] = field(default_factory=list)
     consumed: list[int] = field(default_factory=list)
     effects: SideEffects | None = None  # committed with the attempt's success, if it succeeds
+    park: Park | None = None  # a wait that parked: still running, its execution handed back
 
 
 def attempt_row(o: Outcome, status: AttemptStatus, inputs: Any, now: float) -> AttemptWrite:

@@ -42,11 +42,13 @@ from fuchsia.store.records import (
     Deployment,
     EventRecord,
     ExecutionRecord,
+    ExecutionUpdate,
     KvChanges,
     NewExecution,
     NodeRecord,
     OpenExecution,
     OwnerRecord,
+    Parking,
     TokenRecord,
     Transition,
     UnitKey,
@@ -446,32 +448,7 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                 ],
             )
         if t.execution is not None:
-            e = t.execution
-            result, result_artifact = (
-                self._spill(cur, t.execution_id, now, None, "result.json", e.result)
-                if e.has_result
-                else (None, None)
-            )
-            context = None if e.context is None else dumps(e.context)
-            cur.execute(
-                q["update_execution"],
-                (
-                    e.status,
-                    self._seal(context, "executions", t.execution_id, "context"),
-                    e.has_result,
-                    self._seal(result, "executions", t.execution_id, "result"),
-                    e.has_result,
-                    result_artifact,
-                    None if e.error is None else dumps(e.error),
-                    None if e.settled is None else dumps(e.settled),
-                    e.started,
-                    now,
-                    e.finished,
-                    now if e.finished else None,
-                    now,
-                    t.execution_id,
-                ),
-            )
+            self._update_execution(cur, t.execution_id, t.execution, now)
         for signal_id, unit in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
@@ -508,6 +485,64 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     for ev in t.events
                 ],
             )
+
+    def _update_execution(
+        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float
+    ) -> None:
+        """The execution row's part of a transition: its fields, and a park or its end."""
+        q = self.q
+        result, result_artifact = (
+            self._spill(cur, execution_id, now, None, "result.json", e.result)
+            if e.has_result
+            else (None, None)
+        )
+        context = None if e.context is None else dumps(e.context)
+        cur.execute(
+            q["update_execution"],
+            (
+                e.status,
+                self._seal(context, "executions", execution_id, "context"),
+                e.has_result,
+                self._seal(result, "executions", execution_id, "result"),
+                e.has_result,
+                result_artifact,
+                None if e.error is None else dumps(e.error),
+                None if e.settled is None else dumps(e.settled),
+                e.started,
+                now,
+                e.finished,
+                now if e.finished else None,
+                now,
+                execution_id,
+            ),
+        )
+        if e.park is not None:
+            self._park(cur, execution_id, e.park)
+        elif e.unpark:
+            cur.execute(q["unpark_execution"], (execution_id,))
+        if e.finished:
+            cur.execute(q["lock_parent"], (execution_id,))
+            cur.execute(q["wake_parent"], (execution_id,))
+            if cur.rowcount:
+                self._notify(cur)  # its parent was parked on it
+
+    def _park(self, cur: Cursor, execution_id: str, park: Parking) -> None:
+        """Hand a fenced execution back to the store until `park` wakes it. Its row is
+        locked (the fence), so a signal sent (or a child ended) before this reads as pending
+        here, and one after finds it parked and wakes it: no wake-up is lost in between."""
+        q = self.q
+        pending = False
+        for name in park.signals:
+            cur.execute(q["select_signal"], (execution_id, name))
+            pending = pending or cur.fetchone() is not None
+        for child in park.children:
+            cur.execute(q["select_ended"], (child,))
+            pending = pending or bool(cur.fetchone()[0])
+        signals = dumps(list(park.signals))
+        cur.execute(q["park_execution"], (signals, pending, park.until, execution_id))
+        row = cur.fetchone()
+        if row is not None and row[0]:
+            self._notify(cur)  # woken already: a signal or a control was waiting
 
     def _seal(self, text: str | None, *where: str) -> str | None:
         return seal_text(self.keyring, text, where)
@@ -681,7 +716,10 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
 
         def job(cur: Cursor) -> bool:
             cur.execute(self.q["set_control"], (control, time.time(), execution_id, control))
-            return bool(cur.rowcount == 1)
+            if cur.rowcount != 1:
+                return False
+            self._notify(cur)  # it may be parked: woken, a worker takes it and acts
+            return True
 
         return await self._write(job)
 
@@ -689,9 +727,16 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
         """Record a signal for an execution; a wait node consumes it (oldest first)."""
 
         def job(cur: Cursor) -> int:
+            q = self.q
+            cur.execute(q["select_parked"], (execution_id,))
+            parked = cur.fetchone()
             sealed = self._seal(dumps(payload), "signals", execution_id, name, "payload")
-            cur.execute(self.q["insert_signal"], (execution_id, name, sealed, time.time()))
-            return int(cur.fetchone()[0])
+            cur.execute(q["insert_signal"], (execution_id, name, sealed, time.time()))
+            signal_id = int(cur.fetchone()[0])
+            if parked is not None and parked[0] is not None and name in _loads(parked[1] or "[]"):
+                cur.execute(q["wake_execution"], (execution_id,))
+                self._notify(cur)  # parked for this signal: any worker may take it now
+            return signal_id
 
         return await self._write(job)
 
@@ -739,6 +784,7 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         result_artifact=r[16],
         settled=_loads(r[17]),
         claim=int(r[18]),
+        parked_until=r[19],
     )
 
 

@@ -92,6 +92,8 @@ class _Execution:
     control: str | None = None
     settled: Json = None
     claim: int = 0
+    parked_until: float | None = None
+    wake_signals: tuple[str, ...] = ()
 
 
 @dataclass
@@ -199,7 +201,17 @@ class MemoryStore:
             return False
         row.control = control
         row.updated_at = self.clock()
+        if row.parked_until is not None:
+            row.parked_until = row.updated_at  # woken to act on it
         return True
+
+    def is_claimable(self, execution_id: str) -> bool:
+        """Whether a worker's claim would take the execution now: open, held by nobody,
+        and woken if it is parked."""
+        row = self._executions.get(execution_id)
+        if row is None or row.status not in OPEN_STATUSES or row.owner is not None:
+            return False
+        return row.parked_until is None or row.parked_until <= self.clock()
 
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool:
         """Give an open execution still owned by `previous` to `owner`, with the next claim
@@ -265,7 +277,25 @@ class MemoryStore:
         # everything is checked and encoded: from here on, nothing refuses the transition
         self._nodes.update(nodes)
         self._attempts.update(attempts)
+        if execution.parked_until is not None and t.execution and t.execution.park:
+            waiting = any(
+                s.execution_id == eid and s.name in execution.wake_signals and s.consumed_by is None
+                for s in self._signals.values()
+            )
+            control, status = execution.control, execution.status
+            unseen = (  # a resume of a paused one, a pause of one not paused
+                status == "paused" and control not in (None, Control.PAUSE)
+            ) or (status != "paused" and control == Control.PAUSE)
+            ended = any(
+                c in self._executions and self._executions[c].status not in OPEN_STATUSES
+                for c in t.execution.park.children
+            )
+            if waiting or ended or control == Control.CANCEL or unseen:
+                execution = replace(execution, parked_until=now)
         self._executions[eid] = execution
+        parent = self._executions.get(execution.parent_id or "")
+        if t.execution and t.execution.finished and parent and parent.parked_until is not None:
+            parent.parked_until = now  # parked on this child
         for signal_id, unit in t.consumed:
             signal = self._signals.get(signal_id)
             if signal is not None and signal.consumed_by is None:
@@ -282,8 +312,16 @@ class MemoryStore:
         error = _dump(e.error)
         settled = _dump(e.settled)
         result = _dump(e.result) if e.has_result else row.result
+        parked, signals, owner = row.parked_until, row.wake_signals, row.owner
+        if e.park is not None:
+            parked, signals, owner = e.park.until, e.park.signals, None
+        elif e.unpark:
+            parked, signals = None, ()
         return replace(
             row,
+            owner=owner,
+            parked_until=parked,
+            wake_signals=signals,
             status=row.status if e.status is None else str(e.status),
             context=row.context if context is None else context,
             result=result,
@@ -342,6 +380,9 @@ class MemoryStore:
         self._signals[signal_id] = _Signal(
             execution_id, name, _dump(payload) or "null", self.clock()
         )
+        row = self._executions[execution_id]
+        if row.parked_until is not None and name in row.wake_signals:
+            row.parked_until = self.clock()  # parked for this signal: claimable now
         return signal_id
 
     async def next_signal(self, execution_id: str, name: str) -> tuple[int, Any] | None:
@@ -364,6 +405,7 @@ class MemoryStore:
             result=_load(row.result),
             error=_load(row.error),
             owner=row.owner,
+            parked_until=row.parked_until,
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,

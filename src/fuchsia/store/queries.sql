@@ -18,7 +18,7 @@ ON CONFLICT DO NOTHING;
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim
+       control, result_artifact, settled, claim, parked_until
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -30,13 +30,13 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim
+       control, result_artifact, settled, claim, parked_until
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim
+       control, result_artifact, settled, claim, parked_until
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
@@ -157,6 +157,7 @@ WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running
 -- A new owner, a new claim number (read back by `select_claim`)
 UPDATE executions SET owner = ?, claim = claim + 1, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused')
+  AND (parked_until IS NULL OR parked_until <= {now})
   AND (owner IS NULL OR NOT EXISTS (
       SELECT 1 FROM owners o
       WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}));
@@ -174,13 +175,15 @@ SELECT e.id, e.owner, {now} - COALESCE(o.lease_expires_at, e.updated_at)
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+  AND (e.parked_until IS NULL OR e.parked_until <= {now})  -- a parked one once it is woken
   AND e.owner IS DISTINCT FROM ?  -- never the claimer's own: it may still drive them
 ORDER BY e.created_at LIMIT ? {skip_locked};
 
 -- name: count_claimable
 SELECT COUNT(*) FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
-  AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now});
+  AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+  AND (e.parked_until IS NULL OR e.parked_until <= {now});
 
 -- name: select_owned
 SELECT id FROM executions
@@ -241,14 +244,54 @@ ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excl
 DELETE FROM kv WHERE scope = ? AND key = ?;
 
 -- name: set_control
--- a cancel stays until it is carried out: no later pause or resume replaces it
-UPDATE executions SET control = ?, updated_at = ?
+-- a cancel stays until it is carried out: no later pause or resume replaces it; a parked
+-- execution is woken to act on it
+UPDATE executions SET control = ?, updated_at = ?,
+    parked_until = CASE WHEN parked_until IS NULL THEN NULL ELSE {now} END
 WHERE id = ? AND status IN ('pending', 'running', 'waiting', 'paused')
   AND (control IS NULL OR control <> 'cancel' OR ? = 'cancel');
 
 -- name: select_controls
 SELECT id, control FROM executions
 WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'waiting', 'paused');
+
+-- name: select_parked
+-- the row locked first (PostgreSQL), so a park committing meanwhile is seen, or sees this
+SELECT parked_until, wake_signals FROM executions WHERE id = ? {lock_row};
+
+-- name: wake_execution
+UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL;
+
+-- name: park_execution
+-- nobody holds it from now; woken at once when a request it has not acted on is waiting (a
+-- cancel, a resume of a paused one, a pause of one not paused: a pause stays in `control`
+-- while it holds)
+UPDATE executions
+SET owner = NULL, wake_signals = ?,
+    parked_until = CASE
+        WHEN control = 'cancel' OR (status = 'paused' AND control <> 'pause')
+            OR (status <> 'paused' AND control = 'pause') OR ? THEN {now}
+        ELSE ? END
+WHERE id = ?
+RETURNING parked_until <= {now};
+
+-- name: lock_parent
+-- an execution ends: its parent's row is locked first (PostgreSQL), so a park of the parent
+-- in flight is seen by `wake_parent` or sees this end (an UPDATE whose WHERE does not match
+-- a row yet takes no lock on it)
+SELECT id FROM executions WHERE id = (SELECT parent_id FROM executions WHERE id = ?) {lock_row};
+
+-- name: wake_parent
+-- an execution ended: its parent, parked on it, may go on
+UPDATE executions SET parked_until = {now}
+WHERE id = (SELECT parent_id FROM executions WHERE id = ?) AND parked_until IS NOT NULL;
+
+-- name: select_ended
+SELECT COUNT(*) FROM executions
+WHERE id = ? AND status NOT IN ('pending', 'running', 'waiting', 'paused');
+
+-- name: unpark_execution
+UPDATE executions SET parked_until = NULL, wake_signals = NULL WHERE id = ?;
 
 -- name: insert_signal
 INSERT INTO signals (execution_id, name, payload, created_at) VALUES (?, ?, ?, ?)
@@ -325,13 +368,13 @@ WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim
+       control, result_artifact, settled, claim, parked_until
 FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim
+       control, result_artifact, settled, claim, parked_until
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- Re-encryption (`fuchsia keys rotate`): pages in primary-key order, the first page when the

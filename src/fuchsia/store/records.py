@@ -80,6 +80,9 @@ class ExecutionRecord:
     # the verdict fixed when outcome hooks started ({"status", "error"}), while they run
     settled: dict[str, Any] | None = None
     claim: int = 0  # one more with every new owner: what its transitions are fenced by
+    # set while the execution is parked (its only open work is waits; nobody holds it):
+    # claimable again from then on (`PARKED_FOREVER`: only a signal or a control wakes it)
+    parked_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,22 @@ class ExecutionUpdate:
     settled: dict[str, Any] | None = None  # the verdict outcome hooks run for
     started: bool = False
     finished: bool = False
+    park: Parking | None = None  # hand the execution back to the store until it is woken
+    unpark: bool = False  # it was parked, and is driven again
+
+
+PARKED_FOREVER = 32503680000.0  # 3000-01-01: a parked execution only a signal or control wakes
+
+
+@dataclass(frozen=True)
+class Parking:
+    """A parked execution's wake-up: at `until` on the database clock, or as soon as one of
+    `signals` is sent, a control request is left for it, or a child execution of it ends
+    (`children`: those it waits on, checked when it parks)."""
+
+    until: float
+    signals: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
 
 
 @dataclass

@@ -131,7 +131,11 @@ def _finished(
     o: Overlay, d: Decision, outcome: Outcome, to_start: list[UnitKey], env: Env
 ) -> bool | Outcome:
     """Settle a finished attempt: True when a node settled (its successors may be ready), a
-    foreach parent's own outcome when its last item settled, else False."""
+    foreach parent's own outcome when its last item settled, else False. A wait that
+    parked settles nothing: it runs on in the store."""
+    if outcome.park is not None:
+        o.parked[outcome.unit] = outcome.park
+        return False
     if not settle(o, d, outcome, env):
         return False
     base, index = outcome.unit
@@ -174,18 +178,23 @@ def _schedule(
 
 def _settle_or_continue(o: Overlay, d: Decision, env: Env) -> None:
     """Note what runs; when nothing does and nothing is due, start the outcome hooks due for
-    the verdict, or finish."""
-    busy = (
-        verdict.running(d, env)
-        or d.launch
-        or d.expand
-        or d.requeue
-        or o.filled("retry_at")
-        or o.filled("fanouts")
-        or o.filled("held")
-        or env.pending
-    )
-    if busy:
+    the verdict, or finish. When only parked waits and far-off timers are open, park."""
+    running = [*verdict.running(d, env), *d.launch]
+    # open work that will not park by itself
+    blocking = bool(d.expand or d.requeue or o.filled("fanouts") or o.filled("held"))
+    busy = bool(running) or blocking or env.pending
+    if busy or o.filled("retry_at") or o.filled("parked"):
+        if not busy and control.parkable(o, env):
+            verdict.note_activity(o, d, env, d.launch)
+            if control.overdue(o, env):  # parked now, it would be woken for this at once
+                control.deadline(o, d, env)
+            else:
+                control.park(o, d, env)
+            return
+        # only a whole execution parks; a draining engine launches nothing, and its stop
+        # hands the execution over
+        if env.starting and not env.pending and (blocking or not control.will_park(o, running)):
+            control.go_on_here(o, d)
         verdict.note_activity(o, d, env, d.launch)
         return
     status, error, _ = verdict.verdict(o)

@@ -19,3 +19,6 @@ class Env:
     jitter: float = 1.0  # the draw a jittered retry delay uses (0.5-1.0)
     running: Collection[UnitKey] = ()  # units whose attempts run in the shell
     pending: bool = False  # the shell holds more events that this decision does not fold in
+    # an engine that parks: an execution whose only open work is retries due later than
+    # this (seconds) is handed back to the store; None: never for timers alone
+    park_after: float | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from fuchsia.definition.lock import LockedWorkflow
+from fuchsia.nodes import Park
 from fuchsia.runtime.machine.layer import Layer
 from fuchsia.runtime.work import trailing_failures
 from fuchsia.states import ERRORED, AttemptStatus, Control, ExecutionStatus, NodeStatus
@@ -139,6 +140,10 @@ class State:
         self.fanouts: dict[str, Fanout] = {}
         self.skipped_edges: dict[tuple[str, str], bool] = {}
         self.held: dict[UnitKey, bool] = {}  # ready, not started: paused or draining
+        # waits that parked while this process drives it (still running in the store)
+        self.parked: dict[UnitKey, Park] = {}
+        # it was parked: its running waits go on as the same attempts, not interrupted
+        self.unparking = record.parked_until is not None
 
     @classmethod
     def from_records(
@@ -214,6 +219,7 @@ class Overlay:
     fanouts: _Layered[str, Fanout] = _Layered()
     skipped_edges: _Layered[tuple[str, str], bool] = _Layered()
     held: _Layered[UnitKey, bool] = _Layered()
+    parked: _Layered[UnitKey, Park] = _Layered()
 
     def __init__(self, state: State) -> None:
         self.state = state
@@ -227,6 +233,7 @@ class Overlay:
         self.verdict = state.verdict
         self.paused = state.paused
         self.first_error = state.first_error
+        self.unparking = state.unparking
         self.touched: list[Layer[Any, Any]] = []
 
     def nodes(self, units: Mapping[UnitKey, V]) -> ByNode[V]:
@@ -255,6 +262,7 @@ class Overlay:
         state.verdict = self.verdict
         state.paused = self.paused
         state.first_error = self.first_error
+        state.unparking = self.unparking
         for layer in self.touched:
             if layer.changes:
                 layer.merge()
