@@ -41,6 +41,7 @@ POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreS
 POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
 PARKED_TIMER_HORIZON = 3600.0  # a parked timer due within this is woken here, on time
 WORKFLOW_CACHE = 256  # locked workflows a worker keeps by hash
+ENDING_DRIVER = 5.0  # seconds a claim round waits for a driver here that just parked its claim
 
 
 class Leases:
@@ -215,8 +216,9 @@ class Leases:
         if not await self.store.claimable():
             return
         for claimed in await self.store.claim_open(me.id, free):
-            if claimed.id in self._drivers:
-                continue  # driven here already (never claimed back: see select_claimable)
+            ending = self._drivers.get(claimed.id)
+            if ending is not None and not await self._ended(ending):
+                continue  # driven here still (never claimed back: see select_claimable)
             try:
                 record = await self.store.get_execution(claimed.id)
                 locked = await self._locked(record.workflow_hash)
@@ -228,6 +230,13 @@ class Leases:
                 self._claim_pause = time.monotonic() + CLAIM_BACKOFF
                 continue
             self._drive(record, locked, nodes)
+
+    async def _ended(self, task: asyncio.Task[str]) -> bool:
+        """Whether the driver `task` of an execution just claimed here ends (it is forgotten
+        once it has). Only a park leaves an execution driven here to nobody: its commit and
+        this claim may share a transaction, and the claim resume before the driver is done."""
+        done, _ = await asyncio.wait({task}, timeout=ENDING_DRIVER)
+        return bool(done)
 
     async def _deliver_controls(self) -> None:
         """Hand the drivers the requests left in the store for them, and the hung check."""
