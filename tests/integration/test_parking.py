@@ -550,3 +550,31 @@ async def _queued(jobs: Any, size: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_a_wait_going_on_beside_a_stuck_node_does_not_hide_it_from_hung_detection(
+    store_url: str,
+) -> None:
+    """A wait launched again beside a node that never answers commits nothing new: the
+    execution still made no progress, and is failed as hung."""
+    with LoopbackServer() as server:
+        wf = locked(f"""
+name: stuck
+nodes:
+  stuck: {{http: {{url: "{server.url("/hold/stuck")}?timeout=120"}}}}
+  ask: {{wait: {{signal: approve}}}}
+""")
+
+        async def main() -> Any:
+            async with await Engine.open(
+                store_url, slots=1, park_after=0, hung_after=1.0, name="w"
+            ) as worker:
+                eid = await worker.start(wf)
+                return await asyncio.wait_for(worker.wait(eid), CEILING)
+
+        try:
+            finished = asyncio.run(main())
+        finally:
+            server.release("stuck")
+    assert finished.status == "failed"
+    assert finished.error is not None and finished.error["type"] == "hung"
