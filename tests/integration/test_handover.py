@@ -387,7 +387,7 @@ nodes:
   total: {{after: each, transform: {{names: "{{{{ data | map(attribute='json') | map(attribute='name') | list }}}}"}}}}
 """)  # noqa: E501
 
-    async def main() -> tuple[Execution, list[tuple[str, str | None]]]:
+    async def main() -> tuple[Execution, list[tuple[str, str | None, int | None]]]:
         async with await Engine.open(store_url, slots=1, park_after=None, name="a") as a:
             eid = await a.start(wf)
 
@@ -400,15 +400,15 @@ nodes:
             async with await Engine.open(store_url, slots=1, park_after=None, name="b") as b:
                 await until("B to take it", lambda: owned_by(b, eid))
                 loopback.release(f"ib-{key}")
-                return await b.wait(eid), [(e.type, e.node_id) for e in await b.events(eid)]
+                return await b.wait(eid), [(e.type, e.node_id, e.item) for e in await b.events(eid)]
 
     finished, events = asyncio.run(main())
     assert finished.status == "completed", finished.error
     assert finished.result == {"names": [f"ia-{key}", f"ib-{key}", f"ic-{key}"]}  # item order
     assert loopback.count(f"/ok/ia-{key}") == 1 and loopback.count(f"/ok/ic-{key}") == 1
     assert loopback.count(f"/hold/ib-{key}") == 2  # only the item in flight ran again
-    interrupted = [node for kind, node in events if kind == "node_interrupted"]
-    assert len([n for n in interrupted if n != "each"]) == 1  # of the items, b alone
+    interrupted = [(node, item) for kind, node, item in events if kind == "node_interrupted"]
+    assert [u for u in interrupted if u[1] is not None] == [("each", 1)]  # of the items, b
 
 
 def test_a_repeat_parked_between_iterations_keeps_its_count_on_another_worker(

@@ -11,6 +11,7 @@ wait parks at once; waits are on stored state, with a ceiling that only guards a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -474,3 +475,106 @@ nodes:
 
     finished = asyncio.run(main())
     assert finished.status == "completed", finished.error
+
+
+def test_a_claim_committed_with_the_park_of_an_execution_driven_here_drives_it_again(
+    tmp_path: Path,
+) -> None:
+    """The store commits writes in batches: a worker's park of an execution (woken at once,
+    its signal already sent) and its own claim round's `claim_open` can share a transaction,
+    so the claim takes the execution it just parked, and resumes before the ended driver is
+    forgotten. Before, the round skipped it as "driven here already": owned by a live
+    worker, driven by none, it stayed so for good. SQLite: a lock held by the test's own
+    connection makes the park and the claim queue up behind a write in flight."""
+    url = str(tmp_path / "fuchsia.db")
+
+    async def main() -> Any:
+        async with (
+            await Engine.open(url, drives=False, name="front") as front,
+            await Engine.open(url, slots=1, park_after=3.0, name="w") as worker,
+        ):
+            assert worker._claiming is not None
+            worker._claiming.cancel()  # claim rounds run when the test says
+            worker.heartbeat_every = 3600.0
+            eid = await worker.start(APPROVAL)
+            other = await front.start(APPROVAL)  # claimable: claim rounds call claim_open
+            await until("the wait to start", lambda: _running(worker, eid))
+            lite = sqlite3.connect(url, timeout=30, isolation_level=None)
+            try:
+                lite.execute("BEGIN IMMEDIATE")
+                lite.execute(
+                    "INSERT INTO signals (execution_id, name, payload, created_at) "
+                    "VALUES (?, 'approve', '{\"ok\": true}', 0)",
+                    (eid,),
+                )
+                jobs = worker.store._jobs  # type: ignore[attr-defined]
+                blocked = asyncio.create_task(worker.store.send_signal(other, "noop", None))
+                await asyncio.sleep(0)  # its job is queued
+                await until("a write to wait for the lock", lambda: _queued(jobs, 0))
+                driver = worker._driving[eid]
+                await until("the park to queue up", lambda: _true(driver.busy))
+                claiming = asyncio.create_task(worker._claim_round())
+                await until("the claim to queue up", lambda: _queued(jobs, 2))
+                lite.execute("COMMIT")
+                # hold the event loop (no await) until the park and the claim committed
+                # together, so both answers reach the loop in one turn, as they may
+                _hold_until_claimed(lite, eid)
+            finally:
+                lite.close()
+            await asyncio.gather(blocked, claiming)
+            return await asyncio.wait_for(worker.wait(eid), CEILING)
+
+    finished = asyncio.run(main())
+    assert finished.status == "completed" and finished.result == {"approved": True}
+    ask = next(n for n in finished.nodes if n.id == "ask")
+    assert [a.status for a in ask.attempts] == ["succeeded"]
+
+
+def _hold_until_claimed(lite: sqlite3.Connection, execution_id: str) -> None:
+    give_up = time.monotonic() + CEILING
+    statement = "SELECT owner IS NOT NULL AND parked_until IS NOT NULL FROM executions WHERE id = ?"
+    while not lite.execute(statement, (execution_id,)).fetchone()[0]:
+        assert time.monotonic() < give_up, "gave up waiting for the park and the claim"
+        time.sleep(0.01)
+    time.sleep(0.2)  # the writer hands both answers over right after its commit
+
+
+async def _running(engine: Engine, execution_id: str) -> bool:
+    nodes = (await engine.get(execution_id)).nodes
+    return any(n.id == "ask" and n.status == "running" for n in nodes)
+
+
+async def _queued(jobs: Any, size: int) -> bool:
+    return bool(jobs.qsize() == size)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def test_a_wait_going_on_beside_a_stuck_node_does_not_hide_it_from_hung_detection(
+    store_url: str,
+) -> None:
+    """A wait launched again beside a node that never answers commits nothing new: the
+    execution still made no progress, and is failed as hung."""
+    with LoopbackServer() as server:
+        wf = locked(f"""
+name: stuck
+nodes:
+  stuck: {{http: {{url: "{server.url("/hold/stuck")}?timeout=120"}}}}
+  ask: {{wait: {{signal: approve}}}}
+""")
+
+        async def main() -> Any:
+            async with await Engine.open(
+                store_url, slots=1, park_after=0, hung_after=1.0, name="w"
+            ) as worker:
+                eid = await worker.start(wf)
+                return await asyncio.wait_for(worker.wait(eid), CEILING)
+
+        try:
+            finished = asyncio.run(main())
+        finally:
+            server.release("stuck")
+    assert finished.status == "failed"
+    assert finished.error is not None and finished.error["type"] == "hung"

@@ -283,7 +283,9 @@ class Driver:
         t.worker, t.claim = self.rt.worker, self.claim
         t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
-        self.last_progress = time.monotonic()
+        if t.execution or t.nodes or t.attempts or t.events or t.consumed:
+            # progress for hung detection (a parked wait launched again writes nothing)
+            self.last_progress = time.monotonic()
         if self.rt.listeners:
             self.rt.notify(self.id, t.events)
 

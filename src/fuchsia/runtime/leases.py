@@ -44,6 +44,7 @@ POLL = 1.0  # seconds between claim rounds of a worker woken by NOTIFY (PostgreS
 POLL_UNNOTIFIED = 0.2  # ... and of one on a store that sends no notifications (SQLite)
 PARKED_TIMER_HORIZON = 3600.0  # a parked timer due within this is woken here, on time
 WORKFLOW_CACHE = 256  # locked workflows a worker keeps by hash
+ENDING_DRIVER = 5.0  # seconds a claim round waits for a driver here that just parked its claim
 
 
 class Leases:
@@ -264,13 +265,7 @@ class Leases:
             return
         share = fair_share(free, claimable, live, me.id)
         for claimed in await self.store.claim_open(me.id, share):
-            old = self._driving.get(claimed.id)
-            if claimed.id in self._drivers and old is not None:
-                # claimed back (A, B, then A): the first tenure's driver is refused what it
-                # commits; once it ended, the next renewal drives the execution anew
-                old.interrupt()
-                old.request(Control.STOP)
-                self._stopped_for_lease.add(claimed.id)
+            if await self._driven_here(claimed.id):
                 continue
             try:
                 record = await self.store.get_execution(claimed.id)
@@ -285,6 +280,23 @@ class Leases:
                 self._claim_pause = time.monotonic() + CLAIM_BACKOFF
                 continue
             self._drive(record, locked, nodes)
+
+    async def _driven_here(self, execution_id: str) -> bool:
+        """Whether a driver here still holds an execution this engine just claimed. One that
+        parked it is waited for (its park and this claim may share a transaction, and the
+        claim resume before the driver is done). One that still drives it lost it and took it
+        back (A, B, then A): what its first tenure commits is refused, so it is stopped, and
+        the next renewal drives the execution anew."""
+        task, old = self._drivers.get(execution_id), self._driving.get(execution_id)
+        if task is None or old is None:
+            return False
+        if old.parked_until is not None:
+            done, _ = await asyncio.wait({task}, timeout=ENDING_DRIVER)
+            return not done
+        old.interrupt()
+        old.request(Control.STOP)
+        self._stopped_for_lease.add(execution_id)
+        return True
 
     async def _deliver_controls(self) -> None:
         """Hand the drivers the requests left in the store for them, and the hung check."""
