@@ -96,6 +96,40 @@ def _park(execution_id: str, owner: str, *signals: str) -> Transition:
     return Transition(execution_id, owner, execution=update)
 
 
+class _SkewedClock:
+    """The `time` module as a process whose clock runs an hour ahead sees it."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + 3600.0
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+
+def test_a_parked_timer_counts_on_the_database_clock_whatever_the_workers_clock(
+    store_url: str, monkeypatch: Any
+) -> None:
+    """A worker an hour ahead parks a 30 s timer: it wakes 30 s from now on the database's
+    clock, as claims read it, not an hour late (nor, for a worker behind, in a loop of
+    claims that re-park at once)."""
+    import fuchsia.store.base
+
+    async def body(store: SqlStore) -> tuple[float, float]:
+        eid = await _held(store, "holder")
+        monkeypatch.setattr(fuchsia.store.base, "time", _SkewedClock)
+        update = ExecutionUpdate(park=Parking(_SkewedClock.time() + 30, ("approve",)))
+        await store.apply(Transition(eid, "holder", execution=update))
+        monkeypatch.undo()
+        record = await store.get_execution(eid)
+        assert record.parked_until is not None
+        return record.parked_until, time.time()
+
+    parked_until, now = with_store(store_url, body)
+    assert now < parked_until < now + 600  # about 30 s ahead, not an hour
+
+
 def test_a_park_releases_the_execution_until_its_signal_arrives(store_url: str) -> None:
     async def body(store: SqlStore) -> list[Any]:
         eid = await _held(store, "holder")
@@ -200,14 +234,14 @@ def test_a_parked_timer_wakes_and_finishes(store_url: str) -> None:
 
 
 def test_a_parked_execution_is_cancelled(store_url: str) -> None:
-    async def main() -> Any:
+    async def main() -> tuple[Any, Any]:
         async with await Engine.open(store_url, slots=1, park_after=0, name="w") as worker:
             eid = await worker.start(APPROVAL)
             await until("the execution parked", lambda: parked(worker, eid))
-            return await worker.cancel(eid)
+            return await worker.cancel(eid), await worker.store.get_execution(eid)
 
-    cancelled = asyncio.run(main())
-    assert cancelled.status == "cancelled"
+    cancelled, record = asyncio.run(main())
+    assert cancelled.status == "cancelled" and record.parked_until is None  # parked no more
     ask = next(n for n in cancelled.nodes if n.id == "ask")
     assert ask.status == "cancelled" and [a.status for a in ask.attempts] == ["cancelled"]
 

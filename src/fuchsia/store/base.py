@@ -37,6 +37,7 @@ from fuchsia.store.catalog import Catalog
 from fuchsia.store.cipher import Keyring, open_text, seal_blob, seal_text
 from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
+    PARKED_FOREVER,
     ArtifactRef,
     AttemptRecord,
     Deployment,
@@ -512,14 +513,14 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                 now,
                 e.finished,
                 now if e.finished else None,
+                e.unpark or e.finished,
+                e.unpark or e.finished,
                 now,
                 execution_id,
             ),
         )
         if e.park is not None:
             self._park(cur, execution_id, e.park)
-        elif e.unpark:
-            cur.execute(q["unpark_execution"], (execution_id,))
         if e.finished:
             cur.execute(q["lock_parent"], (execution_id,))
             cur.execute(q["wake_parent"], (execution_id,))
@@ -539,7 +540,10 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
             cur.execute(q["select_ended"], (child,))
             pending = pending or bool(cur.fetchone()[0])
         signals = dumps(list(park.signals))
-        cur.execute(q["park_execution"], (signals, pending, park.until, execution_id))
+        # its timer on the database's clock, as claims read it: a worker whose clock is off
+        # wakes it after the delay it meant, never in a loop of claims and parks
+        delay = None if park.until >= PARKED_FOREVER else max(0.0, park.until - time.time())
+        cur.execute(q["park_execution"], (signals, pending, delay, PARKED_FOREVER, execution_id))
         row = cur.fetchone()
         if row is not None and row[0]:
             self._notify(cur)  # woken already: a signal or a control was waiting

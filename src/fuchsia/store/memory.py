@@ -315,7 +315,7 @@ class MemoryStore:
         parked, signals, owner = row.parked_until, row.wake_signals, row.owner
         if e.park is not None:
             parked, signals, owner = e.park.until, e.park.signals, None
-        elif e.unpark:
+        elif e.unpark or e.finished:
             parked, signals = None, ()
         return replace(
             row,

@@ -56,6 +56,9 @@ SET status = COALESCE(?, status),
     settled = COALESCE(?, settled),
     started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,
     finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+    -- parked no more: taken again, or ended
+    parked_until = CASE WHEN ? THEN NULL ELSE parked_until END,
+    wake_signals = CASE WHEN ? THEN NULL ELSE wake_signals END,
     updated_at = ?
 WHERE id = ?;
 
@@ -271,7 +274,7 @@ SET owner = NULL, wake_signals = ?,
     parked_until = CASE
         WHEN control = 'cancel' OR (status = 'paused' AND control <> 'pause')
             OR (status <> 'paused' AND control = 'pause') OR ? THEN {now}
-        ELSE ? END
+        ELSE COALESCE({now} + ?, ?) END  -- the delay on the database clock; none: never
 WHERE id = ?
 RETURNING parked_until <= {now};
 
@@ -289,9 +292,6 @@ WHERE id = (SELECT parent_id FROM executions WHERE id = ?) AND parked_until IS N
 -- name: select_ended
 SELECT COUNT(*) FROM executions
 WHERE id = ? AND status NOT IN ('pending', 'running', 'waiting', 'paused');
-
--- name: unpark_execution
-UPDATE executions SET parked_until = NULL, wake_signals = NULL WHERE id = ?;
 
 -- name: insert_signal
 INSERT INTO signals (execution_id, name, payload, created_at) VALUES (?, ?, ?, ?)

@@ -36,6 +36,7 @@ def begin(o: Overlay, d: Decision, env: Env) -> scheduler.Step | None:
     were due (a foreach item's too: it keeps its backoff, and its foreach starts again
     around it). The step to schedule, or None when a stored cancel ended it."""
     if o.state.control == Control.CANCEL:
+        _woken(o, d)  # a parked one ends: it is parked no more
         abort(o, d, ExecutionStatus.CANCELLED, CANCEL_ERROR, env)
         return None
     t = d.commit
