@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway PostgreSQL server, and a store URL for each backend.
+"""Shared fixtures: a throwaway PostgreSQL server, a store URL for each backend, and a
+loopback HTTP server per module (`loopback`).
 
 `postgres_url` starts one PostgreSQL server per test session from the binaries installed under
 /usr/lib/postgresql (the highest version), listening on 127.0.0.1 only, with its data and socket
@@ -20,6 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+
+from support.httpserver import LoopbackServer
 
 PG_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "postgres"  # the superuser initdb creates; the server trusts it on loopback
@@ -140,3 +143,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "fuchsia.db")
     url: str = request.getfixturevalue("fresh_pg_url")
     return url
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[LoopbackServer]:
+    """One real loopback HTTP server per module; tests keep their paths apart by name."""
+    with LoopbackServer() as server:
+        yield server

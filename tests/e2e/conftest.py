@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from support.httpserver import LoopbackServer
+from support.httpserver import PROXY_VARS, LoopbackServer
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 CLI_TIMEOUT = 60.0  # seconds; a generous ceiling so a hang fails the test instead of the run
 
 

@@ -1,25 +1,19 @@
-"""Fixtures for the fault-injection suite: one loopback HTTP server per module, no proxies."""
+"""Fixtures for the fault-injection suite: the module's loopback HTTP server (tests/conftest.py
+`loopback`) under the name these tests use, and no proxies."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from support.httpserver import LoopbackServer
-
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+from support.httpserver import LoopbackServer, clear_proxies
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
+def server(loopback: LoopbackServer) -> LoopbackServer:
+    return loopback
 
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loopback traffic must never go through a proxy the environment may name."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    clear_proxies(monkeypatch)

@@ -10,7 +10,6 @@ keepalives and `tcp_user_timeout`, as the kernel's defaults would wait ~15 minut
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from fuchsia import Engine
-from fuchsia.definition import lock, parse_text, validate
 from fuchsia.store.postgres import CONNECTION_SETTINGS, PostgresStore
 from fuchsia.store.records import new_id
 from support.httpserver import LoopbackServer
 from support.proxy import Stall
 from support.stores import opened
+from support.waiting import locked, until
 
-CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
 LEASE = 10.0  # seconds: the watchdog stops attempts a tenth of it before it passes
 
 
@@ -36,13 +34,6 @@ def proxy(fresh_pg_url: str) -> Iterator[Stall]:
     assert port is not None
     with Stall(port) as running:
         yield running
-
-
-async def until(what: str, check: Any) -> None:
-    give_up = time.monotonic() + CEILING
-    while not await check():
-        assert time.monotonic() < give_up, f"gave up waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def test_every_connection_times_out_probes_and_gives_up_on_unacknowledged_data(
@@ -78,7 +69,7 @@ def test_attempts_stop_within_the_lease_when_the_network_black_holes_and_go_on_a
     execution. Once the proxy forwards again the execution completes."""
     with LoopbackServer() as web:
         gate = f"black-hole-{new_id()}"
-        source = parse_text(
+        workflow = locked(
             f"""
 name: black-hole
 nodes:
@@ -87,7 +78,6 @@ nodes:
 """,
             "black-hole.yaml",
         )
-        workflow = lock(validate(source), source)
 
         async def main() -> dict[str, Any]:
             seen: dict[str, Any] = {}

@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests."""
+"""Fixtures shared by the integration tests: no proxy for any test (their HTTP goes to the
+loopback server, tests/conftest.py `loopback`), and the `chatter` component installed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import pytest
 
 from fuchsia.components.registry import Registry
 from support.components import CACHE, built_component
+from support.httpserver import clear_proxies
 
 COMPONENTS = Path(__file__).resolve().parents[1] / "components"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback traffic must never go through a proxy the environment may name."""
+    clear_proxies(monkeypatch)
 
 
 @pytest.fixture(scope="module")

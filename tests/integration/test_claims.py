@@ -14,7 +14,6 @@ import asyncio
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -28,33 +27,16 @@ from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.memory import MemoryStore
 from fuchsia.store.records import OwnerRecord, UnitKey, new_id
 from integration.test_ownership import (
-    CEILING,
-    PROXY_VARS,
     created,
     execute,
     expire,
-    locked,
     new_execution,
     owner,
     succeeded,
-    until,
 )
 from support.httpserver import LoopbackServer
 from support.stores import opened, with_store
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback traffic must never go through a proxy the environment may name."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+from support.waiting import CEILING, locked, until
 
 
 def held(loopback: LoopbackServer, gate: str) -> LockedWorkflow:

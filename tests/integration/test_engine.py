@@ -9,13 +9,9 @@ from typing import Any
 import pytest
 
 from fuchsia import Engine, Execution, PayloadError
-from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
+from fuchsia.definition import LockedWorkflow
 from support.httpserver import LoopbackServer
-
-
-def locked(text: str) -> LockedWorkflow:
-    source = parse_text(text, "test.yaml")
-    return lock(validate(source), source)
+from support.waiting import locked
 
 
 def run(db: str, workflow: LockedWorkflow | str, payload: Any = None, **kw: Any) -> Execution:

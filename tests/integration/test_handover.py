@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -27,25 +26,8 @@ import psycopg
 import pytest
 
 from fuchsia import Engine, Execution
-from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from support.httpserver import LoopbackServer
-
-CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback traffic must never go through a proxy the environment may name."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+from support.waiting import CEILING, locked, until
 
 
 @pytest.fixture
@@ -55,18 +37,6 @@ def key() -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def locked(text: str) -> LockedWorkflow:
-    source = parse_text(text, "handover.yaml")
-    return lock(validate(source), source)
-
-
-async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    give_up = time.monotonic() + CEILING
-    while not await check():
-        assert time.monotonic() < give_up, f"gave up waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def execute(url: str, statement: str, *params: Any) -> int:

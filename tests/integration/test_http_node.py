@@ -7,7 +7,6 @@ what the engine recorded and what the server received.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,13 @@ import pytest
 from fuchsia import Engine, Execution
 from support.httpserver import TEXT_BODY, LoopbackServer
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback traffic must never go through a proxy the environment may name."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
 
 def run_workflow(
-    tmp_path: Path, server: LoopbackServer, text: str, payload: Any = None
+    tmp_path: Path, loopback: LoopbackServer, text: str, payload: Any = None
 ) -> Execution:
     """Write `text` (with BASE replaced by the server's URL) to a file and run it to the end."""
     path = tmp_path / "workflow.yaml"
-    path.write_text(text.replace("BASE", server.base_url))
+    path.write_text(text.replace("BASE", loopback.base_url))
 
     async def main() -> Execution:
         async with await Engine.open(db=str(tmp_path / "f.db")) as engine:
@@ -47,10 +30,10 @@ def run_workflow(
     return asyncio.run(main())
 
 
-def test_request_parts_are_sent_as_written(tmp_path: Path, server: LoopbackServer) -> None:
+def test_request_parts_are_sent_as_written(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: send-parts
 nodes:
@@ -90,19 +73,19 @@ nodes:
     assert put["json"] is None
 
     # what the server itself recorded agrees with the echo
-    (request,) = server.requests("/echo/parts-json")
+    (request,) = loopback.requests("/echo/parts-json")
     assert request.method == "POST"
     assert request.query == {"q": "hello world", "n": "2", "flag": "true"}
-    (request,) = server.requests("/echo/parts-body")
+    (request,) = loopback.requests("/echo/parts-body")
     assert request.body == b"raw body, not JSON"
 
 
 def test_output_has_json_for_json_responses_and_text_otherwise(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: output-shape
 nodes:
@@ -123,10 +106,10 @@ nodes:
     assert as_text["headers"]["content-type"].startswith("text/plain")
 
 
-def test_expect_accepts_a_listed_status(tmp_path: Path, server: LoopbackServer) -> None:
+def test_expect_accepts_a_listed_status(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: expect-404
 nodes:
@@ -141,11 +124,11 @@ nodes:
     assert node.output["json"] == {"status": 404}
 
 
-def test_unexpected_4xx_fails_without_retry(tmp_path: Path, server: LoopbackServer) -> None:
-    before = server.count("/status/422")
+def test_unexpected_4xx_fails_without_retry(tmp_path: Path, loopback: LoopbackServer) -> None:
+    before = loopback.count("/status/422")
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: no-retry-4xx
 nodes:
@@ -164,14 +147,14 @@ nodes:
     assert error["status"] == 422
     assert error["retryable"] is False
     assert "422" in error["message"]
-    assert server.count("/status/422") - before == 1
+    assert loopback.count("/status/422") - before == 1
     assert execution.error is not None and execution.error["node"] == "rejected"
 
 
-def test_5xx_is_retried_until_it_succeeds(tmp_path: Path, server: LoopbackServer) -> None:
+def test_5xx_is_retried_until_it_succeeds(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: retry-503
 nodes:
@@ -192,13 +175,13 @@ nodes:
         assert attempt.error["retryable"] is True
     assert node.attempts[2].error is None
     assert node.output["json"] == {"key": "retry-503", "calls": 3}
-    assert server.count("/flaky/retry-503") == 3
+    assert loopback.count("/flaky/retry-503") == 3
 
 
-def test_retries_stop_at_max_attempts(tmp_path: Path, server: LoopbackServer) -> None:
+def test_retries_stop_at_max_attempts(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: retry-exhausted
 nodes:
@@ -211,7 +194,7 @@ nodes:
     node = execution.node("flaky")
     assert node.status == "failed"
     assert [a.status for a in node.attempts] == ["failed", "failed"]
-    assert server.count("/flaky/retry-exhausted") == 2
+    assert loopback.count("/flaky/retry-exhausted") == 2
 
 
 @pytest.mark.parametrize(
@@ -222,9 +205,9 @@ nodes:
     ],
 )
 def test_timeout_is_recorded_as_timed_out(
-    tmp_path: Path, server: LoopbackServer, where: str
+    tmp_path: Path, loopback: LoopbackServer, where: str
 ) -> None:
-    execution = run_workflow(tmp_path, server, "name: slow\nnodes:\n  slow:\n" + where)
+    execution = run_workflow(tmp_path, loopback, "name: slow\nnodes:\n  slow:\n" + where)
     node = execution.node("slow")
     assert node.status == "timed_out"
     assert [a.status for a in node.attempts] == ["timed_out"]
@@ -235,12 +218,12 @@ def test_timeout_is_recorded_as_timed_out(
 
 
 def test_http_timeout_applies_under_a_longer_node_timeout(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     """`http.timeout` is the request's own limit; a node or default timeout is the attempt's."""
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: slow-request
 defaults: {timeout: 30s}
@@ -254,10 +237,10 @@ nodes:
     assert execution.status != "completed"
 
 
-def test_on_error_continue_completes_with_errors(tmp_path: Path, server: LoopbackServer) -> None:
+def test_on_error_continue_completes_with_errors(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: keep-going
 nodes:
@@ -274,10 +257,10 @@ nodes:
     assert execution.error is not None and execution.error["nodes"] == ["broken"]
 
 
-def test_templates_render_from_upstream_output(tmp_path: Path, server: LoopbackServer) -> None:
+def test_templates_render_from_upstream_output(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: templated
 trigger:
@@ -327,14 +310,14 @@ nodes:
         "second_saw": "ada-tmpl",
         "header": "1",
     }
-    assert server.count("/ok/ada-tmpl") == 1
+    assert loopback.count("/ok/ada-tmpl") == 1
 
 
-def test_payload_is_not_visible_two_hops_away(tmp_path: Path, server: LoopbackServer) -> None:
+def test_payload_is_not_visible_two_hops_away(tmp_path: Path, loopback: LoopbackServer) -> None:
     """Single-hop visibility: a node past the first sees only its upstream's output."""
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: single-hop
 nodes:
@@ -353,13 +336,13 @@ nodes:
     error = node.attempts[0].error
     assert error is not None and error["type"] == "input_error"
     assert "user" in error["message"]
-    assert server.counts("/ok/hop-two") == {}
+    assert loopback.counts("/ok/hop-two") == {}
 
 
-def test_query_adds_to_the_urls_own_query_string(tmp_path: Path, server: LoopbackServer) -> None:
+def test_query_adds_to_the_urls_own_query_string(tmp_path: Path, loopback: LoopbackServer) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: query-merge
 nodes:
@@ -379,11 +362,11 @@ nodes:
 
 
 def test_a_header_that_renders_to_an_object_fails_naming_it(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     execution = run_workflow(
         tmp_path,
-        server,
+        loopback,
         """
 name: bad-header
 nodes:
@@ -402,4 +385,4 @@ nodes:
     error = node.attempts[0].error
     assert error is not None and error["type"] == "input_error"
     assert "http.headers.X-Body" in error["message"]
-    assert server.count("/echo/bad-header") == 0
+    assert loopback.count("/echo/bad-header") == 0

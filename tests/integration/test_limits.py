@@ -76,13 +76,6 @@ def base_url() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def run(tmp_path: Path, text: str, limits: Limits = SMALL) -> Execution:
     path = tmp_path / "flow.yaml"
     path.write_text(text)

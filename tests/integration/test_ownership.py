@@ -15,7 +15,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -23,7 +22,6 @@ import psycopg
 import pytest
 
 from fuchsia import Engine
-from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.ownership import Claimed
@@ -41,10 +39,9 @@ from fuchsia.store.records import (
 )
 from support.httpserver import LoopbackServer
 from support.stores import opened, with_store
+from support.waiting import CEILING, locked, until
 
 WORKFLOW_HASH = "sha256:" + "1" * 64
-CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -116,19 +113,6 @@ def finish(execution_id: str, owner_id: str | None) -> Transition:
             ExecutionStatus.COMPLETED, result={}, has_result=True, started=True, finished=True
         ),
     )
-
-
-def locked(text: str) -> LockedWorkflow:
-    source = parse_text(text, "owned.yaml")
-    return lock(validate(source), source)
-
-
-async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll `check` until it holds (the ceiling only guards against a hang)."""
-    give_up = time.monotonic() + CEILING
-    while not await check():
-        assert time.monotonic() < give_up, f"gave up waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 TWO_STEPS = locked("""
@@ -526,20 +510,6 @@ def test_two_workers_in_one_process_complete_twenty_executions_once_each(store_u
         assert succeeded_nodes == Counter({"a": 1, "b": 1})  # no node succeeded twice
         assert [len(n.attempts) for n in view.nodes] == [1, 1]
         assert set(attempts_by_worker(view)) <= {"w-1", "w-2"}
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback traffic must never go through a proxy the environment may name."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 def test_a_commit_after_the_lease_passed_and_another_worker_claimed_is_refused(

@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 
 from fuchsia import Engine
-from fuchsia.definition import LockedWorkflow, lock, parse_text, validate
 from fuchsia.states import ExecutionStatus
 from fuchsia.store import SqlStore
 from fuchsia.store.records import (
@@ -34,21 +33,7 @@ from fuchsia.store.records import (
 )
 from support.httpserver import LoopbackServer
 from support.stores import opened, with_store
-
-CEILING = 60.0  # seconds: a hang guard for the waits on state, never a timing assertion
-
-
-def locked(text: str) -> LockedWorkflow:
-    source = parse_text(text, "parked.yaml")
-    return lock(validate(source), source)
-
-
-async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    give_up = time.monotonic() + CEILING
-    while not await check():
-        assert time.monotonic() < give_up, f"gave up waiting for {what}"
-        await asyncio.sleep(0.02)
-
+from support.waiting import CEILING, locked, until
 
 APPROVAL = locked("""
 name: approval
@@ -303,11 +288,7 @@ nodes:
     assert "execution_parked" in history and "node_interrupted" not in history
 
 
-def test_a_retry_due_later_parks_and_any_worker_runs_it_when_it_is_due(
-    store_url: str, monkeypatch: Any
-) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+def test_a_retry_due_later_parks_and_any_worker_runs_it_when_it_is_due(store_url: str) -> None:
     with LoopbackServer() as server:
         flaky = locked(f"""
 name: flaky

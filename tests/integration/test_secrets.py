@@ -6,7 +6,6 @@ no trace of it in the SQLite file, nor in what `runs show --json` and `runs logs
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -61,19 +60,6 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def stored_bytes(db: Path) -> bytes:
     """Everything SQLite keeps for the store: the file, its WAL and shared memory."""
     return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
@@ -84,11 +70,11 @@ def leaks(text: str | bytes) -> list[str]:
     return [form for form in FORMS if form.encode() in data]
 
 
-def run_leaky(tmp_path: Path, server: LoopbackServer) -> tuple[Path, Execution]:
+def run_leaky(tmp_path: Path, loopback: LoopbackServer) -> tuple[Path, Execution]:
     db = tmp_path / "f.db"
     (tmp_path / "child.yaml").write_text(CHILD)
     flow = tmp_path / "flow.yaml"
-    flow.write_text(FLOW.replace("BASE", server.base_url))
+    flow.write_text(FLOW.replace("BASE", loopback.base_url))
 
     async def main() -> Execution:
         async with await Engine.open(str(db), secrets=SECRETS) as engine:
@@ -102,12 +88,12 @@ def run_leaky(tmp_path: Path, server: LoopbackServer) -> tuple[Path, Execution]:
 
 
 def test_a_secret_is_in_no_byte_of_the_store_and_in_nothing_shown(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
-    db, done = run_leaky(tmp_path, server)
+    db, done = run_leaky(tmp_path, loopback)
     assert done.status == "failed", done.error
     # the secret was really used: the server got it, and the nodes saw it
-    sent = server.requests("/echo/" + SECRET)
+    sent = loopback.requests("/echo/" + SECRET)
     assert sent and sent[0].headers.get("authorization") == f"Bearer {SECRET}"
     everything = done.node("everything").output
     assert everything["inner"] == "Bearer *** and more"

@@ -21,6 +21,9 @@ test can prove how often a node called it. Routes:
 - `/counts`: 200 JSON `{path: calls}` of every path so far (itself not counted).
 
 Anything else is a 404. Use `with LoopbackServer() as server:` or `start()`/`stop()`.
+
+Loopback traffic must never go through a proxy the environment may name: `clear_proxies`
+clears `PROXY_VARS` for a test (the integration and fault suites do it for every test).
 """
 
 from __future__ import annotations
@@ -35,7 +38,17 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 TEXT_BODY = "plain text from the loopback server\n"
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every proxy variable and exempt loopback, for this test only."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @dataclass(frozen=True)
