@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,17 +27,11 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
 def test_cancel_interrupts_running_nodes_and_cancels_the_rest(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     flow = tmp_path / "slow.yaml"
-    flow.write_text(SLOW.format(url=server.url("/slow?seconds=30")))
+    flow.write_text(SLOW.format(url=loopback.url("/slow?seconds=30")))
 
     async def main() -> tuple[Execution, Execution]:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
@@ -71,10 +64,10 @@ def test_cancelling_a_finished_execution_is_a_clear_error(tmp_path: Path) -> Non
 
 
 def test_runs_cancel_stops_an_execution_running_in_another_process(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     flow = tmp_path / "slow.yaml"
-    flow.write_text(SLOW.format(url=server.url("/slow?seconds=30")))
+    flow.write_text(SLOW.format(url=loopback.url("/slow?seconds=30")))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
     env["FUCHSIA_HOME"] = str(tmp_path / "home")
     runner = subprocess.Popen(

@@ -52,12 +52,6 @@ def home(tmp_path: Path, compiled_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def hostile() -> Path:
     return built_component(SOURCES / "hostile").parent
 
@@ -184,22 +178,22 @@ def test_a_trap_says_why_the_wasm_stopped(home: Path, tmp_path: Path, hostile: P
 
 
 def test_an_original_interface_component_built_with_full_wasi_reaches_nothing(
-    home: Path, tmp_path: Path, legacy: Path, server: LoopbackServer
+    home: Path, tmp_path: Path, legacy: Path, loopback: LoopbackServer
 ) -> None:
     imports = (legacy / "component.wasm").read_bytes()
     assert b"wasi:sockets/tcp" in imports and b"wasi:cli/environment" in imports
     secret = tmp_path / "secret.txt"
     secret.write_text("not for components")
-    calls_before = server.counts("/")
+    calls_before = loopback.counts("/")
     ref = install(home, legacy, tmp_path)
-    inputs = {"port": server.port, "path": str(secret)}
+    inputs = {"port": loopback.port, "path": str(secret)}
     execution = run_task(home, tmp_path, ref, "probe", inputs)
     assert execution.status == "completed", execution.error
     result = execution.node("it").output
     assert result["connect"] != "allowed"
     assert result["read"] != "allowed"
     assert result["environment"] == []
-    assert server.counts("/") == calls_before
+    assert loopback.counts("/") == calls_before
     logs = [(line["level"], line["message"]) for line in node_events(home, execution.id, "log")]
     assert ("info", "hello on stdout") in logs
     assert ("warn", "hello on stderr") in logs

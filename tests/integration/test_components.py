@@ -53,12 +53,6 @@ def edge_build() -> Path:
     return built_component(SOURCES / "edge").parent
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
 @pytest.fixture
 def home(tmp_path: Path, compiled_cache: Path) -> Path:
     return tmp_path / "home"
@@ -196,27 +190,27 @@ nodes:
 
 
 def test_http_import_allows_listed_hosts_and_denies_others_with_the_pattern_to_add(
-    home: Path, tmp_path: Path, edge_build: Path, server: LoopbackServer
+    home: Path, tmp_path: Path, edge_build: Path, loopback: LoopbackServer
 ) -> None:
     ref = install(
         home,
         edge_build,
         tmp_path,
-        capabilities={"allowed_hosts": [f"http://127.0.0.1:{server.port}"]},
+        capabilities={"allowed_hosts": [f"http://127.0.0.1:{loopback.port}"]},
     )
-    other = server.port + 1 if server.port < 65535 else server.port - 1
+    other = loopback.port + 1 if loopback.port < 65535 else loopback.port - 1
     execution = run_flow(
         home,
         tmp_path,
         f"""
 name: fetching
 nodes:
-  allowed: {{component: "{ref}", task: fetch, inputs: {{url: "{server.url("/ok/comp")}"}}}}
+  allowed: {{component: "{ref}", task: fetch, inputs: {{url: "{loopback.url("/ok/comp")}"}}}}
   denied: {{component: "{ref}", task: fetch, inputs: {{url: "http://127.0.0.1:{other}/x"}}}}
   slow:
     component: "{ref}"
     task: fetch
-    inputs: {{url: "{server.url("/slow?seconds=3")}", timeout_ms: 200}}
+    inputs: {{url: "{loopback.url("/slow?seconds=3")}", timeout_ms: 200}}
 """,
     )
     assert execution.status == "completed", execution.error
@@ -369,16 +363,16 @@ nodes:
 
 
 def test_two_component_nodes_run_at_the_same_time_on_two_threads(
-    home: Path, tmp_path: Path, edge_build: Path, server: LoopbackServer
+    home: Path, tmp_path: Path, edge_build: Path, loopback: LoopbackServer
 ) -> None:
     ref = install(
         home,
         edge_build,
         tmp_path,
-        capabilities={"allowed_hosts": [f"http://127.0.0.1:{server.port}"]},
+        capabilities={"allowed_hosts": [f"http://127.0.0.1:{loopback.port}"]},
     )
     # the barrier answers only once both requests are in flight at once
-    url = server.url("/barrier/two-nodes?n=2")
+    url = loopback.url("/barrier/two-nodes?n=2")
     execution = run_flow(
         home,
         tmp_path,
@@ -559,7 +553,7 @@ def test_cancelling_an_execution_stops_its_running_component(
 
 
 def test_allowed_paths_and_inert_sockets_for_a_full_wasi_component(
-    home: Path, tmp_path: Path, server: LoopbackServer
+    home: Path, tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     granted = tmp_path / "granted"
     granted.mkdir()
@@ -570,7 +564,7 @@ def test_allowed_paths_and_inert_sockets_for_a_full_wasi_component(
     ref = install(
         home, build, tmp_path, capabilities={"allowed_paths": [str(granted)], "sockets": True}
     )
-    calls_before = server.counts("/")
+    calls_before = loopback.counts("/")
     execution = run_flow(
         home,
         tmp_path,
@@ -580,7 +574,7 @@ nodes:
   read: {{component: "{ref}", task: read, inputs: {{path: "{granted / "notes.txt"}"}}}}
   write: {{component: "{ref}", task: write, inputs: {{path: "{granted / "new.txt"}"}}}}
   outside: {{component: "{ref}", task: outside, inputs: {{path: "{secret}"}}}}
-  connect: {{component: "{ref}", task: connect, inputs: {{port: {server.port}}}}}
+  connect: {{component: "{ref}", task: connect, inputs: {{port: {loopback.port}}}}}
   environment: {{component: "{ref}", task: environment}}
 """,
     )
@@ -591,7 +585,7 @@ nodes:
     assert execution.result["outside"]["read"] != "allowed"
     assert execution.result["connect"]["connect"] != "allowed"
     assert execution.result["environment"] == {"variables": []}
-    assert server.counts("/") == calls_before  # the connection never reached the server
+    assert loopback.counts("/") == calls_before  # the connection never reached the server
 
 
 def fed_by_ticker(home: Path, tmp_path: Path) -> Path:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from fuchsia import Engine, EventRecord, Execution, ItemCounts
 from fuchsia.cli.render import event_json, event_line
@@ -19,12 +16,6 @@ from support.httpserver import LoopbackServer
 
 def run(tmp_path: Path, text: str, payload: Any = None) -> Execution:
     return run_text(tmp_path, text, payload, "map.yaml")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def test_items_map_in_order_and_a_reduce_sees_the_list(tmp_path: Path) -> None:
@@ -102,10 +93,10 @@ nodes:
 
 
 def test_http_items_run_concurrently_up_to_the_limit(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     # four items meet at a barrier of four: only possible if four run at once
-    url = server.url("/barrier/foreach-four?n=4")
+    url = loopback.url("/barrier/foreach-four?n=4")
     execution = run(
         tmp_path,
         f"""
@@ -120,7 +111,9 @@ nodes:
     assert [r["status"] for r in execution.node("fetch").output] == [200, 200, 200, 200]
 
 
-def test_item_retries_follow_the_node_retry_policy(tmp_path: Path, server: LoopbackServer) -> None:
+def test_item_retries_follow_the_node_retry_policy(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
     execution = run(
         tmp_path,
         f"""
@@ -129,7 +122,7 @@ nodes:
   fetch:
     foreach: {{items: "{{{{ ['a', 'b'] }}}}", concurrency: 2}}
     retry: {{max_attempts: 3, initial_delay: 10ms}}
-    http: {{url: "{server.url("/flaky/")}{{{{ item }}}}-items?fail=1"}}
+    http: {{url: "{loopback.url("/flaky/")}{{{{ item }}}}-items?fail=1"}}
 """,
     )
     assert execution.status == "completed", execution.error

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from fuchsia import Engine, Execution
 from support.httpserver import LoopbackServer
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
 def test_an_execution_without_progress_is_failed_as_hung(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     flow = tmp_path / "stuck.yaml"
     flow.write_text(f"""
 name: stuck
 nodes:
-  stuck: {{http: {{url: "{server.url("/slow?seconds=30")}", timeout: 60s}}}}
+  stuck: {{http: {{url: "{loopback.url("/slow?seconds=30")}", timeout: 60s}}}}
 """)
 
     async def main() -> Execution:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,15 @@ from fuchsia.errors import InvalidState
 from support.httpserver import LoopbackServer
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
 def test_a_paused_execution_finishes_running_nodes_and_starts_nothing_new(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     flow = tmp_path / "flow.yaml"
     flow.write_text(f"""
 name: pausable
 nodes:
   first: {{transform: {{x: 1}}}}
-  slow: {{after: first, http: {{url: "{server.url("/slow?seconds=0.5")}"}}}}
+  slow: {{after: first, http: {{url: "{loopback.url("/slow?seconds=0.5")}"}}}}
   last: {{after: slow, transform: {{done: true}}}}
 """)
 
@@ -115,13 +108,13 @@ nodes:
 
 
 def test_closing_with_a_grace_period_lets_running_nodes_finish_and_starts_nothing_new(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     flow = tmp_path / "flow.yaml"
     flow.write_text(f"""
 name: draining
 nodes:
-  slow: {{http: {{url: "{server.url("/slow?seconds=0.3")}"}}}}
+  slow: {{http: {{url: "{loopback.url("/slow?seconds=0.3")}"}}}}
   next: {{after: slow, transform: {{x: 1}}}}
 """)
     db = str(tmp_path / "f.db")

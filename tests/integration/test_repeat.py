@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from fuchsia import Execution
 from support.flows import run_text
@@ -16,12 +13,6 @@ from support.httpserver import LoopbackServer
 
 def run(tmp_path: Path, text: str, payload: Any = None) -> Execution:
     return run_text(tmp_path, text, payload, "loop.yaml")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
 
 
 def test_repeat_runs_until_the_condition_holds_and_records_each_iteration(tmp_path: Path) -> None:
@@ -67,7 +58,7 @@ nodes:
 
 
 def test_repeat_polls_an_http_endpoint_until_it_is_ready(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     key = f"poll-{uuid.uuid4().hex[:8]}"
     execution = run(
@@ -77,7 +68,7 @@ name: poll
 nodes:
   poll:
     repeat: {{until: "data.status == 200", max_iterations: 5, delay: 10ms}}
-    http: {{url: "{server.url(f"/flaky/{key}")}?fail=2", expect: [200, 503]}}
+    http: {{url: "{loopback.url(f"/flaky/{key}")}?fail=2", expect: [200, 503]}}
 """,
     )
     assert execution.status == "completed", execution.error

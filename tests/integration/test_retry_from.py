@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,14 @@ from support.flows import cli_in
 from support.httpserver import LoopbackServer
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as running:
-        yield running
-
-
-def flow(tmp_path: Path, server: LoopbackServer, key: str) -> Path:
+def flow(tmp_path: Path, loopback: LoopbackServer, key: str) -> Path:
     path = tmp_path / "flow.yaml"
     path.write_text(f"""
 name: retryable
 nodes:
-  fetch: {{http: {{url: "{server.url(f"/ok/{key}-fetch")}"}}}}
-  side: {{http: {{url: "{server.url(f"/ok/{key}-side")}"}}}}
-  flaky: {{after: fetch, http: {{url: "{server.url(f"/flaky/{key}")}?fail=1"}}}}
+  fetch: {{http: {{url: "{loopback.url(f"/ok/{key}-fetch")}"}}}}
+  side: {{http: {{url: "{loopback.url(f"/ok/{key}-side")}"}}}}
+  flaky: {{after: fetch, http: {{url: "{loopback.url(f"/flaky/{key}")}?fail=1"}}}}
   report:
     after: [flaky, side]
     join: all
@@ -39,10 +32,10 @@ nodes:
 
 
 def test_retry_reuses_succeeded_nodes_and_reruns_what_failed(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     key = uuid.uuid4().hex[:8]
-    path = flow(tmp_path, server, key)
+    path = flow(tmp_path, loopback, key)
 
     async def main() -> tuple[Execution, Execution, list[str]]:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
@@ -58,15 +51,15 @@ def test_retry_reuses_succeeded_nodes_and_reruns_what_failed(
     assert retried.result == {"name": f"{key}-side", "ok": 200}
     assert events[0] == "execution_retry_of"
     assert events.count("node_reused") == 2  # fetch and side
-    counts = server.counts(f"/ok/{key}-")
+    counts = loopback.counts(f"/ok/{key}-")
     assert counts == {f"/ok/{key}-fetch": 1, f"/ok/{key}-side": 1}  # not called again
 
 
 def test_retry_from_a_node_reruns_it_and_everything_downstream(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, loopback: LoopbackServer
 ) -> None:
     key = uuid.uuid4().hex[:8]
-    path = flow(tmp_path, server, key)
+    path = flow(tmp_path, loopback, key)
 
     async def main() -> Execution:
         async with await Engine.open(str(tmp_path / "f.db")) as engine:
@@ -79,12 +72,12 @@ def test_retry_from_a_node_reruns_it_and_everything_downstream(
 
     again = asyncio.run(main())
     assert again.status == "completed"
-    assert server.counts(f"/ok/{key}-") == {f"/ok/{key}-fetch": 2, f"/ok/{key}-side": 1}
+    assert loopback.counts(f"/ok/{key}-") == {f"/ok/{key}-fetch": 2, f"/ok/{key}-side": 1}
 
 
-def test_runs_retry_on_the_command_line(tmp_path: Path, server: LoopbackServer) -> None:
+def test_runs_retry_on_the_command_line(tmp_path: Path, loopback: LoopbackServer) -> None:
     key = uuid.uuid4().hex[:8]
-    path = flow(tmp_path, server, key)
+    path = flow(tmp_path, loopback, key)
     cli = cli_in(tmp_path)
 
     failed = json.loads(cli("run", str(path), "--json").stdout)
