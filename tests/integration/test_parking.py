@@ -99,11 +99,11 @@ def test_a_parked_timer_counts_on_the_database_clock_whatever_the_workers_clock(
     """A worker an hour ahead parks a 30 s timer: it wakes 30 s from now on the database's
     clock, as claims read it, not an hour late (nor, for a worker behind, in a loop of
     claims that re-park at once)."""
-    import fuchsia.store.base
+    import fuchsia.store.ownership
 
     async def body(store: SqlStore) -> tuple[float, float]:
         eid = await _held(store, "holder")
-        monkeypatch.setattr(fuchsia.store.base, "time", _SkewedClock)
+        monkeypatch.setattr(fuchsia.store.ownership, "time", _SkewedClock)
         update = ExecutionUpdate(park=Parking(_SkewedClock.time() + 30, ("approve",)))
         await store.apply(Transition(eid, "holder", execution=update))
         monkeypatch.undo()

@@ -36,25 +36,20 @@ from fuchsia.runtime.inspection import Inspection
 from fuchsia.runtime.leases import Leases
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
 from fuchsia.runtime.owner import current_identity, is_dead
+from fuchsia.runtime.reruns import Reruns
 from fuchsia.runtime.views import (
     Execution,
 )
 from fuchsia.states import (
     FINAL_STATUSES,
-    AttemptStatus,
     Control,
     ExecutionStatus,
-    NodeStatus,
 )
 from fuchsia.store import OwnershipLost, Store, StoreUnavailable, StoreUnwritable, open_store
 from fuchsia.store.records import (
-    AttemptWrite,
-    Event,
     ExecutionRecord,
     KvChanges,
     NewExecution,
-    NodeWrite,
-    Transition,
     new_id,
 )
 
@@ -107,7 +102,7 @@ def default_registry(home: str | Path | None = None) -> Registry:
     return Registry(Settings.load(home=home).registry_root)
 
 
-class Engine(Deployments, Inspection, Leases):
+class Engine(Deployments, Inspection, Leases, Reruns):
     """Run, inspect and resume workflow executions.
 
     ```python
@@ -243,8 +238,9 @@ class Engine(Deployments, Inspection, Leases):
         its lease pass), that many at once, woken by PostgreSQL's NOTIFY or by polling.
         `drives=False` records every execution for workers to run and drives none here.
         `park_after` (seconds, a worker only; None: never): an execution whose only open work
-        has been waits for this long is parked, handed back to the store with no process
-        holding it, and woken on any worker by its signal, a control request or its timer."""
+        has been waits or sub-workflows for this long (or retries due later than that) is
+        parked, handed back to the store with no process holding it, and woken on any worker
+        by its signal, a control request, its child's end or its timer."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
         base = settings if settings is not None else Settings.load(home=home, db=db)
@@ -661,68 +657,6 @@ class Engine(Deployments, Inspection, Leases):
             with contextlib.suppress(FuchsiaError):
                 await self.cancel(child_id)
 
-    async def retry(self, execution_id: str, from_node: str | None = None) -> str:
-        """Start a new execution of the same locked workflow and payload that reuses the
-        recorded outputs of the nodes that succeeded, re-running `from_node` and everything
-        downstream of it (without `from_node`: every node that did not succeed, and what is
-        downstream of those). Returns the new execution's id; it runs in this engine."""
-        from fuchsia.definition.lock import LockedWorkflow
-
-        old = await self.get(execution_id)
-        record = await self.store.get_execution(old.id)
-        stored = await self._node_values(old.id)
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
-        if from_node is not None and from_node not in locked.nodes:
-            close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise NodeNotFound(locked.name, from_node, hint)
-        starts = (
-            [from_node]
-            if from_node
-            else [n.id for n in old.nodes if n.status != NodeStatus.SUCCEEDED]
-        )
-        rerun = _downstream(locked, starts)
-        reused = [n for n in old.nodes if n.status == NodeStatus.SUCCEEDED and n.id not in rerun]
-        new = NewExecution(
-            id=new_id(),
-            workflow_hash=locked.hash,
-            workflow_name=locked.name,
-            workflow_version=locked.version,
-            workflow_document=locked.to_json(),
-            payload=record.payload,
-            context=record.context,
-            idempotency_key=None,
-            owner=self.identity.id,  # its reused nodes are written under this engine's fence
-            parent_id=record.parent_id,
-        )
-        created, _ = await self.store.create_execution(new)
-        t = Transition(created.id, self.identity.id)
-        t.events.append(Event("execution_retry_of", data={"execution": old.id, "from": from_node}))
-        for node in reused:
-            attempt = stored[node.id].succeeded
-            assert attempt is not None
-            t.nodes.append(NodeWrite(node.id, NodeStatus.SUCCEEDED, 1))
-            t.attempts.append(
-                AttemptWrite(
-                    node.id,
-                    1,
-                    AttemptStatus.SUCCEEDED,
-                    inputs=attempt.inputs,
-                    output=attempt.output,
-                    started_at=attempt.started_at,
-                    finished_at=attempt.finished_at,
-                )
-            )
-            t.events.append(Event("node_reused", node.id, {"execution": old.id}))
-        await self.store.apply(self._runtime.masker.transition(t))
-        if not self.drives:  # left for the workers
-            await self.store.release(created.id, self.identity.id)
-            return created.id
-        self._drive(
-            await self.store.get_execution(created.id), locked, await self._node_values(created.id)
-        )
-        return created.id
-
     async def pause(self, execution_id: str) -> Execution:
         """Pause an execution: no new node starts (running attempts finish) until it is
         resumed with `resume([id])`. Works for executions driven by any process."""
@@ -808,18 +742,6 @@ class Engine(Deployments, Inspection, Leases):
         while (await self.store.get_execution(execution_id)).status not in FINAL_STATUSES:
             await asyncio.sleep(poll)
         return await self.get(execution_id)
-
-
-def _downstream(workflow: LockedWorkflow, starts: builtins.list[str]) -> set[str]:
-    """`starts` and every node that depends on one of them."""
-    seen: set[str] = set()
-    stack = list(starts)
-    while stack:
-        node_id = stack.pop()
-        if node_id not in seen:
-            seen.add(node_id)
-            stack.extend(workflow.nodes[node_id].downstream)
-    return seen
 
 
 __all__ = ["Engine", "TriggerAnswer", "default_db"]

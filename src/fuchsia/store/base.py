@@ -37,7 +37,6 @@ from fuchsia.store.catalog import Catalog
 from fuchsia.store.cipher import Keyring, open_text, seal_blob, seal_text
 from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
-    PARKED_FOREVER,
     ArtifactRef,
     AttemptRecord,
     Deployment,
@@ -49,7 +48,6 @@ from fuchsia.store.records import (
     NodeRecord,
     OpenExecution,
     OwnerRecord,
-    Parking,
     TokenRecord,
     Transition,
     UnitKey,
@@ -526,27 +524,6 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
             cur.execute(q["wake_parent"], (execution_id,))
             if cur.rowcount:
                 self._notify(cur)  # its parent was parked on it
-
-    def _park(self, cur: Cursor, execution_id: str, park: Parking) -> None:
-        """Hand a fenced execution back to the store until `park` wakes it. Its row is
-        locked (the fence), so a signal sent (or a child ended) before this reads as pending
-        here, and one after finds it parked and wakes it: no wake-up is lost in between."""
-        q = self.q
-        pending = False
-        for name in park.signals:
-            cur.execute(q["select_signal"], (execution_id, name))
-            pending = pending or cur.fetchone() is not None
-        for child in park.children:
-            cur.execute(q["select_ended"], (child,))
-            pending = pending or bool(cur.fetchone()[0])
-        signals = dumps(list(park.signals))
-        # its timer on the database's clock, as claims read it: a worker whose clock is off
-        # wakes it after the delay it meant, never in a loop of claims and parks
-        delay = None if park.until >= PARKED_FOREVER else max(0.0, park.until - time.time())
-        cur.execute(q["park_execution"], (signals, pending, delay, PARKED_FOREVER, execution_id))
-        row = cur.fetchone()
-        if row is not None and row[0]:
-            self._notify(cur)  # woken already: a signal or a control was waiting
 
     def _seal(self, text: str | None, *where: str) -> str | None:
         return seal_text(self.keyring, text, where)

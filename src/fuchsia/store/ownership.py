@@ -14,6 +14,9 @@ The counts (claims, lease expiries, rejections, claim latency) go to rows of the
 owner's own (`owner_counters`), so concurrent claims by several workers share no row; the
 totals add them up, with what departed owners counted, folded into `counters` as their row
 is deleted.
+
+A parked execution is held by nobody until it is woken (`_park`, in the transition that
+parks it): claims take it once its `parked_until` has passed on the database's clock.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import OpenExecution, OwnerRecord, UnitKey
+from fuchsia.store.records import PARKED_FOREVER, OpenExecution, OwnerRecord, Parking, UnitKey
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
@@ -252,6 +255,27 @@ class Ownership:
         for name, amount in amounts.items():
             if amount:
                 cur.execute(self.q["add_owner_counter"], (owner, name, amount))
+
+    def _park(self, cur: Cursor, execution_id: str, park: Parking) -> None:
+        """Hand a fenced execution back to the store until `park` wakes it. Its row is
+        locked (the fence), so a signal sent (or a child ended) before this reads as pending
+        here, and one after finds it parked and wakes it: no wake-up is lost in between."""
+        q = self.q
+        pending = False
+        for name in park.signals:
+            cur.execute(q["select_signal"], (execution_id, name))
+            pending = pending or cur.fetchone() is not None
+        for child in park.children:
+            cur.execute(q["select_ended"], (child,))
+            pending = pending or bool(cur.fetchone()[0])
+        signals = _json(list(park.signals))
+        # its timer on the database's clock, as claims read it: a worker whose clock is off
+        # wakes it after the delay it meant, never in a loop of claims and parks
+        delay = None if park.until >= PARKED_FOREVER else max(0.0, park.until - time.time())
+        cur.execute(q["park_execution"], (signals, pending, delay, PARKED_FOREVER, execution_id))
+        row = cur.fetchone()
+        if row is not None and row[0]:
+            self._notify(cur)  # woken already: a signal or a control was waiting
 
     def _notify(self, cur: Cursor) -> None:
         """Wake the workers listening (PostgreSQL: delivered when the transaction commits)."""
