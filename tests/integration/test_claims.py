@@ -28,14 +28,13 @@ from fuchsia.store.memory import MemoryStore
 from fuchsia.store.records import OwnerRecord, UnitKey, new_id
 from integration.test_ownership import (
     created,
-    execute,
     expire,
     new_execution,
     owner,
     succeeded,
 )
 from support.httpserver import LoopbackServer
-from support.stores import opened, with_store
+from support.stores import execute, opened, with_store
 from support.waiting import CEILING, locked, until
 
 

@@ -15,18 +15,15 @@ guards a hang; nothing asserts a timing.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from fuchsia import Engine, Execution
 from support.httpserver import LoopbackServer
+from support.stores import execute
 from support.waiting import CEILING, locked, until
 
 
@@ -37,17 +34,6 @@ def key() -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def execute(url: str, statement: str, *params: Any) -> int:
-    """One committed write through a connection of the test's own; the rows it touched."""
-    if url.startswith("postgresql://"):
-        with psycopg.connect(url) as pg:
-            return pg.execute(statement.replace("?", "%s"), params).rowcount
-    with closing(sqlite3.connect(url, timeout=30)) as lite:
-        count = lite.execute(statement, params).rowcount
-        lite.commit()
-        return count
 
 
 async def crash(engine: Engine, url: str) -> None:

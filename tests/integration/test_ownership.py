@@ -11,14 +11,11 @@ against a hang.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from collections import Counter
-from contextlib import closing
 from typing import Any
 
-import psycopg
 import pytest
 
 from fuchsia import Engine
@@ -38,25 +35,13 @@ from fuchsia.store.records import (
     new_id,
 )
 from support.httpserver import LoopbackServer
-from support.stores import opened, with_store
+from support.stores import execute, opened, with_store
 from support.waiting import CEILING, locked, until
 
 WORKFLOW_HASH = "sha256:" + "1" * 64
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def execute(url: str, statement: str, *params: Any) -> int:
-    """Run one writing statement on the store's database through a connection of our own
-    (committed); return the rows it touched."""
-    if url.startswith("postgresql://"):
-        with psycopg.connect(url) as pg:
-            return pg.execute(statement.replace("?", "%s"), params).rowcount
-    with closing(sqlite3.connect(url, timeout=30)) as lite:
-        count = lite.execute(statement, params).rowcount
-        lite.commit()
-        return count
 
 
 def expire(url: str, owner_id: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -530,10 +531,12 @@ def test_a_claim_committed_with_the_park_of_an_execution_driven_here_drives_it_a
                 await until("the park to queue up", lambda: _true(driver.busy))
                 claiming = asyncio.create_task(worker._claim_round())
                 await until("the claim to queue up", lambda: _queued(jobs, 2))
+                delivered = _on_batch_of(worker.store, 2)
                 lite.execute("COMMIT")
-                # hold the event loop (no await) until the park and the claim committed
-                # together, so both answers reach the loop in one turn, as they may
-                _hold_until_claimed(lite, eid)
+                # hold the event loop (no await) until the writer committed the park and the
+                # claim together and answered both, so both answers reach the loop in one
+                # turn, as they may
+                assert delivered.wait(CEILING), "gave up waiting for the park and the claim"
             finally:
                 lite.close()
             await asyncio.gather(blocked, claiming)
@@ -545,13 +548,19 @@ def test_a_claim_committed_with_the_park_of_an_execution_driven_here_drives_it_a
     assert [a.status for a in ask.attempts] == ["succeeded"]
 
 
-def _hold_until_claimed(lite: sqlite3.Connection, execution_id: str) -> None:
-    give_up = time.monotonic() + CEILING
-    statement = "SELECT owner IS NOT NULL AND parked_until IS NOT NULL FROM executions WHERE id = ?"
-    while not lite.execute(statement, (execution_id,)).fetchone()[0]:
-        assert time.monotonic() < give_up, "gave up waiting for the park and the claim"
-        time.sleep(0.01)
-    time.sleep(0.2)  # the writer hands both answers over right after its commit
+def _on_batch_of(store: Any, size: int) -> threading.Event:
+    """An event the store's writer sets once it has committed a batch of `size` jobs or
+    more and handed their answers to the event loop."""
+    delivered = threading.Event()
+    commit = store._commit
+
+    def commit_and_tell(batch: list[Any]) -> None:
+        commit(batch)
+        if len(batch) >= size:
+            delivered.set()
+
+    store._commit = commit_and_tell
+    return delivered
 
 
 async def _running(engine: Engine, execution_id: str) -> bool:

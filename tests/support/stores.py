@@ -1,12 +1,16 @@
 """Opening a real store for a test: `opened(url)` as an async context, `with_store(url, body)`
-to run one coroutine against it and close it."""
+to run one coroutine against it and close it; `execute(url, statement)` to write to its
+database behind the store's back (a lease put in the past, say)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from typing import Any
+
+import psycopg
 
 from fuchsia.store import SqlStore, open_store
 
@@ -29,3 +33,15 @@ def with_store(url: str, body: Callable[[SqlStore], Awaitable[Any]]) -> Any:
             return await body(store)
 
     return asyncio.run(main())
+
+
+def execute(url: str, statement: str, *params: Any) -> int:
+    """Run one writing statement on the store's database through a connection of our own
+    (committed; `?` placeholders on both backends); return the rows it touched."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as pg:
+            return pg.execute(statement.replace("?", "%s"), params).rowcount
+    with closing(sqlite3.connect(url, timeout=30)) as lite:
+        count = lite.execute(statement, params).rowcount
+        lite.commit()
+        return count
