@@ -15,6 +15,9 @@ S2  2,000 single-transform executions recorded while the workers are held back (
     then drained (timed from SIGCONT): nodes/s, 1 and 4 workers
 S3  400 executions of one http node against a loopback server that answers after 100 ms,
     1, 4 and 8 workers at equal --concurrency: nodes/s and the ratio to one worker
+S5  one execution whose foreach calls that server 400 times, 64 at once: 1 worker, and 4
+    workers, at --concurrency 16: items/s and how many items each worker ran (beyond its 16
+    slots the driving worker shares the items with the idle ones)
 S4  claim-to-start latency while 2 workers are idle: executions recorded one at a time;
     from `created_at` (stamped in the recording transaction, just before its COMMIT) to the
     `at` of the first `node_running` event: p50, p99
@@ -85,6 +88,14 @@ def one_http(url: str) -> LockedWorkflow:
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
+
+
+def fan_http(url: str, items: int, concurrency: int) -> LockedWorkflow:
+    return _lock(
+        "name: fan\nnodes:\n  each:\n"
+        f'    foreach: {{items: "{{{{ range({items}) | list }}}}", concurrency: {concurrency}}}\n'
+        f'    http: {{url: "{url}"}}\n'
+    )
 
 
 def _free_port() -> int:
@@ -324,6 +335,16 @@ async def spread(conn: psycopg.AsyncConnection[Any], since: float) -> str:
     return ", ".join(f"{worker} {n}" for worker, n in await cur.fetchall())
 
 
+async def item_spread(conn: psycopg.AsyncConnection[Any], since: float) -> str:
+    """How many foreach items of the executions created since each worker ran."""
+    cur = await conn.execute(
+        "SELECT a.worker, count(*) FROM attempts a JOIN executions e ON e.id = a.execution_id "
+        "WHERE e.created_at >= %s AND a.item >= 0 GROUP BY a.worker ORDER BY a.worker",
+        (since,),
+    )
+    return ", ".join(f"{worker} {n}" for worker, n in await cur.fetchall())
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere or if gone)."""
     try:
@@ -461,6 +482,20 @@ async def s_workers(
         return Run(nodes / (last - first), await spread(s.conn, since), worker_ms, pg_ms)
 
 
+async def s_fanout(
+    pg: Postgres, workflow: LockedWorkflow, items: int, count: int, concurrency: int
+) -> Run:
+    """One execution of a foreach of `items` recorded while `count` workers are idle; timed
+    from the record to its completion."""
+    async with setup(pg, count, concurrency, workflow) as s:
+        meter = await s.meter()
+        since = await s.record(workflow, 1)
+        await wait_completed(s.conn, since, 1)
+        worker_ms, pg_ms = meter.per(items)
+        first, last = await span(s.conn, since)
+        return Run(items / (last - first), await item_spread(s.conn, since), worker_ms, pg_ms)
+
+
 async def s_drain(
     pg: Postgres, workflow: LockedWorkflow, executions: int, count: int, concurrency: int
 ) -> Run:
@@ -541,13 +576,17 @@ class Config:
     drain_concurrency: int = 16
     http: int = 400
     http_concurrency: int = 16
+    fan_items: int = 400
+    fan_concurrency: int = 64
     samples: int = 50
     gap: float = 0.05
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Config:
         if args.quick:
-            return cls(rounds=args.rounds or 1, chains=20, drain=400, http=160, samples=15)
+            return cls(
+                rounds=args.rounds or 1, chains=20, drain=400, http=160, samples=15, fan_items=160
+            )
         return cls(rounds=args.rounds or 3)
 
 
@@ -665,6 +704,30 @@ async def run_s3(pg: Postgres, cfg: Config) -> None:
     )
 
 
+async def run_s5(pg: Postgres, cfg: Config) -> None:
+    with slow_server() as base:
+        flow = fan_http(f"{base}/slow", cfg.fan_items, cfg.fan_concurrency)
+        variants: dict[str, Measure] = {
+            workers(n): functools.partial(
+                s_fanout, pg, flow, cfg.fan_items, n, cfg.http_concurrency
+            )
+            for n in (1, 4)
+        }
+        runs = await alternate(cfg.rounds, variants)
+    bound = cfg.fan_items / (math.ceil(cfg.fan_items / cfg.fan_concurrency) * HTTP_DELAY)
+    rows = []
+    for name, r in runs.items():
+        variant, nodes, _, _, cpu, spread_ = row(name, r)
+        rows.append([variant, nodes, f"{bound:,.0f}", cpu, spread_])
+    table(
+        f"S5 one execution: a foreach of {cfg.fan_items} http calls, {cfg.fan_concurrency} at "
+        f"once; the server answers after {HTTP_DELAY * 1000:.0f} ms; --concurrency "
+        f"{cfg.http_concurrency} per worker",
+        ["variant", "items/s", "bound by the waits alone", CPU, "items per worker (last round)"],
+        rows,
+    )
+
+
 async def run_s4(pg: Postgres, cfg: Config) -> None:
     workflow = chain(1)
     latencies: list[float] = []
@@ -704,6 +767,7 @@ async def amain(cfg: Config, fsync: bool) -> None:
         await run_s1(pg, cfg)
         await run_s2(pg, cfg)
         await run_s3(pg, cfg)
+        await run_s5(pg, cfg)
         await run_s4(pg, cfg)
         print(f"\nload average at the end: {_load()}")
     finally:

@@ -257,6 +257,7 @@ def test_fuchsia_lease_sets_the_workers_lease(fuchsia_env: FuchsiaEnv) -> None:
 FAMILIES = (
     "fuchsia_workers_alive",
     "fuchsia_work_ready",
+    "fuchsia_shared_attempts_ready",
     "fuchsia_lease_expiries_total",
     "fuchsia_rejected_completions_total",
     "fuchsia_claim_latency_seconds_count",
@@ -332,6 +333,7 @@ def test_workers_and_their_counts_are_served_over_http(
     ]
     assert during["fuchsia_workers_alive"] == 1
     assert during["fuchsia_work_ready"] == 0
+    assert during["fuchsia_shared_attempts_ready"] == 0  # one worker: it shares nothing
     assert during["fuchsia_claim_latency_seconds_count"] == 1
     assert during["fuchsia_claim_latency_seconds_sum"] >= 0
     assert during["fuchsia_lease_expiries_total"] == 0

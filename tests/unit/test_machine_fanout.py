@@ -48,6 +48,10 @@ def test_a_foreach_starts_its_items_within_its_concurrency_in_one_commit() -> No
     assert m.journal[0].rendered[0][0].items == ["a", "b", "c"]
     fan = m.state.fanouts["each"]
     assert (fan.total, fan.running, fan.settled, fan.next_index) == (3, 2, 0, 2)
+    # it was running throughout: never `waiting` between its start and its items' start
+    assert [e.type for e in d.commit.events if e.type.startswith("execution_")] == [
+        "execution_running"
+    ]
 
 
 def test_an_item_settling_starts_the_next_and_the_last_settles_the_parent() -> None:

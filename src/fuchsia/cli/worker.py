@@ -25,7 +25,8 @@ def worker_command(
             "-c",
             min=1,
             max=100_000,
-            help="Executions driven at once (a waiting or paused one takes no slot).",
+            help="Executions driven at once (a waiting or paused one takes no slot); also "
+            "how many attempts it runs before it shares further ones with idle workers.",
         ),
     ] = DEFAULT_CONCURRENCY,
     name: Annotated[

@@ -73,6 +73,9 @@ class Runtime:
     worker: str | None = None  # the engine's name, stored with every attempt it writes
     # a wait open this long parks: its execution goes back to the store (claiming engines)
     park_after: float | None = None
+    # whether an attempt about to start (after `n` others this step starts here) is left
+    # for any worker to run: this engine's slots are full and another worker's are not
+    share: Callable[[int], bool] | None = None
     masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +104,13 @@ class Driver:
         self.wf = workflow
         self.state = machine.load(State.from_records(workflow, record, nodes))
         self.tasks: dict[UnitKey, asyncio.Task[None]] = {}
+        # attempts started here and left for any worker (`Runtime.share`): unit -> number
+        self.shared: dict[UnitKey, int] = {}
+        # shared attempts whose outcome a worker stored: folded in by the next commit
+        self.folding: set[tuple[UnitKey, int]] = set()
+        # attempts a decision starts here whose tasks its commit has not made yet: they take
+        # slots already (a claim of shared attempts runs while the commit is answered)
+        self.launching = 0
         self.timers: dict[UnitKey, asyncio.Task[None]] = {}
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.draining = False  # the engine is shutting down: start nothing new
@@ -136,6 +146,14 @@ class Driver:
         for task in self.tasks.values():
             task.cancel()
 
+    def deliver(self, unit: UnitKey, outcome: Outcome) -> None:
+        """A shared attempt's outcome, stored by the worker that ran it: handed to the loop
+        once (a second read of the same row finds it taken)."""
+        if self.shared.get(unit) == outcome.attempt:
+            del self.shared[unit]
+            self.folding.add((unit, outcome.attempt))
+            self.inbox.put_nowait(outcome)
+
     def request(self, kind: Control) -> None:
         """Deliver a control request (`cancel`) to the running loop."""
         self.inbox.put_nowait(ControlRequested(kind))
@@ -144,7 +162,7 @@ class Driver:
     def settling(self) -> bool:
         """Whether an attempt is running, is about to be launched (its start is committed
         but the task not yet created), or finished without its outcome committed yet."""
-        return bool(self.tasks) or self.busy or not self.inbox.empty()
+        return bool(self.tasks) or bool(self.shared) or self.busy or not self.inbox.empty()
 
     def idle_for(self) -> float:
         """Seconds since this driver last committed, while it is running (0 when waiting
@@ -226,7 +244,7 @@ class Driver:
             owner=self.rt.owner,
             starting=not self.draining,
             jitter=random.uniform(0.5, 1.0),
-            running=self.tasks.keys(),
+            running=self.tasks.keys() | self.shared.keys() if self.shared else self.tasks.keys(),
             pending=not self.inbox.empty(),
             park_after=self.rt.park_after,
         )
@@ -237,12 +255,21 @@ class Driver:
         running = [(key, state.numbers[key]) for key in self.tasks]  # before a cancel
         if decision.cancel_running:
             await self._cancel_running()
+        shared = self._share(overlay, decision, events)
         try:
             await self._commit(decision.commit)
         except OwnershipLost:
             await self._rejected(events, running)
             raise
+        finally:
+            self.launching = 0
         overlay.merge()
+        if decision.commit.withdraw_shared:
+            self.shared.clear()
+            self.folding.clear()
+        else:
+            self.folding.difference_update(decision.commit.unshared)
+        self.shared.update(shared)
         if decision.final == "parked" and decision.commit.execution is not None:
             park = decision.commit.execution.park
             self.parked_until = None if park is None else park.until
@@ -250,6 +277,45 @@ class Driver:
         if decision.cancel_children and self.rt.children is not None:
             await self.rt.children.cancel_children(self.id)
         return decision.final
+
+    def _share(
+        self, overlay: Overlay, decision: Decision, events: list[Event]
+    ) -> dict[UnitKey, int]:
+        """Fill in the decision's commit with what it does to shared attempts: the outcomes
+        it folds in, the ones it withdraws (the execution begins here, ends, or stops its
+        running attempts) and the attempts it starts for any worker to run (`Runtime.share`),
+        which are then not launched here. The attempts it shares, by unit."""
+        t = decision.commit
+        t.unshared = [
+            (e.unit, e.attempt)
+            for e in events
+            if isinstance(e, Outcome) and (e.unit, e.attempt) in self.folding
+        ]
+        begins = isinstance(events[0], Begin) and self.state.status != ExecutionStatus.PENDING
+        if begins or decision.cancel_running or (decision.final and self.shared):
+            t.withdraw_shared = True
+        share = self.rt.share
+        if share is None or not decision.launch or decision.final:
+            return {}
+        shared: dict[UnitKey, int] = {}
+        here = 0
+        nodes = self.wf.nodes
+        for key in decision.launch:
+            node = nodes[key.node]
+            kind = KINDS[node.kind]
+            if kind.inline or kind.parks or node.hook is not None or node.repeat is not None:
+                continue
+            if not share(here):
+                here += 1
+                self.launching = here
+                continue
+            number = overlay.numbers[key]
+            parent = 0 if key.item is None else overlay.numbers[overlay.keys[key.node]]
+            t.shared.append((key, number, parent))
+            shared[key] = number
+        if shared:
+            decision.launch = [key for key in decision.launch if key not in shared]
+        return shared
 
     def _expand(self, overlay: Overlay, node_id: str) -> ItemsRendered:
         """Render a ready foreach's items (masked, a list, within the output cap)."""

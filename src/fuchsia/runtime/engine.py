@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import functools
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from fuchsia.runtime.leases import Leases
 from fuchsia.runtime.limits import LimitExceeded, Limits, size_text
 from fuchsia.runtime.owner import current_identity, is_dead
 from fuchsia.runtime.reruns import Reruns
+from fuchsia.runtime.sharing import PATIENCE, Sharing
 from fuchsia.runtime.views import (
     Execution,
 )
@@ -63,8 +65,11 @@ if TYPE_CHECKING:
     from fuchsia.definition.source import Source
     from fuchsia.nodes.component import ComponentRuntime
     from fuchsia.runtime.driver import Driver, Listener, Runtime
+    from fuchsia.runtime.machine import State
     from fuchsia.runtime.work import Outcome
     from fuchsia.store.cipher import Keyring
+    from fuchsia.store.records import SharedAttempt
+    from fuchsia.store.sharing import Key
 
     WorkflowRef = str | Path | LockedWorkflow
 
@@ -102,7 +107,7 @@ def default_registry(home: str | Path | None = None) -> Registry:
     return Registry(Settings.load(home=home).registry_root)
 
 
-class Engine(Deployments, Inspection, Leases, Reruns):
+class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
     """Run, inspect and resume workflow executions.
 
     ```python
@@ -156,6 +161,10 @@ class Engine(Deployments, Inspection, Leases, Reruns):
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
         self._claim_pause = 0.0  # no claims before this (monotonic): one could not be read
+        self._shared: dict[Key, tuple[SharedAttempt, asyncio.Task[None]]] = {}  # claimed here
+        self._peers_room = 0  # the other workers' free slots at the last claim round
+        self.share_patience = PATIENCE  # then an attempt it shared and nobody took runs here
+        self._views: OrderedDict[str, State] = OrderedDict()  # to run shared attempts from
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()
@@ -189,6 +198,7 @@ class Engine(Deployments, Inspection, Leases, Reruns):
             limits=self._limits,
             worker=self.name,
             park_after=self.park_after,
+            share=self._share if self.slots and self.drives else None,
         )
         runtime.children = self
         return runtime
@@ -286,12 +296,13 @@ class Engine(Deployments, Inspection, Leases, Reruns):
         running then is interrupted. Open executions stay resumable either way: a worker
         takes them at once."""
         await self._stop_claiming()
+        deadline = time.monotonic() + grace
         if grace > 0 and self._driving:
             for driver in self._driving.values():
                 driver.draining = True
-            deadline = time.monotonic() + grace
             while any(d.settling for d in self._driving.values()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+        await self._stop_sharing(deadline)
         await self._stop_drivers()
         tasks = [*self._drivers.values(), *([self._heartbeat] if self._heartbeat else [])]
         for task in tasks:

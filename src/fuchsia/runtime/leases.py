@@ -80,6 +80,11 @@ class Leases:
             self, record: ExecutionRecord, locked: LockedWorkflow, nodes: dict[str, Any]
         ) -> None: ...
         async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]: ...
+        def _running_here(self) -> int: ...
+        def _note_peers(self, live: list[OwnerRecord]) -> None: ...
+        async def _share_round(self, others: bool) -> None: ...
+        async def _check_shared(self) -> None: ...
+        def _interrupt_shared(self) -> None: ...
 
     async def _stop_claiming(self) -> None:
         """Take nothing more from the store, and say so (`draining`) in this owner's row."""
@@ -117,7 +122,7 @@ class Leases:
             name=self.name,
             slots=self.slots if self.drives and not self._stopping else 0,
             executions=len(self._drivers),
-            running=sum(len(d.tasks) for d in self._driving.values()),
+            running=self._running_here(),
             draining=self._stopping,
         )
         sent = time.monotonic()
@@ -179,6 +184,7 @@ class Leases:
         another worker may run them now. What is still this engine's is driven again once
         the store answers (`_beat`)."""
         self._lease_lost = True
+        self._interrupt_shared()
         self._stopped_for_lease.update(self._driving)
         for driver in self._driving.values():
             driver.interrupt()  # now, even if the driver waits on a commit
@@ -247,10 +253,7 @@ class Leases:
         return locked
 
     async def _claim_round(self) -> None:
-        free = self.slots - self._busy_slots()
-        if free <= 0 or self._stopping or self._lease_lost:
-            return
-        if time.monotonic() < self._claim_pause:
+        if self._stopping or self._lease_lost:
             return
         me = self.identity
         owners = await self.store.owners()
@@ -260,6 +263,11 @@ class Leases:
                 await self.store.forget_owner(owner.id)
             elif owner.alive:
                 live.append(owner)
+        self._note_peers(live)
+        await self._share_round(any(o.id != me.id for o in live))
+        free = self.slots - self._busy_slots()
+        if free <= 0 or time.monotonic() < self._claim_pause:
+            return
         claimable = await self.store.claimable()
         if not claimable:
             return
@@ -299,7 +307,9 @@ class Leases:
         return True
 
     async def _deliver_controls(self) -> None:
-        """Hand the drivers the requests left in the store for them, and the hung check."""
+        """Hand the drivers the requests left in the store for them, and the hung check;
+        stop the shared attempts here that were withdrawn or handed on."""
+        await self._check_shared()
         if self.hung_after is not None:
             for running in list(self._driving.values()):
                 if running.idle_for() > self.hung_after:
@@ -357,6 +367,9 @@ class Leases:
                 await self.store.sweep_blobs(time.time() - ORPHAN_BLOB_AGE)
                 if self.slots:
                     await self.store.forget_stale_owners(STALE_OWNER_LEASES * self.lease)
+        if self.slots and self.drives:
+            with contextlib.suppress(FuchsiaError):  # the next renewal reaps again
+                await self.store.reclaim_lost()
         return last_beat, next_sweep
 
 

@@ -60,6 +60,10 @@ async def _workers(store: Store) -> list[str]:
         "# HELP fuchsia_work_ready Open executions nobody holds, ready for a worker to claim.",
         "# TYPE fuchsia_work_ready gauge",
         f"fuchsia_work_ready {await store.claimable()}",
+        "# HELP fuchsia_shared_attempts_ready Attempts left for any worker to run, not "
+        "claimed yet.",
+        "# TYPE fuchsia_shared_attempts_ready gauge",
+        f"fuchsia_shared_attempts_ready {await store.ready_work()}",
         "# HELP fuchsia_lease_expiries_total Executions taken over after their owner's lease "
         "passed or its process ended.",
         "# TYPE fuchsia_lease_expiries_total counter",

@@ -48,12 +48,15 @@ from fuchsia.store.records import (
     NodeRecord,
     OpenExecution,
     OwnerRecord,
+    SharedAttempt,
     TokenRecord,
     Transition,
     UnitKey,
     nest_items,
     new_id,
 )
+from fuchsia.store.sharing import Key as SharedKey
+from fuchsia.store.sharing import Sharing
 from fuchsia.store.writer import (
     Cursor,
     OwnershipLost,
@@ -117,6 +120,15 @@ class Store(Protocol):
         owner: str | None = ...,
     ) -> None: ...
     async def counters(self) -> dict[str, int]: ...
+    async def claim_work(
+        self, worker: str, name: str, limit: int, *, own_after: float | None = None
+    ) -> list[SharedAttempt]: ...
+    async def finish_work(self, work: SharedAttempt, worker: str, outcome: str) -> bool: ...
+    async def finished_work(self, owner: str) -> list[tuple[SharedKey, Any]]: ...
+    async def held_work(self, worker: str) -> set[tuple[SharedKey, int]]: ...
+    async def release_work(self, worker: str) -> None: ...
+    async def reclaim_lost(self) -> int: ...
+    async def ready_work(self) -> int: ...
     async def request(self, execution_id: str, control: str) -> bool: ...
     async def send_signal(self, execution_id: str, name: str, payload: Any) -> int: ...
     async def open_children(self, parent_id: str) -> list[str]: ...
@@ -156,7 +168,8 @@ class Store(Protocol):
 def load_queries(placeholder: str, dialect: dict[str, str] | None = None) -> dict[str, str]:
     """Read `queries.sql` into {name: sql}, with `?` replaced by the backend's placeholder and
     each `{token}` by the backend's SQL for it (`{now}`: the database clock in seconds since
-    the epoch; `{lock_row}`, `{skip_locked}`: row locks, where the backend has them)."""
+    the epoch; `{lock_row}`, `{skip_locked}`, `{skip_locked_rows}`: row locks, where the
+    backend has them)."""
     text = resources.files("fuchsia.store").joinpath("queries.sql").read_text()
     queries: dict[str, str] = {}
     name = ""
@@ -203,7 +216,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Writer, Catalog, Blobs, Ownership):
+class SqlStore(Writer, Catalog, Blobs, Ownership, Sharing):
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
     backend = ""
@@ -446,6 +459,8 @@ class SqlStore(Writer, Catalog, Blobs, Ownership):
                     for a in t.attempts
                 ],
             )
+        if t.shared or t.unshared or t.withdraw_shared:
+            self._apply_shared(cur, t, now)
         if t.execution is not None:
             self._update_execution(cur, t.execution_id, t.execution, now)
         for signal_id, unit in t.consumed:

@@ -42,6 +42,7 @@ class PostgresStore(SqlStore):
         "now": "extract(epoch from clock_timestamp())::double precision",
         "lock_row": "FOR NO KEY UPDATE",
         "skip_locked": "FOR UPDATE OF e SKIP LOCKED",
+        "skip_locked_rows": "FOR UPDATE SKIP LOCKED",
     }
     notify_sql = f"SELECT pg_notify('{WORK_CHANNEL}', '')"
 

@@ -435,3 +435,85 @@ SELECT token FROM write_tokens WHERE writer = ?;
 
 -- name: delete_write_token
 DELETE FROM write_tokens WHERE writer = ?;
+
+-- name: insert_work
+-- an attempt its owner started and leaves for any worker with a free slot (`Sharing`)
+INSERT INTO work (execution_id, node_id, item, attempt, owner, parent, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: delete_work
+DELETE FROM work WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ?;
+
+-- name: delete_execution_work
+DELETE FROM work WHERE execution_id = ?;
+
+-- name: select_ready_work
+-- shared attempts nobody runs, oldest first, skipping rows another claim holds (PostgreSQL);
+-- never those of an execution that ended (its final transition deleted them, but a row
+-- offered by a driver that lost the execution meanwhile is left to `delete_orphan_work`)
+SELECT execution_id, node_id, item, attempt FROM work
+WHERE worker IS NULL AND outcome IS NULL
+ORDER BY created_at LIMIT ? {skip_locked_rows};
+
+-- name: select_own_ready_work
+-- an owner's own shared attempts no worker took for `?` seconds: it runs them itself
+SELECT execution_id, node_id, item, attempt FROM work
+WHERE owner = ? AND worker IS NULL AND outcome IS NULL AND created_at <= {now} - ?
+ORDER BY created_at LIMIT ? {skip_locked_rows};
+
+-- name: claim_work
+-- the claim: one more claim number, which the claimer's completion is fenced by
+UPDATE work SET worker = ?, claim = claim + 1, claimed_at = {now}
+WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ?
+  AND worker IS NULL AND outcome IS NULL;
+
+-- name: select_work_claim
+SELECT claim, parent, {now} - created_at FROM work
+WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ?;
+
+-- name: name_attempt_worker
+-- the worker that runs a shared attempt is the one its record names
+UPDATE attempts SET worker = ?
+WHERE execution_id = ? AND node_id = ? AND item = ? AND number = ? AND status = 'running';
+
+-- name: finish_work
+-- a shared attempt's completion, fenced: only by the worker that holds it under that claim
+UPDATE work SET outcome = ?
+WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ?
+  AND worker = ? AND claim = ? AND outcome IS NULL;
+
+-- name: select_finished_work
+SELECT execution_id, node_id, item, attempt, outcome FROM work
+WHERE owner = ? AND outcome IS NOT NULL;
+
+-- name: select_held_work
+SELECT execution_id, node_id, item, attempt, claim FROM work
+WHERE worker = ? AND outcome IS NULL;
+
+-- name: release_work
+-- a draining worker hands back what it did not finish: ready again, under a new claim
+UPDATE work SET worker = NULL, claim = claim + 1, claimed_at = NULL
+WHERE worker = ? AND outcome IS NULL;
+
+-- name: select_lost_work
+-- shared attempts claimed by a worker that is gone or let its lease pass
+SELECT w.execution_id, w.node_id, w.item, w.attempt, w.worker FROM work w
+LEFT JOIN owners o ON o.id = w.worker
+WHERE w.worker IS NOT NULL AND w.outcome IS NULL
+  AND (o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now});
+
+-- name: reclaim_work
+UPDATE work SET worker = NULL, claim = claim + 1, claimed_at = NULL
+WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ? AND worker = ?
+  AND outcome IS NULL;
+
+-- name: delete_orphan_work
+-- rows whose offering owner no longer holds the execution (another claimed it, and its start
+-- deleted the rows it knew of; or it ended): nobody would fold their outcome
+DELETE FROM work WHERE NOT EXISTS (
+    SELECT 1 FROM executions e
+    WHERE e.id = work.execution_id AND e.owner = work.owner
+      AND e.status IN ('pending', 'running', 'waiting', 'paused'));
+
+-- name: count_work
+SELECT COUNT(*) FROM work WHERE worker IS NULL AND outcome IS NULL;

@@ -321,6 +321,20 @@ class Parking:
     children: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class SharedAttempt:
+    """A shared attempt a worker claimed: the unit, its attempt number, the claim number its
+    completion is fenced by, its foreach parent's attempt (0 for a node's own), and how long
+    it waited to be claimed (seconds)."""
+
+    execution_id: str
+    unit: UnitKey
+    attempt: int
+    claim: int
+    parent: int = 0
+    waited: float = 0.0
+
+
 @dataclass
 class NodeWrite:
     node_id: str
@@ -379,6 +393,13 @@ class Transition:
     artifacts: list[PendingArtifact] = field(default_factory=list)
     # the owner's name: the worker of the attempts it starts (an attempt keeps the first)
     worker: str | None = None
+    # attempts started in this transition and left for any worker to run (`Sharing`), each
+    # with its foreach parent's attempt number (0 for a node's own): rows of `work`
+    shared: list[tuple[UnitKey, int, int]] = field(default_factory=list)
+    # shared attempts whose outcome this transition folds in, or that it withdraws
+    unshared: list[tuple[UnitKey, int]] = field(default_factory=list)
+    # every shared attempt of the execution is withdrawn (it begins here, ends, or aborts)
+    withdraw_shared: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class SqliteStore(SqlStore):
         "now": "((julianday('now') - 2440587.5) * 86400.0)",
         "lock_row": "",
         "skip_locked": "",
+        "skip_locked_rows": "",
     }
 
     def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:

@@ -26,7 +26,8 @@ def note_activity(o: Overlay, d: Decision, env: Env, starting: Collection[UnitKe
     is the attempts in flight and those about to start (not a scan of every node: this is
     on the per-node path)."""
     nodes = o.workflow.nodes
-    bases = [k.node for k in (*running(d, env), *starting)]
+    # a foreach about to expand runs what its kind runs (its items are not launched yet)
+    bases = [k.node for k in (*running(d, env), *starting)] + d.expand
     only_waits = not o.filled("held") and all(
         KINDS[nodes[n].kind].placement is Placement.PARKED for n in bases
     )
