@@ -1,0 +1,240 @@
+"""The web UI in a real browser against a real server: the runs page, a run's live graph,
+a node's panel, the actions (signal, cancel, retry from a node, start from a form), and a
+read-only token refused every action. Every wait is on state (Playwright's `expect`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import BrowserContext, Page, expect
+
+from support.server import Served, wait_for
+from ui.conftest import WAIT_MS
+
+HOSTILE = '<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">'
+
+
+def keep_screenshot(page: Page, name: str) -> None:
+    """With FUCHSIA_UI_SCREENSHOTS=DIR, save the page as DIR/name (how docs/ has its
+    pictures: `FUCHSIA_UI_SCREENSHOTS=docs pytest tests/ui`)."""
+    folder = os.environ.get("FUCHSIA_UI_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def start(api: httpx.Client, workflow: str, payload: Any) -> str:
+    answer = api.post("/api/v1/executions", json={"workflow": workflow, "payload": payload})
+    assert answer.status_code == 201, answer.text
+    execution_id: str = answer.json()["id"]
+    return execution_id
+
+
+def node(page: Page, node_id: str) -> Any:
+    return page.locator(f'svg.graph g.node[data-node="{node_id}"]')
+
+
+def status(page: Page) -> Any:
+    return page.locator("#summary")
+
+
+def test_the_runs_page_lists_runs_with_their_status_and_workflow(
+    page: Page, api: httpx.Client
+) -> None:
+    execution_id = start(api, "pipeline", {})
+    wait_for(api, execution_id, "completed")
+    page.goto("/")
+    row = page.locator(f'tr[data-run="{execution_id}"]')
+    expect(row).to_contain_text("completed")
+    expect(row).to_contain_text("pipeline@1")
+    expect(row).to_contain_text("manual")
+    page.goto("/?status=waiting")
+    expect(page.locator(f'tr[data-run="{execution_id}"]')).to_have_count(0)
+    page.goto(f"/?q={execution_id[:20]}")  # an id prefix opens its run
+    expect(page).to_have_url(re.compile(f"/runs/{execution_id}$"))
+
+
+def test_a_new_run_appears_on_an_open_runs_page_without_a_reload(
+    page: Page, api: httpx.Client
+) -> None:
+    page.goto("/")
+    page.evaluate("window.marker = 'same page'")
+    execution_id = start(api, "pipeline", {})
+    expect(page.locator(f'tr[data-run="{execution_id}"]')).to_be_visible(timeout=WAIT_MS)
+    assert page.evaluate("window.marker") == "same page"
+
+
+def test_an_open_run_page_shows_node_states_change_without_a_reload(
+    page: Page, api: httpx.Client
+) -> None:
+    execution_id = start(api, "approval", {"amount": 5})
+    page.goto(f"/runs/{execution_id}")
+    expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
+    expect(node(page, "book")).to_have_attribute("data-state", "pending")
+    page.evaluate("window.marker = 'same page'")
+    sent = api.post(
+        f"/api/v1/executions/{execution_id}/signal",
+        json={"name": "approval", "payload": {"approved": True, "by": "api"}},
+    )  # from outside the page: only the store tells it
+    assert sent.status_code == 200, sent.text
+    expect(node(page, "book")).to_have_attribute("data-state", "succeeded")
+    expect(status(page)).to_have_attribute("data-status", "completed")
+    assert page.evaluate("window.marker") == "same page"
+
+
+def test_a_node_panel_shows_its_output_and_hostile_text_stays_text(
+    page: Page, api: httpx.Client
+) -> None:
+    execution_id = start(api, "pipeline", {"text": HOSTILE})
+    wait_for(api, execution_id, "completed")
+    page.goto(f"/runs/{execution_id}")
+    expect(node(page, "square")).to_contain_text("✓3")  # a foreach: its items by state
+    page.locator('a.node-link[data-node="fetch"]').click()
+    panel = page.locator("#node")
+    expect(panel.locator("h2")).to_have_text("fetch")
+    expect(panel.locator("pre.output")).to_contain_text("<script>window.pwned = 1</script>")
+    expect(panel.locator("pre.output")).to_contain_text('\\"><img src=x onerror=')
+    expect(panel.locator("pre.output")).to_contain_text('"items"')
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("img").count() == 0
+
+
+def test_a_node_panel_shows_the_components_log_lines(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "chatty", {})
+    wait_for(api, execution_id, "completed")
+    page.goto(f"/runs/{execution_id}?node=talk")
+    logs = page.locator("#node table.logs tbody tr")
+    expect(logs).to_have_count(2)
+    expect(logs.first).to_contain_text("info")
+    expect(logs.first).to_contain_text("hello from chatter")
+    expect(page.locator("#node pre.output")).to_contain_text('"logged": 2')
+
+
+def test_approving_a_waiting_node_through_its_form_completes_the_run(
+    page: Page, api: httpx.Client
+) -> None:
+    execution_id = start(api, "approval", {"amount": 7})
+    page.goto(f"/runs/{execution_id}?node=approve")
+    form = page.locator("form.signal")
+    form.locator("textarea").fill('{"by": "ada"}')
+    keep_screenshot(page, "run-page.png")
+    form.get_by_role("button", name="Approve").click()
+    expect(status(page)).to_have_attribute("data-status", "completed")
+    done = wait_for(api, execution_id, "completed")
+    assert done["result"] == {"approved": True, "by": "ada"}
+    expect(page.locator("form.signal")).to_have_count(0)
+
+
+def test_a_bad_signal_payload_is_a_message_on_the_page(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "approval", {"amount": 1})
+    page.goto(f"/runs/{execution_id}?node=approve")
+    page.locator("form.signal textarea").fill("{not json")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator(".flash")).to_contain_text("not JSON")
+    expect(status(page)).to_have_attribute("data-status", "waiting")
+    api.post(f"/api/v1/executions/{execution_id}/cancel")
+
+
+def test_cancelling_a_run_from_its_page(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "approval", {"amount": 2})
+    page.goto(f"/runs/{execution_id}")
+    expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
+    page.get_by_role("button", name="Cancel").click()
+    expect(status(page)).to_have_attribute("data-status", "cancelled")
+    assert api.get(f"/api/v1/executions/{execution_id}").json()["status"] == "cancelled"
+    page.get_by_role("button", name="Retry").wait_for()  # a finished run offers a retry
+
+
+def test_retrying_from_a_node_reuses_what_came_before_it(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "pipeline", {"text": "again"})
+    wait_for(api, execution_id, "completed")
+    page.goto(f"/runs/{execution_id}?node=total")
+    page.get_by_role("button", name="Retry from total").click()
+    expect(page).not_to_have_url(re.compile(f"/runs/{execution_id}"))
+    new_id = page.url.rsplit("/", 1)[-1].split("?")[0]
+    expect(status(page)).to_have_attribute("data-status", "completed")
+    expect(page.locator('#events tr[data-type="node_reused"]')).to_have_count(2)
+    events = api.get(f"/api/v1/executions/{new_id}/events").json()
+    assert {e["node"] for e in events if e["type"] == "node_reused"} == {"fetch", "square"}
+
+
+def test_starting_a_deployed_workflow_from_its_generated_form(page: Page) -> None:
+    page.goto("/workflows")
+    page.get_by_role("link", name="approval").click()
+    page.get_by_label("amount").fill("12.5")
+    page.get_by_label("note").fill("from the form")
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/runs/[0-9a-f]{26}$"))
+    expect(status(page)).to_have_attribute("data-status", "waiting")
+    page.locator("details.values summary").click()
+    expect(page.locator("details.values pre").first).to_contain_text('"amount": 12.5')
+    page.get_by_role("button", name="Cancel").click()
+    expect(status(page)).to_have_attribute("data-status", "cancelled")
+
+
+def test_a_read_only_token_sees_no_action_and_is_refused_one(
+    reader: BrowserContext, served: Served, api: httpx.Client
+) -> None:
+    execution_id = start(api, "approval", {"amount": 3})
+    page = reader.new_page()
+    try:
+        page.goto(f"/runs/{execution_id}?node=approve")
+        expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
+        expect(page.locator("header .whoami")).to_contain_text("read only")
+        expect(page.locator(".actions button")).to_have_count(0)
+        expect(page.locator("form.signal")).to_have_count(0)
+        csrf = page.locator('header input[name="csrf"]').get_attribute("value")
+        assert csrf
+        refused = page.request.post(
+            f"/runs/{execution_id}/cancel", form={"csrf": csrf}, max_redirects=0
+        )
+        assert refused.status == 403
+        assert "may read, not act" in refused.text()
+    finally:
+        page.close()
+    assert api.get(f"/api/v1/executions/{execution_id}").json()["status"] == "waiting"
+    api.post(f"/api/v1/executions/{execution_id}/cancel")
+
+
+def test_pages_send_a_csp_without_unsafe_inline_and_fit_a_phone(
+    browser: Any, served: Served, api: httpx.Client
+) -> None:
+    execution_id = start(api, "approval", {"amount": 9})
+    anonymous = httpx.get(f"{served.url}/", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    context = browser.new_context(base_url=served.url, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        answer = page.goto("/login")
+        assert answer is not None
+        csp = answer.headers["content-security-policy"]
+        assert "unsafe-inline" not in csp and "script-src 'self'" in csp
+        page.get_by_label("API token").fill(served.tokens["read"])
+        page.get_by_role("button", name="Log in").click()
+        for path in ("/", f"/runs/{execution_id}", "/workflows", "/workflows/approval"):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        page.goto(f"/runs/{execution_id}?node=approve")
+        expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
+        keep_screenshot(page, "run-page-phone.png")
+    finally:
+        context.close()
+    api.post(f"/api/v1/executions/{execution_id}/cancel")
+
+
+def test_a_wrong_token_is_refused_at_the_login_page(browser: Any, served: Served) -> None:
+    context = browser.new_context(base_url=served.url)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("API token").fill("fct_not-a-token")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(".flash")).to_contain_text("not valid")
+        page.goto("/")
+        expect(page).to_have_url(re.compile("/login"))
+    finally:
+        context.close()
