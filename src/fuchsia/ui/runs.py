@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from fuchsia.store.records import ArtifactRef, EventRecord, ExecutionRecord
 
 PAGE = 50  # runs per page
+# Every page, the first too, is read by id (`before` this one sorts after every id): the
+# store's own first page orders by creation time, which within one millisecond may differ
+# from the id order the following pages use, and a row could be shown twice or skipped.
+FIRST = "~"
 SCAN_PAGES = 20  # pages of PAGE the workflow filter reads before it offers "older"
 EVENTS_SHOWN = 200  # the newest events the run page lists
 LOG_LINES = 500  # log lines a node panel lists
@@ -57,6 +61,7 @@ async def runs_page(
     """Newest first, PAGE at a time, paged by id (keyset: `before`). The store filters by
     status; the workflow filter is applied here over at most SCAN_PAGES pages per request,
     so a rare workflow pages on (with fewer rows) rather than scanning the whole store."""
+    before = before or FIRST
     if not workflow:
         records = await engine.list(limit=PAGE, status=status, before=before)
         more = records[-1].id if len(records) == PAGE else None
