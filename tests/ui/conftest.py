@@ -1,6 +1,9 @@
-"""One real `fuchsia serve` app (tokens on) and one Chromium per test session for the web
-UI's browser tests: Playwright for Python driving Debian's `chromium` (Playwright's own
-browser download is not reachable here; `.ci/run` installs the package when it is missing).
+"""One real `fuchsia serve` app (tokens on) and one Chromium for the web UI's browser tests
+(tests/ui/test_browser.py, the one module that uses them): Playwright for Python driving
+Debian's `chromium` (Playwright's own browser download is not reachable here; `.ci/run`
+installs the package when it is missing). They are module-scoped, not session-scoped, as
+Playwright's sync API keeps an event loop running in the main thread until it stops: the
+tests after this module (`asyncio.run` in tests/unit, say) must not find it running.
 
 The workflows need no component (transform, wait and foreach nodes), so a test costs what
 the browser does. Each scope has its own logged-in browser context, made through the login
@@ -73,7 +76,7 @@ nodes:
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The server, with the approval, pipeline and (the one with a component, for its log
     lines) chatty workflows deployed."""
@@ -93,20 +96,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(served: Served) -> Iterator[httpx.Client]:
     """The HTTP API with a run-scope token: what starts and signals runs "elsewhere"."""
     with served.client("run") as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(served: Served, playwright: Playwright) -> Iterator[Browser]:
     """Chromium, closed before the server stops (its event streams end with it)."""
     if not CHROMIUM.exists():
@@ -129,7 +132,7 @@ def logged_in(browser: Browser, served: Served, scope: str) -> BrowserContext:
     return context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runner(browser: Browser, served: Served) -> Iterator[BrowserContext]:
     """A browser logged in with a run-scope token."""
     context = logged_in(browser, served, "run")
@@ -137,7 +140,7 @@ def runner(browser: Browser, served: Served) -> Iterator[BrowserContext]:
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reader(browser: Browser, served: Served) -> Iterator[BrowserContext]:
     """A browser logged in with a read-scope token."""
     context = logged_in(browser, served, "read")

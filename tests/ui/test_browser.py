@@ -100,6 +100,9 @@ def test_a_node_panel_shows_its_output_and_hostile_text_stays_text(
     expect(panel.locator("pre.output")).to_contain_text('"items"')
     assert page.evaluate("window.pwned") is None
     assert page.locator("img").count() == 0
+    page.locator('a.node-link[data-node="square"]').click()  # a foreach expands to its items
+    expect(page.locator("#node table.items tbody tr")).to_have_count(3)
+    expect(page.locator('#node tr[data-item="2"]')).to_contain_text("succeeded")
 
 
 def test_a_node_panel_shows_the_components_log_lines(page: Page, api: httpx.Client) -> None:

@@ -155,3 +155,21 @@ def test_fuchsia_serve_prints_the_ui_address_and_serves_it(tmp_path: Path) -> No
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_a_workflow_page_names_the_next_cron_instants_and_the_webhook_path() -> None:
+    from fuchsia.ui.pages import trigger_facts
+
+    cron = locked(
+        "name: daily\ntrigger: {type: cron, cron: {schedule: '0 9 * * *'}}\n"
+        "nodes:\n  a: {transform: {x: 1}}\n"
+    )
+    wednesday = 1_796_203_200.0  # 2026-12-02 09:20 UTC, after that day's 09:00
+    facts = trigger_facts(cron.document["trigger"], wednesday, count=2)
+    assert facts == {
+        "type": "cron",
+        "next": ["2026-12-03T09:00:00.000+00:00", "2026-12-04T09:00:00.000+00:00"],
+    }
+    hook = {"type": "webhook", "webhook": {"path": "/orders"}}
+    assert trigger_facts(hook, wednesday)["path"] == "/hooks/orders"
+    assert trigger_facts(None, wednesday) == {"type": "manual"}

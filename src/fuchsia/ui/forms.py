@@ -46,7 +46,7 @@ def back(url: str, message: str | None = None) -> Response:
 
 def shown(response: Response, who: Viewer, request: Request) -> Response:
     """A page as sent: the browser cookie set when new, a shown message cleared."""
-    remember_browser(response, who)
+    remember_browser(response, who, secure=request.url.scheme == "https")
     if request.cookies.get(FLASH):
         response.delete_cookie(FLASH, path="/")
     return response

@@ -5,6 +5,7 @@ registered in the store."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from fuchsia.errors import FuchsiaError
 from fuchsia.runtime.engine import Engine
+from fuchsia.runtime.views import iso
 from fuchsia.ui import graph
 from fuchsia.ui.forms import back, flash_of, read_form, shown
 from fuchsia.ui.render import page
@@ -94,6 +96,29 @@ def payload_of(fields: list[Field] | None, form: dict[str, str]) -> Any:
     return payload
 
 
+def trigger_facts(trigger: Any, now: float, count: int = 5) -> dict[str, Any]:
+    """What the workflow page says of a trigger: its type, the next `count` instants of a
+    cron or poll schedule (ISO, UTC), a webhook's address."""
+    if not isinstance(trigger, dict) or "type" not in trigger:
+        return {"type": "manual"}
+    kind = str(trigger["type"])
+    facts: dict[str, Any] = {"type": kind}
+    if kind in ("cron", "poll"):
+        from fuchsia.server.schedule import next_instant
+
+        instants, at = [], now
+        try:
+            for _ in range(count):
+                at = next_instant(trigger, at)
+                instants.append(iso(at))
+        except (KeyError, ValueError, TypeError):
+            pass  # a trigger this version cannot read: shown as its document only
+        facts["next"] = instants
+    elif kind == "webhook" and isinstance(trigger.get("webhook"), dict):
+        facts["path"] = "/hooks" + str(trigger["webhook"].get("path", ""))
+    return facts
+
+
 def engine_of(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
@@ -131,6 +156,7 @@ async def workflow(
         schema=locked.trigger_schema,
         fields=form_fields(locked.trigger_schema),
         trigger=locked.document.get("trigger"),
+        facts=trigger_facts(locked.document.get("trigger"), time.time()),
         message=flash_of(request),
     )
     return shown(page("workflow.html", **values), who, request)

@@ -29,7 +29,7 @@ from fuchsia.states import FINAL_STATUSES, ExecutionStatus
 from fuchsia.ui import live, pages
 from fuchsia.ui.forms import back, flash_of, read_form, shown
 from fuchsia.ui.render import HEADERS, page
-from fuchsia.ui.runs import event_text, run_view, runs_page
+from fuchsia.ui.runs import ItemRow, RunView, event_text, items_of, run_view, runs_page
 from fuchsia.ui.session import (
     SESSION,
     SESSION_SECONDS,
@@ -65,6 +65,8 @@ def install(app: FastAPI) -> None:
 async def _to_login(request: Request, _: Exception) -> Response:
     if request.method != "GET":
         return page("error.html", 401, who=None, message="Log in first: no valid session.")
+    if request.headers.get("HX-Request"):  # a fragment: the whole page goes to the login
+        return Response(status_code=204, headers={"HX-Redirect": "/login"})
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?{urlencode({'next': target})}", 303)
 
@@ -181,9 +183,11 @@ async def runs_part(
     return page("runs_table.html", who=who, listed=listed, part=part)
 
 
-async def _run_or_missing(request: Request, who: Viewer, execution_id: str) -> Any:
+async def _run_or_missing(
+    request: Request, who: Viewer, execution_id: str, *, events: bool = True
+) -> Any:
     try:
-        return await run_view(engine_of(request), execution_id)
+        return await run_view(engine_of(request), execution_id, events=events)
     except FuchsiaError as exc:
         status = 404 if isinstance(exc, ExecutionNotFound) else 400
         return page("error.html", status, who=who, message=str(exc))
@@ -205,8 +209,9 @@ async def run(
         )
     selected = node if node in view.nodes else None
     values: dict[str, Any] = dict(
-        who=who, view=view, selected=selected, message=flash_of(request), event_text=event_text
-    )
+        who=who, view=view, selected=selected, message=flash_of(request), event_text=event_text,
+        items=await _items(request, view, selected),
+    )  # fmt: skip
     return shown(page("run.html", **values), who, request)
 
 
@@ -221,12 +226,23 @@ async def run_part(
     name: str,
     node: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    view = await _run_or_missing(request, who, execution_id)
+    events = name not in ("summary", "graph")
+    view = await _run_or_missing(request, who, execution_id, events=events)
     if isinstance(view, Response):
         return view
     selected = node if node in view.nodes else None
     template = PARTS.get(name, "run_node.html")
-    return page(template, who=who, view=view, selected=selected, event_text=event_text)
+    items = await _items(request, view, selected) if template == "run_node.html" else []
+    values: dict[str, Any] = dict(
+        who=who, view=view, selected=selected, event_text=event_text, items=items
+    )
+    return page(template, **values)
+
+
+async def _items(request: Request, view: RunView, selected: str | None) -> list[ItemRow]:
+    if selected is None or view.nodes[selected].run.items is None:
+        return []
+    return await items_of(engine_of(request), view.execution.id, selected)
 
 
 @router.get("/runs/{execution_id}/artifacts/{artifact_id}")

@@ -24,6 +24,7 @@ FIRST = "~"
 SCAN_PAGES = 20  # pages of PAGE the workflow filter reads before it offers "older"
 EVENTS_SHOWN = 200  # the newest events the run page lists
 LOG_LINES = 500  # log lines a node panel lists
+ITEMS_SHOWN = 200  # a foreach's items its panel lists
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,9 @@ class RunView:
         return self.events[-EVENTS_SHOWN:][::-1]
 
 
-async def run_view(engine: Engine, execution_id: str) -> RunView:
-    """Everything the run page shows of one execution (a unique id prefix is accepted)."""
+async def run_view(engine: Engine, execution_id: str, *, events: bool = True) -> RunView:
+    """Everything the run page shows of one execution (a unique id prefix is accepted);
+    without `events` (the fragments that show none: summary, graph), no event is read."""
     from fuchsia.definition.lock import LockedWorkflow
 
     execution = await engine.get(execution_id)
@@ -155,12 +157,34 @@ async def run_view(engine: Engine, execution_id: str) -> RunView:
         if locked.kind == "wait" and run.status == NodeStatus.RUNNING:
             state = "waiting"
         nodes[run.id] = NodeView(run.id, locked.kind, state, run, signal, layout.boxes[run.id])
-    events, artifacts, children = await asyncio.gather(
-        engine.events(execution.id),
+    read, artifacts, children = await asyncio.gather(
+        engine.events(execution.id) if events else _nothing(),
         engine.store.list_artifacts(execution.id),
         engine.store.open_children(execution.id),
     )
-    return RunView(execution, workflow, layout, nodes, events, artifacts, children)
+    return RunView(execution, workflow, layout, nodes, read, artifacts, children)
+
+
+async def _nothing() -> list[EventRecord]:
+    return []
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    index: int
+    status: str
+    attempts: int
+    error: dict[str, Any] | None
+
+
+async def items_of(engine: Engine, execution_id: str, node_id: str) -> list[ItemRow]:
+    """The first ITEMS_SHOWN items of a foreach node, in item order, with their states."""
+    nodes = await engine.store.get_nodes(execution_id)
+    stored = nodes.get(node_id)
+    if stored is None:
+        return []
+    shown = sorted(stored.items.items())[:ITEMS_SHOWN]
+    return [ItemRow(i, str(n.status), len(n.attempts), n.error) for i, n in shown]
 
 
 def event_text(event: EventRecord) -> str:

@@ -138,12 +138,15 @@ async def login_token(request: Request, token: str) -> TokenRecord | None:
     return record
 
 
-def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(
+    response: Response, name: str, value: str, max_age: int, *, secure: bool = False
+) -> None:
+    """An HttpOnly, SameSite=Strict cookie for the whole UI (`secure`: served over https)."""
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="strict", path="/", secure=False
+        name, value, max_age=max_age, httponly=True, samesite="strict", path="/", secure=secure
     )
 
 
-def remember_browser(response: Response, who: Viewer) -> None:
+def remember_browser(response: Response, who: Viewer, *, secure: bool = False) -> None:
     if who.new_browser:
-        set_cookie(response, BROWSER, who.browser, 10 * 365 * 24 * 3600)
+        set_cookie(response, BROWSER, who.browser, 10 * 365 * 24 * 3600, secure=secure)
