@@ -44,7 +44,10 @@ async def run_stream(
     who: Who,
     execution_id: Annotated[str, Segment(min_length=1, max_length=64)],
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    status: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
+    """`after`: the last event the page shows; `status`: the status it shows (a page read
+    between a status change and its event would otherwise wait for the next change)."""
     engine: Engine = request.app.state.engine
     try:
         full = await engine.store.resolve_id(execution_id)
@@ -52,17 +55,16 @@ async def run_stream(
         return page("error.html", 404, who=who, message=str(exc))
 
     async def stream() -> AsyncIterator[str]:
-        seq, status = after, None
+        seq, shown = after, status
         deadline = time.monotonic() + MAX_STREAM
         yield "retry: 1000\n\n"
         while time.monotonic() < deadline and not await request.is_disconnected():
             events = await engine.store.get_events(full, seq)
             record = await engine.store.get_execution(full)
-            if events or record.status != status:
+            if events or record.status != shown:
                 seq = events[-1].seq if events else seq
-                if status is not None or events:
-                    yield _message("changed", str(seq))
-                status = record.status
+                shown = record.status
+                yield _message("changed", str(seq))
             if record.status in FINAL_STATUSES and not events:
                 yield _message("ended", str(record.status))
                 return
@@ -95,7 +97,7 @@ async def runs_stream(
                 for r in records
                 if not workflow or r.workflow_name == workflow
             ]
-            if seen is not None and now != seen:
+            if now != seen:  # the first read too: the page may be older than it
                 yield _message("changed", now[0][0] if now else "")
             seen = now
             await asyncio.sleep(RUNS_POLL)

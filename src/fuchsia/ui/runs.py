@@ -145,6 +145,9 @@ async def run_view(engine: Engine, execution_id: str, *, events: bool = True) ->
     without `events` (the fragments that show none: summary, graph), no event is read."""
     from fuchsia.definition.lock import LockedWorkflow
 
+    # events first: the page's stream goes on after the last one it shows, and the state
+    # read next is at least as new as they are (never older, which would miss a change)
+    read = await engine.events(execution_id) if events else []
     execution = await engine.get(execution_id)
     text = await engine.store.get_workflow(execution.workflow_hash)
     workflow = LockedWorkflow.from_json(text)
@@ -157,16 +160,11 @@ async def run_view(engine: Engine, execution_id: str, *, events: bool = True) ->
         if locked.kind == "wait" and run.status == NodeStatus.RUNNING:
             state = "waiting"
         nodes[run.id] = NodeView(run.id, locked.kind, state, run, signal, layout.boxes[run.id])
-    read, artifacts, children = await asyncio.gather(
-        engine.events(execution.id) if events else _nothing(),
+    artifacts, children = await asyncio.gather(
         engine.store.list_artifacts(execution.id),
         engine.store.open_children(execution.id),
     )
     return RunView(execution, workflow, layout, nodes, read, artifacts, children)
-
-
-async def _nothing() -> list[EventRecord]:
-    return []
 
 
 @dataclass(frozen=True)
