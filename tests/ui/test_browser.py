@@ -160,6 +160,7 @@ def test_retrying_from_a_node_reuses_what_came_before_it(page: Page, api: httpx.
     new_id = page.url.rsplit("/", 1)[-1].split("?")[0]
     expect(status(page)).to_have_attribute("data-status", "completed")
     expect(page.locator('#events tr[data-type="node_reused"]')).to_have_count(2)
+    expect(page.locator('svg.timeline rect.bar[data-node="total"]')).to_have_count(1)
     events = api.get(f"/api/v1/executions/{new_id}/events").json()
     assert {e["node"] for e in events if e["type"] == "node_reused"} == {"fetch", "square"}
 

@@ -215,7 +215,12 @@ async def run(
     return shown(page("run.html", **values), who, request)
 
 
-PARTS = {"summary": "run_summary.html", "graph": "run_graph.html", "events": "run_events.html"}
+PARTS = {
+    "summary": "run_summary.html",
+    "graph": "run_graph.html",
+    "timeline": "run_timeline.html",
+    "events": "run_events.html",
+}
 
 
 @router.get("/runs/{execution_id}/part/{name}")
@@ -226,7 +231,7 @@ async def run_part(
     name: str,
     node: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    events = name not in ("summary", "graph")
+    events = name not in ("summary", "graph", "timeline")
     view = await _run_or_missing(request, who, execution_id, events=events)
     if isinstance(view, Response):
         return view

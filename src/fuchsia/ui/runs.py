@@ -4,11 +4,13 @@ pages' models, built here so the routes stay thin and the templates only lay the
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.states import ERRORED, FINAL_STATUSES, ExecutionStatus, NodeStatus
 from fuchsia.ui import graph
+from fuchsia.ui.timeline import Span, Timeline, timeline
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedWorkflow
@@ -134,6 +136,14 @@ class RunView:
     def logs(self, node_id: str) -> list[EventRecord]:
         lines = [e for e in self.events if e.type == "log" and e.node_id == node_id]
         return lines[-LOG_LINES:]
+
+    def timeline(self) -> Timeline:
+        spans = [
+            Span(run.id, a.number, str(a.status), a.started_at, a.finished_at)
+            for run in self.execution.nodes
+            for a in run.attempts
+        ]
+        return timeline(spans, [run.id for run in self.execution.nodes], time.time())
 
     @property
     def recent_events(self) -> list[EventRecord]:
