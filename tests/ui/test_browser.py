@@ -123,7 +123,7 @@ def test_approving_a_waiting_node_through_its_form_completes_the_run(
     page.goto(f"/runs/{execution_id}?node=approve")
     form = page.locator("form.signal")
     form.locator("textarea").fill('{"by": "ada"}')
-    keep_screenshot(page, "run-page.png")
+    keep_screenshot(page, "ui-run.png")
     form.get_by_role("button", name="Approve").click()
     expect(status(page)).to_have_attribute("data-status", "completed")
     done = wait_for(api, execution_id, "completed")
@@ -224,7 +224,7 @@ def test_pages_send_a_csp_without_unsafe_inline_and_fit_a_phone(
             assert width <= 390, (path, width)
         page.goto(f"/runs/{execution_id}?node=approve")
         expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
-        keep_screenshot(page, "run-page-phone.png")
+        keep_screenshot(page, "ui-run-phone.png")
     finally:
         context.close()
     api.post(f"/api/v1/executions/{execution_id}/cancel")

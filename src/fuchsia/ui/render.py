@@ -27,19 +27,20 @@ HEADERS = {
 }
 MAX_SHOWN = 64 * 1024  # characters of one value's JSON a page shows (the API has it whole)
 
-# State by icon and word as well as colour (the CSS colours `state-NAME`).
+# State by icon and word as well as colour (the CSS colours `state-NAME`); the icons are
+# glyphs common text fonts have (DejaVu Sans has every one), never emoji.
 ICONS = {
     "pending": "○",
     "ready": "○",
     "running": "▶",
-    "waiting": "⏳",
-    "paused": "⏸",
+    "waiting": "◷",
+    "paused": "‖",
     "retrying": "↻",
     "succeeded": "✓",
     "completed": "✓",
     "completed_with_errors": "⚠",
     "failed": "✗",
-    "timed_out": "⌛",
+    "timed_out": "⊠",
     "skipped": "↷",
     "cancelled": "⊘",
 }
