@@ -148,6 +148,14 @@ def reader(browser: Browser, served: Served) -> Iterator[BrowserContext]:
     context.close()
 
 
+@pytest.fixture(scope="module")
+def admin(browser: Browser, served: Served) -> Iterator[BrowserContext]:
+    """A browser logged in with an admin-scope token."""
+    context = logged_in(browser, served, "admin")
+    yield context
+    context.close()
+
+
 @pytest.fixture
 def page(runner: BrowserContext) -> Iterator[Page]:
     """A page of the run-scope browser that accepts confirmations; the test fails if the

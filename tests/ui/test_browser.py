@@ -151,6 +151,49 @@ def test_cancelling_a_run_from_its_page(page: Page, api: httpx.Client) -> None:
     page.get_by_role("button", name="Retry").wait_for()  # a finished run offers a retry
 
 
+def test_pausing_and_resuming_a_run_from_its_page(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "approval", {"amount": 4})
+    page.goto(f"/runs/{execution_id}")
+    expect(status(page)).to_have_attribute("data-status", "waiting")
+    page.get_by_role("button", name="Pause").click()
+    expect(status(page)).to_have_attribute("data-status", "paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(status(page)).to_have_attribute("data-status", "waiting")
+    page.get_by_role("button", name="Cancel").click()
+    expect(status(page)).to_have_attribute("data-status", "cancelled")
+
+
+def test_what_the_engine_refuses_is_a_message_on_the_page_not_a_traceback(
+    page: Page, api: httpx.Client
+) -> None:
+    execution_id = start(api, "pipeline", {})
+    wait_for(api, execution_id, "completed")
+    page.goto(f"/runs/{execution_id}")
+    csrf = page.locator('header input[name="csrf"]').get_attribute("value")
+    assert csrf
+    answer = page.request.post(f"/runs/{execution_id}/cancel", form={"csrf": csrf}, max_redirects=0)
+    assert answer.status == 303 and answer.headers["location"] == f"/runs/{execution_id}"
+    page.goto(f"/runs/{execution_id}")
+    expect(page.locator(".flash")).to_contain_text("already completed; nothing to cancel")
+    assert "Traceback" not in page.content()
+    page.reload()  # shown once
+    expect(page.locator(".flash")).to_have_count(0)
+
+
+def test_an_admin_disables_and_enables_a_version(admin: BrowserContext) -> None:
+    page = admin.new_page()
+    try:
+        page.goto("/workflows/pipeline?version=1")
+        page.get_by_role("button", name="Disable").click()
+        expect(page.locator(".title")).to_contain_text("disabled")
+        expect(page.get_by_role("button", name="Run")).to_have_count(0)
+        page.get_by_role("button", name="Enable").click()
+        expect(page.locator(".title")).to_contain_text("active")
+        expect(page.get_by_role("button", name="Run")).to_have_count(1)
+    finally:
+        page.close()
+
+
 def test_retrying_from_a_node_reuses_what_came_before_it(page: Page, api: httpx.Client) -> None:
     execution_id = start(api, "pipeline", {"text": "again"})
     wait_for(api, execution_id, "completed")
@@ -189,6 +232,11 @@ def test_a_read_only_token_sees_no_action_and_is_refused_one(
         expect(node(page, "approve")).to_have_attribute("data-state", "waiting")
         expect(page.locator("header .whoami")).to_contain_text("read only")
         expect(page.locator(".actions button")).to_have_count(0)
+        expect(page.locator("form.signal")).to_have_count(0)
+        page.goto("/workflows/approval")
+        expect(page.get_by_role("button", name="Run")).to_have_count(0)
+        expect(page.get_by_role("button", name="Disable")).to_have_count(0)
+        page.goto(f"/runs/{execution_id}?node=approve")
         expect(page.locator("form.signal")).to_have_count(0)
         csrf = page.locator('header input[name="csrf"]').get_attribute("value")
         assert csrf

@@ -181,12 +181,44 @@ async def run_workflow(request: Request, who: Who, name: Name) -> Response:
     return back(f"/runs/{execution_id}")
 
 
+ADMIN_ACTIONS = ("enable", "disable", "pin", "unpin")
+
+
+@router.post("/workflows/{name}/{action}")
+async def manage_workflow(request: Request, who: Who, name: Name, action: str) -> Response:
+    """Enable, disable, pin or unpin one version (admin scope)."""
+    form = await read_form(request)
+    check_csrf(request, form.get("csrf"))
+    if not who.can_admin:
+        return page("error.html", 403, who=who, message="Managing workflows needs scope admin.")
+    if action not in ADMIN_ACTIONS:
+        return page("error.html", 404, who=who, message=f"No action {action!r}.")
+    engine = engine_of(request)
+    version = form.get("version", "")
+    ref = f"{name}@{version}" if version.isdigit() else name
+    here = f"/workflows/{name}" + (f"?{urlencode({'version': version})}" if version else "")
+    try:
+        if action in ("enable", "disable"):
+            await engine.set_active(ref, action == "enable")
+        elif action == "pin":
+            await engine.pin(ref)
+        else:
+            await engine.unpin(name)
+    except FuchsiaError as exc:
+        return back(here, str(exc))
+    return back(here)
+
+
 @router.get("/components")
 async def components(request: Request, who: Who) -> Response:
+    from fuchsia.components.manifest import manifest_document
     from fuchsia.components.registry import summary
 
     try:
-        installed = [summary(c) for c in engine_of(request).registry.list()]
+        installed = [
+            {**summary(c), "manifest": json.dumps(manifest_document(c.manifest), indent=2)}
+            for c in engine_of(request).registry.list()
+        ]
     except FuchsiaError as exc:
         return page("error.html", 500, who=who, message=str(exc))
     return shown(page("components.html", who=who, installed=installed), who, request)
