@@ -1,4 +1,5 @@
-"""Web UI benchmarks (issue 10), against the real app on 127.0.0.1 (tokens off): the runs
+"""Web UI benchmarks (issue 10; not `bench/ui.py`, whose module name `ui` would clash with
+the tests/ui package under mypy), against the real app on 127.0.0.1 (tokens off): the runs
 page over a store of `--executions` executions, a run page whose foreach has `--items`
 items, and how long a state change takes to reach an open page's event stream.
 
@@ -6,7 +7,7 @@ The store is filled fast: `--executions` copies of one finished execution (new i
 than the real ones) written straight into the SQLite file, then 50 real runs on top, so the
 first page shows real executions with real nodes. Never asserted in tests.
 
-Usage: python bench/ui.py [--executions N] [--items N] [--samples N]
+Usage: python bench/webui.py [--executions N] [--items N] [--samples N]
 """
 
 from __future__ import annotations
