@@ -4,7 +4,8 @@ fragments that show it.
 The streams read the store, not this engine's commits: an execution driven by another
 process (a detached `fuchsia run`, a worker elsewhere) updates the page the same way. A run's
 stream polls its events after the last sequence number it reported (an index range read) and
-its status; the runs stream polls the first page of the runs list. Each stream is bounded:
+its status, and tells a change at once but at most once a MIN_GAP; the runs stream polls
+the first page of the runs list. Each stream is bounded:
 it ends when the run ends, when the client goes away (Starlette cancels the generator), or
 after MAX_STREAM seconds, after which the browser's EventSource reconnects on its own.
 """
@@ -28,6 +29,10 @@ from fuchsia.ui.session import Viewer, viewer
 
 RUN_POLL = 0.2  # seconds between a run stream's reads of the store
 RUNS_POLL = 1.0  # seconds between the runs stream's reads
+# seconds at least between two `changed` of a run: the first change after a quiet spell is
+# told at once, and a run that changes all the time (a big foreach) costs the page one
+# refresh of its fragments a second, not five
+MIN_GAP = 1.0
 MAX_STREAM = 600.0  # seconds one stream stays open
 Who = Annotated[Viewer, Depends(viewer)]
 router = APIRouter(include_in_schema=False)
@@ -55,7 +60,7 @@ async def run_stream(
         return page("error.html", 404, who=who, message=str(exc))
 
     async def stream() -> AsyncIterator[str]:
-        seq, shown = after, status
+        seq, shown, told, due = after, status, -MIN_GAP, False
         deadline = time.monotonic() + MAX_STREAM
         yield "retry: 1000\n\n"
         while time.monotonic() < deadline and not await request.is_disconnected():
@@ -63,9 +68,11 @@ async def run_stream(
             record = await engine.store.get_execution(full)
             if events or record.status != shown:
                 seq = events[-1].seq if events else seq
-                shown = record.status
+                shown, due = record.status, True
+            if due and time.monotonic() - told >= MIN_GAP:  # a busy run: one refresh a gap
                 yield _message("changed", str(seq))
-            if record.status in FINAL_STATUSES and not events:
+                told, due = time.monotonic(), False
+            if record.status in FINAL_STATUSES and not due:
                 yield _message("ended", str(record.status))
                 return
             await asyncio.sleep(RUN_POLL)

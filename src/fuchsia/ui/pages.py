@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as Segment
 from starlette.responses import Response
@@ -152,7 +153,7 @@ async def workflow(
         versions=await engine.deployments(name),
         layout=graph.of_workflow(locked),
         kinds={n: locked.nodes[n].kind for n in locked.order},
-        document=json.dumps(locked.document, indent=2, ensure_ascii=False),
+        document=yaml.safe_dump(locked.document, sort_keys=False, allow_unicode=True),
         schema=locked.trigger_schema,
         fields=form_fields(locked.trigger_schema),
         trigger=locked.document.get("trigger"),
