@@ -4,10 +4,10 @@ fragments that show it.
 The streams read the store, not this engine's commits: an execution driven by another
 process (a detached `fuchsia run`, a worker elsewhere) updates the page the same way. A run's
 stream polls its events after the last sequence number it reported (an index range read) and
-its status, and tells a change at once but at most once a MIN_GAP; the runs stream polls
-the first page of the runs list. Each stream is bounded:
-it ends when the run ends, when the client goes away (Starlette cancels the generator), or
-after MAX_STREAM seconds, after which the browser's EventSource reconnects on its own.
+its status, and tells a change at once but at most once a MIN_GAP; the runs stream polls the
+first page of the runs list. Each stream is bounded: it ends when the run ends, when the
+client goes away (Starlette cancels the generator), or after MAX_STREAM seconds, after which
+the browser's EventSource reconnects on its own.
 """
 
 from __future__ import annotations
