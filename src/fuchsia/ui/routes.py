@@ -36,7 +36,10 @@ from fuchsia.ui.session import (
     CsrfRefused,
     LoginRequired,
     Viewer,
+    browser_of,
     check_csrf,
+    csrf_of,
+    key_of,
     login_token,
     session_value,
     set_cookie,
@@ -91,8 +94,6 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None) -> Response:
-    from fuchsia.ui.session import browser_of, csrf_of, key_of
-
     browser, new = browser_of(request)
     who = Viewer(None, False, False, csrf_of(key_of(request), browser), browser, new)
     if not request.app.state.auth:
@@ -113,9 +114,9 @@ async def login(request: Request) -> Response:
             message="That token is not valid (or was revoked).",
         )  # fmt: skip
     response = RedirectResponse(target, 303)
-    set_cookie(
-        response, SESSION, session_value(request.app.state.ui_key, record.id), SESSION_SECONDS
-    )
+    session = session_value(request.app.state.ui_key, record.id)
+    https = request.url.scheme == "https"
+    set_cookie(response, SESSION, session, SESSION_SECONDS, secure=https)
     return response
 
 
