@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,57 @@ def test_an_open_run_page_shows_node_states_change_without_a_reload(
     expect(node(page, "book")).to_have_attribute("data-state", "succeeded")
     expect(status(page)).to_have_attribute("data-status", "completed")
     assert page.evaluate("window.marker") == "same page"
+
+
+ELSEWHERE = """
+name: elsewhere
+nodes:
+  first: {transform: {n: 1}}
+  hold: {after: first, wait: {signal: go}}
+  last: {after: hold, transform: {n: 2}}
+"""
+
+
+def test_a_run_driven_by_another_process_updates_the_open_page(
+    page: Page, served: Served, api: httpx.Client, tmp_path: Path
+) -> None:
+    flow = tmp_path / "elsewhere.yaml"
+    flow.write_text(ELSEWHERE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env["FUCHSIA_HOME"] = str(served.home)
+    fuchsia = [sys.executable, "-m", "fuchsia"]
+    running = subprocess.Popen(
+        [*fuchsia, "run", str(flow), "--json", "--db", served.db],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # drives the run in its own process, against the server's store
+    try:
+        page.goto("/")
+        row = page.locator("tr", has_text="elsewhere@1")
+        expect(row).to_contain_text("waiting")  # the runs page heard of it on its own
+        row.get_by_role("link").first.click()
+        expect(node(page, "hold")).to_have_attribute("data-state", "waiting")
+        page.evaluate("window.marker = 'same page'")
+        execution_id = page.url.rsplit("/", 1)[-1]
+        signalled = subprocess.run(
+            [*fuchsia, "runs", "signal", execution_id, "go", "--db", served.db],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # from a third process
+        assert signalled.returncode == 0, signalled.stderr
+        expect(node(page, "last")).to_have_attribute("data-state", "succeeded")
+        expect(status(page)).to_have_attribute("data-status", "completed")
+        assert page.evaluate("window.marker") == "same page"
+        _, errors = running.communicate(timeout=60)
+        assert running.returncode == 0, errors
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
 
 
 def test_a_node_panel_shows_its_output_and_hostile_text_stays_text(
