@@ -4,6 +4,7 @@ read-only token refused every action. Every wait is on state (Playwright's `expe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -340,6 +341,42 @@ def test_a_wrong_token_is_refused_at_the_login_page(browser: Any, served: Served
         page.get_by_role("button", name="Log in").click()
         expect(page.locator(".flash")).to_contain_text("not valid")
         page.goto("/")
+        expect(page).to_have_url(re.compile("/login"))
+    finally:
+        context.close()
+
+
+def test_logging_out_or_revoking_the_token_ends_the_session(browser: Any, served: Served) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env["FUCHSIA_HOME"] = str(served.home)
+    fuchsia = [sys.executable, "-m", "fuchsia"]
+    made = subprocess.run(
+        [*fuchsia, "tokens", "create", "short-lived", "--json", "--db", served.db],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    token = json.loads(made.stdout)
+    context = browser.new_context(base_url=served.url)
+    try:
+        page = context.new_page()
+        for step in ("log out", "revoke"):
+            page.goto("/login")
+            page.get_by_label("API token").fill(token["token"])
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator("header .whoami")).to_contain_text("short-lived")
+            cookies = {c["name"]: c for c in context.cookies()}
+            assert token["token"] not in cookies["fuchsia_session"]["value"]
+            assert cookies["fuchsia_session"]["httpOnly"]
+            assert cookies["fuchsia_session"]["sameSite"] == "Strict"
+            if step == "log out":
+                page.get_by_role("button", name="Log out").click()
+                expect(page).to_have_url(re.compile("/login$"))
+                page.goto("/")
+                expect(page).to_have_url(re.compile("/login"))
+        subprocess.run(
+            [*fuchsia, "tokens", "revoke", token["id"], "--db", served.db],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        page.goto("/workers")
         expect(page).to_have_url(re.compile("/login"))
     finally:
         context.close()
