@@ -185,6 +185,17 @@ def test_approving_a_waiting_node_through_its_form_completes_the_run(
     expect(page.locator("form.signal")).to_have_count(0)
 
 
+def test_a_payload_being_typed_survives_a_live_refresh(page: Page, api: httpx.Client) -> None:
+    execution_id = start(api, "approval", {"amount": 6})
+    page.goto(f"/runs/{execution_id}?node=approve")
+    page.locator("form.signal textarea").fill('{"by": "still typing"}')
+    page.evaluate("document.getElementById('node').dataset.old = 'yes'")
+    page.evaluate("htmx.trigger(document.body, 'fuchsia:changed')")  # what a change does
+    expect(page.locator("#node[data-old]")).to_have_count(0)  # the panel was swapped anew
+    expect(page.locator("form.signal textarea")).to_have_value('{"by": "still typing"}')
+    api.post(f"/api/v1/executions/{execution_id}/cancel")
+
+
 def test_a_bad_signal_payload_is_a_message_on_the_page(page: Page, api: httpx.Client) -> None:
     execution_id = start(api, "approval", {"amount": 1})
     page.goto(f"/runs/{execution_id}?node=approve")
