@@ -31,7 +31,7 @@ RUN_POLL = 0.2  # seconds between a run stream's reads of the store
 RUNS_POLL = 1.0  # seconds between the runs stream's reads
 # seconds at least between two `changed` of a run: the first change after a quiet spell is
 # told at once, and a run that changes all the time (a big foreach) costs the page one
-# refresh of its fragments a second, not five
+# refresh a second, not five
 MIN_GAP = 1.0
 MAX_STREAM = 600.0  # seconds one stream stays open
 Who = Annotated[Viewer, Depends(viewer)]

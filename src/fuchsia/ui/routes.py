@@ -1,11 +1,11 @@
 """The UI's pages, fragments and actions, mounted at `/` of `fuchsia serve` beside the API.
 
-Pages are server-rendered; htmx re-fetches a page's fragments (`/runs/ID/part/NAME`) when
-the page's event stream (`fuchsia.ui.live`) says the execution changed. Actions are plain
-form posts with a CSRF token, answered with a redirect back to the page (Post/Redirect/Get);
-what the engine refuses (a cancel of a finished run, say) comes back as a message on that
-page, never a traceback. A token without the `run` scope sees every page, no action button,
-and a 403 for any action it posts anyway.
+Pages are server-rendered; htmx re-fetches a run page's live parts (`/runs/ID/parts`, each
+swapped by its id) when the page's event stream (`fuchsia.ui.live`) says the run changed.
+Actions are plain form posts with a CSRF token, answered with a redirect back to the page
+(Post/Redirect/Get); what the engine refuses (a cancel of a finished run, say) comes back as
+a message on that page, never a traceback. A token without the `run` scope sees every page,
+no action button, and a 403 for any action it posts anyway.
 """
 
 from __future__ import annotations
@@ -184,11 +184,9 @@ async def runs_part(
     return page("runs_table.html", who=who, listed=listed, part=part)
 
 
-async def _run_or_missing(
-    request: Request, who: Viewer, execution_id: str, *, events: bool = True
-) -> Any:
+async def _run_or_missing(request: Request, who: Viewer, execution_id: str) -> Any:
     try:
-        return await run_view(engine_of(request), execution_id, events=events)
+        return await run_view(engine_of(request), execution_id)
     except FuchsiaError as exc:
         status = 404 if isinstance(exc, ExecutionNotFound) else 400
         return page("error.html", status, who=who, message=str(exc))
@@ -216,33 +214,25 @@ async def run(
     return shown(page("run.html", **values), who, request)
 
 
-PARTS = {
-    "summary": "run_summary.html",
-    "graph": "run_graph.html",
-    "timeline": "run_timeline.html",
-    "events": "run_events.html",
-}
-
-
-@router.get("/runs/{execution_id}/part/{name}")
-async def run_part(
+@router.get("/runs/{execution_id}/parts")
+async def run_parts(
     request: Request,
     who: Who,
     execution_id: RunId,
-    name: str,
     node: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    events = name not in ("summary", "graph", "timeline")
-    view = await _run_or_missing(request, who, execution_id, events=events)
+    """The live parts of a run page in one answer (summary, graph, node panel, timeline,
+    events), each marked to be swapped out of band by its id: one read of the run for
+    every change the page hears of."""
+    view = await _run_or_missing(request, who, execution_id)
     if isinstance(view, Response):
         return view
     selected = node if node in view.nodes else None
-    template = PARTS.get(name, "run_node.html")
-    items = await _items(request, view, selected) if template == "run_node.html" else []
     values: dict[str, Any] = dict(
-        who=who, view=view, selected=selected, event_text=event_text, items=items
-    )
-    return page(template, **values)
+        who=who, view=view, selected=selected, event_text=event_text,
+        items=await _items(request, view, selected),
+    )  # fmt: skip
+    return page("run_parts.html", **values)
 
 
 async def _items(request: Request, view: RunView, selected: str | None) -> list[ItemRow]:

@@ -150,14 +150,13 @@ class RunView:
         return self.events[-EVENTS_SHOWN:][::-1]
 
 
-async def run_view(engine: Engine, execution_id: str, *, events: bool = True) -> RunView:
-    """Everything the run page shows of one execution (a unique id prefix is accepted);
-    without `events` (the fragments that show none: summary, graph), no event is read."""
+async def run_view(engine: Engine, execution_id: str) -> RunView:
+    """Everything the run page shows of one execution (a unique id prefix is accepted)."""
     from fuchsia.definition.lock import LockedWorkflow
 
     # events first: the page's stream goes on after the last one it shows, and the state
     # read next is at least as new as they are (never older, which would miss a change)
-    read = await engine.events(execution_id) if events else []
+    read = await engine.events(execution_id)
     execution = await engine.get(execution_id)
     text = await engine.store.get_workflow(execution.workflow_hash)
     workflow = LockedWorkflow.from_json(text)
