@@ -53,7 +53,8 @@ def serve_command(
     ] = 64,
     db: DbOption = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and run executions."""
+    """Serve the web UI (at /), the HTTP API (under /api/v1; OpenAPI at /openapi.json, docs
+    at /docs) and run executions."""
     import uvicorn
 
     from fuchsia.runtime.engine import Engine
@@ -69,6 +70,14 @@ def serve_command(
             "[bold red]WARNING: serving WITHOUT authentication (--no-auth): anyone who "
             f"can reach {escape(host)}:{port} can run and cancel workflows.[/]"
         )
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    err.print(
+        f"Fuchsia web UI: http://{shown}:{port}/ (API under /api/v1, docs at /docs"
+        + (", log in with a token from `fuchsia tokens create`)" if not no_auth else ")"),
+        markup=False,
+        highlight=False,
+    )
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
         host=host,

@@ -44,6 +44,7 @@ from fuchsia.server.bodies import BodyLimit, JsonRoute
 from fuchsia.server.schedule import Scheduler
 from fuchsia.server.webhooks import PATH, webhook
 from fuchsia.states import FINAL_STATUSES
+from fuchsia.ui import routes as ui
 
 T = TypeVar("T")
 WEBHOOKS = PATH  # authenticated by each workflow's signing secret instead
@@ -116,6 +117,7 @@ def create_app(
     problems.install(app)
     docs.install(app)
     app.include_router(router)
+    ui.install(app)  # the web UI at `/`, beside the API
     return app
 
 

@@ -1,0 +1,175 @@
+"""What the UI's pages are built from, without a browser: the runs list paged by id and
+filtered, sessions that hold no secret and cannot be forged, Run forms made from a schema,
+and the UI served open with `--no-auth`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fuchsia import Engine
+from fuchsia.errors import FuchsiaError
+from fuchsia.server.app import create_app
+from fuchsia.ui import runs, session
+from fuchsia.ui.pages import form_fields, payload_of
+from support.waiting import locked
+
+ONE = locked("name: one\nnodes:\n  a: {transform: {x: 1}}\n")
+TWO = locked("name: two\nnodes:\n  a: {transform: {x: 2}}\n")
+
+
+def test_the_runs_list_pages_by_id_and_filters_by_status_and_workflow(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            ids = [await engine.start(ONE if i % 3 else TWO, {}, detached=True) for i in range(120)]
+            of_two = set(ids[::3])
+            ids.sort()  # ids sort by creation time (to the millisecond)
+            first = await runs.runs_page(engine, status=None, workflow=None, before=None)
+            assert [r.record.id for r in first.rows] == ids[::-1][: runs.PAGE]
+            assert first.next == ids[::-1][runs.PAGE - 1]
+            second = await runs.runs_page(engine, status=None, workflow=None, before=first.next)
+            assert [r.record.id for r in second.rows] == ids[::-1][runs.PAGE : 2 * runs.PAGE]
+            twos = await runs.runs_page(engine, status=None, workflow="two", before=None)
+            assert [r.record.id for r in twos.rows] == [i for i in ids[::-1] if i in of_two]
+            assert twos.next is None and all(r.trigger == "manual" for r in twos.rows)
+            none = await runs.runs_page(engine, status="failed", workflow=None, before=None)
+            assert none.rows == [] and none.next is None
+
+    asyncio.run(main())
+
+
+def test_a_session_names_a_token_by_id_and_a_forged_or_old_one_names_none() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    value = session.session_value(key, "tok123", now=1000.0)
+    assert "tok123" in value and session.session_token_id(key, value, now=1001.0) == "tok123"
+    assert session.session_token_id(other, value, now=1001.0) is None
+    _, expires, signature = value.split(".")
+    forged = f"tok999.{expires}.{signature}"
+    assert session.session_token_id(key, forged, now=1001.0) is None
+    later = 1000.0 + session.SESSION_SECONDS + 1
+    assert session.session_token_id(key, value, now=later) is None
+    assert session.session_token_id(key, "garbage", now=1001.0) is None
+
+
+def test_a_run_form_is_made_from_an_object_schema_of_simple_fields() -> None:
+    schema = {
+        "type": "object",
+        "required": ["amount"],
+        "properties": {
+            "amount": {"type": "number"},
+            "count": {"type": "integer"},
+            "urgent": {"type": "boolean"},
+            "tier": {"type": "string", "enum": ["a", "b"]},
+        },
+    }
+    fields = form_fields(schema)
+    assert fields is not None and [f.name for f in fields] == ["amount", "count", "urgent", "tier"]
+    assert fields[3].choices == ["a", "b"]
+    sent = {"field.amount": "2.5", "field.count": "", "field.tier": "b"}
+    assert payload_of(fields, sent) == {"amount": 2.5, "urgent": False, "tier": "b"}
+    with pytest.raises(FuchsiaError, match="amount"):
+        payload_of(fields, {"field.amount": "lots"})
+    nested = {"type": "object", "properties": {"order": {"type": "object"}}}
+    assert form_fields(nested) is None and form_fields(None) is None
+    assert payload_of(None, {"payload": '{"order": {"id": 1}}'}) == {"order": {"id": 1}}
+    with pytest.raises(FuchsiaError, match="not JSON"):
+        payload_of(None, {"payload": "{"})
+
+
+def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    import uvicorn
+
+    from support.server import free_port
+
+    async def open_engine() -> Engine:
+        return await Engine.open(str(tmp_path / "open.db"), home=tmp_path / "home")
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(open_engine, auth=False, schedule=False), port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as browser:
+            runs_page = browser.get("/")
+            assert runs_page.status_code == 200 and "Runs" in runs_page.text
+            assert "unsafe-inline" not in runs_page.headers["content-security-policy"]
+            cookie = runs_page.headers["set-cookie"].lower()
+            assert "httponly" in cookie and "samesite=strict" in cookie
+            assert browser.get("/login", follow_redirects=False).status_code == 303
+            refused = browser.post("/runs/nope/cancel", data={"csrf": "wrong"})
+            assert refused.status_code == 403
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/workflows").text)
+            assert csrf is None  # no form on a page without workflows
+            missing = browser.get("/runs/0123456789abcdef")
+            assert missing.status_code == 404 and "Traceback" not in missing.text
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_fuchsia_serve_prints_the_ui_address_and_serves_it(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from support.server import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env["FUCHSIA_HOME"] = str(tmp_path / "home")
+    port = free_port()
+    command = [sys.executable, "-m", "fuchsia", "serve", "--port", str(port), "--grace", "0"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert f"web UI: http://127.0.0.1:{port}/" in first, first
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/", trust_env=False)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.05)
+        assert answer.status_code == 303 and answer.headers["location"] == "/login?next=%2F"
+        login = httpx.get(f"http://127.0.0.1:{port}/login", trust_env=False)
+        assert login.status_code == 200 and 'type="password"' in login.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_a_workflow_page_names_the_next_cron_instants_and_the_webhook_path() -> None:
+    from fuchsia.ui.pages import trigger_facts
+
+    cron = locked(
+        "name: daily\ntrigger: {type: cron, cron: {schedule: '0 9 * * *'}}\n"
+        "nodes:\n  a: {transform: {x: 1}}\n"
+    )
+    wednesday = 1_796_203_200.0  # 2026-12-02 09:20 UTC, after that day's 09:00
+    facts = trigger_facts(cron.document["trigger"], wednesday, count=2)
+    assert facts == {
+        "type": "cron",
+        "next": ["2026-12-03T09:00:00.000+00:00", "2026-12-04T09:00:00.000+00:00"],
+    }
+    hook = {"type": "webhook", "webhook": {"path": "/orders"}}
+    assert trigger_facts(hook, wednesday)["path"] == "/hooks/orders"
+    assert trigger_facts(None, wednesday) == {"type": "manual"}
