@@ -526,6 +526,72 @@ def test_apply_writes_nodes_attempts_events_and_execution_state(store_url: str) 
     assert {e.execution_id for e in events} == {done.id}
 
 
+def test_list_executions_by_workflow_pages_by_id_with_or_without_a_status(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        ids = []
+        for n in range(5):
+            name = "orders" if n % 2 == 0 else "other"
+            ids.append((await store.create_execution(new_execution(workflow_name=name)))[0].id)
+        await store.apply(
+            Transition(ids[2], OWNER, execution=ExecutionUpdate(status=ExecutionStatus.RUNNING))
+        )
+        first = await store.list_executions(workflow="orders", limit=2)
+        rest = await store.list_executions(workflow="orders", limit=2, before=first[-1].id)
+        running = await store.list_executions(workflow="orders", status="running")
+        return ids, first, rest, running, await store.list_executions(workflow="nobody")
+
+    ids, first, rest, running, nobody = with_store(store_url, body)
+    assert [r.id for r in first] == [ids[4], ids[2]]
+    assert [r.id for r in rest] == [ids[0]]
+    assert [r.id for r in running] == [ids[2]]
+    assert nobody == []
+
+
+def test_children_error_counts_and_the_newest_events_and_log_lines(store_url: str) -> None:
+    async def body(store: SqlStore) -> Any:
+        parent, _ = await store.create_execution(new_execution())
+        kids = [
+            (await store.create_execution(new_execution(parent_id=parent.id)))[0].id
+            for _ in range(3)
+        ]
+        await store.apply(
+            Transition(kids[0], OWNER, execution=ExecutionUpdate(status=ExecutionStatus.FAILED))
+        )
+        failed = Transition(
+            parent.id,
+            OWNER,
+            nodes=[
+                NodeWrite("a", NodeStatus.FAILED, 1),
+                NodeWrite("each", NodeStatus.RUNNING, 1),
+                NodeWrite("each", NodeStatus.TIMED_OUT, 1, item=3),
+                NodeWrite("each", NodeStatus.SUCCEEDED, 1, item=4),
+            ],
+        )
+        await store.apply(failed)
+        # a log line of node `a`, then more events of the run than a page lists
+        await store.apply(Transition(parent.id, OWNER, events=[Event("log", "a", {"n": 0})]))
+        await store.apply(
+            Transition(parent.id, OWNER, events=[Event(f"e{n}", "b") for n in range(10)])
+        )
+        return (
+            parent.id,
+            kids,
+            await store.children(parent.id),
+            await store.children(parent.id, limit=1),
+            await store.error_counts([parent.id, kids[1]]),
+            await store.last_events(parent.id, 3),
+            await store.last_events(parent.id, 5, node_logs="a"),
+        )
+
+    parent, kids, children, one, counts, last, logs = with_store(store_url, body)
+    assert [c.id for c in children] == kids[::-1]  # newest first, finished ones too
+    assert children[-1].status == "failed"
+    assert [c.id for c in one] == [kids[2]]
+    assert counts == {parent: 2, kids[1]: 0}  # node a and item 3; not the running parent
+    assert [e.type for e in last] == ["e7", "e8", "e9"]  # the newest, oldest first
+    assert [(e.type, e.node_id, e.data) for e in logs] == [("log", "a", {"n": 0})]
+
+
 def test_get_events_after_a_sequence_number_returns_only_later_events(store_url: str) -> None:
     async def body(store: SqlStore) -> Any:
         record, _ = await store.create_execution(new_execution())

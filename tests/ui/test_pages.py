@@ -173,3 +173,32 @@ def test_a_workflow_page_names_the_next_cron_instants_and_the_webhook_path() -> 
     hook = {"type": "webhook", "webhook": {"path": "/orders"}}
     assert trigger_facts(hook, wednesday)["path"] == "/hooks/orders"
     assert trigger_facts(None, wednesday) == {"type": "manual"}
+
+
+def test_a_run_page_links_finished_sub_workflows_and_lists_only_the_newest_events(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "child.yaml").write_text("name: child\nnodes:\n  c: {transform: {x: 1}}\n")
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(
+        "name: parent\nnodes:\n"
+        "  call: {workflow: {path: child.yaml}}\n"
+        "  each:\n"
+        "    after: call\n"
+        '    foreach: {items: "{{ range(250) | list }}", concurrency: 50}\n'
+        "    transform: {n: '{{ item }}'}\n"
+    )
+
+    async def main() -> tuple[runs.RunView, str, int]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            done = await engine.run(parent)
+            assert done.status == "completed", done.error
+            (child,) = await engine.store.children(done.id)
+            first = (await engine.events(done.id))[0]  # one of ~1,000: the page lists 200
+            view = await runs.run_view(engine, done.id, "call")
+            return view, child.id, first.seq
+
+    view, child, first = asyncio.run(main())
+    assert [(c.id, c.status) for c in view.children] == [(child, "completed")]
+    assert len(view.events) == runs.EVENTS_SHOWN and view.events[0].seq > first
+    assert view.recent_events[0].type == "execution_completed"

@@ -101,10 +101,18 @@ class Inspection:
         return dataclasses.replace(node, attempts=attempts)
 
     async def list(
-        self, *, limit: int = 50, status: str | None = None, before: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        before: str | None = None,
+        workflow: str | None = None,
     ) -> builtins.list[ExecutionRecord]:
-        """Execution records, newest first; `before` (an id) pages on to older ones."""
-        return await self.store.list_executions(limit=limit, status=status, before=before)
+        """Execution records, newest first; `before` (an id) pages on to older ones;
+        `status` and `workflow` (a name) keep only those."""
+        return await self.store.list_executions(
+            limit=limit, status=status, before=before, workflow=workflow
+        )
 
     async def executions(
         self, *, status: str | None = None, limit: int = 50, before: str | None = None

@@ -232,9 +232,13 @@ async def list_executions(
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     before: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    workflow: Annotated[str | None, Query(pattern=r"^[^@]{1,200}$")] = None,
 ) -> dict[str, Any]:
-    """Newest first, `limit` at a time; `next` is the `before` of the following page."""
-    records = await engine_of(request).list(limit=limit, status=status, before=before)
+    """Newest first, `limit` at a time (only `status`, only runs of the workflow named
+    `workflow`); `next` is the `before` of the following page."""
+    records = await engine_of(request).list(
+        limit=limit, status=status, before=before, workflow=workflow
+    )
     return {
         "executions": [summary(r) for r in records],
         "next": records[-1].id if len(records) == limit else None,

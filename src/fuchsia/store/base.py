@@ -35,6 +35,7 @@ from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.blobs import Blobs, content_hash
 from fuchsia.store.catalog import Catalog
 from fuchsia.store.cipher import Keyring, open_text, seal_blob, seal_text
+from fuchsia.store.listing import Listing
 from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
     ArtifactRef,
@@ -96,8 +97,18 @@ class Store(Protocol):
     async def get_execution(self, execution_id: str) -> ExecutionRecord: ...
     async def resolve_id(self, prefix: str) -> str: ...
     async def list_executions(
-        self, *, limit: int = 50, status: str | None = None, before: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        before: str | None = None,
+        workflow: str | None = None,
     ) -> list[ExecutionRecord]: ...
+    async def children(self, parent_id: str, limit: int = ...) -> list[ExecutionRecord]: ...
+    async def error_counts(self, execution_ids: Iterable[str]) -> dict[str, int]: ...
+    async def last_events(
+        self, execution_id: str, limit: int, node_logs: str | None = None
+    ) -> list[EventRecord]: ...
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]: ...
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]: ...
     async def get_workflow(self, workflow_hash: str) -> str: ...
@@ -216,7 +227,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Writer, Catalog, Blobs, Ownership, Sharing):
+class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
     backend = ""
@@ -619,24 +630,6 @@ class SqlStore(Writer, Catalog, Blobs, Ownership, Sharing):
             raise ExecutionNotFound(prefix)
         return str(rows[0][0])
 
-    async def list_executions(
-        self, *, limit: int = 50, status: str | None = None, before: str | None = None
-    ) -> list[ExecutionRecord]:
-        """Newest first; `before` (an execution id) pages on to older ones."""
-
-        def job(cur: Cursor) -> list[Row]:
-            if before is not None and status is not None:
-                cur.execute(self.q["list_executions_by_status_before"], (status, before, limit))
-            elif before is not None:
-                cur.execute(self.q["list_executions_before"], (before, limit))
-            elif status is None:
-                cur.execute(self.q["list_executions"], (limit,))
-            else:
-                cur.execute(self.q["list_executions_by_status"], (status, limit))
-            return cur.fetchall()
-
-        return [self._execution(row) for row in await self._read(job)]
-
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
         def job(cur: Cursor) -> tuple[list[Row], list[Row]]:
             cur.execute(self.q["select_nodes"], (execution_id,))
@@ -680,18 +673,13 @@ class SqlStore(Writer, Catalog, Blobs, Ownership, Sharing):
             cur.execute(self.q["select_events"], (execution_id, after))
             return cur.fetchall()
 
-        return [
-            EventRecord(
-                seq=r[0],
-                execution_id=r[1],
-                node_id=r[2],
-                type=r[3],
-                data=_loads(r[4]),
-                at=r[5],
-                item=r[6],
-            )
-            for r in await self._read(job)
-        ]
+        return [self._event(r) for r in await self._read(job)]
+
+    def _event(self, r: Row) -> EventRecord:
+        return EventRecord(
+            seq=r[0], execution_id=r[1], node_id=r[2], type=r[3], data=_loads(r[4]), at=r[5],
+            item=r[6],
+        )  # fmt: skip
 
     async def get_workflow(self, workflow_hash: str) -> str:
         def job(cur: Cursor) -> Row | None:

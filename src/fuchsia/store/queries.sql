@@ -377,6 +377,36 @@ SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, cont
        control, result_artifact, settled, claim, parked_until
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
+-- name: list_executions_by_workflow_before
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control, result_artifact, settled, claim, parked_until
+FROM executions WHERE workflow_name = ? AND id < ? ORDER BY id DESC LIMIT ?;
+
+-- name: list_executions_by_workflow_status_before
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control, result_artifact, settled, claim, parked_until
+FROM executions WHERE workflow_name = ? AND status = ? AND id < ? ORDER BY id DESC LIMIT ?;
+
+-- name: select_children
+-- a run's sub-workflow executions, newest first
+SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+       idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+       control, result_artifact, settled, claim, parked_until
+FROM executions WHERE parent_id = ? ORDER BY id DESC LIMIT ?;
+
+-- name: count_errored_units
+SELECT COUNT(*) FROM node_runs WHERE execution_id = ? AND status IN ('failed', 'timed_out');
+
+-- name: select_last_events
+SELECT seq, execution_id, node_id, type, data, at, item
+FROM events WHERE execution_id = ? ORDER BY seq DESC LIMIT ?;
+
+-- name: select_node_logs
+SELECT seq, execution_id, node_id, type, data, at, item
+FROM events WHERE execution_id = ? AND node_id = ? AND type = 'log' ORDER BY seq DESC LIMIT ?;
+
 -- Re-encryption (`fuchsia keys rotate`): pages in primary-key order, the first page when the
 -- first parameter is 0, and compare-and-set updates that leave a row written meanwhile alone.
 

@@ -4,7 +4,9 @@ fragments that show it.
 The streams read the store, not this engine's commits: an execution driven by another
 process (a detached `fuchsia run`, a worker elsewhere) updates the page the same way. A run's
 stream polls its events after the last sequence number it reported (an index range read) and
-its status, and tells a change at once but at most once a MIN_GAP; the runs stream polls the
+its status, every RUN_POLL and at once when this engine commits for that execution (the
+engine's listeners: no poll's wait for the runs it drives itself), and tells a change at once
+but at most once a MIN_GAP; the runs stream polls the
 first page of the runs list. Each stream is bounded: it ends when the run ends, when the
 client goes away (Starlette cancels the generator), or after MAX_STREAM seconds, after which
 the browser's EventSource reconnects on its own.
@@ -13,6 +15,7 @@ the browser's EventSource reconnects on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -59,25 +62,51 @@ async def run_stream(
     except FuchsiaError as exc:
         return page("error.html", 404, who=who, message=str(exc))
 
+    committed = asyncio.Event()
+
+    def heard(changed: str, _: object) -> None:
+        if changed == full:
+            committed.set()
+
     async def stream() -> AsyncIterator[str]:
-        seq, shown, told, due = after, status, -MIN_GAP, False
-        deadline = time.monotonic() + MAX_STREAM
-        yield "retry: 1000\n\n"
-        while time.monotonic() < deadline and not await request.is_disconnected():
-            events = await engine.store.get_events(full, seq)
-            record = await engine.store.get_execution(full)
-            if events or record.status != shown:
-                seq = events[-1].seq if events else seq
-                shown, due = record.status, True
-            if due and time.monotonic() - told >= MIN_GAP:  # a busy run: one refresh a gap
-                yield _message("changed", str(seq))
-                told, due = time.monotonic(), False
-            if record.status in FINAL_STATUSES and not due:
-                yield _message("ended", str(record.status))
-                return
-            await asyncio.sleep(RUN_POLL)
+        unsubscribe = engine.subscribe(heard)
+        try:
+            async for message in _run_messages(request, engine, full, after, status, committed):
+                yield message
+        finally:
+            unsubscribe()
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+async def _run_messages(
+    request: Request,
+    engine: Engine,
+    full: str,
+    after: int,
+    status: str | None,
+    committed: asyncio.Event,
+) -> AsyncIterator[str]:
+    """What a run's stream says: `changed` (with the last event's sequence number) when its
+    events or status moved, `ended` once it is final."""
+    seq, shown, told, due = after, status, -MIN_GAP, False
+    deadline = time.monotonic() + MAX_STREAM
+    yield "retry: 1000\n\n"
+    while time.monotonic() < deadline and not await request.is_disconnected():
+        committed.clear()  # a commit from here on wakes the wait below
+        events = await engine.store.get_events(full, seq)
+        record = await engine.store.get_execution(full)
+        if events or record.status != shown:
+            seq = events[-1].seq if events else seq
+            shown, due = record.status, True
+        if due and time.monotonic() - told >= MIN_GAP:  # a busy run: one refresh a gap
+            yield _message("changed", str(seq))
+            told, due = time.monotonic(), False
+        if record.status in FINAL_STATUSES and not due:
+            yield _message("ended", str(record.status))
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committed.wait(), RUN_POLL)
 
 
 @router.get("/live/runs")
@@ -98,12 +127,8 @@ async def runs_stream(
         deadline = time.monotonic() + MAX_STREAM
         yield "retry: 2000\n\n"
         while time.monotonic() < deadline and not await request.is_disconnected():
-            records = await engine.list(limit=PAGE, status=wanted)
-            now = [
-                (r.id, str(r.status))
-                for r in records
-                if not workflow or r.workflow_name == workflow
-            ]
+            records = await engine.list(limit=PAGE, status=wanted, workflow=workflow or None)
+            now = [(r.id, str(r.status)) for r in records]
             if now != seen:  # the first read too: the page may be older than it
                 yield _message("changed", now[0][0] if now else "")
             seen = now

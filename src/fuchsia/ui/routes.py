@@ -184,9 +184,11 @@ async def runs_part(
     return page("runs_table.html", who=who, listed=listed, part=part)
 
 
-async def _run_or_missing(request: Request, who: Viewer, execution_id: str) -> Any:
+async def _run_or_missing(
+    request: Request, who: Viewer, execution_id: str, node: str | None
+) -> Any:
     try:
-        return await run_view(engine_of(request), execution_id)
+        return await run_view(engine_of(request), execution_id, node)
     except FuchsiaError as exc:
         status = 404 if isinstance(exc, ExecutionNotFound) else 400
         return page("error.html", status, who=who, message=str(exc))
@@ -199,7 +201,7 @@ async def run(
     execution_id: RunId,
     node: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    view = await _run_or_missing(request, who, execution_id)
+    view = await _run_or_missing(request, who, execution_id, node)
     if isinstance(view, Response):
         return view
     if view.execution.id != execution_id:  # a prefix: the page's own address is the full id
@@ -224,7 +226,7 @@ async def run_parts(
     """The live parts of a run page in one answer (summary, graph, node panel, timeline,
     events), each marked to be swapped out of band by its id: one read of the run for
     every change the page hears of."""
-    view = await _run_or_missing(request, who, execution_id)
+    view = await _run_or_missing(request, who, execution_id, node)
     if isinstance(view, Response):
         return view
     selected = node if node in view.nodes else None

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fuchsia.states import ERRORED, FINAL_STATUSES, ExecutionStatus, NodeStatus
+from fuchsia.states import FINAL_STATUSES, ExecutionStatus, NodeStatus
 from fuchsia.ui import graph
 from fuchsia.ui.timeline import Span, Timeline, timeline
 
@@ -23,8 +23,8 @@ PAGE = 50  # runs per page
 # store's own first page orders by creation time, which within one millisecond may differ
 # from the id order the following pages use, and a row could be shown twice or skipped.
 FIRST = "~"
-SCAN_PAGES = 20  # pages of PAGE the workflow filter reads before it offers "older"
 EVENTS_SHOWN = 200  # the newest events the run page lists
+CHILDREN_SHOWN = 200  # the newest sub-workflow runs the run page links
 LOG_LINES = 500  # log lines a node panel lists
 ITEMS_SHOWN = 200  # a foreach's items its panel lists
 
@@ -61,36 +61,16 @@ def trigger_of(record: ExecutionRecord) -> str:
 async def runs_page(
     engine: Engine, *, status: str | None, workflow: str | None, before: str | None
 ) -> RunsPage:
-    """Newest first, PAGE at a time, paged by id (keyset: `before`). The store filters by
-    status; the workflow filter is applied here over at most SCAN_PAGES pages per request,
-    so a rare workflow pages on (with fewer rows) rather than scanning the whole store."""
-    before = before or FIRST
-    if not workflow:
-        records = await engine.list(limit=PAGE, status=status, before=before)
-        more = records[-1].id if len(records) == PAGE else None
-    else:
-        records, more = [], before
-        for _ in range(SCAN_PAGES):
-            batch = await engine.list(limit=PAGE, status=status, before=more)
-            records.extend(r for r in batch if r.workflow_name == workflow)
-            more = batch[-1].id if len(batch) == PAGE else None
-            if more is None or len(records) >= PAGE:
-                break
-        records = records[:PAGE]
-        if len(records) == PAGE:
-            more = records[-1].id
-    counts = await asyncio.gather(*(_errors(engine, r.id) for r in records))
-    rows = [RunRow(r, n, trigger_of(r)) for r, n in zip(records, counts, strict=True)]
+    """Newest first, PAGE at a time, paged by id (keyset: `before`), filtered by the store
+    (an index each for status and workflow), with each run's count of failed nodes and
+    items (one read for the page)."""
+    records = await engine.list(
+        limit=PAGE, status=status, before=before or FIRST, workflow=workflow
+    )
+    more = records[-1].id if len(records) == PAGE else None
+    counts = await engine.store.error_counts(r.id for r in records)
+    rows = [RunRow(r, counts.get(r.id, 0), trigger_of(r)) for r in records]
     return RunsPage(rows, more)
-
-
-async def _errors(engine: Engine, execution_id: str) -> int:
-    nodes = await engine.store.get_nodes(execution_id)
-    count = 0
-    for node in nodes.values():
-        count += node.status in ERRORED
-        count += sum(item.status in ERRORED for item in node.items.values())
-    return count
 
 
 @dataclass(frozen=True)
@@ -121,9 +101,10 @@ class RunView:
     workflow: LockedWorkflow
     layout: graph.Layout
     nodes: dict[str, NodeView]
-    events: list[EventRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)  # the newest EVENTS_SHOWN
     artifacts: list[ArtifactRef] = field(default_factory=list)
-    children: list[str] = field(default_factory=list)
+    children: list[ExecutionRecord] = field(default_factory=list)
+    selected_logs: list[EventRecord] = field(default_factory=list)  # the selected node's
 
     @property
     def final(self) -> bool:
@@ -134,8 +115,9 @@ class RunView:
         return self.execution.status == ExecutionStatus.PAUSED
 
     def logs(self, node_id: str) -> list[EventRecord]:
-        lines = [e for e in self.events if e.type == "log" and e.node_id == node_id]
-        return lines[-LOG_LINES:]
+        """The selected node's newest log lines (read for it: they may be older than the
+        events the page lists)."""
+        return [e for e in self.selected_logs if e.node_id == node_id]
 
     def timeline(self) -> Timeline:
         spans = [
@@ -147,17 +129,19 @@ class RunView:
 
     @property
     def recent_events(self) -> list[EventRecord]:
-        return self.events[-EVENTS_SHOWN:][::-1]
+        return self.events[::-1]
 
 
-async def run_view(engine: Engine, execution_id: str) -> RunView:
-    """Everything the run page shows of one execution (a unique id prefix is accepted)."""
+async def run_view(engine: Engine, execution_id: str, selected: str | None = None) -> RunView:
+    """Everything the run page shows of one execution (a unique id prefix is accepted), and
+    the log lines of the node `selected`, if any."""
     from fuchsia.definition.lock import LockedWorkflow
 
+    full = execution_id if len(execution_id) >= 26 else await engine.store.resolve_id(execution_id)
     # events first: the page's stream goes on after the last one it shows, and the state
     # read next is at least as new as they are (never older, which would miss a change)
-    read = await engine.events(execution_id)
-    execution = await engine.get(execution_id)
+    read = await engine.store.last_events(full, EVENTS_SHOWN)
+    execution = await engine.get(full)
     text = await engine.store.get_workflow(execution.workflow_hash)
     workflow = LockedWorkflow.from_json(text)
     layout = graph.of_workflow(workflow)
@@ -169,11 +153,18 @@ async def run_view(engine: Engine, execution_id: str) -> RunView:
         if locked.kind == "wait" and run.status == NodeStatus.RUNNING:
             state = "waiting"
         nodes[run.id] = NodeView(run.id, locked.kind, state, run, signal, layout.boxes[run.id])
-    artifacts, children = await asyncio.gather(
+    artifacts, children, logs = await asyncio.gather(
         engine.store.list_artifacts(execution.id),
-        engine.store.open_children(execution.id),
+        engine.store.children(execution.id, CHILDREN_SHOWN),
+        engine.store.last_events(execution.id, LOG_LINES, node_logs=selected)
+        if selected in nodes
+        else _nothing(),
     )
-    return RunView(execution, workflow, layout, nodes, read, artifacts, children)
+    return RunView(execution, workflow, layout, nodes, read, artifacts, children, logs)
+
+
+async def _nothing() -> list[EventRecord]:
+    return []
 
 
 @dataclass(frozen=True)
