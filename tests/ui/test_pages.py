@@ -202,3 +202,21 @@ def test_a_run_page_links_finished_sub_workflows_and_lists_only_the_newest_event
     assert [(c.id, c.status) for c in view.children] == [(child, "completed")]
     assert len(view.events) == runs.EVENTS_SHOWN and view.events[0].seq > first
     assert view.recent_events[0].type == "execution_completed"
+
+
+def test_servers_on_one_store_share_the_session_key_and_a_restart_keeps_it(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "f.db")
+
+    async def main() -> tuple[bytes, bytes, bytes]:
+        async with await Engine.open(db) as one, await Engine.open(db) as two:
+            first = await session.stored_key(one.store)
+            second = await session.stored_key(two.store)  # another server on the store
+        async with await Engine.open(db) as restarted:
+            return first, second, await session.stored_key(restarted.store)
+
+    first, second, later = asyncio.run(main())
+    assert len(first) == 32 and first == second == later
+    value = session.session_value(first, "tok123")
+    assert session.session_token_id(later, value) == "tok123"

@@ -45,6 +45,7 @@ from fuchsia.server.schedule import Scheduler
 from fuchsia.server.webhooks import PATH, webhook
 from fuchsia.states import FINAL_STATUSES
 from fuchsia.ui import routes as ui
+from fuchsia.ui.session import stored_key
 
 T = TypeVar("T")
 WEBHOOKS = PATH  # authenticated by each workflow's signing secret instead
@@ -98,6 +99,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_engine()
         app.state.engine = engine
+        app.state.ui_key = await stored_key(engine.store)  # UI sessions, shared
         if engine.drives and not engine.slots:  # a claiming server takes them as slots free
             await engine.resume(wait=False)  # what a previous server left running goes on
         scheduler = asyncio.create_task(Scheduler(engine).run()) if schedule else None

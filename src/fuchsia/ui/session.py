@@ -1,8 +1,9 @@
 """Who is looking at the UI, and whether a form they post is their own.
 
 With tokens on, the login page takes a token once; the session cookie then holds the token's
-*id* (never the secret) with an expiry, signed with HMAC-SHA256 under a key made when the
-app starts (a restart ends every session). Each request looks the token up by that id, so a
+*id* (never the secret) with an expiry, signed with HMAC-SHA256 under a key kept in the
+store (`stored_key`: servers sharing a store accept each other's sessions, and a restart keeps
+them). Each request looks the token up by that id, so a
 revoked token's session ends at once. The cookie is HttpOnly and SameSite=Strict.
 
 Every form carries a CSRF token: the HMAC of a random per-browser value kept in its own
@@ -21,9 +22,11 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fuchsia.errors import FuchsiaError
 from fuchsia.server.auth import grants, hash_token
 
 if TYPE_CHECKING:
+    from fuchsia.store import Store
     from fuchsia.store.records import TokenRecord
 
 SESSION = "fuchsia_session"
@@ -51,6 +54,23 @@ class LoginRequired(Exception):
 
 class CsrfRefused(Exception):
     """A form post without this browser's CSRF token."""
+
+
+KEY_SCOPE, KEY_NAME = "fuchsia:ui", "session_key"
+
+
+async def stored_key(store: Store) -> bytes:
+    """The key sessions are signed with, kept in the store (its kv, encrypted at rest when
+    the store is): every server on one store accepts the others' sessions, and a restart
+    keeps them. A store that cannot be written gets a key of this process's own."""
+    try:
+        found = await store.kv_get(KEY_SCOPE, KEY_NAME)
+        if found is None:
+            await store.kv_set(KEY_SCOPE, KEY_NAME, secrets.token_hex(32))
+            found = await store.kv_get(KEY_SCOPE, KEY_NAME)  # another server's, if it won
+    except FuchsiaError:
+        found = None
+    return bytes.fromhex(found) if found else secrets.token_bytes(32)
 
 
 def key_of(request: Request) -> bytes:
