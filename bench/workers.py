@@ -29,7 +29,7 @@ during the timed run (Linux /proc): on a machine with few cores these bound the 
 than the waits do. The output names the server's fsync setting and the load average, since
 a shared machine's other load changes every figure. Asserts nothing.
 
-Usage: python bench/workers.py [--quick] [--rounds N] [--fsync off]
+Usage: python bench/workers.py [--quick] [--rounds N] [--fsync off] [--only S5 ...]
 """
 
 from __future__ import annotations
@@ -755,7 +755,7 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def amain(cfg: Config, fsync: bool) -> None:
+async def amain(cfg: Config, fsync: bool, only: set[str]) -> None:
     pg = Postgres(fsync)
     pg.start()
     try:
@@ -764,11 +764,11 @@ async def amain(cfg: Config, fsync: bool) -> None:
             f"Python {sys.version.split()[0]}; {cfg.rounds} round(s), medians; "
             f"load average {_load()} (the machine may be shared: other processes' load counts)"
         )
-        await run_s1(pg, cfg)
-        await run_s2(pg, cfg)
-        await run_s3(pg, cfg)
-        await run_s5(pg, cfg)
-        await run_s4(pg, cfg)
+        for name, measure in (
+            ("S1", run_s1), ("S2", run_s2), ("S3", run_s3), ("S5", run_s5), ("S4", run_s4),
+        ):  # fmt: skip
+            if not only or name in only:
+                await measure(pg, cfg)
         print(f"\nload average at the end: {_load()}")
     finally:
         pg.stop()
@@ -784,8 +784,11 @@ def main() -> None:
         default="on",
         help="the bench server's fsync and synchronous_commit (default on)",
     )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="S1..S5", help="only these (repeat)"
+    )
     args = parser.parse_args()
-    asyncio.run(amain(Config.of(args), args.fsync == "on"))
+    asyncio.run(amain(Config.of(args), args.fsync == "on", set(args.only)))
 
 
 if __name__ == "__main__":
