@@ -26,15 +26,17 @@ from fuchsia.states import AttemptStatus
 from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.memory import MemoryStore
 from fuchsia.store.records import OwnerRecord, UnitKey, new_id
-from integration.test_ownership import (
+from support.httpserver import LoopbackServer
+from support.stores import (
     created,
+    execute,
     expire,
     new_execution,
+    opened,
     owner,
     succeeded,
+    with_store,
 )
-from support.httpserver import LoopbackServer
-from support.stores import execute, opened, with_store
 from support.waiting import CEILING, locked, until
 
 

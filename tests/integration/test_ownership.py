@@ -19,75 +19,30 @@ from typing import Any
 import pytest
 
 from fuchsia import Engine
-from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
+from fuchsia.states import AttemptStatus, ExecutionStatus
 from fuchsia.store import OwnershipLost, SqlStore
 from fuchsia.store.ownership import Claimed
 from fuchsia.store.postgres import PostgresStore
 from fuchsia.store.records import (
-    AttemptWrite,
-    Event,
     ExecutionUpdate,
-    NewExecution,
-    NodeWrite,
     OwnerRecord,
     Transition,
     UnitKey,
     new_id,
 )
 from support.httpserver import LoopbackServer
-from support.stores import execute, opened, with_store
+from support.stores import (
+    created,
+    expire,
+    new_execution,
+    opened,
+    owner,
+    succeeded,
+    with_store,
+)
 from support.waiting import CEILING, locked, until
 
-WORKFLOW_HASH = "sha256:" + "1" * 64
-
-
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def expire(url: str, owner_id: str) -> None:
-    """Put `owner_id`'s lease in the past, as if it had stopped renewing long ago."""
-    assert execute(url, "UPDATE owners SET lease_expires_at = 0 WHERE id = ?", owner_id) == 1
-
-
-def owner(owner_id: str, **fields: Any) -> OwnerRecord:
-    return OwnerRecord(owner_id, "test-host", 4242, 1.0, 0.0, name=f"name-{owner_id}", **fields)
-
-
-def new_execution(owner_id: str | None) -> NewExecution:
-    return NewExecution(
-        id=new_id(),
-        workflow_hash=WORKFLOW_HASH,
-        workflow_name="owned",
-        workflow_version=1,
-        workflow_document='{"name":"owned"}',
-        payload={},
-        context={},
-        idempotency_key=None,
-        owner=owner_id,
-    )
-
-
-async def created(store: SqlStore, url: str, owner_id: str | None, created_at: float) -> str:
-    """An open execution held by `owner_id` (None: recorded detached), created at
-    `created_at` (set directly, so "oldest first" does not hang on clock resolution)."""
-    record, _ = await store.create_execution(new_execution(owner_id))
-    statement = "UPDATE executions SET created_at = ? WHERE id = ?"
-    assert await asyncio.to_thread(execute, url, statement, created_at, record.id) == 1
-    return record.id
-
-
-def succeeded(execution_id: str, node_id: str, owner_id: str | None) -> Transition:
-    return Transition(
-        execution_id,
-        owner_id,
-        nodes=[NodeWrite(node_id, NodeStatus.SUCCEEDED, 1)],
-        attempts=[
-            AttemptWrite(
-                node_id, 1, AttemptStatus.SUCCEEDED, inputs={}, output={}, finished_at=time.time()
-            )
-        ],
-        events=[Event("node_succeeded", node_id)],
-    )
 
 
 def finish(execution_id: str, owner_id: str | None) -> Transition:
