@@ -162,6 +162,24 @@ def test_a_live_worker_is_listed_and_runs_what_run_detach_records(
     assert workers_of(env.run("workers", "list", "--json")) == []
 
 
+def test_a_worker_logs_each_execution_it_drives_as_json_lines(env: FuchsiaEnv, flow: Path) -> None:
+    with worker(env, "w-log", "--log-format", "json", "--log-level", "info") as process:
+        started = env.run("run", str(flow), "--input", '{"name": "ada"}', "--detach", "--json")
+        assert started.returncode == 0, started.stderr
+        execution_id = json.loads(started.stdout)["id"]
+        wait_finished(env, execution_id)
+        code, err = stop(process)
+
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("execution_id") == execution_id]
+    assert [(m["level"], m["logger"]) for m in mine] == [("info", "fuchsia.runtime.engine")] * 2
+    driving, finished = mine
+    assert driving["message"] == f"driving execution {execution_id} of {driving['workflow']}"
+    assert finished["status"] == "completed" and finished["seconds"] >= 0
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
 def test_run_detach_without_a_live_worker_drives_it_in_the_background(
     env: FuchsiaEnv, flow: Path
 ) -> None:

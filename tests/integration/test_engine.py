@@ -409,3 +409,24 @@ def test_deployments_work_the_same_on_both_stores(store_url: str, tmp_path: Path
     assert result == {"w": "one"}
     assert active is False
     assert versions == [2, 1]
+
+
+def test_a_bug_in_a_node_kind_fails_the_node_and_is_logged_with_its_traceback(
+    db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fuchsia.nodes.kind import Http
+
+    async def broken(self: Http, spec: Any, inputs: Any, ctx: Any) -> Any:
+        raise ZeroDivisionError("a bug in the kind")
+
+    monkeypatch.setattr(Http, "run", broken)  # stands for a defect in a node kind's code
+    wf = locked('name: buggy\nnodes:\n  get: {http: {url: "http://127.0.0.1:9/"}}\n')
+    with caplog.at_level("ERROR", logger="fuchsia"):
+        finished = run(db, wf)
+    assert finished.status == "failed"
+    error = finished.node("get").error
+    assert error is not None and error["type"] == "node_error" and not error["retryable"]
+    assert error["message"] == "internal error: ZeroDivisionError: a bug in the kind"
+    (record,) = [r for r in caplog.records if r.name == "fuchsia.runtime.attempts"]
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError
+    assert (record.execution_id, record.node) == (finished.id, "get")  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -32,6 +33,27 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+LogLevelOption = Annotated[
+    LogLevel,
+    typer.Option("--log-level", help="The least severe log records written to standard error."),
+]
+LogFormatOption = Annotated[
+    LogFormat, typer.Option("--log-format", help="Log lines as text, or one JSON object per line.")
+]
 
 
 class LazyConsole:

@@ -9,6 +9,10 @@ import typer
 from fuchsia.cli.common import (
     DbOption,
     JsonOption,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
     err,
     escape,
     out,
@@ -52,11 +56,14 @@ def serve_command(
         ),
     ] = 64,
     db: DbOption = None,
+    log_level: LogLevelOption = LogLevel.INFO,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Serve the web UI (at /), the HTTP API (under /api/v1; OpenAPI at /openapi.json, docs
     at /docs) and run executions."""
     import uvicorn
 
+    from fuchsia import logs
     from fuchsia.runtime.engine import Engine
     from fuchsia.server.app import create_app
 
@@ -78,11 +85,13 @@ def serve_command(
         markup=False,
         highlight=False,
     )
+    logs.configure(log_level.value, log_format.value, also=("uvicorn",))  # its lines the same way
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
         host=host,
         port=port,
-        log_level="info",
+        log_config=None,
+        log_level=log_level.value,
         timeout_graceful_shutdown=int(grace) + 5,
     )
 

@@ -9,7 +9,19 @@ from typing import Annotated, Any
 import typer
 
 from fuchsia.cli import remote
-from fuchsia.cli.common import DbOption, JsonOption, err, escape, out, print_json, settings
+from fuchsia.cli.common import (
+    DbOption,
+    JsonOption,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    err,
+    escape,
+    out,
+    print_json,
+    settings,
+)
 from fuchsia.config import lease_of
 
 app = typer.Typer(help="The engines sharing this store: `fuchsia worker` processes and others.")
@@ -45,14 +57,18 @@ def worker_command(
         typer.Option(help="Seconds running nodes may take to finish on SIGTERM.", min=0),
     ] = 30.0,
     db: DbOption = None,
+    log_level: LogLevelOption = LogLevel.INFO,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Take executions nobody drives from the store (started by `serve --no-worker`, `run
     --detach`, or left by a process that stopped) and drive them until SIGTERM or Ctrl-C,
     which stop taking work, let running nodes finish within --grace and hand the rest to the
     other workers at once. Point every worker at one PostgreSQL (`--db postgresql://...`)."""
+    from fuchsia import logs
     from fuchsia.runtime.engine import Engine
 
     config = settings(db)
+    logs.configure(log_level.value, log_format.value)
     held = lease_of(lease, "--lease") if lease is not None else config.lease
     if name is not None and not name.strip():
         raise typer.BadParameter("must not be empty", param_hint="--name")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fuchsia.definition.lock import LockedNode, LockedWorkflow
 from fuchsia.errors import InputError, NodeError, NodeTimeout
+from fuchsia.logs import logger
 from fuchsia.nodes import NodeContext, Parked
 from fuchsia.nodes.kind import KINDS, Placement
 from fuchsia.runtime.effects import SideEffects, execution_scope
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from fuchsia.runtime.driver import Runtime
 
 View = State | Overlay
+log = logger(__name__)
 
 
 def data_of(view: View, node_id: str) -> Any:
@@ -150,6 +152,13 @@ async def run(
         exc.execution_id, exc.node_id = view.id, node.id
         outcome.error = exc
     except Exception as exc:  # a bug in a node kind must fail the node, not the engine
+        log.exception(
+            "internal error in a %s node: %s: %s",
+            node.kind,
+            type(exc).__name__,
+            exc,
+            extra={"execution_id": view.id, "node": str(key), "attempt": number},
+        )
         outcome.error = NodeError(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
     if outcome.error is not None:
         _drop_frames(outcome.error)

@@ -30,6 +30,7 @@ from fuchsia.errors import (
     PayloadError,
     StoreError,
 )
+from fuchsia.logs import logger
 from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
@@ -54,6 +55,8 @@ from fuchsia.store.records import (
     NewExecution,
     new_id,
 )
+
+log = logger(__name__)
 
 # What only running a workflow needs (the definition models, the HTTP client, the drivers,
 # the wasm host) is imported where it is used: `fuchsia runs list` does not pay for it.
@@ -548,14 +551,31 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         again the execution is driven anew from what is stored, so an outage strands no
         execution (attempts it interrupted run again; committed nodes do not)."""
         delay = 0.1
+        fields = {"execution_id": driver.id, "workflow": driver.wf.name}
+        log.info("driving execution %s of %s", driver.id, driver.wf.name, extra=fields)
+        started = time.monotonic()
         while True:
             try:
-                return await driver.run()
+                status = await driver.run()
             except OwnershipLost:
+                log.info("execution %s was taken over", driver.id, extra=fields)
                 return "lost"
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
+                log.warning(
+                    "execution %s: the store is unavailable: %s", driver.id, exc, extra=fields
+                )
                 driver = await self._redrive(driver, delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            except Exception:
+                log.exception(
+                    "execution %s: driving failed (internal error)", driver.id, extra=fields
+                )
+                raise
+            seconds = round(time.monotonic() - started, 3)
+            ended = {**fields, "status": status, "seconds": seconds}
+            log.info("execution %s %s after %.3fs", driver.id, status, seconds, extra=ended)
+            return status
 
     async def _redrive(self, old: Driver, delay: float) -> Driver:
         """A new driver for `old`'s execution, from its stored state once it can be read."""

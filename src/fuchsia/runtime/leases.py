@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import FuchsiaError
+from fuchsia.logs import logger
 from fuchsia.runtime.owner import Identity, gone, same_machine
 from fuchsia.states import FINAL_STATUSES, Control, ExecutionStatus
 from fuchsia.store.records import NodeRecord, OwnerRecord
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from fuchsia.store import Store
     from fuchsia.store.records import ExecutionRecord
 
-log = logging.getLogger("fuchsia.worker")
+log = logger(__name__)
 
 # An attempt's artifact blob is stored at once and its row with the attempt's success; a blob
 # no row names once it is a day old was left by an attempt that never succeeded.
@@ -184,6 +184,12 @@ class Leases:
         another worker may run them now. What is still this engine's is driven again once
         the store answers (`_beat`)."""
         self._lease_lost = True
+        log.error(
+            "%s let its lease pass (%gs without a renewal): stopping its attempts; what is "
+            "still its own goes on once the store answers",
+            self.name,
+            self.lease,
+        )
         self._interrupt_shared()
         self._stopped_for_lease.update(self._driving)
         for driver in self._driving.values():
@@ -357,7 +363,9 @@ class Leases:
         deadline = self._renewed + self.lease * LEASE_MARGIN
         try:  # at least a third of the lease for each try, however late the last one
             await asyncio.wait_for(self._beat(), max(deadline - last_beat, self.lease / 3))
-        except (FuchsiaError, TimeoutError):
+        except (FuchsiaError, TimeoutError) as exc:
+            reason = str(exc) or "no answer in time"
+            log.warning("%s cannot renew its lease: %s", self.name, reason)
             if time.monotonic() >= deadline and not self._lease_lost:
                 self._lease_passed()
             return last_beat, next_sweep

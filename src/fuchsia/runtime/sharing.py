@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from fuchsia.errors import FuchsiaError, StoreError
+from fuchsia.logs import logger
 from fuchsia.states import NodeStatus
 from fuchsia.store.base import dumps
 from fuchsia.store.records import OwnerRecord, SharedAttempt
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from fuchsia.store.records import NodeRecord
     from fuchsia.store.sharing import Key
 
-log = logging.getLogger("fuchsia.worker")
+log = logger(__name__)
 
 VIEWS = 8  # executions whose state a worker keeps to run their shared attempts
 # seconds a shared attempt waits for another worker before the one that shared it runs it

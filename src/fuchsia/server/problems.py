@@ -9,7 +9,6 @@ with code `server_error` and no traceback (the server's log has it).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,9 +40,10 @@ from fuchsia.errors import (
     WorkflowDisabled,
     WorkflowNotFound,
 )
+from fuchsia.logs import logger
 from fuchsia.store import StoreUnavailable, StoreUnwritable
 
-log = logging.getLogger("fuchsia.server")
+log = logger(__name__)
 
 # Most specific first: the first class an error is an instance of gives its status.
 STATUS: tuple[tuple[type[FuchsiaError], int], ...] = (

@@ -11,7 +11,6 @@ latest one runs once (`catch_up: true`, the default) or is skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from datetime import UTC, datetime
@@ -22,10 +21,12 @@ from croniter import croniter
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import FuchsiaError
+from fuchsia.logs import logger
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import iso
 
 MAX_PER_TICK = 100
+log = logger(__name__)
 
 
 def next_instant(trigger: dict[str, Any], after: float) -> float:
@@ -57,9 +58,24 @@ class Scheduler:
         self.started = time.time()
 
     async def run(self) -> None:
+        """Fire what is due every tick, for good: a failure (the store unavailable, or a bug)
+        is logged when it starts or changes, not every tick, and the next tick tries again."""
+        failing: str | None = None  # the kind of failure the last tick had
         while True:
-            with contextlib.suppress(FuchsiaError):
+            try:
                 await self.fire_due()
+            except FuchsiaError as exc:
+                if failing != exc.code:
+                    log.warning("triggers cannot fire: %s", exc, extra={"error": exc.code})
+                failing = exc.code
+            except Exception as exc:
+                if failing != type(exc).__name__:
+                    log.exception("triggers cannot fire: internal error")
+                failing = type(exc).__name__
+            else:
+                if failing is not None:
+                    log.info("triggers fire again")
+                failing = None
             await asyncio.sleep(self.tick)
 
     async def fire_due(self, now: float | None = None) -> int:

@@ -1,0 +1,109 @@
+"""The package's logging: silent until configured, then text or JSON lines with the records'
+extra fields and tracebacks; what the scheduler and the attempt runner swallow is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from fuchsia import logs
+from fuchsia.errors import StoreError
+from fuchsia.server.schedule import Scheduler
+
+
+@pytest.fixture
+def configured() -> Any:
+    """Configure the package's logging into a buffer; undo it afterwards."""
+    root = logging.getLogger(logs.ROOT)
+    before = (list(root.handlers), root.level, root.propagate)
+    buffer = io.StringIO()
+
+    def setup(fmt: str, level: str = "info") -> io.StringIO:
+        logs.configure(level, fmt, stream=buffer)
+        return buffer
+
+    yield setup
+    root.handlers[:], root.level, root.propagate = before
+
+
+def test_the_package_is_silent_until_configured() -> None:
+    code = "from fuchsia.logs import logger; logger('fuchsia.x').error('boom')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stderr == ""  # no "last resort" line on a program's standard error
+
+
+def test_json_lines_carry_the_extra_fields_and_the_traceback(configured: Any) -> None:
+    out = configured("json")
+    log = logs.logger("fuchsia.test")
+    log.info("started %s", "e1", extra={"execution_id": "e1", "attempt": 2})
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError:
+        log.exception("it failed", extra={"node": "a"})
+    log.debug("not at info")
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert {k: first[k] for k in ("level", "logger", "message", "execution_id", "attempt")} == {
+        "level": "info",
+        "logger": "fuchsia.test",
+        "message": "started e1",
+        "execution_id": "e1",
+        "attempt": 2,
+    }
+    assert first["time"].endswith("Z")
+    assert second["level"] == "error" and second["node"] == "a"
+    assert "RuntimeError: a bug" in second["exception"]
+
+
+def test_text_lines_put_the_fields_after_the_message(configured: Any) -> None:
+    out = configured("text", "debug")
+    logs.logger("fuchsia.test").debug("step", extra={"status": "ok", "note": "two words"})
+    line = out.getvalue().strip()
+    assert line.split(" ", 1)[1] == 'DEBUG   fuchsia.test step status=ok note="two words"'
+
+
+def test_configure_refuses_an_unknown_level_or_format() -> None:
+    with pytest.raises(ValueError, match="level is one of"):
+        logs.configure("loud", "text")
+    with pytest.raises(ValueError, match="format one of"):
+        logs.configure("info", "xml")
+
+
+class _Failing:
+    """An engine whose deployments cannot be read `failures` times, then read as none."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+
+    async def current_deployments(self) -> list[Any]:
+        if self.failures:
+            raise self.failures.pop(0)
+        return []
+
+
+def test_the_scheduler_logs_a_failure_once_and_goes_on(configured: Any) -> None:
+    out = configured("json")
+    engine = _Failing([StoreError("down"), StoreError("still down"), KeyError("bug")])
+    scheduler = Scheduler(engine, tick=0)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        task = asyncio.create_task(scheduler.run())
+        while "fire again" not in out.getvalue():
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("warning", "triggers cannot fire: down"),  # once, not again for "still down"
+        ("error", "triggers cannot fire: internal error"),  # a bug: always, with its traceback
+        ("info", "triggers fire again"),
+    ]
+    assert "KeyError: 'bug'" in lines[1]["exception"]
