@@ -184,7 +184,13 @@ def test_four_workers_and_a_serve_without_worker_share_a_foreach(
         f'    foreach: {{items: "{{{{ range({FANOUT_ITEMS}) | list }}}}", concurrency: 4}}\n'
         f'    http: {{url: "{gate}?n={FANOUT_RUNS}&timeout=90"}}\n'
     )
-    workers = [cluster.worker(f"w{i}", concurrency=FANOUT_SLOTS) for i in range(FANOUT_WORKERS)]
+    # a lease long enough that a busy machine never lets one pass: a worker whose lease
+    # passed would have its calls made again elsewhere (at least once), and the barrier
+    # below counts every call; losing leases is what the tests after this one are about
+    workers = [
+        cluster.worker(f"w{i}", concurrency=FANOUT_SLOTS, lease="15s")
+        for i in range(FANOUT_WORKERS)
+    ]
     api = cluster.serve(free_port())
     cluster.wait_alive(*workers)
 
