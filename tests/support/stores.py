@@ -1,6 +1,7 @@
 """Opening a real store for a test: `opened(url)` as an async context, `with_store(url, body)`
 to run one coroutine against it and close it; `execute(url, statement)` to write to its
-database behind the store's back (a lease put in the past, say)."""
+database behind the store's back (a lease put in the past, say), `query(url, statement)` to
+read from it."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def execute(url: str, statement: str, *params: Any) -> int:
         count = lite.execute(statement, params).rowcount
         lite.commit()
         return count
+
+
+def query(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows one reading statement returns from the store's database, read through a
+    connection of our own (`?` placeholders on both backends)."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as pg:
+            return list(pg.execute(statement.replace("?", "%s"), params).fetchall())
+    with closing(sqlite3.connect(url, timeout=30)) as lite:
+        return list(lite.execute(statement, params).fetchall())
