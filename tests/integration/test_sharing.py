@@ -12,15 +12,19 @@ server that holds the call until the test releases it, so "in flight on both wor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from fuchsia import Engine, Execution
+from fuchsia.states import FINAL_STATUSES
+from fuchsia.store.cipher import Keyring
 from fuchsia.store.records import AttemptRecord
 from support.httpserver import LoopbackServer
-from support.stores import execute
+from support.stores import execute, query
 from support.waiting import locked, until
 
 
@@ -194,3 +198,150 @@ def test_a_draining_worker_hands_back_its_shared_attempts(
     assert sorted(loopback.count(p) for p in _paths(loopback, key)) == [1, 2]
     assert all(attempts[-1].status == "succeeded" for attempts in items.values())
     assert {attempts[-1].worker for attempts in items.values()} == {"a"}
+
+
+def test_a_shared_attempt_its_worker_cannot_run_is_handed_back_and_runs_on_its_owner(
+    store_url: str, loopback: LoopbackServer, key: str
+) -> None:
+    wf = locked(fan(loopback, key, 2, f"g-{key}"))
+    keys = Keyring((("k1", hashlib.sha256(b"k1").digest()),))
+
+    async def main() -> tuple[Execution, dict[int, list[AttemptRecord]]]:
+        async with (
+            await Engine.open(store_url, slots=1, park_after=None, name="a", keys=keys) as a,
+            # B lacks the key: it claims the shared item and cannot read the execution
+            await Engine.open(store_url, slots=1, park_after=None, name="b"),
+        ):
+            await until("A to see B's free slot", lambda: sees_room(a))
+            eid = await a.start(wf, {"sealed": True})
+
+            async def claimed_by_b() -> bool:
+                each = (await a.store.get_nodes(eid)).get("each")
+                units = [] if each is None else each.items.values()
+                return any(u.attempts and u.attempts[-1].worker == "b" for u in units)
+
+            await until("B to claim the shared item", claimed_by_b)
+            a.share_patience = 0.0  # what is handed back runs on A at once
+            loopback.release(f"g-{key}")
+
+            async def ended() -> bool:
+                return (await a.get(eid)).status in FINAL_STATUSES
+
+            await until("the execution to end", ended)
+            return await a.get(eid), await item_attempts(a, eid)
+
+    finished, items = asyncio.run(main())
+    assert finished.status == "completed", finished.error
+    assert sorted(loopback.count(p) for p in _paths(loopback, key)) == [1, 1]
+    assert all([a.status for a in attempts] == ["succeeded"] for attempts in items.values())
+    assert {attempts[-1].worker for attempts in items.values()} == {"a"}
+
+
+def test_a_closing_owner_folds_in_what_other_workers_finished_within_its_grace(
+    store_url: str, loopback: LoopbackServer, key: str
+) -> None:
+    wf = locked(fan(loopback, key, 2, f"g-{key}"))
+
+    async def main() -> tuple[Execution, dict[int, list[AttemptRecord]]]:
+        async with await Engine.open(store_url, slots=1, park_after=None, name="b") as b:
+            a = await Engine.open(store_url, slots=1, park_after=None, name="a")
+            closing: asyncio.Task[None] | None = None
+            try:
+                await until("A to see B's free slot", lambda: sees_room(a))
+                eid = await a.start(wf)
+                await until("one item on each worker", in_flight(loopback, key, 2))
+                driver = a._driving[eid]
+                closing = asyncio.create_task(a.close(grace=3600.0))
+
+                async def draining() -> bool:
+                    return driver.draining
+
+                await until("A to drain", draining)
+                loopback.release(f"g-{key}")  # both items finish: A's, and B's for A to fold
+
+                async def closed() -> bool:
+                    return closing.done()
+
+                await until("A's drain to end once both items are folded in", closed)
+                await closing
+            finally:
+                if closing is None:
+                    await a.close()
+            return await b.wait(eid), await item_attempts(b, eid)  # B drives the rest
+
+    finished, items = asyncio.run(main())
+    assert finished.status == "completed", finished.error
+    assert finished.result == {"n": 2}
+    assert sorted(loopback.count(p) for p in _paths(loopback, key)) == [1, 1]  # none again
+    assert all([a.status for a in attempts] == ["succeeded"] for attempts in items.values())
+    assert {attempts[-1].worker for attempts in items.values()} == {"a", "b"}
+
+
+SECRET = "sk-live/9f8e7d6c+5b4a"
+
+# every outcome a worker stores in `work`, kept after the owner folds it in and deletes the row
+KEEP_OUTCOMES = {
+    "sqlite": [
+        "CREATE TABLE seen_work (outcome TEXT)",
+        "CREATE TRIGGER keep_work AFTER UPDATE OF outcome ON work WHEN NEW.outcome IS NOT NULL"
+        " BEGIN INSERT INTO seen_work VALUES (NEW.outcome); END",
+    ],
+    "postgres": [
+        "CREATE TABLE seen_work (outcome TEXT)",
+        "CREATE FUNCTION keep_work() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN INSERT INTO seen_work VALUES (NEW.outcome); RETURN NEW; END $$",
+        "CREATE TRIGGER keep_work AFTER UPDATE ON work FOR EACH ROW"
+        " WHEN (NEW.outcome IS NOT NULL) EXECUTE FUNCTION keep_work()",
+    ],
+}
+
+
+def test_a_shared_component_attempt_stores_no_secret_in_its_kv_writes_or_artifact_names(
+    store_url: str, chatter_home: tuple[Path, str], tmp_path: Path
+) -> None:
+    home, ref = chatter_home
+    wf = tmp_path / "effects.yaml"
+    wf.write_text(f"""
+name: effects
+nodes:
+  remember:
+    foreach: {{items: "{{{{ range(2) | list }}}}", concurrency: 2}}
+    component: "{ref}"
+    task: remember
+    inputs:
+      key: "k-{{{{ secrets.api_key }}}}-{{{{ item }}}}"
+      value: "v-{{{{ secrets.api_key }}}}"
+  keep:
+    foreach: {{items: "{{{{ range(2) | list }}}}", concurrency: 2}}
+    component: "{ref}"
+    task: keep
+    inputs:
+      name: "report-{{{{ secrets.api_key }}}}-{{{{ item }}}}.txt"
+      content_type: "text/x-{{{{ secrets.api_key }}}}"
+""")
+    backend = "postgres" if store_url.startswith("postgresql://") else "sqlite"
+    secrets = {"api_key": SECRET}
+
+    async def main() -> tuple[Execution, set[str | None], list[str]]:
+        async with (
+            await Engine.open(store_url, home=home, secrets=secrets, slots=1, name="a") as a,
+            await Engine.open(store_url, home=home, secrets=secrets, slots=4, name="b"),
+        ):
+            for statement in KEEP_OUTCOMES[backend]:
+                await asyncio.to_thread(execute, store_url, statement)
+            await until("A to see B's free slots", lambda: sees_room(a))
+            # one item on A (its slot), the other three shared and run by B
+            finished = await a.run(wf)
+            nodes = await a.store.get_nodes(finished.id)
+            workers = {
+                u.attempts[-1].worker for n in ("remember", "keep") for u in nodes[n].items.values()
+            }
+            stored = await asyncio.to_thread(query, store_url, "SELECT outcome FROM seen_work")
+            return finished, workers, [outcome for (outcome,) in stored]
+
+    finished, workers, stored = asyncio.run(main())
+    assert finished.status == "completed", finished.error
+    assert workers == {"a", "b"}
+    assert len(stored) == 3
+    assert [o for o in stored if SECRET in o] == []
+    assert all("k-***-" in o or "report-***-" in o for o in stored)

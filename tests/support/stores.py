@@ -1,7 +1,8 @@
 """Opening a real store for a test: `opened(url)` as an async context, `with_store(url, body)`
 to run one coroutine against it and close it; `execute(url, statement)` to write to its
-database behind the store's back (a lease put in the past, say, `expire`); records for the
-ownership tests (`owner`, `new_execution`, `created`, `succeeded`)."""
+database behind the store's back (a lease put in the past, say, `expire`), `query(url,
+statement)` to read from it; records for the ownership tests (`owner`, `new_execution`,
+`created`, `succeeded`)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,13 @@ def succeeded(execution_id: str, node_id: str, owner_id: str | None) -> Transiti
         ],
         events=[Event("node_succeeded", node_id)],
     )
+
+
+def query(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows one reading statement returns from the store's database, read through a
+    connection of our own (`?` placeholders on both backends)."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as pg:
+            return list(pg.execute(statement.replace("?", "%s"), params).fetchall())
+    with closing(sqlite3.connect(url, timeout=30)) as lite:
+        return list(lite.execute(statement, params).fetchall())

@@ -194,6 +194,8 @@ def measure(rt: Runtime, view: View, o: Outcome) -> None:
         if o.error is not None:
             o.error.message = masker.text(o.error.message)
             o.error.args = (o.error.message,)
+        if o.effects is not None:
+            masker.effects(o.effects)
     limits = rt.limits
     try:
         limits.check(o.inputs, "the attempt's inputs")

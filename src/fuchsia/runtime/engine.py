@@ -164,10 +164,11 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
         self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
         self._claim_pause = 0.0  # no claims before this (monotonic): one could not be read
-        self._shared: dict[Key, tuple[SharedAttempt, asyncio.Task[None]]] = {}  # claimed here
+        self._shared: dict[Key, tuple[SharedAttempt, asyncio.Task[bool]]] = {}  # claimed here
         self._peers_room = 0  # the other workers' free slots at the last claim round
         self.share_patience = PATIENCE  # then an attempt it shared and nobody took runs here
         self._views: OrderedDict[str, State] = OrderedDict()  # to run shared attempts from
+        self._unfinished: dict[Key, int] = {}  # claims to hand back (`Sharing._check_shared`)
         self.hung_after = hung_after
         self._secrets = dict(secrets if secrets is not None else self.settings.secrets)
         self._limits = limits or Limits()
@@ -304,6 +305,8 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             for driver in self._driving.values():
                 driver.draining = True
             while any(d.settling for d in self._driving.values()) and time.monotonic() < deadline:
+                with contextlib.suppress(FuchsiaError):  # the next turn folds them
+                    await self._settle_shared()  # nothing claims now: fold them here
                 await asyncio.sleep(0.05)
         await self._stop_sharing(deadline)
         await self._stop_drivers()

@@ -16,11 +16,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, quote_plus
 
 from fuchsia.store.base import Store
 from fuchsia.store.records import ArtifactRef, Event, KvChanges, Transition
+
+if TYPE_CHECKING:
+    from fuchsia.runtime.effects import SideEffects
 
 MASK = "***"
 
@@ -103,6 +106,20 @@ class Masker:
                 for a in t.artifacts
             ],
         )
+
+    def effects(self, e: SideEffects) -> None:
+        """An attempt's kv writes and artifact names masked in place, as `transition` would
+        store them: what a shared attempt's worker stores for its owner is masked too."""
+        e.kv = self._kv(e.kv)
+        e.artifacts = [
+            dataclasses.replace(
+                a,
+                ref=dataclasses.replace(
+                    a.ref, name=self.text(a.ref.name), content_type=self.text(a.ref.content_type)
+                ),
+            )
+            for a in e.artifacts
+        ]
 
     def _kv(self, kv: KvChanges) -> KvChanges:
         """Kv writes with their keys and values masked, as `MaskedArtifacts` stores them."""

@@ -14,8 +14,11 @@ in place, waits and sub-workflows park, and hooks and repeats read the whole sta
 A claimer that lets its lease pass loses its claims to the reaper (`reclaim_lost`, every
 renewal of any worker): the attempt runs again elsewhere, and its late outcome is refused.
 One whose attempt was withdrawn (the execution was cancelled, ended, or taken over) stops
-it at its next check (`_check_shared`). A draining worker finishes its shared attempts
-within the grace period and hands back the rest.
+it at its next check (`_check_shared`). A claim whose attempt stops here without an outcome
+(it could not be run, the store failed, it was cancelled) is handed back by that check, so a
+live worker never holds a row nobody runs: the reaper only takes claims of workers whose
+lease passed. A draining worker finishes its shared attempts within the grace period and
+hands back the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from fuchsia.errors import FuchsiaError, StoreError
 from fuchsia.logs import logger
+from fuchsia.runtime.leases import CLAIM_BACKOFF
 from fuchsia.states import NodeStatus
 from fuchsia.store.base import dumps
 from fuchsia.store.records import OwnerRecord, SharedAttempt
@@ -60,10 +64,14 @@ class Sharing:
     slots: int
     _driving: dict[str, Driver]
     _wake: asyncio.Event
-    _shared: dict[Key, tuple[SharedAttempt, asyncio.Task[None]]]
+    _shared: dict[Key, tuple[SharedAttempt, asyncio.Task[bool]]]
     _peers_room: int  # free slots of the other live workers, less what was shared since
     share_patience: float  # seconds before this engine runs its own unclaimed shared attempts
     _views: OrderedDict[str, State]
+    # claims taken here whose attempt stopped without an outcome: handed back by the next
+    # `_check_shared` (by key, with the claim number the hand-back is fenced by)
+    _unfinished: dict[Key, int]
+    _claim_pause: float  # no claims of other workers' attempts before this (monotonic)
 
     if TYPE_CHECKING:
 
@@ -97,14 +105,23 @@ class Sharing:
         """Fold in what workers finished of this engine's shared attempts; claim shared
         attempts while slots are free (there may be some while another worker is alive, or
         this engine shared some: its own, handed back by a worker that went)."""
+        sharing = await self._settle_shared()
+        room = self.slots - self._running_here()
+        if room <= 0 or time.monotonic() < self._claim_pause:
+            return
+        if (others or sharing) and await self.store.ready_work():
+            await self._take_shared(room)
+
+    async def _settle_shared(self) -> bool:
+        """Fold in what workers finished of the attempts this engine's drivers shared, and
+        run here those nobody took in time (as they would have run without sharing): in
+        every claim round, and while a closing engine lets its drivers settle, when nothing
+        claims any more. Whether any driver here has shared attempts out."""
         sharing = any(d.shared for d in self._driving.values())
         if sharing:
             await self._fold_finished()
-            # what nobody took in time runs here, as it would have without sharing
             await self._take_shared(TAKE_BACK, own_after=self.share_patience)
-        room = self.slots - self._running_here()
-        if room > 0 and (others or sharing) and await self.store.ready_work():
-            await self._take_shared(room)
+        return sharing
 
     async def _fold_finished(self) -> None:
         from fuchsia.runtime.work import from_json
@@ -121,16 +138,24 @@ class Sharing:
             task = asyncio.create_task(self._run_shared(work), name=f"shared:{key}")
             self._shared[key] = (work, task)
 
-            def done(_: object, key: Key = key, task: asyncio.Task[None] = task) -> None:
+            def done(
+                _: object, work: SharedAttempt = work, task: asyncio.Task[bool] = task
+            ) -> None:
+                key = (work.execution_id, work.unit, work.attempt)
                 if self._shared.get(key, (None, None))[1] is task:
                     del self._shared[key]
+                if task.cancelled() or task.exception() is not None or not task.result():
+                    self._unfinished[key] = work.claim  # stopped here: handed back
                 self._wake.set()  # a slot is free
 
             task.add_done_callback(done)
 
-    async def _run_shared(self, work: SharedAttempt) -> None:
+    async def _run_shared(self, work: SharedAttempt) -> bool:
         """Run a claimed attempt and store its outcome for the owner; an outcome the store
-        refuses (the attempt was withdrawn or claimed again since) is counted."""
+        refuses (the attempt was withdrawn or claimed again since) is counted. Whether the
+        store answered the completion (False: the attempt could not be run or its outcome
+        stored, and its claim is handed back; this worker claims nobody's attempts for a
+        while, as after an execution it could not read)."""
         from fuchsia.runtime import attempts
         from fuchsia.runtime.work import to_json
 
@@ -150,10 +175,13 @@ class Sharing:
                         "withdrawn",
                         owner=me,
                     )
-        except FuchsiaError as exc:  # the store: the reaper hands it to another worker
+            return True
+        except FuchsiaError as exc:  # a key this worker lacks, the store: handed back
             log.warning("worker %s: shared attempt %s: %s", self.name, work.unit, exc)
-        except Exception:  # a bug must not end this worker: the reaper hands it on
+        except Exception:  # a bug must not end this worker: handed back
             log.exception("worker %s: shared attempt %s failed", self.name, work.unit)
+        self._claim_pause = time.monotonic() + CLAIM_BACKOFF
+        return False
 
     async def _view(self, work: SharedAttempt) -> State:
         """The execution's state to run `work` from: kept while it holds what the attempt
@@ -178,11 +206,21 @@ class Sharing:
 
     async def _check_shared(self) -> None:
         """Stop the shared attempts running here that are no longer this worker's to run:
-        withdrawn by their owner, or handed to another worker."""
+        withdrawn by their owner, or handed to another worker; hand back the claims whose
+        attempt stopped here without an outcome. Only attempts claimed before the read of
+        what this worker holds are judged by it (a claim round may run meanwhile)."""
+        me = self.identity.id
+        if self._unfinished:
+            unfinished = dict(self._unfinished)
+            await self.store.release_claims(me, list(unfinished.items()))
+            for key, claim in unfinished.items():
+                if self._unfinished.get(key) == claim:
+                    del self._unfinished[key]
         if not self._shared:
             return
-        held = await self.store.held_work(self.identity.id)
-        for key, (work, task) in list(self._shared.items()):
+        running = list(self._shared.items())
+        held = await self.store.held_work(me)
+        for key, (work, task) in running:
             if (key, work.claim) not in held and not task.done():
                 task.cancel()
 
@@ -201,9 +239,10 @@ class Sharing:
         rest = [task for _, task in self._shared.values()]
         if rest:
             await asyncio.gather(*rest, return_exceptions=True)
-        if tasks:
+        if tasks or self._unfinished:
             with contextlib.suppress(FuchsiaError):
                 await self.store.release_work(self.identity.id)
+                self._unfinished.clear()
 
 
 def _covers(state: State, work: SharedAttempt) -> bool:

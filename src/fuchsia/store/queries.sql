@@ -525,6 +525,12 @@ WHERE worker = ? AND outcome IS NULL;
 UPDATE work SET worker = NULL, claim = claim + 1, claimed_at = NULL
 WHERE worker = ? AND outcome IS NULL;
 
+-- name: release_claim
+-- one claim whose attempt stopped on its live worker without an outcome: ready again
+UPDATE work SET worker = NULL, claim = claim + 1, claimed_at = NULL
+WHERE execution_id = ? AND node_id = ? AND item = ? AND attempt = ? AND worker = ?
+  AND claim = ? AND outcome IS NULL;
+
 -- name: select_lost_work
 -- shared attempts claimed by a worker that is gone or let its lease pass
 SELECT w.execution_id, w.node_id, w.item, w.attempt, w.worker FROM work w

@@ -166,6 +166,20 @@ class Sharing:
 
         await self._write(job)
 
+    async def release_claims(self, worker: str, claims: list[tuple[Key, int]]) -> None:
+        """Hand back claims `worker` took whose attempt stopped here without an outcome
+        (it failed to run, or was cancelled): ready again for any worker, under new claim
+        numbers. A claim that moved on since (withdrawn, reclaimed) is left as it is."""
+
+        def job(cur: Cursor) -> None:
+            cur.executemany(
+                self.q["release_claim"],
+                [(e, u.node, _stored(u), a, worker, claim) for (e, u, a), claim in claims],
+            )
+            self._notify(cur)
+
+        await self._write(job)
+
     async def reclaim_lost(self) -> int:
         """Return shared attempts whose worker is gone or let its lease pass to ready, with
         a `node_reclaimed` event each naming that worker (what it would still commit is
