@@ -20,6 +20,8 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/fuchsia validate examples/hello.yaml
 	$(BIN)/fuchsia run examples/hello.yaml --input '{"name": "Ada"}'
+	$(BIN)/fuchsia component install --python-runtime
+	$(BIN)/fuchsia run examples/python-steps.yaml --input-file examples/data/order.json
 	$(BIN)/python examples/run_components.py
 
 lint: $(VENV)/.dev

@@ -3,6 +3,8 @@
 - first compile: wasm bytes to a compiled component (cold, no cache)
 - cached load: a fresh process loading the compiled artifact from the disk cache
 - instantiate + call: a fresh store and instance per call, p50 and p99
+- python step, p50 and p99: a `python` node's call into the Python runtime component on a
+  1 KB input (instantiate, compile and exec the step's code, call it, return its JSON)
 - nodes/s with 1 and 2 threads: instantiate + call in a loop on each thread, the two measured
   alternately for several rounds (this 2-core VM's memory bandwidth varies from second to
   second); the medians are reported, and the spread of the per-round ratios
@@ -13,6 +15,7 @@ Usage: python bench/components.py [--calls N] [--rounds N]
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from fuchsia.components.build import build_into
 from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost
 from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
+from fuchsia.components.python import build_runtime
 
 GREETER = Path(__file__).resolve().parents[1] / "examples" / "components" / "greeter"
 LOAD_SCRIPT = """
@@ -32,6 +36,7 @@ import sys, time
 from pathlib import Path
 from fuchsia.components.host import HostSettings, WasmHost
 from fuchsia.components.package import digest_of
+from fuchsia.components.python import build_runtime
 data = Path(sys.argv[1]).read_bytes()
 host = WasmHost(HostSettings(cache_dir=Path(sys.argv[2])))
 started = time.perf_counter()
@@ -63,6 +68,44 @@ def call(host: WasmHost, loaded: Loaded) -> None:
     host.run_task(
         loaded, Grants(), Call("e", "bench", "greet", "greet", 1, '{"name": "Ada"}'), services()
     )
+
+
+STEP = """\
+def main(order):
+    total = sum(item["price"] * item["quantity"] for item in order["items"])
+    return {"total": round(total, 2), "n": len(order["items"])}
+"""
+
+
+def python_call(host: WasmHost, loaded: Loaded, step: str) -> None:
+    call = Call("e", "bench", "step", "run", 1, step)
+    host.run_task(loaded, Grants(sockets=True), call, services())
+
+
+def python_samples(host: WasmHost, tmp: Path, calls: int) -> tuple[list[float], int]:
+    """Seconds per python step call on a 1 KB input, sorted; and the runtime's size."""
+    wasm = build_runtime(tmp / "python-runtime").read_bytes()
+    loaded = host.load(digest_of(wasm), lambda: wasm)
+    items = [{"sku": f"sku-{i:03d}", "price": 1.5 + i, "quantity": i % 4 + 1} for i in range(20)]
+    order = {"id": "A-1", "items": items}
+    step = json.dumps(
+        {
+            "code": STEP,
+            "function": "main",
+            "file": "bench.yaml",
+            "line": 12,
+            "inputs": {"order": order},
+        }
+    )
+    assert 900 <= len(json.dumps(order)) <= 1100, len(json.dumps(order))
+    for _ in range(20):
+        python_call(host, loaded, step)  # warm-up
+    samples = []
+    for _ in range(calls):
+        begin = time.perf_counter()
+        python_call(host, loaded, step)
+        samples.append(time.perf_counter() - begin)
+    return sorted(samples), len(wasm)
 
 
 def throughput(host: WasmHost, loaded: Loaded, threads: int, calls: int) -> float:
@@ -113,6 +156,7 @@ def main() -> None:
             call(host, loaded)
             samples.append(time.perf_counter() - begin)
         samples.sort()
+        py_samples, py_size = python_samples(host, Path(tmp), args.calls)
         ones, twos = [], []
         for _ in range(args.rounds):
             ones.append(throughput(host, loaded, 1, args.calls))
@@ -133,6 +177,13 @@ def main() -> None:
     )
     print(f"| instantiate + call, p50 | < 5 ms | {p50:.2f} ms |")
     print(f"| instantiate + call, p99 | - | {p99:.2f} ms |")
+    py_p50 = statistics.median(py_samples) * 1000
+    py_p99 = py_samples[int(len(py_samples) * 0.99) - 1] * 1000
+    print(
+        f"| python step, 1 KB input, p50 ({py_size / 1e6:.1f} MB runtime) | < 2 ms | "
+        f"{py_p50:.2f} ms |"
+    )
+    print(f"| python step, 1 KB input, p99 | < 4 ms | {py_p99:.2f} ms |")
     print(f"| nodes/s, 1 thread | - | {one:,.0f} |")
     print(
         f"| nodes/s, 2 threads | >= 1.6x one thread | {two:,.0f} ({two / one:.2f}x; "

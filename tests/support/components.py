@@ -92,6 +92,33 @@ def built_component(source_dir: Path) -> Path:
     return wasm
 
 
+def built_python_runtime() -> Path:
+    """The Python runtime component's directory (built with `fuchsia.components.python`),
+    from the cache when this runtime version (which names its build's inputs) is there:
+    install it in a test's registry so that locking a python node builds nothing."""
+    from fuchsia.components.python import build_runtime, runtime_version
+
+    key = f"python-runtime-{runtime_version()}"
+    entry = CACHE / key
+    with _lock(key):
+        if _cached_wasm(entry) is not None:
+            os.utime(entry)
+            return entry
+        CACHE.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=CACHE))
+        try:
+            build_runtime(scratch / "component")
+            if entry.exists():
+                if _cached_wasm(entry) is not None:
+                    return entry
+                shutil.rmtree(entry)
+            os.rename(scratch / "component", entry)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    assert _cached_wasm(entry) is not None, f"the runtime build left no usable wasm in {entry}"
+    return entry
+
+
 def _prune() -> None:
     """Remove cache entries nobody has used for a week (sources since edited, old tools)."""
     cutoff = time.time() - KEEP_UNUSED

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from fuchsia.components.manifest import Manifest, load_manifest
+from fuchsia.components.python import source_dir as python_source_dir
 from fuchsia.definition import LockedWorkflow, load, lock, parse_text, validate
 from fuchsia.definition.lock import canonical_json
 from fuchsia.definition.models import NODE_KINDS
@@ -31,6 +32,7 @@ from fuchsia.nodes.kind import (
     Grants,
     HttpSpec,
     Placement,
+    PythonSpec,
     Rule,
     TransformSpec,
     TriggerComponentSpec,
@@ -47,6 +49,7 @@ PINNED = {
     "components-pipeline": (
         "sha256:7118c2f11b6395979c12678bc488d37f311e0f5babac6b8b373bb741b5adcccc"
     ),
+    "python-steps": "sha256:d206a7b506ef943d74cd25b81662819f6c80f57bf1c343dccc5a713977e4d85a",
 }
 
 CHILD = """\
@@ -102,6 +105,11 @@ class ExampleComponents:
     def resolve(self, ref: str) -> Found:
         digest = "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
         return Found(digest, load_manifest(EXAMPLES / "components" / ref.partition("@")[0]))
+
+    def python_runtime(self) -> Found:
+        """The runtime's manifest as shipped (version 1.0.0), at a digest made from it."""
+        manifest = load_manifest(python_source_dir())
+        return Found("sha256:" + hashlib.sha256(manifest.ref.encode()).hexdigest(), manifest)
 
 
 def locked_text(
@@ -232,6 +240,7 @@ def test_where_each_kind_runs_and_whether_the_node_timeout_bounds_it() -> None:
     placement = {name: kind.placement for name, kind in KINDS.items()}
     assert placement == {
         "component": Placement.THREAD,
+        "python": Placement.THREAD,
         "http": Placement.LOOP,
         "transform": Placement.LOOP,
         "branch": Placement.LOOP,
@@ -241,6 +250,21 @@ def test_where_each_kind_runs_and_whether_the_node_timeout_bounds_it() -> None:
     assert [name for name, kind in KINDS.items() if not kind.timed] == ["transform"]
     assert [name for name, kind in KINDS.items() if kind.children] == ["workflow"]
     assert [name for name, kind in KINDS.items() if kind.inline] == ["transform", "branch"]
+
+
+def test_a_python_nodes_spec_embeds_its_code_and_pins_the_runtime() -> None:
+    workflow = example("python-steps")
+    runtime = ExampleComponents().python_runtime()
+    score, report = workflow.nodes["score"].spec, workflow.nodes["report"].spec
+    assert isinstance(score, PythonSpec) and isinstance(report, PythonSpec)
+    assert (score.component, score.digest) == (runtime.manifest.ref, runtime.digest)
+    assert score.code.startswith("def main(order, rates):")
+    assert (score.file, score.line, score.function) == ("python-steps.yaml", 20, "main")
+    assert report.code == (EXAMPLES / "steps" / "report.py").read_text()
+    assert (report.file, report.line, report.function) == ("steps/report.py", 1, "build")
+    assert score.grants == Grants((), (), None, sockets=True)  # nothing granted beyond that
+    assert workflow.nodes["score"].timeout == DEFAULT_COMPONENT_TIMEOUT
+    assert KINDS["python"].templated(score) == {"inputs": score.inputs, "config": {}}
 
 
 def _no_http() -> Any:
@@ -264,7 +288,15 @@ def test_an_inline_kinds_attempt_finishes_without_the_event_loop() -> None:
 
 
 def test_the_workflow_format_knows_the_same_kinds() -> None:
-    assert NODE_KINDS == ("component", "http", "transform", "branch", "wait", "workflow")
+    assert NODE_KINDS == (
+        "component",
+        "python",
+        "http",
+        "transform",
+        "branch",
+        "wait",
+        "workflow",
+    )
     assert set(NODE_KINDS) == set(KINDS)
 
 
@@ -298,6 +330,6 @@ def test_a_trigger_components_spec_writes_back_its_locked_document() -> None:
 
 def test_a_stored_lock_with_a_kind_this_version_does_not_know_is_refused() -> None:
     document = json.loads(locked_text(CHILD).to_json())
-    document["nodes"]["echo"]["kind"] = "python"
-    with pytest.raises(StoreError, match=r"kind 'python'.*upgrade fuchsia"):
+    document["nodes"]["echo"]["kind"] = "rust"
+    with pytest.raises(StoreError, match=r"kind 'rust'.*upgrade fuchsia"):
         LockedWorkflow.from_json(canonical_json(document))

@@ -311,12 +311,11 @@ def test_node_kind_rules_are_each_reported_at_the_node() -> None:
           wait_none: {wait: {timeout: 5s}}
           both_bodies: {http: {url: "https://example.com", json: {}, body: "text"}}
         """) == [
-        "w.yaml:3:9: node 'none': a node needs exactly one kind: one of component, http, "
-        "transform, branch, wait, workflow",
+        "w.yaml:3:9: node 'none': a node needs exactly one kind: one of component, python, "
+        "http, transform, branch, wait, workflow",
         "w.yaml:4:8: node 'two': a node has exactly one kind, this one has http and transform",
         "w.yaml:5:9: node 'comp': a component node needs `task`",
-        "w.yaml:6:22: node 'task_on_transform': `task`, `inputs` and `config` belong to "
-        "component nodes",
+        "w.yaml:6:22: node 'task_on_transform': `task` belongs to component nodes",
         "w.yaml:7:25: node 'default_on_transform': `default` belongs to branch nodes",
         "w.yaml:8:20: node 'wait_two': wait: a wait takes exactly one of `signal`, `for` or "
         "`until`",

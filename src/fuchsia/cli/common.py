@@ -119,6 +119,14 @@ class Components:
     def resolve(self, ref: str) -> Installed:
         return registry().resolve(ref)
 
+    def python_runtime(self) -> Installed:
+        """The Python runtime, built on first need (saying so: it takes seconds)."""
+        return registry().python_runtime(on_build=building_runtime)
+
+
+def building_runtime(ref: str) -> None:
+    err.print(f"building the Python runtime {ref} (once; it takes a few seconds)", markup=False)
+
 
 def require_store(config: Settings) -> None:
     """A command that reads the store must not create one: when the SQLite file is missing,

@@ -71,15 +71,30 @@ def _verify(manifest: Manifest, wasm: bytes) -> None:
 @app.command("install")
 def install_command(
     path: Annotated[
-        Path, typer.Argument(help="A component directory or a .fcpkg file.", show_default=False)
-    ],
+        Path | None,
+        typer.Argument(help="A component directory or a .fcpkg file.", show_default=False),
+    ] = None,
+    python_runtime: Annotated[
+        bool,
+        typer.Option(
+            "--python-runtime",
+            help="Build (once) and install the Python runtime that `python` nodes run in.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an installed version with other content.")
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Install a component; its wasm's digest is checked against its manifest."""
-    installed = registry().install(path, force=force)
+    from fuchsia.cli.common import building_runtime, fail
+
+    if (path is None) == (not python_runtime):
+        raise fail("name a component directory or .fcpkg file, or pass --python-runtime")
+    if path is None:
+        installed = registry().python_runtime(on_build=building_runtime)
+    else:
+        installed = registry().install(path, force=force)
     if json_output:
         print_json(summary(installed))
         return

@@ -170,16 +170,20 @@ def new_component(name: str, directory: Path, *, world: str = "task-component") 
 # --- building --------------------------------------------------------------------------------
 
 
-def build_component(directory: Path, *, output: Path | None = None) -> Path:
+def build_component(
+    directory: Path, *, output: Path | None = None, full_wasi: bool = False
+) -> Path:
     """Build the Python component in `directory` and return the path of the wasm.
 
     The wasm goes to the manifest's `wasm` path, and its digest (`sha256:<hex>`) is written
     into `component.yaml` (only the `digest:` line changes; comments and layout are kept).
-    With `output`, the wasm goes there instead and `component.yaml` is left as it is."""
+    With `output`, the wasm goes there instead and `component.yaml` is left as it is. With
+    `full_wasi`, the component imports WASI even without `allowed_paths` (the Python runtime
+    does: its standard library reads files, and finds none, where a stub would trap)."""
     manifest = _read_manifest(directory)
     target = directory / manifest.wasm
     destination = output if output is not None else target
-    data = _componentize(directory, manifest)
+    data = _componentize(directory, manifest, full_wasi=full_wasi)
     _write_atomically(destination, data)
     if output is None or output.resolve() == target.resolve():
         write_digest(directory / MANIFEST_FILE, digest_of(data))
@@ -289,7 +293,7 @@ def _read_manifest(directory: Path) -> Manifest:
     return manifest
 
 
-def _componentize(directory: Path, manifest: Manifest) -> bytes:
+def _componentize(directory: Path, manifest: Manifest, *, full_wasi: bool = False) -> bytes:
     """Run componentize-py on a scratch copy of the sources; return the component's bytes."""
     with tempfile.TemporaryDirectory(prefix="fuchsia-build-") as scratch_name:
         scratch = Path(scratch_name)
@@ -319,7 +323,8 @@ def _componentize(directory: Path, manifest: Manifest) -> bytes:
         command += ["-w", world, "componentize"]
         for label in paths:
             command += ["-p", str(scratch / label)]
-        if manifest.world != LEGACY_WORLD and not manifest.capabilities.allowed_paths:
+        stub = manifest.world != LEGACY_WORLD and not manifest.capabilities.allowed_paths
+        if stub and not full_wasi:
             command.append("--stub-wasi")
         command += [ENTRY_MODULE, "-o", str(wasm)]
         # componentize-py appends the site-packages of $VIRTUAL_ENV, or else of the Python

@@ -184,6 +184,12 @@ class Registry:
         """`name@version` or `name` (the newest version)."""
         return self.get(*parse_ref(ref))
 
+    def python_runtime(self, on_build: Callable[[str], None] | None = None) -> InstalledComponent:
+        """The Python runtime `python` nodes run in, built and installed on first need."""
+        from fuchsia.components.python import installed_runtime
+
+        return installed_runtime(self, on_build=on_build)
+
     def read_wasm(self, installed: InstalledComponent) -> bytes:
         """The component's bytes, verified against its digest on every load."""
         try:

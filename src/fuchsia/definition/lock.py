@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
+from fuchsia.definition.python import pin_runtime, step_spec
 from fuchsia.definition.resolve import Resolver, component_spec, trigger_spec
 from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import validate
@@ -136,8 +137,14 @@ def lock(
     A sub-workflow is locked too and embedded whole, so the parent's hash pins it."""
     problems = []
     resolved: dict[str, dict[str, Any]] = {}
+    steps: dict[str, dict[str, Any]] = {}
     for node_id, node in definition.nodes.items():
-        if node.kind == "component":
+        if node.kind == "python":
+            spec, found = step_spec(node_id, node, source)
+            problems.extend(found)
+            if spec is not None:
+                steps[node_id] = resolved[node_id] = spec
+        elif node.kind == "component":
             spec, found = component_spec(node_id, node, definition, source, registry)
             problems.extend(found)
             if spec is not None:
@@ -149,6 +156,8 @@ def lock(
                 resolved[node_id] = spec
     poll_component, found = trigger_spec(definition, source, registry)
     problems.extend(found)
+    if not problems:  # the runtime's first build takes seconds: not for a file with mistakes
+        problems.extend(pin_runtime(steps, source, registry))
     if problems:
         raise DefinitionError(problems)
     document = _document(definition, resolved)
@@ -211,8 +220,10 @@ def _node_document(
     spec: Any = getattr(node, kind)
     if kind == "http":
         spec = node.http.model_dump(by_alias=True) if node.http else None
-    elif kind in ("component", "workflow"):
-        spec = resolved  # pinned when locking: a component's digest, a sub-workflow's document
+    elif kind in ("component", "workflow", "python"):
+        # pinned when locking: a component's digest, a sub-workflow's document, a python
+        # step's code and its runtime's digest
+        spec = resolved
     elif kind == "wait":
         spec = node.wait.model_dump(by_alias=True) if node.wait else None
     elif kind == "branch":

@@ -180,6 +180,72 @@ class SubWorkflow(Model):
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
+def _python(value: object) -> object:
+    return {"code": value} if isinstance(value, str) else value
+
+
+class PythonStep(Model):
+    """A `python` node's code: inline (`python: |`, or `{code: ..., function: ...}`) or a step
+    file (`{file: steps/report.py, function: build}`, relative to the workflow file)."""
+
+    code: str | None = None
+    file: str | None = None
+    function: str = Field(default="main", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PythonStep:
+        if self.code is not None and self.file is not None:
+            raise ValueError("a python step takes either inline code or `file`, not both")
+        if self.code is None and self.file is None:
+            raise ValueError("a python step needs its code inline or a `file`")
+        return self
+
+
+PythonField = Annotated[
+    PythonStep,
+    BeforeValidator(_python),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "description": "the step's code, defining `main`"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "file": {"type": "string"},
+                        "function": {"type": "string"},
+                    },
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
+def _hosts(value: list[str]) -> list[str]:
+    from fuchsia.components.hosts import parse_host_pattern
+
+    for pattern in value:
+        parse_host_pattern(pattern)
+    return value
+
+
+def _size(value: object) -> object:
+    if value is None:
+        return None
+    from fuchsia.components.manifest import parse_size  # only a file that sets a limit
+
+    return parse_size(value)
+
+
+class StepCapabilities(Model):
+    """What a `python` node is granted beyond running code: nothing unless listed."""
+
+    allowed_hosts: Annotated[list[str], AfterValidator(_hosts)] = Field(default_factory=list)
+    memory_limit: Annotated[int | None, BeforeValidator(_size)] = None
+
+
 class Foreach(Model):
     items: str
     concurrency: int = Field(default=1, ge=1, le=10_000)
@@ -212,6 +278,8 @@ class Node(Model):
     default: StringList | None = None
     wait: WaitSpec | None = None
     workflow: SubWorkflow | None = None
+    python: PythonField | None = None
+    capabilities: StepCapabilities | None = None
 
     @property
     def kind(self) -> str:
@@ -228,8 +296,14 @@ class Node(Model):
         if len(present) > 1:
             raise ValueError(f"a node has exactly one kind, this one has {' and '.join(present)}")
         kind = present[0]
-        if kind != "component" and (self.task or self.inputs is not None or self.config):
-            raise ValueError("`task`, `inputs` and `config` belong to component nodes")
+        if kind not in ("component", "python") and (self.inputs is not None or self.config):
+            raise ValueError("`inputs` and `config` belong to component and python nodes")
+        if kind != "component" and self.task:
+            raise ValueError("`task` belongs to component nodes")
+        if kind != "python" and self.capabilities is not None:
+            raise ValueError(
+                "`capabilities` belongs to python nodes (a component's are in its manifest)"
+            )
         if kind == "component" and not self.task:
             raise ValueError("a component node needs `task`")
         if kind != "branch" and self.default is not None:

@@ -201,6 +201,8 @@ def _graph_problems(source: Source) -> list[Problem]:
         )
         problems.extend(_edge_problems(source, node_id, node, ids, suggest))
         reads: list[tuple[Loc, Reading]] = []
+        if "python" in node:  # a step's code is Python, never a template (locking compiles it)
+            node = {key: value for key, value in node.items() if key != "python"}
         _template_problems(source, ("nodes", node_id), node, problems, reads, ids)
         if reads:  # templates that read a name equal to a node id: is that node visible?
             problems.extend(_visibility_problems(source, visibility.problems(node_id, reads)))

@@ -23,6 +23,7 @@ HOOK_FIELDS = frozenset({"status", "error", "result"})
 # foreach.items), as the workflow file spells them.
 _RENDERED = {
     "component": ("inputs", "config"),
+    "python": ("inputs",),
     "http": ("http",),
     "transform": ("transform",),
     "wait": ("wait", "until"),

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import jsonschema
@@ -28,10 +28,13 @@ import jsonschema
 from fuchsia.components.registry import Registry
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
-from fuchsia.nodes.kind import ComponentSpec, Grants, TriggerComponentSpec
+from fuchsia.nodes.kind import ComponentSpec, Grants, PythonSpec, TriggerComponentSpec
 from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.store.base import Store
 from fuchsia.store.records import ArtifactRef, PendingArtifact, new_id
+
+if TYPE_CHECKING:
+    from fuchsia.components.host import TaskOutput
 
 T = TypeVar("T")
 OnLoop = Callable[[Coroutine[Any, Any, Any]], Any]  # a store call, run on the event loop
@@ -80,7 +83,7 @@ class ComponentRuntime:
             sockets=grants.sockets,
         )
 
-    def _load(self, spec: ComponentSpec | TriggerComponentSpec) -> Any:
+    def _load(self, spec: ComponentSpec | TriggerComponentSpec | PythonSpec) -> Any:
         installed = self.registry.resolve(spec.component)
         if installed.digest != spec.digest:
             raise ComponentLoadError(
@@ -100,35 +103,61 @@ class ComponentRuntime:
         grants = self._grants(spec.grants)
         return self.host.run_trigger(self._load(spec), grants, call, services, request)
 
-    def execute(self, spec: ComponentSpec, call: Any, services: Any) -> Any:
+    def execute(self, spec: ComponentSpec | PythonSpec, call: Any, services: Any) -> Any:
         """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
         return self.host.run_task(self._load(spec), self._grants(spec.grants), call, services)
 
 
 async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
-    from fuchsia.components.host import Call
-
-    assert ctx.components is not None and ctx.store is not None
+    assert ctx.components is not None
     inputs = rendered["inputs"]
     _validate(inputs, spec.input_schema, InputError, "input")
     runtime = ctx.components()
+    result = await call_on_thread(
+        ctx,
+        runtime,
+        lambda call, services: runtime.execute(spec, call, services),
+        task=spec.task,
+        input=json.dumps(inputs),
+        config=rendered["config"],
+        allowed_hosts=list(spec.grants.allowed_hosts),
+    )
+    _validate(result.data, spec.output_schema, OutputError, "output")
+    return with_artifacts(result)
+
+
+async def call_on_thread(
+    ctx: NodeContext,
+    runtime: ComponentRuntime,
+    execute: Callable[[Any, Any], TaskOutput],
+    *,
+    task: str,
+    input: str,
+    config: dict[str, Any],
+    allowed_hosts: list[str],
+) -> TaskOutput:
+    """One wasm call of an attempt (`execute(call, services)`) on the runtime's worker pool:
+    a cancel or timeout of the attempt stops the wasm at its next epoch tick; the call's log
+    lines go to the attempt's; a kv or artifact write over the attempt's cap fails it."""
+    from fuchsia.components.host import Call
+
+    assert ctx.store is not None
     loop = asyncio.get_running_loop()
     cancelled = threading.Event()
     call = Call(
         execution_id=ctx.execution_id,
         workflow=ctx.workflow,
         node_id=ctx.node_id,
-        task=spec.task,
+        task=task,
         attempt=ctx.attempt,
-        input=json.dumps(inputs),
+        input=input,
         timeout=ctx.timeout,
         cancelled=cancelled,
     )
-    allowed_hosts = list(spec.grants.allowed_hosts)
-    services = _services(ctx, rendered["config"], allowed_hosts, runtime, loop)
-    future = loop.run_in_executor(runtime.pool, runtime.execute, spec, call, services)
+    services = _services(ctx, config, allowed_hosts, runtime, loop)
+    future = loop.run_in_executor(runtime.pool, execute, call, services)
     try:
-        result = await asyncio.shield(future)
+        result: TaskOutput = await asyncio.shield(future)
     except asyncio.CancelledError:
         cancelled.set()  # the wasm stops at its next epoch tick
         future.add_done_callback(_consume)
@@ -139,7 +168,11 @@ async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -
     finally:
         ctx.logs.extend(services.logs)
     _over_cap(ctx.effects)  # the component went on after a refused artifact
-    _validate(result.data, spec.output_schema, OutputError, "output")
+    return result
+
+
+def with_artifacts(result: TaskOutput) -> Any:
+    """A call's output data, with the artifacts it stored listed under `artifacts`."""
     data = result.data
     if result.artifacts:
         refs = [

@@ -166,6 +166,49 @@ class ComponentSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PythonSpec:
+    """A `python` node: its code embedded (a step file's content too, so the workflow's hash
+    pins it) and the Python runtime component it runs in, pinned to its digest."""
+
+    component: str  # the runtime's reference, e.g. fuchsia/python-runtime@1.0.0-fp...
+    digest: str
+    code: str
+    function: str
+    file: str  # what the traceback names: the workflow file's name, or the step file's path
+    line: int  # where `code` starts in `file`
+    inputs: dict[str, Any]
+    config: dict[str, Any]
+    grants: Grants
+
+    @classmethod
+    def from_document(cls, locked: Any) -> PythonSpec:
+        return cls(
+            component=locked["component"],
+            digest=locked["digest"],
+            code=locked["code"],
+            function=locked["function"],
+            file=locked["file"],
+            line=locked["line"],
+            inputs=locked["inputs"],
+            config=locked["config"],
+            grants=Grants.from_document(locked["grants"]),
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "digest": self.digest,
+            "code": self.code,
+            "function": self.function,
+            "file": self.file,
+            "line": self.line,
+            "inputs": self.inputs,
+            "config": self.config,
+            "grants": self.grants.to_document(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TriggerComponentSpec:
     """A poll or webhook trigger's component, as locked under the trigger (not a node kind:
     it shares the component's pinned digest and grants)."""
@@ -282,7 +325,7 @@ class WorkflowSpec:
         }
 
 
-Spec = TransformSpec | HttpSpec | ComponentSpec | BranchSpec | WaitSpec | WorkflowSpec
+Spec = TransformSpec | HttpSpec | ComponentSpec | PythonSpec | BranchSpec | WaitSpec | WorkflowSpec
 
 
 # -- the kinds --------------------------------------------------------------------------------
@@ -405,6 +448,27 @@ class Component(_Kind):
         return component.run(spec, rendered, ctx)
 
 
+class Python(_Kind):
+    """Runs in the Python runtime component on a worker thread, as a component node does."""
+
+    name: ClassVar[str] = "python"
+    placement: ClassVar[Placement] = Placement.THREAD
+
+    def spec(self, locked: Any) -> PythonSpec:
+        return PythonSpec.from_document(locked)
+
+    def templated(self, spec: PythonSpec) -> Any:
+        return {"inputs": spec.inputs, "config": spec.config}  # never the code itself
+
+    def timeout(self, spec: PythonSpec, declared: float | None) -> float | None:
+        return DEFAULT_COMPONENT_TIMEOUT if declared is None else declared
+
+    def run(self, spec: PythonSpec, rendered: Any, ctx: NodeContext) -> Awaitable[Any]:
+        from fuchsia.nodes import python
+
+        return python.run(spec, rendered, ctx)
+
+
 class Branch(_Kind):
     name: ClassVar[str] = "branch"
     inline: ClassVar[bool] = True
@@ -476,6 +540,6 @@ class SubWorkflow(_Kind):
 KINDS: Mapping[str, NodeKind[Any]] = MappingProxyType(
     {
         kind.name: kind
-        for kind in (Component(), Http(), Transform(), Branch(), Wait(), SubWorkflow())
+        for kind in (Component(), Python(), Http(), Transform(), Branch(), Wait(), SubWorkflow())
     }
 )

@@ -104,7 +104,7 @@ async def run(
     workflow: LockedWorkflow = view.workflow
     outcome = Outcome(key, number, time.time())
     outcome.logs = BoundedLogs(limits.log_line, limits.log_volume)
-    if node.kind == "component":
+    if node.kind in ("component", "python"):  # kv writes and artifacts, kept until success
         outcome.effects = SideEffects(execution_scope(view.id), limits.side_effects)
     try:
         values = scope(rt, view, node, number)
