@@ -12,6 +12,11 @@ C0  one bare SQLite commit (WAL, one small row per transaction, from Python's sq
 Each of W1-W3 runs at both SQLite durability settings: `full` (the default, power-loss safe)
 and `normal` (safe against a crash of the process only). Usage: python bench/engine.py [--quick]
 [--only W5 ...] (the rows of those workloads alone).
+
+`--otel` (issue 12) measures W1 and W3 instead with tracing off and on, side by side in one run
+(the two engines take turns): on is what `OTEL_EXPORTER_OTLP_ENDPOINT` configures (batching
+span and log processors, OTLP/HTTP protobuf) pointed at a receiver on 127.0.0.1 that reads each
+export and answers 200, as a collector would.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from fuchsia import Engine, LockedWorkflow
 from fuchsia.definition import lock, parse_text, validate
+from loopback import serving
 
 
 def chain(length: int) -> LockedWorkflow:
@@ -147,12 +154,98 @@ def bare_commit(home: Path, synchronous: str, commits: int = 500) -> float:
     return statistics.median(samples) * 1000
 
 
+class _Collector(BaseHTTPRequestHandler):
+    """Takes an OTLP/HTTP export (`POST /v1/traces`, `/v1/logs`) and answers 200."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def _traced_engine(home: Path, endpoint: str) -> Engine:
+    """An engine configured the way an operator does it: by the `OTEL_*` variables."""
+    wanted = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "fuchsia-bench"}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        return await Engine.open(f"sqlite:///{home / 'traced.db'}")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+async def otel(home: Path, repeats: int, endpoint: str) -> dict[str, tuple[float, float]]:
+    """W1 (ms per step) and W3 (steps per second), each (tracing off, tracing on)."""
+    off = await Engine.open(f"sqlite:///{home / 'off.db'}")
+    on = await _traced_engine(home, endpoint)
+    assert on.telemetry.enabled and not off.telemetry.enabled
+    results: dict[str, tuple[float, float]] = {}
+    try:
+        for name, workflow, concurrent, steps in (
+            ("w1", chain(100), 1, 100),
+            ("w3", chain(10), 50, 500),
+        ):
+            samples: dict[bool, list[float]] = {False: [], True: []}
+            for engine in (off, on):  # warm up both
+                await engine.run(workflow)
+            for _ in range(repeats):
+                for traced, engine in ((False, off), (True, on)):
+                    runs: list[Awaitable[object]] = [
+                        engine.run(workflow) for _ in range(concurrent)
+                    ]
+                    started = time.perf_counter()
+                    await asyncio.gather(*runs)
+                    samples[traced].append(time.perf_counter() - started)
+            off_s, on_s = (statistics.median(samples[t]) for t in (False, True))
+            if name == "w1":
+                results[name] = (off_s / steps * 1000, on_s / steps * 1000)
+            else:
+                results[name] = (steps / off_s, steps / on_s)
+    finally:
+        await off.close()
+        await on.close()  # flushes what is batched
+    return results
+
+
+def print_otel(repeats: int) -> None:
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    with tempfile.TemporaryDirectory() as tmp, serving(collector, "otlp") as endpoint:
+        results = asyncio.run(otel(Path(tmp), repeats, endpoint))
+    assert _Collector.received > 0, "the receiver got no export"
+    w1_off, w1_on = results["w1"]
+    w3_off, w3_on = results["w3"]
+    print("| workload (synchronous=full) | target | tracing off | tracing on | on / off |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| W1 100-node chain, per step | on within 20% | {w1_off:.3f} ms | {w1_on:.3f} ms"
+        f" | {w1_on / w1_off:.2f}x |"
+    )
+    print(
+        f"| W3 50 concurrent 10-node chains | on within 20% | {w3_off:,.0f} steps/s"
+        f" | {w3_on:,.0f} steps/s | {w3_on / w3_off:.2f}x |"
+    )
+    print(f"\n{_Collector.received} OTLP exports received")
+
+
 WORKLOADS = ("C0", "W1", "W2", "W3", "W4", "W5")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--otel", action="store_true", help="W1 and W3, tracing off vs on")
     parser.add_argument(
         "--only",
         action="append",
@@ -161,6 +254,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
+    if args.otel:
+        print_otel(repeats)
+        return
     only = set(args.only or WORKLOADS)
     measures: dict[str, Callable[[Path, str], float]] = {
         "c0": lambda home, sync: bare_commit(home, sync),

@@ -47,9 +47,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,6 +58,7 @@ import psycopg
 
 from fuchsia import Engine, LockedWorkflow
 from fuchsia.definition import lock, parse_text, validate
+from loopback import serving
 
 PG_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "postgres"
@@ -211,17 +211,9 @@ class _SlowServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-@contextlib.contextmanager
-def slow_server() -> Iterator[str]:
+def slow_server() -> contextlib.AbstractContextManager[str]:
     """A loopback server that answers every GET after HTTP_DELAY; yields its base URL."""
-    server = _SlowServer(("127.0.0.1", 0), _SlowHandler)
-    thread = threading.Thread(target=server.serve_forever, name="bench-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(_SlowServer(("127.0.0.1", 0), _SlowHandler))
 
 
 # -- worker processes ------------------------------------------------------------------------

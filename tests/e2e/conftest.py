@@ -84,7 +84,7 @@ def make_fuchsia_env(root: Path) -> FuchsiaEnv:
     home = root / "home"
     home.mkdir()
     db = home / "fuchsia.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUCHSIA_", "OTEL_"))}
     for name in PROXY_VARS:
         env.pop(name, None)
     env.update(

@@ -109,3 +109,6 @@ def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_httpx_
     host = ("wasmtime", "fuchsia.components.host", "fuchsia.store.postgres", "psycopg", "httpx")
     registry = ("fuchsia.components.registry", "fuchsia.components.manifest")
     assert under(modules, (*host, *registry, "fuchsia.cli.progress")) == []
+    # no OTEL_* variable: nothing of OpenTelemetry (or Prometheus) is imported
+    telemetry = ("opentelemetry", "fuchsia.observe.otel", "prometheus_client")
+    assert under(modules, telemetry) == []

@@ -22,6 +22,7 @@ from wasmtime.component import Linker, Record, Variant
 
 from fuchsia.components import abi, limits, outbound
 from fuchsia.errors import OutputError
+from fuchsia.observe.telemetry import OFF, Telemetry
 
 PLATFORM = "fuchsia:platform"
 VERSION = "0.1.0"
@@ -51,6 +52,7 @@ class Services:
     http: httpx.Client | None = None
     log_sink: limits.LogSink = field(default_factory=limits.LogSink)
     artifacts: list[ArtifactInfo] = field(default_factory=list)
+    telemetry: Telemetry = OFF  # spans of the imports that take time (http, artifacts)
 
     @property
     def logs(self) -> list[dict[str, Any]]:
@@ -133,15 +135,21 @@ def _fetch(request: Record) -> Record | Variant:
     client = services.http
     if client is None:
         return Variant("failed", "outbound HTTP is not available in this host")
-    result = outbound.fetch(
-        client,
-        method,
-        url,
-        [tuple(h) for h in wit_field(request, "headers")],
-        wit_field(request, "body"),
-        None if timeout_ms is None else timeout_ms / 1000,
-        services.allowed_hosts,
-    )
+    attributes = {"http.request.method": method.upper(), "url.full": url}
+    with services.telemetry.span(method.upper(), attributes, client=True) as span:
+        result = outbound.fetch(
+            client,
+            method,
+            url,
+            [tuple(h) for h in wit_field(request, "headers")],
+            wit_field(request, "body"),
+            None if timeout_ms is None else timeout_ms / 1000,
+            services.allowed_hosts,
+        )
+        if isinstance(result, outbound.Failure):
+            span.fail(result.kind, result.message)
+        else:
+            span.set("http.response.status_code", result.status)
     entry: dict[str, Any] = {"method": method.upper(), "url": url}
     if isinstance(result, outbound.Failure):
         services.log_sink.add("warn", f"http {result.kind}", {**entry, "reason": result.message})
@@ -154,8 +162,10 @@ def _fetch(request: Record) -> Record | Variant:
 
 def _put_artifact(name: str, content_type: str, data: bytes) -> Record | str:
     services = _services()
+    attributes = {"fuchsia.artifact.name": name, "fuchsia.artifact.size": len(data)}
     try:
-        info = services.put_artifact(name, content_type, bytes(data))
+        with services.telemetry.span("artifact put", attributes):
+            info = services.put_artifact(name, content_type, bytes(data))
     except Exception as exc:  # a store failure is the component's to handle, as a value
         return f"could not store artifact {name!r}: {exc}"
     services.artifacts.append(info)
@@ -163,8 +173,10 @@ def _put_artifact(name: str, content_type: str, data: bytes) -> Record | str:
 
 
 def _get_artifact(artifact_id: str) -> bytes | str:
+    services = _services()
     try:
-        return _services().get_artifact(artifact_id)
+        with services.telemetry.span("artifact get", {"fuchsia.artifact.id": artifact_id}):
+            return services.get_artifact(artifact_id)
     except Exception as exc:
         return f"no artifact {artifact_id!r}: {exc}"
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fuchsia.observe.telemetry import OFF, AttemptSpan, Telemetry
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -72,3 +74,5 @@ class NodeContext:
     # an attempt of a kind that parks, still open this many seconds on, parks (`Parked`);
     # None: it never parks
     park_after: float | None = None
+    telemetry: Telemetry = OFF  # spans of the attempt's requests and calls
+    span: AttemptSpan | None = None  # the attempt's own (the parent of those on a thread)

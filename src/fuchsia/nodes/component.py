@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import json
 import os
@@ -117,6 +118,7 @@ async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -
         ctx,
         runtime,
         lambda call, services: runtime.execute(spec, call, services),
+        component=(spec.component, spec.digest),
         task=spec.task,
         input=json.dumps(inputs),
         config=rendered["config"],
@@ -131,6 +133,7 @@ async def call_on_thread(
     runtime: ComponentRuntime,
     execute: Callable[[Any, Any], TaskOutput],
     *,
+    component: tuple[str, str],
     task: str,
     input: str,
     config: dict[str, Any],
@@ -138,7 +141,9 @@ async def call_on_thread(
 ) -> TaskOutput:
     """One wasm call of an attempt (`execute(call, services)`) on the runtime's worker pool:
     a cancel or timeout of the attempt stops the wasm at its next epoch tick; the call's log
-    lines go to the attempt's; a kv or artifact write over the attempt's cap fails it."""
+    lines go to the attempt's; a kv or artifact write over the attempt's cap fails it. With
+    traces on, the call is a span (`component`: the reference and digest) and runs in a
+    copy of this context, so its host imports' spans are under it."""
     from fuchsia.components.host import Call
 
     assert ctx.store is not None
@@ -155,18 +160,28 @@ async def call_on_thread(
         cancelled=cancelled,
     )
     services = _services(ctx, config, allowed_hosts, runtime, loop)
-    future = loop.run_in_executor(runtime.pool, execute, call, services)
-    try:
-        result: TaskOutput = await asyncio.shield(future)
-    except asyncio.CancelledError:
-        cancelled.set()  # the wasm stops at its next epoch tick
-        future.add_done_callback(_consume)
-        raise
-    except Exception:
-        _over_cap(ctx.effects)  # a write over the cap is why it failed, whatever it raised
-        raise
-    finally:
-        ctx.logs.extend(services.logs)
+    services.telemetry = ctx.telemetry
+    attributes = {
+        "fuchsia.component": component[0],
+        "fuchsia.component.digest": component[1],
+        "fuchsia.component.task": task,
+    }
+    with ctx.telemetry.span(f"component {task}", attributes):
+        work = functools.partial(execute, call, services)
+        if ctx.telemetry.enabled:
+            work = functools.partial(contextvars.copy_context().run, work)
+        future = loop.run_in_executor(runtime.pool, work)
+        try:
+            result: TaskOutput = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled.set()  # the wasm stops at its next epoch tick
+            future.add_done_callback(_consume)
+            raise
+        except Exception:
+            _over_cap(ctx.effects)  # a write over the cap is why it failed, whatever it raised
+            raise
+        finally:
+            ctx.logs.extend(services.logs)
     _over_cap(ctx.effects)  # the component went on after a refused artifact
     return result
 

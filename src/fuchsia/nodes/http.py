@@ -75,17 +75,11 @@ async def run(spec: HttpSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any
     limits = [t for t in (spec.timeout, ctx.timeout) if t is not None]
     timeout = min(limits) if limits else None
     cap = ctx.max_response or MAX_RESPONSE_BYTES
-    try:
-        async with ctx.http().stream(
-            **request, timeout=timeout, follow_redirects=spec.follow_redirects
-        ) as response:
-            body = await _read(response, cap, f"{request['method']} {request['url']}")
-    except httpx.TimeoutException:
-        raise NodeTimeout(
-            f"{request['method']} {request['url']} timed out after {timeout}s"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise HttpError(f"{request['method']} {request['url']} failed: {exc}") from None
+    with ctx.telemetry.request(request["method"], request["url"], request["headers"]) as span:
+        response, body = await _send(ctx, spec, request, timeout, cap)
+        span.set("http.response.status_code", response.status_code)
+        if not _expected(spec, response.status_code):
+            span.fail(str(response.status_code), f"returned {response.status_code}")
     status = response.status_code
     output: dict[str, Any] = {
         "status": status,
@@ -110,6 +104,23 @@ async def run(spec: HttpSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any
             retryable=retryable,
         )
     return output
+
+
+async def _send(
+    ctx: NodeContext, spec: HttpSpec, request: dict[str, Any], timeout: float | None, cap: int
+) -> tuple[httpx.Response, bytes]:
+    """Send the request; its response and body (refused past `cap` bytes)."""
+    try:
+        async with ctx.http().stream(
+            **request, timeout=timeout, follow_redirects=spec.follow_redirects
+        ) as response:
+            return response, await _read(response, cap, f"{request['method']} {request['url']}")
+    except httpx.TimeoutException:
+        raise NodeTimeout(
+            f"{request['method']} {request['url']} timed out after {timeout}s"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise HttpError(f"{request['method']} {request['url']} failed: {exc}") from None
 
 
 async def _read(response: httpx.Response, cap: int, what: str) -> bytes:

@@ -56,6 +56,7 @@ async def run(spec: PythonSpec, rendered: dict[str, Any], ctx: NodeContext) -> A
             ctx,
             runtime,
             execute,
+            component=(spec.component, spec.digest),
             task=TASK,
             input=json.dumps(step),
             config=rendered["config"],

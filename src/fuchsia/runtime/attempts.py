@@ -17,6 +17,7 @@ from fuchsia.errors import InputError, NodeError, NodeTimeout
 from fuchsia.logs import logger
 from fuchsia.nodes import NodeContext, Parked
 from fuchsia.nodes.kind import KINDS, Placement
+from fuchsia.observe.telemetry import Attempt, AttemptSpan
 from fuchsia.runtime.effects import SideEffects, execution_scope
 from fuchsia.runtime.limits import BoundedLogs
 from fuchsia.runtime.machine import verdict
@@ -97,7 +98,37 @@ async def run(
     rt: Runtime, view: View, node: LockedNode, number: int, index: int | None = None
 ) -> Outcome:
     """Run attempt `number` of `node` (of its item `index`): its outcome, never raising for
-    the node's own failures."""
+    the node's own failures; in its span when traces are on."""
+    if not rt.telemetry.enabled:
+        return await _run(rt, view, node, number, index)
+    workflow = view.workflow
+    kind = KINDS[node.kind]
+    attempt = Attempt(
+        view.id,
+        view.trace,
+        workflow.name,
+        workflow.version,
+        node.id,
+        node.kind,
+        index,
+        number,
+        rt.worker,
+        derived=not kind.parks,
+    )
+    with rt.telemetry.attempt(attempt) as span:
+        outcome = await _run(rt, view, node, number, index, span)
+        span.finish(outcome)
+    return outcome
+
+
+async def _run(
+    rt: Runtime,
+    view: View,
+    node: LockedNode,
+    number: int,
+    index: int | None,
+    span: AttemptSpan | None = None,
+) -> Outcome:
     key = view.keys[node.id] if index is None else UnitKey(node.id, index)
     kind = KINDS[node.kind]
     limits = rt.limits
@@ -134,6 +165,8 @@ async def run(
             max_response=limits.response,
             effects=outcome.effects,
             park_after=rt.park_after if kind.parks else None,
+            telemetry=rt.telemetry,
+            span=span,
         )
         running = kind.run(node.spec, outcome.inputs, ctx)  # imports the kind's module
         if node.timeout is not None and kind.timed:

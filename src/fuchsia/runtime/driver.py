@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import InputError, NodeError, StoreError
 from fuchsia.nodes.kind import KINDS
+from fuchsia.observe.telemetry import OFF, Settled, Telemetry
 from fuchsia.runtime import attempts, machine
 from fuchsia.runtime.limits import Limits, Unstorable
 from fuchsia.runtime.machine import (
@@ -43,7 +44,7 @@ from fuchsia.runtime.machine import (
 from fuchsia.runtime.machine.control import CANCEL_ERROR, CRASHED, STOPPED
 from fuchsia.runtime.masking import Masker
 from fuchsia.runtime.work import Outcome
-from fuchsia.states import Control, ExecutionStatus
+from fuchsia.states import FINAL_STATUSES, Control, ExecutionStatus
 from fuchsia.store.base import OwnershipLost, Store, StoreUnavailable
 from fuchsia.store.records import Event as LogEvent
 from fuchsia.store.records import ExecutionRecord, NodeRecord, Transition, UnitKey
@@ -76,6 +77,7 @@ class Runtime:
     # whether an attempt about to start (after `n` others this step starts here) is left
     # for any worker to run: this engine's slots are full and another worker's are not
     share: Callable[[int], bool] | None = None
+    telemetry: Telemetry = OFF  # spans of attempts and executions (`fuchsia.observe`)
     masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -274,9 +276,29 @@ class Driver:
             park = decision.commit.execution.park
             self.parked_until = None if park is None else park.until
         self._follow(decision)
+        if decision.final in FINAL_STATUSES and self.rt.telemetry.enabled:
+            self._settled(decision)
         if decision.cancel_children and self.rt.children is not None:
             await self.rt.children.cancel_children(self.id)
         return decision.final
+
+    def _settled(self, decision: Decision) -> None:
+        """Emit the span of the execution, which this decision's commit ended."""
+        state, update = self.state, decision.commit.execution
+        self.rt.telemetry.settled(
+            Settled(
+                self.id,
+                state.trace,
+                self.wf.name,
+                self.wf.version,
+                self.wf.hash,
+                str(decision.final),
+                update.error if update is not None else None,
+                state.created_at,
+                state.started_at,
+                time.time(),
+            )
+        )
 
     def _share(
         self, overlay: Overlay, decision: Decision, events: list[Event]

@@ -31,6 +31,8 @@ from fuchsia.errors import (
     StoreError,
 )
 from fuchsia.logs import logger
+from fuchsia.observe import setup
+from fuchsia.observe.telemetry import OFF, Telemetry
 from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
@@ -135,7 +137,9 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         slots: int = 0,
         drives: bool = True,
         park_after: float | None = PARK_AFTER,
+        telemetry: Telemetry = OFF,
     ) -> None:
+        self.telemetry = telemetry  # spans and log records (`fuchsia.observe`), or none
         self.settings = settings if settings is not None else Settings.load(home=home)
         if home is not None:
             self.settings = dataclasses.replace(self.settings, home=Path(home))
@@ -203,8 +207,10 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             worker=self.name,
             park_after=self.park_after,
             share=self._share if self.slots and self.drives else None,
+            telemetry=self.telemetry,
         )
         runtime.children = self
+        self.telemetry.bind(runtime.masker)
         return runtime
 
     def _http_client(self) -> httpx.AsyncClient:
@@ -232,6 +238,9 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         slots: int = 0,
         drives: bool = True,
         park_after: float | None = PARK_AFTER,
+        tracer_provider: Any = None,
+        logger_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Engine:
         """Open the store (creating and migrating it if needed) and register this engine.
 
@@ -254,9 +263,12 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         `park_after` (seconds, a worker only; None: never): an execution whose only open work
         has been waits or sub-workflows for this long (or retries due later than that) is
         parked, handed back to the store with no process holding it, and woken on any worker
-        by its signal, a control request, its child's end or its timer."""
+        by its signal, a control request, its child's end or its timer.
+        `tracer_provider`, `logger_provider`, `meter_provider`: OpenTelemetry's (default:
+        what the `OTEL_*` variables configure, else none; see `fuchsia.observe.setup`)."""
         if inline_limit is not None and inline_limit < 1024:
             raise FuchsiaError(f"inline_limit must be at least 1024 bytes, got {inline_limit}")
+        telemetry = setup.telemetry(tracer_provider, logger_provider, meter_provider)
         base = settings if settings is not None else Settings.load(home=home, db=db)
         if home is not None:
             base = dataclasses.replace(base, home=Path(home), db=db or base.db)
@@ -275,6 +287,7 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             slots=slots,
             drives=drives,
             park_after=park_after,
+            telemetry=telemetry,
         )
         try:
             await engine._beat()
@@ -327,6 +340,8 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             await self._http.aclose()
             self._http = None
         await self.store.close()
+        if self.telemetry.enabled:
+            await asyncio.to_thread(self.telemetry.close)  # flush what is batched
 
     async def _stop_drivers(self) -> None:
         """Ask every driver to record its running attempts interrupted and stop, so the store
@@ -429,6 +444,7 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         if self._secrets:  # stored as every other value is: with the secrets masked
             payload = self._runtime.masker.mask(payload)
         execution_id = new_id()
+        trace = self.telemetry.trace_for(execution_id, child=parent_id is not None)
         new = NewExecution(
             id=execution_id,
             workflow_hash=locked.hash,
@@ -441,6 +457,9 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             owner=None if detached or not self.drives else self.identity.id,
             parent_id=parent_id,
             kv=kv,
+            trace_id=trace.trace_id,
+            trace_parent=trace.parent,
+            trace_link=trace.link,
         )
         record, created = await self._create(new)
         detached = detached or not self.drives
@@ -555,6 +574,7 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
         execution (attempts it interrupted run again; committed nodes do not)."""
         delay = 0.1
         fields = {"execution_id": driver.id, "workflow": driver.wf.name}
+        fields |= self.telemetry.log_fields(driver.state.trace)  # to find its trace
         log.info("driving execution %s of %s", driver.id, driver.wf.name, extra=fields)
         started = time.monotonic()
         while True:

@@ -9,6 +9,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import NodeNotFound
+from fuchsia.observe.ids import TraceRef
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import (
     AttemptWrite,
@@ -67,8 +68,10 @@ class Reruns:
         )
         rerun = _downstream(locked, starts)
         reused = [n for n in old.nodes if n.status == NodeStatus.SUCCEEDED and n.id not in rerun]
+        new_execution = new_id()
+        trace = TraceRef.new(new_execution, link=TraceRef.stored(record).link_to(record.id))
         new = NewExecution(
-            id=new_id(),
+            id=new_execution,
             workflow_hash=locked.hash,
             workflow_name=locked.name,
             workflow_version=locked.version,
@@ -78,6 +81,8 @@ class Reruns:
             idempotency_key=None,
             owner=self.identity.id,  # its reused nodes are written under this engine's fence
             parent_id=record.parent_id,
+            trace_id=trace.trace_id,
+            trace_link=trace.link,
         )
         created, _ = await self.store.create_execution(new)
         t = Transition(created.id, self.identity.id)

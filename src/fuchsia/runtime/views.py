@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fuchsia.observe.ids import TraceRef
 from fuchsia.states import AttemptStatus, ExecutionStatus, NodeStatus
 from fuchsia.store.records import (
     ArtifactRef,
@@ -191,6 +192,9 @@ class Execution:
     # set (and `result` None) when the result was above the store's inline limit; the
     # engine's `result()` loads it
     result_artifact: ArtifactRef | None = None
+    # the OpenTelemetry trace its spans are in (32 hex digits; a sub-workflow's is its
+    # parent's): find it in a tracing backend by this id
+    trace_id: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -221,6 +225,7 @@ class Execution:
             "error": self.error,
             "idempotency_key": self.idempotency_key,
             "parent_id": self.parent_id,
+            "trace_id": self.trace_id,
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
@@ -248,6 +253,7 @@ class Execution:
             nodes=[NodeRun.from_json(n) for n in data["nodes"]],
             parent_id=data.get("parent_id"),
             result_artifact=_ref(data.get("result_artifact")),
+            trace_id=data.get("trace_id"),
         )
 
 
@@ -405,6 +411,7 @@ def execution_view(
         nodes=runs,
         parent_id=record.parent_id,
         result_artifact=ref(record.result_artifact),
+        trace_id=TraceRef.stored(record).trace_id,
     )
 
 

@@ -222,9 +222,11 @@ async def start(
     engine = engine_of(request)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key, param="Idempotency-Key")
-    execution_id = await engine.start_deployed(
-        body.workflow, body.payload, idempotency_key=idempotency_key
-    )
+    attributes = {"http.route": "/api/v1/executions", "fuchsia.workflow.name": body.workflow}
+    with engine.telemetry.trigger("api", attributes, request.headers.get("traceparent")):
+        execution_id = await engine.start_deployed(
+            body.workflow, body.payload, idempotency_key=idempotency_key
+        )
     return (await engine.get(execution_id)).to_dict()
 
 

@@ -110,6 +110,13 @@ class Scheduler:
         return fired
 
     async def _one(self, locked: LockedWorkflow, kind: str, instant: float, *, start: bool) -> None:
+        attributes = {"fuchsia.workflow.name": locked.name, "fuchsia.trigger.instant": iso(instant)}
+        with self.engine.telemetry.trigger(kind, attributes):
+            await self._instant(locked, kind, instant, start=start)
+
+    async def _instant(
+        self, locked: LockedWorkflow, kind: str, instant: float, *, start: bool
+    ) -> None:
         execution_id = None
         component = locked.document["trigger"].get("poll", {}) or {}
         component = component.get("component") if kind == "poll" else None

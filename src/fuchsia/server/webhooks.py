@@ -63,7 +63,9 @@ async def webhook(request: Request, path: str) -> JSONResponse:
     if delivery is not None:
         check_key(delivery, param="the delivery id")
     key = f"webhook:{locked.name}:{delivery}" if delivery else None
-    execution_id = await _start(engine, locked, spec, request, body, payload, key)
+    attributes = {"fuchsia.workflow.name": locked.name, "fuchsia.webhook.delivery": delivery}
+    with engine.telemetry.trigger("webhook", attributes, request.headers.get("traceparent")):
+        execution_id = await _start(engine, locked, spec, request, body, payload, key)
     if execution_id is None:
         return JSONResponse({"status": "pending"}, 200)
     # for /metrics: a redelivery names the same execution, which is counted once

@@ -394,6 +394,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     new.parent_id,
                     now,
                     now,
+                    new.trace_id,
+                    new.trace_parent,
+                    new.trace_link,
                 ),
             )
             if cur.rowcount == 1:
@@ -770,6 +773,9 @@ def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:
         settled=_loads(r[17]),
         claim=int(r[18]),
         parked_until=r[19],
+        trace_id=r[20],
+        trace_parent=r[21],
+        trace_link=r[22],
     )
 
 

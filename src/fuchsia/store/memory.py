@@ -94,6 +94,7 @@ class _Execution:
     claim: int = 0
     parked_until: float | None = None
     wake_signals: tuple[str, ...] = ()
+    trace: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
 @dataclass
@@ -176,6 +177,7 @@ class MemoryStore:
                 parent_id=new.parent_id,
                 created_at=now,
                 updated_at=now,
+                trace=(new.trace_id, new.trace_parent, new.trace_link),
             )
         return self._execution(self._executions[new.id]), True
 
@@ -413,4 +415,7 @@ class MemoryStore:
             control=None if row.control is None else Control(row.control),
             settled=_load(row.settled),
             claim=row.claim,
+            trace_id=row.trace[0],
+            trace_parent=row.trace[1],
+            trace_link=row.trace[2],
         )

@@ -11,14 +11,16 @@ SELECT document FROM workflows WHERE hash = ?;
 
 -- name: insert_execution
 INSERT INTO executions (id, workflow_hash, workflow_name, workflow_version, status, payload,
-                        context, idempotency_key, owner, parent_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        context, idempotency_key, owner, parent_id, created_at, updated_at,
+                        trace_id, trace_parent, trace_link)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING;
 
 -- name: select_execution
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE id = ?;
 
 -- name: select_execution_by_key
@@ -30,13 +32,15 @@ SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 -- name: list_executions
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: list_executions_by_status
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: select_execution_owner
@@ -368,32 +372,37 @@ WHERE execution_id IS NOT NULL GROUP BY workflow, kind;
 -- name: list_executions_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_workflow_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE workflow_name = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: list_executions_by_workflow_status_before
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE workflow_name = ? AND status = ? AND id < ? ORDER BY id DESC LIMIT ?;
 
 -- name: select_children
 -- a run's sub-workflow executions, newest first
 SELECT id, workflow_name, workflow_version, workflow_hash, status, payload, context,
        idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
-       control, result_artifact, settled, claim, parked_until
+       control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+       trace_link
 FROM executions WHERE parent_id = ? ORDER BY id DESC LIMIT ?;
 
 -- name: count_errored_units

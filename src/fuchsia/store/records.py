@@ -83,6 +83,10 @@ class ExecutionRecord:
     # set while the execution is parked (its only open work is waits; nobody holds it):
     # claimable again from then on (`PARKED_FOREVER`: only a signal or a control wakes it)
     parked_until: float | None = None
+    # its trace (`fuchsia.observe.ids.TraceRef`): None in rows stored before traces
+    trace_id: str | None = None
+    trace_parent: str | None = None
+    trace_link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,11 @@ class NewExecution:
     owner: str | None
     status: ExecutionStatus = ExecutionStatus.PENDING
     parent_id: str | None = None
+    # its trace (`fuchsia.observe.ids.TraceRef`): the trace id, the span its span sits
+    # under (a sub-workflow's), the traceparent of what started it
+    trace_id: str | None = None
+    trace_parent: str | None = None
+    trace_link: str | None = None
     # kv changes committed in the same transaction, only if the execution is created: a
     # trigger's cursor moves exactly when the execution it asked for exists
     kv: KvChanges | None = None

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.nodes import Park
+from fuchsia.observe.ids import TraceRef
 from fuchsia.runtime.machine.layer import Layer
 from fuchsia.runtime.work import trailing_failures
 from fuchsia.states import ERRORED, AttemptStatus, Control, ExecutionStatus, NodeStatus
@@ -123,6 +124,8 @@ class State:
         self.status: ExecutionStatus = record.status
         self.control: Control | None = record.control
         self.started_at: float | None = record.started_at
+        self.created_at = record.created_at
+        self.trace = TraceRef.stored(record)
         self.context: dict[str, Any] = dict(record.context or {})
         self.verdict = None if record.settled is None else Verdict.from_record(record.settled)
         self.paused = record.control == Control.PAUSE
@@ -229,6 +232,7 @@ class Overlay:
         self.payload = state.payload
         self.status = state.status
         self.started_at = state.started_at
+        self.trace = state.trace
         self.context = state.context  # replaced, never changed in place
         self.verdict = state.verdict
         self.paused = state.paused

@@ -1,0 +1,169 @@
+"""Choosing the engine's telemetry: providers given to `Engine.open`, else the standard
+`OTEL_*` environment variables, else none (nothing imported, nothing exported).
+
+From the environment, a signal is on when its exporter is named (`OTEL_TRACES_EXPORTER`,
+`OTEL_LOGS_EXPORTER`, `OTEL_METRICS_EXPORTER`: `otlp` or `console`; `none` turns it off) or
+an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the signal's own
+`OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`); `OTEL_SDK_DISABLED=true` turns everything off. OTLP
+goes over HTTP with protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, the default); the
+exporters read their own variables (headers, timeouts, `OTEL_BSP_*` batching). The SDK and the
+exporter are the `otel` extra: `pip install 'fuchsia[otel]'`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fuchsia.config import SettingsError
+from fuchsia.observe.telemetry import OFF, Telemetry
+
+SIGNALS = ("traces", "logs", "metrics")
+EXPORTERS = ("otlp", "console", "none")
+PROTOCOLS = ("http/protobuf",)
+INSTALL = "pip install 'fuchsia[otel]'"
+
+
+def telemetry(
+    tracer_provider: Any = None,
+    logger_provider: Any = None,
+    meter_provider: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> Telemetry:
+    """The engine's telemetry: the providers given, else what the environment configures."""
+    if tracer_provider is None and logger_provider is None and meter_provider is None:
+        return from_environment(os.environ if environ is None else environ)
+    from fuchsia.observe.otel import OtelTelemetry
+
+    if meter_provider is not None:
+        _export_metrics(meter_provider)
+    return OtelTelemetry(tracer_provider, logger_provider)
+
+
+def exporters(environ: Mapping[str, str]) -> dict[str, str]:
+    """The exporter each configured signal uses (`otlp`, `console`), or a SettingsError that
+    names the variable that is wrong."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return {}
+    endpoint = bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip())
+    chosen: dict[str, str] = {}
+    for signal in SIGNALS:
+        variable = f"OTEL_{signal.upper()}_EXPORTER"
+        named = environ.get(variable, "").strip().lower()
+        own = bool(environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip())
+        if named and named not in EXPORTERS:
+            raise SettingsError(variable, named, f"one of {', '.join(EXPORTERS)}")
+        exporter = named or ("otlp" if endpoint or own else "none")
+        if exporter != "none":
+            chosen[signal] = exporter
+    if "otlp" in chosen.values():
+        protocol = environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf").strip().lower()
+        if protocol not in PROTOCOLS:
+            raise SettingsError(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                protocol,
+                "http/protobuf (Fuchsia's OTLP exporter sends it, to a collector's port 4318)",
+            )
+    return chosen
+
+
+def from_environment(environ: Mapping[str, str]) -> Telemetry:
+    chosen = exporters(environ)
+    if not chosen:
+        return OFF
+    try:
+        from opentelemetry.sdk.resources import Resource
+    except ImportError:
+        signal = next(iter(chosen))
+        raise SettingsError(
+            f"OTEL_{signal.upper()}_EXPORTER",
+            chosen[signal],
+            f"OpenTelemetry's SDK installed to export {signal} ({INSTALL})",
+        ) from None
+    from fuchsia.observe.otel import OtelTelemetry
+
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "fuchsia"}))
+    owned: list[Any] = []
+    tracer_provider = logger_provider = None
+    if "traces" in chosen:
+        tracer_provider = _tracer_provider(chosen["traces"], resource)
+        owned.append(tracer_provider)
+    if "logs" in chosen:
+        logger_provider = _logger_provider(chosen["logs"], resource)
+        owned.append(logger_provider)
+    if "metrics" in chosen:
+        meter_provider = _meter_provider(chosen["metrics"], resource)
+        owned.append(meter_provider)
+        _export_metrics(meter_provider)
+    return OtelTelemetry(tracer_provider, logger_provider, tuple(owned))
+
+
+def _tracer_provider(exporter: str, resource: Any) -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = TracerProvider(resource=resource)
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    else:
+        span_exporter = _otlp("trace_exporter", "OTLPSpanExporter", "traces")
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    return provider
+
+
+def _logger_provider(exporter: str, resource: Any) -> Any:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+
+    provider = LoggerProvider(resource=resource)
+    if exporter == "console":
+        provider.add_log_record_processor(BatchLogRecordProcessor(ConsoleLogRecordExporter()))
+    else:
+        log_exporter = _otlp("_log_exporter", "OTLPLogExporter", "logs")
+        provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    return provider
+
+
+def _meter_provider(exporter: str, resource: Any) -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    metric_exporter = (
+        ConsoleMetricExporter()
+        if exporter == "console"
+        else _otlp("metric_exporter", "OTLPMetricExporter", "metrics")
+    )
+    reader = PeriodicExportingMetricReader(metric_exporter)
+    return MeterProvider(resource=resource, metric_readers=[reader])
+
+
+def _otlp(module: str, name: str, signal: str) -> Any:
+    """An OTLP/HTTP exporter (it reads its endpoint, headers and timeout from OTEL_*)."""
+    import importlib
+
+    try:
+        exporters = importlib.import_module(f"opentelemetry.exporter.otlp.proto.http.{module}")
+    except ImportError:
+        raise SettingsError(
+            f"OTEL_{signal.upper()}_EXPORTER",
+            "otlp",
+            f"the OTLP/HTTP exporter installed ({INSTALL})",
+        ) from None
+    return getattr(exporters, name)()
+
+
+def _export_metrics(meter_provider: Any) -> None:
+    """Record the engine's metrics to `meter_provider` too (`fuchsia.observe.metrics`)."""
+    try:
+        from fuchsia.observe import metrics  # type: ignore[attr-defined]
+    except ImportError:  # not there yet: metrics go to /metrics only
+        return
+    export = getattr(metrics, "export_to", None)
+    if export is not None:
+        export(meter_provider)

@@ -1,0 +1,103 @@
+"""The pure parts of `fuchsia.observe`: derived ids, traceparent parsing, and which signals
+the `OTEL_*` variables turn on (with an error that names the variable)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuchsia.config import SettingsError
+from fuchsia.observe import ids, setup
+from fuchsia.observe.telemetry import OFF
+
+
+def test_derived_ids_are_stable_distinct_and_well_formed() -> None:
+    a, b = "0190aa00000000000000000001", "0190aa00000000000000000002"
+    assert ids.trace_id_of(a) == ids.trace_id_of(a)
+    assert ids.trace_id_of(a) != ids.trace_id_of(b)
+    assert len(ids.trace_id_of(a)) == 32 and len(ids.execution_span_id(a)) == 16
+    spans = {
+        ids.execution_span_id(a),
+        ids.attempt_span_id(a, "n", None, 1),
+        ids.attempt_span_id(a, "n", None, 2),
+        ids.attempt_span_id(a, "n", 0, 1),
+        ids.attempt_span_id(a, "m", None, 1),
+    }
+    assert len(spans) == 5
+    assert all(int(s, 16) != 0 for s in spans)
+
+
+def test_a_traceparent_is_taken_only_in_its_w3c_shape() -> None:
+    good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert ids.parse_traceparent(good) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+        1,
+    )
+    for bad in (
+        None,
+        "",
+        good[:-1],
+        good + "0",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+        "x" * 10_000,
+        42,
+    ):
+        assert ids.parse_traceparent(bad) is None, bad
+
+
+def test_a_sub_workflow_trace_is_its_parents_and_a_root_derives_its_own() -> None:
+    root = ids.TraceRef.new("e1", link="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+    assert root.trace_id == ids.trace_id_of("e1") and root.parent is None
+    child = ids.TraceRef.new("e2", under=(root.trace_id, "c" * 16))
+    assert child == ids.TraceRef(root.trace_id, "c" * 16, None)
+    assert root.link_to("e1") == f"00-{root.trace_id}-{ids.execution_span_id('e1')}-01"
+
+
+def test_nothing_is_on_without_otel_variables() -> None:
+    assert setup.exporters({}) == {}
+    assert setup.telemetry(environ={}) is OFF
+    assert setup.exporters({"OTEL_SERVICE_NAME": "x"}) == {}
+
+
+def test_an_otlp_endpoint_turns_every_signal_on_and_none_turns_one_off() -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    assert setup.exporters(env) == {"traces": "otlp", "logs": "otlp", "metrics": "otlp"}
+    env["OTEL_METRICS_EXPORTER"] = "none"
+    assert setup.exporters(env) == {"traces": "otlp", "logs": "otlp"}
+    assert setup.exporters({"OTEL_TRACES_EXPORTER": "console"}) == {"traces": "console"}
+    own = {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://127.0.0.1:4318/v1/logs"}
+    assert setup.exporters(own) == {"logs": "otlp"}
+    assert setup.exporters({**env, "OTEL_SDK_DISABLED": "true"}) == {}
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "jaeger"}, "OTEL_TRACES_EXPORTER"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+    ],
+)
+def test_a_setting_fuchsia_cannot_honour_names_its_variable(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        setup.exporters(env)
+    assert raised.value.variable == variable
+    assert variable in str(raised.value)
+
+
+def test_the_default_telemetry_does_nothing() -> None:
+    assert not OFF.enabled
+    assert OFF.current() is None and OFF.link() is None
+    with OFF.trigger("api", {}, "00-" + "a" * 32 + "-" + "b" * 16 + "-01"):
+        assert OFF.link() is None
+    headers: dict[str, str] = {}
+    with OFF.request("GET", "http://127.0.0.1/", headers) as span:
+        span.set("http.response.status_code", 200)
+    assert headers == {}
