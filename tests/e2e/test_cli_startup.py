@@ -48,6 +48,7 @@ NOT_FOR_RUNS_LIST = (
     "fuchsia.cli.keys",
     "fuchsia.cli.node",
     "fuchsia.cli.progress",
+    "prometheus_client",
 )
 
 
@@ -109,3 +110,5 @@ def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_httpx_
     host = ("wasmtime", "fuchsia.components.host", "fuchsia.store.postgres", "psycopg", "httpx")
     registry = ("fuchsia.components.registry", "fuchsia.components.manifest")
     assert under(modules, (*host, *registry, "fuchsia.cli.progress")) == []
+    # metrics are recorded by `serve` and `worker` only: a run reports to a no-op
+    assert "fuchsia.observe.metrics" in modules and under(modules, ("prometheus_client",)) == []

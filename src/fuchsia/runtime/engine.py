@@ -31,6 +31,7 @@ from fuchsia.errors import (
     StoreError,
 )
 from fuchsia.logs import logger
+from fuchsia.observe import metrics
 from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
 from fuchsia.runtime.idempotency import refuse_other_request
@@ -443,6 +444,8 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             kv=kv,
         )
         record, created = await self._create(new)
+        if created:
+            metrics.recorder.execution_started(locked.name)
         detached = detached or not self.drives
         if not created and same_request and idempotency_key is not None:
             refuse_other_request(record, locked.name, payload, idempotency_key)

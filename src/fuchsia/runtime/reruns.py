@@ -9,6 +9,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import NodeNotFound
+from fuchsia.observe import metrics
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import (
     AttemptWrite,
@@ -80,6 +81,7 @@ class Reruns:
             parent_id=record.parent_id,
         )
         created, _ = await self.store.create_execution(new)
+        metrics.recorder.execution_started(locked.name)
         t = Transition(created.id, self.identity.id)
         t.events.append(Event("execution_retry_of", data={"execution": old.id, "from": from_node}))
         for node in reused:

@@ -1,0 +1,1 @@
+"""What Fuchsia tells an operator: `metrics` (Prometheus and OpenTelemetry metrics)."""
