@@ -48,6 +48,7 @@ NOT_FOR_RUNS_LIST = (
     "fuchsia.cli.keys",
     "fuchsia.cli.node",
     "fuchsia.cli.progress",
+    "prometheus_client",
 )
 
 
@@ -112,3 +113,4 @@ def test_a_workflow_without_components_or_http_runs_without_the_wasm_host_httpx_
     # no OTEL_* variable: nothing of OpenTelemetry (or Prometheus) is imported
     telemetry = ("opentelemetry", "fuchsia.observe.otel", "prometheus_client")
     assert under(modules, telemetry) == []
+    assert "fuchsia.observe.metrics" in modules  # a run reports to its no-op recorder

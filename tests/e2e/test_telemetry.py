@@ -83,6 +83,10 @@ def test_spans_and_a_steps_log_records_reach_a_collector_with_one_trace_id(
     assert record.span_id == step.span_id
     assert record.severity == "INFO"
     assert record.attributes["fuchsia.log.count"] == 3
+    # the same process's metrics, exported when it closed
+    assert {"fuchsia_executions_finished", "fuchsia_node_attempt_duration_seconds"} <= set(
+        otlp.metrics()
+    )
 
 
 HELD = """

@@ -25,6 +25,7 @@ from e2e.conftest import FuchsiaEnv, make_fuchsia_env, wait_until
 from fuchsia import Engine
 from fuchsia.store import open_store
 from fuchsia.store.records import EventRecord, OwnerRecord, UnitKey
+from support.prometheus import sample
 from support.server import Served, free_port
 
 FLOW = """
@@ -361,6 +362,47 @@ def test_workers_and_their_counts_are_served_over_http(
     assert after["fuchsia_claim_latency_seconds_count"] == 1
 
 
+def scraped(url: str) -> str | None:
+    """The text at `url`, None while nothing answers there."""
+    try:
+        answered = httpx.get(url)
+    except httpx.TransportError:
+        return None
+    return answered.text if answered.status_code == 200 else None
+
+
+def test_a_worker_serves_its_own_metrics_on_the_port_it_is_given(
+    fuchsia_env: FuchsiaEnv, flow: Path
+) -> None:
+    env = fuchsia_env
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    with worker(env, "w-metrics", "--metrics-port", str(port)) as process:
+        wait_until("the metrics port to answer", lambda: scraped(url) is not None, process)
+        started = env.run("run", str(flow), "--input", '{"name": "mo"}', "--detach", "--json")
+        assert started.returncode == 0, started.stderr
+        done = wait_finished(env, json.loads(started.stdout)["id"])
+        text = ""
+
+        def counted() -> bool:
+            nonlocal text
+            text = scraped(url) or ""
+            return sample(text, "fuchsia_executions_finished_total", workflow="greet") is not None
+
+        wait_until("the worker to count the execution", counted, process)
+        code, err = stop(process)
+    assert done["status"] == "completed"
+    assert code == 0, err
+    assert f"worker metrics: {url}" in err
+    ran = {"workflow": "greet", "kind": "transform", "status": "succeeded"}
+    assert sample(text, "fuchsia_node_attempt_duration_seconds_count", **ran) == 2
+    assert sample(text, "fuchsia_node_queue_wait_seconds_count", workflow="greet") == 2
+    assert sample(text, "fuchsia_executions_finished_total", status="completed") == 1
+    # `run --detach` created it in its own process: this worker only drove it
+    assert sample(text, "fuchsia_executions_started_total") is None
+    assert sample(text, "fuchsia_executions") is None  # the store's half is the server's
+
+
 def test_metrics_count_lease_expiries_and_rejected_completions(
     tmp_path: Path, fuchsia_env: FuchsiaEnv, flow: Path
 ) -> None:
@@ -522,8 +564,11 @@ def test_serve_no_worker_records_everything_for_the_workers(env: FuchsiaEnv) -> 
         assert stored(store_of(env), execution_id) == ("pending", None)
         listed = httpx.get(f"{api}/api/v1/workers").json()
         assert [w for w in listed if w["slots"]] == []  # the server takes no work
-        ready = samples(httpx.get(f"{api}/metrics").text)
+        text = httpx.get(f"{api}/metrics").text
+        ready = samples(text)
         assert (ready["fuchsia_work_ready"], ready["fuchsia_workers_alive"]) == (1, 0)
+        # `fuchsia serve` records this process's metrics too: it created the execution
+        assert sample(text, "fuchsia_executions_started_total", workflow="greet") == 1
         with worker(env, "w-serve") as process:
             done = wait_finished(env, execution_id)
             takers = [w for w in httpx.get(f"{api}/api/v1/workers").json() if w["slots"]]

@@ -64,10 +64,12 @@ def serve_command(
     import uvicorn
 
     from fuchsia import logs
+    from fuchsia.observe import metrics
     from fuchsia.runtime.engine import Engine
     from fuchsia.server.app import create_app
 
     config = settings(db)
+    metrics.enable()  # this process's half of /metrics
 
     async def open_engine() -> Engine:
         return await Engine.open(settings=config, slots=concurrency, drives=not no_worker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from fuchsia.cli.common import (
     settings,
 )
 from fuchsia.config import lease_of
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 app = typer.Typer(help="The engines sharing this store: `fuchsia worker` processes and others.")
 
@@ -56,6 +59,20 @@ def worker_command(
         float,
         typer.Option(help="Seconds running nodes may take to finish on SIGTERM.", min=0),
     ] = 30.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics "
+            "(attempts, queue wait, retries, timeouts, component times); off by default.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address --metrics-port binds.")
+    ] = "127.0.0.1",
     db: DbOption = None,
     log_level: LogLevelOption = LogLevel.INFO,
     log_format: LogFormatOption = LogFormat.TEXT,
@@ -65,16 +82,21 @@ def worker_command(
     which stop taking work, let running nodes finish within --grace and hand the rest to the
     other workers at once. Point every worker at one PostgreSQL (`--db postgresql://...`)."""
     from fuchsia import logs
+    from fuchsia.observe import metrics
     from fuchsia.runtime.engine import Engine
 
     config = settings(db)
     logs.configure(log_level.value, log_format.value)
+    registry = metrics.enable()  # recorded from now on; --metrics-port serves them
     held = lease_of(lease, "--lease") if lease is not None else config.lease
     if name is not None and not name.strip():
         raise typer.BadParameter("must not be empty", param_hint="--name")
 
     url = config.store_url
     where = "PostgreSQL" if url.startswith(("postgres://", "postgresql://")) else url
+    if metrics_port is not None:
+        address = _serve_metrics(registry, metrics_host, metrics_port)
+        err.print(f"worker metrics: {address}", markup=False, highlight=False)
 
     async def main() -> None:
         engine = await Engine.open(settings=config, slots=concurrency, name=name, lease=held)
@@ -94,6 +116,20 @@ def worker_command(
         err.print(f"worker {escape(engine.name)}: stopped")
 
     asyncio.run(main())
+
+
+def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> str:
+    """Serve `registry` on a daemon thread (it ends with the process); its address."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", param_hint="--metrics-port"
+        ) from None
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/metrics"
 
 
 @app.command("list")

@@ -50,6 +50,7 @@ from fuchsia.errors import (
     OutputError,
     TaskFailed,
 )
+from fuchsia.observe import metrics
 
 MiB = 1024 * 1024
 TASK_EXPORT = f"{imports.PLATFORM}/task@{imports.VERSION}"
@@ -326,7 +327,9 @@ class WasmHost:
         return deadline
 
     def _invoke(self, store: Store, loaded: Loaded, call: Call) -> Any:
+        t0 = time.perf_counter()
         instance = self._linker.instantiate(store, loaded.component)
+        metrics.recorder.component_instantiated(call.workflow, call.task, time.perf_counter() - t0)
         func = abi.get_func(instance, store, loaded.execute) if loaded.execute else None
         if func is None:
             interface = LEGACY_TASK_EXPORT if loaded.legacy else TASK_EXPORT
@@ -345,7 +348,11 @@ class WasmHost:
             )
         signature = loaded.signature("execute", func, store)
         cap = abi.Cap("the output", self.settings.max_output)
-        result = abi.call(func, store, signature, context, call.input, cap=cap)
+        t0 = time.perf_counter()
+        try:  # a trap, a timeout or a cancel is a call too
+            result = abi.call(func, store, signature, context, call.input, cap=cap)
+        finally:
+            metrics.recorder.component_called(call.workflow, call.task, time.perf_counter() - t0)
         abi.post_return(func, store)
         return result
 

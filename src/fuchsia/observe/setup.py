@@ -160,10 +160,6 @@ def _otlp(module: str, name: str, signal: str) -> Any:
 
 def _export_metrics(meter_provider: Any) -> None:
     """Record the engine's metrics to `meter_provider` too (`fuchsia.observe.metrics`)."""
-    try:
-        from fuchsia.observe import metrics  # type: ignore[attr-defined]
-    except ImportError:  # not there yet: metrics go to /metrics only
-        return
-    export = getattr(metrics, "export_to", None)
-    if export is not None:
-        export(meter_provider)
+    from fuchsia.observe import metrics
+
+    metrics.export_to(meter_provider)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import InputError, NodeError, StoreError
 from fuchsia.nodes.kind import KINDS
+from fuchsia.observe import metrics
 from fuchsia.observe.telemetry import OFF, Settled, Telemetry
 from fuchsia.runtime import attempts, machine
 from fuchsia.runtime.limits import Limits, Unstorable
@@ -44,7 +45,7 @@ from fuchsia.runtime.machine import (
 from fuchsia.runtime.machine.control import CANCEL_ERROR, CRASHED, STOPPED
 from fuchsia.runtime.masking import Masker
 from fuchsia.runtime.work import Outcome
-from fuchsia.states import FINAL_STATUSES, Control, ExecutionStatus
+from fuchsia.states import FINAL_STATUSES, AttemptStatus, Control, ExecutionStatus
 from fuchsia.store.base import OwnershipLost, Store, StoreUnavailable
 from fuchsia.store.records import Event as LogEvent
 from fuchsia.store.records import ExecutionRecord, NodeRecord, Transition, UnitKey
@@ -275,7 +276,7 @@ class Driver:
         if decision.final == "parked" and decision.commit.execution is not None:
             park = decision.commit.execution.park
             self.parked_until = None if park is None else park.until
-        self._follow(decision)
+        self._follow(decision, env.now)
         if decision.final in FINAL_STATUSES and self.rt.telemetry.enabled:
             self._settled(decision)
         if decision.cancel_children and self.rt.children is not None:
@@ -371,6 +372,7 @@ class Driver:
         t.worker, t.claim = self.rt.worker, self.claim
         t = self.rt.masker.transition(t)
         await self.rt.store.apply(t)
+        _report(self.wf, t)
         if t.execution or t.nodes or t.attempts or t.events or t.consumed:
             # progress for hung detection (a parked wait launched again writes nothing)
             self.last_progress = time.monotonic()
@@ -392,9 +394,9 @@ class Driver:
                 owner=self.rt.owner,
             )
 
-    def _follow(self, decision: Decision) -> None:
-        """What a committed decision asks of the shell: retries armed, units launched,
-        outcomes it decided handed back as events of their own."""
+    def _follow(self, decision: Decision, decided: float) -> None:
+        """What a committed decision (made at `decided`) asks of the shell: retries armed,
+        units launched, outcomes it decided handed back as events of their own."""
         for key, when in decision.timers.items():
             self._arm_retry(key, when)
         for key in decision.launch:
@@ -402,12 +404,13 @@ class Driver:
             node = self.wf.nodes[base]
             number = self.state.numbers[key]
             if KINDS[node.kind].inline:  # no task: it runs to its end at once
+                metrics.recorder.attempt_queued(self.wf.name, node.kind, time.time() - decided)
                 self.inbox.put_nowait(
                     _finish_now(attempts.run(self.rt, self.state, node, number, index))
                 )
                 continue
             self.tasks[key] = asyncio.create_task(
-                self._attempt(node.id, number, index), name=f"{self.id}:{key}"
+                self._attempt(node.id, number, index, decided), name=f"{self.id}:{key}"
             )
         for outcome in decision.requeue:
             self.inbox.put_nowait(outcome)
@@ -425,8 +428,9 @@ class Driver:
 
     # -- attempts ------------------------------------------------------------------------
 
-    async def _attempt(self, node_id: str, number: int, index: int | None) -> None:
+    async def _attempt(self, node_id: str, number: int, index: int | None, decided: float) -> None:
         node = self.wf.nodes[node_id]
+        metrics.recorder.attempt_queued(self.wf.name, node.kind, time.time() - decided)
         self.inbox.put_nowait(await attempts.run(self.rt, self.state, node, number, index))
 
     async def attempt_once(self, node_id: str, upstream: Any) -> Outcome:
@@ -441,6 +445,31 @@ class Driver:
         outcome = await attempts.run(self.rt, self.state, node, 1)
         attempts.measure(self.rt, self.state, outcome)  # shown as it would be stored
         return outcome
+
+
+def _report(wf: LockedWorkflow, t: Transition) -> None:
+    """Report what a committed transition did (`fuchsia.observe.metrics`): the attempts it
+    finished, the retries and timeouts among them, the end of the execution. Counted from
+    the commit, so a shared attempt counts once (where its outcome was folded in) and one
+    whose commit failed not at all."""
+    recorder = metrics.recorder
+    if not recorder.enabled:
+        return
+    nodes, name = wf.nodes, wf.name
+    for row in t.attempts:
+        if row.finished_at is None:
+            continue  # a start
+        kind = nodes[row.node_id].kind
+        if row.started_at is not None:  # not one ended by its execution's end or a stop
+            recorder.attempt_finished(name, kind, row.finished_at - row.started_at, row.status)
+        if row.status == AttemptStatus.TIMED_OUT:
+            recorder.timed_out(name, kind)
+    for event in t.events:
+        if event.type == "node_retrying" and event.node_id is not None:
+            recorder.retried(name, nodes[event.node_id].kind)
+    done = t.execution
+    if done is not None and done.finished and done.status is not None:
+        recorder.execution_finished(name, done.status)
 
 
 def _finish_now(attempt: Coroutine[Any, Any, Outcome]) -> Outcome:

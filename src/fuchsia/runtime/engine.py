@@ -31,7 +31,7 @@ from fuchsia.errors import (
     StoreError,
 )
 from fuchsia.logs import logger
-from fuchsia.observe import setup
+from fuchsia.observe import metrics, setup
 from fuchsia.observe.telemetry import OFF, Telemetry
 from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
@@ -462,6 +462,8 @@ class Engine(Deployments, Inspection, Leases, Reruns, Sharing):
             trace_link=trace.link,
         )
         record, created = await self._create(new)
+        if created:
+            metrics.recorder.execution_started(locked.name)
         detached = detached or not self.drives
         if not created and same_request and idempotency_key is not None:
             refuse_other_request(record, locked.name, payload, idempotency_key)

@@ -9,6 +9,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import NodeNotFound
+from fuchsia.observe import metrics
 from fuchsia.observe.ids import TraceRef
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import (
@@ -85,6 +86,7 @@ class Reruns:
             trace_link=trace.link,
         )
         created, _ = await self.store.create_execution(new)
+        metrics.recorder.execution_started(locked.name)
         t = Transition(created.id, self.identity.id)
         t.events.append(Event("execution_retry_of", data={"execution": old.id, "from": from_node}))
         for node in reused:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from fuchsia.errors import FuchsiaError, StoreError
 from fuchsia.logs import logger
+from fuchsia.observe import metrics
 from fuchsia.runtime.leases import CLAIM_BACKOFF
 from fuchsia.states import NodeStatus
 from fuchsia.store.base import dumps
@@ -163,6 +164,7 @@ class Sharing:
         try:
             view = await self._view(work)
             node = view.workflow.nodes[work.unit.node]
+            metrics.recorder.attempt_queued(view.workflow.name, node.kind, work.waited)
             rt = self._runtime
             outcome = await attempts.run(rt, view, node, work.attempt, work.unit.item)
             attempts.measure(rt, view, outcome)

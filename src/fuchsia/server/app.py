@@ -158,8 +158,9 @@ async def healthz(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", dependencies=[scope("read")], response_class=PlainTextResponse)
-async def prometheus(request: Request) -> str:
-    return await metrics.render(engine_of(request).store)
+async def prometheus(request: Request) -> Response:
+    taken = await metrics.snapshot(engine_of(request).store)  # awaited: the loop is not blocked
+    return Response(metrics.render(taken), media_type=metrics.CONTENT_TYPE)
 
 
 @router.get("/api/v1/workers", dependencies=[scope("read")])

@@ -22,6 +22,7 @@ from croniter import croniter
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import FuchsiaError
 from fuchsia.logs import logger
+from fuchsia.observe import metrics
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import iso
 
@@ -129,4 +130,6 @@ class Scheduler:
             payload = {"trigger": kind, "scheduled_at": iso(instant)}
             key = f"{kind}:{locked.name}:{datetime.fromtimestamp(instant, UTC).isoformat()}"
             execution_id = await self.engine.start(locked, payload, idempotency_key=key)
+        if execution_id is not None:
+            metrics.recorder.trigger_fired(locked.name, kind, time.time() - instant)
         await self.engine.store.record_fire(locked.name, instant, kind, execution_id)

@@ -26,6 +26,7 @@ from fuchsia.errors import (
     RouteNotFound,
     Unauthenticated,
 )
+from fuchsia.observe import metrics
 from fuchsia.runtime.engine import Engine, TriggerAnswer
 from fuchsia.runtime.idempotency import check_key
 from fuchsia.server.bodies import parse_json
@@ -43,7 +44,18 @@ class WebhookUnavailable(FuchsiaError):
 
 async def webhook(request: Request, path: str) -> JSONResponse:
     """Start the deployed workflow whose webhook trigger is `/hooks/<path>`: 202 `{"id"}`,
-    or 200 `{"status": "pending"}` when its component trigger is not ready."""
+    or 200 `{"status": "pending"}` when its component trigger is not ready. Each delivery
+    is counted by the status it is answered with (a refusal answered here as the API's
+    error handler would answer it)."""
+    try:
+        response = await _deliver(request, path)
+    except FuchsiaError as exc:
+        response = answer(exc)
+    metrics.recorder.webhook_delivered(response.status_code)
+    return response
+
+
+async def _deliver(request: Request, path: str) -> JSONResponse:
     engine: Engine = request.app.state.engine
     target = await _target(engine, "/" + path, request.method)
     if target is None:
