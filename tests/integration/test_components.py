@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import generate_latest
 
 from fuchsia import Engine, Execution
 from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost, verify_exports
@@ -29,9 +30,11 @@ from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
 from fuchsia.errors import Cancelled, ComponentLoadError, FuchsiaError
+from fuchsia.observe import metrics
 from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
+from support.prometheus import sample
 from support.server import Served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -662,6 +665,25 @@ def test_a_trigger_cursor_moves_in_the_transaction_that_starts_its_execution(
             assert sorted(r["got"] for r in results) == [1, 2, 3]
 
     asyncio.run(main())
+
+
+def test_a_trigger_components_instantiation_and_call_are_timed(home: Path, tmp_path: Path) -> None:
+    flow = fed_by_ticker(home, tmp_path)
+    registry = metrics.enable()
+    try:
+
+        async def main() -> None:
+            async with await Engine.open(str(home / "f.db"), home=home) as engine:
+                locked = await engine.lock(flow)
+                spec = locked.document["trigger"]["poll"]["component"]
+                assert (await engine.poll_trigger(locked, spec)).payload == {"item": 1}
+
+        asyncio.run(main())
+        text = generate_latest(registry).decode()
+    finally:
+        metrics.disable()
+    for name in ("fuchsia_component_instantiate_seconds", "fuchsia_component_call_seconds"):
+        assert sample(text, f"{name}_count", workflow="fed", task="next-item") == 1, name
 
 
 def test_a_webhook_component_trigger_decides_what_starts(home: Path, tmp_path: Path) -> None:

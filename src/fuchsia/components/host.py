@@ -282,7 +282,10 @@ class WasmHost:
         stop = self._arm(store, call)
         imports.bind(services)
         try:
+            t0 = time.perf_counter()
             instance = self._linker.instantiate(store, loaded.component)
+            seconds = time.perf_counter() - t0
+            metrics.recorder.component_instantiated(call.workflow, call.task, seconds)
             index = instance.get_export_index(store, TRIGGER_EXPORT)
             handle = instance.get_export_index(store, "handle", index) if index else None
             func = abi.get_func(instance, store, handle) if handle else None
@@ -306,7 +309,12 @@ class WasmHost:
                 )
             signature = loaded.signature("handle", func, store)
             cap = abi.Cap("the trigger's payload", self.settings.max_output)
-            raw = abi.call(func, store, signature, context, event, cap=cap)
+            t0 = time.perf_counter()
+            try:  # a trap, a timeout or a cancel is a call too
+                raw = abi.call(func, store, signature, context, event, cap=cap)
+            finally:
+                seconds = time.perf_counter() - t0
+                metrics.recorder.component_called(call.workflow, call.task, seconds)
             abi.post_return(func, store)
         except WasmtimeError as exc:
             raise self._classify(exc, stop.reason, stdio) from None
