@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,10 @@ from support.httpserver import LoopbackServer, clear_proxies
 from support.prometheus import families, sample
 from support.server import Served, wait_for
 
+from .conftest import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret"
-CEILING = 60.0  # seconds: a hang guard for the waits on state
 
 FLOW = """
 name: observed
@@ -73,14 +73,15 @@ def deliver(url: str, body: bytes, secret: str = SECRET) -> httpx.Response:
 
 def scrape_until(served: Served, what: str, holds: Any) -> str:
     """Scrape /metrics until `holds(text)`; the text that satisfied it."""
-    give_up = time.monotonic() + CEILING
+    scraped: list[str] = []
     with served.client("read") as reader:
-        while True:
-            text = reader.get("/metrics").text
-            if holds(text):
-                return text
-            assert time.monotonic() < give_up, f"gave up waiting for {what}:\n{text}"
-            time.sleep(0.05)
+
+        def check() -> bool:
+            scraped.append(reader.get("/metrics").text)
+            return bool(holds(scraped[-1]))
+
+        wait_until(what, check)
+    return scraped[-1]
 
 
 def test_metrics_carry_the_histograms_and_counters_of_what_ran(
