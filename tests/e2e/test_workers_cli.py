@@ -174,7 +174,7 @@ def test_a_worker_logs_each_execution_it_drives_as_json_lines(env: FuchsiaEnv, f
     assert code == 0, err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("execution_id") == execution_id]
-    assert [(m["level"], m["logger"]) for m in mine] == [("info", "fuchsia.runtime.engine")] * 2
+    assert [(m["level"], m["logger"]) for m in mine] == [("info", "fuchsia.runtime.driving")] * 2
     driving, finished = mine
     assert driving["message"] == f"driving execution {execution_id} of {driving['workflow']}"
     assert finished["status"] == "completed" and finished["seconds"] >= 0

@@ -11,6 +11,7 @@ without an id generator (not the SDK's) still gets every span, with ids of its o
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import time
 import traceback
@@ -93,6 +94,13 @@ def _remote(trace_id: str, span_id: str) -> SpanContext:
 
 def _under(trace_id: str, span_id: str) -> otel_context.Context:
     return trace.set_span_in_context(NonRecordingSpan(_remote(trace_id, span_id)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_execution(trace_id: str, execution_id: str) -> otel_context.Context:
+    """The context an execution's attempt spans start under (its span, by its derived id),
+    made once per execution in flight rather than once per attempt."""
+    return _under(trace_id, ids.execution_span_id(execution_id))
 
 
 def _ns(seconds: float) -> int:
@@ -264,32 +272,31 @@ class OtelTelemetry(Telemetry):
     def attempt(self, attempt: Attempt) -> AttemptSpan:
         trace_id = attempt.trace.trace_id
         execution_id = attempt.execution_id
-        links = []
-        if attempt.derived and attempt.number > 1:
-            before = ids.attempt_span_id(
-                execution_id, attempt.node, attempt.item, attempt.number - 1
-            )
-            links.append(Link(_remote(trace_id, before), {"fuchsia.link": "previous_attempt"}))
+        # what the execution span holds (its version, hash, status) is not repeated here;
+        # the execution id and workflow name are, to find a running execution's attempts
         attributes: dict[str, Any] = {
-            "fuchsia.execution.id": execution_id,
-            "fuchsia.workflow.name": attempt.workflow,
-            "fuchsia.workflow.version": attempt.version,
             "fuchsia.node.id": attempt.node,
             "fuchsia.node.kind": attempt.kind,
             "fuchsia.attempt": attempt.number,
+            "fuchsia.execution.id": execution_id,
+            "fuchsia.workflow.name": attempt.workflow,
         }
         if attempt.item is not None:
             attributes["fuchsia.item"] = attempt.item
         if attempt.worker is not None:
             attributes["fuchsia.worker"] = attempt.worker
-        span_id = (
-            ids.attempt_span_id(execution_id, attempt.node, attempt.item, attempt.number)
-            if attempt.derived
-            else None
-        )
+        span_id = links = None
+        if attempt.derived:
+            span_id = ids.attempt_span_id(execution_id, attempt.node, attempt.item, attempt.number)
+            if attempt.number > 1:
+                before = ids.attempt_span_id(
+                    execution_id, attempt.node, attempt.item, attempt.number - 1
+                )
+                previous = {"fuchsia.link": "previous_attempt"}
+                links = [Link(_remote(trace_id, before), previous)]
         span = self._start(
             f"node {attempt.node}",
-            _under(trace_id, ids.execution_span_id(execution_id)),
+            _in_execution(trace_id, execution_id),
             span_id=span_id,
             attributes=attributes,
             links=links,

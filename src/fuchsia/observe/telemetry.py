@@ -65,7 +65,6 @@ class Attempt:
     execution_id: str
     trace: TraceRef
     workflow: str
-    version: int
     node: str
     kind: str
     item: int | None

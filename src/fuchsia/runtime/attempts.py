@@ -101,19 +101,16 @@ async def run(
     the node's own failures; in its span when traces are on."""
     if not rt.telemetry.enabled:
         return await _run(rt, view, node, number, index)
-    workflow = view.workflow
-    kind = KINDS[node.kind]
     attempt = Attempt(
         view.id,
         view.trace,
-        workflow.name,
-        workflow.version,
+        view.workflow.name,
         node.id,
         node.kind,
         index,
         number,
         rt.worker,
-        derived=not kind.parks,
+        derived=not KINDS[node.kind].parks,
     )
     with rt.telemetry.attempt(attempt) as span:
         outcome = await _run(rt, view, node, number, index, span)
