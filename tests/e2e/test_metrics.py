@@ -167,3 +167,37 @@ def test_metrics_carry_the_histograms_and_counters_of_what_ran(
     assert sample(text, "fuchsia_trigger_fires_total", workflow="observed", kind="webhook") == 1
     timed_out = count("fuchsia_node_attempt_duration_seconds_sum", status="timed_out")
     assert timed_out is not None and timed_out > 0  # it ran until its timeout
+
+
+HOOKED = """
+name: observed
+trigger:
+  type: webhook
+  webhook: {path: /observed, secret: "s3cret", scheme: github}
+nodes:
+  only: {transform: {ok: true}}
+"""
+
+
+def test_a_delivery_that_fails_unexpectedly_is_counted_as_the_500_it_is_answered_with(
+    tmp_path: Path, recording: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fuchsia.server import webhooks
+
+    async def broken(*args: object) -> str:
+        raise RuntimeError("a bug in starting the workflow")
+
+    monkeypatch.setattr(webhooks, "_start", broken)  # an internal error, not a user's mistake
+    with Served(tmp_path) as served:
+        with served.client("admin") as admin:
+            assert admin.post("/api/v1/workflows", json={"source": HOOKED}).status_code == 201
+        failed = deliver(served.url, b"{}")
+        assert failed.status_code == 500
+        assert failed.json()["error"]["code"] == "server_error"
+        assert "RuntimeError" not in failed.text  # the details are in the server's log
+        text = scrape_until(
+            served,
+            "the failed delivery counted",
+            lambda t: sample(t, "fuchsia_webhook_deliveries_total", status="500"),
+        )
+    assert sample(text, "fuchsia_webhook_deliveries_total", status="500") == 1

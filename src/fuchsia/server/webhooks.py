@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fuchsia.definition import LockedWorkflow
 from fuchsia.errors import (
@@ -46,11 +47,15 @@ async def webhook(request: Request, path: str) -> JSONResponse:
     """Start the deployed workflow whose webhook trigger is `/hooks/<path>`: 202 `{"id"}`,
     or 200 `{"status": "pending"}` when its component trigger is not ready. Each delivery
     is counted by the status it is answered with (a refusal answered here as the API's
-    error handler would answer it)."""
+    error handler would answer it, an unexpected error as the 500 the app answers it with)."""
     try:
         response = await _deliver(request, path)
     except FuchsiaError as exc:
         response = answer(exc)
+    except Exception as exc:  # the app's handlers answer (and log) it: counted as they answer
+        code = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        metrics.recorder.webhook_delivered(code)
+        raise
     metrics.recorder.webhook_delivered(response.status_code)
     return response
 
