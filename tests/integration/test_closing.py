@@ -1,13 +1,14 @@
 """A closing engine ends its loops however close the close comes to what they wait for, on
 SQLite and PostgreSQL alike (the `store_url` fixture).
 
-The claim loop, the heartbeat and a driver each wait for something with a timeout and are
-ended by a cancel. On Python 3.11, `asyncio.wait_for` drops a cancel that reaches its task in
-the turn that what it waits for completes: a wake-up (a NOTIFY, a freed slot) arriving with
-the close, a renewal answered with it, an event put in a driver's inbox with it. The loop
-went on, and the close that waited for it hung with the event loop idle. Each test here
-makes that turn happen: what the loop waits for completes, and the loop is cancelled before
-it runs again. Each waits on state (a ceiling only guards against a hang).
+The claim loop, the heartbeat, a driver and a wait for a signal each wait for something with
+a timeout and are ended by a cancel. On Python 3.11, `asyncio.wait_for` drops a cancel that
+reaches its task in the turn that what it waits for completes: a wake-up (a NOTIFY, a freed
+slot) arriving with the close, a renewal answered with it, an event put in a driver's inbox
+with it, a signal sent with a stop. The loop went on, and the close that waited for it hung
+with the event loop idle. Each test here makes that turn happen: what the loop waits for
+completes, and the loop is cancelled before it runs again. Each waits on state (a ceiling
+only guards against a hang).
 """
 
 from __future__ import annotations
@@ -166,4 +167,60 @@ def test_a_driver_cancelled_as_an_event_arrives_stops(
 
     ended, stepped = asyncio.run(main())
     assert not stepped  # the event the cancel met was not acted on
+    assert ended
+
+
+WAITING = locked("""
+name: waiting
+nodes:
+  hold: {wait: {signal: go}}
+""")
+
+
+def test_a_wait_for_a_signal_cancelled_as_it_is_woken_stops(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wait for a signal sleeps on the execution's wake-up between its looks at the
+    store, with a timeout. Woken (a signal sent from this process) in the turn its attempt
+    is cancelled (a stop, a cancel, a lease that passed), it no longer swallows the cancel:
+    it looks for no signal after it, and its attempt ends cancelled."""
+
+    async def main() -> tuple[bool, bool]:
+        async with await Engine.open(store_url) as engine:
+            eid = await engine.start(WAITING)
+            driver = engine._driving[eid]
+            looks = 0
+            looking = False
+            cancelled = False
+            after_cancel = asyncio.Event()
+            original = engine.store.next_signal
+
+            async def next_signal(execution_id: str, name: str) -> Any:
+                nonlocal looks, looking
+                if cancelled:
+                    after_cancel.set()  # the cancel was lost: the wait went on
+                looking = True
+                try:
+                    return await original(execution_id, name)
+                finally:
+                    looking = False
+                    looks += 1
+
+            monkeypatch.setattr(engine.store, "next_signal", next_signal)
+            await until("the wait to look for its signal", lambda: _true(looks >= 1))
+            await until("the wait to sleep", lambda: _true(not looking))
+            [attempt] = driver.tasks.values()
+            engine._runtime.wakeup(eid).set()  # woken in the turn its attempt is cancelled
+            attempt.cancel()
+            cancelled = True
+            went_on = asyncio.create_task(after_cancel.wait())
+            await _first(attempt, went_on)
+            went_on.cancel()
+            if not attempt.done():
+                attempt.cancel()
+                await asyncio.wait({attempt}, timeout=CEILING)
+            return attempt.cancelled(), after_cancel.is_set()
+
+    ended, went_on = asyncio.run(main())
+    assert not went_on  # no look for the signal after the cancel
     assert ended

@@ -750,7 +750,8 @@ def test_a_cancelled_write_does_not_stop_the_store(store_url: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         # the writer is still alive: later writes complete (the timeout only guards a hang)
-        await asyncio.wait_for(store.kv_set("s", "after", "2"), 30)
+        async with asyncio.timeout(30):
+            await store.kv_set("s", "after", "2")
         return await store.kv_get("s", "cancelled"), await store.kv_get("s", "after")
 
     assert with_store(store_url, body) == (None, "2")
