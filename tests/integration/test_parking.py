@@ -487,7 +487,8 @@ nodes:
     async def main() -> Any:
         async with await Engine.open(store_url, slots=1, park_after=0, name="w") as worker:
             eid = await worker.start(wf)
-            return await asyncio.wait_for(worker.wait(eid), CEILING)
+            async with asyncio.timeout(CEILING):
+                return await worker.wait(eid)
 
     finished = asyncio.run(main())
     assert finished.status == "completed", finished.error
@@ -540,7 +541,8 @@ def test_a_claim_committed_with_the_park_of_an_execution_driven_here_drives_it_a
             finally:
                 lite.close()
             await asyncio.gather(blocked, claiming)
-            return await asyncio.wait_for(worker.wait(eid), CEILING)
+            async with asyncio.timeout(CEILING):
+                return await worker.wait(eid)
 
     finished = asyncio.run(main())
     assert finished.status == "completed" and finished.result == {"approved": True}
@@ -594,7 +596,8 @@ nodes:
                 store_url, slots=1, park_after=0, hung_after=1.0, name="w"
             ) as worker:
                 eid = await worker.start(wf)
-                return await asyncio.wait_for(worker.wait(eid), CEILING)
+                async with asyncio.timeout(CEILING):
+                    return await worker.wait(eid)
 
         try:
             finished = asyncio.run(main())

@@ -38,6 +38,7 @@ from fuchsia.store.records import (
     new_id,
 )
 from support.stores import with_store
+from support.waiting import CEILING, until
 
 OWNER = "owner-a"
 WORKFLOW_HASH = "sha256:" + "0" * 64
@@ -750,10 +751,83 @@ def test_a_cancelled_write_does_not_stop_the_store(store_url: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         # the writer is still alive: later writes complete (the timeout only guards a hang)
-        await asyncio.wait_for(store.kv_set("s", "after", "2"), 30)
+        async with asyncio.timeout(30):
+            await store.kv_set("s", "after", "2")
         return await store.kv_get("s", "cancelled"), await store.kv_get("s", "after")
 
     assert with_store(store_url, body) == (None, "2")
+
+
+class WatchedLock:
+    """A lock that tells when someone had to wait for it (the store's read lock, watched)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waited = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self.lock.locked():
+            self.waited.set()
+        return self.lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def locked(self) -> bool:
+        return self.lock.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_read_running_as_the_store_closes_leaves_no_connection_open(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read whose caller was cancelled runs on in its thread. The closing store waits for
+    it (a read never has its connection closed under it), and it reconnects nowhere after:
+    before, on PostgreSQL, the read found its connection closed, opened a new one and ran
+    again, and the closed store held that connection, never closed (a ResourceWarning)."""
+
+    async def main() -> tuple[int, Any, Any]:
+        store = open_store(store_url)
+        await store.open()
+        lock = WatchedLock()
+        monkeypatch.setattr(store, "_read_lock", lock)
+        entered, go = threading.Event(), threading.Event()
+        runs = 0
+
+        def job(cur: Any) -> Any:
+            nonlocal runs
+            runs += 1
+            entered.set()
+            go.wait(CEILING)
+            cur.execute("SELECT 1")
+            return cur.fetchone()
+
+        reading = asyncio.create_task(store._read(job))
+        await asyncio.to_thread(entered.wait, CEILING)
+        reading.cancel()  # its thread runs on
+        closing = asyncio.create_task(store.close())
+
+        async def begun() -> bool:
+            return closing.done() or lock.waited.is_set()
+
+        await until("the close to end or to wait for the read", begun)
+        go.set()
+        await closing
+
+        async def read_ended() -> bool:
+            return not lock.locked()
+
+        await until("the read to end", read_ended)
+        return runs, store._read_conn, store._write_conn
+
+    runs, read_conn, write_conn = asyncio.run(main())
+    assert (read_conn, write_conn) == (None, None)
+    assert runs == 1  # not run again on a connection of its own
 
 
 # -- ownership -------------------------------------------------------------------------------

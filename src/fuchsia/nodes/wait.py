@@ -94,7 +94,8 @@ async def _signal(ctx: NodeContext, name: str, timeout_at: float | None) -> Any:
         if ctx.wakeup is not None:
             ctx.wakeup.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.wakeup.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await ctx.wakeup.wait()
         else:
             await asyncio.sleep(pause)
         delay = min(delay * 2, POLL_MAX)

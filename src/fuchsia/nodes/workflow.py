@@ -40,9 +40,8 @@ async def run(spec: WorkflowSpec, rendered: dict[str, Any], ctx: NodeContext) ->
     park_after = ctx.park_after if ctx.timeout is None else None  # a node timeout: in-process
     if park_after is not None and not await children.child_ended(child_id):
         try:
-            status, result, error = await asyncio.wait_for(
-                children.wait_child(child_id), park_open(park_after)
-            )
+            async with asyncio.timeout(park_open(park_after)):
+                status, result, error = await children.wait_child(child_id)
         except TimeoutError:
             raise Parked(Park(None, child=child_id)) from None
     else:

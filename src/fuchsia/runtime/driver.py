@@ -181,8 +181,11 @@ class Driver:
         if self.wf.timeout is None or state.started_at is None or state.verdict is not None:
             return await self.inbox.get()
         remaining = state.started_at + self.wf.timeout - time.time()
+        if remaining <= 0:
+            return DeadlineReached()
         try:
-            return await asyncio.wait_for(self.inbox.get(), max(remaining, 0.0))
+            async with asyncio.timeout(remaining):
+                return await self.inbox.get()
         except TimeoutError:
             return DeadlineReached()
 

@@ -222,7 +222,8 @@ class Leases:
             self._unlisten = listen(lambda: loop.call_soon_threadsafe(self._wake.set), poll=poll)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._claim_round()
@@ -342,7 +343,8 @@ class Leases:
                 if controls is None or controls.done():
                     controls = asyncio.create_task(self._controls_once())
                 with contextlib.suppress(TimeoutError):  # a hung read: renew all the same
-                    await asyncio.wait_for(asyncio.shield(controls), self.lease / 3)
+                    async with asyncio.timeout(self.lease / 3):
+                        await asyncio.shield(controls)
                 last_beat, next_sweep = await self._renew_in_time(last_beat, next_sweep)
         finally:
             if controls is not None:
@@ -362,7 +364,8 @@ class Leases:
         # stop in time: before the lease can have passed on the database's clock
         deadline = self._renewed + self.lease * LEASE_MARGIN
         try:  # at least a third of the lease for each try, however late the last one
-            await asyncio.wait_for(self._beat(), max(deadline - last_beat, self.lease / 3))
+            async with asyncio.timeout(max(deadline - last_beat, self.lease / 3)):
+                await self._beat()
         except (FuchsiaError, TimeoutError) as exc:
             reason = str(exc) or "no answer in time"
             log.warning("%s cannot renew its lease: %s", self.name, reason)

@@ -222,6 +222,7 @@ def dumps(value: Any) -> str:
 # reads on every transition and listing stay small, and equal values share one blob.
 DEFAULT_INLINE_LIMIT = 256 * 1024
 SPILLED_TYPE = "application/json"
+CLOSE_WAIT = 15.0  # seconds a closing store waits for a read still running to end
 
 
 def _loads(text: str | None) -> Any:
@@ -252,6 +253,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         self._write_conn: Any = None
         self._read_conn: Any = None
         self._read_lock = threading.Lock()
+        self._closed = False
         # this store's row in `write_tokens`: see `_commit`
         self._writer_id = new_id()
         # Set when the store was opened for reading only: why it cannot be written.
@@ -291,6 +293,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
+        self._closed = False
         await asyncio.to_thread(self._open_sync)
 
     def _open_sync(self) -> None:
@@ -351,10 +354,23 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
             with contextlib.suppress(Exception):  # a leftover row is harmless
                 delete = self.q["delete_write_token"]
                 await asyncio.to_thread(self._write_conn.execute, delete, (self._writer_id,))
-        for conn in (self._write_conn, self._read_conn):
-            if conn is not None:
-                conn.close()
-        self._write_conn = self._read_conn = None
+        await asyncio.to_thread(self._close_connections)
+
+    def _close_connections(self) -> None:
+        """Close both connections, the read one once the read running on it ends (its
+        caller may have been cancelled, its thread not): a read never sees its connection
+        closed under it, and none reconnects afterwards. One that does not end within
+        `CLOSE_WAIT` (a server gone silent) has its connection closed all the same."""
+        self._closed = True
+        waited = self._read_lock.acquire(timeout=CLOSE_WAIT)
+        try:
+            for conn in (self._write_conn, self._read_conn):
+                if conn is not None:
+                    conn.close()
+            self._write_conn = self._read_conn = None
+        finally:
+            if waited:
+                self._read_lock.release()
 
     # -- executions ----------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class Writer:
     _write_conn: Any
     _read_conn: Any
     _read_lock: threading.Lock
+    _closed: bool  # `close` began: no read runs, and none reconnects, from then on
     _writer_id: str
 
     # -- backend hooks -------------------------------------------------------------------
@@ -257,14 +258,18 @@ class Writer:
 
     async def _read(self, job: Callable[[Cursor], T]) -> T:
         """Run a read on the read connection; once more on a new connection when it broke
-        (its server restarted, say): a read changes nothing, so running it again is safe."""
+        (its server restarted, say): a read changes nothing, so running it again is safe.
+        Never once the store is closing: a read whose caller was cancelled runs on in its
+        thread, and a connection it opened after the close would be held by nobody."""
 
         def run() -> T:
             with self._read_lock:
+                if self._closed:
+                    raise StoreError("the store is closed")
                 try:
                     return self._read_once(job)
                 except Exception:
-                    if not self._broken(self._read_conn):
+                    if self._closed or not self._broken(self._read_conn):
                         raise
                 with contextlib.suppress(Exception):
                     self._read_conn.close()

@@ -106,7 +106,8 @@ async def _run_messages(
             yield _message("ended", str(record.status))
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(committed.wait(), RUN_POLL)
+            async with asyncio.timeout(RUN_POLL):
+                await committed.wait()
 
 
 @router.get("/live/runs")

@@ -267,12 +267,14 @@ Action = Callable[[Engine, str, dict[str, str]], Awaitable[str | None]]
 
 
 async def _cancel(engine: Engine, execution_id: str, form: dict[str, str]) -> str | None:
-    await asyncio.wait_for(engine.cancel(execution_id), ACTION_TIMEOUT)
+    async with asyncio.timeout(ACTION_TIMEOUT):
+        await engine.cancel(execution_id)
     return None
 
 
 async def _pause(engine: Engine, execution_id: str, form: dict[str, str]) -> str | None:
-    await asyncio.wait_for(engine.pause(execution_id), ACTION_TIMEOUT)
+    async with asyncio.timeout(ACTION_TIMEOUT):
+        await engine.pause(execution_id)
     return None
 
 
