@@ -369,6 +369,9 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> Source:
     """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems.
     Text over `MAX_FILE_BYTES` (in UTF-8) is refused as a file of that size is."""
@@ -382,6 +385,10 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         )
     if "\x00" in text:
         raise DefinitionError([Problem(file, 1, 1, "a binary file, not a YAML or JSON workflow")])
+    if (lone := _LONE_SURROGATE.search(text)) is not None:  # text from JSON: not Unicode
+        line, column = _line_column(text, lone.start())
+        reason = f"the text holds a lone surrogate {lone[0]!r}, which is not a character"
+        raise DefinitionError([Problem(file, line, column, reason)])
     if is_json and (problem := _json_problem(file, text)):
         raise DefinitionError([problem])
     # In valid JSON a tab can only be whitespace, which YAML does not accept between tokens;
