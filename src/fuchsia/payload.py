@@ -16,10 +16,9 @@ MAX_INTEGER_DIGITS = 4300  # Python's own default limit for converting digits to
 
 def parse(text: str | bytes, *, source: str = "payload") -> Any:
     """Parse a JSON payload, refusing oversized or too deeply nested documents."""
-    size = len(text)
-    if size > MAX_PAYLOAD_BYTES:
+    if len(text) > MAX_PAYLOAD_BYTES:  # perhaps cut one byte past the limit, by its reader
         raise PayloadTooLarge(
-            f"{source} is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes",
+            f"{source} is too large; the limit is {MAX_PAYLOAD_BYTES} bytes",
             limit=MAX_PAYLOAD_BYTES,
         )
     if isinstance(text, bytes):

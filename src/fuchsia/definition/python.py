@@ -18,6 +18,7 @@ from fuchsia.definition.models import Node, PythonStep
 from fuchsia.definition.resolve import Installed, Resolver
 from fuchsia.definition.source import Loc, Source
 from fuchsia.errors import FuchsiaError, Problem
+from fuchsia.reading import read_at_most
 
 MAX_STEP_BYTES = 1024 * 1024  # a step's code: far beyond a step, far below what compile chokes on
 
@@ -176,7 +177,7 @@ def _read_step(
     path = workflow.parent / step.file
     shown = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_at_most(path, MAX_STEP_BYTES)
     except FileNotFoundError:
         return source.problem(at, f"node {node_id!r}: no step file {step.file!r} ({shown})")
     except OSError as exc:
