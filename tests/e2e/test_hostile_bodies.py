@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -102,3 +103,29 @@ def test_a_lone_surrogate_escape_is_refused_as_not_unicode_wherever_it_is_sent(
         sent = admin.post(f"/api/v1/executions/{waiting['id']}/signal", json={"name": "go"})
         assert sent.status_code == 200, sent.text
         assert wait_for(admin, waiting["id"], "completed")["status"] == "completed"
+
+
+def test_a_deployed_workflow_names_no_file_of_the_server(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow sent as text has no folder: a sub-workflow `path` or a step `file` in it is
+    refused, and no file of the server's (here one in its working directory) is read into it."""
+    (tmp_path / "private.yaml").write_text(
+        "name: private\nnodes:\n  t: {transform: {password: hunter2}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    sources = {
+        "by-path": "name: by-path\nnodes:\n  s: {workflow: {path: private.yaml}}\n",
+        "absolute": "name: absolute\nnodes:\n"
+        f"  s: {{workflow: {{path: {tmp_path}/private.yaml}}}}\n",
+        "step": "name: step\nnodes:\n  s: {python: {file: private.yaml}}\n",
+    }
+    with served.client("admin") as admin:
+        for name, source in sources.items():
+            refused = admin.post("/api/v1/workflows", json={"source": source})
+            assert refused.status_code == 422, refused.text
+            error = error_of(refused)
+            assert error["code"] == "definition_error", error
+            assert "needs a workflow file to be relative to" in error["message"], error
+            assert "hunter2" not in refused.text
+            assert admin.get(f"/api/v1/workflows/{name}").status_code == 404

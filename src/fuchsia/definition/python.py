@@ -11,9 +11,11 @@ resolved once per lock, and only when every step is valid (its first build takes
 from __future__ import annotations
 
 import ast
+import stat
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from fuchsia.definition.files import beside
 from fuchsia.definition.models import Node, PythonStep
 from fuchsia.definition.resolve import Installed, Resolver
 from fuchsia.definition.source import Loc, Source
@@ -169,14 +171,14 @@ def _read_step(
 ) -> tuple[str, str] | Problem:
     """The step file's path as shown and its text, or the problem reading it."""
     assert step.file is not None
-    workflow = Path(source.file)
-    if not workflow.is_file():
-        return source.problem(
-            at, f"node {node_id!r}: a step file needs a workflow file to be relative to"
-        )
-    path = workflow.parent / step.file
-    shown = str(path)
+    path = beside(source.file, step.file, "step file")
+    if isinstance(path, str):
+        return source.problem(at, f"node {node_id!r}: {path}")
+    shown = str(Path(source.file).parent / step.file)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a fifo would block, a device never end
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            return source.problem(at, f"node {node_id!r}: the step file {shown} is {kind}")
         raw = read_at_most(path, MAX_STEP_BYTES)
     except FileNotFoundError:
         return source.problem(at, f"node {node_id!r}: no step file {step.file!r} ({shown})")
