@@ -16,7 +16,7 @@ import pytest
 from fuchsia import Engine, Execution
 from fuchsia.components.registry import Registry
 from fuchsia.definition import load
-from fuchsia.errors import DefinitionError
+from fuchsia.errors import MAX_NODE_MESSAGE, DefinitionError
 from support.components import CACHE, built_python_runtime
 from support.httpserver import LoopbackServer
 
@@ -335,6 +335,36 @@ def test_an_exception_fails_the_node_with_its_traceback_in_yaml_lines(
     assert f'File "raising.yaml", line {raising}, in main' in message
     assert "raise ValueError(f\"order {order['id']} has no items\")" in message
     assert "app.py" not in message  # the runtime's own frames are left out
+
+
+def test_a_huge_exception_message_is_stored_cut_keeping_its_start_and_its_traceback(
+    home: Path, tmp_path: Path
+) -> None:
+    flow = write(
+        tmp_path,
+        "shouting.yaml",
+        """
+        name: shouting
+        nodes:
+          shout:
+            retry: {max_attempts: 2, initial_delay: 1ms}
+            python: |
+              def main():
+                  raise ValueError("start " + "x" * 3_000_000 + " end")
+        """,
+    )
+    [execution] = run_flows(home, [flow])
+    assert execution.status == "failed"
+    node = execution.node("shout")
+    errors = [node.error, execution.error, *(a.error for a in node.attempts)]
+    assert len(node.attempts) == 2
+    for error in errors:
+        assert error is not None and error["type"] == "task_error"
+        message = error["message"]
+        assert len(message.encode()) <= MAX_NODE_MESSAGE + 100
+        assert message.startswith("the step raised ValueError: start xxx")
+        assert "bytes of the message left out ...]" in message
+        assert message.endswith('    raise ValueError("start " + "x" * 3_000_000 + " end")')
 
 
 def test_an_exception_in_a_step_file_names_the_step_file_line(home: Path, tmp_path: Path) -> None:
