@@ -346,7 +346,8 @@ class WebhookSpec(Model):
 
 
 def _cron_expression(value: str) -> str:
-    """A cron expression that parses and fires at least once (`0 0 30 2 *` never does)."""
+    """A cron expression that parses and fires at least once from now on (`0 0 30 2 *` never
+    does, nor does `0 0 1 1 * 0 2020`, whose seventh field is a year)."""
     from datetime import UTC, datetime
 
     from croniter import CroniterBadDateError, croniter
@@ -354,9 +355,9 @@ def _cron_expression(value: str) -> str:
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression (5 fields, or 6 with seconds last)")
     try:
-        croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+        croniter(value, datetime.now(UTC)).get_next(datetime)
     except CroniterBadDateError:
-        raise ValueError(f"{value!r} names no date that exists: it would never fire") from None
+        raise ValueError(f"{value!r} names no date from now on: it would never fire") from None
     return value
 
 
