@@ -26,6 +26,7 @@ def test_a_python_step_is_inline_code_or_a_file_never_both_or_neither() -> None:
           both: {python: {code: "def main(): pass", file: s.py}}
           neither: {python: {function: build}}
           bad_name: {python: {file: s.py, function: "not a name"}}
+          keyword: {python: {code: "def main(): pass", function: class}}
           caps_on_transform: {transform: 1, capabilities: {allowed_hosts: [api.example.com]}}
           inputs_on_transform: {transform: 1, inputs: {a: 1}}
           bad_size: {python: "x", capabilities: {memory_limit: lots}}
@@ -35,11 +36,13 @@ def test_a_python_step_is_inline_code_or_a_file_never_both_or_neither() -> None:
         "w.yaml:5:21: node 'neither': python: a python step needs its code inline or a `file`",
         "w.yaml:6:45: node 'bad_name': python.function: String should match pattern "
         "'^[A-Za-z_][A-Za-z0-9_]*$'",
-        "w.yaml:7:22: node 'caps_on_transform': `capabilities` belongs to python nodes (a "
+        "w.yaml:7:58: node 'keyword': python.function: 'class' is a Python keyword, which no "
+        "function can be named",
+        "w.yaml:8:22: node 'caps_on_transform': `capabilities` belongs to python nodes (a "
         "component's are in its manifest)",
-        "w.yaml:8:24: node 'inputs_on_transform': `inputs` and `config` belong to component "
+        "w.yaml:9:24: node 'inputs_on_transform': `inputs` and `config` belong to component "
         "and python nodes",
-        "w.yaml:9:56: node 'bad_size': capabilities.memory_limit: invalid size 'lots': expected "
+        "w.yaml:10:56: node 'bad_size': capabilities.memory_limit: invalid size 'lots': expected "
         "bytes or a size such as 512KiB, 64MiB, 1GiB or 10MB",
     ]
 
