@@ -97,3 +97,27 @@ def test_oversized_or_undecodable_code_is_a_problem_not_a_crash() -> None:
     assert "over 1 MiB" in big.message
     [nul] = check_code("def main(): pass\x00", "main", "w.yaml", 1, 1, "n")
     assert "node 'n'" in nul.message
+
+
+def test_inputs_the_function_cannot_take_by_keyword_are_problems_at_its_def() -> None:
+    def mismatches(code: str, inputs: list[str]) -> list[str]:
+        return [str(p) for p in check_code(code, "main", "w.yaml", 5, 7, "n", inputs)]
+
+    assert mismatches("def main():\n    return 1\n", ["x"]) == [
+        "w.yaml:5:7: node 'n': main() has no parameter 'x', which `inputs` passes"
+    ]
+    assert mismatches("def main(order, *, rates, limit=3):\n    pass\n", ["limit", "a-b"]) == [
+        "w.yaml:5:7: node 'n': the input 'a-b' is not a Python name, and main() takes no **kwargs",
+        "w.yaml:5:7: node 'n': main() needs 'order', which `inputs` does not pass",
+        "w.yaml:5:7: node 'n': main() needs 'rates', which `inputs` does not pass",
+    ]
+    assert mismatches("def main(a, /):\n    pass\n", ["a"]) == [
+        "w.yaml:5:7: node 'n': main() takes 'a' by position only; a step passes it by keyword"
+    ]
+    for fine in (
+        "def main(**kw):\n    return kw\n",  # any key, even one that is not a name
+        "def main(a, b=2, *args, c=3):\n    return a\n",
+        "import functools\n\n@functools.cache\ndef main():\n    return 1\n",  # a decorator decides
+        "main = print\n",
+    ):
+        assert mismatches(fine, ["a", "c", "not-a-name"] if "kw" in fine else ["a"]) == [], fine
