@@ -149,10 +149,11 @@ def _resume(ids: list[str] | None) -> Steps[list[Any]]:
 
 
 def _read_source(workflow: Path) -> str:
-    try:
-        return workflow.read_text()
-    except OSError as exc:
-        raise FuchsiaError(f"cannot read {workflow}: {exc.strerror or exc}") from None
+    """The workflow file's text, refused here as `fuchsia validate` refuses it (huge,
+    binary, not UTF-8, unreadable) rather than sent."""
+    from fuchsia.definition.source import read_text
+
+    return read_text(workflow)
 
 
 class _Base:

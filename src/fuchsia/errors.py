@@ -339,8 +339,28 @@ class ServerError(FuchsiaError):
         self.status = status
 
 
+MAX_NODE_MESSAGE = 64 * 1024  # bytes of UTF-8: a long traceback fits; a guest's 100 MB does not
+
+
+def clipped(message: str, limit: int = MAX_NODE_MESSAGE) -> str:
+    """`message` cut to about `limit` bytes of UTF-8: its start (the error) and its end (the
+    last frames of a traceback) are kept, and the cut says how much it left out."""
+    encoded = message.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return message
+    head, tail = encoded[: limit * 3 // 4], encoded[-(limit // 4) :]
+    cut = len(encoded) - len(head) - len(tail)
+    return (
+        head.decode("utf-8", "ignore")
+        + f"\n[... {cut} bytes of the message left out ...]\n"
+        + tail.decode("utf-8", "ignore")
+    )
+
+
 class NodeError(FuchsiaError):
-    """A node attempt failed. `retryable` tells the runtime whether another attempt may help."""
+    """A node attempt failed. `retryable` tells the runtime whether another attempt may help.
+    Its message is `clipped`: whatever produced it (a guest's exception, a server's answer),
+    what is stored and shown of it is bounded."""
 
     code = "node_error"
     fields: ClassVar[tuple[str, ...]] = ("execution_id", "node_id", "retryable")
@@ -361,6 +381,7 @@ class NodeError(FuchsiaError):
         node_id: str = "",
         retryable: bool | None = None,
     ) -> None:
+        message = clipped(message)
         super().__init__(message)
         self.message = message
         self.execution_id = execution_id

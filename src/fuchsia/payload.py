@@ -16,10 +16,9 @@ MAX_INTEGER_DIGITS = 4300  # Python's own default limit for converting digits to
 
 def parse(text: str | bytes, *, source: str = "payload") -> Any:
     """Parse a JSON payload, refusing oversized or too deeply nested documents."""
-    size = len(text)
-    if size > MAX_PAYLOAD_BYTES:
+    if len(text) > MAX_PAYLOAD_BYTES:  # perhaps cut one byte past the limit, by its reader
         raise PayloadTooLarge(
-            f"{source} is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes",
+            f"{source} is too large; the limit is {MAX_PAYLOAD_BYTES} bytes",
             limit=MAX_PAYLOAD_BYTES,
         )
     if isinstance(text, bytes):
@@ -43,8 +42,13 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
     """Refuse values that are not JSON data, too deep, too large, or against `schema`."""
     _check_depth(value, source)
     try:
-        encoded = json.dumps(value, allow_nan=False)
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, UnicodeEncodeError):  # JSON's "\ud800" escape: not Unicode text
+            lone = exc.object[exc.start : exc.end]
+            raise PayloadError(
+                f"{source} holds text that is not Unicode: a lone surrogate {lone!r}"
+            ) from None
         raise PayloadError(f"{source} is not JSON data: {exc}") from None
     if len(encoded) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(

@@ -1,6 +1,7 @@
 """The hostile workflow corpus: every broken file gets a located message, never a traceback.
 
-Each file in `workflows/` has a sidecar `NAME.expect` holding the message it must produce:
+Each file in `workflows/` has a sidecar `NAME.expect` holding the message it must produce
+(and `NAME.deploy.expect` where deploying it through the API must say something else):
 `LINE:COL: text` (a problem at that position that starts with the text), or bare text (found
 in some located problem). Every file goes through `python -m fuchsia validate FILE` in a real
 process (exit code 1, a `FILE:LINE:COL:` line, no traceback) and through the HTTP API's deploy
@@ -32,8 +33,12 @@ LOCATED = re.compile(r"^\d+:\d+: ")
 VALID_AS_YAML = {"json_trailing_comma.json"}
 
 
-def expected(path: Path) -> str:
-    return (path.parent / f"{path.name}.expect").read_text(encoding="utf-8").strip()
+def expected(path: Path, *, deployed: bool = False) -> str:
+    """What `path` must produce; deployed through the API (a source without a folder, so it
+    names no file beside it), what `NAME.deploy.expect` says where that differs."""
+    own = path.parent / f"{path.name}.deploy.expect"
+    sidecar = own if deployed and own.exists() else path.parent / f"{path.name}.expect"
+    return sidecar.read_text(encoding="utf-8").strip()
 
 
 def matches(problems: list[str], expect: str) -> bool:
@@ -116,8 +121,10 @@ def deploy_failures(served: Served) -> list[str]:
             problems = [line.removeprefix("<request>:") for line in lines]
             if not problems or not all(LOCATED.match(p) for p in problems):
                 failures.append(f"{path.name}: no located reason: {answer.text[:300]}")
-            elif path.suffix != ".json" and not matches(problems, expected(path)):
-                failures.append(f"{path.name}: expected {expected(path)!r}, got {problems}")
+            elif path.suffix != ".json" and not matches(
+                problems, want := expected(path, deployed=True)
+            ):
+                failures.append(f"{path.name}: expected {want!r}, got {problems}")
     return failures
 
 

@@ -93,6 +93,11 @@ def assert_store_intact(stored: Stored) -> None:
         pytest.param(["--input", "not json"], "--input is not valid JSON", id="not-json"),
         pytest.param(['--input={"name": "Ada"} trailing'], "not valid JSON", id="trailing"),
         pytest.param(["--input", '{"name": NaN}'], "is not JSON data", id="nan"),
+        pytest.param(
+            ["--input", '{"name": "\\ud800"}'],
+            "--input holds text that is not Unicode: a lone surrogate '\\ud800'",
+            id="lone-surrogate",
+        ),
         pytest.param(["--input", "[" * 20_000 + "]" * 20_000], "nested more than", id="deep-input"),
     ],
 )

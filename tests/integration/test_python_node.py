@@ -16,7 +16,7 @@ import pytest
 from fuchsia import Engine, Execution
 from fuchsia.components.registry import Registry
 from fuchsia.definition import load
-from fuchsia.errors import DefinitionError
+from fuchsia.errors import MAX_NODE_MESSAGE, DefinitionError
 from support.components import CACHE, built_python_runtime
 from support.httpserver import LoopbackServer
 
@@ -47,6 +47,14 @@ def run_flows(home: Path, flows: list[Path], payload: Any = None) -> list[Execut
     async def main() -> list[Execution]:
         async with await Engine.open(str(home / "f.db"), home=home) as engine:
             return [await engine.run(str(flow), payload) for flow in flows]
+
+    return asyncio.run(main())
+
+
+def events_of(home: Path, execution_id: str) -> list[Any]:
+    async def main() -> list[Any]:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            return list(await engine.events(execution_id))
 
     return asyncio.run(main())
 
@@ -188,6 +196,85 @@ def test_a_step_uses_kv_log_config_and_artifacts_through_the_platform_imports(
     assert execution.status == "completed", execution.error
     assert execution.node("write").output["artifacts"][0]["name"] == "note.txt"
     assert execution.result == {"greeting": "Hej, Ada"}
+
+
+BAD_CALLS = {
+    # node: (code in main, the words its failure has)
+    "kv_key": ("kv_get(5)", "TypeError: a kv key must be a string, not int"),
+    "kv_value": (
+        'kv_set("k", "\\ud800")',
+        "ValueError: a kv value holds a lone surrogate '\\ud800' (at index 0), which is not "
+        "Unicode text",
+    ),
+    "config_key": ("config_get(None)", "TypeError: a config key must be a string, not NoneType"),
+    "artifact_name": (
+        'put_artifact(5, "text/plain", "x")',
+        "TypeError: an artifact name must be a string, not int",
+    ),
+    "artifact_data": (
+        'put_artifact("a.bin", "application/octet-stream", 5)',
+        "TypeError: an artifact's data is bytes or str, not int",
+    ),
+    "url": ('http_fetch("GET", 5)', "TypeError: the url must be a string, not int"),
+    "header": (
+        'http_fetch("GET", "http://x.example", {"x": "\\udc80"})',
+        "ValueError: header 'x' holds a lone surrogate",
+    ),
+    "timeout": (
+        'http_fetch("GET", "http://x.example", timeout_ms=-1)',
+        "ValueError: timeout_ms is a number of milliseconds (0 or more), not -1",
+    ),
+    "raised": ('raise ValueError("bad \\ud800 text")', "ValueError: bad \\ud800 text"),
+    "permanent": ('raise Permanent("lone \\udfff")', "fuchsia_sdk.Permanent: lone \\udfff"),
+    "bad_str": ("raise Unprintable()", "__step__.Unprintable: <exception str() failed>"),
+    "nan": (
+        'return {"x": float("nan")}',
+        "main() returned a value that is not JSON: Out of range float values are not JSON "
+        "compliant",
+    ),
+}
+
+
+def test_what_a_step_hands_the_platform_wrongly_fails_it_naming_the_argument(
+    home: Path, tmp_path: Path
+) -> None:
+    """A host import called with what it cannot take (a number for a string, text with a lone
+    surrogate, a negative timeout), an exception whose message is not Unicode or whose str()
+    raises, a NaN result: each fails its node with the step's own error and traceback (they
+    trapped the instance: "wasm `unreachable` instruction executed"). Log lines and printed
+    text holding a lone surrogate are kept, the surrogate escaped."""
+    prelude = (
+        "from fuchsia_sdk import Permanent, config_get, http_fetch, kv_get, kv_set, log, "
+        "put_artifact\n\nclass Unprintable(Exception):\n    def __str__(self):\n"
+        "        raise RuntimeError('no')\n\n"
+    )
+    nodes = "".join(
+        f"  {name}:\n    python: |\n"
+        + textwrap.indent(f"{prelude}def main():\n    {call}\n", " " * 6)
+        for name, (call, _) in BAD_CALLS.items()
+    )
+    logged = (
+        "    python: |\n      from fuchsia_sdk import log\n\n      def main():\n"
+        '          log("info", "a \\ud800 b")\n          print("p \\udc80 q")\n'
+        "          return 1\n"
+    )
+    flow = write(
+        tmp_path,
+        "bad-calls.yaml",
+        "name: bad-calls\ndefaults: {on_error: continue, retry: {max_attempts: 1}}\n"
+        f"nodes:\n{nodes}  logged:\n{logged}",
+    )
+    [execution] = run_flows(home, [flow])
+    assert execution.status == "completed_with_errors", execution.error
+    for name, (call, words) in BAD_CALLS.items():
+        error = execution.node(name).error
+        assert error is not None, name
+        assert words in error["message"], (name, error)
+        if not name.startswith("nan"):
+            assert f"line {line_of(flow, call)}, in main" in error["message"], (name, error)
+    assert execution.node("logged").status == "succeeded"
+    lines = [e.data or {} for e in events_of(home, execution.id) if e.type == "log"]
+    assert {"a \\ud800 b", "p \\udc80 q"} <= {line["message"] for line in lines}
 
 
 # -- containment ------------------------------------------------------------------------------
@@ -335,6 +422,36 @@ def test_an_exception_fails_the_node_with_its_traceback_in_yaml_lines(
     assert f'File "raising.yaml", line {raising}, in main' in message
     assert "raise ValueError(f\"order {order['id']} has no items\")" in message
     assert "app.py" not in message  # the runtime's own frames are left out
+
+
+def test_a_huge_exception_message_is_stored_cut_keeping_its_start_and_its_traceback(
+    home: Path, tmp_path: Path
+) -> None:
+    flow = write(
+        tmp_path,
+        "shouting.yaml",
+        """
+        name: shouting
+        nodes:
+          shout:
+            retry: {max_attempts: 2, initial_delay: 1ms}
+            python: |
+              def main():
+                  raise ValueError("start " + "x" * 3_000_000 + " end")
+        """,
+    )
+    [execution] = run_flows(home, [flow])
+    assert execution.status == "failed"
+    node = execution.node("shout")
+    errors = [node.error, execution.error, *(a.error for a in node.attempts)]
+    assert len(node.attempts) == 2
+    for error in errors:
+        assert error is not None and error["type"] == "task_error"
+        message = error["message"]
+        assert len(message.encode()) <= MAX_NODE_MESSAGE + 100
+        assert message.startswith("the step raised ValueError: start xxx")
+        assert "bytes of the message left out ...]" in message
+        assert message.endswith('    raise ValueError("start " + "x" * 3_000_000 + " end")')
 
 
 def test_an_exception_in_a_step_file_names_the_step_file_line(home: Path, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,10 @@ def test_instants_follow_the_schedule_and_time_zone() -> None:
         ),
         ("  type: poll\n  poll: {every: 0s}", "must be more than 0"),
         ("  type: cron", "a cron trigger needs `cron:` settings"),
+        (  # the seventh field is a year
+            "  type: cron\n  cron: {schedule: '0 0 1 1 * 0 2020'}",
+            "names no date from now on: it would never fire",
+        ),
     ],
 )
 def test_bad_schedules_are_reported_when_validating(
@@ -121,3 +127,76 @@ def test_triggers_fire_the_pinned_version_not_the_newest(tmp_path: Path) -> None
     results = asyncio.run(main())
     assert len(results) == 2
     assert all(result["by"] == "poll" for result in results)  # version 1's node, not version 2
+
+
+def test_a_schedule_that_ends_keeps_no_other_trigger_from_firing(tmp_path: Path) -> None:
+    """A cron whose last instant (its year field's) has passed fires no more, and the
+    scheduler goes on firing the other workflows' triggers (one with no next instant stopped
+    every trigger of the server)."""
+    year = datetime.now(UTC).year + 1
+    ending = tmp_path / "ending.yaml"
+    ending.write_text(
+        f"name: ending\ntrigger:\n  type: cron\n  cron: {{schedule: '0 0 1 1 * 0 {year}'}}\n"
+        "nodes:\n  a: {transform: {at: '{{ scheduled_at }}'}}\n"
+    )
+    hourly = tmp_path / "hourly.yaml"
+    hourly.write_text(
+        "name: hourly\ntrigger:\n  type: poll\n  poll: {every: 1h}\n"
+        "nodes:\n  a: {transform: {at: '{{ scheduled_at }}'}}\n"
+    )
+    new_year = datetime(year, 1, 1, tzinfo=UTC).timestamp()
+
+    async def main() -> list[tuple[str, str]]:
+        async with await Engine.open(str(tmp_path / "f.db")) as engine:
+            for flow in (ending, hourly):
+                await engine.deploy(flow)
+            scheduler = Scheduler(engine)
+            scheduler.started = new_year + 30  # a server started just after the last instant
+            assert await scheduler.fire_due(now=new_year + 30) == 2
+            assert await scheduler.fire_due(now=new_year + 2 * 3600 + 30) == 2  # 1:00, 2:00
+            executions = [await engine.wait(r.id) for r in await engine.list()]
+            return sorted((e.workflow, e.result["at"]) for e in executions)
+
+    fired = asyncio.run(main())
+    assert [workflow for workflow, _ in fired] == ["ending", "hourly", "hourly", "hourly"]
+    assert fired[0][1].startswith(f"{year}-01-01T00:00:00")
+
+
+def test_a_trigger_that_cannot_fire_is_logged_and_the_others_fire(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deployed workflow whose trigger this process cannot evaluate (here its time zone,
+    gone from the system's database) keeps no other workflow's trigger from firing."""
+    zoned = tmp_path / "zoned.yaml"
+    zoned.write_text(
+        "name: zoned\ntrigger:\n  type: cron\n  cron: {schedule: '0 * * * *', timezone: "
+        "Europe/Berlin}\nnodes:\n  a: {transform: {at: '{{ scheduled_at }}'}}\n"
+    )
+    hourly = tmp_path / "hourly.yaml"
+    hourly.write_text(
+        "name: hourly\ntrigger:\n  type: poll\n  poll: {every: 1h}\n"
+        "nodes:\n  a: {transform: {at: '{{ scheduled_at }}'}}\n"
+    )
+    db = tmp_path / "f.db"
+
+    async def main() -> list[str]:
+        async with await Engine.open(str(db)) as engine:
+            deployed = [(await engine.deploy(flow))[0] for flow in (zoned, hourly)]
+        with sqlite3.connect(db) as connection:  # as a system without that zone reads it
+            connection.execute(
+                "UPDATE workflows SET document = replace(document, 'Europe/Berlin', "
+                "'Mars/Olympus') WHERE name = 'zoned'"
+            )
+        async with await Engine.open(str(db)) as engine:
+            scheduler = Scheduler(engine)
+            later = max(d.deployed_at for d in deployed) + 3 * 3600
+            scheduler.started = later
+            assert await scheduler.fire_due(now=later) == 1
+            assert await scheduler.fire_due(now=later + 3600) == 1
+            return [r.workflow_name for r in await engine.list()]
+
+    with caplog.at_level("WARNING", logger="fuchsia.server.schedule"):
+        assert asyncio.run(main()) == ["hourly", "hourly"]
+    failures = [r for r in caplog.records if "its trigger cannot fire" in r.getMessage()]
+    assert len(failures) == 1  # once, not every tick
+    assert failures[0].getMessage().startswith("zoned: its trigger cannot fire")

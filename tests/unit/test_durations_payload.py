@@ -120,7 +120,7 @@ def test_nesting_is_allowed_up_to_the_limit_and_refused_beyond_it() -> None:
 
 def test_a_payload_over_the_size_limit_is_refused_before_parsing() -> None:
     big = '"' + "x" * payload.MAX_PAYLOAD_BYTES + '"'
-    with pytest.raises(PayloadError, match=r"payload is \d+ bytes; the limit is 4194304 bytes"):
+    with pytest.raises(PayloadError, match=r"payload is too large; the limit is 4194304 bytes"):
         payload.parse(big)
     with pytest.raises(PayloadError, match="the limit is 4194304 bytes"):
         payload.parse(big.encode())

@@ -10,6 +10,7 @@ import fuchsia.server.webhooks
 import fuchsia.store.base
 from fuchsia import errors
 from fuchsia.errors import (
+    MAX_NODE_MESSAGE,
     DefinitionError,
     ExecutionNotFound,
     FuchsiaError,
@@ -17,6 +18,8 @@ from fuchsia.errors import (
     IdempotencyConflict,
     InvalidParameters,
     Problem,
+    TaskFailed,
+    clipped,
     error_classes,
 )
 
@@ -65,3 +68,13 @@ def test_details_round_trip_to_the_same_class_and_fields() -> None:
         back = error_classes()[wire["code"]].restore(wire["message"], fields)
         assert type(back) is type(error) and str(back) == str(error)
         assert back.details() == wire
+
+
+def test_a_node_error_message_is_clipped_to_its_start_and_end_on_character_boundaries() -> None:
+    assert clipped("short") == "short"
+    message = "é" * MAX_NODE_MESSAGE + "the last frame"
+    error = TaskFailed(message)
+    assert error.message == error.to_record()["message"] == str(error)
+    assert len(error.message.encode()) <= MAX_NODE_MESSAGE + 100
+    assert error.message.startswith("éé") and error.message.endswith("the last frame")
+    assert f"[... {len(message.encode()) - MAX_NODE_MESSAGE} bytes" in error.message

@@ -26,6 +26,7 @@ def test_a_python_step_is_inline_code_or_a_file_never_both_or_neither() -> None:
           both: {python: {code: "def main(): pass", file: s.py}}
           neither: {python: {function: build}}
           bad_name: {python: {file: s.py, function: "not a name"}}
+          keyword: {python: {code: "def main(): pass", function: class}}
           caps_on_transform: {transform: 1, capabilities: {allowed_hosts: [api.example.com]}}
           inputs_on_transform: {transform: 1, inputs: {a: 1}}
           bad_size: {python: "x", capabilities: {memory_limit: lots}}
@@ -35,11 +36,13 @@ def test_a_python_step_is_inline_code_or_a_file_never_both_or_neither() -> None:
         "w.yaml:5:21: node 'neither': python: a python step needs its code inline or a `file`",
         "w.yaml:6:45: node 'bad_name': python.function: String should match pattern "
         "'^[A-Za-z_][A-Za-z0-9_]*$'",
-        "w.yaml:7:22: node 'caps_on_transform': `capabilities` belongs to python nodes (a "
+        "w.yaml:7:58: node 'keyword': python.function: 'class' is a Python keyword, which no "
+        "function can be named",
+        "w.yaml:8:22: node 'caps_on_transform': `capabilities` belongs to python nodes (a "
         "component's are in its manifest)",
-        "w.yaml:8:24: node 'inputs_on_transform': `inputs` and `config` belong to component "
+        "w.yaml:9:24: node 'inputs_on_transform': `inputs` and `config` belong to component "
         "and python nodes",
-        "w.yaml:9:56: node 'bad_size': capabilities.memory_limit: invalid size 'lots': expected "
+        "w.yaml:10:56: node 'bad_size': capabilities.memory_limit: invalid size 'lots': expected "
         "bytes or a size such as 512KiB, 64MiB, 1GiB or 10MB",
     ]
 
@@ -94,3 +97,27 @@ def test_oversized_or_undecodable_code_is_a_problem_not_a_crash() -> None:
     assert "over 1 MiB" in big.message
     [nul] = check_code("def main(): pass\x00", "main", "w.yaml", 1, 1, "n")
     assert "node 'n'" in nul.message
+
+
+def test_inputs_the_function_cannot_take_by_keyword_are_problems_at_its_def() -> None:
+    def mismatches(code: str, inputs: list[str]) -> list[str]:
+        return [str(p) for p in check_code(code, "main", "w.yaml", 5, 7, "n", inputs)]
+
+    assert mismatches("def main():\n    return 1\n", ["x"]) == [
+        "w.yaml:5:7: node 'n': main() has no parameter 'x', which `inputs` passes"
+    ]
+    assert mismatches("def main(order, *, rates, limit=3):\n    pass\n", ["limit", "a-b"]) == [
+        "w.yaml:5:7: node 'n': the input 'a-b' is not a Python name, and main() takes no **kwargs",
+        "w.yaml:5:7: node 'n': main() needs 'order', which `inputs` does not pass",
+        "w.yaml:5:7: node 'n': main() needs 'rates', which `inputs` does not pass",
+    ]
+    assert mismatches("def main(a, /):\n    pass\n", ["a"]) == [
+        "w.yaml:5:7: node 'n': main() takes 'a' by position only; a step passes it by keyword"
+    ]
+    for fine in (
+        "def main(**kw):\n    return kw\n",  # any key, even one that is not a name
+        "def main(a, b=2, *args, c=3):\n    return a\n",
+        "import functools\n\n@functools.cache\ndef main():\n    return 1\n",  # a decorator decides
+        "main = print\n",
+    ):
+        assert mismatches(fine, ["a", "c", "not-a-name"] if "kw" in fine else ["a"]) == [], fine

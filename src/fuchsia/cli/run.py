@@ -39,14 +39,16 @@ if TYPE_CHECKING:
 def read_payload(text: str | None, file: Path | None) -> Any:
     """The trigger payload from --input or --input-file ('-' reads standard input)."""
     from fuchsia import payload as payloads
+    from fuchsia.reading import read_at_most
 
     if text is not None and file is not None:
         raise fail("give either --input or --input-file, not both", EXIT_USAGE)
     if file is not None:
+        limit = payloads.MAX_PAYLOAD_BYTES
         if str(file) == "-":
-            return payloads.parse(sys.stdin.buffer.read(), source="standard input")
+            return payloads.parse(read_at_most(sys.stdin.buffer, limit), source="standard input")
         try:
-            raw = file.read_bytes()
+            raw = read_at_most(file, limit)
         except OSError as exc:
             raise PayloadError(f"cannot read {file}: {exc.strerror}") from None
         return payloads.parse(raw, source=str(file))

@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
+from fuchsia.definition.files import beside
 from fuchsia.definition.models import AtLeast, Node, RetrySpec, WorkflowDef
 from fuchsia.definition.python import pin_runtime, step_spec
 from fuchsia.definition.resolve import Resolver, component_spec, trigger_spec
@@ -357,7 +358,10 @@ def _child_spec(
     at: Loc = ("nodes", node_id, "workflow")
     here = Path(source.file).resolve()
     if sub.path is not None:
-        path = (here.parent / sub.path).resolve()
+        named = beside(source.file, sub.path, "sub-workflow path")
+        if isinstance(named, str):
+            return None, [source.problem((*at, "path"), f"node {node_id!r}: {named}")]
+        path = named
         if not path.is_file():
             return None, [
                 source.problem(
@@ -366,14 +370,14 @@ def _child_spec(
                 )
             ]
     elif sub.name is not None:
-        beside = Path(source.file).is_file()  # a workflow sent to the server has no folder
-        found = _find_workflow(here.parent, sub.name, sub.version) if beside else None
+        has_folder = Path(source.file).is_file()  # a workflow sent to the server has no folder
+        found = _find_workflow(here.parent, sub.name, sub.version) if has_folder else None
         if found is None:
             child = (deployed or {}).get((sub.name, sub.version))
             if child is not None:
                 return _embedded(child, sub.inputs), []
             wanted = sub.name + (f" version {sub.version}" if sub.version else "")
-            where = f"the files in {here.parent} or " if beside else ""
+            where = f"the files in {here.parent} or " if has_folder else ""
             return None, [
                 source.problem(
                     at, f"node {node_id!r}: no workflow {wanted} among {where}the deployed ones"

@@ -180,6 +180,14 @@ class SubWorkflow(Model):
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
+def _function_name(value: str) -> str:
+    import keyword
+
+    if keyword.iskeyword(value):
+        raise ValueError(f"{value!r} is a Python keyword, which no function can be named")
+    return value
+
+
 def _python(value: object) -> object:
     return {"code": value} if isinstance(value, str) else value
 
@@ -190,7 +198,9 @@ class PythonStep(Model):
 
     code: str | None = None
     file: str | None = None
-    function: str = Field(default="main", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    function: Annotated[str, AfterValidator(_function_name)] = Field(
+        default="main", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PythonStep:
@@ -346,17 +356,19 @@ class WebhookSpec(Model):
 
 
 def _cron_expression(value: str) -> str:
-    """A cron expression that parses and fires at least once (`0 0 30 2 *` never does)."""
+    """A cron expression that parses and fires at least once from now on (`0 0 30 2 *` never
+    does, nor does `0 0 1 1 * 0 2020`, whose seventh field is a year)."""
     from datetime import UTC, datetime
 
     from croniter import CroniterBadDateError, croniter
 
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression (5 fields, or 6 with seconds last)")
-    try:
-        croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except CroniterBadDateError:
-        raise ValueError(f"{value!r} names no date that exists: it would never fire") from None
+    for start, what in ((datetime(2000, 1, 1, tzinfo=UTC), "that exists"), (None, "from now on")):
+        try:
+            croniter(value, start or datetime.now(UTC)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"{value!r} names no date {what}: it would never fire") from None
     return value
 
 

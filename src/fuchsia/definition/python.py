@@ -11,13 +11,17 @@ resolved once per lock, and only when every step is valid (its first build takes
 from __future__ import annotations
 
 import ast
+import stat
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from fuchsia.definition.files import beside
 from fuchsia.definition.models import Node, PythonStep
 from fuchsia.definition.resolve import Installed, Resolver
 from fuchsia.definition.source import Loc, Source
 from fuchsia.errors import FuchsiaError, Problem
+from fuchsia.reading import read_at_most
 
 MAX_STEP_BYTES = 1024 * 1024  # a step's code: far beyond a step, far below what compile chokes on
 
@@ -48,7 +52,7 @@ def step_spec(
             return None, [found]
         shown, code = found
         frames, line, column = step.file, 1, 1
-    problems = check_code(code, step.function, shown, line, column, node_id)
+    problems = check_code(code, step.function, shown, line, column, node_id, node.inputs or {})
     if problems:
         return None, problems
     return {
@@ -95,10 +99,17 @@ def pin_runtime(
 
 
 def check_code(
-    code: str, function: str, file: str, line: int, column: int, node_id: str
+    code: str,
+    function: str,
+    file: str,
+    line: int,
+    column: int,
+    node_id: str,
+    inputs: Collection[str] = (),
 ) -> list[Problem]:
     """Compile `code` (which starts at `line`, `column` of `file`) and check that it defines
-    `function` at its top level: the problems, placed in `file`."""
+    `function` at its top level, taking the keyword arguments `inputs` names: the problems,
+    placed in `file`."""
     if len(code.encode("utf-8", "surrogatepass")) > MAX_STEP_BYTES:
         return [Problem(file, line, column, f"node {node_id!r}: the step's code is over 1 MiB")]
     padded = "\n" * (line - 1) + code  # line numbers as in the file
@@ -115,17 +126,26 @@ def check_code(
         return [Problem(file, at_line, at_column, f"node {node_id!r}: {kind}: {exc.msg}")]
     except (ValueError, RecursionError, MemoryError) as exc:
         return [Problem(file, line, column, f"node {node_id!r}: the step does not compile: {exc}")]
-    return _function_problems(tree, function, file, line, column, node_id)
+    return _function_problems(tree, function, file, line, column, node_id, inputs)
 
 
 def _function_problems(
-    tree: ast.Module, function: str, file: str, line: int, column: int, node_id: str
+    tree: ast.Module,
+    function: str,
+    file: str,
+    line: int,
+    column: int,
+    node_id: str,
+    inputs: Collection[str],
 ) -> list[Problem]:
     defined = _top_level(tree.body)
     found = defined.get(function)
     if isinstance(found, ast.AsyncFunctionDef):
         message = f"node {node_id!r}: {function} is an async function; a step calls a plain def"
         return [Problem(file, found.lineno, found.col_offset + column, message)]
+    if isinstance(found, ast.FunctionDef) and not found.decorator_list:
+        where = (file, found.lineno, found.col_offset + column)
+        return [Problem(*where, f"node {node_id!r}: {m}") for m in _mismatches(found, inputs)]
     if found is not None:
         return []
     names = ", ".join(sorted(n for n, d in defined.items() if isinstance(d, ast.FunctionDef)))
@@ -134,6 +154,33 @@ def _function_problems(
     if function == "main":
         message += "; define `def main(...)`, or name the function with `function:`"
     return [Problem(file, line, column, message)]
+
+
+def _mismatches(function: ast.FunctionDef, inputs: Collection[str]) -> list[str]:
+    """How calling `function` with `inputs` as keyword arguments would fail (a TypeError at
+    every attempt otherwise)."""
+    args, name = function.args, function.name
+    takes = {a.arg for a in (*args.args, *args.kwonlyargs)}  # positional-only: not by keyword
+    by_position = {a.arg for a in args.posonlyargs}
+    found = []
+    for key in inputs if args.kwarg is None else ():
+        if key in takes:
+            continue
+        if key in by_position:
+            found.append(f"{name}() takes {key!r} by position only; a step passes it by keyword")
+        elif not key.isidentifier():
+            found.append(f"the input {key!r} is not a Python name, and {name}() takes no **kwargs")
+        else:
+            found.append(f"{name}() has no parameter {key!r}, which `inputs` passes")
+    positional = [*args.posonlyargs, *args.args]
+    required = positional[: len(positional) - len(args.defaults)]
+    required += [
+        a for a, default in zip(args.kwonlyargs, args.kw_defaults, strict=True) if default is None
+    ]
+    for arg in required:
+        if arg.arg not in inputs:
+            found.append(f"{name}() needs {arg.arg!r}, which `inputs` does not pass")
+    return found
 
 
 def _top_level(body: list[ast.stmt]) -> dict[str, ast.AST]:
@@ -168,15 +215,15 @@ def _read_step(
 ) -> tuple[str, str] | Problem:
     """The step file's path as shown and its text, or the problem reading it."""
     assert step.file is not None
-    workflow = Path(source.file)
-    if not workflow.is_file():
-        return source.problem(
-            at, f"node {node_id!r}: a step file needs a workflow file to be relative to"
-        )
-    path = workflow.parent / step.file
-    shown = str(path)
+    path = beside(source.file, step.file, "step file")
+    if isinstance(path, str):
+        return source.problem(at, f"node {node_id!r}: {path}")
+    shown = str(Path(source.file).parent / step.file)
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # a fifo would block, a device never end
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            return source.problem(at, f"node {node_id!r}: the step file {shown} is {kind}")
+        raw = read_at_most(path, MAX_STEP_BYTES)
     except FileNotFoundError:
         return source.problem(at, f"node {node_id!r}: no step file {step.file!r} ({shown})")
     except OSError as exc:

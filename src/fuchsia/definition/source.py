@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 import yaml
 
 from fuchsia.errors import DefinitionError, Problem
+from fuchsia.reading import read_at_most
 
 Loc = tuple[str | int, ...]
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -369,6 +370,9 @@ def paused_gc() -> Iterator[None]:
         gc.enable()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> Source:
     """Parse YAML or JSON text; syntax errors raise, duplicate keys are kept as problems.
     Text over `MAX_FILE_BYTES` (in UTF-8) is refused as a file of that size is."""
@@ -382,6 +386,10 @@ def parse_text(text: str, file: str = "<string>", *, is_json: bool = False) -> S
         )
     if "\x00" in text:
         raise DefinitionError([Problem(file, 1, 1, "a binary file, not a YAML or JSON workflow")])
+    if (lone := _LONE_SURROGATE.search(text)) is not None:  # text from JSON: not Unicode
+        line, column = _line_column(text, lone.start())
+        reason = f"the text holds a lone surrogate {lone[0]!r}, which is not a character"
+        raise DefinitionError([Problem(file, line, column, reason)])
     if is_json and (problem := _json_problem(file, text)):
         raise DefinitionError([problem])
     # In valid JSON a tab can only be whitespace, which YAML does not accept between tokens;
@@ -465,9 +473,15 @@ def _yaml_problem(file: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
 
 def read_file(path: str | Path) -> Source:
     """Read and parse a workflow file; unreadable, binary or huge files are one clear problem."""
+    return parse_text(read_text(path), str(path), is_json=str(path).endswith(".json"))
+
+
+def read_text(path: str | Path) -> str:
+    """A workflow file's text (read no further than `MAX_FILE_BYTES`); unreadable, binary,
+    huge or undecodable files are one clear problem."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_at_most(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise DefinitionError([Problem(name, 1, 1, "no such file")]) from None
     except IsADirectoryError:
@@ -483,9 +497,8 @@ def read_file(path: str | Path) -> Source:
     if b"\x00" in raw:  # before decoding: most binary files are not UTF-8 either
         raise DefinitionError([Problem(name, 1, 1, "a binary file, not a YAML or JSON workflow")])
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DefinitionError(
             [Problem(name, 1, 1, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]
         ) from None
-    return parse_text(text, name, is_json=name.endswith(".json"))

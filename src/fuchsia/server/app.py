@@ -185,7 +185,7 @@ async def show_workflow(request: Request, ref: WorkflowRef) -> dict[str, Any]:
 @router.post("/api/v1/workflows", status_code=201, dependencies=[scope("admin")])
 async def deploy(request: Request, body: DeployRequest) -> dict[str, Any]:
     engine = engine_of(request)
-    if len(body.source.encode()) > MAX_FILE_BYTES:  # the CLI's limit for a workflow file
+    if len(body.source.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:  # the CLI's limit
         raise PayloadTooLarge(f"source is larger than {MAX_FILE_BYTES} bytes", limit=MAX_FILE_BYTES)
     locked = await engine.lock(parse_text(body.source, "<request>"))
     deployment, created = await engine.deploy(locked)

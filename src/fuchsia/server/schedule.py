@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from fuchsia.definition.lock import LockedWorkflow
 from fuchsia.errors import FuchsiaError
@@ -31,13 +31,17 @@ log = logger(__name__)
 
 
 def next_instant(trigger: dict[str, Any], after: float) -> float:
-    """The first scheduled instant strictly after `after`."""
+    """The first scheduled instant strictly after `after`; infinity when there is none (a
+    cron expression whose seventh field, the year, is past)."""
     if trigger["type"] == "poll":
         every = float(trigger["poll"]["every"])
         return (math.floor(after / every) + 1) * every
     cron = trigger["cron"]
     start = datetime.fromtimestamp(after, ZoneInfo(cron["timezone"]))
-    return float(croniter(cron["schedule"], start).get_next(float))
+    try:
+        return float(croniter(cron["schedule"], start).get_next(float))
+    except CroniterBadDateError:
+        return math.inf
 
 
 def previous_instant(trigger: dict[str, Any], at: float) -> float:
@@ -57,6 +61,7 @@ class Scheduler:
         self.engine = engine
         self.tick = tick
         self.started = time.time()
+        self.failing: dict[str, str] = {}  # workflow name -> the kind of its last failure
 
     async def run(self) -> None:
         """Fire what is due every tick, for good: a failure (the store unavailable, or a bug)
@@ -80,17 +85,35 @@ class Scheduler:
             await asyncio.sleep(self.tick)
 
     async def fire_due(self, now: float | None = None) -> int:
-        """Fire every instant that is due; return how many executions were started."""
+        """Fire every instant that is due; return how many executions were started. A
+        workflow whose trigger fails to fire (its component trigger errs, its time zone is
+        gone) is logged when that starts or changes, and keeps no other from firing."""
         now = time.time() if now is None else now
         fired = 0
         for deployment in await self.engine.current_deployments():
-            text = await self.engine.store.get_workflow(deployment.hash)
-            locked = LockedWorkflow.from_json(text)
-            trigger = locked.document["trigger"]
-            if trigger["type"] in ("cron", "poll"):
-                last = await self.engine.store.last_fire(locked.name)
-                fired += await self._fire(locked, trigger, last or deployment.deployed_at, now)
+            try:
+                text = await self.engine.store.get_workflow(deployment.hash)
+                locked = LockedWorkflow.from_json(text)
+                trigger = locked.document["trigger"]
+                if trigger["type"] in ("cron", "poll"):
+                    last = await self.engine.store.last_fire(locked.name)
+                    fired += await self._fire(locked, trigger, last or deployment.deployed_at, now)
+            except Exception as exc:
+                self._failed(deployment.name, exc)
+            else:
+                if self.failing.pop(deployment.name, None) is not None:
+                    log.info("%s: its trigger fires again", deployment.name)
         return fired
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        kind = exc.code if isinstance(exc, FuchsiaError) else type(exc).__name__
+        if self.failing.get(name) == kind:
+            return
+        self.failing[name] = kind
+        if isinstance(exc, FuchsiaError):
+            log.warning("%s: its trigger cannot fire: %s", name, exc, extra={"error": kind})
+        else:
+            log.exception("%s: its trigger cannot fire: internal error", name)
 
     async def _fire(
         self, locked: LockedWorkflow, trigger: dict[str, Any], last: float, now: float

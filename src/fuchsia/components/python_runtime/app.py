@@ -87,8 +87,8 @@ def run(step: dict[str, Any]) -> Any:
         raise Permanent(f"{file}: the step defines no function {function!r}")
     result = _guarded(target, **inputs)
     try:
-        json.dumps(result)
-    except (TypeError, ValueError) as exc:
+        json.dumps(result, allow_nan=False)  # NaN and infinities are not JSON
+    except (TypeError, ValueError, RecursionError) as exc:
         raise Permanent(f"{function}() returned a value that is not JSON: {exc}") from None
     return result
 

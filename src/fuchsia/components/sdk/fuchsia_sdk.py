@@ -188,27 +188,51 @@ def _check_declared(tasks: Iterable[str], triggers: Iterable[str]) -> None:
 
 
 # --- host imports ---------------------------------------------------------------------------
+#
+# What a host import cannot take (a number for a string, text with a lone surrogate, which
+# UTF-8 cannot encode, a negative timeout) is refused here with a TypeError or a ValueError
+# naming the argument: handed to the bindings, it would trap the whole instance, and the node
+# would fail with nothing but "wasm `unreachable` instruction executed".
+
+
+def _text(value: Any, what: str) -> str:
+    """`value`, checked to be a string the host can take (`what` names it in the error)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} holds a lone surrogate {value[exc.start]!r} (at index {exc.start}), "
+            "which is not Unicode text"
+        ) from None
+    return value
+
+
+def _shown(text: str) -> str:
+    """`text` for a log line or an error message: a lone surrogate shown as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def kv_get(key: str, default: str | None = None) -> str | None:
     """The value stored under `key` (this execution's for tasks, this trigger's for triggers)."""
-    value: str | None = _kv.get(key)
+    value: str | None = _kv.get(_text(key, "a kv key"))
     return default if value is None else value
 
 
 def kv_set(key: str, value: str) -> None:
     if not isinstance(value, str):
         raise TypeError(f"kv values are strings, not {type(value).__name__} (use json.dumps)")
-    _kv.set(key, value)
+    _kv.set(_text(key, "a kv key"), _text(value, "a kv value"))
 
 
 def kv_delete(key: str) -> None:
-    _kv.delete(key)
+    _kv.delete(_text(key, "a kv key"))
 
 
 def config_get(key: str, default: str | None = None) -> str | None:
     """One configuration value (non-string values arrive as JSON text)."""
-    value: str | None = _config.get(key)
+    value: str | None = _config.get(_text(key, "a config key"))
     return default if value is None else value
 
 
@@ -234,8 +258,8 @@ def log(level: str, message: str, **fields: Any) -> None:
     name = _LEVELS.get(str(level).lower())
     if name is None:
         raise ValueError(f"log level must be one of trace, debug, info, warn, error: {level!r}")
-    text = json.dumps(fields, default=str) if fields else ""
-    _log.log(getattr(_log.Level, name), str(message), text)
+    text = json.dumps(fields, default=str) if fields else ""  # ASCII: surrogates escaped
+    _log.log(getattr(_log.Level, name), _shown(str(message)), text)
 
 
 class _Message:
@@ -311,22 +335,31 @@ def http_fetch(
     `capabilities.allowed_hosts` are fetched; otherwise `HttpDenied` is raised. A dict or list
     body is sent as JSON. Raises `HttpFailed` on timeouts, oversize responses and transport
     errors; an HTTP error status is a normal `Response`."""
-    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+    pairs = [
+        (_text(str(k), "a header name"), _text(str(v), f"header {str(k)!r}"))
+        for k, v in (headers.items() if isinstance(headers, Mapping) else headers or [])
+    ]
     data: bytes | None
     if isinstance(body, dict | list):
         data = json.dumps(body).encode()
         if not any(k.lower() == "content-type" for k, _ in pairs):
             pairs.append(("content-type", "application/json"))
     elif isinstance(body, str):
-        data = body.encode()
+        data = _text(body, "the request body").encode()
+    elif body is None or isinstance(body, bytes | bytearray | memoryview):
+        data = None if body is None else bytes(body)
     else:
-        data = body
+        raise TypeError(f"a request body is bytes, str, dict or list, not {type(body).__name__}")
+    if timeout_ms is not None and (
+        not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or timeout_ms < 0
+    ):
+        raise ValueError(f"timeout_ms is a number of milliseconds (0 or more), not {timeout_ms!r}")
     request = _types.HttpRequest(
-        method=method.upper(),
-        url=url,
-        headers=[(str(k), str(v)) for k, v in pairs],
+        method=_text(method, "the method").upper(),
+        url=_text(url, "the url"),
+        headers=pairs,
         body=data,
-        timeout_ms=timeout_ms,
+        timeout_ms=min(timeout_ms, 2**32 - 1) if timeout_ms is not None else None,
     )
     try:
         response = _http.fetch(request)
@@ -347,9 +380,16 @@ def put_artifact(name: str, content_type: str, data: bytes | str) -> dict[str, A
     reference: id, name, content_type, size and hash."""
     if _artifacts is None:
         raise ArtifactError("artifacts are only available to tasks")
-    blob = data.encode() if isinstance(data, str) else bytes(data)
+    if isinstance(data, str):
+        blob = _text(data, "an artifact's text").encode()
+    elif isinstance(data, bytes | bytearray | memoryview):
+        blob = bytes(data)
+    else:  # bytes(5) would be five zero bytes
+        raise TypeError(f"an artifact's data is bytes or str, not {type(data).__name__}")
     try:
-        ref = _artifacts.put(name, content_type, blob)
+        ref = _artifacts.put(
+            _text(name, "an artifact name"), _text(content_type, "a content type"), blob
+        )
     except Err as exc:
         raise ArtifactError(str(exc.value)) from None
     _call_artifacts.append(ref)
@@ -367,7 +407,7 @@ def get_artifact(artifact_id: str) -> bytes:
     if _artifacts is None:
         raise ArtifactError("artifacts are only available to tasks")
     try:
-        return bytes(_artifacts.get(artifact_id))
+        return bytes(_artifacts.get(_text(artifact_id, "an artifact id")))
     except Err as exc:
         raise ArtifactError(str(exc.value)) from None
 
@@ -429,7 +469,16 @@ def _traceback(tb: TracebackType | None) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}\n{_traceback(exc.__traceback__)}"
+    return _shown(f"{type(exc).__name__}: {_message(exc)}\n{_traceback(exc.__traceback__)}")
+
+
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, also for an exception whose `__str__` raises or returns no string."""
+    try:
+        text = str(exc)
+    except Exception:
+        return f"<the {type(exc).__name__}'s str() failed>"
+    return _shown(text)
 
 
 class _Call:
@@ -467,8 +516,8 @@ def _execute(ctx: Any, input: str) -> Any:
                 raise Permanent(f"the input is not JSON: {exc}") from None
             result = _run(_tasks, "task", ctx.task, value, ctx)
             try:
-                data = json.dumps(result)
-            except (TypeError, ValueError) as exc:
+                data = json.dumps(result, allow_nan=False)  # NaN is not JSON
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise Permanent(
                     f"task {ctx.task!r} returned a value that is not JSON: {exc}"
                 ) from None
@@ -476,9 +525,9 @@ def _execute(ctx: Any, input: str) -> Any:
     except MemoryError:
         out_of_memory = True  # leave the handler first, so the failed frames are freed
     except Permanent as exc:
-        raise Err(_types.TaskError_Permanent(str(exc))) from None
+        raise Err(_types.TaskError_Permanent(_message(exc))) from None
     except Retryable as exc:
-        raise Err(_types.TaskError_Retryable(str(exc))) from None
+        raise Err(_types.TaskError_Retryable(_message(exc))) from None
     except BaseException as exc:  # even SystemExit: an escaping exception would trap
         raise Err(_types.TaskError_Retryable(_describe(exc))) from None
     finally:
@@ -517,7 +566,7 @@ def _handle(ctx: Any, event: Any) -> Any:
     except MemoryError:
         pass  # leave the handler first, so the failed frames are freed
     except (Permanent, Retryable) as exc:
-        raise Err(str(exc)) from None
+        raise Err(_message(exc)) from None
     except BaseException as exc:
         raise Err(_describe(exc)) from None
     raise _TRIGGER_MEMORY_ERROR.with_traceback(None)
