@@ -967,7 +967,9 @@ def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
 ) -> None:
     from fuchsia.runtime import leases as leases_module
 
-    monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
+    # while the execution runs no blob is old enough (a sweep then could take the blob of the
+    # attempt that is about to commit, as a day-old one would be); once it is done, every one
+    monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", 1e9)
     monkeypatch.setattr(leases_module, "BLOB_SWEEP_EVERY", 0.0)  # a sweep with every beat
     ref = install(home, edge_build, tmp_path)
     flow = tmp_path / "flow.yaml"
@@ -978,6 +980,7 @@ def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
             engine.heartbeat_every = 0.0  # a beat with every control tick
             execution = await engine.run(str(flow))
             assert execution.status == "completed", execution.error
+            monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
             async with asyncio.timeout(30):
                 while True:
                     try:
