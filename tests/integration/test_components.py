@@ -29,7 +29,8 @@ from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost
 from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
-from fuchsia.errors import Cancelled, ComponentLoadError, FuchsiaError
+from fuchsia.errors import Cancelled, ComponentLoadError, ComponentNotFound, FuchsiaError
+from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.observe import metrics
 from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
@@ -363,6 +364,25 @@ nodes:
     assert execution.error is not None
     assert good in execution.error["message"]
     assert digest_of(bytes(data)) in execution.error["message"]
+
+
+def test_a_component_removed_or_reinstalled_after_its_first_call_is_noticed(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    registry = Registry(home / "components")
+    runtime = ComponentRuntime(ComponentSettings(registry, tmp_path / "cache"))
+    try:
+        first = runtime.installed(ref)
+        assert runtime.installed(ref) is first  # remembered, not read again
+        name, version = ref.split("@")
+        registry.remove(name, version)
+        with pytest.raises(ComponentNotFound):
+            runtime.installed(ref)
+        install(home, edge_build, tmp_path, description="reinstalled")
+        assert runtime.installed(ref).manifest.description == "reinstalled"
+    finally:
+        runtime.close()
 
 
 def test_two_component_nodes_run_at_the_same_time_on_two_threads(
