@@ -57,8 +57,10 @@ class ComponentRuntime:
 
     def __init__(self, settings: ComponentSettings) -> None:
         from fuchsia.components.host import HostSettings, WasmHost
+        from fuchsia.components.python import CompiledSteps
 
         self.registry = settings.registry
+        self.compiled_steps = CompiledSteps()
         self._installed: dict[str, tuple[InstalledComponent, tuple[int, int, int]]] = {}
         self.host = WasmHost(
             HostSettings(

@@ -1,23 +1,26 @@
 """`python`: run a step's Python code in the Python runtime component, on a worker thread.
 
-The step is one call of the runtime's `run` task, under the same host as any component: a
-fresh instance per attempt, the node's `capabilities` as its grants (nothing by default),
-its timeout and cancellation by epoch, its memory limit per store. The runtime execs the
-code, calls the function with the rendered `inputs` as keyword arguments and returns its
-result; an exception the code raises comes back as its type, message and traceback, with
-line numbers in the workflow file (or the step file), and fails the attempt (retried per the
-node's policy). A syntax error, a missing function or a result that is not JSON fails it for
-good.
+The step is one call of the runtime's `run` task (and of its `compile` task the second time
+this process runs that code: see `fuchsia.components.python`), under the same host as any
+component: a fresh instance per attempt, the node's `capabilities` as its grants (nothing by
+default), its timeout and cancellation by epoch, its memory limit per store. The runtime
+execs the code, calls the function with the rendered `inputs` as keyword arguments and
+returns its result; an exception the code raises comes back as its type, message and
+traceback, with line numbers in the workflow file (or the step file), and fails the attempt
+(retried per the node's policy). A syntax error, a missing function or a result that is not
+JSON fails it for good.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from fuchsia.components.python import COMPILE_TASK, CompiledSteps
 from fuchsia.errors import ComponentLoadError, ComponentNotFound, TaskFailed
 from fuchsia.nodes import NodeContext
-from fuchsia.nodes.component import call_on_thread, with_artifacts
+from fuchsia.nodes.component import ComponentRuntime, call_on_thread, with_artifacts
 from fuchsia.nodes.kind import PythonSpec
 
 TASK = "run"  # the runtime component's one task
@@ -43,6 +46,9 @@ async def run(spec: PythonSpec, rendered: dict[str, Any], ctx: NodeContext) -> A
 
     def execute(call: Any, services: Any) -> Any:
         try:
+            compiled = _compiled(runtime, spec, call, services)
+            if compiled is not None:
+                call = dataclasses.replace(call, input=json.dumps({**step, "compiled": compiled}))
             return runtime.execute(spec, call, services)
         except ComponentNotFound:
             raise ComponentLoadError(
@@ -65,6 +71,31 @@ async def run(spec: PythonSpec, rendered: dict[str, Any], ctx: NodeContext) -> A
     except TaskFailed as exc:
         raise TaskFailed(step_message(exc.message), retryable=exc.retryable) from None
     return with_artifacts(result)
+
+
+def _compiled(runtime: ComponentRuntime, spec: PythonSpec, call: Any, services: Any) -> str | None:
+    """The step's code compiled by the runtime: remembered per process, else compiled now by
+    the runtime's `compile` task in an instance of its own (under the attempt's grants, timeout
+    and cancellation; a syntax error fails the attempt as it would in `run`). None the first
+    time this process runs the code, and for a runtime built before that task: `run` then
+    compiles the code itself."""
+    steps = runtime.compiled_steps
+    key = CompiledSteps.key(spec.digest, spec.code, spec.file, spec.line)
+    compiled = steps.get(key)
+    if (
+        compiled is None
+        and COMPILE_TASK in runtime.installed(spec.component).manifest.tasks
+        and steps.should_compile(key)
+    ):
+        source = json.dumps({"code": spec.code, "file": spec.file, "line": spec.line})
+        compile_call = dataclasses.replace(call, task=COMPILE_TASK, input=source)
+        try:
+            compiled = runtime.execute(spec, compile_call, services).data["compiled"]
+        except BaseException:
+            steps.abandon(key)
+            raise
+        steps.put(key, compiled)
+    return compiled
 
 
 def step_message(message: str) -> str:
