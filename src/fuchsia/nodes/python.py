@@ -14,14 +14,18 @@ JSON fails it for good.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fuchsia.components.python import COMPILE_TASK, CompiledSteps
 from fuchsia.errors import ComponentLoadError, ComponentNotFound, TaskFailed
 from fuchsia.nodes import NodeContext
 from fuchsia.nodes.component import ComponentRuntime, call_on_thread, with_artifacts
 from fuchsia.nodes.kind import PythonSpec
+
+if TYPE_CHECKING:
+    from fuchsia.components.host import Call, TaskOutput
 
 TASK = "run"  # the runtime component's one task
 _FAILED = "the task failed: "
@@ -43,25 +47,11 @@ async def run(spec: PythonSpec, rendered: dict[str, Any], ctx: NodeContext) -> A
         "inputs": rendered["inputs"],
     }
     runtime = ctx.components()
-
-    def execute(call: Any, services: Any) -> Any:
-        try:
-            compiled = _compiled(runtime, spec, call, services)
-            if compiled is not None:
-                call = dataclasses.replace(call, input=json.dumps({**step, "compiled": compiled}))
-            return runtime.execute(spec, call, services)
-        except ComponentNotFound:
-            raise ComponentLoadError(
-                f"the Python runtime {spec.component} this workflow was locked to is not "
-                "installed: install it with `fuchsia component install --python-runtime` "
-                "and lock the workflow again"
-            ) from None
-
     try:
         result = await call_on_thread(
             ctx,
             runtime,
-            execute,
+            functools.partial(execute, runtime, spec),
             component=(spec.component, spec.digest),
             task=TASK,
             input=json.dumps(step),
@@ -73,7 +63,24 @@ async def run(spec: PythonSpec, rendered: dict[str, Any], ctx: NodeContext) -> A
     return with_artifacts(result)
 
 
-def _compiled(runtime: ComponentRuntime, spec: PythonSpec, call: Any, services: Any) -> str | None:
+def execute(runtime: ComponentRuntime, spec: PythonSpec, call: Call, services: Any) -> TaskOutput:
+    """One attempt of the step on the calling (worker) thread: `call.input` is the step's
+    JSON document, sent with the code compiled when the runtime has compiled it."""
+    try:
+        compiled = _compiled(runtime, spec, call, services)
+        if compiled is not None:  # the document is a JSON object: add one member
+            text = f'{call.input[:-1]}, "compiled": {json.dumps(compiled)}}}'
+            call = dataclasses.replace(call, input=text)
+        return runtime.execute(spec, call, services)  # type: ignore[no-any-return]
+    except ComponentNotFound:
+        raise ComponentLoadError(
+            f"the Python runtime {spec.component} this workflow was locked to is not "
+            "installed: install it with `fuchsia component install --python-runtime` "
+            "and lock the workflow again"
+        ) from None
+
+
+def _compiled(runtime: ComponentRuntime, spec: PythonSpec, call: Call, services: Any) -> str | None:
     """The step's code compiled by the runtime: remembered per process, else compiled now by
     the runtime's `compile` task in an instance of its own (under the attempt's grants, timeout
     and cancellation; a syntax error fails the attempt as it would in `run`). None the first
