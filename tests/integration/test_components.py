@@ -7,6 +7,7 @@ per session into a shared cache (FUCHSIA_CACHE), so each test only installs and 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -491,6 +492,28 @@ def test_cancellation_stops_a_running_component(edge_host: tuple[WasmHost, Loade
         host.run_task(
             loaded, Grants(), Call("e", "w", "n", "spin", 1, "{}", cancelled=cancel), services()
         )
+
+
+def test_stores_dropped_behind_the_attempts_give_their_slots_back(
+    edge_build: Path, compiled_cache: Path
+) -> None:
+    """A pool of two instances serves any number of attempts one after another, some of
+    whose stores are dropped on the reaper's thread, and two at a time."""
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled", instances=2))
+    try:
+        wasm = (edge_build / "component.wasm").read_bytes()
+        loaded = host.load(digest_of(wasm), lambda: wasm)
+
+        def echo(n: int) -> Any:
+            call = Call("e", "w", "n", "echo", 1, json.dumps({"name": str(n)}))
+            return host.run_task(loaded, Grants(), call, services()).data
+
+        outputs = [echo(n) for n in range(12)]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            outputs += list(pool.map(echo, range(12, 24)))
+        assert [o["input"]["name"] for o in outputs] == [str(n) for n in range(24)]
+    finally:
+        host.close()
 
 
 @pytest.mark.parametrize(
