@@ -497,9 +497,10 @@ def test_cancellation_stops_a_running_component(edge_host: tuple[WasmHost, Loade
 def test_stores_dropped_behind_the_attempts_give_their_slots_back(
     edge_build: Path, compiled_cache: Path
 ) -> None:
-    """A pool of two instances serves any number of attempts one after another, some of
-    whose stores are dropped on the reaper's thread, and two at a time."""
-    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled", instances=2))
+    """A pool of four instances (one of them for a store dropped behind its attempt) serves
+    any number of attempts one after another, whose stores the reaper drops, and three at a
+    time."""
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled", instances=4))
     try:
         wasm = (edge_build / "component.wasm").read_bytes()
         loaded = host.load(digest_of(wasm), lambda: wasm)
@@ -509,7 +510,7 @@ def test_stores_dropped_behind_the_attempts_give_their_slots_back(
             return host.run_task(loaded, Grants(), call, services()).data
 
         outputs = [echo(n) for n in range(12)]
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
             outputs += list(pool.map(echo, range(12, 24)))
         assert [o["input"]["name"] for o in outputs] == [str(n) for n in range(24)]
     finally:

@@ -70,7 +70,8 @@ class HostSettings:
     max_memory: int = 2048 * MiB
     max_output: int = 4 * MiB
     tick: float = 0.01
-    # Instances alive at once (attempts running in parallel in this process).
+    # Instances alive at once: attempts running in parallel in this process, and the stores
+    # of finished ones still being dropped (at most a quarter of them, and 2: `_Reaper`).
     instances: int = 32
     # Bytes of each instance memory reset in place (memset) instead of unmapped.
     keep_resident: int = 64 * MiB
@@ -157,7 +158,7 @@ class WasmHost:
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="fuchsia-epoch", daemon=True)
         self._ticker.start()
-        self._reaper = _Reaper()
+        self._reaper = _Reaper(backlog=min(2, settings.instances // 4))
 
     def close(self) -> None:
         self._reaper.close()
@@ -410,18 +411,22 @@ class _Reaper:
 
     Dropping a store resets its instance's memory slot in the pool: wasmtime copies the
     slot's kept-resident memory back from the component's image (about 13 MB for
-    componentize-py's CPython, most of a millisecond). When an attempt ran alone (a chain of
-    nodes, one at a time), that copy can overlap what follows the attempt, on another core,
-    instead of delaying its result. When attempts overlap, the cores are busy with them, and
-    handing the copy to another thread only costs (it then runs on a core other than the one
-    that uses the slot next): the caller drops its store itself. Isolation is unchanged:
+    componentize-py's CPython, most of a millisecond). While attempts run one at a time (a
+    chain of nodes), that copy can overlap what follows an attempt, on another core, instead
+    of delaying its result. While they overlap, the cores are busy with them, and handing the
+    copy to another thread only costs (it then runs beside two attempts on a two-core machine,
+    on a core other than the one that uses the slot next): an attempt hands its store over
+    only if it ran alone from start to end, so did the attempt before it, and fewer than
+    `backlog` stores wait; otherwise it drops the store itself. Isolation is unchanged:
     wasmtime hands a slot to another instance only after its reset."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int) -> None:
+        self._backlog = backlog
         self._lock = threading.Lock()
         self._running = 0  # attempts holding a store
         self._started = 0  # attempts that ever held one
-        self._busy = False  # a store is handed over and not dropped yet
+        self._alone = False  # whether the last attempt to end ran alone
+        self._waiting = 0  # stores handed over and not dropped yet
         self._stores: queue.SimpleQueue[Store | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="fuchsia-reaper", daemon=True)
         self._thread.start()
@@ -435,20 +440,20 @@ class _Reaper:
             return self._started if alone else None
 
     def release(self, store: Store, token: int | None) -> None:
-        """Drop `store`: on the reaper's thread if its attempt ran alone from start to end
-        and the reaper is idle, else here."""
+        """Drop `store`, here or on the reaper's thread."""
         with self._lock:
             self._running -= 1
             alone = token == self._started and self._running == 0
-            hand_over = alone and not self._busy
-            self._busy = self._busy or hand_over
+            hand_over = alone and self._alone and self._waiting < self._backlog
+            self._alone = alone
+            self._waiting += hand_over
         if hand_over:
             self._stores.put(store)
         else:
             store.close()
 
     def close(self) -> None:
-        """Drop the store still waiting, if any, then stop."""
+        """Drop the stores still waiting, then stop."""
         self._stores.put(None)
         self._thread.join()
 
@@ -456,7 +461,7 @@ class _Reaper:
         while (store := self._stores.get()) is not None:
             store.close()
             with self._lock:
-                self._busy = False
+                self._waiting -= 1
 
 
 class _Deadline:
