@@ -7,6 +7,7 @@ per session into a shared cache (FUCHSIA_CACHE), so each test only installs and 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -29,7 +30,8 @@ from fuchsia.components.host import Call, Grants, HostSettings, Loaded, WasmHost
 from fuchsia.components.imports import ArtifactInfo, Services
 from fuchsia.components.package import digest_of
 from fuchsia.components.registry import Registry
-from fuchsia.errors import Cancelled, ComponentLoadError, FuchsiaError
+from fuchsia.errors import Cancelled, ComponentLoadError, ComponentNotFound, FuchsiaError
+from fuchsia.nodes.component import ComponentRuntime, ComponentSettings
 from fuchsia.observe import metrics
 from fuchsia.server.schedule import Scheduler
 from support.components import CACHE, built_component
@@ -365,6 +367,25 @@ nodes:
     assert digest_of(bytes(data)) in execution.error["message"]
 
 
+def test_a_component_removed_or_reinstalled_after_its_first_call_is_noticed(
+    home: Path, tmp_path: Path, edge_build: Path
+) -> None:
+    ref = install(home, edge_build, tmp_path)
+    registry = Registry(home / "components")
+    runtime = ComponentRuntime(ComponentSettings(registry, tmp_path / "cache"))
+    try:
+        first = runtime.installed(ref)
+        assert runtime.installed(ref) is first  # remembered, not read again
+        name, version = ref.split("@")
+        registry.remove(name, version)
+        with pytest.raises(ComponentNotFound):
+            runtime.installed(ref)
+        install(home, edge_build, tmp_path, description="reinstalled")
+        assert runtime.installed(ref).manifest.description == "reinstalled"
+    finally:
+        runtime.close()
+
+
 def test_two_component_nodes_run_at_the_same_time_on_two_threads(
     home: Path, tmp_path: Path, edge_build: Path, loopback: LoopbackServer
 ) -> None:
@@ -471,6 +492,29 @@ def test_cancellation_stops_a_running_component(edge_host: tuple[WasmHost, Loade
         host.run_task(
             loaded, Grants(), Call("e", "w", "n", "spin", 1, "{}", cancelled=cancel), services()
         )
+
+
+def test_stores_dropped_behind_the_attempts_give_their_slots_back(
+    edge_build: Path, compiled_cache: Path
+) -> None:
+    """A pool of four instances (one of them for a store dropped behind its attempt) serves
+    any number of attempts one after another, whose stores the reaper drops, and three at a
+    time."""
+    host = WasmHost(HostSettings(cache_dir=compiled_cache / "compiled", instances=4))
+    try:
+        wasm = (edge_build / "component.wasm").read_bytes()
+        loaded = host.load(digest_of(wasm), lambda: wasm)
+
+        def echo(n: int) -> Any:
+            call = Call("e", "w", "n", "echo", 1, json.dumps({"name": str(n)}))
+            return host.run_task(loaded, Grants(), call, services()).data
+
+        outputs = [echo(n) for n in range(12)]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            outputs += list(pool.map(echo, range(12, 24)))
+        assert [o["input"]["name"] for o in outputs] == [str(n) for n in range(24)]
+    finally:
+        host.close()
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from fuchsia import Engine, Execution
 from fuchsia.components.registry import Registry
 from fuchsia.definition import load
 from fuchsia.errors import MAX_NODE_MESSAGE, DefinitionError
+from fuchsia.observe import metrics
 from support.components import CACHE, built_python_runtime
 from support.httpserver import LoopbackServer
+from support.prometheus import sample
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -389,6 +392,40 @@ def test_one_attempt_cannot_see_what_another_left_behind(home: Path, tmp_path: P
     [execution] = run_flows(home, [flow])
     assert execution.status == "completed", execution.error
     assert execution.result == [False, False, False]
+
+
+def test_a_steps_code_is_compiled_once_and_its_attempts_run_the_compiled_code(
+    home: Path, tmp_path: Path
+) -> None:
+    flow = write(
+        tmp_path,
+        "compiled.yaml",
+        """
+        name: compiled
+        nodes:
+          each:
+            foreach: {items: "{{ [1, 2, 3, 4] }}"}
+            python: |
+              def main():
+                  return not_defined_anywhere
+        """,
+    )
+    registry = metrics.enable()
+    try:
+        executions = run_flows(home, [flow, flow])
+        text = generate_latest(registry).decode()
+    finally:
+        metrics.disable()
+    count = "fuchsia_component_instantiate_seconds_count"
+    assert sample(text, count, workflow="compiled", task="compile") == 1
+    assert sample(text, count, workflow="compiled", task="run") == 8
+    for execution in executions:  # loaded from the compiled code, the frames are the YAML's
+        error = execution.node("each").error
+        assert execution.status == "failed" and error is not None
+        message = error["message"]
+        assert f'File "compiled.yaml", line {line_of(flow, "return not_")}, in main' in message
+        assert "return not_defined_anywhere" in message  # the source line, from linecache
+        assert "NameError: name 'not_defined_anywhere' is not defined" in message
 
 
 # -- errors, placed in the files the user wrote -----------------------------------------------

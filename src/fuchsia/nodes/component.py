@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import jsonschema
 
-from fuchsia.components.registry import Registry
+from fuchsia.components.manifest import MANIFEST_FILE
+from fuchsia.components.registry import InstalledComponent, Registry
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
 from fuchsia.nodes.kind import ComponentSpec, Grants, PythonSpec, TriggerComponentSpec
@@ -56,8 +57,11 @@ class ComponentRuntime:
 
     def __init__(self, settings: ComponentSettings) -> None:
         from fuchsia.components.host import HostSettings, WasmHost
+        from fuchsia.components.python import CompiledSteps
 
         self.registry = settings.registry
+        self.compiled_steps = CompiledSteps()
+        self._installed: dict[str, tuple[InstalledComponent, tuple[int, int, int]]] = {}
         self.host = WasmHost(
             HostSettings(
                 cache_dir=settings.cache / "compiled",
@@ -84,8 +88,21 @@ class ComponentRuntime:
             sockets=grants.sockets,
         )
 
+    def installed(self, ref: str) -> InstalledComponent:
+        """`ref` as the registry resolves it. A `name@version` is remembered while its manifest
+        file is the same one on disk (one `stat` a call instead of listing the registry and
+        parsing the manifest); a bare name is resolved every time (a newer version may come)."""
+        cached = self._installed.get(ref)
+        if cached is not None and _stamp(cached[0]) == cached[1]:
+            return cached[0]
+        installed = self.registry.resolve(ref)
+        stamp = _stamp(installed)
+        if "@" in ref and stamp is not None:
+            self._installed[ref] = (installed, stamp)
+        return installed
+
     def _load(self, spec: ComponentSpec | TriggerComponentSpec | PythonSpec) -> Any:
-        installed = self.registry.resolve(spec.component)
+        installed = self.installed(spec.component)
         if installed.digest != spec.digest:
             raise ComponentLoadError(
                 f"{spec.component}: the workflow was locked to {spec.digest} but the "
@@ -107,6 +124,15 @@ class ComponentRuntime:
     def execute(self, spec: ComponentSpec | PythonSpec, call: Any, services: Any) -> Any:
         """Load (verifying the pinned digest) and run one attempt; on a worker thread."""
         return self.host.run_task(self._load(spec), self._grants(spec.grants), call, services)
+
+
+def _stamp(installed: InstalledComponent) -> tuple[int, int, int] | None:
+    """What changes when an installed manifest is replaced (None once it is removed)."""
+    try:
+        found = os.stat(installed.directory / MANIFEST_FILE)
+    except OSError:
+        return None
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
 
 
 async def run(spec: ComponentSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any:
