@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.components.python import COMPILE_TASK, CompiledSteps
@@ -67,10 +68,14 @@ def execute(runtime: ComponentRuntime, spec: PythonSpec, call: Call, services: A
     """One attempt of the step on the calling (worker) thread: `call.input` is the step's
     JSON document, sent with the code compiled when the runtime has compiled it."""
     try:
+        started = time.monotonic()
         compiled = _compiled(runtime, spec, call, services)
         if compiled is not None:  # the document is a JSON object: add one member
             text = f'{call.input[:-1]}, "compiled": {json.dumps(compiled)}}}'
-            call = dataclasses.replace(call, input=text)
+            left = call.timeout
+            if left is not None:  # compiling took part of the attempt's timeout
+                left = max(left - (time.monotonic() - started), 0.001)
+            call = dataclasses.replace(call, input=text, timeout=left)
         return runtime.execute(spec, call, services)  # type: ignore[no-any-return]
     except ComponentNotFound:
         raise ComponentLoadError(
