@@ -151,9 +151,14 @@ class Writer:
         run = _BatchRun(new_id())
         deadline = time.monotonic() + self.retry_for
         delay = 0.01
+        isolate = False  # each job in a SAVEPOINT: only once one of them failed
         while True:
             try:
-                outcomes = self._run_batch(batch, run)
+                ran = self._run_batch(batch, run, isolate=isolate)
+                if ran is None:
+                    isolate = True
+                    continue
+                outcomes = ran
                 break
             except Exception as exc:
                 self._rollback_quietly()
@@ -222,14 +227,22 @@ class Writer:
         error.__cause__ = exc
         return error
 
-    def _run_batch(self, batch: list[_WriteJob], run: _BatchRun) -> list[tuple[bool, Any]]:
+    def _run_batch(
+        self, batch: list[_WriteJob], run: _BatchRun, *, isolate: bool
+    ) -> list[tuple[bool, Any]] | None:
         """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
-        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing."""
+        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing.
+
+        A job's error is its own. Jobs rarely fail, so a batch first runs them as they are,
+        and only when one raises is the batch rolled back and returned None, to be run
+        again with each job in a SAVEPOINT (`isolate`), so the others commit without it: two
+        round trips per job fewer on the hot path, the same outcome either way (a rolled
+        back transaction stored nothing, and jobs are run again on retries anyway)."""
         run.outcomes = None
         cur = self._write_conn.cursor()
         cur.execute(self.begin)
         outcomes: list[tuple[bool, Any]] = []
-        isolate = len(batch) > 1
+        isolate = isolate and len(batch) > 1
         for job, _ in batch:
             if isolate:
                 cur.execute("SAVEPOINT job")
@@ -242,7 +255,7 @@ class Writer:
                     raise  # the whole batch fails alike, rolled back by `_commit`
                 if not isolate:
                     cur.execute("ROLLBACK")
-                    return [(False, _job_error(exc))]
+                    return None if len(batch) > 1 else [(False, _job_error(exc))]
                 cur.execute("ROLLBACK TO SAVEPOINT job")
                 outcomes.append((False, _job_error(exc)))
             if isolate:
