@@ -283,11 +283,11 @@ class Leases:
             if await self._driven_here(claimed.id):
                 continue
             try:
-                record = await self.store.get_execution(claimed.id)
+                record = claimed.record or await self.store.get_execution(claimed.id)
                 if record.owner != me.id or record.claim != claimed.claim:
                     continue  # taken from this engine since (its lease passed meanwhile)
                 locked = await self._locked(record.workflow_hash)
-                nodes = await self._node_values(claimed.id)
+                nodes = await self._node_values(claimed.id) if claimed.nodes else {}
             except Exception as exc:  # a key this worker lacks, a newer format: leave it
                 log.warning("worker %s cannot run execution %s: %s", self.name, claimed.id, exc)
                 with contextlib.suppress(FuchsiaError):

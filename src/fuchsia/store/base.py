@@ -493,7 +493,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         if t.shared or t.unshared or t.withdraw_shared:
             self._apply_shared(cur, t, now)
         if t.execution is not None:
-            self._update_execution(cur, t.execution_id, t.execution, now)
+            self._update_execution(cur, t.execution_id, t.execution, now, parent=row[2])
         for signal_id, unit in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
@@ -532,9 +532,10 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
             )
 
     def _update_execution(
-        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float
+        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, parent: str | None
     ) -> None:
-        """The execution row's part of a transition: its fields, and a park or its end."""
+        """The execution row's part of a transition: its fields, and a park or its end (which
+        wakes its `parent`, when it is a sub-workflow's)."""
         q = self.q
         result, result_artifact = (
             self._spill(cur, execution_id, now, None, "result.json", e.result)
@@ -565,9 +566,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         )
         if e.park is not None:
             self._park(cur, execution_id, e.park)
-        if e.finished:
-            cur.execute(q["lock_parent"], (execution_id,))
-            cur.execute(q["wake_parent"], (execution_id,))
+        if e.finished and parent is not None:
+            cur.execute(q["lock_parent"], (parent,))
+            cur.execute(q["wake_parent"], (parent,))
             if cur.rowcount:
                 self._notify(cur)  # its parent was parked on it
 
