@@ -286,6 +286,13 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         """A connection that only reads, for a store that cannot be written."""
         raise NotImplementedError
 
+    def _pipeline(self, cur: Cursor) -> contextlib.AbstractContextManager[Any]:
+        """Where the statements run by `cur` inside it may be sent without waiting for each
+        one's answer (a fetch waits for what it reads; an error is raised by the statement
+        after it, or at the end: inside the same job either way). `rowcount` is unknown
+        inside it: what counts rows uses RETURNING."""
+        return contextlib.nullcontext()
+
     def _pending_migrations(self, conn: Any) -> list[int]:
         """Versions of the migrations not applied yet, found by reading only."""
         raise NotImplementedError
@@ -439,6 +446,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         await self._write(lambda cur: self._apply(cur, transition))
 
     def _apply(self, cur: Cursor, t: Transition) -> None:
+        """Store `t` if its fence holds: the execution's owner and claim are the driver's.
+        Its writes are pipelined where the backend can (`_pipeline`): a step's commit pays
+        the fence's round trip and one more."""
         q = self.q
         now = time.time()
         cur.execute(q["select_execution_owner"], (t.execution_id,))
@@ -452,6 +462,13 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                 f"execution {t.execution_id} was claimed again (claim {row[1]}, "
                 f"this transition's {t.claim})"
             )
+        with self._pipeline(cur):
+            self._apply_fenced(cur, t, now, parent=row[2])
+
+    def _apply_fenced(self, cur: Cursor, t: Transition, now: float, parent: str | None) -> None:
+        """The writes of a transition whose fence held (`_apply`); `parent`: the
+        execution's, when it is a sub-workflow's."""
+        q = self.q
         if t.nodes:
             cur.executemany(
                 q["upsert_node"],
@@ -493,7 +510,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         if t.shared or t.unshared or t.withdraw_shared:
             self._apply_shared(cur, t, now)
         if t.execution is not None:
-            self._update_execution(cur, t.execution_id, t.execution, now, parent=row[2])
+            self._update_execution(cur, t.execution_id, t.execution, now, parent=parent)
         for signal_id, unit in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
@@ -569,7 +586,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         if e.finished and parent is not None:
             cur.execute(q["lock_parent"], (parent,))
             cur.execute(q["wake_parent"], (parent,))
-            if cur.rowcount:
+            if cur.fetchone() is not None:
                 self._notify(cur)  # its parent was parked on it
 
     def _seal(self, text: str | None, *where: str) -> str | None:

@@ -270,7 +270,8 @@ WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'wa
 SELECT parked_until, wake_signals FROM executions WHERE id = ? {lock_row};
 
 -- name: wake_execution
-UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL;
+UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL
+RETURNING id;
 
 -- name: park_execution
 -- nobody holds it from now; woken at once when a request it has not acted on is waiting (a
@@ -293,7 +294,8 @@ SELECT id FROM executions WHERE id = ? {lock_row};
 
 -- name: wake_parent
 -- a sub-workflow's execution ended: its parent, parked on it, may go on
-UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL;
+UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL
+RETURNING id;
 
 -- name: select_ended
 SELECT COUNT(*) FROM executions
