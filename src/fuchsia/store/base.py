@@ -223,6 +223,7 @@ def dumps(value: Any) -> str:
 DEFAULT_INLINE_LIMIT = 256 * 1024
 SPILLED_TYPE = "application/json"
 CLOSE_WAIT = 15.0  # seconds a closing store waits for a read still running to end
+MULTI_ROW = 32  # rows one INSERT of a transition's writes takes at most (`_insert_rows`)
 
 
 def _loads(text: str | None) -> Any:
@@ -248,6 +249,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         # are stored as they are. Sealed rows need their key to be read either way.
         self.keyring: Keyring | None = None
         self.q = load_queries(self.placeholder, self.dialect)
+        self._multi_rows: dict[tuple[str, int], str] = {}  # `_multi_row`'s statements
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._write_conn: Any = None
@@ -470,8 +472,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         execution's, when it is a sub-workflow's."""
         q = self.q
         if t.nodes:
-            cur.executemany(
-                q["upsert_node"],
+            self._insert_rows(
+                cur,
+                "upsert_node",
                 [
                     (
                         t.execution_id,
@@ -485,11 +488,13 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     )
                     for n in t.nodes
                 ],
+                key=3,
             )
         if t.attempts:
             spill = functools.partial(self._spill_attempt, cur, t.execution_id, now)
-            cur.executemany(
-                q["upsert_attempt"],
+            self._insert_rows(
+                cur,
+                "upsert_attempt",
                 [
                     (
                         t.execution_id,
@@ -506,6 +511,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     )
                     for a in t.attempts
                 ],
+                key=4,
             )
         if t.shared or t.unshared or t.withdraw_shared:
             self._apply_shared(cur, t, now)
@@ -516,8 +522,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         for kv in t.kv:
             self._write_kv(cur, kv, now)
         if t.artifacts:  # their blobs were stored when the attempt put them (`put_blob`)
-            cur.executemany(
-                q["insert_artifact"],
+            self._insert_rows(
+                cur,
+                "insert_artifact",
                 [
                     (
                         a.ref.id,
@@ -533,8 +540,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                 ],
             )
         if t.events:
-            cur.executemany(
-                q["insert_event"],
+            self._insert_rows(
+                cur,
+                "insert_event",
                 [
                     (
                         t.execution_id,
@@ -547,6 +555,34 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     for ev in t.events
                 ],
             )
+
+    def _insert_rows(
+        self, cur: Cursor, name: str, rows: list[tuple[Any, ...]], key: int = 0
+    ) -> None:
+        """Run the one-row INSERT `name` for each of `rows`, in as few statements as it takes:
+        one multi-row VALUES per `MULTI_ROW` rows, in their order (a statement, its round
+        trip and its executor start per chunk, not per row). `key`: how many leading
+        columns are an upsert's conflict key. Rows that repeat a key are written one at a
+        time, in order, each over the last (one statement cannot update a row twice)."""
+        if len(rows) == 1:
+            cur.execute(self.q[name], rows[0])
+        elif key and len({row[:key] for row in rows}) < len(rows):
+            cur.executemany(self.q[name], rows)
+        else:
+            for start in range(0, len(rows), MULTI_ROW):
+                chunk = rows[start : start + MULTI_ROW]
+                cur.execute(self._multi_row(name, len(chunk)), [v for row in chunk for v in row])
+
+    def _multi_row(self, name: str, count: int) -> str:
+        """The INSERT `name` with `count` rows of VALUES (made once per count)."""
+        sql = self._multi_rows.get((name, count))
+        if sql is None:
+            one = self.q[name]
+            start = one.index("VALUES (") + len("VALUES ")
+            end = one.index(")", start) + 1
+            sql = one[:start] + ", ".join([one[start:end]] * count) + one[end:]
+            self._multi_rows[(name, count)] = sql
+        return sql
 
     def _update_execution(
         self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, parent: str | None
