@@ -288,13 +288,6 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         """A connection that only reads, for a store that cannot be written."""
         raise NotImplementedError
 
-    def _pipeline(self, cur: Cursor) -> contextlib.AbstractContextManager[Any]:
-        """Where the statements run by `cur` inside it may be sent without waiting for each
-        one's answer (a fetch waits for what it reads; an error is raised by the statement
-        after it, or at the end: inside the same job either way). `rowcount` is unknown
-        inside it: what counts rows uses RETURNING."""
-        return contextlib.nullcontext()
-
     def _pending_migrations(self, conn: Any) -> list[int]:
         """Versions of the migrations not applied yet, found by reading only."""
         raise NotImplementedError

@@ -110,6 +110,13 @@ class Writer:
     def _unwritable(self, reason: str) -> StoreUnwritable:
         raise NotImplementedError
 
+    def _pipeline(self, cur: Cursor) -> contextlib.AbstractContextManager[Any]:
+        """Where the statements run by `cur` inside it may be sent without waiting for each
+        one's answer (a fetch waits for what it reads; an error is raised by the statement
+        after it, or at the end: inside the same job either way). `rowcount` is unknown
+        inside it: what counts rows uses RETURNING."""
+        return contextlib.nullcontext()
+
     async def _write(self, job: Callable[[Cursor], T]) -> T:
         if self.unwritable is not None:
             raise self._unwritable(self.unwritable)
@@ -230,7 +237,7 @@ class Writer:
     def _run_batch(
         self, batch: list[_WriteJob], run: _BatchRun, *, isolate: bool
     ) -> list[tuple[bool, Any]] | None:
-        """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
+        """BEGIN, the batch's token, the jobs, COMMIT. `run.outcomes` holds the jobs' results
         from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing.
 
         A job's error is its own. Jobs rarely fail, so a batch first runs them as they are,
@@ -240,7 +247,9 @@ class Writer:
         back transaction stored nothing, and jobs are run again on retries anyway)."""
         run.outcomes = None
         cur = self._write_conn.cursor()
-        cur.execute(self.begin)
+        with self._pipeline(cur):  # one round trip: the token is stored iff the batch is
+            cur.execute(self.begin)
+            cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
         outcomes: list[tuple[bool, Any]] = []
         isolate = isolate and len(batch) > 1
         for job, _ in batch:
@@ -260,7 +269,6 @@ class Writer:
                 outcomes.append((False, _job_error(exc)))
             if isolate:
                 cur.execute("RELEASE SAVEPOINT job")
-        cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
         run.outcomes = outcomes
         cur.execute("COMMIT")
         return outcomes
