@@ -206,11 +206,15 @@ class Ownership:
         except Exception:  # a key this worker lacks, a newer format: read (and fail) later
             return None
 
-    async def claimable(self) -> int:
-        """How many open executions nobody holds."""
+    async def claimable(self, at_most: int | None = None) -> int:
+        """How many open executions nobody holds (no more than `at_most`: the count reads
+        no further)."""
 
         def job(cur: Cursor) -> int:
-            cur.execute(self.q["count_claimable"])
+            if at_most is None:
+                cur.execute(self.q["count_claimable"])
+            else:
+                cur.execute(self.q["count_claimable_at_most"], (at_most,))
             return int(cur.fetchone()[0])
 
         return await self._read(job)

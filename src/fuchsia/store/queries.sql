@@ -195,6 +195,16 @@ WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
   AND (e.parked_until IS NULL OR e.parked_until <= {now});
 
+-- name: count_claimable_at_most
+-- `count_claimable`, counting no further than a claim round needs (`claimable(at_most=)`)
+SELECT COUNT(*) FROM (
+    SELECT 1 FROM executions e LEFT JOIN owners o ON o.id = e.owner
+    WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
+      AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+      AND (e.parked_until IS NULL OR e.parked_until <= {now})
+    LIMIT ?
+) AS up_to;
+
 -- name: select_owned
 SELECT id FROM executions
 WHERE owner = ? AND status IN ('pending', 'running', 'waiting', 'paused');
