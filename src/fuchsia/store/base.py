@@ -442,27 +442,36 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
 
     def _apply(self, cur: Cursor, t: Transition) -> None:
         """Store `t` if its fence holds: the execution's owner and claim are the driver's.
-        Its writes are pipelined where the backend can (`_pipeline`): a step's commit pays
-        the fence's round trip and one more."""
-        q = self.q
+        Where the backend pipelines (`_pipeline`), the fence's read is sent first and its
+        writes after it without waiting, and the fence is checked once its answer is in:
+        a refused transition raises all the same, and its writes go with the job's
+        rollback (its row stays locked from the fence's read to the commit either way). A
+        step's commit then pays one round trip, not one per statement."""
         now = time.time()
-        cur.execute(q["select_execution_owner"], (t.execution_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise ExecutionNotFound(t.execution_id)
-        if row[0] != t.owner:
-            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
-        if t.claim is not None and int(row[1]) != t.claim:
-            raise OwnershipLost(
-                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
-                f"this transition's {t.claim})"
-            )
-        with self._pipeline(cur):
-            self._apply_fenced(cur, t, now, parent=row[2])
+        side = self._side_cursor(cur)
+        fence: _Fence | None = None
+        try:
+            with self._pipeline(cur):
+                fence = _Fence(side or cur, t, self.q["select_execution_owner"])
+                if side is None:
+                    fence.check()  # before any write
+                self._apply_fenced(cur, t, now, fence)
+        except (OwnershipLost, ExecutionNotFound):
+            raise
+        except Exception as exc:
+            if fence is not None:
+                fence.check_after(exc)  # a refused fence is the error to report
+            raise
+        fence.check()
 
-    def _apply_fenced(self, cur: Cursor, t: Transition, now: float, parent: str | None) -> None:
-        """The writes of a transition whose fence held (`_apply`); `parent`: the
-        execution's, when it is a sub-workflow's."""
+    def _side_cursor(self, cur: Cursor) -> Cursor | None:
+        """A second cursor on `cur`'s connection, whose result stays readable while `cur`
+        runs more statements in the same pipeline; None where nothing is pipelined."""
+        return None
+
+    def _apply_fenced(self, cur: Cursor, t: Transition, now: float, fence: _Fence) -> None:
+        """The writes of a transition (`_apply`); `fence`: its fence, whose row names the
+        execution's parent, which its end wakes."""
         q = self.q
         if t.nodes:
             self._insert_rows(
@@ -509,7 +518,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         if t.shared or t.unshared or t.withdraw_shared:
             self._apply_shared(cur, t, now)
         if t.execution is not None:
-            self._update_execution(cur, t.execution_id, t.execution, now, parent=parent)
+            self._update_execution(cur, t.execution_id, t.execution, now, fence)
         for signal_id, unit in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
@@ -578,10 +587,10 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         return sql
 
     def _update_execution(
-        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, parent: str | None
+        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, fence: _Fence
     ) -> None:
         """The execution row's part of a transition: its fields, and a park or its end (which
-        wakes its `parent`, when it is a sub-workflow's)."""
+        wakes its parent, when it is a sub-workflow's)."""
         q = self.q
         result, result_artifact = (
             self._spill(cur, execution_id, now, None, "result.json", e.result)
@@ -612,7 +621,8 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         )
         if e.park is not None:
             self._park(cur, execution_id, e.park)
-        if e.finished and parent is not None:
+        parent = fence.check()[2] if e.finished else None
+        if parent is not None:
             cur.execute(q["lock_parent"], (parent,))
             cur.execute(q["wake_parent"], (parent,))
             if cur.fetchone() is not None:
@@ -812,6 +822,45 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
             return cur.fetchall()
 
         return [str(r[0]) for r in await self._read(job)]
+
+
+class _Fence:
+    """A transition's fence: the execution's owner, claim and parent, read (and its row
+    locked) by the first statement of its job, checked once its answer is wanted."""
+
+    def __init__(self, cur: Cursor, t: Transition, sql: str) -> None:
+        self.cur, self.t = cur, t
+        self.row: Row | None = None
+        cur.execute(sql, (t.execution_id,))
+
+    def check(self) -> Row:
+        """The fence's row; raises when the transition may not apply."""
+        if self.row is not None:
+            return self.row
+        t = self.t
+        row: Row | None = self.cur.fetchone()
+        if row is None:
+            raise ExecutionNotFound(t.execution_id)
+        if row[0] != t.owner:
+            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
+        if t.claim is not None and int(row[1]) != t.claim:
+            raise OwnershipLost(
+                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
+                f"this transition's {t.claim})"
+            )
+        self.row = row
+        return row
+
+    def check_after(self, error: Exception) -> None:
+        """After a write of the transition failed: raise the fence's refusal instead, when
+        its answer came in and refuses (a write by an owner that lost the execution, of an
+        execution that is gone, fails for that reason first)."""
+        try:
+            self.check()
+        except (OwnershipLost, ExecutionNotFound) as refused:
+            raise refused from error
+        except Exception:  # no answer came in: the write's error is the one to raise
+            return
 
 
 def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:

@@ -96,6 +96,10 @@ class PostgresStore(SqlStore):
         pipeline: contextlib.AbstractContextManager[Any] = cur.connection.pipeline()  # type: ignore[attr-defined]
         return pipeline
 
+    def _side_cursor(self, cur: Cursor) -> Cursor:
+        side: Cursor = cur.connection.cursor()  # type: ignore[attr-defined]
+        return side
+
     def _connect_read_only(self) -> psycopg.Connection[Any]:
         return self._connect()
 
