@@ -150,10 +150,10 @@ def inject(
 
     run_batch = store._run_batch
 
-    def run_batch_counted(batch: Any, run: Any) -> Any:
+    def run_batch_counted(batch: Any, run: Any, *, isolate: bool) -> Any:
         faults.batch = len(batch)
         faults.writes += len(batch)
-        return run_batch(batch, run)
+        return run_batch(batch, run, isolate=isolate)
 
     store._write_conn = _Connection(faults, store._write_conn)
     store._connect = connect_wrapped  # type: ignore[method-assign]

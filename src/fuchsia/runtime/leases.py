@@ -275,7 +275,8 @@ class Leases:
         free = self.slots - self._busy_slots()
         if free <= 0 or time.monotonic() < self._claim_pause:
             return
-        claimable = await self.store.claimable()
+        # more than a share for each free worker changes no share: counted no further
+        claimable = await self.store.claimable(at_most=free * (1 + _free_peers(live, me.id)))
         if not claimable:
             return
         share = fair_share(free, claimable, live, me.id)
@@ -283,11 +284,11 @@ class Leases:
             if await self._driven_here(claimed.id):
                 continue
             try:
-                record = await self.store.get_execution(claimed.id)
+                record = claimed.record or await self.store.get_execution(claimed.id)
                 if record.owner != me.id or record.claim != claimed.claim:
                     continue  # taken from this engine since (its lease passed meanwhile)
                 locked = await self._locked(record.workflow_hash)
-                nodes = await self._node_values(claimed.id)
+                nodes = await self._node_values(claimed.id) if claimed.nodes else {}
             except Exception as exc:  # a key this worker lacks, a newer format: leave it
                 log.warning("worker %s cannot run execution %s: %s", self.name, claimed.id, exc)
                 with contextlib.suppress(FuchsiaError):
@@ -389,5 +390,9 @@ def fair_share(free: int, claimable: int, live: list[OwnerRecord], me: str) -> i
     split of what is claimable among the live workers with free slots (this one and those
     whose last renewal said so), so a burst is spread over the workers that can run it
     instead of filling whichever woke first. A worker alone takes everything it can."""
-    peers = sum(1 for o in live if o.id != me and not o.draining and o.slots > o.executions)
-    return min(free, math.ceil(claimable / (1 + peers)))
+    return min(free, math.ceil(claimable / (1 + _free_peers(live, me))))
+
+
+def _free_peers(live: list[OwnerRecord], me: str) -> int:
+    """The live workers other than `me` whose last renewal said they had free slots."""
+    return sum(1 for o in live if o.id != me and not o.draining and o.slots > o.executions)

@@ -120,7 +120,7 @@ class Store(Protocol):
     async def claim(self, execution_id: str, owner: str, previous: str | None) -> bool: ...
     async def release(self, execution_id: str, owner: str) -> bool: ...
     async def claim_open(self, owner: str, limit: int) -> list[Claimed]: ...
-    async def claimable(self) -> int: ...
+    async def claimable(self, at_most: int | None = None) -> int: ...
     async def owned(self, owner: str) -> set[str]: ...
     async def reject(
         self,
@@ -223,6 +223,7 @@ def dumps(value: Any) -> str:
 DEFAULT_INLINE_LIMIT = 256 * 1024
 SPILLED_TYPE = "application/json"
 CLOSE_WAIT = 15.0  # seconds a closing store waits for a read still running to end
+MULTI_ROW = 32  # rows one INSERT of a transition's writes takes at most (`_insert_rows`)
 
 
 def _loads(text: str | None) -> Any:
@@ -248,6 +249,7 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         # are stored as they are. Sealed rows need their key to be read either way.
         self.keyring: Keyring | None = None
         self.q = load_queries(self.placeholder, self.dialect)
+        self._multi_rows: dict[tuple[str, int], str] = {}  # `_multi_row`'s statements
         self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._write_conn: Any = None
@@ -439,22 +441,42 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         await self._write(lambda cur: self._apply(cur, transition))
 
     def _apply(self, cur: Cursor, t: Transition) -> None:
-        q = self.q
+        """Store `t` if its fence holds: the execution's owner and claim are the driver's.
+        Where the backend pipelines (`_pipeline`), the fence's read is sent first and its
+        writes after it without waiting, and the fence is checked once its answer is in:
+        a refused transition raises all the same, and its writes go with the job's
+        rollback (its row stays locked from the fence's read to the commit either way). A
+        step's commit then pays one round trip, not one per statement."""
         now = time.time()
-        cur.execute(q["select_execution_owner"], (t.execution_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise ExecutionNotFound(t.execution_id)
-        if row[0] != t.owner:
-            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
-        if t.claim is not None and int(row[1]) != t.claim:
-            raise OwnershipLost(
-                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
-                f"this transition's {t.claim})"
-            )
+        side = self._side_cursor(cur)
+        fence: _Fence | None = None
+        try:
+            with self._pipeline(cur):
+                fence = _Fence(side or cur, t, self.q["select_execution_owner"])
+                if side is None:
+                    fence.check()  # before any write
+                self._apply_fenced(cur, t, now, fence)
+        except (OwnershipLost, ExecutionNotFound):
+            raise
+        except Exception as exc:
+            if fence is not None:
+                fence.check_after(exc)  # a refused fence is the error to report
+            raise
+        fence.check()
+
+    def _side_cursor(self, cur: Cursor) -> Cursor | None:
+        """A second cursor on `cur`'s connection, whose result stays readable while `cur`
+        runs more statements in the same pipeline; None where nothing is pipelined."""
+        return None
+
+    def _apply_fenced(self, cur: Cursor, t: Transition, now: float, fence: _Fence) -> None:
+        """The writes of a transition (`_apply`); `fence`: its fence, whose row names the
+        execution's parent, which its end wakes."""
+        q = self.q
         if t.nodes:
-            cur.executemany(
-                q["upsert_node"],
+            self._insert_rows(
+                cur,
+                "upsert_node",
                 [
                     (
                         t.execution_id,
@@ -468,11 +490,13 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     )
                     for n in t.nodes
                 ],
+                key=3,
             )
         if t.attempts:
             spill = functools.partial(self._spill_attempt, cur, t.execution_id, now)
-            cur.executemany(
-                q["upsert_attempt"],
+            self._insert_rows(
+                cur,
+                "upsert_attempt",
                 [
                     (
                         t.execution_id,
@@ -489,18 +513,20 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                     )
                     for a in t.attempts
                 ],
+                key=4,
             )
         if t.shared or t.unshared or t.withdraw_shared:
             self._apply_shared(cur, t, now)
         if t.execution is not None:
-            self._update_execution(cur, t.execution_id, t.execution, now)
+            self._update_execution(cur, t.execution_id, t.execution, now, fence)
         for signal_id, unit in t.consumed:
             cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
         for kv in t.kv:
             self._write_kv(cur, kv, now)
         if t.artifacts:  # their blobs were stored when the attempt put them (`put_blob`)
-            cur.executemany(
-                q["insert_artifact"],
+            self._insert_rows(
+                cur,
+                "insert_artifact",
                 [
                     (
                         a.ref.id,
@@ -516,8 +542,9 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                 ],
             )
         if t.events:
-            cur.executemany(
-                q["insert_event"],
+            self._insert_rows(
+                cur,
+                "insert_event",
                 [
                     (
                         t.execution_id,
@@ -531,10 +558,39 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
                 ],
             )
 
-    def _update_execution(
-        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float
+    def _insert_rows(
+        self, cur: Cursor, name: str, rows: list[tuple[Any, ...]], key: int = 0
     ) -> None:
-        """The execution row's part of a transition: its fields, and a park or its end."""
+        """Run the one-row INSERT `name` for each of `rows`, in as few statements as it takes:
+        one multi-row VALUES per `MULTI_ROW` rows, in their order (a statement, its round
+        trip and its executor start per chunk, not per row). `key`: how many leading
+        columns are an upsert's conflict key. Rows that repeat a key are written one at a
+        time, in order, each over the last (one statement cannot update a row twice)."""
+        if len(rows) == 1:
+            cur.execute(self.q[name], rows[0])
+        elif key and len({row[:key] for row in rows}) < len(rows):
+            cur.executemany(self.q[name], rows)
+        else:
+            for start in range(0, len(rows), MULTI_ROW):
+                chunk = rows[start : start + MULTI_ROW]
+                cur.execute(self._multi_row(name, len(chunk)), [v for row in chunk for v in row])
+
+    def _multi_row(self, name: str, count: int) -> str:
+        """The INSERT `name` with `count` rows of VALUES (made once per count)."""
+        sql = self._multi_rows.get((name, count))
+        if sql is None:
+            one = self.q[name]
+            start = one.index("VALUES (") + len("VALUES ")
+            end = one.index(")", start) + 1
+            sql = one[:start] + ", ".join([one[start:end]] * count) + one[end:]
+            self._multi_rows[(name, count)] = sql
+        return sql
+
+    def _update_execution(
+        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, fence: _Fence
+    ) -> None:
+        """The execution row's part of a transition: its fields, and a park or its end (which
+        wakes its parent, when it is a sub-workflow's)."""
         q = self.q
         result, result_artifact = (
             self._spill(cur, execution_id, now, None, "result.json", e.result)
@@ -565,10 +621,11 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         )
         if e.park is not None:
             self._park(cur, execution_id, e.park)
-        if e.finished:
-            cur.execute(q["lock_parent"], (execution_id,))
-            cur.execute(q["wake_parent"], (execution_id,))
-            if cur.rowcount:
+        parent = fence.check()[2] if e.finished else None
+        if parent is not None:
+            cur.execute(q["lock_parent"], (parent,))
+            cur.execute(q["wake_parent"], (parent,))
+            if cur.fetchone() is not None:
                 self._notify(cur)  # its parent was parked on it
 
     def _seal(self, text: str | None, *where: str) -> str | None:
@@ -765,6 +822,45 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
             return cur.fetchall()
 
         return [str(r[0]) for r in await self._read(job)]
+
+
+class _Fence:
+    """A transition's fence: the execution's owner, claim and parent, read (and its row
+    locked) by the first statement of its job, checked once its answer is wanted."""
+
+    def __init__(self, cur: Cursor, t: Transition, sql: str) -> None:
+        self.cur, self.t = cur, t
+        self.row: Row | None = None
+        cur.execute(sql, (t.execution_id,))
+
+    def check(self) -> Row:
+        """The fence's row; raises when the transition may not apply."""
+        if self.row is not None:
+            return self.row
+        t = self.t
+        row: Row | None = self.cur.fetchone()
+        if row is None:
+            raise ExecutionNotFound(t.execution_id)
+        if row[0] != t.owner:
+            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
+        if t.claim is not None and int(row[1]) != t.claim:
+            raise OwnershipLost(
+                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
+                f"this transition's {t.claim})"
+            )
+        self.row = row
+        return row
+
+    def check_after(self, error: Exception) -> None:
+        """After a write of the transition failed: raise the fence's refusal instead, when
+        its answer came in and refuses (a write by an owner that lost the execution, of an
+        execution that is gone, fails for that reason first)."""
+        try:
+            self.check()
+        except (OwnershipLost, ExecutionNotFound) as refused:
+            raise refused from error
+        except Exception:  # no answer came in: the write's error is the one to raise
+            return
 
 
 def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:

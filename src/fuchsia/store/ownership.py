@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import PARKED_FOREVER, OpenExecution, OwnerRecord, Parking, UnitKey
+from fuchsia.store.records import (
+    PARKED_FOREVER,
+    ExecutionRecord,
+    OpenExecution,
+    OwnerRecord,
+    Parking,
+    UnitKey,
+)
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
@@ -44,13 +51,16 @@ CLAIM_LATENCY_US = "claim_latency_us"
 class Claimed:
     """An execution a claim took: whom it was taken from (None: nobody held it), how long
     it had been claimable (seconds), and the claim number this claim gave it (what its
-    driver's transitions are fenced by). Its record is read after the claim commits, so a
-    row this worker cannot read (a key it lacks) does not fail the claim of the rest."""
+    driver's transitions are fenced by). Its `record` as the claim left it, None when this
+    worker cannot read it (a key it lacks: that does not fail the claim of the rest; the
+    caller reads it again, and leaves it); `nodes`: whether it has node rows to read."""
 
     id: str
     previous: str | None
     waited: float
     claim: int = 0
+    record: ExecutionRecord | None = field(default=None, compare=False, repr=False)
+    nodes: bool = field(default=True, compare=False)
 
 
 class Ownership:
@@ -61,6 +71,7 @@ class Ownership:
 
     if TYPE_CHECKING:
 
+        def _execution(self, row: Row) -> ExecutionRecord: ...
         async def _write(self, job: Callable[[Cursor], T]) -> T: ...
         async def _read(self, job: Callable[[Cursor], T]) -> T: ...
 
@@ -169,13 +180,15 @@ class Ownership:
             cur.execute(self.q["select_claimable"], (owner, limit))
             taken: list[Claimed] = []
             now = time.time()
-            for execution_id, previous, waited in cur.fetchall():
+            for execution_id, previous, waited, nodes in cur.fetchall():
                 cur.execute(self.q["claim_claimable"], (owner, now, execution_id, previous))
-                if cur.rowcount == 1:
-                    cur.execute(self.q["select_claim"], (execution_id,))
-                    number = int(cur.fetchone()[0])
+                row = cur.fetchone()
+                if row is not None:
                     waited = max(float(waited or 0.0), 0.0)
-                    taken.append(Claimed(execution_id, previous, waited, number))
+                    record = self._readable(row)
+                    taken.append(
+                        Claimed(execution_id, previous, waited, int(row[18]), record, bool(nodes))
+                    )
             if taken:
                 expired = sum(1 for c in taken if c.previous is not None)
                 latency = sum(int(c.waited * 1e6) for c in taken if c.previous is None)
@@ -186,11 +199,22 @@ class Ownership:
 
         return await self._write(job)
 
-    async def claimable(self) -> int:
-        """How many open executions nobody holds."""
+    def _readable(self, row: Row) -> ExecutionRecord | None:
+        """The record of a claimed row, or None when this store cannot open it."""
+        try:
+            return self._execution(row)
+        except Exception:  # a key this worker lacks, a newer format: read (and fail) later
+            return None
+
+    async def claimable(self, at_most: int | None = None) -> int:
+        """How many open executions nobody holds (no more than `at_most`: the count reads
+        no further)."""
 
         def job(cur: Cursor) -> int:
-            cur.execute(self.q["count_claimable"])
+            if at_most is None:
+                cur.execute(self.q["count_claimable"])
+            else:
+                cur.execute(self.q["count_claimable_at_most"], (at_most,))
             return int(cur.fetchone()[0])
 
         return await self._read(job)

@@ -6,6 +6,7 @@ several processes opening one database at once apply each migration exactly once
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +90,15 @@ class PostgresStore(SqlStore):
 
     def _where(self) -> str:
         return _redact(self.url)
+
+    def _pipeline(self, cur: Cursor) -> contextlib.AbstractContextManager[Any]:
+        """psycopg's pipeline mode on the write connection."""
+        pipeline: contextlib.AbstractContextManager[Any] = cur.connection.pipeline()  # type: ignore[attr-defined]
+        return pipeline
+
+    def _side_cursor(self, cur: Cursor) -> Cursor:
+        side: Cursor = cur.connection.cursor()  # type: ignore[attr-defined]
+        return side
 
     def _connect_read_only(self) -> psycopg.Connection[Any]:
         return self._connect()

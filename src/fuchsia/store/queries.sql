@@ -47,8 +47,8 @@ FROM executions WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?;
 -- the fence of every transition: the owner and its claim number; on PostgreSQL it also locks
 -- the row until the commit, so a claim by another worker waits for this transition and then
 -- sees it (NO KEY: foreign-key checks of other processes' inserts for this execution, a
--- signal say, need not wait)
-SELECT owner, claim FROM executions WHERE id = ? {lock_row};
+-- signal say, need not wait); and its parent, which an end wakes
+SELECT owner, claim, parent_id FROM executions WHERE id = ? {lock_row};
 
 -- name: update_execution
 UPDATE executions
@@ -161,24 +161,27 @@ WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running
 -- `select_claimable` found locked, and that another worker claimed meanwhile, is re-checked
 -- against its new owner while the joined owner row stays the one read before (none, for an
 -- execution recorded detached): the SELECT hands back a live worker's execution, this refuses it.
--- A new owner, a new claim number (read back by `select_claim`)
+-- A new owner, a new claim number; the row as `select_execution` reads it, claimed
 UPDATE executions SET owner = ?, claim = claim + 1, updated_at = ?
 WHERE id = ? AND owner IS NOT DISTINCT FROM ? AND status IN ('pending', 'running', 'waiting', 'paused')
   AND (parked_until IS NULL OR parked_until <= {now})
   AND (owner IS NULL OR NOT EXISTS (
       SELECT 1 FROM owners o
-      WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}));
-
--- name: select_claim
-SELECT claim FROM executions WHERE id = ?;
+      WHERE o.id = executions.owner AND COALESCE(o.lease_expires_at, o.heartbeat_at + 30) > {now}))
+RETURNING id, workflow_name, workflow_version, workflow_hash, status, payload, context,
+          idempotency_key, result, error, owner, created_at, started_at, finished_at, parent_id,
+          control, result_artifact, settled, claim, parked_until, trace_id, trace_parent,
+          trace_link;
 
 -- name: release_execution
 UPDATE executions SET owner = NULL, updated_at = ? WHERE id = ? AND owner = ?;
 
 -- name: select_claimable
 -- open executions nobody holds: never owned (recorded detached), or whose owner is gone or
--- let its lease pass; oldest first, skipping rows another transaction holds (PostgreSQL)
-SELECT e.id, e.owner, {now} - COALESCE(o.lease_expires_at, e.updated_at)
+-- let its lease pass; oldest first, skipping rows another transaction holds (PostgreSQL);
+-- and whether it has node rows yet (none: its driver reads none)
+SELECT e.id, e.owner, {now} - COALESCE(o.lease_expires_at, e.updated_at),
+       EXISTS (SELECT 1 FROM node_runs n WHERE n.execution_id = e.id)
 FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
@@ -191,6 +194,16 @@ SELECT COUNT(*) FROM executions e LEFT JOIN owners o ON o.id = e.owner
 WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
   AND (e.parked_until IS NULL OR e.parked_until <= {now});
+
+-- name: count_claimable_at_most
+-- `count_claimable`, counting no further than a claim round needs (`claimable(at_most=)`)
+SELECT COUNT(*) FROM (
+    SELECT 1 FROM executions e LEFT JOIN owners o ON o.id = e.owner
+    WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
+      AND (e.owner IS NULL OR o.id IS NULL OR COALESCE(o.lease_expires_at, o.heartbeat_at + 30) <= {now})
+      AND (e.parked_until IS NULL OR e.parked_until <= {now})
+    LIMIT ?
+) AS up_to;
 
 -- name: select_owned
 SELECT id FROM executions
@@ -267,7 +280,8 @@ WHERE owner = ? AND control IS NOT NULL AND status IN ('pending', 'running', 'wa
 SELECT parked_until, wake_signals FROM executions WHERE id = ? {lock_row};
 
 -- name: wake_execution
-UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL;
+UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL
+RETURNING id;
 
 -- name: park_execution
 -- nobody holds it from now; woken at once when a request it has not acted on is waiting (a
@@ -283,15 +297,15 @@ WHERE id = ?
 RETURNING parked_until <= {now};
 
 -- name: lock_parent
--- an execution ends: its parent's row is locked first (PostgreSQL), so a park of the parent
--- in flight is seen by `wake_parent` or sees this end (an UPDATE whose WHERE does not match
--- a row yet takes no lock on it)
-SELECT id FROM executions WHERE id = (SELECT parent_id FROM executions WHERE id = ?) {lock_row};
+-- a sub-workflow's execution ends: its parent's row is locked first (PostgreSQL), so a park
+-- of the parent in flight is seen by `wake_parent` or sees this end (an UPDATE whose WHERE
+-- does not match a row yet takes no lock on it)
+SELECT id FROM executions WHERE id = ? {lock_row};
 
 -- name: wake_parent
--- an execution ended: its parent, parked on it, may go on
-UPDATE executions SET parked_until = {now}
-WHERE id = (SELECT parent_id FROM executions WHERE id = ?) AND parked_until IS NOT NULL;
+-- a sub-workflow's execution ended: its parent, parked on it, may go on
+UPDATE executions SET parked_until = {now} WHERE id = ? AND parked_until IS NOT NULL
+RETURNING id;
 
 -- name: select_ended
 SELECT COUNT(*) FROM executions

@@ -110,6 +110,13 @@ class Writer:
     def _unwritable(self, reason: str) -> StoreUnwritable:
         raise NotImplementedError
 
+    def _pipeline(self, cur: Cursor) -> contextlib.AbstractContextManager[Any]:
+        """Where the statements run by `cur` inside it may be sent without waiting for each
+        one's answer (a fetch waits for what it reads; an error is raised by the statement
+        after it, or at the end: inside the same job either way). `rowcount` is unknown
+        inside it: what counts rows uses RETURNING."""
+        return contextlib.nullcontext()
+
     async def _write(self, job: Callable[[Cursor], T]) -> T:
         if self.unwritable is not None:
             raise self._unwritable(self.unwritable)
@@ -151,9 +158,14 @@ class Writer:
         run = _BatchRun(new_id())
         deadline = time.monotonic() + self.retry_for
         delay = 0.01
+        isolate = False  # each job in a SAVEPOINT: only once one of them failed
         while True:
             try:
-                outcomes = self._run_batch(batch, run)
+                ran = self._run_batch(batch, run, isolate=isolate)
+                if ran is None:
+                    isolate = True
+                    continue
+                outcomes = ran
                 break
             except Exception as exc:
                 self._rollback_quietly()
@@ -222,14 +234,24 @@ class Writer:
         error.__cause__ = exc
         return error
 
-    def _run_batch(self, batch: list[_WriteJob], run: _BatchRun) -> list[tuple[bool, Any]]:
-        """BEGIN, the jobs, the batch's token, COMMIT. `run.outcomes` holds the jobs' results
-        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing."""
+    def _run_batch(
+        self, batch: list[_WriteJob], run: _BatchRun, *, isolate: bool
+    ) -> list[tuple[bool, Any]] | None:
+        """BEGIN, the batch's token, the jobs, COMMIT. `run.outcomes` holds the jobs' results
+        from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing.
+
+        A job's error is its own. Jobs rarely fail, so a batch first runs them as they are,
+        and only when one raises is the batch rolled back and returned None, to be run
+        again with each job in a SAVEPOINT (`isolate`), so the others commit without it: two
+        round trips per job fewer on the hot path, the same outcome either way (a rolled
+        back transaction stored nothing, and jobs are run again on retries anyway)."""
         run.outcomes = None
         cur = self._write_conn.cursor()
-        cur.execute(self.begin)
+        with self._pipeline(cur):  # one round trip: the token is stored iff the batch is
+            cur.execute(self.begin)
+            cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
         outcomes: list[tuple[bool, Any]] = []
-        isolate = len(batch) > 1
+        isolate = isolate and len(batch) > 1
         for job, _ in batch:
             if isolate:
                 cur.execute("SAVEPOINT job")
@@ -242,12 +264,11 @@ class Writer:
                     raise  # the whole batch fails alike, rolled back by `_commit`
                 if not isolate:
                     cur.execute("ROLLBACK")
-                    return [(False, _job_error(exc))]
+                    return None if len(batch) > 1 else [(False, _job_error(exc))]
                 cur.execute("ROLLBACK TO SAVEPOINT job")
                 outcomes.append((False, _job_error(exc)))
             if isolate:
                 cur.execute("RELEASE SAVEPOINT job")
-        cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
         run.outcomes = outcomes
         cur.execute("COMMIT")
         return outcomes
