@@ -1198,3 +1198,59 @@ def test_the_sweep_deletes_only_old_blobs_no_artifact_names(store_url: str) -> N
     assert (young, old, later) == (0, 1, 0)
     assert left == [None, b"kept attempt", b"direct", b"direct"]
     assert query(store_url, "SELECT count(*) FROM blob_writes") == [(0,)]
+
+
+def test_a_transition_of_many_rows_and_repeated_keys_stores_each_row_in_order(
+    store_url: str,
+) -> None:
+    """A transition's rows go in multi-row statements of `MULTI_ROW` rows: more than one
+    chunk's worth are all stored, and rows that repeat a key are applied in order (the last
+    one wins), as one statement per row would."""
+    from fuchsia.store.base import MULTI_ROW
+
+    many = MULTI_ROW * 2 + 3
+
+    async def body(store: SqlStore) -> Any:
+        record, _ = await store.create_execution(new_execution())
+        eid = record.id
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                nodes=[NodeWrite(f"n{i}", NodeStatus.SUCCEEDED, 1) for i in range(many)]
+                + [NodeWrite("each", NodeStatus.RUNNING, 1, item=i) for i in range(many)],
+                attempts=[
+                    AttemptWrite(f"n{i}", 1, AttemptStatus.SUCCEEDED, output={"i": i})
+                    for i in range(many)
+                ],
+                events=[Event("node_succeeded", f"n{i}") for i in range(many)],
+            )
+        )
+        await store.apply(
+            Transition(
+                eid,
+                OWNER,
+                nodes=[
+                    NodeWrite("again", NodeStatus.RUNNING, 1),
+                    NodeWrite("again", NodeStatus.FAILED, 1, error={"type": "boom"}),
+                    NodeWrite("again", NodeStatus.SUCCEEDED, 2),
+                ],
+                attempts=[
+                    AttemptWrite("again", 1, AttemptStatus.RUNNING),
+                    AttemptWrite("again", 1, AttemptStatus.FAILED, error={"type": "boom"}),
+                    AttemptWrite("again", 2, AttemptStatus.SUCCEEDED, output="ok"),
+                ],
+            )
+        )
+        return await store.get_nodes(eid), await store.get_events(eid)
+
+    nodes, events = with_store(store_url, body)
+    assert all(nodes[f"n{i}"].status == "succeeded" for i in range(many))
+    assert [nodes[f"n{i}"].attempts[0].output for i in range(many)] == [
+        {"i": i} for i in range(many)
+    ]
+    assert sorted(nodes["each"].items) == list(range(many))
+    assert [e.node_id for e in events] == [f"n{i}" for i in range(many)]  # in order
+    again = nodes["again"]
+    assert again.status == "succeeded" and again.error is None
+    assert [(a.number, a.status) for a in again.attempts] == [(1, "failed"), (2, "succeeded")]
