@@ -1254,3 +1254,33 @@ def test_a_transition_of_many_rows_and_repeated_keys_stores_each_row_in_order(
     again = nodes["again"]
     assert again.status == "succeeded" and again.error is None
     assert [(a.number, a.status) for a in again.attempts] == [(1, "failed"), (2, "succeeded")]
+
+
+def test_a_refused_fence_is_the_error_even_when_a_write_of_it_also_fails(store_url: str) -> None:
+    """A transition refused by its fence (another owner's execution, or none at all) whose
+    writes would also fail (an attempt without its node row breaks a foreign key) fails as
+    refused, whichever the database reports first: the caller learns it lost the execution,
+    and nothing of it is stored."""
+
+    def orphan(execution_id: str) -> Transition:
+        return Transition(
+            execution_id,
+            OWNER,
+            events=[Event("orphan")],
+            attempts=[AttemptWrite("orphan", 1, AttemptStatus.RUNNING)],
+        )
+
+    async def body(store: SqlStore) -> Any:
+        stale, _ = await store.create_execution(new_execution(owner="owner-b"))
+        outcomes = []
+        for execution_id in (stale.id, "missing"):
+            try:
+                await store.apply(orphan(execution_id))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes, await store.get_events(stale.id)
+
+    (fenced, unknown), events = with_store(store_url, body)
+    assert isinstance(fenced, OwnershipLost)
+    assert isinstance(unknown, ExecutionNotFound)
+    assert "orphan" not in {e.type for e in events}
