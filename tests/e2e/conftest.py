@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from support.httpserver import PROXY_VARS, LoopbackServer
@@ -117,3 +119,14 @@ def wait_until(
             pytest.fail(f"the run exited {process.returncode} before {what}\n{out}\n{err}")
         assert time.monotonic() < give_up, f"gave up waiting for {what}"
         time.sleep(0.02)
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """An API refusal's `error` object, after checking the shape every refusal has: only
+    `error`, a snake_case `code` and a message."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert re.fullmatch(r"[a-z]+(_[a-z]+)*", error["code"]), error
+    assert isinstance(error["message"], str) and error["message"], error
+    return error

@@ -8,11 +8,11 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from e2e.conftest import error_of
 from support.server import Served, wait_for
 
 SECRET = "s3cret"
@@ -41,13 +41,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                     deployed = admin.post("/api/v1/workflows", json={"source": source})
                     assert deployed.status_code == 201, deployed.text
             yield running
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 def post_raw(client: httpx.Client, path: str, body: bytes, **headers: str) -> httpx.Response:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 import fuchsia
+from e2e.conftest import error_of
 from fuchsia.definition.source import MAX_FILE_BYTES
 from fuchsia.errors import (
     ArtifactNotFound,
@@ -60,16 +61,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 deployed = admin.post("/api/v1/workflows", json={"source": source})
                 assert deployed.status_code == 201, deployed.text
         yield running
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    """The refusal's `error` object, after checking the shape every refusal has."""
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert re.fullmatch(r"[a-z]+(_[a-z]+)*", error["code"]), error
-    assert isinstance(error["message"], str) and error["message"], error
-    return error
 
 
 def raw_exchange(served: Served, head: bytes, chunks: Iterator[bytes]) -> tuple[bytes, int]:

@@ -1206,7 +1206,7 @@ def test_a_transition_of_many_rows_and_repeated_keys_stores_each_row_in_order(
     """A transition's rows go in multi-row statements of `MULTI_ROW` rows: more than one
     chunk's worth are all stored, and rows that repeat a key are applied in order (the last
     one wins), as one statement per row would."""
-    from fuchsia.store.base import MULTI_ROW
+    from fuchsia.store.transitions import MULTI_ROW
 
     many = MULTI_ROW * 2 + 3
 

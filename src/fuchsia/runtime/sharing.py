@@ -34,8 +34,7 @@ from fuchsia.logs import logger
 from fuchsia.observe import metrics
 from fuchsia.runtime.leases import CLAIM_BACKOFF
 from fuchsia.states import NodeStatus
-from fuchsia.store.base import dumps
-from fuchsia.store.records import OwnerRecord, SharedAttempt
+from fuchsia.store.records import OwnerRecord, SharedAttempt, dumps
 
 if TYPE_CHECKING:
     from fuchsia.definition.lock import LockedWorkflow

@@ -2,11 +2,12 @@
 
 `Store` is the protocol the runtime, CLI and tests program against. `SqlStore` implements it
 for any DB-API connection, from parts: the group-committing writer and the reads
-(`fuchsia.store.writer`), executions and their transitions (here), ownership, leases and
-claims (`fuchsia.store.ownership`), deployments, tokens and trigger records
-(`fuchsia.store.catalog`), and artifacts, blobs and kv (`fuchsia.store.blobs`). Backends
-supply the connections, the migration files and the dialect details. A chain of nodes pays
-one durable commit per step, and fifty concurrent executions share one commit per round.
+(`fuchsia.store.writer`), executions and their reads (here), transitions under their fence
+(`fuchsia.store.transitions`), ownership, leases and claims (`fuchsia.store.ownership`),
+deployments, tokens and trigger records (`fuchsia.store.catalog`), artifacts, blobs and kv
+(`fuchsia.store.blobs`), and shared attempts (`fuchsia.store.sharing`). Backends supply the
+connections, the migration files and the dialect details. A chain of nodes pays one durable
+commit per step, and fifty concurrent executions share one commit per round.
 
 With a keyring (`fuchsia.store.cipher`), every value a user sends or a task produces is sealed
 before it is written and opened after it is read, in the store and nowhere else. A store whose
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import queue
 import threading
@@ -34,7 +34,7 @@ from fuchsia.errors import (
 from fuchsia.states import AttemptStatus, Control, ExecutionStatus, NodeStatus
 from fuchsia.store.blobs import Blobs, content_hash
 from fuchsia.store.catalog import Catalog
-from fuchsia.store.cipher import Keyring, open_text, seal_blob, seal_text
+from fuchsia.store.cipher import Keyring, open_text, seal_text
 from fuchsia.store.listing import Listing
 from fuchsia.store.ownership import Claimed, Ownership
 from fuchsia.store.records import (
@@ -43,7 +43,6 @@ from fuchsia.store.records import (
     Deployment,
     EventRecord,
     ExecutionRecord,
-    ExecutionUpdate,
     KvChanges,
     NewExecution,
     NodeRecord,
@@ -53,11 +52,14 @@ from fuchsia.store.records import (
     TokenRecord,
     Transition,
     UnitKey,
+    dumps,
     nest_items,
     new_id,
+    stored_label,
 )
 from fuchsia.store.sharing import Key as SharedKey
 from fuchsia.store.sharing import Sharing
+from fuchsia.store.transitions import Transitions
 from fuchsia.store.writer import (
     Cursor,
     OwnershipLost,
@@ -69,16 +71,6 @@ from fuchsia.store.writer import (
 )
 
 T = TypeVar("T")
-
-# `item` of a node's own row in `node_runs` and `attempts`, whose keys it is part of
-# (migration 0016): a key column cannot be NULL. Records and events say None.
-NODE_ITEM = -1
-
-
-def stored_label(node_id: str, item: int | None) -> str:
-    """What a unit's sealed values and spilled files are bound to: `node`, or `node[3]` for
-    an item, as stores keyed items before migration 0016 (so their values still open)."""
-    return node_id if item is None or item < 0 else f"{node_id}[{item}]"
 
 
 def _item(stored: int | None) -> int | None:
@@ -213,24 +205,18 @@ def migrations(backend: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 # Inputs, outputs and results whose JSON is longer than this many bytes are stored as
 # artifacts and the row names the artifact (DESIGN.md §4 "large values"): rows the runtime
 # reads on every transition and listing stay small, and equal values share one blob.
 DEFAULT_INLINE_LIMIT = 256 * 1024
-SPILLED_TYPE = "application/json"
 CLOSE_WAIT = 15.0  # seconds a closing store waits for a read still running to end
-MULTI_ROW = 32  # rows one INSERT of a transition's writes takes at most (`_insert_rows`)
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
+class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing):
     """A `Store` over DB-API connections with a group-committing writer thread."""
 
     backend = ""
@@ -437,247 +423,12 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
         execution_id, created = await self._write(job)
         return await self.get_execution(execution_id), created
 
-    async def apply(self, transition: Transition) -> None:
-        await self._write(lambda cur: self._apply(cur, transition))
-
-    def _apply(self, cur: Cursor, t: Transition) -> None:
-        """Store `t` if its fence holds: the execution's owner and claim are the driver's.
-        Where the backend pipelines (`_pipeline`), the fence's read is sent first and its
-        writes after it without waiting, and the fence is checked once its answer is in:
-        a refused transition raises all the same, and its writes go with the job's
-        rollback (its row stays locked from the fence's read to the commit either way). A
-        step's commit then pays one round trip, not one per statement."""
-        now = time.time()
-        side = self._side_cursor(cur)
-        fence: _Fence | None = None
-        try:
-            with self._pipeline(cur):
-                fence = _Fence(side or cur, t, self.q["select_execution_owner"])
-                if side is None:
-                    fence.check()  # before any write
-                self._apply_fenced(cur, t, now, fence)
-        except (OwnershipLost, ExecutionNotFound):
-            raise
-        except Exception as exc:
-            if fence is not None:
-                fence.check_after(exc)  # a refused fence is the error to report
-            raise
-        fence.check()
-
-    def _side_cursor(self, cur: Cursor) -> Cursor | None:
-        """A second cursor on `cur`'s connection, whose result stays readable while `cur`
-        runs more statements in the same pipeline; None where nothing is pipelined."""
-        return None
-
-    def _apply_fenced(self, cur: Cursor, t: Transition, now: float, fence: _Fence) -> None:
-        """The writes of a transition (`_apply`); `fence`: its fence, whose row names the
-        execution's parent, which its end wakes."""
-        q = self.q
-        if t.nodes:
-            self._insert_rows(
-                cur,
-                "upsert_node",
-                [
-                    (
-                        t.execution_id,
-                        n.node_id,
-                        NODE_ITEM if n.item is None else n.item,
-                        n.status,
-                        n.attempts,
-                        n.ready_at,
-                        None if n.error is None else dumps(n.error),
-                        now,
-                    )
-                    for n in t.nodes
-                ],
-                key=3,
-            )
-        if t.attempts:
-            spill = functools.partial(self._spill_attempt, cur, t.execution_id, now)
-            self._insert_rows(
-                cur,
-                "upsert_attempt",
-                [
-                    (
-                        t.execution_id,
-                        a.node_id,
-                        NODE_ITEM if a.item is None else a.item,
-                        a.number,
-                        a.status,
-                        *spill(stored_label(a.node_id, a.item), a.number, "inputs", a.inputs),
-                        *spill(stored_label(a.node_id, a.item), a.number, "output", a.output),
-                        None if a.error is None else dumps(a.error),
-                        a.started_at if a.started_at is not None else now,
-                        a.finished_at,
-                        t.worker,
-                    )
-                    for a in t.attempts
-                ],
-                key=4,
-            )
-        if t.shared or t.unshared or t.withdraw_shared:
-            self._apply_shared(cur, t, now)
-        if t.execution is not None:
-            self._update_execution(cur, t.execution_id, t.execution, now, fence)
-        for signal_id, unit in t.consumed:
-            cur.execute(q["consume_signal"], (f"{t.execution_id}/{unit}", now, signal_id))
-        for kv in t.kv:
-            self._write_kv(cur, kv, now)
-        if t.artifacts:  # their blobs were stored when the attempt put them (`put_blob`)
-            self._insert_rows(
-                cur,
-                "insert_artifact",
-                [
-                    (
-                        a.ref.id,
-                        a.execution_id,
-                        a.node_id,
-                        a.ref.hash,
-                        a.ref.name,
-                        a.ref.content_type,
-                        a.ref.size,
-                        a.created_at,
-                    )
-                    for a in t.artifacts
-                ],
-            )
-        if t.events:
-            self._insert_rows(
-                cur,
-                "insert_event",
-                [
-                    (
-                        t.execution_id,
-                        ev.node_id,
-                        ev.item,
-                        ev.type,
-                        None if ev.data is None else dumps(ev.data),
-                        now,
-                    )
-                    for ev in t.events
-                ],
-            )
-
-    def _insert_rows(
-        self, cur: Cursor, name: str, rows: list[tuple[Any, ...]], key: int = 0
-    ) -> None:
-        """Run the one-row INSERT `name` for each of `rows`, in as few statements as it takes:
-        one multi-row VALUES per `MULTI_ROW` rows, in their order (a statement, its round
-        trip and its executor start per chunk, not per row). `key`: how many leading
-        columns are an upsert's conflict key. Rows that repeat a key are written one at a
-        time, in order, each over the last (one statement cannot update a row twice)."""
-        if len(rows) == 1:
-            cur.execute(self.q[name], rows[0])
-        elif key and len({row[:key] for row in rows}) < len(rows):
-            cur.executemany(self.q[name], rows)
-        else:
-            for start in range(0, len(rows), MULTI_ROW):
-                chunk = rows[start : start + MULTI_ROW]
-                cur.execute(self._multi_row(name, len(chunk)), [v for row in chunk for v in row])
-
-    def _multi_row(self, name: str, count: int) -> str:
-        """The INSERT `name` with `count` rows of VALUES (made once per count)."""
-        sql = self._multi_rows.get((name, count))
-        if sql is None:
-            one = self.q[name]
-            start = one.index("VALUES (") + len("VALUES ")
-            end = one.index(")", start) + 1
-            sql = one[:start] + ", ".join([one[start:end]] * count) + one[end:]
-            self._multi_rows[(name, count)] = sql
-        return sql
-
-    def _update_execution(
-        self, cur: Cursor, execution_id: str, e: ExecutionUpdate, now: float, fence: _Fence
-    ) -> None:
-        """The execution row's part of a transition: its fields, and a park or its end (which
-        wakes its parent, when it is a sub-workflow's)."""
-        q = self.q
-        result, result_artifact = (
-            self._spill(cur, execution_id, now, None, "result.json", e.result)
-            if e.has_result
-            else (None, None)
-        )
-        context = None if e.context is None else dumps(e.context)
-        cur.execute(
-            q["update_execution"],
-            (
-                e.status,
-                self._seal(context, "executions", execution_id, "context"),
-                e.has_result,
-                self._seal(result, "executions", execution_id, "result"),
-                e.has_result,
-                result_artifact,
-                None if e.error is None else dumps(e.error),
-                None if e.settled is None else dumps(e.settled),
-                e.started,
-                now,
-                e.finished,
-                now if e.finished else None,
-                e.unpark or e.finished,
-                e.unpark or e.finished,
-                now,
-                execution_id,
-            ),
-        )
-        if e.park is not None:
-            self._park(cur, execution_id, e.park)
-        parent = fence.check()[2] if e.finished else None
-        if parent is not None:
-            cur.execute(q["lock_parent"], (parent,))
-            cur.execute(q["wake_parent"], (parent,))
-            if cur.fetchone() is not None:
-                self._notify(cur)  # its parent was parked on it
-
     def _seal(self, text: str | None, *where: str) -> str | None:
         return seal_text(self.keyring, text, where)
 
     def _open(self, text: str | None, *where: str) -> Any:
         """A JSON column's value, decrypted if it was stored sealed."""
         return _loads(open_text(self.keyring, text, where))
-
-    def _spill_attempt(
-        self,
-        cur: Cursor,
-        execution_id: str,
-        now: float,
-        node_id: str,
-        number: int,
-        part: str,
-        value: Any,
-    ) -> tuple[str | None, str | None]:
-        """An attempt's inputs or output as `_spill` stores them, sealed when inline."""
-        text, artifact = self._spill(
-            cur, execution_id, now, node_id, f"{node_id}.{number}.{part}.json", value
-        )
-        where = ("attempts", execution_id, node_id, str(number), part)
-        return seal_text(self.keyring, text, where), artifact
-
-    def _spill(
-        self, cur: Cursor, execution_id: str, now: float, node_id: str | None, name: str, value: Any
-    ) -> tuple[str | None, str | None]:
-        """`(json, None)` for a value to store inline (None stays NULL), or `(None, artifact
-        id)` after storing a value above the inline limit as an artifact of the execution."""
-        if value is None:
-            return None, None
-        text = dumps(value)
-        if len(text) <= self.inline_limit // 4:  # at most 4 bytes per character
-            return text, None
-        data = text.encode()
-        if len(data) <= self.inline_limit:
-            return text, None
-        digest = content_hash(data)
-        cur.execute(self.q["select_same_artifact"], (execution_id, name, digest))
-        row = cur.fetchone()
-        if row is not None:  # the same value rewritten (an attempt's start, then its end)
-            return None, str(row[0])
-        artifact_id = new_id()
-        sealed = seal_blob(self.keyring, data, digest)
-        cur.execute(self.q["insert_blob"], (digest, len(data), sealed))
-        cur.execute(
-            self.q["insert_artifact"],
-            (artifact_id, execution_id, node_id, digest, name, SPILLED_TYPE, len(data), now),
-        )
-        return None, artifact_id
 
     def _execution(self, row: Row) -> ExecutionRecord:
         return _execution(row, self._open)
@@ -822,45 +573,6 @@ class SqlStore(Writer, Catalog, Blobs, Listing, Ownership, Sharing):
             return cur.fetchall()
 
         return [str(r[0]) for r in await self._read(job)]
-
-
-class _Fence:
-    """A transition's fence: the execution's owner, claim and parent, read (and its row
-    locked) by the first statement of its job, checked once its answer is wanted."""
-
-    def __init__(self, cur: Cursor, t: Transition, sql: str) -> None:
-        self.cur, self.t = cur, t
-        self.row: Row | None = None
-        cur.execute(sql, (t.execution_id,))
-
-    def check(self) -> Row:
-        """The fence's row; raises when the transition may not apply."""
-        if self.row is not None:
-            return self.row
-        t = self.t
-        row: Row | None = self.cur.fetchone()
-        if row is None:
-            raise ExecutionNotFound(t.execution_id)
-        if row[0] != t.owner:
-            raise OwnershipLost(f"execution {t.execution_id} is now owned by {row[0]}")
-        if t.claim is not None and int(row[1]) != t.claim:
-            raise OwnershipLost(
-                f"execution {t.execution_id} was claimed again (claim {row[1]}, "
-                f"this transition's {t.claim})"
-            )
-        self.row = row
-        return row
-
-    def check_after(self, error: Exception) -> None:
-        """After a write of the transition failed: raise the fence's refusal instead, when
-        its answer came in and refuses (a write by an owner that lost the execution, of an
-        execution that is gone, fails for that reason first)."""
-        try:
-            self.check()
-        except (OwnershipLost, ExecutionNotFound) as refused:
-            raise refused from error
-        except Exception:  # no answer came in: the write's error is the one to raise
-            return
 
 
 def _execution(r: Row, open_json: Callable[..., Any]) -> ExecutionRecord:

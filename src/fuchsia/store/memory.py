@@ -37,7 +37,7 @@ from typing import Any
 
 from fuchsia.errors import ExecutionNotFound, StoreError
 from fuchsia.states import OPEN_STATUSES, AttemptStatus, Control, ExecutionStatus, NodeStatus
-from fuchsia.store.base import OwnershipLost, dumps
+from fuchsia.store.base import OwnershipLost
 from fuchsia.store.records import (
     AttemptRecord,
     EventRecord,
@@ -45,6 +45,7 @@ from fuchsia.store.records import (
     NewExecution,
     NodeRecord,
     Transition,
+    dumps,
     nest_items,
 )
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fuchsia.store.records import (
     PARKED_FOREVER,
@@ -33,6 +33,7 @@ from fuchsia.store.records import (
     OwnerRecord,
     Parking,
     UnitKey,
+    dumps,
 )
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class Ownership:
                 unit.node,
                 unit.item,
                 "completion_rejected",
-                _json({"attempt": number, "worker": worker, "reason": reason}),
+                dumps({"attempt": number, "worker": worker, "reason": reason}),
                 time.time(),
             )
             for unit, number in attempts
@@ -292,7 +293,7 @@ class Ownership:
         for child in park.children:
             cur.execute(q["select_ended"], (child,))
             pending = pending or bool(cur.fetchone()[0])
-        signals = _json(list(park.signals))
+        signals = dumps(list(park.signals))
         # its timer on the database's clock, as claims read it: a worker whose clock is off
         # wakes it after the delay it meant, never in a loop of claims and parks
         delay = None if park.until >= PARKED_FOREVER else max(0.0, park.until - time.time())
@@ -323,9 +324,3 @@ def _owner(r: Row) -> OwnerRecord:
         alive=bool(r[11]),
         machine=r[12],
     )
-
-
-def _json(value: Any) -> str:
-    from fuchsia.store.base import dumps
-
-    return dumps(value)

@@ -7,6 +7,7 @@ That is the transactional-outbox rule of DESIGN.md §2: no hand-off is lost or d
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -35,6 +36,22 @@ def from_iso(text: str | None) -> float | None:
 def to_ms(timestamp: float | None) -> float | None:
     """A timestamp rounded to the milliseconds its JSON form carries."""
     return None if timestamp is None else round(timestamp, 3)
+
+
+# `item` of a node's own row in `node_runs` and `attempts`, whose keys it is part of
+# (migration 0016): a key column cannot be NULL. Records and events say None.
+NODE_ITEM = -1
+
+
+def stored_label(node_id: str, item: int | None) -> str:
+    """What a unit's sealed values and spilled files are bound to: `node`, or `node[3]` for
+    an item, as stores keyed items before migration 0016 (so their values still open)."""
+    return node_id if item is None or item < 0 else f"{node_id}[{item}]"
+
+
+def dumps(value: Any) -> str:
+    """A value's JSON as the store writes it: compact, and not ASCII-escaped."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def new_id() -> str:

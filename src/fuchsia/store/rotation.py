@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fuchsia.errors import StoreError
-from fuchsia.store.base import Cursor, SqlStore, stored_label
+from fuchsia.store.base import Cursor, SqlStore
 from fuchsia.store.cipher import (
     Keyring,
     Where,
@@ -26,6 +26,7 @@ from fuchsia.store.cipher import (
     seal_text,
     sealed_key_id,
 )
+from fuchsia.store.records import stored_label
 
 Row = Sequence[Any]
 BLOB_PAGE = 16  # blobs are large: fewer per transaction

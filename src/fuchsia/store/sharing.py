@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fuchsia.store.records import SharedAttempt, Transition, UnitKey
+from fuchsia.store.records import NODE_ITEM, SharedAttempt, Transition, UnitKey, dumps
 
 if TYPE_CHECKING:
     from fuchsia.store.base import Cursor, Row
 
 T = TypeVar("T")
-NODE_ITEM = -1  # `item` of a node's own row (base.NODE_ITEM)
 # one shared attempt's unit as the SQL keys it: (execution, node, item, attempt)
 Key = tuple[str, UnitKey, int]
 
@@ -197,7 +196,7 @@ class Sharing:
                 if cur.rowcount != 1:
                     continue
                 returned += 1
-                data = _json({"attempt": attempt, "worker": worker})
+                data = dumps({"attempt": attempt, "worker": worker})
                 event = (execution_id, node_id, _item(item), "node_reclaimed", data, time.time())
                 cur.execute(q["insert_event"], event)
             if returned:
@@ -214,9 +213,3 @@ class Sharing:
             return int(cur.fetchone()[0])
 
         return await self._read(job)
-
-
-def _json(value: Any) -> str:
-    from fuchsia.store.base import dumps
-
-    return dumps(value)
