@@ -1009,11 +1009,12 @@ def test_the_blob_of_a_failed_attempts_artifact_is_swept_once_old(
 def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
     store_url: str, home: Path, tmp_path: Path, edge_build: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every blob is old from the start, as if each attempt ran for longer than a day: the
+    sweeps with every beat keep the blobs of the open execution, so attempt 2's artifact
+    commits; once the execution is done, attempt 1's orphan goes."""
     from fuchsia.runtime import leases as leases_module
 
-    # while the execution runs no blob is old enough (a sweep then could take the blob of the
-    # attempt that is about to commit, as a day-old one would be); once it is done, every one
-    monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", 1e9)
+    monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", -1.0)
     monkeypatch.setattr(leases_module, "BLOB_SWEEP_EVERY", 0.0)  # a sweep with every beat
     ref = install(home, edge_build, tmp_path)
     flow = tmp_path / "flow.yaml"
@@ -1024,7 +1025,6 @@ def test_the_engine_sweeps_orphan_blobs_with_its_heartbeat(
             engine.heartbeat_every = 0.0  # a beat with every control tick
             execution = await engine.run(str(flow))
             assert execution.status == "completed", execution.error
-            monkeypatch.setattr(leases_module, "ORPHAN_BLOB_AGE", -1.0)  # every blob is old
             async with asyncio.timeout(30):
                 while True:
                     try:

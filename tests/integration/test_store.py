@@ -1142,7 +1142,7 @@ def test_kv_and_artifacts_commit_with_their_transition_under_its_fence(store_url
         record, _ = await store.create_execution(new_execution())
         scope = f"execution:{record.id}"
         await store.kv_set(scope, "old", "gone soon")
-        digest = await store.put_blob(b"report")
+        digest = await store.put_blob(b"report", record.id)
         artifact = pending(record.id, b"report", digest, "report.txt")
         kv = KvChanges(scope, {"new": "1", "old": None})
 
@@ -1177,27 +1177,67 @@ def test_kv_and_artifacts_commit_with_their_transition_under_its_fence(store_url
 def test_the_sweep_deletes_only_old_blobs_no_artifact_names(store_url: str) -> None:
     async def body(store: SqlStore) -> Any:
         record, _ = await store.create_execution(new_execution())
-        orphan = await store.put_blob(b"lost attempt")
-        named = await store.put_blob(b"kept attempt")
+        orphan = await store.put_blob(b"lost attempt", record.id)
+        named = await store.put_blob(b"kept attempt", record.id)
         t = node_transition(record.id, "a")
         t.artifacts = [pending(record.id, b"kept attempt", named, "kept.txt")]
         await store.apply(t)
         stored = await store.put_artifact(record.id, "a", "direct.txt", "text/plain", b"direct")
-        again = await store.put_blob(b"direct")  # the same content, put by an attempt
+        again = await store.put_blob(b"direct", record.id)  # the same content, put by an attempt
+        await store.apply(finished(record.id))
         young = await store.sweep_blobs(time.time() - 24 * 3600)
         old = await store.sweep_blobs(time.time() + 1)
         left: list[bytes | None] = []
         for digest in (orphan, named, stored.hash, again):
-            try:
-                left.append(await store.get_blob(digest))
-            except StoreError:
-                left.append(None)
+            left.append(await blob_or_none(store, digest))
         return young, old, left, await store.sweep_blobs(time.time() + 1)
 
     young, old, left, later = with_store(store_url, body)
     assert (young, old, later) == (0, 1, 0)
     assert left == [None, b"kept attempt", b"direct", b"direct"]
-    assert query(store_url, "SELECT count(*) FROM blob_writes") == [(0,)]
+    assert query(store_url, "SELECT count(*) FROM blob_writers") == [(0,)]
+
+
+def test_the_sweep_keeps_the_blobs_of_open_executions_however_old(store_url: str) -> None:
+    """An attempt that runs for longer than the sweep's age still finds the blob it stored
+    when its success commits the artifact naming it: a blob is kept while any execution that
+    stored it is open, and while any note of it is younger than the cutoff."""
+
+    async def body(store: SqlStore) -> Any:
+        running, _ = await store.create_execution(new_execution())
+        ended, _ = await store.create_execution(new_execution())
+        await store.apply(finished(ended.id))
+        slow = await store.put_blob(b"a day's work", running.id)
+        shared = await store.put_blob(b"both", ended.id)
+        await store.put_blob(b"both", running.id)
+        every_blob_old = time.time() + 1
+        kept = await store.sweep_blobs(every_blob_old)
+        t = node_transition(running.id, "a")
+        t.artifacts = [pending(running.id, b"a day's work", slow, "slow.txt")]
+        await store.apply(t)  # the artifact's row commits: its blob is there
+        committed = await store.get_blob(slow)
+        await store.apply(finished(running.id))
+        swept = await store.sweep_blobs(every_blob_old)
+        return kept, committed, swept, await blob_or_none(store, shared)
+
+    kept, committed, swept, shared = with_store(store_url, body)
+    assert kept == 0
+    assert committed == b"a day's work"
+    assert (swept, shared) == (1, None)  # "both", once neither execution is open
+
+
+def finished(execution_id: str) -> Transition:
+    """The execution ends."""
+    return Transition(
+        execution_id, OWNER, execution=ExecutionUpdate(status=ExecutionStatus.COMPLETED)
+    )
+
+
+async def blob_or_none(store: SqlStore, digest: str) -> bytes | None:
+    try:
+        return await store.get_blob(digest)
+    except StoreError:
+        return None
 
 
 def test_a_transition_of_many_rows_and_repeated_keys_stores_each_row_in_order(

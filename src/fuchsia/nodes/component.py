@@ -350,7 +350,7 @@ def _artifacts(
             ref = on_loop(store.put_artifact(execution_id, node_id, name, content_type, data))
         else:
             effects.reserve(name, content_type, len(data))
-            digest = on_loop(store.put_blob(data))
+            digest = on_loop(store.put_blob(data, execution_id))
             ref = ArtifactRef(new_id(), digest, name, content_type, len(data))
             effects.add_artifact(PendingArtifact(execution_id, node_id, ref, time.time()))
         return ArtifactInfo(ref.id, ref.name, ref.content_type, ref.size, ref.hash)

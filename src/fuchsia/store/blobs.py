@@ -52,31 +52,34 @@ class Blobs:
         await self._write(job)
         return ref
 
-    async def put_blob(self, data: bytes) -> str:
-        """Store `data` as a blob no artifact names yet (a running attempt's artifact, whose
-        row waits for the attempt's success) and return its hash. Noted in `blob_writes`, so
-        `sweep_blobs` deletes it once it is old if no artifact came to name it."""
+    async def put_blob(self, data: bytes, execution_id: str) -> str:
+        """Store `data` as a blob no artifact names yet (an artifact of a running attempt of
+        `execution_id`, whose row waits for the attempt's success) and return its hash.
+        Noted in `blob_writers`, so `sweep_blobs` deletes it if no artifact came to name it
+        once it is old and the execution has ended."""
         digest = content_hash(data)
         sealed = seal_blob(self.keyring, data, digest)
         now = time.time()
 
         def job(cur: Cursor) -> None:
             cur.execute(self.q["insert_blob"], (digest, len(data), sealed))
-            cur.execute(self.q["upsert_blob_write"], (digest, now))
+            cur.execute(self.q["upsert_blob_writer"], (digest, execution_id, now))
 
         await self._write(job)
         return digest
 
     async def sweep_blobs(self, before: float) -> int:
-        """Delete the blobs stored by `put_blob` before `before` that no artifact names (an
-        attempt that failed, or was lost, after storing them); the number deleted. Reads
-        only the blobs `put_blob` noted, through indexes."""
+        """Delete the blobs stored by `put_blob` that no artifact names (an attempt that
+        failed, or was lost, after storing them), once every execution that stored one has
+        ended and stored it before `before`; the number deleted. An attempt still running,
+        however long, keeps its blobs. Reads only the blobs `put_blob` noted, through
+        indexes."""
         q = self.q
 
         def job(cur: Cursor) -> int:
-            cur.execute(q["delete_orphan_blobs"], (before,))
+            cur.execute(q["delete_orphan_blobs"], (before, before))
             deleted = int(cur.rowcount or 0)
-            cur.execute(q["delete_old_blob_writes"], (before,))
+            cur.execute(q["delete_old_blob_writers"], (before,))
             return deleted
 
         return int(await self._write(job))

@@ -225,17 +225,30 @@ SELECT name, SUM(value) FROM (
 -- name: insert_blob
 INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING;
 
--- name: upsert_blob_write
-INSERT INTO blob_writes (hash, written_at) VALUES (?, ?)
-ON CONFLICT (hash) DO UPDATE SET written_at = excluded.written_at;
+-- name: upsert_blob_writer
+INSERT INTO blob_writers (hash, execution_id, written_at) VALUES (?, ?, ?)
+ON CONFLICT (hash, execution_id) DO UPDATE SET written_at = excluded.written_at;
 
 -- name: delete_orphan_blobs
+-- the blobs noted before the cutoff that no artifact names and no note keeps: a note of an
+-- open execution (its attempt may still commit the artifact), or one younger than the cutoff
 DELETE FROM blobs
-WHERE hash IN (SELECT hash FROM blob_writes WHERE written_at < ?)
-  AND NOT EXISTS (SELECT 1 FROM artifacts WHERE artifacts.hash = blobs.hash);
+WHERE hash IN (SELECT hash FROM blob_writers WHERE written_at < ?)
+  AND NOT EXISTS (SELECT 1 FROM artifacts WHERE artifacts.hash = blobs.hash)
+  AND NOT EXISTS (
+    SELECT 1 FROM blob_writers w LEFT JOIN executions e ON e.id = w.execution_id
+    WHERE w.hash = blobs.hash
+      AND (w.written_at >= ? OR e.status IN ('pending', 'running', 'waiting', 'paused'))
+  );
 
--- name: delete_old_blob_writes
-DELETE FROM blob_writes WHERE written_at < ?;
+-- name: delete_old_blob_writers
+DELETE FROM blob_writers
+WHERE written_at < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM executions e
+    WHERE e.id = blob_writers.execution_id
+      AND e.status IN ('pending', 'running', 'waiting', 'paused')
+  );
 
 -- name: insert_artifact
 INSERT INTO artifacts (id, execution_id, node_id, hash, name, content_type, size, created_at)
