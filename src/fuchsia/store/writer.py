@@ -1,14 +1,15 @@
-"""The SQL machinery both backends share: one writer thread that commits in groups, and reads
-off the event loop.
+"""The SQL machinery both backends share: one writer thread that commits in groups, and reads off
+the event loop.
 
 Every write goes through one writer thread that takes all writes queued while the previous
-commit was in flight and commits them together (group commit), each in its own SAVEPOINT so
-one job's error is its own. A write is applied exactly once whatever its commit does: a
-transaction that fails (busy, a dropped connection, an error from COMMIT) is retried with
-backoff for `retry_for` seconds on a working connection; each batch writes a token in its own
-transaction, so when COMMIT's outcome is unknown the writer reads the token back and either
-delivers the results of the transaction that committed or runs the batch again. A write it
-cannot settle raises `StoreUnavailable`. Reads use a second connection on a worker thread.
+commit was in flight and commits them together (group commit); one job's error is its own (the
+batch runs again with a SAVEPOINT per job when one fails). The callers of a batch hear its
+outcome with one wake-up of their event loop. A write is applied exactly once whatever its
+commit does: a transaction that fails (busy, a dropped connection, an error from COMMIT) is
+retried with backoff for `retry_for` seconds on a working connection; each batch writes a token
+in its own transaction, so when COMMIT's outcome is unknown the writer reads the token back and
+either delivers the results of the transaction that committed or runs the batch again. A write
+it cannot settle raises `StoreUnavailable`. Reads use a second connection on a worker thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -59,7 +59,9 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
-_WriteJob = tuple[Callable[[Cursor], Any], Future[Any]]
+# a write: its job, and the future (of the event loop that awaits it) its outcome settles
+_WriteJob = tuple[Callable[[Cursor], Any], asyncio.Future[Any]]
+_Outcome = tuple[bool, Any]  # (True, the job's result) or (False, the exception it raises)
 
 
 @dataclass
@@ -68,7 +70,7 @@ class _BatchRun:
     and its jobs' results once they all ran."""
 
     token: str
-    outcomes: list[tuple[bool, Any]] | None = None
+    outcomes: list[_Outcome] | None = None
 
 
 class Writer:
@@ -122,9 +124,9 @@ class Writer:
             raise self._unwritable(self.unwritable)
         if self._writer is None:
             raise StoreError("the store is not open")
-        future: Future[T] = Future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((job, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     def _write_loop(self) -> None:
         while True:
@@ -150,9 +152,9 @@ class Writer:
         connection when the old one broke. When COMMIT's outcome is unknown, the batch's
         token (written in the same transaction) says whether it committed: if it did, its
         jobs' results are delivered and nothing runs again; if not, the batch runs again."""
-        # A write whose caller was cancelled while it waited in the queue is dropped. Once a
-        # future is running it can no longer be cancelled, so setting its outcome is safe.
-        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        # A write whose caller was cancelled while it waited in the queue is dropped; one
+        # cancelled later runs all the same (its outcome then goes to nobody).
+        batch = [item for item in batch if not item[1].cancelled()]
         if not batch:
             return
         run = _BatchRun(new_id())
@@ -183,13 +185,9 @@ class Writer:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        _deliver(batch, outcomes)
 
-    def _recover(self, run: _BatchRun, deadline: float) -> list[tuple[bool, Any]] | None:
+    def _recover(self, run: _BatchRun, deadline: float) -> list[_Outcome] | None:
         """After a failed transaction: the jobs' results if it committed after all (its
         token is stored), else None, with a working write connection. Waits (up to
         `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
@@ -222,8 +220,7 @@ class Writer:
             self._write_conn = self._connect()
 
     def _fail(self, batch: list[_WriteJob], error: Exception) -> None:
-        for _, future in batch:
-            future.set_exception(error)
+        _deliver(batch, [(False, error)] * len(batch))
 
     def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
         outcome = "whether it was applied is unknown" if unknown else "it was not applied"
@@ -236,7 +233,7 @@ class Writer:
 
     def _run_batch(
         self, batch: list[_WriteJob], run: _BatchRun, *, isolate: bool
-    ) -> list[tuple[bool, Any]] | None:
+    ) -> list[_Outcome] | None:
         """BEGIN, the batch's token, the jobs, COMMIT. `run.outcomes` holds the jobs' results
         from just before COMMIT, for `_recover` to deliver if COMMIT raised after storing.
 
@@ -250,7 +247,7 @@ class Writer:
         with self._pipeline(cur):  # one round trip: the token is stored iff the batch is
             cur.execute(self.begin)
             cur.execute(self.q["upsert_write_token"], (self._writer_id, run.token, time.time()))
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[_Outcome] = []
         isolate = isolate and len(batch) > 1
         for job, _ in batch:
             if isolate:
@@ -308,6 +305,28 @@ class Writer:
 
     def _end_read(self, cur: Cursor) -> None:
         """Backends whose reads open a transaction end it here."""
+
+
+def _deliver(batch: list[_WriteJob], outcomes: list[_Outcome]) -> None:
+    """Settle a batch's futures from the writer thread: one wake-up of each event loop for
+    the whole batch, not one per write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # its loop closed: nobody awaits them
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    """On the loop: each future's outcome, unless its caller was cancelled meanwhile."""
+    for future, (ok, value) in settled:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _job_error(exc: Exception) -> Exception:
