@@ -184,6 +184,33 @@ def test_claim_open_takes_at_most_its_limit_oldest_first(store_url: str) -> None
     assert third == oldest_first[4:]
 
 
+def test_an_outlook_reads_owners_work_and_claimables_in_one_go(store_url: str) -> None:
+    """A claim round's one read: the owners as `owners` reads them, the shared attempts that
+    wait, and the claimable executions counted no further than the round's share needs (its
+    `at_most` for each owner and one more), none at all when it claims nothing."""
+
+    async def body(store: SqlStore) -> dict[str, Any]:
+        await store.heartbeat(owner("w"), lease=300.0)
+        held = await created(store, store_url, "w", 0.5)
+        await store.apply(Transition(held, "w", shared=[(UnitKey("a", i), 1, 1) for i in (0, 1)]))
+        for at in range(9):
+            await created(store, store_url, None, float(at + 1))
+        return {
+            "owners": await store.owners(),
+            "none": await store.outlook(at_most=0),
+            "one": await store.outlook(at_most=1),
+            "all": await store.outlook(at_most=100),
+        }
+
+    seen = with_store(store_url, body)
+    assert [o.id for o in seen["all"].owners] == [o.id for o in seen["owners"]] == ["w"]
+    assert seen["all"].owners[0].alive
+    assert [s.ready_work for s in (seen["none"], seen["one"], seen["all"])] == [2, 2, 2]
+    assert seen["none"].claimable == 0  # not counted
+    assert seen["one"].claimable == 2  # one for the one owner and one more
+    assert seen["all"].claimable == 9
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_claims_race_on_postgres_and_each_execution_is_taken_once(
     fresh_pg_url: str, round_: int

@@ -101,15 +101,16 @@ class Sharing:
             max(o.slots - o.running, 0) for o in live if o.id != me and not o.draining
         )
 
-    async def _share_round(self, others: bool) -> None:
+    async def _share_round(self, others: bool, ready: int) -> None:
         """Fold in what workers finished of this engine's shared attempts; claim shared
         attempts while slots are free (there may be some while another worker is alive, or
-        this engine shared some: its own, handed back by a worker that went)."""
+        this engine shared some: its own, handed back by a worker that went). `ready`:
+        how many shared attempts waited for a worker when the round began."""
         sharing = await self._settle_shared()
         room = self.slots - self._running_here()
         if room <= 0 or time.monotonic() < self._claim_pause:
             return
-        if (others or sharing) and await self.store.ready_work():
+        if (others or sharing) and ready:
             await self._take_shared(room)
 
     async def _settle_shared(self) -> bool:

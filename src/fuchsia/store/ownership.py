@@ -64,6 +64,17 @@ class Claimed:
     nodes: bool = field(default=True, compare=False)
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What a worker's claim round reads before it claims, in one read: the registered
+    owners, how many shared attempts wait for a worker, and how many open executions
+    nobody holds (counted no further than the round asked for)."""
+
+    owners: list[OwnerRecord]
+    ready_work: int
+    claimable: int
+
+
 class Ownership:
     """The ownership statements of `SqlStore` (mixed into it)."""
 
@@ -140,6 +151,24 @@ class Ownership:
 
         return [_owner(r) for r in await self._read(job)]
 
+    async def outlook(self, at_most: int) -> Outlook:
+        """`owners`, `ready_work` and `claimable` in one read (one trip to the store's
+        thread, not three): claimable executions are counted up to `at_most` for each
+        owner and one more (a claim round's share needs no more), none when `at_most` is 0."""
+
+        def job(cur: Cursor) -> Outlook:
+            cur.execute(self.q["select_owners"])
+            owners = [_owner(r) for r in cur.fetchall()]
+            cur.execute(self.q["count_work"])
+            ready = int(cur.fetchone()[0])
+            claimable = 0
+            if at_most > 0:
+                cur.execute(self.q["count_claimable_at_most"], (at_most * (1 + len(owners)),))
+                claimable = int(cur.fetchone()[0])
+            return Outlook(owners, ready, claimable)
+
+        return await self._read(job)
+
     async def open_executions(self) -> list[OpenExecution]:
         def job(cur: Cursor) -> list[Row]:
             cur.execute(self.q["select_open_executions"])
@@ -207,15 +236,11 @@ class Ownership:
         except Exception:  # a key this worker lacks, a newer format: read (and fail) later
             return None
 
-    async def claimable(self, at_most: int | None = None) -> int:
-        """How many open executions nobody holds (no more than `at_most`: the count reads
-        no further)."""
+    async def claimable(self) -> int:
+        """How many open executions nobody holds."""
 
         def job(cur: Cursor) -> int:
-            if at_most is None:
-                cur.execute(self.q["count_claimable"])
-            else:
-                cur.execute(self.q["count_claimable_at_most"], (at_most,))
+            cur.execute(self.q["count_claimable"])
             return int(cur.fetchone()[0])
 
         return await self._read(job)

@@ -196,7 +196,7 @@ WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
   AND (e.parked_until IS NULL OR e.parked_until <= {now});
 
 -- name: count_claimable_at_most
--- `count_claimable`, counting no further than a claim round needs (`claimable(at_most=)`)
+-- `count_claimable`, counting no further than a claim round needs (`outlook`)
 SELECT COUNT(*) FROM (
     SELECT 1 FROM executions e LEFT JOIN owners o ON o.id = e.owner
     WHERE e.status IN ('pending', 'running', 'waiting', 'paused')
