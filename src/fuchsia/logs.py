@@ -76,19 +76,28 @@ def configure(
 ) -> None:
     """Write the package's records (and those of the loggers `also` names: a library's
     whose lines should read the same) at `level` and above to `stream` (standard error) in
-    `fmt`, replacing what an earlier call set up."""
+    `fmt`, replacing what an earlier call set up. Every other library's warnings and errors
+    (psycopg's, OpenTelemetry's exporters') go the same way, through the root logger: for a
+    process of Fuchsia's own (`fuchsia serve`, `fuchsia worker`), whose log lines are read
+    by a pipeline that expects each in `fmt`."""
     if level not in LEVELS or fmt not in FORMATS:
         raise ValueError(f"level is one of {LEVELS}, format one of {FORMATS}")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.fuchsia = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    chosen = logging.getLevelName(level.upper())
     for name in (ROOT, *also):
-        target = logging.getLogger(name)
-        for old in [h for h in target.handlers if getattr(h, "fuchsia", False)]:
-            target.removeHandler(old)
-        target.addHandler(handler)
-        target.setLevel(level.upper())
-        target.propagate = False  # a host application's root handlers print them not twice
+        _attach(logging.getLogger(name), handler, chosen)
+        logging.getLogger(name).propagate = False  # the root's handler prints them not twice
+    _attach(logging.getLogger(), handler, max(chosen, logging.WARNING))
+
+
+def _attach(target: logging.Logger, handler: logging.Handler, level: int) -> None:
+    """`handler` in place of the one an earlier `configure` gave `target`."""
+    for old in [h for h in target.handlers if getattr(h, "fuchsia", False)]:
+        target.removeHandler(old)
+    target.addHandler(handler)
+    target.setLevel(level)
 
 
 def logger(name: str) -> logging.Logger:

@@ -21,8 +21,8 @@ from fuchsia.server.schedule import Scheduler
 @pytest.fixture
 def configured() -> Any:
     """Configure the package's logging into a buffer; undo it afterwards."""
-    root = logging.getLogger(logs.ROOT)
-    before = (list(root.handlers), root.level, root.propagate)
+    loggers = [logging.getLogger(logs.ROOT), logging.getLogger()]
+    before = [(list(g.handlers), g.level, g.propagate) for g in loggers]
     buffer = io.StringIO()
 
     def setup(fmt: str, level: str = "info") -> io.StringIO:
@@ -30,7 +30,8 @@ def configured() -> Any:
         return buffer
 
     yield setup
-    root.handlers[:], root.level, root.propagate = before
+    for target, (handlers, level, propagate) in zip(loggers, before, strict=True):
+        target.handlers[:], target.level, target.propagate = handlers, level, propagate
 
 
 def test_the_package_is_silent_until_configured() -> None:
@@ -66,6 +67,20 @@ def test_text_lines_put_the_fields_after_the_message(configured: Any) -> None:
     logs.logger("fuchsia.test").debug("step", extra={"status": "ok", "note": "two words"})
     line = out.getvalue().strip()
     assert line.split(" ", 1)[1] == 'DEBUG   fuchsia.test step status=ok note="two words"'
+
+
+def test_other_libraries_warnings_are_lines_of_the_same_format(configured: Any) -> None:
+    """A library's warning (psycopg's when a connection is lost) is a line in the chosen
+    format, not a bare message printed by logging's last resort; its info lines stay out."""
+    out = configured("json", "debug")
+    logging.getLogger("psycopg").warning("error ignored terminating %s", "a pipeline")
+    logging.getLogger("psycopg").info("connected")
+    logs.logger("fuchsia.test").debug("ours")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["level"], line["logger"], line["message"]) for line in lines] == [
+        ("warning", "psycopg", "error ignored terminating a pipeline"),
+        ("debug", "fuchsia.test", "ours"),  # once: through its own handler, not the root's too
+    ]
 
 
 def test_configure_refuses_an_unknown_level_or_format() -> None:
