@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from support.httpserver import LoopbackServer
-from support.server import free_port
+from support.ports import free_port
 
 pytestmark = pytest.mark.slow
 

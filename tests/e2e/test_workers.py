@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ import pytest
 from e2e.conftest import FuchsiaEnv
 from fuchsia import Engine
 from support.httpserver import LoopbackServer
-from support.server import free_port
+from support.ports import free_port
+from support.postgres import PgServer
 from support.workers import Cluster, rows, wait_for
 
 pytestmark = pytest.mark.slow
@@ -162,6 +164,21 @@ def chain(server: LoopbackServer, key: str, name: str, http: list[str], delay: f
     return "\n".join(lines) + "\n"
 
 
+def held_at_slow(server: LoopbackServer, key: str, name: str) -> str:
+    """`first` (a transform), `slow` (a call per execution, `/hold/KEY-EXECUTION`, held until
+    the test releases gate `key`), `after` (a call to `/ok/KEY-EXECUTION-after`), `last`."""
+    hold = server.url(f"/hold/{key}-") + "{{ execution.id }}"
+    after = server.url(f"/ok/{key}-") + "{{ execution.id }}-after?delay=0.1"
+    return (
+        f"name: {name}\n"
+        "nodes:\n"
+        "  first: {transform: {n: 1}}\n"
+        f'  slow: {{after: first, http: {{url: "{hold}?gate={key}&timeout=90"}}}}\n'
+        f'  after: {{after: slow, http: {{url: "{after}"}}}}\n'
+        '  last: {after: after, transform: {calls: "{{ json.calls }}"}}\n'
+    )
+
+
 # -- 1. sharing ------------------------------------------------------------------------------
 
 FANOUT_WORKERS = 4
@@ -234,18 +251,7 @@ def test_a_killed_workers_attempts_rerun_elsewhere(
     cluster: Cluster, http_server: LoopbackServer, tmp_path: Path
 ) -> None:
     key = f"kill-{uuid.uuid4().hex[:8]}"
-    # `slow` (a call per execution, held until the test lets it through), then `after`
-    hold = http_server.url(f"/hold/{key}-") + "{{ execution.id }}"
-    after = http_server.url(f"/ok/{key}-") + "{{ execution.id }}-after?delay=0.1"
-    text = (
-        "name: slow\n"
-        "nodes:\n"
-        "  first: {transform: {n: 1}}\n"
-        f'  slow: {{after: first, http: {{url: "{hold}?gate={key}&timeout=90"}}}}\n'
-        f'  after: {{after: slow, http: {{url: "{after}"}}}}\n'
-        '  last: {after: after, transform: {calls: "{{ json.calls }}"}}\n'
-    )
-    workflow = write(tmp_path, "slow", text)
+    workflow = write(tmp_path, "slow", held_at_slow(http_server, key, "slow"))
     workers = [cluster.worker(f"w{i}", concurrency=KILL_SLOTS) for i in range(3)]
     cluster.wait_alive(*workers)
     ids = record(cluster.db, cluster.root, workflow, [None] * KILL_RUNS)
@@ -473,3 +479,112 @@ def test_a_wait_started_on_one_worker_is_finished_by_another(cluster: Cluster) -
     # a's wait was interrupted by its death, and b waited afresh and took the signal
     assert workers["approve"] == [("a", "interrupted"), ("b", "succeeded")]
     assert workers["book"] == [("b", "succeeded")]
+
+
+# -- 6. the database restarted ---------------------------------------------------------------
+
+RESTART_RUNS = 8
+AFTER_RESTART_RUNS = 4
+
+
+def test_workers_reconnect_when_the_database_restarts_and_every_execution_completes(
+    fuchsia_env: FuchsiaEnv, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """`pg_ctl restart -m fast` (every connection cut, the server down and up again) while
+    three workers hold executions whose calls are in flight: the workers reconnect and carry
+    on, the executions complete with each node committed once, and work recorded after the
+    restart is claimed too. A server of the test's own: the session's must stay up."""
+    key = f"restart-{uuid.uuid4().hex[:8]}"
+    workflow = write(tmp_path, "restart", held_at_slow(http_server, key, "restart"))
+    quick = write(tmp_path, "quick", "name: quick\nnodes:\n  only: {transform: {n: 1}}\n")
+    with PgServer() as pg:
+        db = pg.create_database("restart")
+        env = {**fuchsia_env.env, "FUCHSIA_DB": db}
+        with Cluster(db, env, fuchsia_env.home) as cluster:
+            workers = [cluster.worker(f"w{i}", concurrency=4, lease="15s") for i in range(3)]
+            cluster.wait_alive(*workers)
+            ids = record(db, cluster.root, workflow, [None] * RESTART_RUNS)
+            held = [f"/hold/{key}-{e}" for e in ids]
+            wait_for(
+                "every execution's slow call in flight",
+                lambda: all(http_server.count(p) >= 1 for p in held),
+                workers,
+            )
+            pg.restart()
+            http_server.release(key)
+            more = record(db, cluster.root, quick, [None] * AFTER_RESTART_RUNS)
+            total = RESTART_RUNS + AFTER_RESTART_RUNS
+            wait_for("every execution to finish", lambda: all_final(db, total), workers)
+            assert all(w.running() for w in workers), "a worker gave up on the restart"
+
+            assert_all_completed(db, total)
+            committed = assert_each_node_committed_once(db)
+            assert len(committed) == RESTART_RUNS * 4 + AFTER_RESTART_RUNS
+            assert {e for e, _, _ in committed} == set(ids) | set(more)
+            # a call whose attempt a lost connection interrupted may be made once more
+            ledger = http_server.counts(f"/hold/{key}-") | http_server.counts(f"/ok/{key}-")
+            assert set(ledger) == set(held) | {f"/ok/{key}-{e}-after" for e in ids}
+            assert max(ledger.values()) <= 2, ledger
+
+
+# -- 7. a cron trigger with two servers ------------------------------------------------------
+
+TICKS = 6  # scheduled instants to see fired before the trigger is disabled
+
+
+def instants(db: str, workflow: str) -> dict[float, list[tuple[str, str]]]:
+    """The scheduled instants of a cron workflow's executions (its idempotency key names the
+    instant) and, for each, the (execution, status) of every execution started for it."""
+    prefix = f"cron:{workflow}:"
+    found: dict[float, list[tuple[str, str]]] = {}
+    for execution_id, status, key in rows(
+        db, "SELECT id, status, idempotency_key FROM executions WHERE workflow_name = %s", workflow
+    ):
+        assert key is not None and key.startswith(prefix), key
+        at = datetime.fromisoformat(key.removeprefix(prefix)).timestamp()
+        found.setdefault(at, []).append((execution_id, status))
+    return found
+
+
+def test_a_cron_trigger_fires_once_per_instant_with_two_servers_and_four_workers(
+    cluster: Cluster,
+) -> None:
+    """Two `fuchsia serve --no-worker` schedule the same every-second cron and four workers
+    run what they start: each instant from the first to the last fired has exactly one
+    execution, every execution completed, and every fire either server recorded for an
+    instant names that one execution."""
+    text = (
+        "name: ticker\n"
+        'trigger: {type: cron, cron: {schedule: "* * * * * *"}}\n'
+        "nodes:\n"
+        '  tick: {transform: {at: "{{ scheduled_at }}"}}\n'
+    )
+    workers = [cluster.worker(f"w{i}", concurrency=2) for i in range(4)]
+    first = cluster.serve(free_port(), name="serve-1")
+    second = cluster.serve(free_port(), name="serve-2")
+    cluster.wait_alive(*workers)
+    assert first.post("/api/v1/workflows", json={"source": text}).status_code == 201
+
+    wait_for(f"{TICKS} instants fired", lambda: len(instants(cluster.db, "ticker")) >= TICKS)
+    disabled = second.post("/api/v1/workflows/ticker/disable")
+    assert disabled.status_code == 200, disabled.text
+
+    def finished() -> dict[float, list[tuple[str, str]]] | None:
+        """What was fired, once all of it finished (a tick under way as the trigger was
+        disabled may still start one more execution: then this waits for it too)."""
+        fired = instants(cluster.db, "ticker")
+        done = all(status in FINAL for runs in fired.values() for _, status in runs)
+        return fired if done else None
+
+    fired = wait_for("the ticks to finish", finished, workers)
+    assert all(len(runs) == 1 for runs in fired.values()), fired
+    seconds = sorted(fired)
+    assert [b - a for a, b in itertools.pairwise(seconds)] == [1.0] * (len(seconds) - 1), seconds
+    assert {status for runs in fired.values() for _, status in runs} == {"completed"}
+    ran_on = rows(cluster.db, "SELECT DISTINCT worker FROM attempts")
+    assert {w for (w,) in ran_on} <= {w.name for w in workers}
+    execution_of = {at: runs[0][0] for at, runs in fired.items()}
+    for at, execution_id in rows(
+        cluster.db, "SELECT instant, execution_id FROM trigger_fires WHERE workflow = 'ticker'"
+    ):
+        assert execution_id == execution_of.get(float(at), execution_id), (at, execution_id)

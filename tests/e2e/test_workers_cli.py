@@ -25,8 +25,9 @@ from e2e.conftest import FuchsiaEnv, make_fuchsia_env, wait_until
 from fuchsia import Engine
 from fuchsia.store import open_store
 from fuchsia.store.records import EventRecord, OwnerRecord, UnitKey
+from support.ports import free_port
 from support.prometheus import sample
-from support.server import Served, free_port
+from support.server import Served
 
 FLOW = """
 name: greet

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from e2e.conftest import FuchsiaEnv, make_fuchsia_env
 from fuchsia.store import open_store
 from fuchsia.store.records import NodeRecord
 from support.httpserver import LoopbackServer
+from support.postgres import PgServer
 
 RUNS = 30
 WIDTH = 200  # fan-out nodes between `start` and `end`
@@ -181,11 +181,8 @@ def check_integrity(url: str, execution_id: str) -> None:
 
 def fresh_database(request: pytest.FixtureRequest) -> str:
     """A new, empty database on the session's PostgreSQL server (one per run)."""
-    server_url, _ = str(request.getfixturevalue("postgres_url")).rsplit("/", 1)
-    name = f"kill_{uuid.uuid4().hex}"
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return f"{server_url}/{name}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.create_database(f"kill_{uuid.uuid4().hex}")
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,13 +14,7 @@ import uvicorn
 from fuchsia import Engine
 from fuchsia.server.app import create_app
 from fuchsia.server.auth import create_token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from support.ports import free_port
 
 
 class Served:

@@ -156,11 +156,11 @@ class Cluster:
 
     # -- the server ---------------------------------------------------------------------
 
-    def serve(self, port: int) -> httpx.Client:
+    def serve(self, port: int, name: str = "serve") -> httpx.Client:
         """Start `fuchsia serve --no-worker --no-auth` and return a client once it answers
-        (closed with the cluster)."""
+        (closed with the cluster); `name`: its log's."""
         server = self.popen(
-            "serve", "serve", "--no-worker", "--no-auth", "--port", str(port), "--db", self.db
+            name, "serve", "--no-worker", "--no-auth", "--port", str(port), "--db", self.db
         )
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=CLI_TIMEOUT)
         self.clients.append(client)

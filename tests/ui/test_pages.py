@@ -88,7 +88,7 @@ def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(
 
     import uvicorn
 
-    from support.server import free_port
+    from support.ports import free_port
 
     async def open_engine() -> Engine:
         return await Engine.open(str(tmp_path / "open.db"), home=tmp_path / "home")
@@ -128,7 +128,7 @@ def test_fuchsia_serve_prints_the_ui_address_and_serves_it(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    from support.server import free_port
+    from support.ports import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUCHSIA_")}
     env["FUCHSIA_HOME"] = str(tmp_path / "home")
