@@ -1,0 +1,48 @@
+"""Hostile flags and settings of the long-running commands (`worker`, `serve`, `run`): each
+bad value is refused with one message naming the flag or variable and the form it accepts,
+exit 2, no traceback, and nothing is created or lost in the store."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from e2e.conftest import FuchsiaEnv
+
+LONG_NAME = "a" * 300  # a file name longer than any file system's NAME_MAX
+
+
+def refused(result: subprocess.CompletedProcess[str], named: str) -> None:
+    """`result` is a usage error that names `named` and shows no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://[zz/fuchsia",  # urlsplit's "Invalid IPv6 URL"
+        "postgresql://" + "h" * 100 + "/fuchsia",  # a host label longer than 63: UnicodeError
+        "postgresql://db..internal/fuchsia",  # an empty label: UnicodeError
+        "sqlite://[x/f.db",
+        f"/tmp/{LONG_NAME}.db",  # ENAMETOOLONG from deep in the store
+        "sqlite:///" + "d/" * 2100 + "f.db",  # longer than PATH_MAX
+        "sqlite:f.db",  # a mistyped URL, not a file named `sqlite:f.db`
+        "postgresql:fuchsia",
+    ],
+)
+def test_a_store_url_no_parser_resolver_or_file_system_takes_is_a_usage_error(
+    fuchsia_env: FuchsiaEnv, url: str
+) -> None:
+    refused(fuchsia_env.run("worker", "--db", url), "--db=")
+    fuchsia_env.env["FUCHSIA_DB"] = url
+    refused(fuchsia_env.run("workers", "list"), "FUCHSIA_DB=")
+    assert not list(fuchsia_env.home.iterdir())  # nothing was created
+
+
+def test_a_home_no_file_system_can_name_is_a_usage_error(fuchsia_env: FuchsiaEnv) -> None:
+    del fuchsia_env.env["FUCHSIA_DB"]
+    fuchsia_env.env["FUCHSIA_HOME"] = f"{fuchsia_env.home}/{LONG_NAME}"
+    refused(fuchsia_env.run("worker"), "FUCHSIA_HOME=")
