@@ -46,3 +46,16 @@ def test_a_home_no_file_system_can_name_is_a_usage_error(fuchsia_env: FuchsiaEnv
     del fuchsia_env.env["FUCHSIA_DB"]
     fuchsia_env.env["FUCHSIA_HOME"] = f"{fuchsia_env.home}/{LONG_NAME}"
     refused(fuchsia_env.run("worker"), "FUCHSIA_HOME=")
+
+
+@pytest.mark.parametrize("command", ["worker", "serve"])
+@pytest.mark.parametrize("grace", ["nan", "inf", "1e309", "-1", "86401"])
+def test_a_grace_that_is_not_a_number_of_seconds_up_to_a_day_is_refused(
+    fuchsia_env: FuchsiaEnv, command: str, grace: str
+) -> None:
+    """NaN passes Click's range check, infinity waits forever for a node that never ends,
+    and `serve` cannot make a shutdown timer of either."""
+    result = fuchsia_env.run(command, "--grace", grace, timeout=20)
+    refused(result, "--grace")
+    assert "0<=x<=86400" in result.stderr
+    assert not fuchsia_env.db.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -33,6 +34,20 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MAX_GRACE = 86400.0  # seconds: a day
+
+
+def _not_nan(value: float) -> float:
+    """Click's FloatRange compares, and NaN is neither below nor above a bound."""
+    if math.isnan(value):
+        raise typer.BadParameter(f"{value} is not in the range 0<=x<={MAX_GRACE}.")
+    return value
+
+
+def grace_option(help: str) -> Any:
+    """`--grace`: seconds from 0 to a day. Unbounded, infinity would wait forever for a
+    node that never ends, and a shutdown timer cannot be set from NaN or infinity."""
+    return typer.Option("--grace", help=help, min=0, max=MAX_GRACE, callback=_not_nan)
 
 
 class LogLevel(StrEnum):

@@ -15,6 +15,7 @@ from fuchsia.cli.common import (
     LogLevelOption,
     err,
     escape,
+    grace_option,
     out,
     print_json,
     settings,
@@ -35,7 +36,7 @@ def serve_command(
         bool, typer.Option("--no-auth", help="Serve without tokens (local use only).")
     ] = False,
     grace: Annotated[
-        float, typer.Option(help="Seconds running nodes may take to finish on shutdown.", min=0)
+        float, grace_option("Seconds running nodes may take to finish on shutdown.")
     ] = 30.0,
     no_worker: Annotated[
         bool,

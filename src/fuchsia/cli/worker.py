@@ -18,6 +18,7 @@ from fuchsia.cli.common import (
     LogLevelOption,
     err,
     escape,
+    grace_option,
     out,
     print_json,
     settings,
@@ -56,8 +57,7 @@ def worker_command(
         ),
     ] = None,
     grace: Annotated[
-        float,
-        typer.Option(help="Seconds running nodes may take to finish on SIGTERM.", min=0),
+        float, grace_option("Seconds running nodes may take to finish on SIGTERM.")
     ] = 30.0,
     metrics_port: Annotated[
         int | None,
