@@ -4,7 +4,9 @@ exit 2, no traceback, and nothing is created or lost in the store."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -58,4 +60,33 @@ def test_a_grace_that_is_not_a_number_of_seconds_up_to_a_day_is_refused(
     result = fuchsia_env.run(command, "--grace", grace, timeout=20)
     refused(result, "--grace")
     assert "0<=x<=86400" in result.stderr
+    assert not fuchsia_env.db.exists()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another socket is listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("serve", "--host", "bogus..host"), "--host/--port"),  # IDNA's UnicodeError
+        (("serve", "--host", "999.1.1.1"), "--host/--port"),
+        (("serve", "--port", "{taken}"), "--host/--port"),  # uvicorn's exit 3
+        (("worker", "--metrics-host", "bogus..host", "--metrics-port", "1"), "--metrics-host"),
+        (("worker", "--metrics-port", "{taken}"), "--metrics-host/--metrics-port"),
+    ],
+)
+def test_an_address_that_cannot_be_listened_on_is_a_usage_error(
+    fuchsia_env: FuchsiaEnv, taken_port: int, args: tuple[str, ...], named: str
+) -> None:
+    given = [arg.format(taken=taken_port) for arg in args]
+    result = fuchsia_env.run(*given, timeout=20)
+    refused(result, named)
+    assert "cannot listen on" in result.stderr
     assert not fuchsia_env.db.exists()

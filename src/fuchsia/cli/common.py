@@ -108,6 +108,31 @@ def escape(text: object) -> str:
     return escape_markup(str(text))
 
 
+def check_listen(host: str, port: int, hint: str) -> None:
+    """Refuse, as a usage error naming `hint`, an address this process cannot listen on (a
+    host no resolver takes, a port in use or not allowed), before anything is opened: a
+    server finding it out later exits with its own log line or traceback. The probe socket
+    is closed at once; the server binds its own."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as exc:
+        raise cannot_listen(host, port, exc, hint) from None
+
+
+def cannot_listen(host: str, port: int, exc: Exception, hint: str) -> typer.BadParameter:
+    """The usage error for an address that cannot be listened on: `exc` is the `OSError` of
+    the bind, or the `UnicodeError` IDNA raises for a host such as `a..b`."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return typer.BadParameter(f"cannot listen on {host}:{port}: {reason}", param_hint=hint)
+
+
 def settings(db: str | None = None) -> Settings:
     """The settings of this command: every `FUCHSIA_*` variable read and validated once (a
     malformed one is a `SettingsError`, exit 2), with `--db` winning over `FUCHSIA_DB`."""

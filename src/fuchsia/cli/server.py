@@ -13,6 +13,7 @@ from fuchsia.cli.common import (
     LogFormatOption,
     LogLevel,
     LogLevelOption,
+    check_listen,
     err,
     escape,
     grace_option,
@@ -70,6 +71,7 @@ def serve_command(
     from fuchsia.server.app import create_app
 
     config = settings(db)
+    check_listen(host, port, "--host/--port")
     metrics.enable()  # this process's half of /metrics
 
     async def open_engine() -> Engine:

@@ -16,6 +16,7 @@ from fuchsia.cli.common import (
     LogFormatOption,
     LogLevel,
     LogLevelOption,
+    cannot_listen,
     err,
     escape,
     grace_option,
@@ -124,10 +125,8 @@ def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> str:
 
     try:
         start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", param_hint="--metrics-port"
-        ) from None
+    except (OSError, UnicodeError) as exc:
+        raise cannot_listen(host, port, exc, "--metrics-host/--metrics-port") from None
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/metrics"
 
