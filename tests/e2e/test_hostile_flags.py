@@ -90,3 +90,14 @@ def test_an_address_that_cannot_be_listened_on_is_a_usage_error(
     refused(result, named)
     assert "cannot listen on" in result.stderr
     assert not fuchsia_env.db.exists()
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "red\x1b[31m", "bell\x07", " ", "n" * 201])
+@pytest.mark.parametrize("command", [("worker", "--name"), ("tokens", "create")])
+def test_a_name_that_would_forge_lines_or_flood_every_listing_is_refused(
+    fuchsia_env: FuchsiaEnv, command: tuple[str, ...], name: str
+) -> None:
+    """Worker and token names are stored and shown in tables, logs and attempts."""
+    result = fuchsia_env.run(*command, name, timeout=20)
+    refused(result, "1 to 200 printable characters")
+    assert not fuchsia_env.db.exists()

@@ -108,6 +108,23 @@ def escape(text: object) -> str:
     return escape_markup(str(text))
 
 
+MAX_LABEL = 200  # characters of a name a person gives a worker or a token
+
+
+def label(value: str | None) -> str | None:
+    """A name a person gives (a worker's `--name`, a token's): 1 to 200 printable
+    characters. It is stored, and shown in tables, logs and every attempt the worker runs: a
+    newline or an escape sequence would forge lines and restyle a terminal there, and
+    megabytes of it would be copied into each."""
+    if value is not None and (
+        not value.strip() or len(value) > MAX_LABEL or not value.isprintable()
+    ):
+        raise typer.BadParameter(
+            f"must be 1 to {MAX_LABEL} printable characters (no newline or control character)"
+        )
+    return value
+
+
 def check_listen(host: str, port: int, hint: str) -> None:
     """Refuse, as a usage error naming `hint`, an address this process cannot listen on (a
     host no resolver takes, a port in use or not allowed), before anything is opened: a

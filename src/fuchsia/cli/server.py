@@ -17,6 +17,7 @@ from fuchsia.cli.common import (
     err,
     escape,
     grace_option,
+    label,
     out,
     print_json,
     settings,
@@ -103,7 +104,7 @@ def serve_command(
 
 @tokens.command("create")
 def create_command(
-    name: Annotated[str, typer.Argument(help="What the token is for.")],
+    name: Annotated[str, typer.Argument(help="What the token is for.", callback=label)],
     scope: Annotated[
         list[str], typer.Option("--scope", "-s", help=f"One of {', '.join(SCOPES)}; repeatable.")
     ] = ["read"],  # noqa: B006

@@ -20,6 +20,7 @@ from fuchsia.cli.common import (
     err,
     escape,
     grace_option,
+    label,
     out,
     print_json,
     settings,
@@ -47,7 +48,10 @@ def worker_command(
         ),
     ] = DEFAULT_CONCURRENCY,
     name: Annotated[
-        str | None, typer.Option(help="How workers list and attempts show it (default HOST:PID).")
+        str | None,
+        typer.Option(
+            help="How workers list and attempts show it (default HOST:PID).", callback=label
+        ),
     ] = None,
     lease: Annotated[
         str | None,
@@ -90,8 +94,6 @@ def worker_command(
     logs.configure(log_level.value, log_format.value)
     registry = metrics.enable()  # recorded from now on; --metrics-port serves them
     held = lease_of(lease, "--lease") if lease is not None else config.lease
-    if name is not None and not name.strip():
-        raise typer.BadParameter("must not be empty", param_hint="--name")
 
     url = config.store_url
     where = "PostgreSQL" if url.startswith(("postgres://", "postgresql://")) else url
