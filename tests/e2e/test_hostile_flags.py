@@ -101,3 +101,33 @@ def test_a_name_that_would_forge_lines_or_flood_every_listing_is_refused(
     result = fuchsia_env.run(*command, name, timeout=20)
     refused(result, "1 to 200 printable characters")
     assert not fuchsia_env.db.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "exporter"),
+    [
+        ("OTEL_BSP_SCHEDULE_DELAY", "abc", "console"),  # the SDK logged a traceback
+        ("OTEL_BSP_SCHEDULE_DELAY", "-5", "console"),  # the SDK's ValueError: exit 1
+        ("OTEL_BSP_SCHEDULE_DELAY", "9" * 20, "console"),  # its export thread died
+        ("OTEL_BSP_EXPORT_TIMEOUT", "inf", "console"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "console"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096", "console"),  # above the queue's 2048
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0", "console"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan", "otlp"),  # every export failed, quietly
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1", "otlp"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not-a-url", "otlp"),
+        ("OTEL_SDK_DISABLED", "1", "console"),  # silently not disabled
+    ],
+)
+def test_an_otel_number_endpoint_or_switch_the_sdk_would_choke_on_is_a_usage_error(
+    fuchsia_env: FuchsiaEnv, variable: str, value: str, exporter: str
+) -> None:
+    flow = fuchsia_env.home / "one.yaml"
+    flow.write_text("name: one\nnodes:\n  only: {transform: {ok: true}}\n")
+    signal = "METRICS" if variable.startswith("OTEL_METRIC_") else "TRACES"
+    fuchsia_env.env.update({f"OTEL_{signal}_EXPORTER": exporter, variable: value})
+    if exporter == "otlp":
+        fuchsia_env.env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    result = fuchsia_env.run("run", str(flow), timeout=30)
+    refused(result, f"{variable}={value}: expected ")
+    assert not fuchsia_env.db.exists()
