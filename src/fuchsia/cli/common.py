@@ -272,8 +272,11 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 
 def report(exc: FuchsiaError) -> int:
-    """Print a user's mistake as clear lines (never a traceback); return the exit code."""
-    if isinstance(exc, SettingsError):
+    """Print a user's mistake as clear lines (never a traceback); return the exit code. A
+    malformed setting, an encryption key's among them, is a usage error."""
+    from fuchsia.store.cipher import KeyConfigError  # loaded already by the settings
+
+    if isinstance(exc, SettingsError | KeyConfigError):
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     if isinstance(exc, DefinitionError):
