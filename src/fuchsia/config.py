@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from fuchsia.durations import parse_duration
 from fuchsia.errors import FuchsiaError
@@ -41,6 +41,9 @@ DEFAULT_INLINE_LIMIT = 256 * 1024
 MIN_INLINE_LIMIT = 1024
 SECRET_PREFIX = "FUCHSIA_SECRET_"
 SQLITE_OPTIONS = {"synchronous": ("off", "normal", "full", "extra")}
+STORE_FORMS = "a SQLite file path, sqlite:///PATH[?synchronous=full|normal|off] or postgresql://..."
+STORE_SCHEMES = ("sqlite:", "postgres:", "postgresql:")  # without `//`: a mistyped URL, not a file
+MAX_PATH, MAX_NAME = 4095, 255  # bytes: PATH_MAX less its NUL, and NAME_MAX, on Linux
 
 
 class SettingsError(FuchsiaError):
@@ -97,6 +100,10 @@ class Settings:
         home_text = str(home) if home is not None else env.get("FUCHSIA_HOME") or DEFAULT_HOME
         db_text = db if db is not None else env.get("FUCHSIA_DB", "")
         cache = env.get("FUCHSIA_CACHE")
+        if not db_text:
+            _check_nameable(Path(home_text) / "fuchsia.db", "FUCHSIA_HOME", home_text)
+        if cache:
+            _check_nameable(Path(cache), "FUCHSIA_CACHE", cache)
         return cls(
             home=Path(home_text),
             db=check_store_url(db_text, "--db" if db is not None else "FUCHSIA_DB"),
@@ -119,26 +126,60 @@ def secrets_of(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def check_store_url(url: str, variable: str = "FUCHSIA_DB") -> str:
-    """Return `url` if it names a store this build can open, else raise `SettingsError`."""
-    accepted = (
-        "a SQLite file path, sqlite:///PATH[?synchronous=full|normal|off] or postgresql://..."
-    )
-    if not url or url.startswith(("postgresql://", "postgres://")):
-        if url and not urlsplit(url).hostname and "host=" not in url:
-            raise SettingsError(variable, url, accepted + " naming a host")
+    """Return `url` if it names a store this build can open, else raise `SettingsError`:
+    checked here, so a URL no parser or resolver takes, or a path no file system can name,
+    is a usage error rather than a traceback from deep in the store."""
+    if not url:
+        return url
+    if url.startswith(("postgresql://", "postgres://")):
+        host = _url_parts(url, variable).hostname
+        if not (host or "host=" in url) or (host and not _resolvable(host)):
+            raise SettingsError(variable, url, STORE_FORMS + " naming a host")
         return url
     if url.startswith("sqlite://"):
-        parts = urlsplit(url)
+        parts = _url_parts(url, variable)
         if not (parts.netloc + parts.path).strip("/"):
-            raise SettingsError(variable, url, accepted + " with a path")
+            raise SettingsError(variable, url, STORE_FORMS + " with a path")
         for name, values in parse_qs(parts.query, keep_blank_values=True).items():
             allowed = SQLITE_OPTIONS.get(name)
             if allowed is None or values[-1].lower() not in allowed:
-                raise SettingsError(variable, url, accepted)
-        return url
-    if "://" in url:
-        raise SettingsError(variable, url, accepted)
+                raise SettingsError(variable, url, STORE_FORMS)
+    elif "://" in url or url.lower().startswith(STORE_SCHEMES):
+        raise SettingsError(variable, url, STORE_FORMS)
+    _check_nameable(sqlite_path(url), variable, url)
     return url
+
+
+def _url_parts(url: str, variable: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # an unclosed `[` of an IPv6 address
+        raise SettingsError(variable, url, STORE_FORMS) from None
+
+
+def _resolvable(host: str) -> bool:
+    """Whether a resolver can be asked for `host`: IDNA refuses an empty label and one
+    longer than 63 characters (the resolver would raise, not answer)."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _check_nameable(path: Path | None, variable: str, value: str) -> None:
+    """Refuse a path that no file system can name (a NUL byte, a name longer than 255 bytes,
+    a path longer than 4095): opening it would fail as an `OSError` wherever it is first
+    touched, long after the setting was read."""
+    if path is None:
+        return
+    raw = os.fsencode(path)
+    if b"\0" in raw or len(raw) > MAX_PATH or any(len(n) > MAX_NAME for n in raw.split(b"/")):
+        raise SettingsError(
+            variable,
+            value,
+            f"a path of at most {MAX_PATH} bytes, each name at most {MAX_NAME}, no NUL byte",
+        )
 
 
 def sqlite_path(url: str) -> Path | None:

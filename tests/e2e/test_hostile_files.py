@@ -149,3 +149,28 @@ def test_files_a_workflow_names_stay_in_its_folder_and_are_regular_files(
     }
     for line_number, node in enumerate(nodes, start=3):
         assert f"{flow}:{line_number}:" in done.stderr, (node, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            {"FUCHSIA_ENCRYPTION_KEY_FILE": "/dev/zero"},
+            "FUCHSIA_ENCRYPTION_KEY_FILE: /dev/zero is larger than 1048576 bytes",
+        ),
+        ({"FUCHSIA_ENCRYPTION_KEY": "k1:short"}, "FUCHSIA_ENCRYPTION_KEY: key 'k1' must be"),
+    ],
+)
+def test_an_endless_or_malformed_key_setting_is_a_usage_error_and_loses_nothing(
+    fuchsia_env: FuchsiaEnv, setting: dict[str, str], expected: str
+) -> None:
+    (fuchsia_env.home / "greet.yaml").write_text(WORKFLOW)
+    first = fuchsia_env.json("run", "greet.yaml", "--input", '{"name": "Ada"}')
+    fuchsia_env.env.update(setting)
+    done = capped(fuchsia_env, "worker")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert expected in done.stderr, done.stderr[-2000:]
+    for name in setting:
+        del fuchsia_env.env[name]
+    assert [e["id"] for e in fuchsia_env.json("runs", "list")] == [first["id"]]

@@ -437,7 +437,7 @@ def test_keys_commands_generate_encrypt_refuse_and_rotate(tmp_path: Path) -> Non
     assert refused.returncode == 1 and "'k1'" in refused.stderr
     assert "Traceback" not in refused.stderr
     malformed = fuchsia("runs", "list", key="k1:short")
-    assert malformed.returncode == 1 and "FUCHSIA_ENCRYPTION_KEY" in malformed.stderr
+    assert malformed.returncode == 2 and "FUCHSIA_ENCRYPTION_KEY" in malformed.stderr
 
     rotated = fuchsia("keys", "rotate", key=f"{k2},{k1}")
     assert rotated.returncode == 0, rotated.stderr

@@ -71,6 +71,12 @@ def test_an_explicit_db_wins_and_is_named_as_given() -> None:
         ("FUCHSIA_DB", "sqlite://"),
         ("FUCHSIA_DB", "sqlite:///a.db?synchronous=sometimes"),
         ("FUCHSIA_DB", "postgresql:///nohost"),
+        ("FUCHSIA_DB", "postgresql://[::1/f"),
+        ("FUCHSIA_DB", "postgresql://a..b/f"),
+        ("FUCHSIA_DB", "sqlite:f.db"),
+        ("FUCHSIA_DB", "f" * 256 + ".db"),
+        ("FUCHSIA_HOME", "h" * 256),
+        ("FUCHSIA_CACHE", "/c/" + "c" * 256),
     ],
 )
 def test_a_malformed_value_names_the_variable_value_and_accepted_form(

@@ -71,6 +71,20 @@ def test_an_otlp_endpoint_turns_every_signal_on_and_none_turns_one_off() -> None
     own = {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://127.0.0.1:4318/v1/logs"}
     assert setup.exporters(own) == {"logs": "otlp"}
     assert setup.exporters({**env, "OTEL_SDK_DISABLED": "true"}) == {}
+    assert setup.exporters({**env, "OTEL_SDK_DISABLED": "False"}) == setup.exporters(env)
+
+
+def test_otel_numbers_in_range_are_left_to_the_sdk() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2.5",
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4096",
+        "OTEL_METRIC_EXPORT_INTERVAL": "86400000",
+    }
+    assert setup.exporters(env) == {"traces": "otlp", "logs": "otlp", "metrics": "otlp"}
 
 
 @pytest.mark.parametrize(
@@ -80,6 +94,15 @@ def test_an_otlp_endpoint_turns_every_signal_on_and_none_turns_one_off() -> None
         (
             {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
             "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "yes"}, "OTEL_SDK_DISABLED"),
+        (
+            {"OTEL_LOGS_EXPORTER": "console", "OTEL_BLRP_MAX_QUEUE_SIZE": ""},
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+        ),
+        (
+            {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://h:0"},
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
         ),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -33,6 +34,20 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MAX_GRACE = 86400.0  # seconds: a day
+
+
+def _not_nan(value: float) -> float:
+    """Click's FloatRange compares, and NaN is neither below nor above a bound."""
+    if math.isnan(value):
+        raise typer.BadParameter(f"{value} is not in the range 0<=x<={MAX_GRACE}.")
+    return value
+
+
+def grace_option(help: str) -> Any:
+    """`--grace`: seconds from 0 to a day. Unbounded, infinity would wait forever for a
+    node that never ends, and a shutdown timer cannot be set from NaN or infinity."""
+    return typer.Option("--grace", help=help, min=0, max=MAX_GRACE, callback=_not_nan)
 
 
 class LogLevel(StrEnum):
@@ -91,6 +106,48 @@ def escape(text: object) -> str:
     from rich.markup import escape as escape_markup
 
     return escape_markup(str(text))
+
+
+MAX_LABEL = 200  # characters of a name a person gives a worker or a token
+
+
+def label(value: str | None) -> str | None:
+    """A name a person gives (a worker's `--name`, a token's): 1 to 200 printable
+    characters. It is stored, and shown in tables, logs and every attempt the worker runs: a
+    newline or an escape sequence would forge lines and restyle a terminal there, and
+    megabytes of it would be copied into each."""
+    if value is not None and (
+        not value.strip() or len(value) > MAX_LABEL or not value.isprintable()
+    ):
+        raise typer.BadParameter(
+            f"must be 1 to {MAX_LABEL} printable characters (no newline or control character)"
+        )
+    return value
+
+
+def check_listen(host: str, port: int, hint: str) -> None:
+    """Refuse, as a usage error naming `hint`, an address this process cannot listen on (a
+    host no resolver takes, a port in use or not allowed), before anything is opened: a
+    server finding it out later exits with its own log line or traceback. The probe socket
+    is closed at once; the server binds its own."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as exc:
+        raise cannot_listen(host, port, exc, hint) from None
+
+
+def cannot_listen(host: str, port: int, exc: Exception, hint: str) -> typer.BadParameter:
+    """The usage error for an address that cannot be listened on: `exc` is the `OSError` of
+    the bind, or the `UnicodeError` IDNA raises for a host such as `a..b`."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return typer.BadParameter(f"cannot listen on {host}:{port}: {reason}", param_hint=hint)
 
 
 def settings(db: str | None = None) -> Settings:
@@ -215,8 +272,11 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 
 def report(exc: FuchsiaError) -> int:
-    """Print a user's mistake as clear lines (never a traceback); return the exit code."""
-    if isinstance(exc, SettingsError):
+    """Print a user's mistake as clear lines (never a traceback); return the exit code. A
+    malformed setting, an encryption key's among them, is a usage error."""
+    from fuchsia.store.cipher import KeyConfigError  # loaded already by the settings
+
+    if isinstance(exc, SettingsError | KeyConfigError):
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     if isinstance(exc, DefinitionError):

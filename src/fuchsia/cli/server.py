@@ -13,8 +13,11 @@ from fuchsia.cli.common import (
     LogFormatOption,
     LogLevel,
     LogLevelOption,
+    check_listen,
     err,
     escape,
+    grace_option,
+    label,
     out,
     print_json,
     settings,
@@ -35,7 +38,7 @@ def serve_command(
         bool, typer.Option("--no-auth", help="Serve without tokens (local use only).")
     ] = False,
     grace: Annotated[
-        float, typer.Option(help="Seconds running nodes may take to finish on shutdown.", min=0)
+        float, grace_option("Seconds running nodes may take to finish on shutdown.")
     ] = 30.0,
     no_worker: Annotated[
         bool,
@@ -69,6 +72,7 @@ def serve_command(
     from fuchsia.server.app import create_app
 
     config = settings(db)
+    check_listen(host, port, "--host/--port")
     metrics.enable()  # this process's half of /metrics
 
     async def open_engine() -> Engine:
@@ -100,7 +104,7 @@ def serve_command(
 
 @tokens.command("create")
 def create_command(
-    name: Annotated[str, typer.Argument(help="What the token is for.")],
+    name: Annotated[str, typer.Argument(help="What the token is for.", callback=label)],
     scope: Annotated[
         list[str], typer.Option("--scope", "-s", help=f"One of {', '.join(SCOPES)}; repeatable.")
     ] = ["read"],  # noqa: B006

@@ -16,8 +16,11 @@ from fuchsia.cli.common import (
     LogFormatOption,
     LogLevel,
     LogLevelOption,
+    cannot_listen,
     err,
     escape,
+    grace_option,
+    label,
     out,
     print_json,
     settings,
@@ -45,7 +48,10 @@ def worker_command(
         ),
     ] = DEFAULT_CONCURRENCY,
     name: Annotated[
-        str | None, typer.Option(help="How workers list and attempts show it (default HOST:PID).")
+        str | None,
+        typer.Option(
+            help="How workers list and attempts show it (default HOST:PID).", callback=label
+        ),
     ] = None,
     lease: Annotated[
         str | None,
@@ -56,8 +62,7 @@ def worker_command(
         ),
     ] = None,
     grace: Annotated[
-        float,
-        typer.Option(help="Seconds running nodes may take to finish on SIGTERM.", min=0),
+        float, grace_option("Seconds running nodes may take to finish on SIGTERM.")
     ] = 30.0,
     metrics_port: Annotated[
         int | None,
@@ -89,8 +94,6 @@ def worker_command(
     logs.configure(log_level.value, log_format.value)
     registry = metrics.enable()  # recorded from now on; --metrics-port serves them
     held = lease_of(lease, "--lease") if lease is not None else config.lease
-    if name is not None and not name.strip():
-        raise typer.BadParameter("must not be empty", param_hint="--name")
 
     url = config.store_url
     where = "PostgreSQL" if url.startswith(("postgres://", "postgresql://")) else url
@@ -124,10 +127,8 @@ def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> str:
 
     try:
         start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", param_hint="--metrics-port"
-        ) from None
+    except (OSError, UnicodeError) as exc:
+        raise cannot_listen(host, port, exc, "--metrics-host/--metrics-port") from None
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/metrics"
 

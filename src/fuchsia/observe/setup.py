@@ -6,15 +6,18 @@ From the environment, a signal is on when its exporter is named (`OTEL_TRACES_EX
 an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the signal's own
 `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`); `OTEL_SDK_DISABLED=true` turns everything off. OTLP
 goes over HTTP with protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, the default); the
-exporters read their own variables (headers, timeouts, `OTEL_BSP_*` batching). The SDK and the
-exporter are the `otel` extra: `pip install 'fuchsia[otel]'`.
+exporters read their own variables (headers, timeouts, `OTEL_BSP_*` batching), which are
+checked here first: a value the SDK would choke on is a `SettingsError` naming it. The SDK and
+the exporter are the `otel` extra: `pip install 'fuchsia[otel]'`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from fuchsia.config import SettingsError
 from fuchsia.observe.telemetry import OFF, Telemetry
@@ -23,6 +26,19 @@ SIGNALS = ("traces", "logs", "metrics")
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf",)
 INSTALL = "pip install 'fuchsia[otel]'"
+MILLISECONDS = (1, 86_400_000)  # up to a day; past time_t, the SDK's export thread dies
+ITEMS = (1, 100_000)  # spans or log records queued in memory while a collector is away
+# The whole numbers each signal's SDK reads. Out of range, the SDK logs a traceback, refuses
+# to start (a ValueError), dies in its export thread or exports nothing, so Fuchsia checks
+# them first. A batch is at most the queue (2048 unless set, as the specification says).
+BATCHING = {
+    "traces": ("OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT"),
+    "logs": ("OTEL_BLRP_SCHEDULE_DELAY", "OTEL_BLRP_EXPORT_TIMEOUT"),
+    "metrics": ("OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_TIMEOUT"),
+}
+QUEUES = {"traces": "OTEL_BSP", "logs": "OTEL_BLRP"}
+DEFAULT_QUEUE = 2048
+OTLP_TIMEOUT = 600.0  # seconds (the Python exporter reads seconds), as each export may wait
 
 
 def telemetry(
@@ -44,7 +60,10 @@ def telemetry(
 def exporters(environ: Mapping[str, str]) -> dict[str, str]:
     """The exporter each configured signal uses (`otlp`, `console`), or a SettingsError that
     names the variable that is wrong."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower()
+    if disabled not in ("", "true", "false"):
+        raise SettingsError("OTEL_SDK_DISABLED", disabled, "true or false")
+    if disabled == "true":
         return {}
     endpoint = bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip())
     chosen: dict[str, str] = {}
@@ -65,7 +84,70 @@ def exporters(environ: Mapping[str, str]) -> dict[str, str]:
                 protocol,
                 "http/protobuf (Fuchsia's OTLP exporter sends it, to a collector's port 4318)",
             )
+    for signal, exporter in chosen.items():
+        _check_numbers(environ, signal)
+        if exporter == "otlp":
+            _check_otlp(environ, signal)
     return chosen
+
+
+def _check_numbers(environ: Mapping[str, str], signal: str) -> None:
+    """The batching and interval variables the SDK reads for `signal`, in range."""
+    for variable in BATCHING[signal]:
+        _whole(environ, variable, MILLISECONDS, "milliseconds")
+    prefix = QUEUES.get(signal)
+    if prefix is not None:
+        queue = _whole(environ, f"{prefix}_MAX_QUEUE_SIZE", ITEMS, "items") or DEFAULT_QUEUE
+        _whole(environ, f"{prefix}_MAX_EXPORT_BATCH_SIZE", (ITEMS[0], queue), "items")
+
+
+def _whole(
+    environ: Mapping[str, str], variable: str, bounds: tuple[int, int], unit: str
+) -> int | None:
+    """The whole number `variable` holds within `bounds`, or None when it is unset."""
+    text = environ.get(variable)
+    if text is None:
+        return None
+    low, high = bounds
+    stripped = text.strip()
+    if not stripped.isdigit() or len(stripped) > 18 or not low <= int(stripped) <= high:
+        raise SettingsError(variable, text, f"a whole number of {unit} from {low} to {high}")
+    return int(stripped)
+
+
+def _check_otlp(environ: Mapping[str, str], signal: str) -> None:
+    """The endpoint and timeout the OTLP exporter of `signal` reads: an endpoint it cannot
+    send to, or a timeout of 0, NaN or a day, would fail every export (or hold each one)."""
+    for variable in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT",
+    ):
+        url = environ.get(variable, "").strip()
+        if url and not _http_url(url):
+            raise SettingsError(variable, url, "an http:// or https:// URL naming a host")
+    for variable in ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"):
+        text = environ.get(variable, "")
+        if text and not 0 < _number(text) <= OTLP_TIMEOUT:
+            raise SettingsError(
+                variable, text, f"a number of seconds above 0, at most {OTLP_TIMEOUT:g}"
+            )
+
+
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port out of range, or not a number, raises here
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
+
+
+def _number(text: str) -> float:
+    """`text` as a number, NaN when it is not one (NaN is in no range)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def from_environment(environ: Mapping[str, str]) -> Telemetry:

@@ -28,10 +28,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fuchsia.errors import StoreError
+from fuchsia.reading import read_at_most
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 KEY_VARIABLE = "FUCHSIA_ENCRYPTION_KEY"
 KEY_FILE_VARIABLE = "FUCHSIA_ENCRYPTION_KEY_FILE"
 KEY_BYTES = 32
+MAX_KEY_FILE = 1024 * 1024  # bytes: some twenty thousand ID:KEY lines
 NONCE_BYTES = 12
 # ESC cannot start a JSON document (JSON text escapes control characters), so no plaintext
 # JSON column can be mistaken for a sealed value; "fx1" is the envelope's version.
@@ -281,9 +282,12 @@ def keys_from_env(environ: Mapping[str, str] | None = None) -> Keyring | None:
         return parse_keys(inline, KEY_VARIABLE)
     if path:
         try:
-            text = Path(path).read_text()
+            raw = read_at_most(path, MAX_KEY_FILE)
+            text = raw.decode()
         except (OSError, UnicodeDecodeError) as exc:
             raise KeyConfigError(f"{KEY_FILE_VARIABLE}: cannot read {path}: {exc}") from None
+        if len(raw) > MAX_KEY_FILE:  # /dev/zero, a pipe: never read to its end
+            raise KeyConfigError(f"{KEY_FILE_VARIABLE}: {path} is larger than {MAX_KEY_FILE} bytes")
         return parse_keys(text, f"{KEY_FILE_VARIABLE} ({path})")
     return None
 
