@@ -5,7 +5,10 @@ promises. Spans go to the SDK's in-memory exporter through a real TracerProvider
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -236,3 +239,60 @@ def test_the_engine_log_lines_of_a_traced_execution_name_its_trace(tmp_path: Pat
     assert len(ended) == 1
     assert ended[0].execution_id == execution.id  # type: ignore[attr-defined]
     assert ended[0].trace_id == execution.trace_id  # type: ignore[attr-defined]
+
+
+class _Silent:
+    """A collector that takes connections and never answers (one that hangs)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.sock.accept()[0])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self.thread.join()
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_close_waits_a_bounded_time_for_a_collector_that_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What is batched is sent on close, but an engine does not wait on a collector that
+    never answers for the exporters' retries: it warns that the rest is dropped and returns,
+    while the flush goes on in a daemon thread."""
+    collector = _Silent()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+
+    flow = tmp_path / "child.yaml"
+    flow.write_text(CHILD)
+
+    async def main() -> bool:
+        engine = await Engine.open(str(tmp_path / "f.db"))
+        assert engine.telemetry.enabled
+        await engine.run(str(flow), {"n": 1})
+        engine.telemetry.close_wait = 0.1  # type: ignore[attr-defined]
+        await engine.close()
+        return any(t.name == "fuchsia-telemetry-close" for t in threading.enumerate())
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="fuchsia"):
+            flushing = asyncio.run(main())
+    finally:
+        collector.close()
+    assert flushing  # still waiting on the collector: close did not
+    assert "the collector did not take what was batched within 0.1s" in caplog.text

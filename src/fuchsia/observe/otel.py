@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -27,7 +28,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace import Span as OtelSpan
 
-from fuchsia.logs import ROOT, fields_of
+from fuchsia.logs import ROOT, fields_of, logger
 from fuchsia.observe import ids
 from fuchsia.observe.telemetry import Attempt, AttemptSpan, Settled, Span, Telemetry
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from fuchsia.runtime.work import Outcome
 
 SCOPE = "fuchsia"
+CLOSE_WAIT = 5.0  # seconds `close` waits for what is batched to reach the collector
+log = logger(__name__)
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 # the ids the span being started gets (trace id, span id), None for the generator's own
 _WANTED: contextvars.ContextVar[tuple[int | None, int | None]] = contextvars.ContextVar(
@@ -240,6 +243,7 @@ class OtelTelemetry(Telemetry):
             logger_provider.get_logger(SCOPE, __version__) if logger_provider is not None else None
         )
         self.handler: _EngineRecords | None = None
+        self.close_wait = CLOSE_WAIT
         if self.logger is not None:
             self.handler = _EngineRecords(self.logger, self.mask_text)
             logging.getLogger(ROOT).addHandler(self.handler)
@@ -458,11 +462,33 @@ class OtelTelemetry(Telemetry):
         return {"trace_id": ref.trace_id}
 
     def close(self) -> None:
+        """Send what is batched and shut down the providers this made, waiting no longer
+        than `close_wait` seconds: a collector that is down or does not answer would hold
+        every `fuchsia run` for the exporters' retries (8-15 s). What it has not taken by
+        then is dropped, with a warning; the flush goes on in a daemon thread, which
+        keeps no process from exiting."""
         if self.handler is not None:
             logging.getLogger(ROOT).removeHandler(self.handler)
-        for provider in (self.tracer_provider, self.logger_provider):
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                flush()
-        for provider in self.owned:
-            provider.shutdown()
+        done = threading.Event()
+
+        def flush_and_shut_down() -> None:
+            try:
+                for provider in (self.tracer_provider, self.logger_provider):
+                    flush = getattr(provider, "force_flush", None)
+                    if flush is not None:
+                        flush()
+                for provider in self.owned:
+                    provider.shutdown()
+            except Exception:  # an exporter's bug must not fail the engine's close
+                log.exception("telemetry: flushing on close failed")
+            finally:
+                done.set()
+
+        name = "fuchsia-telemetry-close"
+        threading.Thread(target=flush_and_shut_down, name=name, daemon=True).start()
+        if not done.wait(self.close_wait):
+            log.warning(
+                "telemetry: the collector did not take what was batched within %gs; the rest "
+                "is dropped",
+                self.close_wait,
+            )

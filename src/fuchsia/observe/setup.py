@@ -187,7 +187,7 @@ def _tracer_provider(exporter: str, resource: Any) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)  # `close` does it
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     else:
@@ -200,7 +200,7 @@ def _logger_provider(exporter: str, resource: Any) -> Any:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
 
-    provider = LoggerProvider(resource=resource)
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     if exporter == "console":
         provider.add_log_record_processor(BatchLogRecordProcessor(ConsoleLogRecordExporter()))
     else:
@@ -222,7 +222,7 @@ def _meter_provider(exporter: str, resource: Any) -> Any:
         else _otlp("metric_exporter", "OTLPMetricExporter", "metrics")
     )
     reader = PeriodicExportingMetricReader(metric_exporter)
-    return MeterProvider(resource=resource, metric_readers=[reader])
+    return MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
 
 
 def _otlp(module: str, name: str, signal: str) -> Any:
