@@ -39,6 +39,7 @@ class Deployments:
     if TYPE_CHECKING:
 
         async def lock(self, workflow: str | Path | Source) -> LockedWorkflow: ...
+        async def _locked(self, workflow_hash: str) -> LockedWorkflow: ...
         def _component_runtime(self) -> ComponentRuntime: ...
         async def start(
             self, workflow: WorkflowRef, payload: Any = None, *, idempotency_key: str | None = None
@@ -127,12 +128,11 @@ class Deployments:
         self, ref: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> str:
         """Start the deployed workflow `ref` (`name` runs its current version)."""
-        from fuchsia.definition.lock import LockedWorkflow
 
         deployment = await self.deployment(ref)
         if not deployment.active:
             raise WorkflowDisabled(f"{deployment.name}@{deployment.version}")
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(deployment.hash))
+        locked = await self._locked(deployment.hash)
         return await self.start(locked, payload, idempotency_key=idempotency_key)
 
     async def poll_trigger(

@@ -46,6 +46,7 @@ class Driving:
         def _runtime(self) -> Runtime: ...
         async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]: ...
         def _wake_at(self, when: float) -> None: ...
+        async def _locked(self, workflow_hash: str) -> LockedWorkflow: ...
         async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution: ...
 
     def _drive(
@@ -158,7 +159,6 @@ class Driving:
         """Claim and drive open executions whose owner is gone. A parked one is the
         workers' (any of them takes it when it wakes, and its wait goes on as the same
         attempt), so only a cancel (`parked`) takes it here: it ends at once."""
-        from fuchsia.definition.lock import LockedWorkflow
 
         taken: list[str] = []
         for item in await self.store.open_executions():
@@ -175,7 +175,7 @@ class Driving:
             record = await self.store.get_execution(item.id)
             if record.owner != self.identity.id:
                 continue  # taken by another since (this engine's lease passed meanwhile)
-            locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+            locked = await self._locked(record.workflow_hash)
             self._drive(record, locked, await self._node_values(item.id))
             taken.append(item.id)
         if wait:

@@ -19,6 +19,7 @@ from fuchsia.runtime.views import (
 from fuchsia.store.records import ArtifactRef, EventRecord, ExecutionRecord, NodeRecord
 
 if TYPE_CHECKING:
+    from fuchsia.definition.lock import LockedWorkflow
     from fuchsia.runtime.owner import Identity
     from fuchsia.store import Store
     from fuchsia.store.records import Deployment
@@ -35,16 +36,16 @@ class Inspection:
     if TYPE_CHECKING:
 
         async def deployment(self, ref: str) -> Deployment: ...
+        async def _locked(self, workflow_hash: str) -> LockedWorkflow: ...
 
     async def get(self, execution_id: str) -> Execution:
         """An execution with its node runs; a unique id prefix is accepted."""
-        from fuchsia.definition.lock import LockedWorkflow
 
         full = (
             execution_id if len(execution_id) >= 26 else await self.store.resolve_id(execution_id)
         )
         record = await self.store.get_execution(full)
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+        locked = await self._locked(record.workflow_hash)
         nodes = await self.store.get_nodes(full)
         artifacts = None
         if spilled(record, nodes):

@@ -42,6 +42,7 @@ class Reruns:
         @property
         def _runtime(self) -> Runtime: ...
         async def get(self, execution_id: str) -> Execution: ...
+        async def _locked(self, workflow_hash: str) -> LockedWorkflow: ...
         async def _node_values(self, execution_id: str) -> dict[str, NodeRecord]: ...
         def _drive(
             self, record: ExecutionRecord, locked: LockedWorkflow, nodes: dict[str, Any]
@@ -52,12 +53,11 @@ class Reruns:
         recorded outputs of the nodes that succeeded, re-running `from_node` and everything
         downstream of it (without `from_node`: every node that did not succeed, and what is
         downstream of those). Returns the new execution's id; it runs in this engine."""
-        from fuchsia.definition.lock import LockedWorkflow
 
         old = await self.get(execution_id)
         record = await self.store.get_execution(old.id)
         stored = await self._node_values(old.id)
-        locked = LockedWorkflow.from_json(await self.store.get_workflow(record.workflow_hash))
+        locked = await self._locked(record.workflow_hash)
         if from_node is not None and from_node not in locked.nodes:
             close = difflib.get_close_matches(from_node, list(locked.nodes), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
