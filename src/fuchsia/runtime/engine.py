@@ -165,7 +165,7 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         self._beat_sent: float | None = None
         self._lease_lost = False
         self._stopped_for_lease: set[str] = set()  # stopped by `_lease_passed`, to go on
-        self._workflows: dict[str, LockedWorkflow] = {}  # by hash, for claims
+        self._workflows: dict[str, LockedWorkflow] = {}  # by hash (`_locked`)
         self._claim_pause = 0.0  # no claims before this (monotonic): one could not be read
         self._shared: dict[Key, tuple[SharedAttempt, asyncio.Task[bool]]] = {}  # claimed here
         self._peers_room = 0  # the other workers' free slots at the last claim round
