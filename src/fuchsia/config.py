@@ -158,12 +158,18 @@ def _url_parts(url: str, variable: str) -> SplitResult:
 
 
 def _resolvable(host: str) -> bool:
-    """Whether a resolver can be asked for `host`: IDNA refuses an empty label and one
-    longer than 63 characters (the resolver would raise, not answer)."""
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        return False
+    """Whether a resolver can be asked for each host `host` names (libpq takes a list,
+    `h1,h2:5433`): IDNA refuses an empty label and one longer than 63 characters, and the
+    resolver would raise, not answer. A Unix socket's folder (`/run/postgresql`, or
+    percent-encoded, `%2Frun%2Fpostgresql`) is no name to resolve."""
+    for one in host.split(","):
+        name = one.rsplit(":", 1)[0] if one.count(":") == 1 else one  # a port after it
+        if name.startswith(("/", "%2f", "%2F")):
+            continue
+        try:
+            name.encode("idna")
+        except UnicodeError:
+            return False
     return True
 
 

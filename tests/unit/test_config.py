@@ -89,6 +89,23 @@ def test_a_malformed_value_names_the_variable_value_and_accepted_form(
     assert raised.value.variable == variable and raised.value.accepted in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://[::1]:5432/fuchsia",
+        "postgresql://h1:5432,h2:5433/fuchsia",
+        "postgresql://pg-primary-0,pg-replica-1,pg-replica-2,pg-replica-3,pg-replica-4/db",
+        "postgresql://%2Frun%2Fpostgresql%2Fa-folder-whose-path-is-longer-than-sixty-three/db",
+        "postgresql:///fuchsia?host=/var/run/postgresql",
+        "postgresql://user:p%40ss@db.internal./fuchsia",
+    ],
+)
+def test_a_postgresql_url_libpq_takes_is_taken(url: str) -> None:
+    """Hosts that are lists, IPv6 literals or a Unix socket's folder are not one DNS name:
+    nothing checks them as one (a list of short names is longer than a DNS label)."""
+    assert Settings.load({"FUCHSIA_DB": url}).db == url
+
+
 def test_sqlite_paths_as_open_store_reads_them() -> None:
     assert sqlite_path("f.db") == Path("f.db")
     assert sqlite_path("sqlite:///rel.db?synchronous=normal") == Path("rel.db")
