@@ -116,7 +116,6 @@ def test_a_name_that_would_forge_lines_or_flood_every_listing_is_refused(
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan", "otlp"),  # every export failed, quietly
         ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1", "otlp"),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not-a-url", "otlp"),
-        ("OTEL_SDK_DISABLED", "1", "console"),  # silently not disabled
     ],
 )
 def test_an_otel_number_endpoint_or_switch_the_sdk_would_choke_on_is_a_usage_error(

@@ -87,6 +87,24 @@ def test_otel_numbers_in_range_are_left_to_the_sdk() -> None:
     assert setup.exporters(env) == {"traces": "otlp", "logs": "otlp", "metrics": "otlp"}
 
 
+def test_what_the_specification_and_the_python_exporter_take_is_taken() -> None:
+    """A manifest shared with other languages: a timeout of 10000 (milliseconds in the
+    specification, seconds to the Python exporter), a signal's own timeout that wins over
+    a generic one, and OTEL_SDK_DISABLED other than true, which is false."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/prefix"}
+    every = {"traces": "otlp", "logs": "otlp", "metrics": "otlp"}
+    assert setup.exporters({**env, "OTEL_EXPORTER_OTLP_TIMEOUT": "10000"}) == every
+    overridden = {
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "nan",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "10",
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "10",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "10",
+    }
+    assert setup.exporters({**env, **overridden}) == every  # the generic one is never read
+    for value in ("0", "yes", "1"):
+        assert setup.exporters({**env, "OTEL_SDK_DISABLED": value}) == every
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -95,7 +113,6 @@ def test_otel_numbers_in_range_are_left_to_the_sdk() -> None:
             {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         ),
-        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "yes"}, "OTEL_SDK_DISABLED"),
         (
             {"OTEL_LOGS_EXPORTER": "console", "OTEL_BLRP_MAX_QUEUE_SIZE": ""},
             "OTEL_BLRP_MAX_QUEUE_SIZE",

@@ -20,12 +20,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fuchsia.config import SettingsError
+from fuchsia.logs import logger
 from fuchsia.observe.telemetry import OFF, Telemetry
 
 SIGNALS = ("traces", "logs", "metrics")
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf",)
 INSTALL = "pip install 'fuchsia[otel]'"
+log = logger(__name__)
 MILLISECONDS = (1, 86_400_000)  # up to a day; past time_t, the SDK's export thread dies
 ITEMS = (1, 100_000)  # spans or log records queued in memory while a collector is away
 # The whole numbers each signal's SDK reads. Out of range, the SDK logs a traceback, refuses
@@ -38,7 +40,9 @@ BATCHING = {
 }
 QUEUES = {"traces": "OTEL_BSP", "logs": "OTEL_BLRP"}
 DEFAULT_QUEUE = 2048
-OTLP_TIMEOUT = 600.0  # seconds (the Python exporter reads seconds), as each export may wait
+# the most an OTLP export may wait: the Python exporter reads seconds where the specification
+# says milliseconds, so a manifest's 10000 (10 s elsewhere) is taken, as the SDK reads it
+OTLP_TIMEOUT = 86_400.0
 
 
 def telemetry(
@@ -61,10 +65,10 @@ def exporters(environ: Mapping[str, str]) -> dict[str, str]:
     """The exporter each configured signal uses (`otlp`, `console`), or a SettingsError that
     names the variable that is wrong."""
     disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower()
-    if disabled not in ("", "true", "false"):
-        raise SettingsError("OTEL_SDK_DISABLED", disabled, "true or false")
     if disabled == "true":
         return {}
+    if disabled not in ("", "false"):  # the specification: anything but true is false
+        log.warning("OTEL_SDK_DISABLED=%s is taken as false (only true disables)", disabled)
     endpoint = bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip())
     chosen: dict[str, str] = {}
     for signal in SIGNALS:
@@ -125,12 +129,13 @@ def _check_otlp(environ: Mapping[str, str], signal: str) -> None:
         url = environ.get(variable, "").strip()
         if url and not _http_url(url):
             raise SettingsError(variable, url, "an http:// or https:// URL naming a host")
-    for variable in ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"):
-        text = environ.get(variable, "")
-        if text and not 0 < _number(text) <= OTLP_TIMEOUT:
-            raise SettingsError(
-                variable, text, f"a number of seconds above 0, at most {OTLP_TIMEOUT:g}"
-            )
+    # the signal's own wins, and the exporter reads the generic one only without it
+    variable = f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"
+    if variable not in environ:
+        variable = "OTEL_EXPORTER_OTLP_TIMEOUT"
+    text = environ.get(variable, "")
+    if text and not 0 < _number(text) <= OTLP_TIMEOUT:
+        raise SettingsError(variable, text, f"a number above 0, at most {OTLP_TIMEOUT:g}")
 
 
 def _http_url(url: str) -> bool:
