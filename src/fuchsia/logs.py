@@ -73,13 +73,15 @@ def configure(
     fmt: str = "text",
     stream: TextIO | None = None,
     also: tuple[str, ...] = (),
+    root: bool = False,
 ) -> None:
     """Write the package's records (and those of the loggers `also` names: a library's
     whose lines should read the same) at `level` and above to `stream` (standard error) in
-    `fmt`, replacing what an earlier call set up. Every other library's warnings and errors
-    (psycopg's, OpenTelemetry's exporters') go the same way, through the root logger: for a
-    process of Fuchsia's own (`fuchsia serve`, `fuchsia worker`), whose log lines are read
-    by a pipeline that expects each in `fmt`."""
+    `fmt`, replacing what an earlier call set up. With `root`, every other library's
+    warnings and errors (psycopg's, OpenTelemetry's exporters') go the same way, through the
+    root logger: for a process of Fuchsia's own (`fuchsia serve`, `fuchsia worker`), whose
+    lines a pipeline reads expecting each in `fmt`; a program that embeds the engine keeps
+    its own root logger."""
     if level not in LEVELS or fmt not in FORMATS:
         raise ValueError(f"level is one of {LEVELS}, format one of {FORMATS}")
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -89,7 +91,8 @@ def configure(
     for name in (ROOT, *also):
         _attach(logging.getLogger(name), handler, chosen)
         logging.getLogger(name).propagate = False  # the root's handler prints them not twice
-    _attach(logging.getLogger(), handler, max(chosen, logging.WARNING))
+    if root:
+        _attach(logging.getLogger(), handler, max(chosen, logging.WARNING))
 
 
 def _attach(target: logging.Logger, handler: logging.Handler, level: int) -> None:

@@ -25,8 +25,8 @@ def configured() -> Any:
     before = [(list(g.handlers), g.level, g.propagate) for g in loggers]
     buffer = io.StringIO()
 
-    def setup(fmt: str, level: str = "info") -> io.StringIO:
-        logs.configure(level, fmt, stream=buffer)
+    def setup(fmt: str, level: str = "info", root: bool = False) -> io.StringIO:
+        logs.configure(level, fmt, stream=buffer, root=root)
         return buffer
 
     yield setup
@@ -72,7 +72,7 @@ def test_text_lines_put_the_fields_after_the_message(configured: Any) -> None:
 def test_other_libraries_warnings_are_lines_of_the_same_format(configured: Any) -> None:
     """A library's warning (psycopg's when a connection is lost) is a line in the chosen
     format, not a bare message printed by logging's last resort; its info lines stay out."""
-    out = configured("json", "debug")
+    out = configured("json", "debug", root=True)  # as `fuchsia serve` and `fuchsia worker` do
     logging.getLogger("psycopg").warning("error ignored terminating %s", "a pipeline")
     logging.getLogger("psycopg").info("connected")
     logs.logger("fuchsia.test").debug("ours")
@@ -81,6 +81,17 @@ def test_other_libraries_warnings_are_lines_of_the_same_format(configured: Any) 
         ("warning", "psycopg", "error ignored terminating a pipeline"),
         ("debug", "fuchsia.test", "ours"),  # once: through its own handler, not the root's too
     ]
+
+
+def test_a_program_that_embeds_the_engine_keeps_its_root_logger(configured: Any) -> None:
+    """Configured from a host program (the README's way), the package's lines go to the
+    stream; the host's root logger, its level and its handlers stay as the host set them."""
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    out = configured("json")
+    logs.logger("fuchsia.test").info("ours")
+    assert (list(root.handlers), root.level) == before
+    assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == ["ours"]
 
 
 def test_configure_refuses_an_unknown_level_or_format() -> None:

@@ -91,7 +91,8 @@ def serve_command(
         markup=False,
         highlight=False,
     )
-    logs.configure(log_level.value, log_format.value, also=("uvicorn",))  # its lines the same way
+    # uvicorn's lines, and every library's warnings, the same way as the package's
+    logs.configure(log_level.value, log_format.value, also=("uvicorn",), root=True)
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
         host=host,

@@ -91,7 +91,7 @@ def worker_command(
     from fuchsia.runtime.engine import Engine
 
     config = settings(db)
-    logs.configure(log_level.value, log_format.value)
+    logs.configure(log_level.value, log_format.value, root=True)
     registry = metrics.enable()  # recorded from now on; --metrics-port serves them
     held = lease_of(lease, "--lease") if lease is not None else config.lease
 
