@@ -117,12 +117,25 @@ def label(value: str | None) -> str | None:
     newline or an escape sequence would forge lines and restyle a terminal there, and
     megabytes of it would be copied into each."""
     if value is not None and (
-        not value.strip() or len(value) > MAX_LABEL or not value.isprintable()
+        not value.strip() or len(value) > MAX_LABEL or any(map(_unprintable, value))
     ):
         raise typer.BadParameter(
             f"must be 1 to {MAX_LABEL} printable characters (no newline or control character)"
         )
     return value
+
+
+# the bidirectional embeddings, overrides and isolates: they reorder what follows them
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unprintable(char: str) -> bool:
+    """A control character, a line or paragraph separator, a surrogate, a private or
+    unassigned code point, or a bidirectional control. Other format characters are text:
+    the zero-width (non-)joiners that Persian words and emoji sequences are written with."""
+    import unicodedata
+
+    return unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") or char in _BIDI
 
 
 def check_listen(host: str, port: int, hint: str) -> None:
@@ -138,6 +151,8 @@ def check_listen(host: str, port: int, hint: str) -> None:
         )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio's server binds it: IPv6 alone
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             probe.bind(address)
     except (OSError, UnicodeError) as exc:
         raise cannot_listen(host, port, exc, hint) from None
