@@ -269,13 +269,14 @@ class Leases:
         free = self.slots - self._busy_slots()
         paused = time.monotonic() < self._claim_pause
         # more than a share for each worker changes no share: counted no further
-        outlook = await self.store.outlook(at_most=0 if paused else max(free, 0))
-        live: list[OwnerRecord] = []
-        for owner in outlook.owners:
-            if owner.alive and same_machine(owner, me) and gone(owner):
-                await self.store.forget_owner(owner.id)
-            elif owner.alive:
-                live.append(owner)
+        at_most = 0 if paused else max(free, 0)
+        outlook = await self.store.outlook(at_most)
+        gone_here = [o for o in outlook.owners if o.alive and same_machine(o, me) and gone(o)]
+        for owner in gone_here:
+            await self.store.forget_owner(owner.id)
+        if gone_here:  # what they held is claimable now: in this round's count too
+            outlook = await self.store.outlook(at_most)
+        live = [o for o in outlook.owners if o.alive]
         self._note_peers(live)
         await self._share_round(any(o.id != me.id for o in live), outlook.ready_work)
         if free <= 0 or paused or not outlook.claimable:
