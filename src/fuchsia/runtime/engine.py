@@ -310,7 +310,15 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         """Stop driving and release the store. With a `grace` period (seconds), first start
         no new node and let running attempts finish for up to that long; whatever is still
         running then is interrupted. Open executions stay resumable either way: a worker
-        takes them at once."""
+        takes them at once. What telemetry has batched is flushed whatever else fails."""
+        try:
+            await self._release(grace)
+        finally:
+            if self.telemetry.enabled:
+                await asyncio.to_thread(self.telemetry.close)  # flush what is batched
+
+    async def _release(self, grace: float) -> None:
+        """`close`, but for the telemetry."""
         await self._stop_claiming()
         deadline = time.monotonic() + grace
         if grace > 0 and self._driving:
@@ -339,8 +347,6 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
             await self._http.aclose()
             self._http = None
         await self.store.close()
-        if self.telemetry.enabled:
-            await asyncio.to_thread(self.telemetry.close)  # flush what is batched
 
     async def _stop_drivers(self) -> None:
         """Ask every driver to record its running attempts interrupted and stop, so the store
