@@ -50,7 +50,7 @@ class PgServer:
             shutil.chown(self.root, PG_USER, PG_USER)
         self.data = self.root / "data"
         self.log = self.root / "server.log"  # the server's output: never a pipe it would hold
-        self.port = free_port()
+        self.port = 0  # chosen as it starts, so no other program takes it meanwhile
         self.running = False
 
     def url(self, database: str = "postgres") -> str:
@@ -65,6 +65,7 @@ class PgServer:
     def start(self) -> None:
         initdb = [str(self.bindir / "initdb"), "-D", str(self.data), "-U", PG_USER]
         self._run([*initdb, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+        self.port = free_port()
         # fsync and friends are off for test speed only: this server's data is thrown away.
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
