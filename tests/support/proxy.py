@@ -6,6 +6,7 @@ black-holed network), `flow()` moves them again. Use `with Stall(port) as proxy:
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -46,6 +47,8 @@ class Stall:
     ) -> None:
         self._closed.set()
         self._flowing.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
         self._listener.close()
         with self._lock:
             for sock in self._sockets:
