@@ -194,6 +194,8 @@ def test_event_cursors_out_of_range_are_422_naming_the_parameter(
         ("limit=many", "query.limit"),
         ("status=bogus", "query.status"),
         ("before=" + "x" * 65, "query.before"),
+        ("before=zzz", "query.before"),  # names no execution: not a position among ids
+        ("before=0", "query.before"),
     ],
 )
 def test_listing_parameters_are_validated(served: Served, query: str, param: str) -> None:

@@ -39,6 +39,9 @@ def test_the_runs_list_pages_by_id_and_filters_by_status_and_workflow(tmp_path: 
             assert twos.next is None and all(r.trigger == "manual" for r in twos.rows)
             none = await runs.runs_page(engine, status="failed", workflow=None, before=None)
             assert none.rows == [] and none.next is None
+            # a link naming no run shows the first page and says so, not the ids below it
+            edited = await runs.runs_page(engine, status=None, workflow=None, before="0")
+            assert edited.unknown == "0" and edited.rows == first.rows
 
     asyncio.run(main())
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+import math
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fuchsia import DefinitionError
+from fuchsia import DefinitionError, budget, templates
 from fuchsia.budget import Limits
 from fuchsia.templates import RenderError, check_syntax, compile_value, is_template
 from support.flows import run_text
@@ -489,3 +492,76 @@ def test_a_template_loop_stops_at_its_deadline_without_the_watchdog(
     render = compile_value({"n": "{% for i in items %}{% endfor %}"}, limits=Limits(seconds=0.01))
     with pytest.raises(RenderError, match="time budget"):
         render({"items": range(3_000_000)})
+
+
+# --- the direct evaluation of paths and sums ------------------------------------------------
+
+_SCOPE: dict[str, Any] = {
+    "value": 3,
+    "big": 2**20000,
+    "f": 1.5,
+    "nan": float("nan"),
+    "yes": True,
+    "text": "ab",
+    "items": [1, 2],
+    "none": "a key named none",
+    "self": "a payload field",
+    "loop": 1,
+    "caller": 2,
+    "varargs": 3,
+    "kwargs": 4,
+    "result": {"x": 1},
+    "data": {
+        "a": {"b": 5, "items": "an items field", "if": 1, "true": 2, "none": None},
+        "n": 7,
+        "list": [1, 2, 3],
+        "s": "xy",
+        "proxy": types.MappingProxyType({"k": 9}),
+        "chain": collections.ChainMap({"k": 10}, {"j": 11}),
+    },
+}
+_EXPRESSIONS = [
+    *("value", "f", "yes", "text", "items", "none", "self", "loop", "caller", "varargs"),
+    *("kwargs", "result", "result.x", "range", "namespace", "lipsum", "missing"),
+    *("data", "data.a", "data.a.b", "data . a . b", "data.a.items", "data.a.keys"),
+    *("data.a.if", "data.a.true", "data.a.none", "data.a.missing", "data.n.real"),
+    *("data.list.count", "data.s.upper", "data.proxy.k", "data.chain.j", "data.chain.k"),
+    *("data.proxy.items", "value.real", "text.x", "true", "True", "None"),
+    *("value + 1", "value - 1", "value+1-2", "1 + value", "0 - value", "value + f"),
+    *("value + data.n", "data.a.b - data.n + 10", "big + 1", "nan + 1", "f + 1e3"),
+    *("yes + 1", "text + text", "items + items", "value + text", "value + missing"),
+    *("value + data.a.none", "value + range", "1 + 2", "value + 999999999999999999"),
+]
+
+
+@pytest.mark.parametrize("expression", _EXPRESSIONS)
+def test_paths_and_sums_evaluate_as_jinja_evaluates_them(
+    expression: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct evaluation of `{{ a.b }}` and `{{ a + 1 }}` gives Jinja's value, or the
+    same error, for every kind of value and name (`fuchsia.templates._direct`)."""
+
+    def outcome(compiled: Any) -> tuple[str, Any]:
+        try:
+            return "value", budget.run(lambda: compiled.render(_SCOPE))
+        except Exception as exc:  # the error, as the user would read it
+            return type(exc).__name__, str(exc)
+
+    text = f"{{{{ {expression} }}}}"
+    direct = outcome(templates._compile_string.__wrapped__(text))
+    monkeypatch.setattr(templates, "_direct", lambda expr: None)
+    jinja = outcome(templates._compile_string.__wrapped__(text))
+    if direct[0] == "value" and isinstance(direct[1], float) and math.isnan(direct[1]):
+        assert jinja[0] == "value" and math.isnan(jinja[1])
+    else:
+        assert direct == jinja, text
+
+
+def test_a_path_or_a_sum_is_evaluated_without_jinja() -> None:
+    """The forms read directly are the ones `_direct` takes: not a constant, a literal
+    name, an operator Jinja has and these do not, or an integer of many digits."""
+    for taken in ("value", "data.a.b", "a + 1", "a.b - c.d + 2", " x "):
+        assert templates._direct(taken) is not None, taken
+    for left in ("1 + 2", "none", "true", "self", "-a", "a * 2", "a.0", "a[0]", "a | length"):
+        assert templates._direct(left) is None, left
+    assert templates._direct("a + 1234567890123456789") is None

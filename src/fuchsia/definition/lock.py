@@ -15,7 +15,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,12 @@ class LockedWorkflow:
     render_trigger_context: Renderer = field(default=lambda scope: {}, compare=False, repr=False)
 
     def to_json(self) -> str:
+        """The locked document as stored (canonical JSON), made once: every start of an
+        execution passes it to the store."""
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
         return canonical_json(self.document)
 
     @classmethod

@@ -44,9 +44,8 @@ class Inspection:
         full = (
             execution_id if len(execution_id) >= 26 else await self.store.resolve_id(execution_id)
         )
-        record = await self.store.get_execution(full)
+        record, nodes = await self.store.get_execution_and_nodes(full)
         locked = await self._locked(record.workflow_hash)
-        nodes = await self.store.get_nodes(full)
         artifacts = None
         if spilled(record, nodes):
             artifacts = {a.id: a for a in await self.store.list_artifacts(full)}

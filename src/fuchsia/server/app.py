@@ -29,8 +29,10 @@ from fuchsia.components.registry import summary as summary_of_component
 from fuchsia.definition import parse_text
 from fuchsia.definition.source import MAX_FILE_BYTES
 from fuchsia.errors import (
+    ExecutionNotFound,
     Forbidden,
     FuchsiaError,
+    InvalidParameters,
     InvalidState,
     PayloadTooLarge,
     Unauthenticated,
@@ -240,10 +242,16 @@ async def list_executions(
     workflow: Annotated[str | None, Query(pattern=r"^[^@]{1,200}$")] = None,
 ) -> dict[str, Any]:
     """Newest first, `limit` at a time (only `status`, only runs of the workflow named
-    `workflow`); `next` is the `before` of the following page."""
-    records = await engine_of(request).list(
-        limit=limit, status=status, before=before, workflow=workflow
-    )
+    `workflow`); `next` is the `before` of the following page. A `before` that names no
+    execution is refused (400), not read as a position among the ids."""
+    engine = engine_of(request)
+    if before is not None:
+        try:
+            await engine.store.get_execution(before)
+        except ExecutionNotFound:
+            message = f"no execution {before!r}: a cursor is the `next` of an earlier page"
+            raise InvalidParameters([{"param": "query.before", "message": message}]) from None
+    records = await engine.list(limit=limit, status=status, before=before, workflow=workflow)
     return {
         "executions": [summary(r) for r in records],
         "next": records[-1].id if len(records) == limit else None,

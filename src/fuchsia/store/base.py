@@ -102,6 +102,9 @@ class Store(Protocol):
         self, execution_id: str, limit: int, node_logs: str | None = None
     ) -> list[EventRecord]: ...
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]: ...
+    async def get_execution_and_nodes(
+        self, execution_id: str
+    ) -> tuple[ExecutionRecord, dict[str, NodeRecord]]: ...
     async def get_events(self, execution_id: str, after: int = 0) -> list[EventRecord]: ...
     async def get_workflow(self, workflow_hash: str) -> str: ...
     async def heartbeat(self, owner: OwnerRecord, lease: float = ...) -> bool: ...
@@ -245,6 +248,8 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         self._closed = False
         # this store's row in `write_tokens`: see `_commit`
         self._writer_id = new_id()
+        # hashes of the workflows this store has committed (rows never go): not inserted again
+        self._stored_workflows: set[str] = set()
         # Set when the store was opened for reading only: why it cannot be written.
         self.unwritable: str | None = None
 
@@ -368,17 +373,20 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         q = self.q
         now = time.time()
 
+        stored = new.workflow_hash in self._stored_workflows
+
         def job(cur: Cursor) -> tuple[str, bool]:
-            cur.execute(
-                q["insert_workflow"],
-                (
-                    new.workflow_hash,
-                    new.workflow_name,
-                    new.workflow_version,
-                    new.workflow_document,
-                    now,
-                ),
-            )
+            if not stored:
+                cur.execute(
+                    q["insert_workflow"],
+                    (
+                        new.workflow_hash,
+                        new.workflow_name,
+                        new.workflow_version,
+                        new.workflow_document,
+                        now,
+                    ),
+                )
             if new.idempotency_key is not None:
                 cur.execute(q["select_execution_by_key"], (new.idempotency_key,))
                 row = cur.fetchone()
@@ -422,6 +430,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
             raise StoreError(f"an execution with id {new.id} already exists")
 
         execution_id, created = await self._write(job)
+        self._stored_workflows.add(new.workflow_hash)
         return await self.get_execution(execution_id), created
 
     def _seal(self, text: str | None, *where: str) -> str | None:
@@ -460,13 +469,39 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         return str(rows[0][0])
 
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
+        return self._nodes(execution_id, *await self._read(self._node_rows(execution_id)))
+
+    async def get_execution_and_nodes(
+        self, execution_id: str
+    ) -> tuple[ExecutionRecord, dict[str, NodeRecord]]:
+        """`get_execution` and `get_nodes` in one read (one trip to the read thread, and
+        one snapshot on PostgreSQL's and SQLite's read connection alike)."""
+        node_rows = self._node_rows(execution_id)
+
+        def job(cur: Cursor) -> tuple[Row | None, list[Row], list[Row]]:
+            cur.execute(self.q["select_execution"], (execution_id,))
+            row: Row | None = cur.fetchone()
+            if row is None:
+                return None, [], []
+            return row, *node_rows(cur)
+
+        row, nodes, attempts = await self._read(job)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return self._execution(row), self._nodes(execution_id, nodes, attempts)
+
+    def _node_rows(self, execution_id: str) -> Callable[[Cursor], tuple[list[Row], list[Row]]]:
         def job(cur: Cursor) -> tuple[list[Row], list[Row]]:
             cur.execute(self.q["select_nodes"], (execution_id,))
             nodes = cur.fetchall()
             cur.execute(self.q["select_attempts"], (execution_id,))
             return nodes, cur.fetchall()
 
-        node_rows, attempt_rows = await self._read(job)
+        return job
+
+    def _nodes(
+        self, execution_id: str, node_rows: list[Row], attempt_rows: list[Row]
+    ) -> dict[str, NodeRecord]:
         attempts: dict[tuple[str, int], list[AttemptRecord]] = {}
         for r in attempt_rows:
             where = ("attempts", execution_id, stored_label(r[0], r[1]), str(r[2]))

@@ -337,6 +337,11 @@ class MemoryStore:
 
     # -- reads ---------------------------------------------------------------------------
 
+    async def get_execution_and_nodes(
+        self, execution_id: str
+    ) -> tuple[ExecutionRecord, dict[str, NodeRecord]]:
+        return await self.get_execution(execution_id), await self.get_nodes(execution_id)
+
     async def get_nodes(self, execution_id: str) -> dict[str, NodeRecord]:
         attempts: dict[tuple[str, int], list[AttemptRecord]] = {}
         for (eid, node_id, item, number), a in sorted(self._attempts.items()):

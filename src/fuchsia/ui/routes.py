@@ -156,6 +156,8 @@ async def runs(
         else:
             return back(f"/runs/{found}")
     listed = await runs_page(engine, status=status, workflow=workflow or None, before=before)
+    if listed.unknown is not None:
+        message, before = f"No run “{listed.unknown}” to page on from: the newest runs.", None
     names = sorted({d.name for d in await engine.deployments()})
     filters = _filters(status, workflow, None)
     older = urlencode({**filters, "before": listed.next}) if listed.next else None

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fuchsia.errors import ExecutionNotFound
 from fuchsia.states import FINAL_STATUSES, ExecutionStatus, NodeStatus
 from fuchsia.ui import graph
 from fuchsia.ui.timeline import Span, Timeline, timeline
@@ -44,6 +45,7 @@ class RunRow:
 class RunsPage:
     rows: list[RunRow]
     next: str | None  # the `before` of the next (older) page
+    unknown: str | None = None  # a `before` asked for that names no run (the first page shown)
 
 
 def trigger_of(record: ExecutionRecord) -> str:
@@ -63,14 +65,21 @@ async def runs_page(
 ) -> RunsPage:
     """Newest first, PAGE at a time, paged by id (keyset: `before`), filtered by the store
     (an index each for status and workflow), with each run's count of failed nodes and
-    items (one read for the page)."""
+    items (one read for the page). A `before` that names no run (an edited or foreign
+    link) shows the first page, saying so, rather than whatever ids sort below it."""
+    unknown = None
+    if before:
+        try:
+            await engine.store.get_execution(before)
+        except ExecutionNotFound:
+            unknown, before = before, None
     records = await engine.list(
         limit=PAGE, status=status, before=before or FIRST, workflow=workflow
     )
     more = records[-1].id if len(records) == PAGE else None
     counts = await engine.store.error_counts(r.id for r in records)
     rows = [RunRow(r, counts.get(r.id, 0), trigger_of(r)) for r in records]
-    return RunsPage(rows, more)
+    return RunsPage(rows, more, unknown)
 
 
 @dataclass(frozen=True)
