@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from fuchsia import Engine, Execution
@@ -203,6 +204,50 @@ def test_a_sub_workflow_is_under_its_parent_node_span(
     only = next(s for s in spans if s.name == "node only")
     assert parent_of(only) == span_id(child[0])
     assert trace_of(only) == execution.trace_id
+
+
+SAMPLED_FLOW = """
+name: sampled
+nodes:
+  a: {transform: {n: 1}}
+  b: {after: a, transform: {n: "{{ n + 1 }}"}}
+  sub: {after: b, workflow: {path: child.yaml, inputs: {n: 2}}}
+"""
+
+
+@pytest.mark.parametrize("sampler", ["parentbased_traceidratio", "traceidratio"])
+def test_a_sampler_keeps_or_drops_each_execution_whole(tmp_path: Path, sampler: str) -> None:
+    """Under a ratio sampler, each execution's trace is kept or dropped whole: its span,
+    its attempts and its sub-workflow's spans, never the attempts without the execution
+    (they start under parents that carry the trace's decision)."""
+    ratio = TraceIdRatioBased(0.5)
+    exporter = InMemorySpanExporter()
+    chosen = ParentBased(ratio) if sampler.startswith("parentbased") else ratio
+    provider = TracerProvider(sampler=chosen)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "sampled.yaml").write_text(SAMPLED_FLOW)
+
+    async def main() -> list[Execution]:
+        done: list[Execution] = []
+        async with await Engine.open(str(tmp_path / "s.db"), tracer_provider=provider) as engine:
+            # until both decisions came up (each is a coin flip on the derived trace id)
+            while len({kept(e) for e in done}) < 2 and len(done) < 64:
+                done.append(await engine.run(tmp_path / "sampled.yaml"))
+        return done
+
+    def kept(execution: Execution) -> bool:
+        assert execution.trace_id is not None
+        decided = ratio.should_sample(None, int(execution.trace_id, 16), "workflow")
+        return decided.decision is Decision.RECORD_AND_SAMPLE
+
+    executions = asyncio.run(main())
+    assert {kept(e) for e in executions} == {True, False}
+    spans = exporter.get_finished_spans()
+    for execution in executions:
+        names = sorted(s.name for s in spans if trace_of(s) == execution.trace_id)
+        whole = ["node a", "node b", "node only", "node sub", "workflow child", "workflow sampled"]
+        assert names == (whole if kept(execution) else []), execution.id
 
 
 class Kept(logging.Handler):

@@ -41,6 +41,7 @@ SCOPE = "fuchsia"
 CLOSE_WAIT = 5.0  # seconds `close` waits for what is batched to reach the collector
 log = logger(__name__)
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+_NOT_SAMPLED = trace.TraceFlags(trace.TraceFlags.DEFAULT)
 # the ids the span being started gets (trace id, span id), None for the generator's own
 _WANTED: contextvars.ContextVar[tuple[int | None, int | None]] = contextvars.ContextVar(
     "fuchsia_wanted_ids", default=(None, None)
@@ -91,19 +92,20 @@ class _WantedIds:
         return bool(random()) if random is not None else False
 
 
-def _remote(trace_id: str, span_id: str) -> SpanContext:
-    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=_SAMPLED)
+def _remote(trace_id: str, span_id: str, sampled: bool = True) -> SpanContext:
+    flags = _SAMPLED if sampled else _NOT_SAMPLED
+    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=flags)
 
 
-def _under(trace_id: str, span_id: str) -> otel_context.Context:
-    return trace.set_span_in_context(NonRecordingSpan(_remote(trace_id, span_id)))
+def _under(trace_id: str, span_id: str, sampled: bool) -> otel_context.Context:
+    return trace.set_span_in_context(NonRecordingSpan(_remote(trace_id, span_id, sampled)))
 
 
 @functools.lru_cache(maxsize=4096)
-def _in_execution(trace_id: str, execution_id: str) -> otel_context.Context:
+def _in_execution(trace_id: str, execution_id: str, sampled: bool) -> otel_context.Context:
     """The context an execution's attempt spans start under (its span, by its derived id),
     made once per execution in flight rather than once per attempt."""
-    return _under(trace_id, ids.execution_span_id(execution_id))
+    return _under(trace_id, ids.execution_span_id(execution_id), sampled)
 
 
 def _ns(seconds: float) -> int:
@@ -244,6 +246,7 @@ class OtelTelemetry(Telemetry):
         )
         self.handler: _EngineRecords | None = None
         self.close_wait = CLOSE_WAIT
+        self._sampled = functools.lru_cache(maxsize=4096)(self._decide)
         if self.logger is not None:
             self.handler = _EngineRecords(self.logger, self.mask_text)
             logging.getLogger(ROOT).addHandler(self.handler)
@@ -253,6 +256,22 @@ class OtelTelemetry(Telemetry):
 
     def mask_text(self, text: str) -> str:
         return self.masker.text(text) if self.masker else text
+
+    def _decide(self, trace_id: str) -> bool:
+        """Whether an execution's trace is recorded: the sampler's decision for a root span
+        of that trace id, asked once per trace. Its spans are started (in any process, at
+        any time) under parents that carry the decision, so a parent-based sampler keeps
+        or drops the whole trace, not the execution span alone; a trace-id ratio decides
+        the same everywhere."""
+        sampler = getattr(self.tracer, "sampler", None)
+        if sampler is None:  # a tracer that is not the SDK's: it decides for itself
+            return True
+        try:
+            decision = sampler.should_sample(otel_context.Context(), int(trace_id, 16), "workflow")
+            return bool(decision.decision.is_sampled())
+        except Exception:  # a sampler's bug must not fail an attempt
+            log.exception("telemetry: the sampler failed; the trace is recorded")
+            return True
 
     def _start(
         self,
@@ -290,6 +309,7 @@ class OtelTelemetry(Telemetry):
         if attempt.worker is not None:
             attributes["fuchsia.worker"] = attempt.worker
         span_id = links = None
+        sampled = self._sampled(trace_id)
         if attempt.derived:
             span_id = ids.attempt_span_id(execution_id, attempt.node, attempt.item, attempt.number)
             if attempt.number > 1:
@@ -297,10 +317,10 @@ class OtelTelemetry(Telemetry):
                     execution_id, attempt.node, attempt.item, attempt.number - 1
                 )
                 previous = {"fuchsia.link": "previous_attempt"}
-                links = [Link(_remote(trace_id, before), previous)]
+                links = [Link(_remote(trace_id, before, sampled), previous)]
         span = self._start(
             f"node {attempt.node}",
-            _in_execution(trace_id, execution_id),
+            _in_execution(trace_id, execution_id, sampled),
             span_id=span_id,
             attributes=attributes,
             links=links,
@@ -310,14 +330,15 @@ class OtelTelemetry(Telemetry):
     def settled(self, execution: Settled) -> None:
         ref = execution.trace
         parent = (
-            _under(ref.trace_id, ref.parent)
+            _under(ref.trace_id, ref.parent, self._sampled(ref.trace_id))
             if ref.parent is not None
             else otel_context.Context()  # a root: not under whatever is current here
         )
         links = []
         link = ids.parse_traceparent(ref.link)
         if link is not None:
-            links.append(Link(_remote(link[0], link[1]), {"fuchsia.link": "trigger"}))
+            sampled = bool(link[2] & 1)
+            links.append(Link(_remote(link[0], link[1], sampled), {"fuchsia.link": "trigger"}))
         span = self._start(
             f"workflow {execution.workflow}",
             parent,

@@ -9,6 +9,7 @@ still being made) and never writes it: what an attempt did reaches the state onl
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -79,9 +80,14 @@ def scope(rt: Runtime, view: View, node: LockedNode, number: int) -> dict[str, A
         "version": workflow.version,
         "node": node.id,
         "attempt": number,
-        "started_at": iso(view.started_at),
+        "started_at": _iso(view.started_at),
     }
     return values
+
+
+# an execution's start as its attempts' templates read it, formatted once per execution
+# rather than once per attempt (`datetime` formatting costs as much as a small render)
+_iso = functools.lru_cache(maxsize=1024)(iso)
 
 
 def _render_context(node: LockedNode, values: dict[str, Any], output: Any) -> Any:
