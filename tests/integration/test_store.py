@@ -298,6 +298,30 @@ def test_created_execution_round_trips_payload_context_and_workflow(store_url: s
     assert document == '{"name":"demo"}'
 
 
+def test_the_record_a_create_returns_is_the_one_a_read_returns(store_url: str) -> None:
+    """`create_execution` builds the record it stored rather than reading it back: every
+    field is what a read gives, values through their JSON (a tuple is a list, an int key
+    a string), the trace and parent as written."""
+    new = new_execution(
+        payload={"t": (1, 2), 3: "three", "f": 0.1},
+        context={"k": [None]},
+        parent_id="parent-1",
+        idempotency_key="key-1",
+        trace_id="0" * 31 + "1",
+        trace_parent="0" * 15 + "2",
+        trace_link="00-" + "0" * 31 + "1-" + "0" * 15 + "3-01",
+    )
+
+    async def body(store: SqlStore) -> Any:
+        record, created = await store.create_execution(new)
+        return record, created, await store.get_execution(new.id)
+
+    record, created, fetched = with_store(store_url, body)
+    assert created is True
+    assert record == fetched
+    assert record.payload == {"t": [1, 2], "3": "three", "f": 0.1}
+
+
 def test_unknown_execution_and_workflow_are_errors(store_url: str) -> None:
     async def body(store: SqlStore) -> None:
         with pytest.raises(ExecutionNotFound):

@@ -457,7 +457,8 @@ class OtelTelemetry(Telemetry):
         context = span.get_span_context()
         if not context.is_valid:
             return ""
-        return ids.traceparent(f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        sampled = bool(context.trace_flags.sampled)
+        return ids.traceparent(f"{context.trace_id:032x}", f"{context.span_id:016x}", sampled)
 
     def log_lines(self, lines: list[dict[str, Any]], span: OtelSpan) -> None:
         """A component's log lines as log records of the attempt's span."""
