@@ -36,7 +36,7 @@ from fuchsia.payload import MAX_PAYLOAD_BYTES
 from fuchsia.server.app import Status
 from fuchsia.server.bodies import API_BODY_BYTES
 from fuchsia.states import FINAL_STATUSES, OPEN_STATUSES
-from support.server import Served
+from support.server import Served, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OPEN = """
@@ -210,6 +210,56 @@ def test_a_workflow_version_of_5000_digits_is_refused_not_a_500(served: Served) 
         refused = reader.get("/api/v1/workflows/open@" + "9" * 5000)
     assert refused.status_code == 422, refused.text
     assert error_of(refused)["param"] == "path.ref"
+
+
+WAITING = """
+name: waiting
+nodes:
+  gate: {wait: {signal: go}}
+"""
+
+
+def test_a_nul_in_an_id_a_name_or_a_cursor_is_422_naming_it_on_both_stores(
+    tmp_path: Path, store_url: str
+) -> None:
+    """PostgreSQL text holds no NUL: each of these reached the store and was a 500 there (a
+    `store_error` for the signal), while SQLite took them. Now both refuse them alike, on the
+    API's routes and the UI's, and what was stored stays as it was."""
+    with (
+        Served(tmp_path, db=store_url, schedule=False) as running,
+        running.client("admin") as admin,
+    ):
+        assert admin.post("/api/v1/workflows", json={"source": WAITING}).status_code == 201
+        started = admin.post("/api/v1/executions", json={"workflow": "waiting"}).json()
+        base = f"/api/v1/executions/{started['id']}"
+        wait_for(admin, started["id"], "waiting")
+        requests: list[tuple[str, str, Any, str]] = [
+            ("GET", "/api/v1/executions/a%00b", None, "path"),
+            ("GET", "/api/v1/executions/%00/events", None, "path"),
+            ("GET", f"{base}/artifacts/%00", None, "path"),
+            ("GET", "/api/v1/workflows/waiting%00", None, "path"),
+            ("GET", "/api/v1/executions?before=%00", None, "query.before"),
+            ("GET", "/api/v1/executions?workflow=waiting%00", None, "query.workflow"),
+            ("POST", "/api/v1/executions/%00/cancel", None, "path"),
+            ("GET", "/?q=%00", None, "query.q"),
+            ("GET", f"/runs/{started['id']}?node=%00", None, "query.node"),
+            ("GET", "/live/runs/%00", None, "path"),
+            # bodies, each sent as JSON's \u0000
+            ("POST", "/api/v1/executions", {"workflow": "wait\x00ing"}, "body.workflow"),
+            ("POST", f"{base}/signal", {"name": "go\x00"}, "body.name"),
+            ("POST", f"{base}/retry", {"from_node": "gate\x00"}, "body.from_node"),
+            ("POST", "/api/v1/executions/resume", {"ids": [started["id"] + "\x00"]}, "body.ids.0"),
+        ]
+        for method, path, body, param in requests:
+            refused = admin.request(method, path, json=body)
+            assert refused.status_code == 422, (path, refused.text)
+            error = error_of(refused)
+            assert (error["code"], error["param"]) == ("invalid_parameters", param), (path, error)
+            assert "NUL" in error["message"], (path, error)
+        assert admin.get(base).json()["status"] == "waiting"
+        sent = admin.post(f"{base}/signal", json={"name": "go"})
+        assert sent.status_code == 200, sent.text
+        assert wait_for(admin, started["id"], "completed")["status"] == "completed"
 
 
 @pytest.mark.parametrize(

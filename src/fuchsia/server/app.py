@@ -43,6 +43,7 @@ from fuchsia.runtime.views import artifact_view, deployment_view, summary
 from fuchsia.server import docs, metrics, problems
 from fuchsia.server.auth import grants, hash_token
 from fuchsia.server.bodies import BodyLimit, JsonRoute
+from fuchsia.server.params import Text, TextParams
 from fuchsia.server.schedule import Scheduler
 from fuchsia.server.webhooks import PATH, webhook
 from fuchsia.states import FINAL_STATUSES
@@ -68,17 +69,17 @@ bearer = HTTPBearer(auto_error=False, description="a token from `fuchsia tokens 
 
 
 class StartRequest(BaseModel):
-    workflow: str = Field(pattern=REF, description="NAME or NAME@VERSION of a deployed workflow")
+    workflow: Text = Field(pattern=REF, description="NAME or NAME@VERSION of a deployed workflow")
     payload: Any = None
 
 
 class SignalRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     payload: Any = None
 
 
 class RetryRequest(BaseModel):
-    from_node: str | None = Field(default=None, min_length=1, max_length=200)
+    from_node: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class DeployRequest(BaseModel):
@@ -118,6 +119,7 @@ def create_app(
     )
     app.state.auth = auth
     app.add_middleware(BodyLimit)
+    app.add_middleware(TextParams)  # outside BodyLimit: refused before a byte is read
     problems.install(app)
     docs.install(app)
     app.include_router(router)
@@ -323,7 +325,7 @@ async def pause(request: Request, execution_id: ExecutionId) -> dict[str, Any]:
 
 
 class ResumeRequest(BaseModel):
-    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+    ids: list[Annotated[Text, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, max_length=1000, description="full execution ids [default: every one]"
     )
 
