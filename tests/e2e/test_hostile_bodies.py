@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -122,3 +124,36 @@ def test_a_deployed_workflow_names_no_file_of_the_server(
             assert "needs a workflow file to be relative to" in error["message"], error
             assert "hunter2" not in refused.text
             assert admin.get(f"/api/v1/workflows/{name}").status_code == 404
+
+
+def test_a_signal_name_with_a_nul_is_refused_before_it_reaches_either_store(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A wait for a signal named with a NUL deployed, and on PostgreSQL (whose text holds
+    none) its execution then failed with an internal DataError, a traceback in the log; the
+    UI's signal form said "store write failed". The definition now refuses the name where it
+    is written, and the engine (the UI's way in) a signal sent with one."""
+    source = 'name: nul-signal\nnodes:\n  gate: {wait: {signal: "go\\0"}}\n'
+    with Served(tmp_path, db=store_url, schedule=False) as running:
+        with running.client("admin") as admin:
+            refused = admin.post("/api/v1/workflows", json={"source": source})
+            assert refused.status_code == 422, refused.text
+            problem = error_of(refused)["problems"][0]
+            assert "NUL" in problem["message"], problem
+            assert (problem["line"], problem["column"]) == (3, 25), problem
+            assert admin.get("/api/v1/workflows/nul-signal").status_code == 404
+            assert admin.post("/api/v1/workflows", json={"source": WAITING}).status_code == 201
+            started = admin.post("/api/v1/executions", json={"workflow": "waiting"}).json()
+            wait_for(admin, started["id"], "waiting")
+        with httpx.Client(base_url=running.url) as browser:
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text)
+            assert csrf is not None
+            form = {"csrf": csrf.group(1), "token": running.tokens["run"], "next": "/"}
+            assert browser.post("/login", data=form).status_code == 303
+            form = {"csrf": csrf.group(1), "signal": "go\x00", "payload": "{}"}
+            sent = browser.post(f"/runs/{started['id']}/signal", data=form)
+        assert sent.status_code == 303, sent.text
+        message = unquote(sent.cookies["fuchsia_flash"])
+        assert "without a NUL" in message and "store" not in message, message
+        with running.client("admin") as admin:
+            assert admin.get(f"/api/v1/executions/{started['id']}").json()["status"] == "waiting"

@@ -36,6 +36,20 @@ MAX_DURATION_SECONDS = 3650 * 86400.0  # ten years: any timer, timeout, delay or
 MAX_VERSION = 2**31 - 1  # the stores keep versions in 32-bit INTEGER columns
 MAX_ITERATIONS = 100_000  # repeat.max_iterations: each iteration is a stored attempt
 MAX_CRON_LENGTH = 256  # characters of a cron schedule (its parser expands every list)
+MAX_SIGNAL_NAME = 200  # characters of a signal's name: what the API's signal route takes
+NUL = "\x00"
+HOLDS_NUL = "holds a NUL character (U+0000), which no stored text may hold"
+
+
+def no_nul(value: str) -> str:
+    """`value`, unless it holds a NUL: PostgreSQL's text cannot (SQLite's can: refused on
+    both, a name means the same on either)."""
+    if NUL in value:
+        raise ValueError(HOLDS_NUL)
+    return value
+
+
+SignalName = Annotated[str, Field(min_length=1, max_length=MAX_SIGNAL_NAME), AfterValidator(no_nul)]
 
 
 def _duration(value: object) -> float:
@@ -158,7 +172,7 @@ class BranchRule(Model):
 
 
 class WaitSpec(Model):
-    signal: str | None = None
+    signal: SignalName | None = None
     for_: Duration | None = Field(default=None, alias="for")
     until: str | None = None
     timeout: Duration | None = None

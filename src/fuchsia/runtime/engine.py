@@ -631,7 +631,13 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         """Send signal `name` to an open execution; a `wait: {signal: name}` node takes it as
         its output (now, or when it starts waiting). Returns the signal's id."""
         from fuchsia import payload as payloads
+        from fuchsia.definition.models import MAX_SIGNAL_NAME, NUL
 
+        if not name or len(name) > MAX_SIGNAL_NAME or NUL in name:
+            raise FuchsiaError(
+                f"a signal name is 1 to {MAX_SIGNAL_NAME} characters without a NUL, "
+                f"not {name[:60]!r}"
+            )
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
         if record.status in FINAL_STATUSES:

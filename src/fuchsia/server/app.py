@@ -27,6 +27,7 @@ from fuchsia import payload as payloads
 from fuchsia.components.manifest import manifest_document
 from fuchsia.components.registry import summary as summary_of_component
 from fuchsia.definition import parse_text
+from fuchsia.definition.models import MAX_SIGNAL_NAME
 from fuchsia.definition.source import MAX_FILE_BYTES
 from fuchsia.errors import (
     ExecutionNotFound,
@@ -74,7 +75,7 @@ class StartRequest(BaseModel):
 
 
 class SignalRequest(BaseModel):
-    name: Text = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=MAX_SIGNAL_NAME)
     payload: Any = None
 
 

@@ -16,20 +16,11 @@ from urllib.parse import parse_qsl
 from pydantic import AfterValidator
 from starlette.responses import JSONResponse
 
+from fuchsia.definition.models import HOLDS_NUL, NUL, no_nul
 from fuchsia.errors import InvalidParameters
 from fuchsia.server.bodies import ASGIApp, Receive, Scope, Send
 
-NUL = "\x00"
-HOLDS_NUL = "holds a NUL character (U+0000), which no stored text may hold"
-
-
-def _no_nul(value: str) -> str:
-    if NUL in value:
-        raise ValueError(HOLDS_NUL)
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(no_nul)]
 
 
 def nul_params(scope: Scope) -> list[dict[str, str]]:
