@@ -117,6 +117,10 @@ def test_bad_signatures_are_refused_and_nothing_is_stored(served: Served, scheme
     if scheme == "standard":  # a wrong key for Standard Webhooks
         wrong = {**good, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()}
     truncated = {k: v[:-4] if "signature" in k.lower() else v for k, v in good.items()}
+    accented = [  # a non-ASCII signature was a TypeError (a 500) in hmac.compare_digest
+        (k.encode(), (v[:-1] + "é" if "signature" in k.lower() else v).encode("latin-1"))
+        for k, v in good.items()
+    ]
     old = signed(scheme, body, delivery=f"bad-{scheme}", at=int(time.time()) - 3600)
     reserialised = json.dumps({"order": 1}, indent=2).encode()  # same data, other bytes
     before = count(served)
@@ -124,6 +128,7 @@ def test_bad_signatures_are_refused_and_nothing_is_stored(served: Served, scheme
         httpx.post(url, content=body),
         httpx.post(url, content=body, headers=wrong),
         httpx.post(url, content=body, headers=truncated),
+        httpx.post(url, content=body, headers=accented),
         httpx.post(url, content=reserialised, headers=good),
     ]
     if scheme != "github":  # GitHub signs no timestamp

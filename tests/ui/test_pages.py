@@ -57,6 +57,8 @@ def test_a_session_names_a_token_by_id_and_a_forged_or_old_one_names_none() -> N
     later = 1000.0 + session.SESSION_SECONDS + 1
     assert session.session_token_id(key, value, now=later) is None
     assert session.session_token_id(key, "garbage", now=1001.0) is None
+    # a client chooses its cookie's text: a non-ASCII signature was a TypeError (a 500)
+    assert session.session_token_id(key, f"tok123.{expires}.{signature[:-1]}é") is None
 
 
 def test_a_run_form_is_made_from_an_object_schema_of_simple_fields() -> None:
@@ -115,8 +117,9 @@ def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(
             cookie = runs_page.headers["set-cookie"].lower()
             assert "httponly" in cookie and "samesite=strict" in cookie
             assert browser.get("/login", follow_redirects=False).status_code == 303
-            refused = browser.post("/runs/nope/cancel", data={"csrf": "wrong"})
-            assert refused.status_code == 403
+            for csrf_sent in ("wrong", "wrong-é"):  # non-ASCII was a TypeError (a 500)
+                refused = browser.post("/runs/nope/cancel", data={"csrf": csrf_sent})
+                assert refused.status_code == 403, refused.text
             csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/workflows").text)
             assert csrf is None  # no form on a page without workflows
             missing = browser.get("/runs/0123456789abcdef")

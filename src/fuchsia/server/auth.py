@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from fuchsia.errors import FuchsiaError
@@ -22,6 +23,15 @@ PREFIX = "fct_"
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def matches(sent: str, expected: str) -> bool:
+    """Whether a value a client sent (a signature, a CSRF token) is `expected`, in constant
+    time. Compared as UTF-8 bytes: `hmac.compare_digest` refuses two strings of which one
+    holds a non-ASCII character with a TypeError, and a client chooses what it sends."""
+    return hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def grants(token: TokenRecord, scope: str) -> bool:

@@ -18,6 +18,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from fuchsia.server.auth import matches
+
 
 class SignatureError(Exception):
     """The delivery is not signed by the secret (the message says why, for the log)."""
@@ -50,7 +52,7 @@ def _github(secret: str, body: bytes, headers: Mapping[str, str]) -> str | None:
     if not sent.startswith("sha256="):
         raise SignatureError("missing X-Hub-Signature-256")
     expected = _mac(secret.encode(), body).hex()
-    if not hmac.compare_digest(sent.removeprefix("sha256="), expected):
+    if not matches(sent.removeprefix("sha256="), expected):
         raise SignatureError("X-Hub-Signature-256 does not match")
     return headers.get("x-github-delivery")
 
@@ -74,7 +76,7 @@ def _stripe(
         raise SignatureError("missing or malformed Stripe-Signature")
     _fresh(timestamps[0], tolerance, now)
     expected = _mac(secret.encode(), timestamps[0].encode() + b"." + body).hex()
-    if not any(hmac.compare_digest(s, expected) for s in signatures):
+    if not any(matches(s, expected) for s in signatures):
         raise SignatureError("Stripe-Signature does not match")
 
 
@@ -94,6 +96,6 @@ def _standard(
     expected = base64.b64encode(_mac(key, f"{delivery}.{timestamp}.".encode() + body)).decode()
     for item in sent.split():
         version, _, signature = item.partition(",")
-        if version == "v1" and hmac.compare_digest(signature, expected):
+        if version == "v1" and matches(signature, expected):
             return delivery
     raise SignatureError("webhook-signature does not match")

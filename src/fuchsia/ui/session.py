@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fuchsia.errors import FuchsiaError
-from fuchsia.server.auth import grants, hash_token
+from fuchsia.server.auth import grants, hash_token, matches
 
 if TYPE_CHECKING:
     from fuchsia.store import Store
@@ -94,7 +94,7 @@ def session_token_id(key: bytes, value: str, now: float | None = None) -> str | 
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     token_id, expires, signature = parts
-    if not hmac.compare_digest(signature, _sign(key, f"session|{token_id}.{expires}")):
+    if not matches(signature, _sign(key, f"session|{token_id}.{expires}")):
         return None
     if int(expires) < (now if now is not None else time.time()):
         return None
@@ -142,7 +142,7 @@ def check_csrf(request: Request, sent: str | None) -> None:
     browser = request.cookies.get(BROWSER, "")
     if not browser or not sent:
         raise CsrfRefused
-    if not hmac.compare_digest(sent, csrf_of(key_of(request), browser)):
+    if not matches(sent, csrf_of(key_of(request), browser)):
         raise CsrfRefused
 
 
