@@ -8,6 +8,7 @@ import asyncio
 import re
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -122,6 +123,19 @@ def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(
                 assert refused.status_code == 403, refused.text
             csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/workflows").text)
             assert csrf is None  # no form on a page without workflows
+            deployed = browser.post(
+                "/api/v1/workflows",
+                json={"source": "name: one\nnodes:\n  a: {transform: {x: 1}}\n"},
+            )
+            assert deployed.status_code == 201, deployed.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/workflows/one").text)
+            assert csrf is not None
+            for version in ("²", "9" * 5000):  # str.isdigit, int(): each was a 500
+                form = {"csrf": csrf.group(1), "version": version}
+                for action in ("run", "disable", "pin"):
+                    sent = browser.post(f"/workflows/one/{action}", data=form)
+                    assert sent.status_code == 303, (action, sent.text[:200])
+                    assert "whole number" in unquote(sent.cookies["fuchsia_flash"])
             missing = browser.get("/runs/0123456789abcdef")
             assert missing.status_code == 404 and "Traceback" not in missing.text
     finally:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from fuchsia.errors import FuchsiaError, PayloadError, WorkflowDisabled, WorkflowNotFound
 from fuchsia.store.records import Deployment, KvChanges
 
+MAX_VERSION_DIGITS = 18  # as the API's `name@version` takes: past it, no stored version
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -83,8 +85,12 @@ class Deployments:
         name, _, version = ref.partition("@")
         found = await self.store.deployments(name)
         if version:
-            if not version.isdigit():
-                raise FuchsiaError(f"{ref!r}: a workflow version is a whole number")
+            if not (version.isascii() and version.isdigit()) or len(version) > MAX_VERSION_DIGITS:
+                # str.isdigit takes '²' and int() takes no more than 4300 digits: ValueErrors
+                raise FuchsiaError(
+                    f"{ref[:250]!r}: a workflow version is a whole number "
+                    f"of at most {MAX_VERSION_DIGITS} digits"
+                )
             match = [d for d in found if d.version == int(version)]
         else:
             match = [d for d in [_current(found)] if d is not None]
