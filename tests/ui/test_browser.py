@@ -201,7 +201,7 @@ def test_a_bad_signal_payload_is_a_message_on_the_page(page: Page, api: httpx.Cl
     page.goto(f"/runs/{execution_id}?node=approve")
     page.locator("form.signal textarea").fill("{not json")
     page.get_by_role("button", name="Approve").click()
-    expect(page.locator(".flash")).to_contain_text("not JSON")
+    expect(page.locator(".flash")).to_contain_text("not valid JSON")
     expect(status(page)).to_have_attribute("data-status", "waiting")
     api.post(f"/api/v1/executions/{execution_id}/cancel")
 

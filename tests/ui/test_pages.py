@@ -16,7 +16,7 @@ import pytest
 from fuchsia import Engine
 from fuchsia.errors import FuchsiaError
 from fuchsia.server.app import create_app
-from fuchsia.ui import runs, session
+from fuchsia.ui import routes, runs, session
 from fuchsia.ui.pages import form_fields, payload_of
 from support.waiting import locked
 
@@ -83,8 +83,23 @@ def test_a_run_form_is_made_from_an_object_schema_of_simple_fields() -> None:
     nested = {"type": "object", "properties": {"order": {"type": "object"}}}
     assert form_fields(nested) is None and form_fields(None) is None
     assert payload_of(None, {"payload": '{"order": {"id": 1}}'}) == {"order": {"id": 1}}
-    with pytest.raises(FuchsiaError, match="not JSON"):
+    with pytest.raises(FuchsiaError, match="not valid JSON"):
         payload_of(None, {"payload": "{"})
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("[" * 100_000, "nested more than"), ('{"n": ' + "7" * 5000 + "}", "5000 digits")],
+)
+def test_a_form_payload_too_deep_or_with_too_many_digits_is_a_message(
+    text: str, reason: str
+) -> None:
+    """The Run and signal forms read their JSON as the API reads a payload: a RecursionError
+    (not a ValueError) escaped them, a 500 for a form post."""
+    with pytest.raises(FuchsiaError, match=reason):
+        payload_of(None, {"payload": text})
+    with pytest.raises(FuchsiaError, match=reason):  # read before the engine is used
+        asyncio.run(routes._signal(None, "run", {"signal": "go", "payload": text}))  # type: ignore[arg-type]
 
 
 def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(

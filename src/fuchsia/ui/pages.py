@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as Segment
 from starlette.responses import Response
 
+from fuchsia import payload as payloads
 from fuchsia.errors import FuchsiaError
 from fuchsia.runtime.engine import Engine
 from fuchsia.runtime.views import iso
@@ -76,10 +77,7 @@ def payload_of(fields: list[Field] | None, form: dict[str, str]) -> Any:
     an empty optional field is left out; a number that is not one is an error)."""
     if fields is None:
         text = form.get("payload", "").strip() or "{}"
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise FuchsiaError(f"the payload is not JSON: {exc}") from None
+        return payloads.parse(text, source="the payload")  # bounded: depth, digits, size
     payload: dict[str, Any] = {}
     for field in fields:
         raw = form.get(f"field.{field.name}", "")

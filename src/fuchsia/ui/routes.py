@@ -11,7 +11,6 @@ no action button, and a 403 for any action it posts anyway.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from fastapi import Path as Segment
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
+from fuchsia import payload as payloads
 from fuchsia.errors import ExecutionNotFound, FuchsiaError, InvalidState
 from fuchsia.runtime.engine import Engine
 from fuchsia.states import FINAL_STATUSES, ExecutionStatus
@@ -300,10 +300,7 @@ async def _signal(engine: Engine, execution_id: str, form: dict[str, str]) -> st
     if not name:
         raise FuchsiaError("the form names no signal")
     text = form.get("payload", "").strip() or "{}"
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise FuchsiaError(f"the payload is not JSON: {exc}") from None
+    value = payloads.parse(text, source="the payload")  # bounded: depth, digits, size
     decision = form.get("decision")
     if decision in ("approve", "reject"):
         if not isinstance(value, dict):
