@@ -280,6 +280,40 @@ def test_what_a_step_hands_the_platform_wrongly_fails_it_naming_the_argument(
     assert {"a \\ud800 b", "p \\udc80 q"} <= {line["message"] for line in lines}
 
 
+def test_text_the_store_keeps_holding_a_nul_fails_the_step_when_handed_over(
+    home: Path, tmp_path: Path
+) -> None:
+    """A kv key or value, or an artifact's name or content type, holding a NUL is refused by
+    the host as the step hands it over (PostgreSQL's text cannot hold one: it failed the
+    attempt's commit there with an internal error, and SQLite stored it)."""
+    calls = {
+        "key": ('kv_set("a\\x00b", "v")', "a kv key holds a NUL character (U+0000)"),
+        "value": ('kv_set("k", "\\x00")', "a kv value holds a NUL character (U+0000)"),
+        "read": ('kv_get("\\x00")', "a kv key holds a NUL character (U+0000)"),
+        "name": ('put_artifact("a\\x00", "text/plain", "x")', "an artifact name holds a NUL"),
+        "type": ('put_artifact("a", "text/\\x00", "x")', "an artifact content type holds a NUL"),
+    }
+    prelude = "from fuchsia_sdk import kv_get, kv_set, put_artifact\n\n"
+    nodes = "".join(
+        f"  {name}:\n    python: |\n"
+        + textwrap.indent(f"{prelude}def main():\n    {call}\n    return 1\n", " " * 6)
+        for name, (call, _) in calls.items()
+    )
+    flow = write(
+        tmp_path,
+        "nul.yaml",
+        "name: nul\ndefaults: {on_error: continue, retry: {max_attempts: 1}}\n"
+        f"nodes:\n{nodes}  fine:\n    python: |\n      def main():\n          return 2\n",
+    )
+    [execution] = run_flows(home, [flow])
+    assert execution.status == "completed_with_errors", execution.error
+    for name, (_, words) in calls.items():
+        error = execution.node(name).error
+        assert error is not None and words in error["message"], (name, error)
+        assert error["type"] == "output_error"
+    assert execution.node("fine").output == 2
+
+
 # -- containment ------------------------------------------------------------------------------
 
 

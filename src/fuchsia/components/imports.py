@@ -21,6 +21,7 @@ import httpx
 from wasmtime.component import Linker, Record, Variant
 
 from fuchsia.components import abi, limits, outbound
+from fuchsia.definition.models import HOLDS_NUL, NUL
 from fuchsia.errors import OutputError
 from fuchsia.observe.telemetry import OFF, Telemetry
 
@@ -161,6 +162,8 @@ def _fetch(request: Record) -> Record | Variant:
 
 
 def _put_artifact(name: str, content_type: str, data: bytes) -> Record | str:
+    _stored(name, "an artifact name")
+    _stored(content_type, "an artifact content type")
     services = _services()
     attributes = {"fuchsia.artifact.name": name, "fuchsia.artifact.size": len(data)}
     try:
@@ -193,13 +196,34 @@ _FIELDS = abi.Cap("a log line's fields", limits.LOG_LINE, cut=True)
 _REQUEST = abi.Cap("an http request made by the component", limits.HTTP_REQUEST)
 
 
+def _stored(text: str, what: str) -> str:
+    """`text`, which the store keeps as text (a kv key or value, an artifact's name or
+    content type), unless it holds a NUL: PostgreSQL's text cannot, so it is refused on
+    either store, when the component hands it over rather than when its attempt commits."""
+    if NUL in text:
+        raise OutputError(f"{what} {HOLDS_NUL}")
+    return text
+
+
+def _kv_get(key: str) -> str | None:
+    return _services().kv_get(_stored(key, "a kv key"))
+
+
+def _kv_set(key: str, value: str) -> None:
+    _services().kv_set(_stored(key, "a kv key"), _stored(value, "a kv value"))
+
+
+def _kv_delete(key: str) -> None:
+    _services().kv_delete(_stored(key, "a kv key"))
+
+
 def build_linker(linker: Linker) -> None:
     """Define every `fuchsia:platform` import on `linker`, each argument under its cap."""
     with linker.root() as root:
         with root.add_instance(f"{PLATFORM}/kv@{VERSION}") as kv:
-            abi.define(kv, "get", lambda key: _services().kv_get(key), _KEY)
-            abi.define(kv, "set", lambda key, value: _services().kv_set(key, value), _KEY, _VALUE)
-            abi.define(kv, "delete", lambda key: _services().kv_delete(key), _KEY)
+            abi.define(kv, "get", _kv_get, _KEY)
+            abi.define(kv, "set", _kv_set, _KEY, _VALUE)
+            abi.define(kv, "delete", _kv_delete, _KEY)
         with root.add_instance(f"{PLATFORM}/config@{VERSION}") as config:
             abi.define(config, "get", _optional_config, _CONFIG_KEY)
             abi.define(config, "all", lambda: json.dumps(dict(_services().config)))

@@ -14,11 +14,11 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator
-from starlette.responses import JSONResponse
 
 from fuchsia.definition.models import HOLDS_NUL, NUL, no_nul
 from fuchsia.errors import InvalidParameters
 from fuchsia.server.bodies import ASGIApp, Receive, Scope, Send
+from fuchsia.server.problems import answer
 
 Text = Annotated[str, AfterValidator(no_nul)]
 
@@ -44,5 +44,4 @@ class TextParams:
         if not found:
             await self.app(scope, receive, send)
             return
-        error = InvalidParameters(found)
-        await JSONResponse({"error": error.details()}, 422)(scope, receive, send)
+        await answer(InvalidParameters(found))(scope, receive, send)
