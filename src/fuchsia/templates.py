@@ -26,7 +26,7 @@ from jinja2.environment import TemplateExpression
 from jinja2.parser import Parser
 
 from fuchsia import budget
-from fuchsia.budget import DEFAULT_LIMITS, BudgetExceeded, Limits, charge
+from fuchsia.budget import DEFAULT_LIMITS, MAX_INT_BITS, BudgetExceeded, Limits, charge
 from fuchsia.template_guards import BoundedEnvironment
 
 Scope = Mapping[str, Any]
@@ -187,18 +187,19 @@ def _compile_string(text: str) -> _Compiled:
     return _Compiled(render, _reads_nothing(tree))
 
 
-# `{{ name }}`, `{{ name.field.field }}` and sums of those and integers (`{{ value + 1 }}`,
-# `{{ data.a - data.b }}`): most templates, and the hot ones. `_direct` evaluates them by
-# look-ups, as Jinja would (a name from the scope; a field of a mapping by its key, which wins
-# over attributes, as `BoundedEnvironment.getattr` has it; `+` and `-` on numbers from the
-# left), skipping Jinja's context, which copies the whole scope per render. Where a step is
-# anything else (a name not in the scope, a field of a non-mapping or missing, an operand not
-# an int or float) it answers `_UNSURE` and Jinja evaluates the expression: the same value, or
-# the error it always gave. `tests/unit/test_templates.py` checks the two agree.
+# `{{ name }}`, `{{ name.field.field }}` and sums and products of those and integers
+# (`{{ value + 1 }}`, `{{ item * item }}`, `{{ data.a - data.b * 2 }}`): most templates, and
+# the hot ones. `_direct` evaluates them by look-ups, as Jinja would (a name from the scope; a
+# field of a mapping by its key, which wins over attributes, as `BoundedEnvironment.getattr`
+# has it; on numbers, `*` before `+` and `-`, each from the left), skipping Jinja's context,
+# which copies the whole scope per render. Where a step is anything else (a name not in the
+# scope, a field of a non-mapping or missing, an operand not an int or float, a product over
+# the integer size Jinja refuses) it answers `_UNSURE` and Jinja evaluates the expression: the
+# same value, or the error it always gave. `tests/unit/test_templates.py` checks they agree.
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*"
 _OPERAND = rf"(?:{_PATH}|0|[1-9][0-9]{{0,17}})"
-_SUM = re.compile(rf"\s*{_OPERAND}(?:\s*[-+]\s*{_OPERAND})*\s*")
-_SIGN = re.compile(r"\s*([-+])\s*")
+_SUM = re.compile(rf"\s*{_OPERAND}(?:\s*[-+*]\s*{_OPERAND})*\s*")
+_SIGN = re.compile(r"\s*([-+*])\s*")
 # names Jinja reads as literals or operators, never as variables, and `self` (the template)
 _NOT_NAMES = frozenset(
     {"true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if"}
@@ -209,8 +210,8 @@ _NUMBERS = (int, float)
 
 
 def _direct(expr: str) -> Callable[[Scope], Any] | None:
-    """A direct evaluator of `expr` when it is a path or a sum of paths and integers that
-    reads at least one name, else None (see above)."""
+    """A direct evaluator of `expr` when it is a path, or a sum or product of paths and
+    integers, that reads at least one name, else None (see above)."""
     if _SUM.fullmatch(expr) is None:
         return None
     parts = _SIGN.split(expr.strip())
@@ -225,7 +226,7 @@ def _direct(expr: str) -> Callable[[Scope], Any] | None:
         operands.append(path)
     if all(isinstance(o, int) for o in operands):
         return None  # a constant: Jinja folds it
-    signs = parts[1::2]
+    operators = parts[1::2]
     if len(operands) == 1:
         only = operands[0]
         assert isinstance(only, tuple)
@@ -234,13 +235,30 @@ def _direct(expr: str) -> Callable[[Scope], Any] | None:
     def total(scope: Scope) -> Any:
         values = [o if isinstance(o, int) else _look(scope, o) for o in operands]
         if any(type(v) not in _NUMBERS for v in values):
-            return _UNSURE  # bool, str, list, missing...: Jinja's own `+` and `-`
-        result = values[0]
-        for sign, value in zip(signs, values[1:], strict=True):
-            result = result + value if sign == "+" else result - value
-        return result
+            return _UNSURE  # bool, str, list, missing...: Jinja's own operators
+        return _arithmetic(values, operators)
 
     return total
+
+
+def _arithmetic(values: list[Any], operators: list[str]) -> Any:
+    """`values` (numbers) joined by `operators`: `*` first, then `+` and `-`, each from the
+    left; `_UNSURE` for a product of integers too big for Jinja, which refuses it."""
+    terms, signs = [values[0]], []
+    for operator, value in zip(operators, values[1:], strict=True):
+        if operator != "*":
+            terms.append(value)
+            signs.append(operator)
+            continue
+        left = terms[-1]
+        both_int = type(left) is int and type(value) is int
+        if both_int and left.bit_length() + value.bit_length() > MAX_INT_BITS:
+            return _UNSURE
+        terms[-1] = left * value
+    result = terms[0]
+    for sign, term in zip(signs, terms[1:], strict=True):
+        result = result + term if sign == "+" else result - term
+    return result
 
 
 def _look(scope: Scope, path: tuple[str, ...]) -> Any:

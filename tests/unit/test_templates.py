@@ -531,6 +531,10 @@ _EXPRESSIONS = [
     *("value + data.n", "data.a.b - data.n + 10", "big + 1", "nan + 1", "f + 1e3"),
     *("yes + 1", "text + text", "items + items", "value + text", "value + missing"),
     *("value + data.a.none", "value + range", "1 + 2", "value + 999999999999999999"),
+    *("value * 2", "value * value", "2 * value + 1", "1 + value * 2 - data.n * data.n"),
+    *("value - data.n * 2 * 3", "data.n * f", "big * 2", "big * big", "f * nan", "yes * 2"),
+    *("value * text", "text * value", "items * 2", "value * missing", "value*2+1*value"),
+    *("value * -1", "value ** 2", "2 * 3 + value", "value * 0 - f * 1e3", "value -  - 1"),
 ]
 
 
@@ -560,8 +564,19 @@ def test_paths_and_sums_evaluate_as_jinja_evaluates_them(
 def test_a_path_or_a_sum_is_evaluated_without_jinja() -> None:
     """The forms read directly are the ones `_direct` takes: not a constant, a literal
     name, an operator Jinja has and these do not, or an integer of many digits."""
-    for taken in ("value", "data.a.b", "a + 1", "a.b - c.d + 2", " x "):
+    for taken in ("value", "data.a.b", "a + 1", "a.b - c.d + 2", " x ", "a * b + 2 * c"):
         assert templates._direct(taken) is not None, taken
-    for left in ("1 + 2", "none", "true", "self", "-a", "a * 2", "a.0", "a[0]", "a | length"):
+    for left in (
+        "1 + 2",
+        "none",
+        "true",
+        "self",
+        "-a",
+        "a / 2",
+        "a ** 2",
+        "a.0",
+        "a[0]",
+        "a | length",
+    ):
         assert templates._direct(left) is None, left
     assert templates._direct("a + 1234567890123456789") is None
