@@ -38,9 +38,12 @@ def parse(text: str | bytes, *, source: str = "payload") -> Any:
     return value
 
 
-def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None = None) -> None:
-    """Refuse values that are not JSON data, too deep, too large, or against `schema`."""
-    _check_depth(value, source)
+def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None = None) -> Any:
+    """Refuse values that are not JSON data, too deep, too large, or against `schema`; the
+    value as JSON data otherwise: what it is stored as and read back, a Python caller's
+    tuple a list and its keys text, so what reads it before it is stored (the schema, the
+    trigger's context, the first run of its nodes) sees what a resumed run sees."""
+    plain = _check_depth(value, source)
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -55,6 +58,8 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
             f"{source} is {len(encoded)} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES} bytes",
             limit=MAX_PAYLOAD_BYTES,
         )
+    if not plain:
+        value = json.loads(encoded)
     if schema is not None:
         import jsonschema  # only a schema check pays for the validator
 
@@ -65,6 +70,7 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
             raise PayloadError(
                 "payload does not match the trigger schema:\n  " + "\n  ".join(lines)
             )
+    return value
 
 
 def _integer(digits: str, *, source: str) -> int:
@@ -82,13 +88,19 @@ def _path(parts: Any) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _check_depth(value: Any, source: str) -> None:
+def _check_depth(value: Any, source: str) -> bool:
+    """Refuse a value nested deeper than MAX_DEPTH (a tuple nests as the list it is stored
+    as); whether it is plain JSON data already (lists, and dicts keyed by text)."""
+    plain = True
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise PayloadError(f"{source} is nested more than {MAX_DEPTH} levels deep")
         if isinstance(item, dict):
+            plain = plain and all(type(k) is str for k in item)
             stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
+            plain = plain and type(item) is list
             stack.extend((v, depth + 1) for v in item)
+    return plain

@@ -173,7 +173,7 @@ def _compile_string(text: str) -> _Compiled:
             value = direct(scope)
             return _native(expression(scope) if value is _UNSURE else value)
 
-        return _Compiled(evaluate, False)
+        return _Compiled(evaluate, _reads_nothing(tree))
     tree = _ENV.parse(text)
     template = _ENV.from_string(tree)
 

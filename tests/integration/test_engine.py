@@ -183,6 +183,21 @@ nodes:
     assert execution.result == {"line": "order A-1 totals 42"}
 
 
+def test_a_python_payload_with_other_keys_than_text_reads_as_it_is_stored(db: str) -> None:
+    """The trigger's context and the nodes read a payload keyed as it is stored (as JSON:
+    an int key is text), whichever way a template reads it."""
+    wf = locked("""
+name: keys
+trigger:
+  context: {a: "{{ a }}", one: "{{ data['1'] }}", sum: "{{ a + 1 }}", text: "x{{ a }}"}
+nodes:
+  n: {transform: {a: "{{ a }}", one: "{{ data['1'] }}", c: "{{ context.sum }}"}}
+""")
+    execution = run(db, wf, {1: "one", "a": 2})
+    assert execution.status == "completed", execution.error
+    assert execution.result == {"a": 2, "one": "one", "c": 3}
+
+
 def test_execution_metadata_is_visible_to_templates(db: str) -> None:
     wf = locked("""
 name: meta

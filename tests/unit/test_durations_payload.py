@@ -198,6 +198,24 @@ def test_a_deeply_nested_value_is_refused_without_recursion() -> None:
         payload.check(value)
 
 
+def test_deeply_nested_tuples_are_refused_too_not_a_recursion_error() -> None:
+    """A Python caller's tuples nest as the lists they are stored as (they went past the
+    depth check, and `json.dumps` then raised RecursionError: a traceback)."""
+    value: Any = ()
+    for _ in range(10_000):
+        value = (value,)
+    with pytest.raises(PayloadError, match="nested more than 64 levels deep"):
+        payload.check({"a": value})
+
+
+def test_a_checked_payload_is_its_json_form() -> None:
+    """What a payload is stored as is what it is read as before it is stored too: tuples are
+    lists, keys are text; plain JSON data is returned as it is, not copied."""
+    assert payload.check({1: (1, {2: None}), "b": [True]}) == {"1": [1, {"2": None}], "b": [True]}
+    plain = {"a": [1, {"b": "c"}]}
+    assert payload.check(plain) is plain
+
+
 @pytest.mark.parametrize(
     "text", ["9" * 5000, "[-" + "1" * 4301 + "]", '{"a": {"b": 1%s}}' % ("0" * 5000)]
 )

@@ -92,7 +92,7 @@ class _WantedIds:
         return bool(random()) if random is not None else False
 
 
-def _remote(trace_id: str, span_id: str, sampled: bool = True) -> SpanContext:
+def _remote(trace_id: str, span_id: str, sampled: bool) -> SpanContext:
     flags = _SAMPLED if sampled else _NOT_SAMPLED
     return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=flags)
 
@@ -259,10 +259,12 @@ class OtelTelemetry(Telemetry):
 
     def _decide(self, trace_id: str) -> bool:
         """Whether an execution's trace is recorded: the sampler's decision for a root span
-        of that trace id, asked once per trace. Its spans are started (in any process, at
-        any time) under parents that carry the decision, so a parent-based sampler keeps
-        or drops the whole trace, not the execution span alone; a trace-id ratio decides
-        the same everywhere."""
+        of that trace id, asked once per trace (per process). Its spans are started (in any
+        process, at any time) under parents that carry the decision, and the execution's
+        own span is not started when it is "drop": a sampler that decides from the trace id
+        (a ratio, parent-based or not; always on or off) keeps or drops the whole trace
+        everywhere. One that decides from a span's name or attributes, or at random per
+        call, can still split it (the README says so)."""
         sampler = getattr(self.tracer, "sampler", None)
         if sampler is None:  # a tracer that is not the SDK's: it decides for itself
             return True
@@ -329,16 +331,19 @@ class OtelTelemetry(Telemetry):
 
     def settled(self, execution: Settled) -> None:
         ref = execution.trace
+        sampled = self._sampled(ref.trace_id)
+        if not sampled and ref.parent is None:
+            return  # its attempts were dropped: no execution span of its own either
         parent = (
-            _under(ref.trace_id, ref.parent, self._sampled(ref.trace_id))
+            _under(ref.trace_id, ref.parent, sampled)
             if ref.parent is not None
             else otel_context.Context()  # a root: not under whatever is current here
         )
         links = []
         link = ids.parse_traceparent(ref.link)
         if link is not None:
-            sampled = bool(link[2] & 1)
-            links.append(Link(_remote(link[0], link[1], sampled), {"fuchsia.link": "trigger"}))
+            linked = bool(link[2] & 1)
+            links.append(Link(_remote(link[0], link[1], linked), {"fuchsia.link": "trigger"}))
         span = self._start(
             f"workflow {execution.workflow}",
             parent,

@@ -445,7 +445,7 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         from fuchsia import payload as payloads
 
         payload = {} if payload is None else payload
-        payloads.check(payload, schema=locked.trigger_schema)
+        payload = payloads.check(payload, schema=locked.trigger_schema)
         if self._secrets:  # stored as every other value is: with the secrets masked
             payload = self._runtime.masker.mask(payload)
         execution_id = new_id()
@@ -645,7 +645,7 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
                 f"execution {full} is {record.status}; signals go to executions still running",
                 execution_id=full,
             )
-        payloads.check(payload, source="signal payload")
+        payload = payloads.check(payload, source="signal payload")
         self._runtime.limits.check_payload(payload, "the signal payload")
         payload = self._runtime.masker.mask(payload)
         signal_id = await self.store.send_signal(full, name, payload)

@@ -30,7 +30,6 @@ from fuchsia.definition import parse_text
 from fuchsia.definition.models import MAX_SIGNAL_NAME
 from fuchsia.definition.source import MAX_FILE_BYTES
 from fuchsia.errors import (
-    ExecutionNotFound,
     Forbidden,
     FuchsiaError,
     InvalidParameters,
@@ -246,14 +245,11 @@ async def list_executions(
 ) -> dict[str, Any]:
     """Newest first, `limit` at a time (only `status`, only runs of the workflow named
     `workflow`); `next` is the `before` of the following page. A `before` that names no
-    execution is refused (400), not read as a position among the ids."""
+    execution is refused (422), not read as a position among the ids."""
     engine = engine_of(request)
-    if before is not None:
-        try:
-            await engine.store.get_execution(before)
-        except ExecutionNotFound:
-            message = f"no execution {before!r}: a cursor is the `next` of an earlier page"
-            raise InvalidParameters([{"param": "query.before", "message": message}]) from None
+    if before is not None and not await engine.store.has_execution(before):
+        message = f"no execution {before!r}: a cursor is the `next` of an earlier page"
+        raise InvalidParameters([{"param": "query.before", "message": message}])
     records = await engine.list(limit=limit, status=status, before=before, workflow=workflow)
     return {
         "executions": [summary(r) for r in records],

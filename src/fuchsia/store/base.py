@@ -88,6 +88,7 @@ class Store(Protocol):
     async def apply(self, transition: Transition) -> None: ...
     async def get_execution(self, execution_id: str) -> ExecutionRecord: ...
     async def resolve_id(self, prefix: str) -> str: ...
+    async def has_execution(self, execution_id: str) -> bool: ...
     async def list_executions(
         self,
         *,
@@ -288,6 +289,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
 
     async def open(self) -> None:
         self._closed = False
+        self._stored_workflows.clear()  # the database may be another one now
         await asyncio.to_thread(self._open_sync)
 
     def _open_sync(self) -> None:
@@ -374,6 +376,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         now = time.time()
 
         stored = new.workflow_hash in self._stored_workflows
+        payload, context = dumps(new.payload), dumps(new.context)
 
         def job(cur: Cursor) -> tuple[str, bool]:
             if not stored:
@@ -400,8 +403,8 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
                     new.workflow_name,
                     new.workflow_version,
                     new.status,
-                    self._seal(dumps(new.payload), "executions", new.id, "payload"),
-                    self._seal(dumps(new.context), "executions", new.id, "context"),
+                    self._seal(payload, "executions", new.id, "payload"),
+                    self._seal(context, "executions", new.id, "context"),
                     new.idempotency_key,
                     new.owner,
                     new.parent_id,
@@ -432,7 +435,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         execution_id, created = await self._write(job)
         self._stored_workflows.add(new.workflow_hash)
         if created:
-            return _created(new, now), True
+            return _created(new, json.loads(payload), json.loads(context), now), True
         return await self.get_execution(execution_id), False
 
     def _seal(self, text: str | None, *where: str) -> str | None:
@@ -456,6 +459,15 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
             raise ExecutionNotFound(execution_id)
         return self._execution(row)
 
+    async def has_execution(self, execution_id: str) -> bool:
+        """Whether an execution of that exact id exists (nothing of it is read)."""
+
+        def job(cur: Cursor) -> bool:
+            cur.execute(self.q["select_execution_exists"], (execution_id,))
+            return cur.fetchone() is not None
+
+        return await self._read(job)
+
     async def resolve_id(self, prefix: str) -> str:
         """The full id of the one execution whose id starts with `prefix`."""
 
@@ -476,8 +488,8 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
     async def get_execution_and_nodes(
         self, execution_id: str
     ) -> tuple[ExecutionRecord, dict[str, NodeRecord]]:
-        """`get_execution` and `get_nodes` in one read (one trip to the read thread, and
-        one snapshot on PostgreSQL's and SQLite's read connection alike)."""
+        """`get_execution` and `get_nodes` in one read: one trip to the read thread (each
+        SELECT still reads the latest committed rows, as the two reads did)."""
         node_rows = self._node_rows(execution_id)
 
         def job(cur: Cursor) -> tuple[Row | None, list[Row], list[Row]]:
@@ -613,7 +625,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         return [str(r[0]) for r in await self._read(job)]
 
 
-def _created(new: NewExecution, now: float) -> ExecutionRecord:
+def _created(new: NewExecution, payload: Any, context: Any, now: float) -> ExecutionRecord:
     """The record `create_execution` stored, as reading it back returns it (its values
     through their JSON, as they were written), without the read: a start pays one trip to
     the database, not two. (A control request that comes just after is seen by the driver
@@ -624,8 +636,8 @@ def _created(new: NewExecution, now: float) -> ExecutionRecord:
         workflow_version=new.workflow_version,
         workflow_hash=new.workflow_hash,
         status=ExecutionStatus(new.status),
-        payload=json.loads(dumps(new.payload)),
-        context=json.loads(dumps(new.context)),
+        payload=payload,
+        context=context,
         idempotency_key=new.idempotency_key,
         result=None,
         error=None,

@@ -337,6 +337,9 @@ class MemoryStore:
 
     # -- reads ---------------------------------------------------------------------------
 
+    async def has_execution(self, execution_id: str) -> bool:
+        return execution_id in self._executions
+
     async def get_execution_and_nodes(
         self, execution_id: str
     ) -> tuple[ExecutionRecord, dict[str, NodeRecord]]:

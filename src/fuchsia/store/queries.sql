@@ -26,6 +26,9 @@ FROM executions WHERE id = ?;
 -- name: select_execution_by_key
 SELECT id FROM executions WHERE idempotency_key = ?;
 
+-- name: select_execution_exists
+SELECT 1 FROM executions WHERE id = ?;
+
 -- name: select_execution_ids_by_prefix
 SELECT id FROM executions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2;
 

@@ -157,7 +157,8 @@ async def runs(
             return back(f"/runs/{found}")
     listed = await runs_page(engine, status=status, workflow=workflow or None, before=before)
     if listed.unknown is not None:
-        message, before = f"No run “{listed.unknown}” to page on from: the newest runs.", None
+        unknown = f"No run “{listed.unknown}” to page on from: the newest runs."
+        message, before = (f"{message} {unknown}" if message else unknown), None
     names = sorted({d.name for d in await engine.deployments()})
     filters = _filters(status, workflow, None)
     older = urlencode({**filters, "before": listed.next}) if listed.next else None

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fuchsia.errors import ExecutionNotFound
 from fuchsia.states import FINAL_STATUSES, ExecutionStatus, NodeStatus
 from fuchsia.ui import graph
 from fuchsia.ui.timeline import Span, Timeline, timeline
@@ -68,11 +67,8 @@ async def runs_page(
     items (one read for the page). A `before` that names no run (an edited or foreign
     link) shows the first page, saying so, rather than whatever ids sort below it."""
     unknown = None
-    if before:
-        try:
-            await engine.store.get_execution(before)
-        except ExecutionNotFound:
-            unknown, before = before, None
+    if before and not await engine.store.has_execution(before):
+        unknown, before = before, None
     records = await engine.list(
         limit=PAGE, status=status, before=before or FIRST, workflow=workflow
     )
