@@ -529,6 +529,22 @@ def test_workers_reconnect_when_the_database_restarts_and_every_execution_comple
             assert max(ledger.values()) <= 2, ledger
 
 
+def test_a_worker_whose_database_is_gone_stops_on_sigterm(fuchsia_env: FuchsiaEnv) -> None:
+    """SIGTERM to a worker whose PostgreSQL went away: it drains what it can and exits 0
+    within its grace and a few seconds, rather than retrying each of its last writes (its
+    renewal, its leaving) for a minute each: its lease passes, and other workers take what
+    it held once the database is back. (It waited minutes, renewing its lease in vain.)"""
+    with PgServer() as pg:
+        db = pg.create_database("gone")
+        env = {**fuchsia_env.env, "FUCHSIA_DB": db}
+        with Cluster(db, env, fuchsia_env.home) as cluster:
+            worker = cluster.worker("w-gone", lease="30s")
+            cluster.wait_alive(worker)
+            pg.stop()
+            assert worker.terminate() == 0, worker.output()
+            assert "w-gone: stopped" in worker.output()
+
+
 # -- 7. a cron trigger with two servers ------------------------------------------------------
 
 TICKS = 3  # scheduled instants to see fired by each pair of servers in turn

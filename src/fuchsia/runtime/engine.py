@@ -80,6 +80,9 @@ if TYPE_CHECKING:
 
 PARK_AFTER = 2.0  # seconds of only waits before a worker parks an execution (Engine.park_after)
 STOP_TIMEOUT = 5.0  # seconds a closing engine waits for its drivers to record their stop
+# seconds beyond its grace and its drivers' stop a closing engine's writes may take: a store
+# that does not answer then fails them (its leases pass; other workers take its executions)
+CLOSE_WRITES = 5.0
 
 
 def home_path(home: str | Path | None = None) -> Path:
@@ -318,7 +321,9 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
                 await asyncio.to_thread(self.telemetry.close)  # flush what is batched
 
     async def _release(self, grace: float) -> None:
-        """`close`, but for the telemetry."""
+        """`close`, but for the telemetry. Bounded when the store does not answer: its writes
+        give up `CLOSE_WRITES` seconds after the grace period and the drivers' stop."""
+        self.store.closing(grace + STOP_TIMEOUT + CLOSE_WRITES)
         await self._stop_claiming()
         deadline = time.monotonic() + grace
         if grace > 0 and self._driving:

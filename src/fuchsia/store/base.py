@@ -84,6 +84,7 @@ class Store(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    def closing(self, within: float) -> None: ...
     async def create_execution(self, new: NewExecution) -> tuple[ExecutionRecord, bool]: ...
     async def apply(self, transition: Transition) -> None: ...
     async def get_execution(self, execution_id: str) -> ExecutionRecord: ...
@@ -251,6 +252,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
         self._writer_id = new_id()
         # hashes of the workflows this store has committed (rows never go): not inserted again
         self._stored_workflows: set[str] = set()
+        self._write_by: float | None = None
         # Set when the store was opened for reading only: why it cannot be written.
         self.unwritable: str | None = None
 
@@ -290,6 +292,7 @@ class SqlStore(Writer, Transitions, Catalog, Blobs, Listing, Ownership, Sharing)
     async def open(self) -> None:
         self._closed = False
         self._stored_workflows.clear()  # the database may be another one now
+        self._write_by = None
         await asyncio.to_thread(self._open_sync)
 
     def _open_sync(self) -> None:

@@ -337,6 +337,9 @@ class MemoryStore:
 
     # -- reads ---------------------------------------------------------------------------
 
+    def closing(self, within: float) -> None:
+        """Nothing to give up on: memory always answers."""
+
     async def has_execution(self, execution_id: str) -> bool:
         return execution_id in self._executions
 

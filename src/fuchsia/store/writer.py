@@ -27,6 +27,7 @@ from fuchsia.errors import FuchsiaError, StoreError
 from fuchsia.store.records import new_id
 
 T = TypeVar("T")
+CLOSING_RETRY = 2.0  # seconds a write is retried once the engine is closing (`closing`)
 Row = Sequence[Any]
 
 
@@ -88,6 +89,7 @@ class Writer:
     _read_lock: threading.Lock
     _closed: bool  # `close` began: no read runs, and none reconnects, from then on
     _writer_id: str
+    _write_by: float | None  # `closing` was called: no write is retried past this (monotonic)
 
     # -- backend hooks -------------------------------------------------------------------
 
@@ -118,6 +120,19 @@ class Writer:
         after it, or at the end: inside the same job either way). `rowcount` is unknown
         inside it: what counts rows uses RETURNING."""
         return contextlib.nullcontext()
+
+    def closing(self, within: float) -> None:
+        """The engine is closing: from now on a write is retried for at most
+        `CLOSING_RETRY` seconds, and none past `within` seconds from now. A closing
+        engine's last writes (its drain, its leave) then give up on a store that does not
+        answer, rather than holding the process for `retry_for` each."""
+        self._write_by = time.monotonic() + within
+
+    def _retry_until(self, started: float) -> float:
+        """Until when (monotonic) a write that began at `started` is retried."""
+        if self._write_by is None:
+            return started + self.retry_for
+        return min(started + self.retry_for, started + CLOSING_RETRY, self._write_by)
 
     async def _write(self, job: Callable[[Cursor], T]) -> T:
         if self.unwritable is not None:
@@ -158,7 +173,7 @@ class Writer:
         if not batch:
             return
         run = _BatchRun(new_id())
-        deadline = time.monotonic() + self.retry_for
+        started = time.monotonic()
         delay = 0.01
         isolate = False  # each job in a SAVEPOINT: only once one of them failed
         while True:
@@ -175,23 +190,24 @@ class Writer:
                 if reason is not None:
                     self._fail(batch, self._unwritable(reason))
                     return
-                recovered = self._recover(run, deadline)
+                recovered = self._recover(run, started)
                 if recovered is not None:
                     outcomes = recovered
                     break
                 unknown = run.outcomes is not None  # it may have committed: never run it again
-                if unknown or time.monotonic() + delay > deadline:
-                    self._fail(batch, self._unavailable(exc, unknown=unknown))
+                if unknown or time.monotonic() + delay > self._retry_until(started):
+                    self._fail(batch, self._unavailable(exc, started, unknown=unknown))
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         _deliver(batch, outcomes)
 
-    def _recover(self, run: _BatchRun, deadline: float) -> list[_Outcome] | None:
+    def _recover(self, run: _BatchRun, started: float) -> list[_Outcome] | None:
         """After a failed transaction: the jobs' results if it committed after all (its
-        token is stored), else None, with a working write connection. Waits (up to
-        `deadline`) for a connection that can tell; when none can, `run.outcomes` is left
-        set: the outcome is unknown, and the batch must not run again."""
+        token is stored), else None, with a working write connection. Waits (as long as
+        the write that began at `started` is retried) for a connection that can tell; when
+        none can, `run.outcomes` is left set: the outcome is unknown, and the batch must
+        not run again."""
         delay = 0.01
         while True:
             try:
@@ -207,7 +223,7 @@ class Writer:
                 return None
             except Exception:
                 self._rollback_quietly()
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > self._retry_until(started):
                     return None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -222,11 +238,11 @@ class Writer:
     def _fail(self, batch: list[_WriteJob], error: Exception) -> None:
         _deliver(batch, [(False, error)] * len(batch))
 
-    def _unavailable(self, exc: Exception, *, unknown: bool) -> StoreUnavailable:
+    def _unavailable(self, exc: Exception, started: float, *, unknown: bool) -> StoreUnavailable:
         outcome = "whether it was applied is unknown" if unknown else "it was not applied"
+        waited = time.monotonic() - started
         error = StoreUnavailable(
-            f"the store at {self._where()} did not take a write for {self.retry_for:g}s "
-            f"({exc}); {outcome}"
+            f"the store at {self._where()} did not take a write in {waited:.1f}s ({exc}); {outcome}"
         )
         error.__cause__ = exc
         return error
