@@ -11,7 +11,7 @@ FuchsiaError                 code
 ├── WorkflowDisabled         workflow_disabled     the deployed version is disabled (`ref`)
 ├── InvalidState             invalid_state         the execution's state refuses the request
 ├── IdempotencyConflict      idempotency_conflict  a key reused for a different request
-├── RequestError             invalid_request       an HTTP request is malformed (`param`)
+├── RequestError             invalid_request       a request or call argument is malformed (`param`)
 │   ├── InvalidParameters    invalid_parameters    fields of the wrong shape (`errors`)
 │   ├── UnsupportedMediaType unsupported_media_type  a body that is not JSON (`content_type`)
 │   ├── RouteNotFound        route_not_found       no such route (`path`)
@@ -246,8 +246,8 @@ class IdempotencyConflict(FuchsiaError):
 
 
 class RequestError(FuchsiaError):
-    """An HTTP request is malformed; `param` names the part at fault (a query parameter, a
-    header, `body`), when there is one."""
+    """An HTTP request, or an argument of an `Engine` call, is malformed; `param` names the
+    part at fault (a query parameter, a header, `body`, the argument), when there is one."""
 
     code = "invalid_request"
     fields: ClassVar[tuple[str, ...]] = ("param",)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from fuchsia import Engine, Execution, PayloadError
+from fuchsia import DefinitionError, Engine, Execution, PayloadError
 from fuchsia.definition import LockedWorkflow
+from fuchsia.errors import RequestError
 from support.httpserver import LoopbackServer
 from support.waiting import locked
 
@@ -424,6 +425,115 @@ def test_deployments_work_the_same_on_both_stores(store_url: str, tmp_path: Path
     assert result == {"w": "one"}
     assert active is False
     assert versions == [2, 1]
+
+
+WAITS = "name: waits\nversion: 1\nnodes:\n  w: {wait: {signal: go}}\n"
+
+
+def test_a_python_caller_s_wrong_argument_is_a_request_error_naming_it(store_url: str) -> None:
+    """What the HTTP API and the command line refuse on the way in (a None for an id, a NUL,
+    which PostgreSQL's text cannot hold, a lone surrogate, which neither store encodes and a
+    non-UTF-8 command-line argument arrives as, a negative limit) is refused by the engine
+    too, naming the argument, not a TypeError or a driver's error from the store."""
+    wf = locked(WAITS)
+
+    async def main() -> list[tuple[str | None, str]]:
+        async with await Engine.open(store_url) as engine:
+            execution_id = await engine.start(wf)
+            await engine.deploy(wf)
+            calls = [
+                engine.get(None),  # type: ignore[arg-type]
+                engine.get("01\x00"),
+                engine.cancel("\udcff"),
+                engine.events(execution_id, after=2**70),
+                engine.events(execution_id, after=-1),
+                engine.artifact(execution_id, "a\x00"),
+                engine.list(limit=-1),
+                engine.list(limit=None),  # type: ignore[arg-type]
+                engine.list(workflow="\udcff"),
+                engine.list(before="\x00"),
+                engine.signal(execution_id, None),  # type: ignore[arg-type]
+                engine.run_node(wf, None),  # type: ignore[arg-type]
+                engine.start(wf, idempotency_key=7),  # type: ignore[arg-type]
+                engine.start(None),  # type: ignore[arg-type]
+                engine.deployment("waits\x00@1"),
+                engine.deployments("\udcff"),
+                engine.pin(None),  # type: ignore[arg-type]
+                engine.resume(execution_id),  # type: ignore[arg-type]
+            ]
+            refused = []
+            for call in calls:
+                with pytest.raises(RequestError) as caught:
+                    await call
+                refused.append((caught.value.param, str(caught.value)))
+            assert (await engine.get(execution_id)).status != "cancelled"  # nothing was touched
+            return refused
+
+    refused = asyncio.run(main())
+    assert [param for param, _ in refused] == [
+        "execution_id", "execution_id", "execution_id", "after", "after", "artifact_id",
+        "limit", "limit", "workflow", "before", "name", "node_id", "idempotency_key",
+        "workflow", "ref", "name", "ref", "ids",
+    ]  # fmt: skip
+    assert refused[0][1] == "execution_id is text, not NoneType"
+    assert (
+        refused[2][1] == "execution_id holds a lone surrogate '\\udcff', which is not a character"
+    )
+    assert refused[-1][1] == "ids is a list of execution ids, not str (one id: [id])"
+
+
+def test_an_empty_execution_id_is_refused_not_read_as_a_prefix_of_every_id(db: str) -> None:
+    """`cancel("")` (an id read from an unset variable, say) would otherwise cancel the one
+    execution of the store: the empty prefix matches every id."""
+    wf = locked(WAITS)
+
+    async def main() -> str:
+        async with await Engine.open(db) as engine:
+            execution_id = await engine.start(wf)
+            for call in (engine.cancel(""), engine.get(""), engine.events("")):
+                with pytest.raises(RequestError, match="execution_id is empty"):
+                    await call
+            return (await engine.get(execution_id)).status
+
+    assert asyncio.run(main()) != "cancelled"
+
+
+def test_wait_accepts_a_unique_id_prefix_as_get_does(db: str) -> None:
+    wf = locked(WAITS)
+
+    async def main() -> Execution:
+        async with await Engine.open(db) as engine:
+            execution_id = await engine.start(wf)
+            await engine.signal(execution_id, "go", 1)
+            return await engine.wait(execution_id[:20])
+
+    assert asyncio.run(main()).status == "completed"
+
+
+def test_a_workflow_path_no_file_can_have_is_a_definition_problem(db: str) -> None:
+    async def main() -> list[str]:
+        async with await Engine.open(db) as engine:
+            messages = []
+            for path in ("flow\x00.yaml", "flow\ud800.yaml"):
+                with pytest.raises(DefinitionError) as caught:
+                    await engine.start(path)
+                messages.append(caught.value.problems[0].message)
+            return messages
+
+    assert asyncio.run(main()) == ["not a file name: it holds a NUL or a lone surrogate"] * 2
+
+
+def test_run_node_refuses_upstream_that_is_not_json_as_start_refuses_a_payload(db: str) -> None:
+    wf = locked("name: one\nnodes:\n  a: {transform: {x: '{{ data }}'}}\n")
+
+    async def main() -> None:
+        async with await Engine.open(db) as engine:
+            with pytest.raises(PayloadError, match="upstream is not JSON data"):
+                await engine.run_node(wf, "a", {(1, 2): 3})
+            outcome = await engine.run_node(wf, "a", (1, 2))  # as the JSON it would be stored as
+            assert outcome.output == {"x": [1, 2]}
+
+    asyncio.run(main())
 
 
 def test_a_bug_in_a_node_kind_fails_the_node_and_is_logged_with_its_traceback(

@@ -490,6 +490,11 @@ def read_text(path: str | Path) -> str:
         ) from None
     except OSError as exc:
         raise DefinitionError([Problem(name, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    except ValueError:  # a NUL, or a lone surrogate the file system cannot encode
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise DefinitionError(
+            [Problem(shown, 1, 1, "not a file name: it holds a NUL or a lone surrogate")]
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise DefinitionError(
             [Problem(name, 1, 1, f"the file is larger than {MAX_FILE_BYTES} bytes")]

@@ -9,6 +9,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import FuchsiaError, PayloadError, WorkflowDisabled, WorkflowNotFound
+from fuchsia.runtime import arguments
 from fuchsia.store.records import Deployment, KvChanges
 
 MAX_VERSION_DIGITS = 18  # as the API's `name@version` takes: past it, no stored version
@@ -70,7 +71,7 @@ class Deployments:
         return await self.deployment(f"{locked.name}@{locked.version}"), created
 
     async def deployments(self, name: str | None = None) -> builtins.list[Deployment]:
-        return await self.store.deployments(name)
+        return await self.store.deployments(arguments.optional_text(name, "name"))
 
     async def current_deployments(self) -> builtins.list[Deployment]:
         """The current version of each deployed workflow: the one its triggers fire."""
@@ -82,7 +83,7 @@ class Deployments:
     async def deployment(self, ref: str) -> Deployment:
         """`name@version`, or `name`: its current version (the pinned one if it is active,
         else the newest active one)."""
-        name, _, version = ref.partition("@")
+        name, _, version = arguments.text(ref, "ref").partition("@")
         found = await self.store.deployments(name)
         if version:
             if not (version.isascii() and version.isdigit()) or len(version) > MAX_VERSION_DIGITS:
@@ -106,7 +107,7 @@ class Deployments:
     async def set_active(self, ref: str, active: bool) -> Deployment:
         """Enable or disable a deployed version. `name` alone disables its current version;
         enabling needs `name@version`, as a disabled version is no one's current one."""
-        if active and "@" not in ref:
+        if active and "@" not in arguments.text(ref, "ref"):
             raise FuchsiaError(f"say which version of {ref!r} to enable: {ref}@VERSION")
         deployment = await self.deployment(ref)
         await self.store.set_active(deployment.name, deployment.version, active)
@@ -115,7 +116,7 @@ class Deployments:
     async def pin(self, ref: str) -> Deployment:
         """Make `name@version` the version its triggers fire and its name runs, even when
         newer versions are deployed (`unpin` goes back to the newest)."""
-        if "@" not in ref:
+        if "@" not in arguments.text(ref, "ref"):
             raise FuchsiaError(f"say which version of {ref!r} to pin: {ref}@VERSION")
         deployment = await self.deployment(ref)
         if not deployment.active:
@@ -125,7 +126,7 @@ class Deployments:
 
     async def unpin(self, name: str) -> Deployment:
         """Let `name`'s triggers fire its newest active version again; that version."""
-        name = name.partition("@")[0]
+        name = arguments.text(name, "name").partition("@")[0]
         await self.deployment(name)  # a clear error for an unknown workflow
         await self.store.set_pinned(name, None)
         return await self.deployment(name)

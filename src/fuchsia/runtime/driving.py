@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import StoreError
 from fuchsia.logs import logger
+from fuchsia.runtime import arguments
 from fuchsia.runtime.owner import is_dead
 from fuchsia.states import Control, ExecutionStatus
 from fuchsia.store import OwnershipLost, StoreUnavailable
@@ -148,6 +149,8 @@ class Driving:
         With `ids`, only those (an id whose owner is alive is left alone); without, every
         open execution in the store. Returns the ids this engine now drives.
         """
+        if ids is not None:
+            ids = arguments.ids(ids)
         await self._lift_pauses(ids or [])
         if not self.drives:  # the workers drive
             return []

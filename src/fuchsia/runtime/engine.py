@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,10 +28,12 @@ from fuchsia.errors import (
     InvalidState,
     NodeNotFound,
     PayloadError,
+    RequestError,
 )
 from fuchsia.logs import logger
 from fuchsia.observe import metrics, setup
 from fuchsia.observe.telemetry import OFF, Telemetry
+from fuchsia.runtime import arguments
 from fuchsia.runtime.deployments import Deployments, TriggerAnswer
 from fuchsia.runtime.driving import Driving
 from fuchsia.runtime.idempotency import check_key as check_idempotency_key
@@ -390,6 +393,11 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         from fuchsia.definition.source import Source, read_file
         from fuchsia.definition.validate import validate
 
+        if not isinstance(workflow, Source | str | os.PathLike):
+            raise RequestError(
+                f"workflow is a file's path or a LockedWorkflow, not {type(workflow).__name__}",
+                param="workflow",
+            )
         source = workflow if isinstance(workflow, Source) else read_file(workflow)
         definition = validate(source)
         deployed: dict[tuple[str, int | None], LockedWorkflow] = {}
@@ -522,9 +530,12 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         data (the payload for a node without `after`, a map by node id for a join). Component
         kv writes and artifacts stay in the attempt (its artifacts' blobs are stored, and
         swept once old); no execution is recorded."""
+        from fuchsia import payload as payloads
         from fuchsia.definition.lock import LockedWorkflow
         from fuchsia.runtime.driver import Driver
 
+        arguments.text(node_id, "node_id")
+        upstream = payloads.check(upstream, source="upstream")
         locked = workflow if isinstance(workflow, LockedWorkflow) else await self.lock(workflow)
         if node_id not in locked.nodes:
             close = difflib.get_close_matches(node_id, list(locked.nodes), n=1)
@@ -638,6 +649,7 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         from fuchsia import payload as payloads
         from fuchsia.definition.models import MAX_SIGNAL_NAME, NUL
 
+        arguments.text(name, "name")
         if not name or len(name) > MAX_SIGNAL_NAME or NUL in name:
             raise FuchsiaError(
                 f"a signal name is 1 to {MAX_SIGNAL_NAME} characters without a NUL, "
@@ -665,7 +677,8 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
 
     async def wait(self, execution_id: str, *, poll: float = 0.2) -> Execution:
         """Wait until the execution reaches a final status, wherever it is driven (or this
-        engine closes)."""
+        engine closes); a unique id prefix is accepted."""
+        execution_id = await self._full_id(execution_id)
         task = self._drivers.get(execution_id)
         if task is not None:
             ended = await asyncio.shield(task)

@@ -21,6 +21,8 @@ MAX_KEY_LENGTH = 255
 def check_key(key: str, *, param: str = "idempotency_key") -> None:
     """Refuse a key that is empty, longer than 255 characters, or has characters outside
     visible ASCII (keys travel in HTTP headers and are shown in listings)."""
+    if not isinstance(key, str):
+        raise RequestError(f"{param} is text, not {type(key).__name__}", param=param)
     if not key:
         raise RequestError(f"{param} is empty", param=param)
     if len(key) > MAX_KEY_LENGTH:

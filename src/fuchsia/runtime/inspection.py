@@ -8,6 +8,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from fuchsia.errors import ArtifactNotFound
+from fuchsia.runtime import arguments
 from fuchsia.runtime.views import (
     DeployedWorkflow,
     Execution,
@@ -40,16 +41,21 @@ class Inspection:
 
     async def get(self, execution_id: str) -> Execution:
         """An execution with its node runs; a unique id prefix is accepted."""
-
-        full = (
-            execution_id if len(execution_id) >= 26 else await self.store.resolve_id(execution_id)
-        )
+        full = await self._full_id(execution_id)
         record, nodes = await self.store.get_execution_and_nodes(full)
         locked = await self._locked(record.workflow_hash)
         artifacts = None
         if spilled(record, nodes):
             artifacts = {a.id: a for a in await self.store.list_artifacts(full)}
         return execution_view(record, nodes, locked, artifacts)
+
+    async def _full_id(self, execution_id: str) -> str:
+        """The id `execution_id` is, or the one it is a unique prefix of (an id is 26
+        characters: a longer one is looked up as it is)."""
+        arguments.execution_id(execution_id)
+        if len(execution_id) >= 26:
+            return execution_id
+        return await self.store.resolve_id(execution_id)
 
     async def result(self, execution_id: str) -> Any:
         """An execution's result, loaded from its artifact when it was stored as one
@@ -68,7 +74,7 @@ class Inspection:
     async def artifact(self, execution_id: str, artifact_id: str) -> tuple[ArtifactRef, bytes]:
         """One artifact of an execution and its content."""
         full = (await self.get(execution_id)).id
-        ref, owner, data = await self.store.get_artifact(artifact_id)
+        ref, owner, data = await self.store.get_artifact(arguments.text(artifact_id, "artifact_id"))
         if owner != full:
             raise ArtifactNotFound(artifact_id)
         return ref, data
@@ -111,7 +117,10 @@ class Inspection:
         """Execution records, newest first; `before` (an id) pages on to older ones;
         `status` and `workflow` (a name) keep only those."""
         return await self.store.list_executions(
-            limit=limit, status=status, before=before, workflow=workflow
+            limit=arguments.integer(limit, "limit", least=1),
+            status=arguments.optional_text(status, "status"),
+            before=arguments.optional_text(before, "before"),
+            workflow=arguments.optional_text(workflow, "workflow"),
         )
 
     async def executions(
@@ -141,4 +150,6 @@ class Inspection:
     async def events(self, execution_id: str, after: int = 0) -> builtins.list[EventRecord]:
         """The execution's events after sequence number `after`; a unique id prefix is
         accepted, an unknown id is `ExecutionNotFound`."""
-        return await self.store.get_events(await self.store.resolve_id(execution_id), after)
+        after = arguments.integer(after, "after", least=0)
+        full = await self.store.resolve_id(arguments.execution_id(execution_id))
+        return await self.store.get_events(full, after)

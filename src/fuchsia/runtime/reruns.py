@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fuchsia.errors import NodeNotFound
 from fuchsia.observe import metrics
 from fuchsia.observe.ids import TraceRef
+from fuchsia.runtime import arguments
 from fuchsia.states import AttemptStatus, NodeStatus
 from fuchsia.store.records import (
     AttemptWrite,
@@ -53,6 +54,7 @@ class Reruns:
         recorded outputs of the nodes that succeeded, re-running `from_node` and everything
         downstream of it (without `from_node`: every node that did not succeed, and what is
         downstream of those). Returns the new execution's id; it runs in this engine."""
+        arguments.optional_text(from_node, "from_node")
 
         old = await self.get(execution_id)
         record = await self.store.get_execution(old.id)
