@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
 from fuchsia.errors import ArtifactNotFound, FuchsiaError, ServerError, error_classes
+from fuchsia.runtime import arguments
 
 if TYPE_CHECKING:
     from fuchsia.runtime.views import DeployedWorkflow, Execution, ExecutionSummary, Worker
@@ -49,6 +51,13 @@ FINAL = frozenset({"completed", "completed_with_errors", "failed", "cancelled", 
 EXECUTIONS = "/api/v1/executions"
 WORKFLOWS = "/api/v1/workflows"
 WORKERS = "/api/v1/workers"
+
+
+def _part(value: str) -> str:
+    """`value` (an id, a ref, a name) as one segment of a request's path: refused when it
+    is not text or is empty (an empty id would address the list), quoted so that a `?`,
+    `#`, `%` or `/` in it stays part of it rather than starting a query or another route."""
+    return quote(arguments.execution_id(value, "id"), safe="@:")
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def _executions(status: str | None, limit: int, before: str | None) -> Steps[lis
 
 
 def _act(execution_id: str, action: str, body: Any = None) -> _Call:
-    return _Call("POST", f"{EXECUTIONS}/{execution_id}/{action}", json=body)
+    return _Call("POST", f"{EXECUTIONS}/{_part(execution_id)}/{action}", json=body)
 
 
 def _start(ref: str, payload: Any, idempotency_key: str | None) -> _Call:
@@ -133,11 +142,11 @@ def _start(ref: str, payload: Any, idempotency_key: str | None) -> _Call:
 
 def _artifact(execution_id: str, artifact_id: str) -> Steps[tuple[dict[str, Any], bytes]]:
     """The artifact's record (from the execution's list) and its content."""
-    listed = yield _Call("GET", f"{EXECUTIONS}/{execution_id}/artifacts", shape=list)
+    listed = yield _Call("GET", f"{EXECUTIONS}/{_part(execution_id)}/artifacts", shape=list)
     found = [a for a in listed if isinstance(a, dict) and a.get("id") == artifact_id]
     if not found:
         raise ArtifactNotFound(artifact_id)
-    path = f"{EXECUTIONS}/{execution_id}/artifacts/{artifact_id}"
+    path = f"{EXECUTIONS}/{_part(execution_id)}/artifacts/{_part(artifact_id)}"
     return found[0], (yield _Call("GET", path, shape=bytes))
 
 
@@ -214,7 +223,7 @@ class Client(_Base):
 
     def workflow(self, ref: str) -> dict[str, Any]:
         """One deployed version (`name` or `name@version`) with its locked document."""
-        result: dict[str, Any] = self._do(_Call("GET", f"{WORKFLOWS}/{ref}"))
+        result: dict[str, Any] = self._do(_Call("GET", f"{WORKFLOWS}/{_part(ref)}"))
         return result
 
     def deploy(self, source: str) -> dict[str, Any]:
@@ -224,16 +233,16 @@ class Client(_Base):
 
     def set_active(self, ref: str, active: bool) -> dict[str, Any]:
         action = "enable" if active else "disable"
-        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{ref}/{action}"))
+        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{_part(ref)}/{action}"))
         return result
 
     def pin(self, ref: str) -> dict[str, Any]:
         """Make `name@version` the version the workflow's triggers fire."""
-        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{ref}/pin"))
+        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{_part(ref)}/pin"))
         return result
 
     def unpin(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{name}/unpin"))
+        result: dict[str, Any] = self._do(_Call("POST", f"{WORKFLOWS}/{_part(name)}/unpin"))
         return result
 
     # -- executions ------------------------------------------------------------------------
@@ -255,31 +264,31 @@ class Client(_Base):
         return result
 
     def component(self, ref: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._do(_Call("GET", f"/api/v1/components/{ref}"))
+        result: dict[str, Any] = self._do(_Call("GET", f"/api/v1/components/{_part(ref)}"))
         return result
 
     def get(self, execution_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._do(_Call("GET", f"{EXECUTIONS}/{execution_id}"))
+        result: dict[str, Any] = self._do(_Call("GET", f"{EXECUTIONS}/{_part(execution_id)}"))
         return result
 
     def result(self, execution_id: str) -> Any:
         """The execution's result, also when the server stored it as an artifact."""
-        return self._do(_Call("GET", f"{EXECUTIONS}/{execution_id}/result", shape=None))
+        return self._do(_Call("GET", f"{EXECUTIONS}/{_part(execution_id)}/result", shape=None))
 
     def artifacts(self, execution_id: str) -> list[dict[str, Any]]:
         """The execution's artifacts: id, name, content_type, size, hash."""
-        path = f"{EXECUTIONS}/{execution_id}/artifacts"
+        path = f"{EXECUTIONS}/{_part(execution_id)}/artifacts"
         result: list[dict[str, Any]] = self._do(_Call("GET", path, shape=list))
         return result
 
     def artifact(self, execution_id: str, artifact_id: str) -> bytes:
         """One artifact's content."""
-        path = f"{EXECUTIONS}/{execution_id}/artifacts/{artifact_id}"
+        path = f"{EXECUTIONS}/{_part(execution_id)}/artifacts/{_part(artifact_id)}"
         data: bytes = self._do(_Call("GET", path, shape=bytes))
         return data
 
     def events(self, execution_id: str, after: int = 0) -> list[dict[str, Any]]:
-        path = f"{EXECUTIONS}/{execution_id}/events"
+        path = f"{EXECUTIONS}/{_part(execution_id)}/events"
         result: list[dict[str, Any]] = self._do(_Call("GET", path, list, {"after": after}))
         return result
 
@@ -378,22 +387,23 @@ class AsyncClient(_Base):
         return [_typed(ExecutionSummary.from_json, s, "an execution summary") for s in found]
 
     async def get(self, execution_id: str) -> Execution:
-        return _execution(await self._do(_Call("GET", f"{EXECUTIONS}/{execution_id}")))
+        return _execution(await self._do(_Call("GET", f"{EXECUTIONS}/{_part(execution_id)}")))
 
     async def result(self, execution_id: str) -> Any:
-        return await self._do(_Call("GET", f"{EXECUTIONS}/{execution_id}/result", shape=None))
+        path = f"{EXECUTIONS}/{_part(execution_id)}/result"
+        return await self._do(_Call("GET", path, shape=None))
 
     async def events(self, execution_id: str, after: int = 0) -> list[EventRecord]:
         from fuchsia.store.records import EventRecord
 
-        path = f"{EXECUTIONS}/{execution_id}/events"
+        path = f"{EXECUTIONS}/{_part(execution_id)}/events"
         listed = await self._do(_Call("GET", path, list, {"after": after}))
         return [_typed(EventRecord.from_json, e, "an event") for e in listed]
 
     async def artifacts(self, execution_id: str) -> list[ArtifactRef]:
         from fuchsia.store.records import ArtifactRef
 
-        path = f"{EXECUTIONS}/{execution_id}/artifacts"
+        path = f"{EXECUTIONS}/{_part(execution_id)}/artifacts"
         listed = await self._do(_Call("GET", path, shape=list))
         return [_typed(ArtifactRef.from_json, a, "an artifact") for a in listed]
 
@@ -453,23 +463,23 @@ class AsyncClient(_Base):
         return [d for d in found if name is None or d.name == name]
 
     async def deployment(self, ref: str) -> Deployment:
-        return _deployment(await self._do(_Call("GET", f"{WORKFLOWS}/{ref}")))
+        return _deployment(await self._do(_Call("GET", f"{WORKFLOWS}/{_part(ref)}")))
 
     async def workflow(self, ref: str) -> DeployedWorkflow:
         from fuchsia.runtime.views import DeployedWorkflow
 
-        answer = await self._do(_Call("GET", f"{WORKFLOWS}/{ref}"))
+        answer = await self._do(_Call("GET", f"{WORKFLOWS}/{_part(ref)}"))
         return _typed(DeployedWorkflow.from_json, answer, "a deployed workflow")
 
     async def set_active(self, ref: str, active: bool) -> Deployment:
         action = "enable" if active else "disable"
-        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{ref}/{action}")))
+        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{_part(ref)}/{action}")))
 
     async def pin(self, ref: str) -> Deployment:
-        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{ref}/pin")))
+        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{_part(ref)}/pin")))
 
     async def unpin(self, name: str) -> Deployment:
-        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{name}/unpin")))
+        return _deployment(await self._do(_Call("POST", f"{WORKFLOWS}/{_part(name)}/unpin")))
 
 
 def _execution(value: Any) -> Execution:

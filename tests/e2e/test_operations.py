@@ -94,6 +94,12 @@ def test_the_client_returns_the_views_the_engine_returns(served: Served, tmp_pat
                 await client.deployment("nowhere")
             with pytest.raises(fuchsia.ExecutionNotFound):
                 await client.events("f" * 26)
+            # an id is one segment of the path: a `?` in it does not start a query (it read
+            # the execution before it), and an empty one does not address the list
+            with pytest.raises(fuchsia.ExecutionNotFound):
+                await client.get(big.id + "?x=1")
+            with pytest.raises(fuchsia.errors.RequestError, match="id is empty"):
+                await client.get("")
             with pytest.raises(fuchsia.ExecutionNotFound):
                 await engine.events("f" * 26)
 
