@@ -649,12 +649,13 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         from fuchsia import payload as payloads
         from fuchsia.definition.models import MAX_SIGNAL_NAME, NUL
 
-        arguments.text(name, "name")
-        if not name or len(name) > MAX_SIGNAL_NAME or NUL in name:
-            raise FuchsiaError(
+        if isinstance(name, str) and (not name or len(name) > MAX_SIGNAL_NAME or NUL in name):
+            raise RequestError(
                 f"a signal name is 1 to {MAX_SIGNAL_NAME} characters without a NUL, "
-                f"not {name[:60]!r}"
+                f"not {name[:60]!r}",
+                param="name",
             )
+        arguments.text(name, "name")  # text, without a lone surrogate
         full = (await self.get(execution_id)).id
         record = await self.store.get_execution(full)
         if record.status in FINAL_STATUSES:
