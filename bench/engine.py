@@ -17,7 +17,9 @@ and `normal` (safe against a crash of the process only). Usage: python bench/eng
 (the two engines take turns): on is what `OTEL_EXPORTER_OTLP_ENDPOINT` configures (batching
 span and log processors, OTLP/HTTP protobuf) pointed at a receiver on 127.0.0.1 that reads each
 export and answers 200, as a collector would. Each engine's warm-up run is flushed before it is
-measured, so what starts once (an exporter, its connection) is not counted as a step's cost.
+measured, so what starts once (an exporter, its connection) is not counted as a step's cost,
+and each engine's turn records metrics as its own configuration does (the recorder is the
+process's: with every signal on it records OpenTelemetry metrics, else nothing).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from fuchsia import Engine, LockedWorkflow
 from fuchsia.definition import lock, parse_text, validate
+from fuchsia.observe import metrics
 
 
 def chain(length: int) -> LockedWorkflow:
@@ -231,6 +234,9 @@ async def otel(home: Path, repeats: int, endpoint: str) -> dict[str, dict[str, f
     for signals in SIGNALS:
         engines[signals] = await _traced_engine(home, endpoint, signals)
     assert not engines["off"].telemetry.enabled and engines["traces"].telemetry.enabled
+    # the engine's metrics recorder is the process's: once the every-signal engine is open,
+    # the others would record OpenTelemetry metrics too, so each turn sets its own
+    recorders = {"off": metrics.Recorder(), "traces": metrics.Recorder(), "all": metrics.recorder}
     results: dict[str, dict[str, float]] = {}
     try:
         for name, workflow, concurrent, steps in (
@@ -238,11 +244,13 @@ async def otel(home: Path, repeats: int, endpoint: str) -> dict[str, dict[str, f
             ("w3", chain(10), 50, 500),
         ):
             samples: dict[str, list[float]] = {mode: [] for mode in engines}
-            for engine in engines.values():  # warm up each, its export too
+            for mode, engine in engines.items():  # warm up each, its export too
+                metrics.recorder = recorders[mode]
                 await engine.run(workflow)
                 await asyncio.to_thread(_flush, engine)
             for _ in range(repeats):
                 for mode, engine in engines.items():
+                    metrics.recorder = recorders[mode]
                     runs: list[Awaitable[object]] = [
                         engine.run(workflow) for _ in range(concurrent)
                     ]
