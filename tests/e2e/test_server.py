@@ -160,6 +160,11 @@ nodes:
 
 
 def test_metrics_report_executions_queue_and_attempts(served: Served) -> None:
+    # an execution of its own, so the test holds alone and in any order
+    with fuchsia.Client(served.url, token=served.tokens["admin"]) as client:
+        client.deploy("name: counted\nnodes:\n  only: {transform: {ok: true}}\n")
+        done = client.wait(client.start("counted")["id"], timeout=30)
+        assert done["status"] == "completed"
     with served.client("read") as reader:
         text = reader.get("/metrics").text
     assert "# TYPE fuchsia_executions gauge" in text
