@@ -11,6 +11,8 @@ test can prove how often a node called it. Routes:
 - `/flaky/<key>?fail=N&status=C`: status C (default 503) for the first N calls to that path,
   then 200 JSON `{"key": key, "calls": n}`.
 - `/text`: 200 `text/plain`.
+- `/repeat?head=H&middle=M&n=N&tail=T&type=C`: 200 with body H + M * N + T, of content type C
+  (default `application/json`): a small request for a huge or deeply nested body.
 - `/barrier/<key>?n=N&timeout=S`: holds every call until N calls reached that path, then 200
   JSON `{"key": key, "arrived": calls}`; 504 if S seconds (default 20) pass first. A success
   proves that N requests were in flight at once.
@@ -181,8 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"name": segments[1], "calls": calls}, head=head)
             else:
                 self._json(504, {"name": segments[1], "error": f"{gate} not released in time"})
-        elif route == "text" and len(segments) == 1:
-            self._send(200, TEXT_BODY.encode(), "text/plain; charset=utf-8", head=head)
+        elif route in ("text", "repeat") and len(segments) == 1:
+            self._send(200, *_content(route, query), head=head)
         else:
             self._json(404, {"error": f"no route for {path}"}, head=head)
 
@@ -205,6 +207,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except OSError:
             pass  # the client went away (e.g. it timed out); nothing to tell it
+
+
+def _content(route: str, query: dict[str, str]) -> tuple[bytes, str]:
+    """The body and content type of `/text` and `/repeat`."""
+    if route == "text":
+        return TEXT_BODY.encode(), "text/plain; charset=utf-8"
+    body = query.get("head", "") + query.get("middle", "") * int(query.get("n", "0"))
+    body += query.get("tail", "")
+    return body.encode(), query.get("type", "application/json")
 
 
 def _echo(request: Request) -> dict[str, Any]:

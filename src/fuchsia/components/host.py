@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import queue
 import re
@@ -399,10 +398,7 @@ class WasmHost:
         if not isinstance(raw, Record):
             raise OutputError(f"the component returned {type(raw).__name__}, not an output")
         text = imports.wit_field(raw, "data")  # lifted under the output's cap
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise OutputError(f"the output is not JSON: {exc.msg} at position {exc.pos}") from None
+        data = limits.parse_json(text, "the output")
         return TaskOutput(data=data, artifacts=list(services.artifacts), logs=list(services.logs))
 
 
@@ -610,10 +606,9 @@ def _trigger_result(raw: Any) -> Any:
         raw = raw.payload if raw.tag == "ready" else None
     if raw is None:
         return None
-    try:
-        return json.loads(raw)
-    except (TypeError, json.JSONDecodeError):
-        raise OutputError("the trigger's payload is not JSON") from None
+    if not isinstance(raw, str):
+        raise OutputError("the trigger's payload is not JSON text")
+    return limits.parse_json(raw, "the trigger's payload")
 
 
 def _check_component_bytes(wasm: bytes) -> None:

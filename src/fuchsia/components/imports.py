@@ -100,13 +100,21 @@ def _config_value(value: Any) -> str:
 
 
 def _log(level: str, message: str, fields: str) -> None:
+    _services().log_sink.add(level, message, _fields(fields), len(message.encode()) + len(fields))
+
+
+def _fields(text: str) -> dict[str, Any]:
+    """A log line's fields: the JSON object the guest wrote, else `{"fields": ...}` holding
+    its other JSON value, or its text when that is no JSON the store can keep (not JSON, too
+    deep, `NaN` or an infinity, a lone surrogate escaped)."""
+    if not text.strip():
+        return {}
     try:
-        parsed = json.loads(fields) if fields.strip() else {}
-    except json.JSONDecodeError:
-        parsed = {"fields": fields}
-    if not isinstance(parsed, dict):
-        parsed = {"fields": parsed}
-    _services().log_sink.add(level, message, parsed, len(message.encode()) + len(fields))
+        parsed = limits.parse_json(text, "a log line's fields")
+        json.dumps(parsed, allow_nan=False, ensure_ascii=False).encode()
+    except (OutputError, ValueError, RecursionError):
+        return {"fields": text}
+    return parsed if isinstance(parsed, dict) else {"fields": parsed}
 
 
 def _check_request(request: Record) -> None:

@@ -17,6 +17,8 @@ import json
 import threading
 from typing import Any
 
+from fuchsia.errors import OutputError
+
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -35,6 +37,41 @@ HTTP_URL = 8 * KiB
 HTTP_HEADERS = 64 * KiB  # all of one request's header names and values
 HTTP_BODY = 2 * MiB
 HTTP_REQUEST = HTTP_URL + HTTP_HEADERS + HTTP_BODY + 64  # the whole request record
+
+
+INTEGER_DIGITS = 4300  # Python's own limit for converting digits to an int
+
+
+def parse_json(text: str, what: str) -> Any:
+    """`text`, JSON a guest handed the host (`what` names it), parsed; `OutputError` when it
+    is not JSON. That covers what `json.loads` takes but JSON does not (`NaN`, `Infinity`)
+    and what it refuses without a `JSONDecodeError`: nesting deeper than the interpreter's
+    recursion limit, an integer of more than `INTEGER_DIGITS` digits."""
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_int=_integer)
+    except json.JSONDecodeError as exc:
+        raise OutputError(f"{what} is not JSON: {exc.msg} at position {exc.pos}") from None
+    except _NotJson as exc:
+        raise OutputError(f"{what} is not JSON: {exc}") from None
+    except RecursionError:
+        raise OutputError(f"{what} is nested too deeply to parse") from None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJson(f"it holds {constant}, which JSON has no literal for")
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > INTEGER_DIGITS:
+        raise _NotJson(
+            f"it holds an integer of {len(digits.lstrip('-'))} digits; "
+            f"the limit is {INTEGER_DIGITS} digits"
+        )
+    return int(digits)
 
 
 def size_text(size: int) -> str:

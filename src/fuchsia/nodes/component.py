@@ -371,7 +371,11 @@ def _validate(value: Any, schema: dict[str, Any] | None, error: type[Exception],
     if schema is None:
         return
     validator = jsonschema.Draft202012Validator(schema)
-    problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    try:
+        problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except RecursionError:  # a recursive schema walks as deep as the value is nested
+        message = f"the {what} is nested too deeply to check against the task's {what} schema"
+        raise error(message) from None
     if problems:
         lines = [f"{what}{_path(e.absolute_path)}: {e.message}" for e in problems[:5]]
         raise error(f"the {what} does not match the task's {what} schema: " + "; ".join(lines))

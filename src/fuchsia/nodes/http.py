@@ -92,7 +92,7 @@ async def run(spec: HttpSpec, rendered: dict[str, Any], ctx: NodeContext) -> Any
         try:
             output["json"] = json.loads(text) if text else None
             parsed = True
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, too deep, an integer too long
             pass
     if not parsed:
         output["text"] = text

@@ -1,0 +1,151 @@
+"""What a guest hands the host that Python's own parsers and clients refuse in their own ways:
+the rogue component (tests/components/rogue) hands over whatever its input describes, through
+the raw bindings, and each misbehaviour fails its node with an error saying what was wrong
+while the engine goes on.
+
+- JSON text from a guest (its output, a log line's fields) that `json.loads` refuses without
+  a `JSONDecodeError` (nesting past the recursion limit, an integer of more than 4,300 digits)
+  or takes though JSON has no such value (`NaN`, `Infinity`) fails the node as not JSON, and
+  log fields the store could not keep as JSON are kept as their text;
+- an output nested deeper than a recursive output schema can be walked fails the node;
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.test_components import SOURCES, install, node_events, run_flow
+from support.components import CACHE, built_component
+from support.httpserver import LoopbackServer
+
+
+@pytest.fixture(scope="module")
+def rogue() -> Path:
+    return built_component(SOURCES / "rogue").parent
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = CACHE / "compiled-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("FUCHSIA_CACHE", str(cache))
+    return tmp_path / "home"
+
+
+def repeated(middle: str, n: int, head: str = "", tail: str = "") -> dict[str, Any]:
+    """The rogue's description of head + middle * n + tail."""
+    return {"head": head, "middle": middle, "n": n, "tail": tail}
+
+
+def run_nodes(home: Path, tmp: Path, ref: str, nodes: dict[str, tuple[str, Any]]) -> Any:
+    """Run one node per entry (task, inputs), each failing on its own, beside a `calm` one."""
+    lines = "".join(
+        f"  {name}: {{component: '{ref}', task: {task}, inputs: {json.dumps(inputs)}}}\n"
+        for name, (task, inputs) in nodes.items()
+    )
+    calm = f"  calm: {{component: '{ref}', task: emit, inputs: {{data: '{{\"calm\": 1}}'}}}}\n"
+    return run_flow(
+        home,
+        tmp,
+        "name: rogue\ndefaults: {on_error: continue, retry: {max_attempts: 1}}\n"
+        f"nodes:\n{lines}{calm}",
+    )
+
+
+# -- JSON the guest hands over ---------------------------------------------------------------
+
+
+def test_output_json_python_refuses_or_json_lacks_fails_the_node_as_not_json(
+    home: Path, tmp_path: Path, rogue: Path
+) -> None:
+    """Each of these failed the node with "internal error: RecursionError" or "ValueError"
+    (and a traceback in the engine's log), or was taken and stored as no JSON has it."""
+    ref = install(home, rogue, tmp_path)
+    outputs = {
+        "deep": (repeated("[", 100_000), "the output is nested too deeply to parse"),
+        "digits": (repeated("1", 5000), "an integer of 5000 digits; the limit is 4300 digits"),
+        "nan": ('{"x": NaN}', "it holds NaN, which JSON has no literal for"),
+        "infinity": ("[-Infinity]", "it holds -Infinity"),
+    }
+    execution = run_nodes(
+        home, tmp_path, ref, {name: ("emit", {"data": data}) for name, (data, _) in outputs.items()}
+    )
+    assert execution.status == "completed_with_errors", execution.error
+    for name, (_, words) in outputs.items():
+        error = execution.node(name).error
+        assert error is not None and error["type"] == "output_error", (name, error)
+        assert "the output is" in error["message"] and words in error["message"], (name, error)
+    assert execution.node("calm").output == {"calm": 1}
+
+
+def test_log_fields_the_store_cannot_keep_as_json_are_kept_as_their_text(
+    home: Path, tmp_path: Path, rogue: Path
+) -> None:
+    """Deep nesting and a long integer failed the node with an internal error; NaN, an
+    infinity and a lone surrogate were stored in the event log as no JSON reader takes."""
+    ref = install(home, rogue, tmp_path)
+    fields = {
+        "deep": repeated("[", 5000),
+        "digits": repeated("1", 5000, '{"n": ', "}"),
+        "nan": '{"x": NaN}',
+        "infinity": "[1e999]",
+        "surrogate": '{"x": "\\ud800"}',
+        "plain": '{"x": [1, "\\u00e9"]}',
+    }
+    nodes = {name: ("logs", {"message": name, "fields": text}) for name, text in fields.items()}
+    execution = run_nodes(home, tmp_path, ref, nodes)
+    assert execution.status == "completed", execution.error
+    lines = {line["message"]: line["fields"] for line in node_events(home, execution.id, "log")}
+    for name in ("nan", "infinity", "surrogate", "deep", "digits"):
+        kept = lines[name]["fields"]
+        assert isinstance(kept, str) and kept.startswith(("{", "[", '{"n": 111')), (name, kept)
+    assert lines["nan"] == {"fields": '{"x": NaN}'}
+    assert lines["plain"] == {"x": [1, "é"]}
+    json.dumps(lines, allow_nan=False)  # what was stored is JSON
+
+
+def test_an_output_deeper_than_its_recursive_schema_can_walk_fails_the_node(
+    home: Path, tmp_path: Path, rogue: Path
+) -> None:
+    """A tree checked against a schema that refers to itself failed the node with "internal
+    error: RecursionError" at a depth the store keeps."""
+    tree = {"$ref": "#/$defs/tree"}
+    schema = {
+        "type": "object",
+        "properties": {"tree": tree},
+        "$defs": {"tree": {"type": ["array", "number"], "items": tree}},
+    }
+    task = {"description": "returns its input's text", "output_schema": schema}
+    ref = install(home, rogue, tmp_path, tasks={"emit": task})
+    depth = 300
+    nodes = {
+        "deep": ("emit", {"data": repeated("[", depth, '{"tree": ', "]" * depth + "}")}),
+        "shallow": ("emit", {"data": '{"tree": [[1], 2]}'}),
+    }
+    execution = run_nodes(home, tmp_path, ref, nodes)
+    assert execution.status == "completed_with_errors", execution.error
+    error = execution.node("deep").error
+    assert error is not None and error["type"] == "output_error", error
+    assert "nested too deeply to check against the task's output schema" in error["message"]
+    assert execution.node("shallow").output == {"tree": [[1], 2]}
+
+
+def test_an_http_nodes_json_response_python_cannot_parse_is_kept_as_text(
+    home: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    """The same parse in the http node: it failed the node with an internal error."""
+    deep = loopback.url("/repeat?middle=%5B&n=100000")
+    digits = loopback.url("/repeat?middle=7&n=5000")
+    execution = run_flow(
+        home,
+        tmp_path,
+        "name: responses\nnodes:\n"
+        f"  deep: {{http: {{url: '{deep}'}}}}\n  digits: {{http: {{url: '{digits}'}}}}\n",
+    )
+    assert execution.status == "completed", execution.error
+    assert execution.node("deep").output["text"] == "[" * 100_000
+    assert execution.node("digits").output["text"] == "7" * 5000
