@@ -8,6 +8,9 @@ while the engine goes on.
   or takes though JSON has no such value (`NaN`, `Infinity`) fails the node as not JSON, and
   log fields the store could not keep as JSON are kept as their text;
 - an output nested deeper than a recursive output schema can be walked fails the node;
+- a request httpx cannot send (a control character in its URL, a method that is no token)
+  is answered `failed`, as any request that fails, and an http node's URL so rendered is
+  an input error;
 """
 
 from __future__ import annotations
@@ -149,3 +152,56 @@ def test_an_http_nodes_json_response_python_cannot_parse_is_kept_as_text(
     assert execution.status == "completed", execution.error
     assert execution.node("deep").output["text"] == "[" * 100_000
     assert execution.node("digits").output["text"] == "7" * 5000
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+def test_a_request_httpx_cannot_send_is_answered_failed_and_the_guest_goes_on(
+    home: Path, tmp_path: Path, rogue: Path, loopback: LoopbackServer
+) -> None:
+    """A control character in the URL (httpx.InvalidURL, which is no httpx.HTTPError) and a
+    method with a non-ASCII letter (a TypeError) failed the node with an internal error."""
+    ref = install(home, rogue, tmp_path, capabilities={"allowed_hosts": [loopback.base_url]})
+    requests = {
+        "nul": {"url": loopback.url("/ok/a\x00b")},
+        "delete": {"url": loopback.url("/ok/a\x7f")},
+        "letter": {"url": loopback.url("/ok/letter"), "method": "G\u00c9T"},
+        "space": {"url": loopback.url("/ok/space"), "method": "GET /ok/other"},
+        "value": {"url": loopback.url("/ok/value"), "headers": [["x-a", "\u20ac"]]},
+    }
+    nodes = {name: ("fetch", request) for name, request in requests.items()}
+    execution = run_nodes(
+        home, tmp_path, ref, {**nodes, "fine": ("fetch", {"url": loopback.url("/ok/fine")})}
+    )
+    assert execution.status == "completed", execution.error
+    for name in requests:
+        [answer] = execution.node(name).output
+        assert answer["error"] == "HttpError_Failed", (name, answer)
+    [letter] = execution.node("letter").output
+    assert "'GÉT' is not an HTTP method" in letter["message"]
+    [nul] = execution.node("nul").output
+    assert "non-printable ASCII character in URL" in nul["message"]
+    assert execution.node("fine").output == [
+        {"status": 200, "bytes": len(b'{"name": "fine", "calls": 1}')}
+    ]
+    assert loopback.counts("/ok/") == {"/ok/fine": 1}
+
+
+def test_an_http_node_url_httpx_cannot_send_is_an_input_error(
+    home: Path, tmp_path: Path, rogue: Path, loopback: LoopbackServer
+) -> None:
+    """A URL rendered from a guest's output: it failed the http node with an internal error."""
+    ref = install(home, rogue, tmp_path)
+    output = json.dumps({"path": "a\x7fb"})
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"name: rendered\nnodes:\n  guest: {{component: '{ref}', task: emit, "
+        f"inputs: {{data: {json.dumps(output)}}}}}\n"
+        f"  call: {{after: guest, http: {{url: '{loopback.base_url}/ok/{{{{ path }}}}'}}}}\n",
+    )
+    assert execution.status == "failed"
+    error = execution.node("call").error
+    assert error is not None and error["type"] == "input_error", error
+    assert "http.url is not a URL that can be sent: Invalid non-printable ASCII" in error["message"]

@@ -7,6 +7,7 @@ would allow it), never a trap.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from fuchsia.components import hosts
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a token (RFC 9110), as h11 checks it
 
 
 def check(url: str, patterns: Sequence[str]) -> str | None:
@@ -58,6 +60,8 @@ def fetch(
     reason = check(url, patterns)
     if reason is not None:
         return Failure("denied", reason)
+    if not _METHOD.fullmatch(method):
+        return Failure("failed", f"{method!r} is not an HTTP method (a token such as GET or PATCH)")
     try:
         with client.stream(
             method.upper(),
@@ -77,5 +81,5 @@ def fetch(
         return Failure(
             "timeout", f"{method.upper()} {url} timed out after {timeout or DEFAULT_TIMEOUT}s"
         )
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # InvalidURL is neither
         return Failure("failed", f"{method.upper()} {url} failed: {exc}")

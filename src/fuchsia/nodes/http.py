@@ -34,9 +34,13 @@ def _request(spec: HttpSpec, rendered: dict[str, Any]) -> dict[str, Any]:
         k: v if isinstance(v, str) else json.dumps(v)
         for k, v in (rendered.get("query") or {}).items()
     }
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:  # a control character, say: not an httpx.HTTPError
+        raise InputError(f"http.url is not a URL that can be sent: {exc}") from None
     if params:
         # httpx's `params=` replaces the URL's own query string; `query` adds to it instead
-        url = str(httpx.URL(url).copy_merge_params(params))
+        url = str(parsed.copy_merge_params(params))
     request: dict[str, Any] = {
         "method": spec.method,
         "url": url,
