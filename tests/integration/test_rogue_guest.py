@@ -11,16 +11,21 @@ while the engine goes on.
 - a request httpx cannot send (a control character in its URL, a method that is no token)
   is answered `failed`, as any request that fails, and an http node's URL so rendered is
   an input error;
+- a request a server holds keeps its attempt neither past the node's timeout nor past a
+  cancel, nor the engine from closing: the attempt ends timed out or cancelled while the
+  server still holds the request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fuchsia import Engine, Execution
 from integration.test_components import SOURCES, install, node_events, run_flow
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
@@ -205,3 +210,49 @@ def test_an_http_node_url_httpx_cannot_send_is_an_input_error(
     error = execution.node("call").error
     assert error is not None and error["type"] == "input_error", error
     assert "http.url is not a URL that can be sent: Invalid non-printable ASCII" in error["message"]
+
+
+def test_a_request_held_past_the_nodes_timeout_ends_the_attempt_at_its_timeout(
+    home: Path, tmp_path: Path, rogue: Path, loopback: LoopbackServer
+) -> None:
+    """The host waited for the request (up to the timeout the guest asked for, here ten
+    minutes): the attempt outlived its timeout, and the engine's closing waited for it."""
+    ref = install(home, rogue, tmp_path, capabilities={"allowed_hosts": [loopback.base_url]})
+    request = {"url": loopback.url("/hold/late?timeout=30"), "timeout_ms": 600_000}
+    execution = run_flow(
+        home,
+        tmp_path,
+        f"name: held\nnodes:\n  held: {{component: '{ref}', task: fetch, timeout: 500ms, "
+        f"retry: {{max_attempts: 1}}, inputs: {json.dumps(request)}}}\n",
+    )
+    assert loopback.held("late") == 1  # the engine has closed; the server holds the request
+    loopback.release("late")
+    assert execution.node("held").status == "timed_out"
+    error = execution.node("held").error
+    assert error is not None and error["type"] == "timeout", error
+
+
+def test_cancelling_an_execution_ends_a_request_its_component_waits_for(
+    home: Path, tmp_path: Path, rogue: Path, loopback: LoopbackServer
+) -> None:
+    """Without a timeout, nothing ended the wait for the request but the server's answer."""
+    ref = install(home, rogue, tmp_path, capabilities={"allowed_hosts": [loopback.base_url]})
+    request = {"url": loopback.url("/hold/cancel?timeout=30"), "timeout_ms": 600_000}
+    flow = tmp_path / "held.yaml"
+    flow.write_text(
+        f"name: held\nnodes:\n  held: {{component: '{ref}', task: fetch, "
+        f"inputs: {json.dumps(request)}}}\n"
+    )
+
+    async def main() -> Execution:
+        async with await Engine.open(str(home / "f.db"), home=home) as engine:
+            execution_id = await engine.start(str(flow))
+            while loopback.held("cancel") == 0:
+                await asyncio.sleep(0.02)
+            return await engine.cancel(execution_id)
+
+    execution = asyncio.run(main())
+    assert loopback.held("cancel") == 1
+    loopback.release("cancel")
+    assert execution.status == "cancelled"
+    assert execution.node("held").status == "cancelled"

@@ -19,7 +19,8 @@ test can prove how often a node called it. Routes:
 - `/hold/<name>?gate=G&timeout=S`: holds every call until the test calls `release(G)` (G
   defaults to the name), then 200 JSON `{"name": name, "calls": n}`; 504 if S seconds
   (default 60) pass first. A call stays in flight for as long as the test needs it to; calls
-  on many paths (each counted on its own) can share one gate.
+  on many paths (each counted on its own) can share one gate; `held(G)` counts the calls a
+  gate holds now.
 - `/counts`: 200 JSON `{path: calls}` of every path so far (itself not counted).
 
 Anything else is a 404. Use `with LoopbackServer() as server:` or `start()`/`stop()`.
@@ -77,6 +78,7 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.arrivals = threading.Condition(self.lock)
         self.released: set[str] = set()
+        self.holding: Counter[str] = Counter()  # calls `/hold` holds, by gate
 
     def record(self, request: Request) -> int:
         with self.lock:
@@ -100,12 +102,16 @@ class _Server(ThreadingHTTPServer):
         """Wait until `gate` is released; False on timeout/stop."""
         deadline = time.monotonic() + timeout
         with self.arrivals:
-            while gate not in self.released:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.stopping.is_set():
-                    return False
-                self.arrivals.wait(min(left, 0.1))
-            return True
+            self.holding[gate] += 1
+            try:
+                while gate not in self.released:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self.stopping.is_set():
+                        return False
+                    self.arrivals.wait(min(left, 0.1))
+                return True
+            finally:
+                self.holding[gate] -= 1
 
     def release(self, gate: str) -> None:
         with self.arrivals:
@@ -308,6 +314,11 @@ class LoopbackServer:
         """Calls per path, for the paths that start with `prefix`."""
         with self.server.lock:
             return {p: n for p, n in self.server.calls.items() if p.startswith(prefix)}
+
+    def held(self, gate: str) -> int:
+        """How many calls `/hold/...` holds at `gate` now (not yet released or timed out)."""
+        with self.server.lock:
+            return self.server.holding[gate]
 
     def requests(self, path: str) -> list[Request]:
         """The requests this path got, oldest first."""

@@ -44,12 +44,10 @@ from wasmtime.component import Component, ExportIndex, Func, Linker, Record, Var
 
 from fuchsia.components import abi, imports, limits
 from fuchsia.errors import (
-    Cancelled,
     CapabilityError,
     ComponentLoadError,
     ComponentTrap,
     MemoryLimitExceeded,
-    NodeTimeout,
     OutputError,
     TaskFailed,
 )
@@ -253,7 +251,7 @@ class WasmHost:
         if any(name.startswith("wasi:") for name in loaded.imports):
             store.set_wasi(_wasi(grants, stdio))
         stop = self._arm(store, call)
-        imports.bind(services)
+        imports.bind(services, stop)
         held = self._reaper.hold()
         try:
             raw = self._invoke(store, loaded, call)
@@ -287,7 +285,7 @@ class WasmHost:
         if any(name.startswith("wasi:") for name in loaded.imports):
             store.set_wasi(_wasi(grants, stdio))
         stop = self._arm(store, call)
-        imports.bind(services)
+        imports.bind(services, stop)
         held = self._reaper.hold()
         try:
             t0 = time.perf_counter()
@@ -373,10 +371,9 @@ class WasmHost:
         return result
 
     def _classify(self, exc: WasmtimeError, reason: str | None, stdio: _Stdio) -> Exception:
-        if reason == "timeout":
-            return NodeTimeout("the component ran past the node's timeout and was stopped")
-        if reason == "cancelled":
-            return Cancelled("the component was stopped: its execution was cancelled")
+        stopped = imports.stopped(reason)
+        if stopped is not None:
+            return stopped
         cause = trap_reason(exc)
         if _HOSTCALL_FUEL in cause:
             return OutputError(

@@ -5,29 +5,39 @@ thread-local, because a component call runs start to finish on one worker thread
 attempt brings its own `Services` (its kv scope, config, log sink, artifact store, allowed
 hosts), so nothing leaks from one attempt or execution to another.
 
+An import that waits (a store call, an outbound request, both run on the engine's event loop)
+waits only while its attempt may run (`wait`): the attempt's timeout or cancellation stops
+the wait within one tick, cancels what it waited for, and ends the attempt as timed out or
+cancelled, as the epoch check does while wasm runs.
+
 Every argument a guest passes is lifted under its cap (`limits`): a log line is cut, any
 other value over its cap fails the attempt with an `OutputError` naming it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from wasmtime.component import Linker, Record, Variant
 
 from fuchsia.components import abi, limits, outbound
 from fuchsia.definition.models import HOLDS_NUL, NUL
-from fuchsia.errors import OutputError
+from fuchsia.errors import Cancelled, NodeError, NodeTimeout, OutputError
 from fuchsia.observe.telemetry import OFF, Telemetry
 
 PLATFORM = "fuchsia:platform"
 VERSION = "0.1.0"
 INTERFACES = ("types", "kv", "config", "log", "http", "artifacts")
+TICK = 0.01  # seconds between two looks at whether a waiting import's attempt was stopped
+T = TypeVar("T")
+Stop = Callable[[], str | None]  # why the attempt must stop ("timeout", "cancelled"), or None
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,8 @@ class Services:
     get_artifact: Callable[[str], bytes]
     config: Mapping[str, Any] = field(default_factory=dict)
     allowed_hosts: Sequence[str] = ()
-    http: httpx.Client | None = None
+    http: httpx.AsyncClient | None = None  # used on `loop`
+    loop: asyncio.AbstractEventLoop | None = None  # where outbound requests run
     log_sink: limits.LogSink = field(default_factory=limits.LogSink)
     artifacts: list[ArtifactInfo] = field(default_factory=list)
     telemetry: Telemetry = OFF  # spans of the imports that take time (http, artifacts)
@@ -64,9 +75,42 @@ class Services:
 _current = threading.local()
 
 
-def bind(services: Services | None) -> None:
-    """Make `services` the target of this thread's import calls (None to unbind)."""
+def bind(services: Services | None, stop: Stop | None = None) -> None:
+    """Make `services` the target of this thread's import calls (None to unbind), for an
+    attempt that `stop` says when to stop."""
     _current.services = services
+    _current.stop = stop
+
+
+def stopped(reason: str | None) -> NodeError | None:
+    """The error that ends an attempt stopped for `reason` (None: not stopped)."""
+    if reason == "timeout":
+        return NodeTimeout("the component ran past the node's timeout and was stopped")
+    if reason == "cancelled":
+        return Cancelled("the component was stopped: its execution was cancelled")
+    return None
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on the engine's event loop for an import; see `wait`."""
+    return wait(asyncio.run_coroutine_threadsafe(coroutine, loop))
+
+
+def wait(future: concurrent.futures.Future[T]) -> T:
+    """`future`'s result, waited for only while this thread's attempt may run: once it is
+    stopped (looked at every `TICK`), the future is cancelled and the attempt's
+    `NodeTimeout` or `Cancelled` raised. A store that does not answer or a server that holds
+    a request can then keep neither the attempt past its timeout nor the engine's worker
+    thread (and its closing) past a cancel."""
+    stop: Stop | None = getattr(_current, "stop", None)
+    while True:
+        done, _ = concurrent.futures.wait([future], timeout=None if stop is None else TICK)
+        if done:
+            return future.result()
+        error = stopped(stop() if stop is not None else None)
+        if error is not None:
+            future.cancel()
+            raise error
 
 
 def _services() -> Services:
@@ -141,12 +185,12 @@ def _fetch(request: Record) -> Record | Variant:
     method = wit_field(request, "method")
     url = wit_field(request, "url")
     timeout_ms = wit_field(request, "timeout-ms")
-    client = services.http
-    if client is None:
+    client, loop = services.http, services.loop
+    if client is None or loop is None:
         return Variant("failed", "outbound HTTP is not available in this host")
     attributes = {"http.request.method": method.upper(), "url.full": url}
     with services.telemetry.span(method.upper(), attributes, client=True) as span:
-        result = outbound.fetch(
+        fetching = outbound.fetch(
             client,
             method,
             url,
@@ -155,6 +199,7 @@ def _fetch(request: Record) -> Record | Variant:
             None if timeout_ms is None else timeout_ms / 1000,
             services.allowed_hosts,
         )
+        result = on_loop(loop, fetching)
         if isinstance(result, outbound.Failure):
             span.fail(result.kind, result.message)
         else:

@@ -2,7 +2,8 @@
 
 The `allowed_hosts` patterns are parsed by `hosts`, the parser manifest validation uses
 too. A denied request is an answer the component receives (`denied`, naming the pattern that
-would allow it), never a trap.
+would allow it), never a trap. Requests run on the engine's event loop, so that the attempt's
+timeout or cancellation can cancel one in flight (`imports.wait`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class Failure:
     message: str
 
 
-def fetch(
-    client: httpx.Client,
+async def fetch(
+    client: httpx.AsyncClient,
     method: str,
     url: str,
     headers: list[tuple[str, str]],
@@ -63,7 +64,7 @@ def fetch(
     if not _METHOD.fullmatch(method):
         return Failure("failed", f"{method!r} is not an HTTP method (a token such as GET or PATCH)")
     try:
-        with client.stream(
+        async with client.stream(
             method.upper(),
             url,
             headers=headers,
@@ -72,7 +73,7 @@ def fetch(
             follow_redirects=False,
         ) as response:
             data = bytearray()
-            for chunk in response.iter_bytes():
+            async for chunk in response.aiter_bytes():
                 data += chunk
                 if len(data) > MAX_RESPONSE_BYTES:
                     return Failure("too-large", f"response larger than {MAX_RESPONSE_BYTES} bytes")

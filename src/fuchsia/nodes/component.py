@@ -53,7 +53,8 @@ class ComponentRuntime:
     """The wasm host, the registry, a thread pool and an HTTP client for one engine.
 
     Built the first time a component node runs, so engines that never run one never load
-    wasmtime."""
+    wasmtime. Its HTTP client makes components' requests on the engine's event loop: close
+    it there, with `aclose`."""
 
     def __init__(self, settings: ComponentSettings) -> None:
         from fuchsia.components.host import HostSettings, WasmHost
@@ -71,12 +72,16 @@ class ComponentRuntime:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             settings.threads, thread_name_prefix="fuchsia-wasm"
         )
-        self.http = httpx.Client()
+        self.http = httpx.AsyncClient()
 
     def close(self) -> None:
+        """Wait for the attempts still running, then drop the host (not the HTTP client)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.http.close()
         self.host.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+        await self.http.aclose()
 
     def _grants(self, grants: Grants) -> Any:
         from fuchsia.components import host
@@ -286,9 +291,10 @@ def services_for(
     stored, for the caller to commit together with what the call decided. With `effects` (a
     task attempt's), kv writes and artifact rows are kept there, for the driver to commit
     with the attempt's success; the artifacts' blobs are stored at once."""
+    from fuchsia.components import imports
     from fuchsia.components.imports import Services
 
-    on_loop = functools.partial(_on_loop, loop)
+    on_loop = functools.partial(imports.on_loop, loop)
     kv_get, kv_set = _kv(store, scope, on_loop, kv_changes, effects)
     put_artifact, get_artifact = _artifacts(store, execution_id, node_id, on_loop, effects)
     return Services(
@@ -300,12 +306,8 @@ def services_for(
         config=config,
         allowed_hosts=tuple(allowed_hosts),
         http=runtime.http,
+        loop=loop,
     )
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a store call on the engine's event loop, from a worker thread."""
-    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 def _kv(

@@ -349,7 +349,7 @@ class Engine(Deployments, Driving, Inspection, Leases, Reruns, Sharing):
         with contextlib.suppress(FuchsiaError):
             await self.store.forget_owner(self.identity.id)
         if self._components is not None:
-            await asyncio.to_thread(self._components.close)
+            await self._components.aclose()
             self._components = None
         if self._http is not None:
             await self._http.aclose()
