@@ -13,7 +13,8 @@ while the engine goes on.
   an input error;
 - a request a server holds keeps its attempt neither past the node's timeout nor past a
   cancel, nor the engine from closing: the attempt ends timed out or cancelled while the
-  server still holds the request.
+  server still holds the request;
+- empty kv keys and artifacts are not free: each counts against `limits.side_effects`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 import pytest
 
 from fuchsia import Engine, Execution
-from integration.test_components import SOURCES, install, node_events, run_flow
+from fuchsia.runtime.limits import Limits
+from integration.test_components import SOURCES, install, node_events, run_and_read, run_flow
 from support.components import CACHE, built_component
 from support.httpserver import LoopbackServer
 
@@ -256,3 +258,30 @@ def test_cancelling_an_execution_ends_a_request_its_component_waits_for(
     loopback.release("cancel")
     assert execution.status == "cancelled"
     assert execution.node("held").status == "cancelled"
+
+
+# -- side effects -----------------------------------------------------------------------------
+
+
+def test_empty_artifacts_and_short_kv_keys_count_against_the_side_effects_cap(
+    store_url: str, home: Path, tmp_path: Path, rogue: Path
+) -> None:
+    """An empty artifact counted 0 bytes and a one-letter key with an empty value 1: an
+    attempt could hold any number of them in the engine's memory, each committed as a row
+    of its own (here 200 artifacts and 26 keys under a 16 KiB cap)."""
+    ref = install(home, rogue, tmp_path)
+    empty = {"ops": [["put", "", "", ""]], "n": 200}
+    keys = {"ops": [["set", chr(ord("a") + i), ""] for i in range(26)]}
+    flow = (
+        "name: effects\ndefaults: {on_error: continue, retry: {max_attempts: 1}}\nnodes:\n"
+        f"  empty: {{component: '{ref}', task: store, inputs: {json.dumps(empty)}}}\n"
+        f"  keys: {{component: '{ref}', task: store, inputs: {json.dumps(keys)}}}\n"
+    )
+    execution, _, artifacts = run_and_read(
+        store_url, home, tmp_path, flow, limits=Limits(side_effects=16 * 1024)
+    )
+    for name in ("empty", "keys"):
+        error = execution.node(name).error
+        assert error is not None and error["type"] == "limit_exceeded", (name, error)
+        assert "over the side-effects cap of 16384 bytes" in error["message"]
+    assert artifacts == []

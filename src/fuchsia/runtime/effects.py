@@ -10,13 +10,17 @@ first: `kv_get` answers from here before the store, and `artifact` finds an arti
 An artifact's blob is stored at once (`Store.put_blob`): it is content-addressed and nothing
 names it until its row is committed, and `Store.sweep_blobs` deletes the ones an attempt
 that never succeeded left behind. The bytes kept and stored here count against
-`Limits.side_effects`: the write that goes over fails the attempt with `LimitExceeded`.
+`Limits.side_effects`, each kv key and each artifact `ROW` bytes more (what its row and the
+engine's bookkeeping of it cost, whatever its own bytes: an empty one is not free, so their
+number is bounded too): the write that goes over fails the attempt with `LimitExceeded`.
 """
 
 from __future__ import annotations
 
 from fuchsia.runtime.limits import LimitExceeded, size_text
 from fuchsia.store.records import ArtifactRef, KvChanges, PendingArtifact
+
+ROW = 1024  # bytes each kv key and each artifact counts beside its own
 
 
 def execution_scope(execution_id: str) -> str:
@@ -44,7 +48,7 @@ class SideEffects:
 
     def kv_set(self, key: str, value: str | None) -> None:
         """Keep a write (None: a delete); a key written again counts only its last value."""
-        size = len(key.encode()) + (0 if value is None else len(value.encode()))
+        size = ROW + len(key.encode()) + (0 if value is None else len(value.encode()))
         self._count(size - self._kv_sizes.get(key, 0), "a kv write")
         self._kv_sizes[key] = size
         self.kv.changes[key] = value
@@ -52,7 +56,7 @@ class SideEffects:
     def reserve(self, name: str, content_type: str, size: int) -> None:
         """Count an artifact about to be stored; refused over the cap (its blob is not
         stored then)."""
-        self._count(len(name.encode()) + len(content_type.encode()) + size, "an artifact")
+        self._count(ROW + len(name.encode()) + len(content_type.encode()) + size, "an artifact")
 
     def add_artifact(self, artifact: PendingArtifact) -> None:
         self.artifacts.append(artifact)
