@@ -14,7 +14,9 @@ while the engine goes on.
 - a request a server holds keeps its attempt neither past the node's timeout nor past a
   cancel, nor the engine from closing: the attempt ends timed out or cancelled while the
   server still holds the request;
-- empty kv keys and artifacts are not free: each counts against `limits.side_effects`.
+- empty kv keys and artifacts are not free: each counts against `limits.side_effects`;
+- a python step calling a raw binding with the wrong types traps, and the error names the
+  runtime's own message, not the footer it writes after it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from typing import Any
 import pytest
 
 from fuchsia import Engine, Execution
+from fuchsia.components.registry import Registry
 from fuchsia.runtime.limits import Limits
 from integration.test_components import SOURCES, install, node_events, run_and_read, run_flow
-from support.components import CACHE, built_component
+from support.components import CACHE, built_component, built_python_runtime
 from support.httpserver import LoopbackServer
 
 
@@ -285,3 +288,23 @@ def test_empty_artifacts_and_short_kv_keys_count_against_the_side_effects_cap(
         assert error is not None and error["type"] == "limit_exceeded", (name, error)
         assert "over the side-effects cap of 16384 bytes" in error["message"]
     assert artifacts == []
+
+
+# -- python steps ------------------------------------------------------------------------------
+
+
+def test_a_step_calling_a_raw_binding_wrongly_traps_naming_the_runtimes_message(
+    home: Path, tmp_path: Path
+) -> None:
+    """The trap named the last line on stderr, Rust's "note: run with `RUST_BACKTRACE=1`
+    environment variable to display a backtrace", not the panic before it."""
+    Registry(home / "components").install(built_python_runtime())
+    code = "from wit_world.imports import kv\n\ndef main():\n    kv.set(1, 2)\n"
+    flow = "name: raw\nnodes:\n  raw:\n    python: |\n" + "".join(
+        f"      {line}\n" for line in code.splitlines()
+    )
+    execution = run_flow(home, tmp_path, flow)
+    error = execution.node("raw").error
+    assert error is not None and error["type"] == "trap", error
+    assert "TypeError(\"'int' object is not an instance of 'str'\")" in error["message"], error
+    assert "RUST_BACKTRACE" not in error["message"]

@@ -130,11 +130,17 @@ class LogSink:
             return kept
 
 
+# Lines a runtime writes after its fatal message that say nothing of it: Rust's panic footer
+# (componentize-py's runtime panics on a binding called with the wrong types).
+_FOOTERS = (b"note: run with `RUST_BACKTRACE=1`",)
+
+
 class OutputStream:
     """A guest's WASI stdout or stderr, written to a `LogSink` line by line.
 
     At most `LOG_LINE` bytes of a line are held; the rest of an overlong line is counted,
-    not kept, and the line is logged cut, with a marker."""
+    not kept, and the line is logged cut, with a marker. `last_line` is the last line with
+    something to say (not blank, not a footer such as Rust's after a panic)."""
 
     def __init__(self, sink: LogSink, level: str, name: str) -> None:
         self.sink = sink
@@ -171,7 +177,7 @@ class OutputStream:
         if self._cut:
             text += cut_marker(self._cut, LOG_LINE)
         self.sink.add(self.level, text, {"stream": self.name}, len(self._pending) + 16)
-        if self._pending.strip():
+        if self._pending.strip() and not self._pending.startswith(_FOOTERS):
             self.last_line = bytes(self._pending)
         self._pending.clear()
         self._cut = 0
