@@ -54,3 +54,21 @@ def test_install_python_runtime_finds_it_installed(env: FuchsiaEnv) -> None:
     refused = env.run("component", "install")
     assert refused.returncode == 1
     assert "--python-runtime" in refused.stderr
+
+
+def test_a_step_asleep_past_its_timeout_does_not_hold_the_process(
+    env: FuchsiaEnv, tmp_path: Path
+) -> None:
+    """A guest asleep in a WASI call is beyond the epoch check: the attempt is recorded timed
+    out, and the engine, closing, does not wait for the sleeping thread (it waited an hour)."""
+    flow = tmp_path / "sleepy.yaml"
+    flow.write_text(
+        "name: sleepy\nnodes:\n  nap:\n    timeout: 1s\n    python: |\n"
+        "      import time\n\n      def main():\n          time.sleep(3600)\n"
+    )
+    result = env.run("run", str(flow), "--json", timeout=120)
+    assert result.returncode == 1, result.stderr
+    record = json.loads(result.stdout)
+    assert record["status"] == "failed"
+    [nap] = record["nodes"]
+    assert nap["status"] == "timed_out"

@@ -11,7 +11,6 @@ kv writes and artifact rows are kept in its `SideEffects` and committed with its
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import json
@@ -28,6 +27,7 @@ import jsonschema
 
 from fuchsia.components.manifest import MANIFEST_FILE
 from fuchsia.components.registry import InstalledComponent, Registry
+from fuchsia.components.threads import GuestThreads
 from fuchsia.errors import ComponentLoadError, InputError, OutputError
 from fuchsia.nodes import NodeContext
 from fuchsia.nodes.kind import ComponentSpec, Grants, PythonSpec, TriggerComponentSpec
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from fuchsia.components.host import TaskOutput
 
 T = TypeVar("T")
+# seconds a closing runtime waits for calls still running after their attempts were stopped:
+# only a guest asleep in a WASI call outlasts its stop (`fuchsia.components.threads`)
+CLOSE_WITHIN = 5.0
 OnLoop = Callable[[Coroutine[Any, Any, Any]], Any]  # a store call, run on the event loop
 
 
@@ -69,14 +72,12 @@ class ComponentRuntime:
                 instances=max(32, settings.threads * 2),
             )
         )
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            settings.threads, thread_name_prefix="fuchsia-wasm"
-        )
+        self.pool = GuestThreads(settings.threads, "fuchsia-wasm")
         self.http = httpx.AsyncClient()
 
     def close(self) -> None:
         """Wait for the attempts still running, then drop the host (not the HTTP client)."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True, within=CLOSE_WITHIN)
         self.host.close()
 
     async def aclose(self) -> None:
