@@ -20,7 +20,13 @@ LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 ROOT = "fuchsia"
 # what every LogRecord has: the rest of its attributes are a record's extra fields
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# (but uvicorn's `color_message`, its message again with terminal colour codes)
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:

@@ -83,6 +83,21 @@ def test_other_libraries_warnings_are_lines_of_the_same_format(configured: Any) 
     ]
 
 
+def test_uvicorns_coloured_copy_of_its_message_is_not_a_field(configured: Any) -> None:
+    """uvicorn logs `extra={"color_message": ...}`, its message again with terminal colour
+    codes; `fuchsia serve` wrote it after every uvicorn line, escape codes and all."""
+    for fmt in ("text", "json"):
+        out = configured(fmt)
+        logging.getLogger("fuchsia.test").info(
+            "Started server process [%d]",
+            42,
+            extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+        )
+        line = out.getvalue().splitlines()[-1]
+        assert "color_message" not in line and "\x1b" not in line
+        assert line.endswith("Started server process [42]" if fmt == "text" else '[42]"}')
+
+
 def test_a_program_that_embeds_the_engine_keeps_its_root_logger(configured: Any) -> None:
     """Configured from a host program (the README's way), the package's lines go to the
     stream; the host's root logger, its level and its handlers stay as the host set them."""
