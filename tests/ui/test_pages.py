@@ -136,8 +136,10 @@ def test_with_no_auth_the_ui_is_open_and_its_forms_still_need_the_csrf_token(
             for csrf_sent in ("wrong", "wrong-é"):  # non-ASCII was a TypeError (a 500)
                 refused = browser.post("/runs/nope/cancel", data={"csrf": csrf_sent})
                 assert refused.status_code == 403, refused.text
-            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/workflows").text)
+            empty = browser.get("/workflows").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', empty)
             assert csrf is None  # no form on a page without workflows
+            assert "<code>fuchsia deploy FILE</code>" in empty  # a command that exists
             deployed = browser.post(
                 "/api/v1/workflows",
                 json={"source": "name: one\nnodes:\n  a: {transform: {x: 1}}\n"},
