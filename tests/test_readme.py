@@ -43,3 +43,28 @@ def test_readme_quick_start_is_the_two_make_targets() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^run:", makefile, flags=re.MULTILINE)
     assert re.search(r"^test:", makefile, flags=re.MULTILINE)
+
+
+def section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_validate_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    """The section "A workflow" shows `broken.yaml` and what `fuchsia validate` prints for it."""
+    shown = section("A workflow").split("\nValidation reports every problem at once", 1)[1]
+    source = re.findall(r"```yaml\n(.*?)```", shown, flags=re.DOTALL)[0]
+    console = re.findall(r"```console\n(.*?)```", shown, flags=re.DOTALL)[0]
+    command, *expected = console.splitlines()
+    assert command == "$ fuchsia validate broken.yaml"
+    (tmp_path / "broken.yaml").write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "fuchsia", "validate", "broken.yaml"],
+        cwd=tmp_path,
+        env={**os.environ, "FUCHSIA_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout + done.stderr == "\n".join(expected) + "\n"
