@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,3 +69,44 @@ def test_readme_validate_example_prints_what_the_readme_shows(tmp_path: Path) ->
     )
     assert done.returncode == 1
     assert done.stdout + done.stderr == "\n".join(expected) + "\n"
+
+
+def command_rows() -> list[str]:
+    """The command lines of the table in "The command line", `\\|` read as `|`."""
+    rows = re.findall(r"^\| `(fuchsia [^`]*)` \|", section("The command line"), flags=re.M)
+    return [row.replace("\\|", "|") for row in rows]
+
+
+def alternatives(line: str) -> list[str]:
+    """`a X | b [--y Y | --z]` -> ["a X", "b [--y Y | --z]"]: ` | ` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(line):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth == 0 and line.startswith(" | ", i):
+            parts.append(line[start:i])
+            start = i + 3
+    return [*parts, line[start:]]
+
+
+def test_every_command_and_option_in_the_readmes_table_exists() -> None:
+    import typer
+    from typer.core import TyperGroup
+
+    from fuchsia.cli import app
+
+    root: Any = typer.main.get_command(app)  # the lazy group of fuchsia.cli
+    rows = command_rows()
+    assert len(rows) > 20
+    for row in rows:
+        first, *others = alternatives(row.removeprefix("fuchsia "))
+        words = first.split()
+        top = root.get_command(root.context_class(root), words[0])
+        assert top is not None, row
+        commands: list[Any] = [top]
+        if isinstance(top, TyperGroup):
+            names = [words[1], *(other.split()[0] for other in others)]
+            commands = [top.get_command(root.context_class(root), name) for name in names]
+            assert None not in commands, row
+        known = {flag for command in commands for p in command.params for flag in p.opts}
+        for flag in re.findall(r"(?<![\w-])--?[a-z][a-z-]*", row):
+            assert flag in known, f"{row}: {flag}"
