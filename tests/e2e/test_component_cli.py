@@ -34,6 +34,11 @@ def test_install_run_and_debug_a_component_from_the_command_line(tmp_path: Path)
     installed = fuchsia(home, "component", "install", str(build), "--json", cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr
     assert json.loads(installed.stdout)["ref"] == "greeter@1.0.0"
+    # wasmtime's objects are freed before the interpreter exits, not by its teardown
+    assert "Exception ignored" not in installed.stderr, installed.stderr
+    inspected = fuchsia(home, "component", "inspect", "greeter@1.0.0", cwd=tmp_path)
+    assert inspected.returncode == 0, inspected.stderr
+    assert "Exception ignored" not in inspected.stderr, inspected.stderr
 
     flow = tmp_path / "greet.yaml"
     flow.write_text(
@@ -49,6 +54,7 @@ def test_install_run_and_debug_a_component_from_the_command_line(tmp_path: Path)
     run = fuchsia(home, "run", str(flow), "--input", '{"who": "Ada"}', "--json", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["result"]["greeting"] == "Howdy, Ada!"
+    assert "Exception ignored" not in run.stderr, run.stderr
 
     debug = fuchsia(
         home, "node", "run", str(flow), "hello", "--input", '{"who": "Bo"}', "--json", cwd=tmp_path

@@ -157,10 +157,20 @@ class WasmHost:
         self._ticker.start()
         self._reaper = _Reaper(backlog=min(2, settings.instances // 4))
 
-    def close(self) -> None:
+    def close(self, release: bool = True) -> None:
+        """Stop the epoch ticker and drop the stores still waiting; with `release` (no call
+        runs any more), free the compiled components, the linker and the engine now, not
+        while the interpreter exits, when wasmtime's own module may be gone already."""
         self._reaper.close()
         self._stop.set()
         self._ticker.join()
+        if not release:
+            return
+        loaded, self._loaded = self._loaded, {}
+        for item in loaded.values():
+            item.component.close()
+        self._linker.close()
+        self.engine.close()
 
     def _tick(self) -> None:
         while not self._stop.wait(self.settings.tick):

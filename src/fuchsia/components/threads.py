@@ -69,6 +69,11 @@ class GuestThreads(concurrent.futures.Executor):
             with self._lock:
                 self._idle += 1
 
+    @property
+    def ended(self) -> bool:
+        """Whether every thread has ended (after `shutdown`: no call runs any more)."""
+        return not any(thread.is_alive() for thread in self._threads)
+
     def shutdown(
         self, wait: bool = True, *, cancel_futures: bool = False, within: float | None = None
     ) -> None:

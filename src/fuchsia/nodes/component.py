@@ -78,7 +78,7 @@ class ComponentRuntime:
     def close(self) -> None:
         """Wait for the attempts still running, then drop the host (not the HTTP client)."""
         self.pool.shutdown(wait=True, cancel_futures=True, within=CLOSE_WITHIN)
-        self.host.close()
+        self.host.close(release=self.pool.ended)  # a guest still asleep keeps what it uses
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
