@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -93,6 +94,9 @@ def serve_command(
     )
     # uvicorn's lines, and every library's warnings, the same way as the package's
     logs.configure(log_level.value, log_format.value, also=("uvicorn",), root=True)
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and raises the
+    # signal again: a stop asked for is a clean exit (0), as `fuchsia worker`'s
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         create_app(open_engine, auth=not no_auth, grace=grace),
         host=host,
@@ -101,6 +105,10 @@ def serve_command(
         log_level=log_level.value,
         timeout_graceful_shutdown=int(grace) + 5,
     )
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @tokens.command("create")
