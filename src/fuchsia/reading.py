@@ -8,6 +8,7 @@ having held at most `limit + 1` bytes.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import BinaryIO
 
@@ -19,3 +20,12 @@ def read_at_most(source: str | os.PathLike[str] | BinaryIO, limit: int) -> bytes
         with open(source, "rb") as stream:
             return stream.read(limit + 1)
     return source.read(limit + 1)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused a path a user named, in its words (`Not a directory`). A
+    `mkdir(parents=True, exist_ok=True)` that meets a file on the way raises
+    `FileExistsError`, whose words ("File exists") would point at the wrong thing."""
+    if isinstance(exc, FileExistsError):
+        return os.strerror(errno.ENOTDIR)
+    return exc.strerror or str(exc)

@@ -174,3 +174,94 @@ def test_an_endless_or_malformed_key_setting_is_a_usage_error_and_loses_nothing(
     for name in setting:
         del fuchsia_env.env[name]
     assert [e["id"] for e in fuchsia_env.json("runs", "list")] == [first["id"]]
+
+
+TINY_COMPONENT = {
+    "component.yaml": b"name: tiny\nversion: 1.0.0\ntasks:\n  run: {}\n",
+    "component.wasm": b"\0asm\x0d\0\x01\0",  # a component's header: enough to pack
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["lock", "greet.yaml", "-o", "a-file/locked.json"],
+            "error: cannot write a-file/locked.json: Not a directory",
+            id="lock-output-under-a-file",
+        ),
+        pytest.param(
+            ["lock", "greet.yaml", "-o", "."],
+            "error: cannot write .: Is a directory",
+            id="lock-output-a-directory",
+        ),
+        pytest.param(
+            ["lock", "greet.yaml", "-o", "/proc/version"],
+            "error: cannot write /proc/version: ",
+            id="lock-output-refused",
+        ),
+        pytest.param(
+            ["component", "pack", "tiny", "-o", "a-file/tiny.fcpkg"],
+            "error: cannot write a-file/tiny.fcpkg: Not a directory",
+            id="pack-output-under-a-file",
+        ),
+        pytest.param(
+            ["component", "pack", "tiny", "-o", "/proc/tiny.fcpkg"],
+            "error: cannot write /proc/tiny.fcpkg: ",
+            id="pack-output-refused",
+        ),
+        pytest.param(
+            ["component", "new", "fresh", "--dir", "a-file/fresh"],
+            "error: cannot create a-file/fresh: Not a directory",
+            id="new-under-a-file",
+        ),
+        pytest.param(
+            ["component", "new", "fresh", "--dir", "/proc/fresh"],
+            "error: cannot create /proc/fresh: ",
+            id="new-refused",
+        ),
+        pytest.param(
+            ["runs", "artifact", "nope", "nope", "-o", "a-file/out"],
+            "error: no execution with id 'nope'",
+            id="artifact-output-checked-after-the-lookup",
+        ),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_one_error_naming_it(
+    fuchsia_env: FuchsiaEnv, args: list[str], expected: str
+) -> None:
+    """A file a command writes where the user said (under a file, a directory's own name, a
+    place the system refuses): one line naming the path and the system's reason, exit 1,
+    no traceback, and what the store held is still there."""
+    (fuchsia_env.home / "greet.yaml").write_text(WORKFLOW)
+    (fuchsia_env.home / "a-file").write_text("not a directory\n")
+    (fuchsia_env.home / "tiny").mkdir()
+    for name, content in TINY_COMPONENT.items():
+        (fuchsia_env.home / "tiny" / name).write_bytes(content)
+    first = fuchsia_env.json("run", "greet.yaml", "--input", '{"name": "Ada"}')
+    done = fuchsia_env.run(*args)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert expected in done.stderr, done.stderr[-2000:]
+    assert [e["id"] for e in fuchsia_env.json("runs", "list")] == [first["id"]]
+    assert (fuchsia_env.home / "a-file").read_text() == "not a directory\n"
+
+
+def test_a_detached_run_whose_log_cannot_be_written_says_how_to_drive_it(
+    fuchsia_env: FuchsiaEnv,
+) -> None:
+    """The execution is recorded before its background process is started: when the log
+    under FUCHSIA_HOME cannot be made, the error names the log and the command that drives
+    the execution, which then completes."""
+    (fuchsia_env.home / "greet.yaml").write_text(WORKFLOW)
+    fuchsia_env.env["FUCHSIA_HOME"] = "/proc/self"  # FUCHSIA_DB still names the store
+    done = fuchsia_env.run("run", "greet.yaml", "--detach", "--input", '{"name": "Ada"}')
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    found = re.search(
+        r"error: cannot write /proc/self/logs/(\w+)\.log for the background run", done.stderr
+    )
+    assert found is not None, done.stderr[-2000:]
+    assert f"`fuchsia runs resume {found[1]}`" in done.stderr, done.stderr[-2000:]
+    resumed = fuchsia_env.json("runs", "resume", found[1])
+    assert [e["status"] for e in resumed] == ["completed"]

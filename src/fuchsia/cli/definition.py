@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fuchsia.cli.common import EXIT_FAILED, Components, err, out, print_json, report
+from fuchsia.cli.common import EXIT_FAILED, Components, err, fail, out, print_json, report
 
 if TYPE_CHECKING:
     pass
@@ -64,13 +64,17 @@ def lock_command(
 ) -> None:
     """Validate and lock a workflow; print its canonical locked JSON and sha256."""
     from fuchsia.definition import load
+    from fuchsia.reading import os_reason
 
     locked = load(file, Components())
     document = {"hash": locked.hash, "workflow": locked.document}
     if output is None:
         print_json(document)
         return
-    output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    try:
+        output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {os_reason(exc)}") from None
     err.print(f"locked {locked.name} v{locked.version} {locked.hash} -> {output}", markup=False)
 
 

@@ -176,10 +176,20 @@ async def _wait_or_interrupt(engine: Engine, execution_id: str) -> Execution:
 
 def _spawn_resume(config: Settings, execution_id: str) -> None:
     """Drive a detached execution in a new session whose output goes to a log file."""
+    from fuchsia.reading import os_reason
+
     logs = config.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / f"{execution_id}.log"
     command = [sys.executable, "-m", "fuchsia", "runs", "resume", execution_id]
-    with open(logs / f"{execution_id}.log", "ab") as log:
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        log_file.touch()
+    except OSError as exc:
+        raise fail(
+            f"cannot write {log_file} for the background run: {os_reason(exc)}; execution "
+            f"{execution_id} is recorded, drive it with `fuchsia runs resume {execution_id}`"
+        ) from None
+    with open(log_file, "ab") as log:
         subprocess.Popen(
             [*command, "--db", config.store_url],
             stdin=subprocess.DEVNULL,

@@ -243,6 +243,7 @@ def artifact_command(
 ) -> None:
     """Write one artifact's content to standard output or a file."""
     from fuchsia.cli.render import size_text
+    from fuchsia.reading import os_reason
 
     ref, data = with_operations(db, lambda ops: ops.artifact(execution_id, artifact_id))
     content_type = ref.content_type
@@ -250,7 +251,7 @@ def artifact_command(
         try:
             output.write_bytes(data)
         except OSError as exc:
-            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+            raise fail(f"cannot write {output}: {os_reason(exc)}") from None
         err.print(f"wrote {size_text(len(data))} to {output}", markup=False)
         return
     textual = content_type.startswith("text/") or content_type.endswith(("json", "yaml", "xml"))

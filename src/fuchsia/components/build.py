@@ -23,6 +23,7 @@ A built wasm differs from build to build (componentize-py bakes a fresh random s
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import os
 import re
@@ -43,6 +44,7 @@ from fuchsia.components.manifest import (
 )
 from fuchsia.components.package import component_problem, digest_of
 from fuchsia.errors import FuchsiaError
+from fuchsia.reading import os_reason
 
 APP_MODULE = "app"
 APP_FILE = f"{APP_MODULE}.py"
@@ -160,10 +162,16 @@ def new_component(name: str, directory: Path, *, world: str = "task-component") 
         ".gitignore": "gitignore.tmpl",
     }
     templates = templates_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    for target, source in files.items():
-        text = string.Template((templates / source).read_text(encoding="utf-8"))
-        (directory / target).write_text(text.substitute(values), encoding="utf-8")
+    texts = {
+        target: string.Template((templates / source).read_text(encoding="utf-8"))
+        for target, source in files.items()
+    }
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for target, text in texts.items():
+            (directory / target).write_text(text.substitute(values), encoding="utf-8")
+    except OSError as exc:
+        raise BuildError(f"cannot create {directory}: {os_reason(exc)}") from None
     return directory
 
 
@@ -461,7 +469,12 @@ def _guest_traceback(traceback: str, mounts: dict[str, Path]) -> list[str]:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise BuildError(f"cannot write {path}: {os_reason(exc)}") from None

@@ -29,6 +29,7 @@ from fuchsia.components.manifest import (
     load_manifest,
 )
 from fuchsia.errors import DefinitionError, RegistryError
+from fuchsia.reading import os_reason
 
 PACKAGE_SUFFIX = ".fcpkg"
 README_FILE = "README.md"
@@ -166,8 +167,11 @@ def pack(directory: Path, output: Path | None = None) -> Path:
         output = directory / "dist" / package_name(component.manifest)
     elif output.is_dir():
         output = output / package_name(component.manifest)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=output.parent, prefix=".pack-", suffix=PACKAGE_SUFFIX)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=output.parent, prefix=".pack-", suffix=PACKAGE_SUFFIX)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {output}: {os_reason(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
             for name in sorted(component.files):
@@ -177,8 +181,10 @@ def pack(directory: Path, output: Path | None = None) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, component.files[name], compresslevel=9)
         os.replace(temp, output)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RegistryError(f"cannot write {output}: {os_reason(exc)}") from None
         raise
     return output
 
