@@ -18,7 +18,11 @@ started; conditions are bounded before they run instead (issue 8, A2):
   it is a long string: see `estimated_cost`).
   Above `MAX_COST` steps (about 1 µs each on the machine they were measured on: a 1,000,000
   item `all` took 0.8 s, a `map` over 4,000 items 0.81 s, a map in a map over 100 items
-  0.11 s) the condition is refused before it runs, naming the estimate.
+  0.11 s) the condition is refused before it runs, naming the estimate;
+- `matches` compiles its pattern at every call (the library keeps no compiled regex), and a
+  large one takes milliseconds: `\\w{100}` 20 ms, up to about 40 ms at the engine's size
+  limit. A call inside a comprehension counts as the steps its pattern may take to compile
+  (see `pattern_cost`; a pattern that is not a literal counts as the largest).
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ _STRING = re.compile(
     r"""[rRbB]{0,2}('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""", re.S
 )
 _ACCUMULATING = {"map", "filter"}
+_MATCHES = re.compile(r"\.\s*matches\s*$")
+_LITERAL = re.compile(r"""\s*(r?)('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")\s*\)""")
+# Steps a pattern's pieces take to compile, at every call (measured: `\w` 0.26 ms, `\w{100}`
+# 21 ms, `.{10000}` 31 ms, `[a-z]{10000}` 1 ms); a pattern past the size limit is refused
+# after about 18 ms, and none compiles for much longer than 40 ms.
+_CLASS = re.compile(r"\\[wWdDsSpP]")
+_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_PIECE = re.compile(r"\[(?:\\.|[^\]\\])*\]?|\\[pP]\{[^}]*\}?|\\.?|.", re.S)
+CLASS_STEPS, ANY_STEPS, CALL_STEPS, WORST_PATTERN_STEPS = 300, 3, 30, 50_000
 
 
 class ExpressionError(Exception):
@@ -70,13 +83,29 @@ def check_syntax(source: str) -> tuple[int, int, str] | None:
 def _comprehensions(source: str) -> tuple[tuple[bool, int, int], ...]:
     """Each comprehension of `source`: (accumulates its result, number of comprehensions
     enclosing it, number of accumulating comprehensions inside it)."""
-    code = _STRING.sub('""', source)
+    return _scan(source)[0]
+
+
+@lru_cache(maxsize=4096)
+def _matches_calls(source: str) -> tuple[tuple[int, int], ...]:
+    """Each `matches` call of `source`: (number of comprehensions enclosing it, the steps
+    its pattern may take to compile)."""
+    return _scan(source)[1]
+
+
+def _scan(source: str) -> tuple[tuple[tuple[bool, int, int], ...], tuple[tuple[int, int], ...]]:
+    # strings blanked where they stand, so a position in `code` is one in `source`
+    code = _STRING.sub(lambda m: '"' + " " * (len(m[0]) - 2) + '"', source)
     found: list[list[Any]] = []
+    calls: list[tuple[int, int]] = []
     stack: list[int] = []  # one per open parenthesis: the comprehension it opens, or -1
     for position, char in enumerate(code):
         if char == "(":
             macro = _MACRO.search(code, 0, position)
             if macro is None:
+                if _MATCHES.search(code, 0, position):
+                    steps = _literal_cost(_LITERAL.match(source, position + 1))
+                    calls.append((sum(i >= 0 for i in stack), steps))
                 stack.append(-1)
                 continue
             accumulates = macro.group(1) in _ACCUMULATING
@@ -87,7 +116,46 @@ def _comprehensions(source: str) -> tuple[tuple[bool, int, int], ...]:
             stack.append(len(found) - 1)
         elif char == ")" and stack:
             stack.pop()
-    return tuple((a, d, i) for a, d, i in found)
+    return tuple((a, d, i) for a, d, i in found), tuple(calls)
+
+
+def _literal_cost(literal: re.Match[str] | None) -> int:
+    """What the pattern a `matches` call passes may cost: its string's, when it is one."""
+    if literal is None:
+        return WORST_PATTERN_STEPS
+    text = literal[2][1:-1]
+    return pattern_cost(text if literal[1] else text.replace("\\\\", "\\"))
+
+
+def pattern_cost(pattern: str) -> int:
+    """Steps compiling `pattern` may take (more than it does, rarely much less): a Unicode
+    class (`\\w`, `\\d`, `\\s`, `\\p{..}`, their negations, a set holding one) 300, a `.`
+    3, anything else 1, each once per copy a counted repetition (`{n}`, `{n,m}`) makes of
+    the piece or group before it."""
+    groups = [0]  # the steps of each open group's pieces so far
+    last = position = 0  # the steps of the piece a count after it repeats
+    while position < len(pattern):
+        count = _COUNT.match(pattern, position)
+        if count is not None:
+            groups[-1] += last * (max(int(count[1]), int(count[2] or 0), 1) - 1)
+            position = count.end()
+            if groups[-1] > WORST_PATTERN_STEPS:
+                return WORST_PATTERN_STEPS
+            continue
+        piece = _PIECE.match(pattern, position)
+        assert piece is not None  # one character matches at least
+        text, position = piece[0], piece.end()
+        if text == "(":
+            groups.append(0)
+            continue
+        if text == ")":
+            last = groups.pop() if len(groups) > 1 else 0
+        elif text == ".":
+            last = ANY_STEPS
+        else:
+            last = CLASS_STEPS if _CLASS.search(text) else 1
+        groups[-1] += last
+    return min(CALL_STEPS + sum(groups), WORST_PATTERN_STEPS)
 
 
 def _largest(value: Any, depth: int = 0) -> tuple[int, int]:
@@ -131,6 +199,8 @@ def estimated_cost(source: str, variables: Mapping[str, Any]) -> int:
         cost += n ** (depth + 1) * step
         if accumulates:
             cost += n ** (depth + 2) * n**inside * (250 + element) // 5_000
+    for depth, steps in _matches_calls(source):
+        cost += n**depth * steps
     return cost
 
 

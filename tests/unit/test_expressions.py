@@ -106,3 +106,29 @@ def test_a_map_copying_long_strings_is_refused_before_it_runs() -> None:
     )
     assert "refused before it runs" in failure("size(data.l.map(x, data.s)) > 0", variables)
     assert evaluate("data.l.all(x, x >= 0)", variables)
+
+
+@pytest.mark.parametrize(
+    ("source", "n"),
+    [
+        (r"data.l.all(x, x.matches('^\\w{100}$'))", 1000),  # about 20 ms a compile
+        (r"data.l.exists(x, data.l.exists(y, y.matches('[\\pL\\pN]{20}')))", 100),
+        ("data.l.all(x, x.matches(data.pattern))", 1000),  # unknown until it runs: the worst
+    ],
+)
+def test_a_pattern_compiled_at_every_step_of_a_comprehension_counts_in_the_estimate(
+    source: str, n: int
+) -> None:
+    """CEL compiles a `matches` pattern at each call: a large one (Unicode classes
+    repeated, up to the engine's size limit) takes milliseconds each time, so 1,000 steps
+    of such a call are far more than 1,000 steps."""
+    variables = {"data": {"l": ["ab"] * n, "pattern": r"\w{200}"}}
+    assert "refused before it runs" in failure(source, variables)
+
+
+def test_small_patterns_in_comprehensions_still_run() -> None:
+    variables = {"data": {"l": ["abc"] * 1000}}
+    assert evaluate(r"data.l.all(x, x.matches('^[a-z]+$'))", variables)
+    assert evaluate(r"data.l.all(x, x.matches('^\\w+$'))", variables)
+    dates = {"data": {"l": ["2026-12-08"] * 100}}
+    assert evaluate(r"data.l.all(x, x.matches('^\\d{4}-\\d{2}-\\d{2}$'))", dates)
