@@ -402,3 +402,17 @@ def test_unreadable_files_are_one_clear_problem(in_tmp: Path, text: str, message
 def test_a_missing_manifest_names_the_file(in_tmp: Path) -> None:
     with pytest.raises(DefinitionError, match=r"^nowhere/component.yaml:1:1: no such file$"):
         load_manifest(Path("nowhere/component.yaml"))
+
+
+def test_a_value_where_a_mapping_belongs_names_the_keys_it_takes_not_a_python_class(
+    in_tmp: Path,
+) -> None:
+    found = problems("name: a\nversion: 1.0.0\ntasks: {run: 5}\ncapabilities: [x]\n")
+    assert (
+        "component.yaml:3:14: tasks.run: expected a mapping with the keys description, "
+        "input_schema, output_schema, not the number 5" in found
+    ), found
+    assert any(
+        p.startswith("component.yaml:4:15: capabilities: expected a mapping with the keys ")
+        for p in found
+    ), found

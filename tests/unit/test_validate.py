@@ -363,7 +363,10 @@ def test_wrong_types_name_the_field() -> None:
           c:
             http: {url: "https://example.com", method: FETCH}
         """) == [
-        "w.yaml:3:6: node 'a': Input should be a valid dictionary or instance of Node",
+        "w.yaml:3:6: node 'a': expected a mapping with the keys description, after, join, "
+        "foreach, repeat, timeout, retry, on_error, context, component, task, inputs, config, "
+        "http, transform, branch, default, wait, workflow, python, capabilities, not the "
+        "number 5",
         "w.yaml:6:15: node 'b': on_error: Input should be 'fail' or 'continue'",
         "w.yaml:8:48: node 'c': http.method: Input should be 'GET', 'POST', 'PUT', 'PATCH', "
         "'DELETE', 'HEAD' or 'OPTIONS'",
@@ -836,3 +839,34 @@ def test_many_cycles_are_reported_up_to_the_limit() -> None:
     found = problems("name: loops\nnodes:\n" + nodes)
     assert len(found) == MAX_CYCLES
     assert all(": cycle: a" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: c\ntrigger: {type: cron, cron: '* * * * *'}\nnodes: {a: {wait: {signal: s}}}\n",
+            "w.yaml:2:29: trigger.cron: expected a mapping with the keys schedule, timezone, "
+            "catch_up, not the string '* * * * *'",
+        ),
+        (
+            "name: c\nnodes:\n  a: {foreach: '{{ x }}', transform: {ok: 1}}\n",
+            "w.yaml:3:16: node 'a': foreach: expected a mapping with the keys items, "
+            "concurrency, not the string '{{ x }}'",
+        ),
+        (
+            "name: c\nnodes:\n  a: 5\n",
+            "w.yaml:3:6: node 'a': expected a mapping with the keys ",
+        ),
+        (
+            "name: c\nnodes:\n  a: {wait: [1, 2]}\n",
+            "w.yaml:3:13: node 'a': wait: expected a mapping with the keys ",
+        ),
+    ],
+)
+def test_a_value_where_a_mapping_belongs_names_the_keys_it_takes_not_a_python_class(
+    text: str, expected: str
+) -> None:
+    found = problems(text)
+    assert any(p.startswith(expected) for p in found), found
+    assert not any("instance of" in p for p in found), found

@@ -35,7 +35,7 @@ from pydantic_core import PydanticCustomError
 
 from fuchsia.components.hosts import parse_host_pattern
 from fuchsia.definition.source import Loc, Source, read_file
-from fuchsia.definition.validate import fields_at
+from fuchsia.definition.validate import fields_at, mapping_expected
 from fuchsia.errors import DefinitionError, Problem
 
 MANIFEST_FILE = "component.yaml"
@@ -436,6 +436,9 @@ def _problems(source: Source, exc: ValidationError) -> list[Problem]:
             problems.append(
                 source.problem(loc[:-1], f"{_where(loc[:-1])}: missing required key {loc[-1]!r}")
             )
+        elif kind == "model_type":
+            expected = mapping_expected(loc, error["input"], Manifest)
+            problems.append(source.problem(loc, f"{_where(loc)}: {expected}"))
         else:
             ctx = error.get("ctx") or {}
             at: Loc = (*loc, *ctx.get("_at", ()))

@@ -128,9 +128,32 @@ def _model_problems(source: Source, exc: ValidationError) -> Iterator[Problem]:
             yield source.problem(loc, message + suggest(key, fields_at(loc[:-1])), key=True)
         elif kind == "missing":
             yield source.problem(loc[:-1], f"{where(loc[:-1])}: missing required key {loc[-1]!r}")
+        elif kind == "model_type":
+            yield source.problem(loc, f"{where(loc)}: {mapping_expected(loc, error['input'])}")
         else:
             text = error["msg"].removeprefix("Value error, ")
             yield source.problem(loc, f"{where(loc)}: {text}")
+
+
+def mapping_expected(loc: Loc, value: object, root: type[BaseModel] = WorkflowDef) -> str:
+    """What to say of `value` standing where `root` takes a mapping at `loc`: the keys it
+    takes, and what was there instead (pydantic's own words name a Python class)."""
+    keys = fields_at(loc, root)
+    taking = f" with the keys {', '.join(keys)}" if keys else ""
+    return f"expected a mapping{taking}, not {_described(value)}"
+
+
+def _described(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the string {shown!r}"
+    return f"a {'list' if isinstance(value, list) else type(value).__name__}"
 
 
 def fields_at(loc: Loc, root: type[BaseModel] = WorkflowDef) -> list[str]:
