@@ -102,8 +102,10 @@ class Settings:
         cache = env.get("FUCHSIA_CACHE")
         if not db_text:
             _check_nameable(Path(home_text) / "fuchsia.db", "FUCHSIA_HOME", home_text)
+        _check_folder(Path(home_text), "FUCHSIA_HOME", home_text)
         if cache:
             _check_nameable(Path(cache), "FUCHSIA_CACHE", cache)
+            _check_folder(Path(cache), "FUCHSIA_CACHE", cache)
         return cls(
             home=Path(home_text),
             db=check_store_url(db_text, "--db" if db is not None else "FUCHSIA_DB"),
@@ -186,6 +188,16 @@ def _check_nameable(path: Path | None, variable: str, value: str) -> None:
             value,
             f"a path of at most {MAX_PATH} bytes, each name at most {MAX_NAME}, no NUL byte",
         )
+
+
+def _check_folder(folder: Path, variable: str, value: str) -> None:
+    """Refuse a folder that is a file or lies under one: the registry, the compiled cache
+    and logs are made in it on first use, where `mkdir` would fail with a traceback."""
+    for place in (folder, *folder.parents):
+        if place.exists():  # the nearest that does: False below a file or through a loop
+            if not place.is_dir():
+                raise SettingsError(variable, value, f"a directory ({place} is a file)")
+            return
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -160,3 +160,19 @@ def test_a_lease_outside_a_second_to_a_day_names_where_it_came_from(text: str) -
     with pytest.raises(SettingsError) as from_env:
         Settings.load({"FUCHSIA_LEASE": text})
     assert from_env.value.variable == "FUCHSIA_LEASE"
+
+
+@pytest.mark.parametrize("variable", ["FUCHSIA_HOME", "FUCHSIA_CACHE"])
+@pytest.mark.parametrize("under", ["", "/below"])
+def test_a_home_or_cache_that_is_or_lies_under_a_file_is_refused(
+    tmp_path: Path, variable: str, under: str
+) -> None:
+    """The registry, the compiled cache and a detached run's logs are folders made there
+    on first use: a file in the way was a traceback from `mkdir` in whichever came first."""
+    (tmp_path / "a-file").write_text("")
+    value = f"{tmp_path / 'a-file'}{under}"
+    with pytest.raises(SettingsError) as exc:
+        Settings.load({variable: value, "FUCHSIA_DB": str(tmp_path / "f.db")})
+    assert str(exc.value) == (
+        f"{variable}={value}: expected a directory ({tmp_path / 'a-file'} is a file)"
+    )
