@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fuchsia.definition import LockedWorkflow, RetryPolicy, load, lock, parse_text, validate
-from fuchsia.definition.lock import canonical_json
+from fuchsia.definition.lock import MAX_LOCKED_BYTES, MAX_NESTING, canonical_json
 from fuchsia.errors import DefinitionError, StoreError
 from fuchsia.nodes.kind import DEFAULT_HTTP_TIMEOUT, HttpSpec
 
@@ -384,3 +384,41 @@ def test_jittered_retry_delays_stay_between_half_and_the_full_delay() -> None:
     policy = RetryPolicy(backoff="exponential", initial_delay=2.0, max_delay=60.0, jitter=True)
     for _ in range(50):
         assert 2.0 <= policy.delay(2) <= 4.0
+
+
+def _flows(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def _sub(name: str, *children: str) -> str:
+    nodes = "".join(f"  n{i}: {{workflow: {{path: {c}}}}}\n" for i, c in enumerate(children))
+    return f"name: {name}\nnodes:\n" + (nodes or "  leaf: {transform: {ok: true}}\n")
+
+
+def test_sub_workflows_nested_deeper_than_the_limit_are_a_problem_at_the_node(
+    tmp_path: Path,
+) -> None:
+    """A chain of 300 files ended in a RecursionError traceback; the limit is stated."""
+    _flows(tmp_path, {f"c{i}.yaml": _sub(f"c{i}", f"c{i + 1}.yaml") for i in range(300)})
+    (tmp_path / "c300.yaml").write_text(_sub("c300"))
+    with pytest.raises(DefinitionError) as exc:
+        load(tmp_path / "c0.yaml")
+    [problem] = exc.value.problems
+    assert problem.line == 3
+    assert f"sub-workflows nest more than {MAX_NESTING} deep: c0.yaml -> c1.yaml" in str(problem)
+    assert load(tmp_path / f"c{300 - MAX_NESTING}.yaml").name == f"c{300 - MAX_NESTING}"
+
+
+def test_sub_workflows_named_again_and_again_are_read_once_and_bounded_in_size(
+    tmp_path: Path,
+) -> None:
+    """Each file names the next twice: 2**40 embedded copies (a YAML bomb made of files)
+    took forever; each file is read once, and the copies are refused at their size."""
+    _flows(tmp_path, {f"d{i}.yaml": _sub(f"d{i}", *[f"d{i + 1}.yaml"] * 2) for i in range(40)})
+    (tmp_path / "d40.yaml").write_text(_sub("d40", *[f"leaf{i}.yaml" for i in range(12)]))
+    _flows(tmp_path, {f"leaf{i}.yaml": _sub(f"leaf{i}") for i in range(12)})
+    with pytest.raises(DefinitionError) as exc:
+        load(tmp_path / "d25.yaml")
+    assert f"more than {MAX_LOCKED_BYTES:,} bytes" in str(exc.value.problems[0])
+    assert load(tmp_path / "d38.yaml").name == "d38"  # four copies of d40: well within

@@ -32,6 +32,11 @@ from fuchsia.nodes.kind import KINDS, NodeKind, Spec
 from fuchsia.templates import Renderer, RenderError, Scope, compile_value
 
 FORMAT = 1
+# A sub-workflow is embedded whole, as often as it is named: its depth and its copies are
+# bounded, or a chain of files overflows the stack and a file naming the next twice, forty
+# deep, makes 2**40 copies (a YAML bomb made of files).
+MAX_NESTING = 16  # levels of sub-workflows below a workflow
+MAX_LOCKED_BYTES = 10 * 1024 * 1024  # of the locked JSON a workflow's sub-workflows embed
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ def canonical_json(value: Any) -> str:
 
 # Deployed workflows a sub-workflow may name: (name, version or None for the current one).
 Deployed = Mapping[tuple[str, int | None], LockedWorkflow]
+# The workflow files one locking has read, each locked (or refused) once however often named.
+Locked = dict[Path, "LockedWorkflow | DefinitionError"]
 
 
 def load(
@@ -116,11 +123,12 @@ def load(
     registry: Resolver | None = None,
     _within: tuple[Path, ...] = (),
     deployed: Deployed | None = None,
+    _locked: Locked | None = None,
 ) -> LockedWorkflow:
     """Read, validate and lock a workflow file (component nodes resolve in `registry`,
     sub-workflows next to the file, else among `deployed`)."""
     source = read_file(path)
-    return lock(validate(source), source, registry, _within, deployed)
+    return lock(validate(source), source, registry, _within, deployed, _locked)
 
 
 def child_names(definition: WorkflowDef) -> list[tuple[str, int | None]]:
@@ -138,10 +146,13 @@ def lock(
     registry: Resolver | None = None,
     _within: tuple[Path, ...] = (),
     deployed: Deployed | None = None,
+    _locked: Locked | None = None,
 ) -> LockedWorkflow:
     """Lock a validated definition: resolve its components and sub-workflows.
 
     A sub-workflow is locked too and embedded whole, so the parent's hash pins it."""
+    locked: Locked = {} if _locked is None else _locked
+    embedded = 0  # bytes of locked JSON the sub-workflows bring
     problems = []
     resolved: dict[str, dict[str, Any]] = {}
     steps: dict[str, dict[str, Any]] = {}
@@ -157,10 +168,21 @@ def lock(
             if spec is not None:
                 resolved[node_id] = spec
         elif node.kind == "workflow":
-            spec, found = _child_spec(node_id, node, source, registry, _within, deployed)
+            child, found = _child(node_id, node, source, registry, _within, deployed, locked)
             problems.extend(found)
-            if spec is not None:
-                resolved[node_id] = spec
+            if child is not None:
+                embedded += len(child.to_json())
+                resolved[node_id] = _embedded(
+                    child, node.workflow.inputs if node.workflow else None
+                )
+            if embedded > MAX_LOCKED_BYTES:
+                message = (
+                    f"node {node_id!r}: the sub-workflows come to more than "
+                    f"{MAX_LOCKED_BYTES:,} bytes of locked JSON (each is embedded whole, "
+                    "as often as it is named)"
+                )
+                problems.append(source.problem(("nodes", node_id, "workflow"), message))
+                break
     poll_component, found = trigger_spec(definition, source, registry)
     problems.extend(found)
     if not problems:  # the runtime's first build takes seconds: not for a file with mistakes
@@ -348,14 +370,15 @@ class _Lazy:
         return self.compiled(scope)
 
 
-def _child_spec(
+def _child(
     node_id: str,
     node: Node,
     source: Source,
     registry: Resolver | None,
     within: tuple[Path, ...],
     deployed: Deployed | None,
-) -> tuple[dict[str, Any] | None, list[Problem]]:
+    locked: Locked,
+) -> tuple[LockedWorkflow | None, list[Problem]]:
     """Lock the sub-workflow a `workflow` node names: by `path` (relative to this file), or by
     `name` (and `version`) among the workflow files beside it, else among the deployed
     workflows (its current version when no version is given)."""
@@ -381,7 +404,7 @@ def _child_spec(
         if found is None:
             child = (deployed or {}).get((sub.name, sub.version))
             if child is not None:
-                return _embedded(child, sub.inputs), []
+                return _nested(child, node_id, source, at)
             wanted = sub.name + (f" version {sub.version}" if sub.version else "")
             where = f"the files in {here.parent} or " if has_folder else ""
             return None, [
@@ -394,26 +417,77 @@ def _child_spec(
         return None, [
             source.problem(at, f"node {node_id!r}: a sub-workflow needs `path` or `name`")
         ]
+    chain = " -> ".join(p.name for p in (*within, here, path))
     if path in (*within, here):
-        chain = " -> ".join(p.name for p in (*within, here, path))
         return None, [source.problem(at, f"node {node_id!r}: sub-workflows form a cycle: {chain}")]
-    try:
-        child = load(path, registry, (*within, here), deployed)
-    except DefinitionError as exc:
-        first = exc.problems[0] if exc.problems else None
-        more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+    if len(within) >= MAX_NESTING:
+        message = f"node {node_id!r}: sub-workflows nest more than {MAX_NESTING} deep: {chain}"
+        return None, [source.problem(at, message)]
+    read = _read_once(path, registry, (*within, here), deployed, locked)
+    if isinstance(read, DefinitionError):
+        first = read.problems[0] if read.problems else None
+        more = f" (and {len(read.problems) - 1} more)" if len(read.problems) > 1 else ""
         return None, [
             source.problem(at, f"node {node_id!r}: sub-workflow {path.name}: {first}{more}")
         ]
-    if sub.version is not None and child.version != sub.version:
+    if sub.version is not None and read.version != sub.version:
         return None, [
             source.problem(
                 at,
-                f"node {node_id!r}: {path.name} is {child.name} version "
-                f"{child.version}, not {sub.version}",
+                f"node {node_id!r}: {path.name} is {read.name} version "
+                f"{read.version}, not {sub.version}",
             )
         ]
-    return _embedded(child, sub.inputs), []
+    return _nested(read, node_id, source, at)
+
+
+def _read_once(
+    path: Path,
+    registry: Resolver | None,
+    within: tuple[Path, ...],
+    deployed: Deployed | None,
+    locked: Locked,
+) -> LockedWorkflow | DefinitionError:
+    """The file at `path` locked, or why it cannot be, worked out the first time one locking
+    meets it. Either holds wherever else it is named: a file that locks has no cycle below
+    it, and one that does not is named in the tree being locked, which fails with it."""
+    if path not in locked:
+        try:
+            locked[path] = load(path, registry, within, deployed, locked)
+        except DefinitionError as exc:
+            locked[path] = exc
+    return locked[path]
+
+
+def _nested(
+    child: LockedWorkflow, node_id: str, source: Source, at: Loc
+) -> tuple[LockedWorkflow | None, list[Problem]]:
+    """`child`, unless embedding it would nest sub-workflows more than MAX_NESTING deep (a
+    deployed one brings its own levels)."""
+    if _nesting(child.document) >= MAX_NESTING:
+        message = (
+            f"node {node_id!r}: sub-workflows nest more than {MAX_NESTING} deep: "
+            f"{child.name} has {_nesting(child.document)} levels below it"
+        )
+        return None, [source.problem(at, message)]
+    return child, []
+
+
+def _nesting(document: dict[str, Any]) -> int:
+    """Levels of sub-workflows below a locked document (0: none), counted a level at a time
+    (each embedded document once), not by recursion."""
+    depth, level = 0, [document]
+    while depth <= MAX_NESTING:
+        below = {
+            id(doc): doc
+            for parent in level
+            for node in parent["nodes"].values()
+            if node["kind"] == "workflow" and isinstance(doc := node["spec"]["document"], dict)
+        }
+        if not below:
+            return depth
+        depth, level = depth + 1, list(below.values())
+    return depth
 
 
 def _embedded(child: LockedWorkflow, inputs: Any) -> dict[str, Any]:
