@@ -130,3 +130,27 @@ def test_an_otel_number_endpoint_or_switch_the_sdk_would_choke_on_is_a_usage_err
     result = fuchsia_env.run("run", str(flow), timeout=30)
     refused(result, f"{variable}={value}: expected ")
     assert not fuchsia_env.db.exists()
+
+
+KEY = "k1:" + "A" * 43 + "="  # 32 zero bytes, urlsafe base64
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (("keys", "rotate"), 1, "error: no Fuchsia store at "),  # it made an empty one
+        (("keys", "rotate", "--db", "sqlite:f.db"), 2, "--db=sqlite:f.db: expected "),
+        (("keys", "rotate", "--batch", "9" * 30), 2, "--batch"),  # SQLite's OverflowError
+    ],
+)
+def test_keys_rotate_reads_the_store_as_every_other_command_does(
+    fuchsia_env: FuchsiaEnv, args: tuple[str, ...], code: int, said: str
+) -> None:
+    """`keys rotate` opened whatever --db or FUCHSIA_DB said, unchecked: a store created
+    where there was none, a file named `sqlite:f.db`, a batch SQLite cannot take."""
+    fuchsia_env.env["FUCHSIA_ENCRYPTION_KEY"] = KEY
+    result = fuchsia_env.run(*args, timeout=30)
+    assert result.returncode == code, result.stderr
+    assert said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(fuchsia_env.home.iterdir())  # nothing was created

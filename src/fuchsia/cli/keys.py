@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from fuchsia.cli.common import DbOption, JsonOption, err, out, print_json
+from fuchsia.cli.common import DbOption, JsonOption, err, out, print_json, require_store, settings
 from fuchsia.errors import FuchsiaError
 
 app = typer.Typer(help="Encryption keys for data at rest.", no_args_is_help=True)
+MAX_BATCH = 100_000
 
 
 @app.command("generate")
@@ -30,7 +31,9 @@ def generate_command(
 
 @app.command("rotate")
 def rotate_command(
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction.")] = 200,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=MAX_BATCH, help="Rows per transaction.")
+    ] = 200,
     json_output: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -39,15 +42,16 @@ def rotate_command(
     run again; engines may keep running meanwhile."""
     import asyncio
 
-    from fuchsia.runtime.engine import default_db
     from fuchsia.store import open_store
-    from fuchsia.store.cipher import KEY_VARIABLE, keys_from_env
+    from fuchsia.store.cipher import KEY_VARIABLE
     from fuchsia.store.rotation import rotate
 
-    keyring = keys_from_env()
+    config = settings(db)  # the store URL and the keys, checked as every command checks them
+    keyring = config.keys
     if keyring is None:
         raise FuchsiaError(f"no encryption key: set {KEY_VARIABLE} (`fuchsia keys generate`)")
-    store = open_store(db or default_db())
+    require_store(config)
+    store = open_store(config.store_url)
     store.keyring = keyring
 
     async def main() -> dict[str, list[int]]:
