@@ -61,10 +61,12 @@ def check(value: Any, *, source: str = "payload", schema: dict[str, Any] | None 
     if not plain:
         value = json.loads(encoded)
     if schema is not None:
-        import jsonschema  # only a schema check pays for the validator
+        from fuchsia import schemas  # only a schema check pays for the validator
 
-        validator = jsonschema.Draft202012Validator(schema)
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        try:
+            errors = schemas.errors(schema, value)
+        except schemas.SchemaUnusable as exc:
+            raise PayloadError(f"the trigger schema cannot be applied to {source}: {exc}") from None
         if errors:
             lines = [f"{source}{_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
             raise PayloadError(

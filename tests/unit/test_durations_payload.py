@@ -226,3 +226,12 @@ def test_an_integer_past_the_digit_limit_is_a_payload_error(text: str) -> None:
 
 def test_an_integer_at_the_digit_limit_is_parsed() -> None:
     assert payload.parse("9" * payload.MAX_INTEGER_DIGITS) == int("9" * payload.MAX_INTEGER_DIGITS)
+
+
+def test_a_schema_that_refers_to_itself_without_end_for_this_payload_is_a_payload_error() -> None:
+    """Only an object with `x` sends validation round the loop: no probe at validation
+    finds it, and it was a RecursionError from the schema library at every start."""
+    schema = {"if": {"required": ["x"]}, "then": {"$ref": "#"}}
+    assert payload.check({"y": 1}, schema=schema) == {"y": 1}
+    with pytest.raises(PayloadError, match="the trigger schema cannot be applied to payload: "):
+        payload.check({"x": 1}, schema=schema)

@@ -416,3 +416,19 @@ def test_a_value_where_a_mapping_belongs_names_the_keys_it_takes_not_a_python_cl
         p.startswith("component.yaml:4:15: capabilities: expected a mapping with the keys ")
         for p in found
     ), found
+
+
+def test_a_task_schema_whose_reference_leads_nowhere_is_placed_at_it(in_tmp: Path) -> None:
+    assert problems("""\
+        name: shop
+        version: 1.0.0
+        tasks:
+          price:
+            input_schema:
+              properties:
+                total: {$ref: 'file:///etc/passwd'}
+        """) == [
+        "component.yaml:7:23: tasks.price.input_schema.properties.total.$ref: not a valid "
+        "JSON Schema: $ref 'file:///etc/passwd' names nothing inside the schema (Fuchsia "
+        "fetches no schema)"
+    ]

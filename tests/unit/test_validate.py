@@ -870,3 +870,36 @@ def test_a_value_where_a_mapping_belongs_names_the_keys_it_takes_not_a_python_cl
     found = problems(text)
     assert any(p.startswith(expected) for p in found), found
     assert not any("instance of" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (
+            "{properties: {a: {$ref: 'http://127.0.0.1:9/a.json'}}}",
+            "w.yaml:3:35: trigger.schema is not a valid JSON Schema: $ref "
+            "'http://127.0.0.1:9/a.json' names nothing inside the schema (Fuchsia fetches "
+            "no schema)",
+        ),
+        (
+            "{properties: {a: {$ref: '#/$defs/missing'}}}",
+            "w.yaml:3:35: trigger.schema is not a valid JSON Schema: $ref '#/$defs/missing' "
+            "names nothing inside the schema",
+        ),
+        (
+            "{$ref: '#/$defs/a', $defs: {a: {$ref: '#/$defs/a'}}}",
+            "w.yaml:3:11: trigger.schema is not a valid JSON Schema: its references lead back "
+            "to themselves without end",
+        ),
+    ],
+)
+def test_a_trigger_schema_whose_references_lead_nowhere_is_a_problem_at_validation(
+    schema: str, expected: str
+) -> None:
+    """Each passed validation and then failed every start with a traceback from the
+    schema library (Unresolvable, RecursionError)."""
+    lines = problems(
+        f"name: refs\ntrigger:\n  schema: {schema}\nnodes:\n  a: {{transform: {{ok: 1}}}}\n"
+    )
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(expected), lines

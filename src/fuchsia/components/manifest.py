@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fuchsia import schemas
 from fuchsia.components.hosts import parse_host_pattern
 from fuchsia.definition.source import Loc, Source, read_file
 from fuchsia.definition.validate import fields_at, mapping_expected
@@ -190,7 +191,7 @@ def _check_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     _check_json(schema)
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
+        schemas.check(schema)
     except jsonschema.SchemaError as exc:
         raise _error(f"not a valid JSON Schema: {exc.message}", *exc.absolute_path) from None
     return schema

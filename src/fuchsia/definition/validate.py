@@ -254,8 +254,10 @@ def _trigger_problems(source: Source, visibility: Visibility) -> list[Problem]:
     if isinstance(trigger, dict) and isinstance(trigger.get("schema"), dict):
         import jsonschema  # only a file with a schema pays for importing the validator
 
+        from fuchsia import schemas
+
         try:
-            jsonschema.Draft202012Validator.check_schema(trigger["schema"])
+            schemas.check(trigger["schema"])
         except jsonschema.SchemaError as exc:
             at: Loc = ("trigger", "schema", *exc.absolute_path)
             problems.append(

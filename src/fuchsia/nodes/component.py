@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import jsonschema
 
+from fuchsia import schemas
 from fuchsia.components.manifest import MANIFEST_FILE
 from fuchsia.components.registry import InstalledComponent, Registry
 from fuchsia.components.threads import GuestThreads
@@ -373,12 +373,10 @@ def _artifacts(
 def _validate(value: Any, schema: dict[str, Any] | None, error: type[Exception], what: str) -> None:
     if schema is None:
         return
-    validator = jsonschema.Draft202012Validator(schema)
     try:
-        problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-    except RecursionError:  # a recursive schema walks as deep as the value is nested
-        message = f"the {what} is nested too deeply to check against the task's {what} schema"
-        raise error(message) from None
+        problems = schemas.errors(schema, value)
+    except schemas.SchemaUnusable as exc:
+        raise error(f"the task's {what} schema cannot be applied: {exc}") from None
     if problems:
         lines = [f"{what}{_path(e.absolute_path)}: {e.message}" for e in problems[:5]]
         raise error(f"the {what} does not match the task's {what} schema: " + "; ".join(lines))
