@@ -12,6 +12,7 @@ import re
 import resource
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,3 +266,33 @@ def test_a_detached_run_whose_log_cannot_be_written_says_how_to_drive_it(
     assert f"`fuchsia runs resume {found[1]}`" in done.stderr, done.stderr[-2000:]
     resumed = fuchsia_env.json("runs", "resume", found[1])
     assert [e["status"] for e in resumed] == ["completed"]
+
+
+@pytest.mark.parametrize("command", ["install", "pack"])
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        pytest.param(
+            lambda wasm: wasm.symlink_to("/dev/zero"),
+            "tiny@1.0.0: component.wasm in tiny is not a regular file",
+            id="endless-device",
+        ),
+        pytest.param(
+            lambda wasm: os.mkfifo(wasm),  # opening it to read would wait for a writer
+            "tiny@1.0.0: component.wasm in tiny is not a regular file",
+            id="fifo",
+        ),
+    ],
+)
+def test_a_component_wasm_that_is_no_regular_file_is_refused_unread(
+    fuchsia_env: FuchsiaEnv, command: str, make: Any, expected: str
+) -> None:
+    """The manifest's `wasm` read to its end: a link to /dev/zero took all the memory, a
+    fifo never answered (a README or an asset so made was refused already)."""
+    (fuchsia_env.home / "tiny").mkdir()
+    (fuchsia_env.home / "tiny" / "component.yaml").write_bytes(TINY_COMPONENT["component.yaml"])
+    make(fuchsia_env.home / "tiny" / "component.wasm")
+    done = capped(fuchsia_env, "component", command, "tiny")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"error: {expected}" in done.stderr, done.stderr[-2000:]

@@ -29,7 +29,7 @@ from fuchsia.components.manifest import (
     load_manifest,
 )
 from fuchsia.errors import DefinitionError, RegistryError
-from fuchsia.reading import os_reason
+from fuchsia.reading import os_reason, read_at_most
 
 PACKAGE_SUFFIX = ".fcpkg"
 README_FILE = "README.md"
@@ -108,7 +108,7 @@ def read_component(directory: Path, *, shown_as: str | None = None) -> Component
         file = f"{shown_as}/{MANIFEST_FILE}"
         raise DefinitionError([replace(p, file=file) for p in exc.problems]) from None
     try:
-        wasm = (directory / manifest.wasm).read_bytes()
+        wasm = _read_wasm(directory / manifest.wasm, f"{manifest.wasm} in {where}")
     except FileNotFoundError:
         raise RegistryError(
             f"{manifest.ref}: {manifest.wasm} does not exist in {where} (named by `wasm` in "
@@ -118,6 +118,8 @@ def read_component(directory: Path, *, shown_as: str | None = None) -> Component
         raise RegistryError(
             f"{manifest.ref}: cannot read {manifest.wasm} in {where}: {exc.strerror}"
         ) from None
+    except ValueError as exc:
+        raise RegistryError(f"{manifest.ref}: {exc}") from None
     if problem := component_problem(wasm, manifest.wasm):
         raise RegistryError(f"{manifest.ref}: {problem}")
     digest = digest_of(wasm)
@@ -130,6 +132,17 @@ def read_component(directory: Path, *, shown_as: str | None = None) -> Component
     files = {MANIFEST_FILE: dump_manifest(installed).encode(), WASM_FILE: wasm}
     files.update(_extras(directory))
     return ComponentFiles(manifest=installed, digest=digest, files=files)
+
+
+def _read_wasm(path: Path, shown: str) -> bytes:
+    """The bytes of a regular file of at most MAX_UNPACKED_BYTES: a device such as /dev/zero
+    would be read without end, and a fifo opened to read waits for a writer (ValueError)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{shown} is not a regular file")
+    data = read_at_most(path, MAX_UNPACKED_BYTES)
+    if len(data) > MAX_UNPACKED_BYTES:
+        raise ValueError(f"{shown} is larger than {MAX_UNPACKED_BYTES} bytes")
+    return data
 
 
 def _extras(directory: Path) -> dict[str, bytes]:
