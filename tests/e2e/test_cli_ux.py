@@ -220,7 +220,8 @@ def test_run_with_a_server_is_refused_instead_of_running_locally(
     done = fuchsia_env.run("--server", "http://127.0.0.1:9", "run", str(HELLO))
     assert done.returncode == 2
     assert "`fuchsia --server URL run FILE` is not supported" in done.stderr
-    assert "workflows deploy" in done.stderr
+    assert "(`fuchsia --server URL deploy FILE`)" in done.stderr  # a command that exists
+    assert fuchsia_env.run("deploy", "--help").returncode == 0
     assert not fuchsia_env.db.exists()
 
 
@@ -352,3 +353,19 @@ def shlex_join(args: list[str]) -> str:
     import shlex
 
     return shlex.join(args)
+
+
+def test_runs_retry_names_the_new_execution_before_it_waits(
+    fuchsia_env: FuchsiaEnv, tmp_path: Path
+) -> None:
+    """It printed only the final record: a Ctrl-C during the wait lost the new id."""
+    flow = tmp_path / "broken.yaml"
+    flow.write_text("name: broken\nnodes:\n  bad: {transform: {x: '{{ 1 // 0 }}'}}\n")
+    failed = fuchsia_env.run("run", str(flow), "--json")
+    assert failed.returncode == 1, failed.stderr
+    first = json.loads(failed.stdout)["id"]
+    retried = fuchsia_env.run("runs", "retry", first, "--json")
+    assert retried.returncode == 1, retried.stderr
+    second = json.loads(retried.stdout)["id"]
+    assert second != first
+    assert f"retrying {first} as execution {second}" in retried.stderr

@@ -185,7 +185,7 @@ def _normalised(text: str) -> str:
     """Output with execution ids, signal numbers and durations taken out (two commands that
     each start or signal their own execution differ in those only)."""
     text = ID.sub("<id>", text)
-    text = re.sub(r"\(#\d+\)", "(#n)", text)
+    text = re.sub(r"\(signal id \d+\)", "(signal id n)", text)
     return re.sub(r" in [0-9.]+ (ms|s)\b", " in <t>", text)
 
 
@@ -208,7 +208,7 @@ def test_the_cli_renders_the_same_locally_and_remotely(served: Served, tmp_path:
     signalled = _alike(
         served, tmp_path, to_signal, "runs", "signal", "{}", "ok", "-p", '{"by": "x"}'
     )
-    assert signalled == "signal 'ok' sent (#n)\n"
+    assert signalled == "signal 'ok' sent (signal id n)\n"
     _alike(served, tmp_path, to_cancel, "runs", "cancel", "{}")
     _alike(served, tmp_path, (bad_id, bad_id), "runs", "retry", "{}")
     to_pause = (_waiting(served, 3), _waiting(served, 3))

@@ -93,7 +93,7 @@ def run_command(
     if remote.client_configured():
         raise fail(
             "`fuchsia --server URL run FILE` is not supported: deploy the workflow "
-            "(`fuchsia --server URL workflows deploy FILE`) and start it with "
+            "(`fuchsia --server URL deploy FILE`) and start it with "
             "`fuchsia --server URL workflows run NAME`",
             EXIT_USAGE,
         )

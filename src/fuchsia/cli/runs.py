@@ -183,7 +183,7 @@ def signal_command(
 
     value = payloads.parse(payload, source="--payload") if payload is not None else None
     signal_id = with_operations(db, lambda ops: ops.signal(execution_id, name, value))
-    out.print(f"signal {name!r} sent (#{signal_id})", markup=False)
+    out.print(f"signal {name!r} sent (signal id {signal_id})", markup=False)
 
 
 @app.command("pause")
@@ -209,7 +209,10 @@ def retry_command(
     """Run a new execution that reuses the outputs of the nodes that succeeded."""
 
     async def work(ops: Operations) -> Execution:
-        return await ops.wait(await ops.retry(execution_id, from_node))
+        new = await ops.retry(execution_id, from_node)
+        # named before the wait, so a Ctrl-C during it leaves the id to resume or inspect
+        err.print(f"retrying {execution_id} as execution {new}", markup=False, highlight=False)
+        return await ops.wait(new)
 
     execution = with_operations(db, work)
     _show(execution, json_output, nodes=True)
