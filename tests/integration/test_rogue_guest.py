@@ -34,6 +34,7 @@ from fuchsia.runtime.limits import Limits
 from integration.test_components import SOURCES, install, node_events, run_and_read, run_flow
 from support.components import CACHE, built_component, built_python_runtime
 from support.httpserver import LoopbackServer
+from support.waiting import until
 
 
 @pytest.fixture(scope="module")
@@ -253,8 +254,11 @@ def test_cancelling_an_execution_ends_a_request_its_component_waits_for(
     async def main() -> Execution:
         async with await Engine.open(str(home / "f.db"), home=home) as engine:
             execution_id = await engine.start(str(flow))
-            while loopback.held("cancel") == 0:
-                await asyncio.sleep(0.02)
+
+            async def holding() -> bool:
+                return loopback.held("cancel") > 0
+
+            await until("the server to hold the request", holding)
             return await engine.cancel(execution_id)
 
     execution = asyncio.run(main())
